@@ -1,0 +1,48 @@
+/*
+ * config.c - the app's configuration table: one row per setting.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "cfg.h"
+
+#define T struct app_config
+const struct cfg_opt app_opts[] = {
+	DB_CFG_ROWS(T, db),
+	CFG_ROW_INT("APP_PORT", T, port, "3000", 1, 65535,
+	    "HTTP port of the API"),
+	CFG_ROW_STR("APP_BIND", T, bind, "0.0.0.0", 1,
+	    "IPv4 address the API listens on"),
+	CFG_ROW_INT("APP_HTTP_THREADS", T, http_threads, "1", 1, 64,
+	    "HTTP event-loop threads"),
+	CFG_ROW_INT("APP_MAX_CONNECTIONS", T, max_connections, "1000", 1,
+	    100000, "concurrent HTTP connections; more are refused"),
+	CFG_ROW_INT("APP_CONN_TIMEOUT", T, conn_timeout_s, "10", 1, 3600,
+	    "seconds an idle or slow HTTP connection is kept"),
+	CFG_ROW_INT("APP_CONN_MEMORY_KIB", T, conn_memory_kib, "32", 8,
+	    1024, "memory per connection for request line and headers"),
+	CFG_ROW_INT("APP_BODY_MAX", T, body_max, "16384", 256, 1048576,
+	    "largest request body in bytes (413 above)"),
+	CFG_ROW_INT("APP_DB_POOL", T, db_pool, "4", 1, 256,
+	    "database connections (one thread each)"),
+	CFG_ROW_INT("APP_GROUP_MAX", T, group_max, "64", 1, 1000,
+	    "most requests committed in one transaction (group commit)"),
+	CFG_ROW_INT("APP_QUEUE_MAX", T, queue_max, "4096", 1, 1000000,
+	    "requests waiting for a database connection; 503 above"),
+	CFG_ROW_INT("APP_IDEMPOTENCY_TTL_HOURS", T, idem_ttl_hours, "48", 24,
+	    8760, "hours an Idempotency-Key is remembered"),
+	CFG_ROW_INT("APP_ACCESS_LOG", T, access_log, "1", 0, 1,
+	    "1: one log line per request"),
+	CFG_ROW_STR("LOG_LEVEL", T, log_level, "info", 1,
+	    "debug, info or warn"),
+};
+#undef T
+const size_t app_nopts = sizeof(app_opts) / sizeof(app_opts[0]);
+
+int
+app_config_load(struct app_config *cfg, char *err, size_t errlen)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	return cfg_load(app_opts, app_nopts, cfg, err, errlen);
+}

@@ -1,0 +1,34 @@
+/*
+ * config.h - the app's settings, loaded once at start from the environment.
+ */
+#ifndef OUTBOX_APP_CONFIG_H
+#define OUTBOX_APP_CONFIG_H
+
+#include <stddef.h>
+
+#include "db.h"
+
+struct app_config {
+	struct db_params db;
+	int port;
+	char bind[64];
+	int http_threads;
+	int max_connections;
+	int conn_timeout_s;
+	int conn_memory_kib;
+	int body_max;
+	int db_pool;
+	int group_max;
+	int queue_max;
+	int idem_ttl_hours;
+	int access_log;
+	char log_level[16];
+};
+
+extern const struct cfg_opt app_opts[];
+extern const size_t app_nopts;
+
+/* Fills cfg from the environment; 0, or -1 with the reason in err. */
+int app_config_load(struct app_config *cfg, char *err, size_t errlen);
+
+#endif

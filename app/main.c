@@ -1,0 +1,76 @@
+/*
+ * main.c - outbox-app: wiring only.  Config, signals, the store (database
+ * pool), the HTTP server, then wait for SIGTERM/SIGINT and stop in order:
+ * HTTP first (no new work, answers for work in flight), then the store.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "cfg.h"
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "store.h"
+
+static volatile sig_atomic_t app_stop;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	app_stop = 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct app_config cfg;
+	struct sigaction sa;
+	enum log_level lvl;
+	struct store *st;
+	struct http *h;
+	char err[256];
+
+	log_init("app", LOG_LVL_INFO);
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0)) {
+		printf("usage: outbox-app\nServes the customers API.\n");
+		cfg_usage(app_opts, app_nopts);
+		return 0;
+	}
+	if (app_config_load(&cfg, err, sizeof(err)) == -1)
+		fatalx("config: %s", err);
+	if (log_level_parse(cfg.log_level, &lvl) == -1)
+		fatalx("config: LOG_LEVEL: expected debug, info or warn");
+	log_init("app", lvl);
+	cfg_log(app_opts, app_nopts, &cfg);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	db_global_init();
+	if ((st = store_new(&cfg)) == NULL)
+		fatalx("cannot start the database pool");
+	if ((h = http_start(&cfg, st)) == NULL) {
+		store_free(st);
+		db_global_end();
+		return 1;
+	}
+	while (!app_stop)
+		backoff_sleep(100, &app_stop);
+	log_info("shutting down");
+	http_stop(h);
+	store_free(st);
+	db_global_end();
+	log_info("stopped");
+	return 0;
+}

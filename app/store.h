@@ -1,0 +1,59 @@
+/*
+ * store.h - the app's database side: a fixed pool of threads, each with
+ * its own connection, serving a bounded queue of jobs.
+ *
+ * The HTTP thread never touches the database: it submits a job and is
+ * called back (from a pool thread) when the job has its answer.  Create
+ * jobs taken together by one thread are committed in ONE transaction
+ * (group commit); every client is answered only after that commit.
+ */
+#ifndef OUTBOX_APP_STORE_H
+#define OUTBOX_APP_STORE_H
+
+#include "buf.h"
+#include "config.h"
+#include "uid.h"
+#include "validate.h"
+
+enum job_kind { JOB_CREATE, JOB_GET, JOB_PING };
+
+struct job;
+typedef void (*job_done_fn)(struct job *j);
+
+struct job {
+	enum job_kind kind;
+	/* in */
+	struct new_customer req;        /* JOB_CREATE */
+	char idem_key[IDEM_KEY_MAX + 1]; /* JOB_CREATE, "" when none */
+	char id[UID_LEN + 1];           /* JOB_GET */
+	job_done_fn done;
+	void *ud;
+	/* out: HTTP status, JSON body, Location for 201 */
+	int status;
+	struct buf body;
+	char location[64];
+	/* private to the store */
+	struct job *next;
+	int replay;
+};
+
+struct store;
+
+/* Starts the pool threads.  Connections are made lazily, so the app starts
+ * even while the database is down.  Returns NULL on failure (logged). */
+struct store *store_new(const struct app_config *cfg);
+/* Queues j; j->done(j) is called exactly once, from a pool thread or,
+ * when the queue is full or the store stops, from this call.  The caller
+ * keeps ownership of j and must not touch it until done is called. */
+void store_submit(struct store *s, struct job *j);
+/* Jobs submitted and not yet done. */
+unsigned store_pending(struct store *s);
+/* Answers queued jobs with 503, joins the threads, closes connections,
+ * frees.  NULL is a no-op. */
+void store_free(struct store *s);
+
+/* Initialises/clears a job's output buffer. */
+void job_init(struct job *j, enum job_kind kind);
+void job_clear(struct job *j);
+
+#endif

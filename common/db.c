@@ -1,0 +1,524 @@
+/*
+ * db.c - the MariaDB Connector/C wrapper: connection, reconnection,
+ * prepared-statement cache, error classification.
+ */
+#include "db.h"
+
+#include <errno.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <errmsg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Prepared statements kept per connection; the daemons use a handful. */
+#define DB_STMT_CACHE 32
+/* Initial size of a text result column; longer ones are fetched again. */
+#define DB_COL_INIT 256
+/* Most parameters or result columns of one statement. */
+#define DB_MAX_BINDS 1024
+
+struct db_stmt {
+	char *sql;
+	MYSQL_STMT *stmt;
+	unsigned long nparams;
+	unsigned long long last_use;
+};
+
+struct db_conn {
+	struct db_params p;
+	MYSQL *my;
+	int connected;
+	int in_txn;
+	int txn_broken; /* the connection was lost inside the transaction */
+	unsigned err;
+	char errmsg[512];
+	struct db_stmt cache[DB_STMT_CACHE];
+	unsigned long long use_clock;
+};
+
+void
+db_global_init(void)
+{
+	mysql_library_init(0, NULL, NULL);
+}
+
+void
+db_global_end(void)
+{
+	mysql_library_end();
+}
+
+static void
+db_set_err(db_conn *c, unsigned code, const char *msg)
+{
+	c->err = code;
+	snprintf(c->errmsg, sizeof(c->errmsg), "%s", msg ? msg : "?");
+}
+
+static int
+db_is_conn_error(unsigned e)
+{
+	switch (e) {
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_CONN_HOST_ERROR:
+	case CR_CONNECTION_ERROR:
+	case CR_SERVER_LOST_EXTENDED:
+	case CR_UNKNOWN_HOST:
+	case CR_COMMANDS_OUT_OF_SYNC:
+	case ER_CONNECTION_KILLED:
+	case ER_SERVER_SHUTDOWN:
+	case ER_CON_COUNT_ERROR:
+	case ER_QUERY_INTERRUPTED:
+	case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8) */
+		return 1;
+	}
+	return 0;
+}
+
+static void
+db_cache_clear(db_conn *c)
+{
+	int i;
+
+	for (i = 0; i < DB_STMT_CACHE; i++) {
+		if (c->cache[i].stmt != NULL)
+			mysql_stmt_close(c->cache[i].stmt);
+		free(c->cache[i].sql);
+		memset(&c->cache[i], 0, sizeof(c->cache[i]));
+	}
+}
+
+void
+db_disconnect(db_conn *c)
+{
+	db_cache_clear(c);
+	if (c->my != NULL)
+		mysql_close(c->my);
+	c->my = NULL;
+	c->connected = 0;
+	if (c->in_txn)
+		c->txn_broken = 1;
+}
+
+/* Maps the last error of the connection or statement to a db_rc and
+ * drops the connection if it is gone. */
+static int
+db_classify(db_conn *c, unsigned code, const char *msg)
+{
+	db_set_err(c, code, msg);
+	if (code == ER_DUP_ENTRY || code == ER_DUP_ENTRY_WITH_KEY_NAME)
+		return DB_EDUP;
+	if (code == ER_LOCK_DEADLOCK || code == ER_LOCK_WAIT_TIMEOUT)
+		return DB_ERETRY;
+	if (db_is_conn_error(code)) {
+		db_disconnect(c);
+		return DB_ECONN;
+	}
+	return DB_EOTHER;
+}
+
+db_conn *
+db_new(const struct db_params *params)
+{
+	db_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->p = *params;
+	return c;
+}
+
+void
+db_free(db_conn *c)
+{
+	if (c == NULL)
+		return;
+	db_disconnect(c);
+	memset(c->p.pass, 0, sizeof(c->p.pass));
+	free(c);
+}
+
+int
+db_is_connected(const db_conn *c)
+{
+	return c->connected;
+}
+
+const char *
+db_error(const db_conn *c)
+{
+	return c->errmsg;
+}
+
+unsigned
+db_errno(const db_conn *c)
+{
+	return c->err;
+}
+
+int
+db_connect(db_conn *c)
+{
+	unsigned int tmo;
+	my_bool off = 0;
+
+	if (c->connected)
+		return DB_OK;
+	if (c->in_txn) {
+		db_set_err(c, CR_SERVER_LOST, "connection lost inside a "
+		    "transaction; roll back first");
+		return DB_ECONN;
+	}
+	c->my = mysql_init(NULL);
+	if (c->my == NULL) {
+		db_set_err(c, CR_OUT_OF_MEMORY, "mysql_init: out of memory");
+		return DB_ECONN;
+	}
+	tmo = (unsigned)c->p.connect_timeout_s;
+	mysql_options(c->my, MYSQL_OPT_CONNECT_TIMEOUT, &tmo);
+	tmo = (unsigned)c->p.io_timeout_s;
+	mysql_options(c->my, MYSQL_OPT_READ_TIMEOUT, &tmo);
+	mysql_options(c->my, MYSQL_OPT_WRITE_TIMEOUT, &tmo);
+	/* Reconnecting silently could split a transaction: we do it
+	 * ourselves, only between transactions. */
+	mysql_options(c->my, MYSQL_OPT_RECONNECT, &off);
+	mysql_options(c->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(c->my, MYSQL_INIT_COMMAND,
+	    "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES,"
+	    "NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
+	    "NO_ENGINE_SUBSTITUTION', autocommit = 1");
+	if (mysql_real_connect(c->my, c->p.host, c->p.user, c->p.pass,
+	    c->p.name, (unsigned)c->p.port, NULL, 0) == NULL) {
+		db_set_err(c, mysql_errno(c->my), mysql_error(c->my));
+		mysql_close(c->my);
+		c->my = NULL;
+		return DB_ECONN;
+	}
+	c->connected = 1;
+	return DB_OK;
+}
+
+int
+db_ping(db_conn *c)
+{
+	int rc;
+
+	if ((rc = db_connect(c)) != DB_OK)
+		return rc;
+	if (mysql_ping(c->my) != 0)
+		return db_classify(c, mysql_errno(c->my), mysql_error(c->my));
+	return DB_OK;
+}
+
+/* Connects if needed and refuses to work on a transaction whose
+ * connection was lost. */
+static int
+db_ready(db_conn *c)
+{
+	if (c->txn_broken) {
+		db_set_err(c, CR_SERVER_LOST, "connection lost inside a "
+		    "transaction; roll back first");
+		return DB_ECONN;
+	}
+	return db_connect(c);
+}
+
+int
+db_exec_sql(db_conn *c, const char *sql)
+{
+	MYSQL_RES *res;
+	int rc;
+
+	if ((rc = db_ready(c)) != DB_OK)
+		return rc;
+	if (mysql_query(c->my, sql) != 0)
+		return db_classify(c, mysql_errno(c->my), mysql_error(c->my));
+	/* Drain any result so that the connection stays in sync. */
+	do {
+		res = mysql_store_result(c->my);
+		if (res != NULL)
+			mysql_free_result(res);
+	} while (mysql_next_result(c->my) == 0);
+	if (mysql_errno(c->my) != 0)
+		return db_classify(c, mysql_errno(c->my), mysql_error(c->my));
+	return DB_OK;
+}
+
+int
+db_begin(db_conn *c)
+{
+	int rc;
+
+	if (c->in_txn) {
+		db_set_err(c, 0, "db_begin inside a transaction");
+		return DB_EOTHER;
+	}
+	if ((rc = db_exec_sql(c, "START TRANSACTION")) != DB_OK)
+		return rc;
+	c->in_txn = 1;
+	c->txn_broken = 0;
+	return DB_OK;
+}
+
+int
+db_commit(db_conn *c)
+{
+	int rc;
+
+	if (!c->in_txn) {
+		db_set_err(c, 0, "db_commit outside a transaction");
+		return DB_EOTHER;
+	}
+	if (c->txn_broken || !c->connected) {
+		db_set_err(c, CR_SERVER_LOST, "connection lost inside a "
+		    "transaction");
+		return DB_ECONN;
+	}
+	if (mysql_commit(c->my) != 0) {
+		rc = db_classify(c, mysql_errno(c->my), mysql_error(c->my));
+		/* The outcome of a commit whose reply was lost is unknown to
+		 * us; callers must treat DB_ECONN here as "maybe committed"
+		 * and rely on idempotence downstream. */
+		if (rc != DB_ECONN)
+			mysql_rollback(c->my);
+		c->in_txn = 0;
+		c->txn_broken = 0;
+		return rc;
+	}
+	c->in_txn = 0;
+	return DB_OK;
+}
+
+int
+db_rollback(db_conn *c)
+{
+	int rc = DB_OK;
+
+	if (c->connected && mysql_rollback(c->my) != 0)
+		rc = db_classify(c, mysql_errno(c->my), mysql_error(c->my));
+	c->in_txn = 0;
+	c->txn_broken = 0;
+	return rc;
+}
+
+/* Returns the cached statement for sql, preparing it on first use. */
+static int
+db_stmt_get(db_conn *c, const char *sql, struct db_stmt **out)
+{
+	struct db_stmt *s, *victim = NULL;
+	int i, rc;
+
+	for (i = 0; i < DB_STMT_CACHE; i++) {
+		s = &c->cache[i];
+		if (s->sql != NULL && strcmp(s->sql, sql) == 0) {
+			s->last_use = ++c->use_clock;
+			*out = s;
+			return DB_OK;
+		}
+		if (victim == NULL || s->sql == NULL ||
+		    (victim->sql != NULL && s->last_use < victim->last_use))
+			victim = s;
+	}
+	if ((rc = db_ready(c)) != DB_OK)
+		return rc;
+	if (victim->stmt != NULL)
+		mysql_stmt_close(victim->stmt);
+	free(victim->sql);
+	memset(victim, 0, sizeof(*victim));
+	victim->stmt = mysql_stmt_init(c->my);
+	if (victim->stmt == NULL)
+		return db_classify(c, mysql_errno(c->my), mysql_error(c->my));
+	if (mysql_stmt_prepare(victim->stmt, sql, strlen(sql)) != 0) {
+		rc = db_classify(c, mysql_stmt_errno(victim->stmt),
+		    mysql_stmt_error(victim->stmt));
+		if (rc != DB_ECONN) {
+			mysql_stmt_close(victim->stmt);
+			victim->stmt = NULL;
+		}
+		return rc;
+	}
+	victim->sql = strdup(sql);
+	if (victim->sql == NULL) {
+		mysql_stmt_close(victim->stmt);
+		victim->stmt = NULL;
+		db_set_err(c, CR_OUT_OF_MEMORY, "out of memory");
+		return DB_EOTHER;
+	}
+	victim->nparams = mysql_stmt_param_count(victim->stmt);
+	victim->last_use = ++c->use_clock;
+	*out = victim;
+	return DB_OK;
+}
+
+/* Prepares (or reuses) and executes; the statement is returned in *out. */
+static int
+db_run(db_conn *c, const char *sql, const struct db_val *args, size_t nargs,
+    struct db_stmt **out)
+{
+	MYSQL_BIND bind[DB_MAX_BINDS];
+	struct db_stmt *s = NULL;
+	my_bool is_null = 1;
+	size_t i;
+	int rc;
+
+	if ((rc = db_ready(c)) != DB_OK)
+		return rc;
+	if ((rc = db_stmt_get(c, sql, &s)) != DB_OK)
+		return rc;
+	if (s->nparams != nargs || nargs > DB_MAX_BINDS) {
+		db_set_err(c, 0, "parameter count mismatch");
+		return DB_EOTHER;
+	}
+	memset(bind, 0, sizeof(bind[0]) * nargs);
+	for (i = 0; i < nargs; i++) {
+		switch (args[i].type) {
+		case DB_V_NULL:
+			bind[i].buffer_type = MYSQL_TYPE_NULL;
+			bind[i].is_null = &is_null;
+			break;
+		case DB_V_STR:
+			bind[i].buffer_type = MYSQL_TYPE_STRING;
+			bind[i].buffer = (void *)(uintptr_t)args[i].s;
+			bind[i].buffer_length = args[i].len;
+			bind[i].length = (unsigned long *)(uintptr_t)&args[i].len;
+			break;
+		case DB_V_INT:
+			bind[i].buffer_type = MYSQL_TYPE_LONGLONG;
+			bind[i].buffer = (void *)(uintptr_t)&args[i].i;
+			break;
+		}
+	}
+	if (nargs > 0 && mysql_stmt_bind_param(s->stmt, bind) != 0)
+		return db_classify(c, mysql_stmt_errno(s->stmt),
+		    mysql_stmt_error(s->stmt));
+	if (mysql_stmt_execute(s->stmt) != 0)
+		return db_classify(c, mysql_stmt_errno(s->stmt),
+		    mysql_stmt_error(s->stmt));
+	*out = s;
+	return DB_OK;
+}
+
+int
+db_exec(db_conn *c, const char *sql, const struct db_val *args, size_t nargs,
+    uint64_t *affected)
+{
+	struct db_stmt *s;
+	int rc;
+
+	if ((rc = db_run(c, sql, args, nargs, &s)) != DB_OK)
+		return rc;
+	if (affected != NULL)
+		*affected = (uint64_t)mysql_stmt_affected_rows(s->stmt);
+	mysql_stmt_free_result(s->stmt);
+	return DB_OK;
+}
+
+int
+db_query(db_conn *c, const char *sql, const struct db_val *args,
+    size_t nargs, db_row_fn fn, void *ud, size_t *nrows)
+{
+	MYSQL_BIND bind[64];
+	struct db_col cols[64];
+	unsigned long lens[64];
+	my_bool nulls[64], errs[64];
+	char *bufs[64];
+	size_t sizes[64];
+	struct db_stmt *s = NULL;
+	unsigned ncols, i;
+	size_t rows = 0;
+	int rc, f;
+
+	if (nrows != NULL)
+		*nrows = 0;
+	if ((rc = db_run(c, sql, args, nargs, &s)) != DB_OK)
+		return rc;
+	ncols = mysql_stmt_field_count(s->stmt);
+	if (ncols > 64) {
+		mysql_stmt_free_result(s->stmt);
+		db_set_err(c, 0, "too many result columns");
+		return DB_EOTHER;
+	}
+	memset(bind, 0, sizeof(bind[0]) * ncols);
+	memset(bufs, 0, sizeof(bufs));
+	for (i = 0; i < ncols; i++) {
+		sizes[i] = DB_COL_INIT;
+		bufs[i] = malloc(sizes[i]);
+		if (bufs[i] == NULL) {
+			db_set_err(c, CR_OUT_OF_MEMORY, "out of memory");
+			rc = DB_EOTHER;
+			goto out;
+		}
+		bind[i].buffer_type = MYSQL_TYPE_STRING;
+		bind[i].buffer = bufs[i];
+		bind[i].buffer_length = sizes[i] - 1;
+		bind[i].length = &lens[i];
+		bind[i].is_null = &nulls[i];
+		bind[i].error = &errs[i];
+	}
+	if (ncols > 0 && mysql_stmt_bind_result(s->stmt, bind) != 0) {
+		rc = db_classify(c, mysql_stmt_errno(s->stmt),
+		    mysql_stmt_error(s->stmt));
+		goto out;
+	}
+	for (;;) {
+		f = mysql_stmt_fetch(s->stmt);
+		if (f == MYSQL_NO_DATA)
+			break;
+		if (f == 1) {
+			rc = db_classify(c, mysql_stmt_errno(s->stmt),
+			    mysql_stmt_error(s->stmt));
+			goto out;
+		}
+		for (i = 0; i < ncols; i++) {
+			if (!nulls[i] && lens[i] >= sizes[i]) {
+				/* Truncated: grow and fetch the column again. */
+				char *nb = realloc(bufs[i], lens[i] + 1);
+
+				if (nb == NULL) {
+					db_set_err(c, CR_OUT_OF_MEMORY,
+					    "out of memory");
+					rc = DB_EOTHER;
+					goto out;
+				}
+				bufs[i] = nb;
+				sizes[i] = lens[i] + 1;
+				bind[i].buffer = nb;
+				bind[i].buffer_length = sizes[i] - 1;
+				if (mysql_stmt_fetch_column(s->stmt, &bind[i],
+				    i, 0) != 0) {
+					rc = db_classify(c,
+					    mysql_stmt_errno(s->stmt),
+					    mysql_stmt_error(s->stmt));
+					goto out;
+				}
+			}
+			cols[i].is_null = nulls[i];
+			cols[i].len = nulls[i] ? 0 : lens[i];
+			bufs[i][cols[i].len] = '\0';
+			cols[i].s = bufs[i];
+		}
+		rows++;
+		if (fn != NULL && fn(ud, cols, ncols) != 0) {
+			db_set_err(c, 0, "row callback stopped the query");
+			rc = DB_EOTHER;
+			goto out;
+		}
+		/* Buffers may have grown for this row: rebind for the next. */
+		if (ncols > 0 && mysql_stmt_bind_result(s->stmt, bind) != 0) {
+			rc = db_classify(c, mysql_stmt_errno(s->stmt),
+			    mysql_stmt_error(s->stmt));
+			goto out;
+		}
+	}
+	if (nrows != NULL)
+		*nrows = rows;
+out:
+	if (c->connected && s != NULL && s->stmt != NULL)
+		mysql_stmt_free_result(s->stmt);
+	for (i = 0; i < ncols; i++)
+		free(bufs[i]);
+	return rc;
+}

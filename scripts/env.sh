@@ -1,0 +1,109 @@
+#!/bin/sh
+# shellcheck shell=sh
+#
+# scripts/env.sh - the environment for talking to the project's own servers.
+#
+#   . scripts/env.sh              # source it (sh, dash, bash, zsh)
+#   scripts/env.sh CMD [ARGS...]  # run CMD with that environment
+#   scripts/env.sh                # print it as `export K='V'` lines
+#
+# 1. Exports every variable of .local.env (DB_*, RABBITMQ_*): the original's
+#    values, the ones docker-compose.yml uses as env_file.
+# 2. Then points the clients at the private servers of scripts/infra.sh:
+#      DB_HOST=127.0.0.1        DB_PORT=$OUTBOX_DB_PORT        (default 33063)
+#      RABBITMQ_HOST=127.0.0.1  RABBITMQ_PORT=$OUTBOX_MQ_PORT  (default 56720)
+#    These overrides always apply (a DB_HOST or DB_PORT set by the caller is
+#    replaced); to move the servers, set OUTBOX_DB_PORT / OUTBOX_MQ_PORT,
+#    which are respected, and exported.
+#
+# Written for POSIX sh: a Makefile recipe (/bin/sh = dash) may source it.
+# When sourced by a shell that cannot tell the file's own path (dash), the
+# repository is found from the current directory (run it from the repo root).
+
+# Sourced or executed? And where is this file?
+_outbox_exec=0
+_outbox_self=
+if [ -n "${BASH_VERSION:-}" ]; then
+    # shellcheck disable=SC3028,SC3054
+    _outbox_self=${BASH_SOURCE[0]}
+    [ "$_outbox_self" = "$0" ] && _outbox_exec=1
+elif [ -n "${ZSH_VERSION:-}" ]; then
+    _outbox_self=$0
+    case ${ZSH_EVAL_CONTEXT:-} in *:file*) ;; *) _outbox_exec=1 ;; esac
+elif [ "${0##*/}" = env.sh ]; then
+    # dash/ksh/posh: only an executed script sees its own name in $0
+    _outbox_self=$0
+    _outbox_exec=1
+fi
+_outbox_root=
+if [ -n "$_outbox_self" ]; then
+    _outbox_root=$(cd "$(dirname "$_outbox_self")/.." 2>/dev/null && pwd)
+fi
+if [ -z "$_outbox_root" ] || [ ! -f "$_outbox_root/scripts/env.sh" ]; then
+    if [ -f "$PWD/scripts/env.sh" ]; then
+        _outbox_root=$PWD
+    else
+        _outbox_root=$(git rev-parse --show-toplevel 2>/dev/null) || _outbox_root=
+    fi
+fi
+
+if [ -z "$_outbox_root" ] || [ ! -f "$_outbox_root/.local.env" ]; then
+    echo "env.sh: cannot find the repository's .local.env (source it from the repository root)" >&2
+    unset _outbox_root _outbox_self _outbox_exec
+    # `return` works when sourced; `exit` when executed.
+    # shellcheck disable=SC2317
+    return 1 2>/dev/null || exit 1
+fi
+
+# .local.env: KEY=VALUE lines, as docker compose's env_file. Blank lines and
+# '#' comments skipped, an optional `export ` prefix and one pair of
+# surrounding quotes removed, CRLF tolerated. Values are not evaluated.
+_outbox_cr=$(printf '\r')
+while IFS= read -r _outbox_line || [ -n "$_outbox_line" ]; do
+    _outbox_line=${_outbox_line%"$_outbox_cr"}
+    case $_outbox_line in
+        ''|'#'*) continue ;;
+        'export '*) _outbox_line=${_outbox_line#export } ;;
+    esac
+    case $_outbox_line in *=*) ;; *) continue ;; esac
+    _outbox_key=${_outbox_line%%=*}
+    _outbox_val=${_outbox_line#*=}
+    case $_outbox_key in
+        ''|[0-9]*|*[!A-Za-z0-9_]*) continue ;;
+    esac
+    case $_outbox_val in
+        \"*\") _outbox_val=${_outbox_val#\"}; _outbox_val=${_outbox_val%\"} ;;
+        \'*\') _outbox_val=${_outbox_val#\'}; _outbox_val=${_outbox_val%\'} ;;
+    esac
+    export "$_outbox_key=$_outbox_val"
+done < "$_outbox_root/.local.env"
+
+# The project's own servers (scripts/infra.sh); same defaults there.
+OUTBOX_DB_PORT=${OUTBOX_DB_PORT:-33063}
+OUTBOX_MQ_PORT=${OUTBOX_MQ_PORT:-56720}
+export OUTBOX_DB_PORT OUTBOX_MQ_PORT
+export DB_HOST=127.0.0.1
+export DB_PORT="$OUTBOX_DB_PORT"
+export RABBITMQ_HOST=127.0.0.1
+export RABBITMQ_PORT="$OUTBOX_MQ_PORT"
+
+unset _outbox_root _outbox_self _outbox_cr _outbox_line _outbox_key _outbox_val
+
+# Executed rather than sourced: run the command, or print the environment.
+if [ "$_outbox_exec" = 1 ]; then
+    unset _outbox_exec
+    if [ $# -gt 0 ]; then
+        exec "$@"
+    fi
+    for _outbox_key in DB_USER DB_PASS DB_HOST DB_PORT DB_NAME \
+                       RABBITMQ_USER RABBITMQ_PASS RABBITMQ_HOST RABBITMQ_PORT \
+                       OUTBOX_DB_PORT OUTBOX_MQ_PORT; do
+        eval "_outbox_val=\${$_outbox_key-}"
+        # shellcheck disable=SC2154
+        printf "export %s='%s'\n" "$_outbox_key" \
+            "$(printf '%s' "$_outbox_val" | sed "s/'/'\\\\''/g")"
+    done
+    unset _outbox_key _outbox_val
+    exit 0
+fi
+unset _outbox_exec
