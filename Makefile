@@ -91,13 +91,16 @@ $(B)/bin/outbox-migrate: $(call obj,migrations/migrate.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/bin/outbox-unit: $(call obj,$(UNIT_SRC) tests/unit_main.c $(APP_LIB_SRC) $(RELAY_LIB_SRC) $(WORKER_LIB_SRC)) $(B)/libcommon.a
+$(B)/bin/outbox-unit: $(call obj,$(UNIT_SRC) $(APP_LIB_SRC) $(RELAY_LIB_SRC) $(WORKER_LIB_SRC)) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(sort $^) $(PKG_LIBS) $(TEST_PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 
-$(B)/bin/outbox-itest: $(call obj,$(IT_SRC) tests/it_main.c) $(B)/libcommon.a
+$(B)/bin/outbox-itest: $(call obj,$(IT_SRC)) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(sort $^) $(PKG_LIBS) $(TEST_PKG_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
+
+# Tests include daemon headers as "app/validate.h" and so on.
+$(B)/obj/tests/%.o: CFLAGS += -I.
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 

@@ -270,6 +270,10 @@ create_one(db_conn *c, struct job *j)
 	rc = db_exec(c, SQL_INSERT_CUSTOMER, a, 5, NULL);
 	if (rc == DB_EDUP) {
 		job_error(j, 409, "email already registered");
+		/* The email may be taken by a concurrent request with the
+		 * same key: look the key up again after commit, when that
+		 * request's rows are visible. */
+		j->replay = has_idem;
 		return DB_OK;
 	}
 	if (rc != DB_OK)
@@ -326,7 +330,8 @@ create_group(db_conn *c, struct job **jobs, size_t n, size_t *failed_at)
 	if ((rc = db_commit(c)) != DB_OK)
 		return rc;
 	for (i = 0; i < n; i++) {
-		if (jobs[i]->replay && !idem_lookup(c, jobs[i], &rc))
+		if (jobs[i]->replay && !idem_lookup(c, jobs[i], &rc) &&
+		    jobs[i]->status != 409)
 			job_error(jobs[i], 503, "try again");
 	}
 	return DB_OK;

@@ -262,7 +262,8 @@ validate_customer_body(const char *body, size_t len, struct new_customer *out,
 		snprintf(err, errlen, "request body is empty");
 		return 400;
 	}
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+	    &jerr);
 	if (root == NULL) {
 		snprintf(err, errlen, "malformed JSON: %s", jerr.text);
 		return 400;

@@ -1,0 +1,586 @@
+/*
+ * mq.c - the rabbitmq-c wrapper: connection, topology, confirmed batch
+ * publishing, consuming.
+ */
+#include "mq.h"
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "log.h"
+
+#define MQ_CHANNEL 1
+#define MQ_FRAME_MAX 131072
+
+struct mq_conn {
+	struct mq_params p;
+	amqp_connection_state_t st;
+	int connected;
+	int confirm;
+	uint64_t next_tag; /* delivery tag of the next publish (confirm mode) */
+	char err[512];
+};
+
+struct mq_priv {
+	amqp_envelope_t env;
+};
+
+static void
+mq_set_err(mq_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+mq_set_err(mq_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof(c->err), fmt, ap);
+	va_end(ap);
+}
+
+/* Describes an RPC reply; 0 when it is a normal reply. */
+static int
+mq_check_reply(mq_conn *c, amqp_rpc_reply_t r, const char *what)
+{
+	switch (r.reply_type) {
+	case AMQP_RESPONSE_NORMAL:
+		return 0;
+	case AMQP_RESPONSE_NONE:
+		mq_set_err(c, "%s: missing RPC reply", what);
+		break;
+	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+		mq_set_err(c, "%s: %s", what, amqp_error_string2(r.library_error));
+		break;
+	case AMQP_RESPONSE_SERVER_EXCEPTION:
+		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			amqp_connection_close_t *m = r.reply.decoded;
+
+			mq_set_err(c, "%s: connection closed by broker: %u %.*s",
+			    what, m->reply_code, (int)m->reply_text.len,
+			    (const char *)m->reply_text.bytes);
+		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+			amqp_channel_close_t *m = r.reply.decoded;
+
+			mq_set_err(c, "%s: channel closed by broker: %u %.*s",
+			    what, m->reply_code, (int)m->reply_text.len,
+			    (const char *)m->reply_text.bytes);
+		} else {
+			mq_set_err(c, "%s: broker error, method 0x%08x", what,
+			    r.reply.id);
+		}
+		break;
+	}
+	return -1;
+}
+
+mq_conn *
+mq_new(const struct mq_params *p)
+{
+	mq_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->p = *p;
+	return c;
+}
+
+void
+mq_disconnect(mq_conn *c)
+{
+	if (c->st == NULL)
+		return;
+	if (c->connected) {
+		/* Polite close; a dead peer just makes these fail. */
+		amqp_channel_close(c->st, MQ_CHANNEL, AMQP_REPLY_SUCCESS);
+		amqp_connection_close(c->st, AMQP_REPLY_SUCCESS);
+	}
+	amqp_destroy_connection(c->st);
+	c->st = NULL;
+	c->connected = 0;
+}
+
+void
+mq_free(mq_conn *c)
+{
+	if (c == NULL)
+		return;
+	mq_disconnect(c);
+	memset(c->p.pass, 0, sizeof(c->p.pass));
+	free(c);
+}
+
+int
+mq_is_connected(const mq_conn *c)
+{
+	return c->connected;
+}
+
+const char *
+mq_error(const mq_conn *c)
+{
+	return c->err;
+}
+
+int
+mq_connect(mq_conn *c, int confirm)
+{
+	struct timeval tv;
+	amqp_socket_t *sock;
+	int rc;
+
+	if (c->connected)
+		return 0;
+	mq_disconnect(c);
+	if ((c->st = amqp_new_connection()) == NULL) {
+		mq_set_err(c, "out of memory");
+		return -1;
+	}
+	if ((sock = amqp_tcp_socket_new(c->st)) == NULL) {
+		mq_set_err(c, "cannot create socket");
+		goto fail;
+	}
+	tv.tv_sec = c->p.connect_timeout_s;
+	tv.tv_usec = 0;
+	rc = amqp_socket_open_noblock(sock, c->p.host, c->p.port, &tv);
+	if (rc != AMQP_STATUS_OK) {
+		mq_set_err(c, "connect %s:%d: %s", c->p.host, c->p.port,
+		    amqp_error_string2(rc));
+		goto fail;
+	}
+	if (mq_check_reply(c, amqp_login(c->st, c->p.vhost, 0, MQ_FRAME_MAX,
+	    c->p.heartbeat_s, AMQP_SASL_METHOD_PLAIN, c->p.user, c->p.pass),
+	    "login") == -1)
+		goto fail;
+	amqp_channel_open(c->st, MQ_CHANNEL);
+	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "channel.open") == -1)
+		goto fail;
+	c->confirm = confirm;
+	c->next_tag = 1;
+	if (confirm) {
+		amqp_confirm_select(c->st, MQ_CHANNEL);
+		if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
+		    "confirm.select") == -1)
+			goto fail;
+	}
+	c->connected = 1;
+	return 0;
+fail:
+	amqp_destroy_connection(c->st);
+	c->st = NULL;
+	return -1;
+}
+
+/* Closes the connection after an error (the error text is kept). */
+static int
+mq_fail(mq_conn *c)
+{
+	if (c->st != NULL) {
+		amqp_destroy_connection(c->st);
+		c->st = NULL;
+	}
+	c->connected = 0;
+	return -1;
+}
+
+int
+mq_declare_topology(mq_conn *c)
+{
+	amqp_table_entry_t qargs[1];
+	amqp_table_t tbl;
+
+	if (!c->connected) {
+		mq_set_err(c, "not connected");
+		return -1;
+	}
+	amqp_exchange_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_DLX),
+	    amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
+	if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
+	    "declare exchange " MQ_DLX) == -1)
+		return mq_fail(c);
+	amqp_queue_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_DLQ), 0, 1,
+	    0, 0, amqp_empty_table);
+	if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
+	    "declare queue " MQ_DLQ) == -1)
+		return mq_fail(c);
+	amqp_queue_bind(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_DLQ),
+	    amqp_cstring_bytes(MQ_DLX), amqp_cstring_bytes(""),
+	    amqp_empty_table);
+	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "bind " MQ_DLQ) == -1)
+		return mq_fail(c);
+	qargs[0].key = amqp_cstring_bytes("x-dead-letter-exchange");
+	qargs[0].value.kind = AMQP_FIELD_KIND_UTF8;
+	qargs[0].value.value.bytes = amqp_cstring_bytes(MQ_DLX);
+	tbl.num_entries = 1;
+	tbl.entries = qargs;
+	amqp_queue_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_QUEUE), 0,
+	    1, 0, 0, tbl);
+	if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
+	    "declare queue " MQ_QUEUE) == -1)
+		return mq_fail(c);
+	return 0;
+}
+
+static long long
+mq_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Settles the messages whose tag is t (or <= t when multiple); a settled
+ * message's tag becomes 0. */
+static void
+mq_confirm(struct mq_msg *msgs, uint64_t *tags, size_t n, uint64_t t,
+    int multiple, enum mq_result res, size_t *open)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (tags[i] == 0 || !(tags[i] == t || (multiple && tags[i] < t)))
+			continue;
+		/* A returned message is acked afterwards: it keeps its
+		 * MQ_RETURNED, since no queue took it. */
+		if (msgs[i].result == MQ_PENDING)
+			msgs[i].result = res;
+		tags[i] = 0;
+		(*open)--;
+	}
+}
+
+/* Reads a basic.return's header and body frames; marks the message. */
+static int
+mq_read_return(mq_conn *c, struct mq_msg *msgs, size_t n)
+{
+	amqp_message_t m;
+	amqp_rpc_reply_t r;
+	size_t i;
+
+	r = amqp_read_message(c->st, MQ_CHANNEL, &m, 0);
+	if (mq_check_reply(c, r, "read returned message") == -1)
+		return -1;
+	if (m.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) {
+		for (i = 0; i < n; i++) {
+			if (msgs[i].result == MQ_PENDING &&
+			    strlen(msgs[i].message_id) ==
+			    m.properties.message_id.len &&
+			    memcmp(msgs[i].message_id,
+			    m.properties.message_id.bytes,
+			    m.properties.message_id.len) == 0) {
+				msgs[i].result = MQ_RETURNED;
+				break;
+			}
+		}
+	}
+	amqp_destroy_message(&m);
+	return 0;
+}
+
+int
+mq_publish_batch(mq_conn *c, const char *exchange, const char *rkey,
+    struct mq_msg *msgs, size_t n, int timeout_ms)
+{
+	amqp_basic_properties_t props;
+	amqp_table_entry_t hdr[2];
+	amqp_frame_t frame;
+	struct timeval tv;
+	uint64_t *tags;
+	long long deadline, left;
+	size_t i, open = 0, nh;
+	int rc, ret = -1;
+
+	if (!c->connected || !c->confirm) {
+		mq_set_err(c, "not connected in confirm mode");
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	if ((tags = calloc(n, sizeof(*tags))) == NULL) {
+		mq_set_err(c, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		msgs[i].result = MQ_PENDING;
+		memset(&props, 0, sizeof(props));
+		props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG |
+		    AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TIMESTAMP_FLAG |
+		    AMQP_BASIC_HEADERS_FLAG;
+		props.content_type = amqp_cstring_bytes("application/json");
+		props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+		props.timestamp = (uint64_t)time(NULL);
+		if (msgs[i].message_id != NULL) {
+			props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+			props.message_id = amqp_cstring_bytes(msgs[i].message_id);
+		}
+		if (msgs[i].type != NULL) {
+			props._flags |= AMQP_BASIC_TYPE_FLAG;
+			props.type = amqp_cstring_bytes(msgs[i].type);
+		}
+		nh = 0;
+		hdr[nh].key = amqp_cstring_bytes(MQ_HDR_SEQ);
+		hdr[nh].value.kind = AMQP_FIELD_KIND_I64;
+		hdr[nh].value.value.i64 = msgs[i].seq;
+		nh++;
+		if (msgs[i].reason != NULL) {
+			hdr[nh].key = amqp_cstring_bytes(MQ_HDR_DLQ_REASON);
+			hdr[nh].value.kind = AMQP_FIELD_KIND_UTF8;
+			hdr[nh].value.value.bytes =
+			    amqp_cstring_bytes(msgs[i].reason);
+			nh++;
+		}
+		props.headers.num_entries = (int)nh;
+		props.headers.entries = hdr;
+		rc = amqp_basic_publish(c->st, MQ_CHANNEL,
+		    amqp_cstring_bytes(exchange), amqp_cstring_bytes(rkey), 1, 0,
+		    &props, (amqp_bytes_t){ msgs[i].len,
+		    (void *)(uintptr_t)msgs[i].body });
+		if (rc != AMQP_STATUS_OK) {
+			mq_set_err(c, "publish: %s", amqp_error_string2(rc));
+			goto out_fail;
+		}
+		tags[i] = c->next_tag++;
+		open++;
+	}
+	deadline = mq_now_ms() + timeout_ms;
+	while (open > 0) {
+		left = deadline - mq_now_ms();
+		if (left <= 0) {
+			mq_set_err(c, "timed out waiting for %zu confirms", open);
+			goto out_fail;
+		}
+		tv.tv_sec = (time_t)(left / 1000);
+		tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+		amqp_maybe_release_buffers(c->st);
+		rc = amqp_simple_wait_frame_noblock(c->st, &frame, &tv);
+		if (rc == AMQP_STATUS_TIMEOUT)
+			continue;
+		if (rc != AMQP_STATUS_OK) {
+			mq_set_err(c, "waiting for confirms: %s",
+			    amqp_error_string2(rc));
+			goto out_fail;
+		}
+		if (frame.frame_type != AMQP_FRAME_METHOD)
+			continue;
+		switch (frame.payload.method.id) {
+		case AMQP_BASIC_ACK_METHOD: {
+			amqp_basic_ack_t *a = frame.payload.method.decoded;
+
+			mq_confirm(msgs, tags, n, a->delivery_tag, a->multiple,
+			    MQ_ACKED, &open);
+			break;
+		}
+		case AMQP_BASIC_NACK_METHOD: {
+			amqp_basic_nack_t *a = frame.payload.method.decoded;
+
+			mq_confirm(msgs, tags, n, a->delivery_tag, a->multiple,
+			    MQ_NACKED, &open);
+			break;
+		}
+		case AMQP_BASIC_RETURN_METHOD:
+			if (mq_read_return(c, msgs, n) == -1)
+				goto out_fail;
+			break;
+		case AMQP_CHANNEL_CLOSE_METHOD: {
+			amqp_channel_close_t *m = frame.payload.method.decoded;
+
+			mq_set_err(c, "channel closed by broker: %u %.*s",
+			    m->reply_code, (int)m->reply_text.len,
+			    (const char *)m->reply_text.bytes);
+			goto out_fail;
+		}
+		case AMQP_CONNECTION_CLOSE_METHOD: {
+			amqp_connection_close_t *m =
+			    frame.payload.method.decoded;
+
+			mq_set_err(c, "connection closed by broker: %u %.*s",
+			    m->reply_code, (int)m->reply_text.len,
+			    (const char *)m->reply_text.bytes);
+			goto out_fail;
+		}
+		default:
+			break;
+		}
+	}
+	ret = 0;
+	goto out;
+out_fail:
+	mq_fail(c);
+out:
+	free(tags);
+	return ret;
+}
+
+int
+mq_service(mq_conn *c)
+{
+	amqp_frame_t frame;
+	struct timeval tv = { 0, 0 };
+	int rc;
+
+	if (!c->connected)
+		return -1;
+	for (;;) {
+		amqp_maybe_release_buffers(c->st);
+		rc = amqp_simple_wait_frame_noblock(c->st, &frame, &tv);
+		if (rc == AMQP_STATUS_TIMEOUT)
+			return 0;
+		if (rc != AMQP_STATUS_OK) {
+			mq_set_err(c, "connection: %s", amqp_error_string2(rc));
+			return mq_fail(c);
+		}
+		if (frame.frame_type == AMQP_FRAME_METHOD &&
+		    (frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD ||
+		    frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD)) {
+			mq_set_err(c, "closed by broker");
+			return mq_fail(c);
+		}
+	}
+}
+
+int
+mq_consume(mq_conn *c, const char *queue, int prefetch)
+{
+	if (!c->connected) {
+		mq_set_err(c, "not connected");
+		return -1;
+	}
+	amqp_basic_qos(c->st, MQ_CHANNEL, 0, (uint16_t)prefetch, 0);
+	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "basic.qos") == -1)
+		return mq_fail(c);
+	amqp_basic_consume(c->st, MQ_CHANNEL, amqp_cstring_bytes(queue),
+	    amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "basic.consume") == -1)
+		return mq_fail(c);
+	return 0;
+}
+
+static void
+mq_copy_prop(char *dst, size_t dstlen, int present, amqp_bytes_t b)
+{
+	size_t n = 0;
+
+	if (present) {
+		n = b.len < dstlen - 1 ? b.len : dstlen - 1;
+		memcpy(dst, b.bytes, n);
+	}
+	dst[n] = '\0';
+}
+
+int
+mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms)
+{
+	struct mq_priv *p;
+	amqp_rpc_reply_t r;
+	amqp_frame_t frame;
+	struct timeval tv;
+
+	memset(d, 0, sizeof(*d));
+	if (!c->connected) {
+		mq_set_err(c, "not connected");
+		return -1;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		mq_set_err(c, "out of memory");
+		return -1;
+	}
+	tv.tv_sec = timeout_ms / 1000;
+	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	amqp_maybe_release_buffers(c->st);
+	r = amqp_consume_message(c->st, &p->env, &tv, 0);
+	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+	    r.library_error == AMQP_STATUS_TIMEOUT) {
+		free(p);
+		return 0;
+	}
+	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+	    r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
+		/* A frame other than a delivery: a close, or a cancel. */
+		free(p);
+		if (amqp_simple_wait_frame(c->st, &frame) != AMQP_STATUS_OK) {
+			mq_set_err(c, "connection lost");
+			return mq_fail(c);
+		}
+		if (frame.frame_type == AMQP_FRAME_METHOD &&
+		    frame.payload.method.id == AMQP_BASIC_CANCEL_METHOD) {
+			mq_set_err(c, "consumer cancelled by broker");
+			return mq_fail(c);
+		}
+		if (frame.frame_type == AMQP_FRAME_METHOD &&
+		    (frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD ||
+		    frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD)) {
+			mq_set_err(c, "closed by broker");
+			return mq_fail(c);
+		}
+		return 0;
+	}
+	if (mq_check_reply(c, r, "consume") == -1) {
+		free(p);
+		return mq_fail(c);
+	}
+	d->tag = p->env.delivery_tag;
+	d->redelivered = p->env.redelivered;
+	d->body = p->env.message.body.bytes;
+	d->len = p->env.message.body.len;
+	mq_copy_prop(d->message_id, sizeof(d->message_id),
+	    (p->env.message.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0,
+	    p->env.message.properties.message_id);
+	mq_copy_prop(d->type, sizeof(d->type),
+	    (p->env.message.properties._flags & AMQP_BASIC_TYPE_FLAG) != 0,
+	    p->env.message.properties.type);
+	d->priv = p;
+	return 1;
+}
+
+void
+mq_delivery_free(struct mq_delivery *d)
+{
+	struct mq_priv *p = d->priv;
+
+	if (p != NULL) {
+		amqp_destroy_envelope(&p->env);
+		free(p);
+	}
+	memset(d, 0, sizeof(*d));
+}
+
+int
+mq_ack(mq_conn *c, uint64_t tag, int multiple)
+{
+	int rc;
+
+	if (!c->connected) {
+		mq_set_err(c, "not connected");
+		return -1;
+	}
+	rc = amqp_basic_ack(c->st, MQ_CHANNEL, tag, multiple);
+	if (rc != AMQP_STATUS_OK) {
+		mq_set_err(c, "ack: %s", amqp_error_string2(rc));
+		return mq_fail(c);
+	}
+	return 0;
+}
+
+int
+mq_reject(mq_conn *c, uint64_t tag, int requeue)
+{
+	int rc;
+
+	if (!c->connected) {
+		mq_set_err(c, "not connected");
+		return -1;
+	}
+	rc = amqp_basic_reject(c->st, MQ_CHANNEL, tag, requeue);
+	if (rc != AMQP_STATUS_OK) {
+		mq_set_err(c, "reject: %s", amqp_error_string2(rc));
+		return mq_fail(c);
+	}
+	return 0;
+}

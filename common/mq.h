@@ -1,0 +1,126 @@
+/*
+ * mq.h - RabbitMQ (AMQP 0-9-1) connection on rabbitmq-c: topology,
+ * pipelined publishing with publisher confirms, consuming with manual
+ * acks.  The only interface to the broker: no other file includes
+ * <amqp.h>.  A connection belongs to one thread.
+ *
+ * Topology (SPEC section 7), declared by mq_declare_topology:
+ *   queue    outbox      durable, dead-letters to exchange outbox.dlx
+ *   exchange outbox.dlx  fanout, durable
+ *   queue    outbox.dlq  durable, bound to outbox.dlx
+ */
+#ifndef OUTBOX_MQ_H
+#define OUTBOX_MQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+
+#define MQ_QUEUE "outbox"
+#define MQ_DLX "outbox.dlx"
+#define MQ_DLQ "outbox.dlq"
+/* Header carrying the outbox sequence number of a message. */
+#define MQ_HDR_SEQ "x-outbox-seq"
+/* Header carrying why a message was dead-lettered. */
+#define MQ_HDR_DLQ_REASON "x-dlq-reason"
+
+struct mq_params {
+	char host[256];
+	char user[128];
+	char pass[256];
+	char vhost[128];
+	int port;
+	int connect_timeout_s;
+	int heartbeat_s;
+};
+
+/* Config rows for struct mq_params member M of config struct T. */
+#define MQ_CFG_ROWS(T, M)                                                   \
+	CFG_ROW_STR("RABBITMQ_HOST", T, M.host, "127.0.0.1", 1,            \
+	    "RabbitMQ host"),                                               \
+	CFG_ROW_INT("RABBITMQ_PORT", T, M.port, "5672", 1, 65535,          \
+	    "RabbitMQ AMQP port"),                                          \
+	CFG_ROW_STR("RABBITMQ_USER", T, M.user, "guest", 1,                \
+	    "RabbitMQ user"),                                               \
+	CFG_ROW_SECRET("RABBITMQ_PASS", T, M.pass, "guest",                \
+	    "RabbitMQ password"),                                           \
+	CFG_ROW_STR("RABBITMQ_VHOST", T, M.vhost, "/", 1,                  \
+	    "RabbitMQ virtual host"),                                       \
+	CFG_ROW_INT("RABBITMQ_CONNECT_TIMEOUT", T, M.connect_timeout_s,    \
+	    "5", 1, 60, "seconds to wait for a broker connection"),         \
+	CFG_ROW_INT("RABBITMQ_HEARTBEAT", T, M.heartbeat_s, "30", 0, 600,  \
+	    "AMQP heartbeat in seconds (0: off)")
+
+typedef struct mq_conn mq_conn;
+
+/* Outcome of one published message. */
+enum mq_result {
+	MQ_PENDING = 0, /* no confirm yet */
+	MQ_ACKED,       /* the broker took responsibility for it */
+	MQ_NACKED,      /* refused (e.g. queue full with reject-publish) */
+	MQ_RETURNED,    /* unroutable (mandatory) */
+};
+
+struct mq_msg {
+	/* in */
+	const char *body;
+	size_t len;
+	const char *message_id; /* unique within a batch */
+	const char *type;       /* event name */
+	int64_t seq;            /* outbox sequence, sent as a header */
+	const char *reason;     /* NULL, or the dead-letter reason header */
+	/* out */
+	enum mq_result result;
+};
+
+struct mq_delivery {
+	uint64_t tag;
+	int redelivered;
+	const char *body; /* owned by the delivery */
+	size_t len;
+	char message_id[128];
+	char type[128];
+	void *priv;
+};
+
+/* A connection handle; does not connect yet.  NULL when out of memory. */
+mq_conn *mq_new(const struct mq_params *p);
+/* Closes and frees; NULL is a no-op. */
+void mq_free(mq_conn *c);
+
+/* Connects, logs in, opens channel 1.  confirm: put it in confirm mode.
+ * 0 or -1 (reason in mq_error). */
+int mq_connect(mq_conn *c, int confirm);
+void mq_disconnect(mq_conn *c);
+int mq_is_connected(const mq_conn *c);
+const char *mq_error(const mq_conn *c);
+
+/* Declares the topology above (idempotent).  0 or -1. */
+int mq_declare_topology(mq_conn *c);
+
+/* Publishes n messages persistent, mandatory, to exchange/routing key,
+ * pipelined, then reads confirms until every message has a result or
+ * timeout_ms passes.  Returns 0 when every message has a result (look at
+ * each .result), -1 on a connection or protocol error or a timeout: the
+ * connection is then closed and messages still MQ_PENDING must be taken
+ * as not published. */
+int mq_publish_batch(mq_conn *c, const char *exchange, const char *rkey,
+    struct mq_msg *msgs, size_t n, int timeout_ms);
+
+/* Sends and receives what is due (heartbeats) without blocking; call it
+ * while idle.  0, or -1 if the connection is gone. */
+int mq_service(mq_conn *c);
+
+/* Starts consuming queue with manual acks and the given prefetch. */
+int mq_consume(mq_conn *c, const char *queue, int prefetch);
+/* Waits up to timeout_ms for a delivery.  1: *d filled (release with
+ * mq_delivery_free), 0: nothing yet, -1: connection error. */
+int mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms);
+void mq_delivery_free(struct mq_delivery *d);
+/* Acknowledges tag (and all before it when multiple).  0 or -1. */
+int mq_ack(mq_conn *c, uint64_t tag, int multiple);
+/* Rejects tag; requeue 0 sends it to the queue's dead-letter exchange. */
+int mq_reject(mq_conn *c, uint64_t tag, int requeue);
+
+#endif

@@ -1,0 +1,487 @@
+/*
+ * harness.c - integration-test support (see harness.h).
+ */
+#include "harness.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backoff.h"
+#include "buf.h"
+#include "cfg.h"
+
+long long
+h_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+h_wait(int timeout_ms, int (*cond)(void *), void *ud)
+{
+	long long end = h_now_ms() + timeout_ms;
+
+	for (;;) {
+		if (cond(ud))
+			return 1;
+		if (h_now_ms() >= end)
+			return 0;
+		backoff_sleep(10, NULL);
+	}
+}
+
+static const char *
+h_env(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? v : def;
+}
+
+static int
+h_env_int(const char *name, int def)
+{
+	int v;
+
+	if (cfg_parse_int(h_env(name, ""), 1, 65535, &v) == -1)
+		return def;
+	return v;
+}
+
+void
+h_db_params(struct db_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->host, sizeof(p->host), "%s", h_env("DB_HOST", "127.0.0.1"));
+	snprintf(p->user, sizeof(p->user), "%s", h_env("DB_USER", "root"));
+	snprintf(p->pass, sizeof(p->pass), "%s", h_env("DB_PASS", ""));
+	snprintf(p->name, sizeof(p->name), "%s",
+	    h_env("DB_NAME", "outbox-demo"));
+	p->port = h_env_int("DB_PORT", 33063);
+	p->connect_timeout_s = 2;
+	p->io_timeout_s = 30;
+}
+
+void
+h_mq_params(struct mq_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->host, sizeof(p->host), "%s",
+	    h_env("RABBITMQ_HOST", "127.0.0.1"));
+	snprintf(p->user, sizeof(p->user), "%s",
+	    h_env("RABBITMQ_USER", "guest"));
+	snprintf(p->pass, sizeof(p->pass), "%s",
+	    h_env("RABBITMQ_PASS", "guest"));
+	snprintf(p->vhost, sizeof(p->vhost), "/");
+	p->port = h_env_int("RABBITMQ_PORT", 56720);
+	p->connect_timeout_s = 5;
+	p->heartbeat_s = 0;
+}
+
+int
+h_infra(const char *cmd)
+{
+	char line[1024];
+	int st;
+
+	snprintf(line, sizeof(line), "bash '%s/scripts/infra.sh' %s "
+	    ">>'%s/infra.log' 2>&1", h_env("OUTBOX_ROOT", "."), cmd,
+	    h_env("OUTBOX_TEST_LOGS", "/tmp"));
+	st = system(line);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static db_conn *h_conn;
+static pid_t h_conn_pid;
+/* External linkage so that the store is kept: LeakSanitizer sees the
+ * parent's handle as reachable in a forked test. */
+db_conn *h_conn_inherited;
+
+db_conn *
+h_db(void)
+{
+	struct db_params p;
+
+	/* A forked test must not share its parent's socket: it makes its
+	 * own, and keeps the parent's handle (reachable, untouched). */
+	if (h_conn != NULL && h_conn_pid != getpid()) {
+		h_conn_inherited = h_conn;
+		h_conn = NULL;
+	}
+	if (h_conn == NULL) {
+		h_db_params(&p);
+		h_conn = db_new(&p);
+		h_conn_pid = getpid();
+		ck_assert_ptr_nonnull(h_conn);
+	}
+	return h_conn;
+}
+
+void
+h_sql(const char *sql)
+{
+	db_conn *c = h_db();
+	int rc = db_exec_sql(c, sql);
+
+	if (rc == DB_ECONN)
+		rc = db_exec_sql(c, sql);
+	ck_assert_msg(rc == DB_OK, "%s: %s", sql, db_error(c));
+}
+
+struct h_count_ud {
+	long long v;
+};
+
+static int
+h_count_cb(void *ud, const struct db_col *cols, size_t ncols)
+{
+	struct h_count_ud *u = ud;
+
+	if (ncols > 0 && !cols[0].is_null && u->v == -1)
+		u->v = strtoll(cols[0].s, NULL, 10);
+	return 0;
+}
+
+long long
+h_count(const char *sql, const struct db_val *args, size_t nargs)
+{
+	struct h_count_ud u = { -1 };
+	db_conn *c = h_db();
+	int rc;
+
+	rc = db_query(c, sql, args, nargs, h_count_cb, &u, NULL);
+	if (rc == DB_ECONN)
+		rc = db_query(c, sql, args, nargs, h_count_cb, &u, NULL);
+	ck_assert_msg(rc == DB_OK, "%s: %s", sql, db_error(c));
+	return u.v;
+}
+
+void
+h_reset_tables(void)
+{
+	h_sql("DELETE FROM idempotency_keys");
+	h_sql("DELETE FROM welcome_emails");
+	h_sql("DELETE FROM processed_messages");
+	h_sql("DELETE FROM outbox");
+	h_sql("DELETE FROM customers");
+}
+
+int
+h_free_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fd, port;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+void
+h_daemon_start(struct h_daemon *d, const char *bin, const char *name,
+    const char *const *extra)
+{
+	char path[512];
+	pid_t parent = getpid();
+	int fd, i;
+
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	snprintf(d->log, sizeof(d->log), "%s/%s.log",
+	    h_env("OUTBOX_TEST_LOGS", "/tmp"), name);
+	snprintf(path, sizeof(path), "%s/%s", h_env("OUTBOX_BIN",
+	    "build/san/bin"), bin);
+	d->pid = fork();
+	ck_assert_int_ge(d->pid, 0);
+	if (d->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		for (i = 0; extra != NULL && extra[i] != NULL; i++)
+			putenv((char *)(uintptr_t)extra[i]);
+		execl(path, bin, (char *)NULL);
+		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+		_exit(127);
+	}
+}
+
+static int
+h_reap(struct h_daemon *d, int timeout_ms)
+{
+	long long end = h_now_ms() + timeout_ms;
+	int st;
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(d->pid, &st, WNOHANG);
+		if (r == d->pid) {
+			d->pid = 0;
+			if (WIFEXITED(st))
+				return WEXITSTATUS(st);
+			return 128 + WTERMSIG(st);
+		}
+		if (r < 0 || h_now_ms() >= end)
+			return -1;
+		backoff_sleep(10, NULL);
+	}
+}
+
+int
+h_daemon_wait(struct h_daemon *d, int timeout_ms)
+{
+	if (d->pid <= 0)
+		return -1;
+	return h_reap(d, timeout_ms);
+}
+
+int
+h_daemon_stop(struct h_daemon *d, int timeout_ms)
+{
+	int rc;
+
+	if (d->pid <= 0)
+		return -1;
+	kill(d->pid, SIGTERM);
+	rc = h_reap(d, timeout_ms);
+	if (rc == -1 && d->pid > 0) {
+		kill(d->pid, SIGKILL);
+		h_reap(d, 5000);
+		d->pid = 0;
+	}
+	return rc;
+}
+
+void
+h_daemon_kill9(struct h_daemon *d)
+{
+	if (d->pid <= 0)
+		return;
+	kill(d->pid, SIGKILL);
+	h_reap(d, 5000);
+	d->pid = 0;
+}
+
+int
+h_log_count(const struct h_daemon *d, const char *needle)
+{
+	char line[16384];
+	int n = 0;
+	FILE *f;
+
+	if ((f = fopen(d->log, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strstr(line, needle) != NULL)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+int
+h_log_contains(const struct h_daemon *d, const char *needle)
+{
+	return h_log_count(d, needle) > 0;
+}
+
+struct h_ready {
+	struct h_daemon *d;
+};
+
+static int
+h_app_ready(void *ud)
+{
+	struct h_ready *r = ud;
+	struct h_resp resp;
+	int ok;
+
+	if (h_http(r->d->port, "GET", "/readyz", NULL, NULL, 0, NULL,
+	    &resp) == -1)
+		return 0;
+	ok = resp.status == 200;
+	h_resp_free(&resp);
+	return ok;
+}
+
+void
+h_app_start(struct h_daemon *d, const char *name, const char *const *extra)
+{
+	static char portenv[32];
+	const char *env[32];
+	struct h_ready r = { d };
+	int i = 0, j;
+
+	d->port = h_free_port();
+	snprintf(portenv, sizeof(portenv), "APP_PORT=%d", d->port);
+	env[i++] = portenv;
+	env[i++] = "APP_BIND=127.0.0.1";
+	for (j = 0; extra != NULL && extra[j] != NULL && i < 31; j++)
+		env[i++] = extra[j];
+	env[i] = NULL;
+	h_daemon_start(d, "outbox-app", name, env);
+	ck_assert_msg(h_wait(15000, h_app_ready, &r), "%s not ready in 15 s "
+	    "(log %s)", name, d->log);
+}
+
+/* ---- HTTP ---- */
+
+struct h_body {
+	struct buf b;
+};
+
+static size_t
+h_write_cb(char *p, size_t size, size_t n, void *ud)
+{
+	struct h_body *hb = ud;
+
+	if (buf_append(&hb->b, p, size * n) == -1)
+		return 0;
+	return size * n;
+}
+
+static size_t
+h_header_cb(char *p, size_t size, size_t n, void *ud)
+{
+	struct h_resp *r = ud;
+	size_t len = size * n, vl;
+	struct {
+		const char *name;
+		char *dst;
+		size_t cap;
+	} want[] = {
+		{ "Location:", r->location, sizeof(r->location) },
+		{ "Allow:", r->allow, sizeof(r->allow) },
+		{ "Content-Type:", r->content_type, sizeof(r->content_type) },
+	};
+	size_t i, nl;
+
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		nl = strlen(want[i].name);
+		if (len > nl && strncasecmp(p, want[i].name, nl) == 0) {
+			const char *v = p + nl;
+
+			vl = len - nl;
+			while (vl > 0 && (*v == ' '))
+				v++, vl--;
+			while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+				vl--;
+			if (vl >= want[i].cap)
+				vl = want[i].cap - 1;
+			memcpy(want[i].dst, v, vl);
+			want[i].dst[vl] = '\0';
+		}
+	}
+	return len;
+}
+
+int
+h_http(int port, const char *method, const char *path, const char *ctype,
+    const char *body, size_t len, const char *const *headers,
+    struct h_resp *r)
+{
+	struct curl_slist *hl = NULL;
+	struct h_body hb;
+	char url[1024], ct[256];
+	CURLcode rc;
+	CURL *c;
+	int i;
+
+	memset(r, 0, sizeof(*r));
+	buf_init(&hb.b, 16 * 1024 * 1024);
+	if ((c = curl_easy_init()) == NULL)
+		return -1;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (body != NULL) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)len);
+	}
+	/* libcurl adds a form Content-Type to a body unless told: an empty
+	 * "Content-Type:" removes the header. */
+	if (ctype != NULL)
+		snprintf(ct, sizeof(ct), "Content-Type: %s", ctype);
+	else
+		snprintf(ct, sizeof(ct), "Content-Type:");
+	hl = curl_slist_append(hl, ct);
+	hl = curl_slist_append(hl, "Expect:");
+	for (i = 0; headers != NULL && headers[i] != NULL; i++)
+		hl = curl_slist_append(hl, headers[i]);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, h_write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &hb);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, h_header_cb);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	rc = curl_easy_perform(c);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(c);
+	if (buf_append(&hb.b, "", 0) == -1) {
+		buf_free(&hb.b);
+		return -1;
+	}
+	if (rc != CURLE_OK) {
+		buf_free(&hb.b);
+		return -1;
+	}
+	r->body = hb.b.data;
+	r->len = hb.b.len;
+	return 0;
+}
+
+void
+h_resp_free(struct h_resp *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+int
+h_is_error_body(const char *body)
+{
+	json_t *o, *e;
+	int ok;
+
+	if (body == NULL || (o = json_loads(body, 0, NULL)) == NULL)
+		return 0;
+	e = json_object_get(o, "error");
+	ok = json_is_object(o) && json_object_size(o) == 1 &&
+	    json_is_string(e) && json_string_length(e) > 0;
+	json_decref(o);
+	return ok;
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# tests/run.sh - runs every test of the project: the unit tests (no
+# servers), then the integration and end-to-end tests against the private
+# MariaDB and RabbitMQ of scripts/infra.sh, with the ASan+UBSan build.
+# Prints one "N passed, N failed" line at the end; exits non-zero on any
+# failure.  `make test` calls it after building and starting the servers.
+set -u
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=scripts/env.sh
+. scripts/env.sh
+
+export OUTBOX_ROOT="$root"
+export OUTBOX_BIN="$root/build/san/bin"
+export OUTBOX_TEST_LOGS="$root/build/test-logs"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=98"
+export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
+rm -rf "$OUTBOX_TEST_LOGS"
+mkdir -p "$OUTBOX_TEST_LOGS"
+
+passed=0
+failed=0
+
+# run <name> <cmd...>: runs a test binary, adds its "N passed, N failed".
+run() {
+	local name=$1 out line p f rc
+	shift
+	out="$OUTBOX_TEST_LOGS/$name.out"
+	echo "== $name"
+	"$@" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	line=$(grep -E '^[a-z]+: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "$name: no result line (exit $rc): counted as 1 failure"
+		failed=$((failed + 1))
+		return
+	fi
+	p=$(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line")
+	f=$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$line")
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "$name: exit status $rc with no failed test: counted as 1 failure"
+		failed=$((failed + 1))
+	fi
+}
+
+run unit "$OUTBOX_BIN/outbox-unit"
+
+echo "== migrations"
+if "$OUTBOX_BIN/outbox-migrate"; then
+	passed=$((passed + 1))
+	run integration "$OUTBOX_BIN/outbox-itest"
+else
+	echo "migrations failed: integration tests not run"
+	failed=$((failed + 1))
+fi
+
+if [ "$failed" -ne 0 ]; then
+	echo "daemon logs: $OUTBOX_TEST_LOGS"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

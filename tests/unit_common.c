@@ -1,0 +1,335 @@
+/*
+ * unit_common.c - unit tests of the shared library: config parsing,
+ * backoff, buffers, timestamps, UUIDs, the message schema.
+ */
+#include <check.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "buf.h"
+#include "cfg.h"
+#include "msg.h"
+#include "timefmt.h"
+#include "uid.h"
+
+Suite *unit_common_suite(void);
+
+/* ---- cfg ---- */
+
+struct tcfg {
+	char host[16];
+	char pass[16];
+	int port;
+};
+
+static const struct cfg_opt tcfg_opts[] = {
+	CFG_ROW_STR("T_HOST", struct tcfg, host, "localhost", 1, "host"),
+	CFG_ROW_SECRET("T_PASS", struct tcfg, pass, "", "password"),
+	CFG_ROW_INT("T_PORT", struct tcfg, port, "3000", 1, 65535, "port"),
+};
+#define NT (sizeof(tcfg_opts) / sizeof(tcfg_opts[0]))
+
+START_TEST(cfg_defaults)
+{
+	struct tcfg c;
+	char err[128];
+
+	unsetenv("T_HOST");
+	unsetenv("T_PASS");
+	unsetenv("T_PORT");
+	ck_assert_int_eq(cfg_load(tcfg_opts, NT, &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.host, "localhost");
+	ck_assert_str_eq(c.pass, "");
+	ck_assert_int_eq(c.port, 3000);
+}
+END_TEST
+
+START_TEST(cfg_values)
+{
+	struct tcfg c;
+	char err[128];
+
+	setenv("T_HOST", "db", 1);
+	setenv("T_PASS", "s3cret", 1);
+	setenv("T_PORT", "33063", 1);
+	ck_assert_int_eq(cfg_load(tcfg_opts, NT, &c, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.host, "db");
+	ck_assert_str_eq(c.pass, "s3cret");
+	ck_assert_int_eq(c.port, 33063);
+}
+END_TEST
+
+static const char *const bad_ports[] = {
+	"", " 1", "1 ", "abc", "12abc", "0", "65536", "-1", "99999999999999999999",
+	"0x10", "3.5",
+};
+
+START_TEST(cfg_bad_int)
+{
+	struct tcfg c;
+	char err[128];
+
+	unsetenv("T_HOST");
+	setenv("T_PORT", bad_ports[_i], 1);
+	ck_assert_int_eq(cfg_load(tcfg_opts, NT, &c, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "T_PORT") != NULL, "error names the "
+	    "variable: %s", err);
+}
+END_TEST
+
+START_TEST(cfg_bad_str)
+{
+	struct tcfg c;
+	char err[128];
+
+	unsetenv("T_PORT");
+	setenv("T_HOST", "a-host-name-longer-than-16", 1);
+	ck_assert_int_eq(cfg_load(tcfg_opts, NT, &c, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "T_HOST"));
+	setenv("T_HOST", "", 1);
+	ck_assert_int_eq(cfg_load(tcfg_opts, NT, &c, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "T_HOST"));
+}
+END_TEST
+
+START_TEST(cfg_parse_int_edges)
+{
+	int v = 7;
+
+	ck_assert_int_eq(cfg_parse_int("42", 0, 100, &v), 0);
+	ck_assert_int_eq(v, 42);
+	ck_assert_int_eq(cfg_parse_int("-5", -10, 10, &v), 0);
+	ck_assert_int_eq(v, -5);
+	ck_assert_int_eq(cfg_parse_int("101", 0, 100, &v), -1);
+	ck_assert_int_eq(cfg_parse_int(NULL, 0, 100, &v), -1);
+	ck_assert_int_eq(v, -5);
+}
+END_TEST
+
+/* ---- backoff ---- */
+
+START_TEST(backoff_grows_and_caps)
+{
+	struct backoff b;
+	unsigned d, i, prev_max = 0;
+
+	backoff_init(&b, 100, 2000);
+	for (i = 0; i < 20; i++) {
+		unsigned full = 100u << (i < 5 ? i : 5);
+
+		if (full > 2000)
+			full = 2000;
+		d = backoff_next(&b);
+		ck_assert_uint_ge(d, full / 2);
+		ck_assert_uint_le(d, full);
+		ck_assert_uint_le(d, 2000);
+		prev_max = full;
+	}
+	ck_assert_uint_eq(prev_max, 2000);
+	backoff_reset(&b);
+	d = backoff_next(&b);
+	ck_assert_uint_ge(d, 50);
+	ck_assert_uint_le(d, 100);
+}
+END_TEST
+
+START_TEST(backoff_jitter_varies)
+{
+	struct backoff b;
+	unsigned seen[64], i, distinct = 0, j;
+
+	for (i = 0; i < 64; i++) {
+		backoff_init(&b, 1000, 1000);
+		b.rng ^= (uint64_t)i * 0x9e3779b97f4a7c15ULL;
+		seen[i] = backoff_next(&b);
+	}
+	for (i = 0; i < 64; i++) {
+		for (j = 0; j < i && seen[j] != seen[i]; j++)
+			;
+		distinct += j == i;
+	}
+	ck_assert_uint_gt(distinct, 10);
+}
+END_TEST
+
+/* ---- buf ---- */
+
+START_TEST(buf_cap_enforced)
+{
+	struct buf b;
+
+	buf_init(&b, 10);
+	ck_assert_int_eq(buf_append(&b, "12345", 5), 0);
+	ck_assert_int_eq(buf_append(&b, "67890", 5), 0);
+	ck_assert_int_eq(buf_append(&b, "x", 1), -1);
+	ck_assert_uint_eq(b.len, 10);
+	ck_assert_str_eq(b.data, "1234567890");
+	buf_reset(&b);
+	ck_assert_int_eq(buf_appendf(&b, "%d-%s", 42, "ab"), 0);
+	ck_assert_str_eq(b.data, "42-ab");
+	ck_assert_int_eq(buf_appendf(&b, "%s", "too long!"), -1);
+	ck_assert_str_eq(b.data, "42-ab");
+	buf_free(&b);
+	buf_free(&b);
+}
+END_TEST
+
+/* ---- timefmt, uid ---- */
+
+START_TEST(time_formats)
+{
+	struct timespec ts = { 1628069827, 305317000 }, back;
+	char out[TIMEFMT_LEN];
+
+	ck_assert_int_eq(timefmt_rfc3339(&ts, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "2021-08-04T09:37:07.305317Z");
+	ck_assert_int_eq(timefmt_sql(&ts, out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "2021-08-04 09:37:07.305317");
+	ck_assert_int_eq(timefmt_parse_sql(out, &back), 0);
+	ck_assert_int_eq(back.tv_sec, ts.tv_sec);
+	ck_assert_int_eq(back.tv_nsec, ts.tv_nsec);
+	ck_assert_int_eq(timefmt_parse_sql("2021-08-04 09:37:07", &back), 0);
+	ck_assert_int_eq(back.tv_nsec, 0);
+	ck_assert_int_eq(timefmt_parse_sql("2021-08-04 09:37:07.5", &back), 0);
+	ck_assert_int_eq(back.tv_nsec, 500000000);
+	ck_assert_int_eq(timefmt_parse_sql("2021-08-04T09:37:07", &back), -1);
+	ck_assert_int_eq(timefmt_parse_sql("2021-08-04 09:37:07x", &back), -1);
+	ck_assert_int_eq(timefmt_rfc3339(&ts, out, 10), -1);
+}
+END_TEST
+
+START_TEST(uid_roundtrip)
+{
+	char a[UID_LEN + 1], b[UID_LEN + 1];
+
+	uid_new(a);
+	uid_new(b);
+	ck_assert_uint_eq(strlen(a), UID_LEN);
+	ck_assert_str_ne(a, b);
+	ck_assert(uid_valid(a, strlen(a)));
+	ck_assert(a[14] == '4');
+	ck_assert(!uid_valid("not-a-uuid", 10));
+	ck_assert(!uid_valid("fcb86b89-9404-48c7-9198-b85585ff8ab", 35));
+	ck_assert(!uid_valid("fcb86b89-9404-48c7-9198-b85585ff8abz", 36));
+	ck_assert(uid_valid("fcb86b89-9404-48c7-9198-b85585ff8ab2", 36));
+}
+END_TEST
+
+/* ---- msg ---- */
+
+START_TEST(msg_customer_and_body)
+{
+	struct customer c = { "13db077f-b8b9-4512-9938-04f9aa00cae7",
+		"a@example.com", "TEST \"q\" é", "2021-08-04T09:37:07.305317Z",
+		"2021-08-04T09:37:07.305317Z" };
+	struct msg_event ev;
+	struct buf p, body;
+	char reason[128];
+
+	buf_init(&p, 4096);
+	buf_init(&body, 8192);
+	ck_assert_int_eq(msg_customer_json(&c, &p), 0);
+	ck_assert_str_eq(p.data, "{\"id\":\"13db077f-b8b9-4512-9938-"
+	    "04f9aa00cae7\",\"email\":\"a@example.com\",\"name\":\"TEST "
+	    "\\\"q\\\" é\",\"CreatedAt\":\"2021-08-04T09:37:07.305317Z\","
+	    "\"UpdatedAt\":\"2021-08-04T09:37:07.305317Z\"}");
+	ck_assert_int_eq(msg_event_body("fcb86b89-9404-48c7-9198-b85585ff8ab2",
+	    MSG_EVENT_CUSTOMER_CREATED, p.data, p.len, &body), 0);
+	{
+		static const char head[] = "{\"id\":\"fcb86b89-9404-48c7-"
+		    "9198-b85585ff8ab2\",\"event_name\":\"CustomerCreated\","
+		    "\"payload\":{";
+
+		ck_assert_int_eq(strncmp(body.data, head, strlen(head)), 0);
+	}
+	ck_assert_ptr_nonnull(strstr(body.data, ",\"is_processed\":false}"));
+	/* What the relay writes, the worker reads back. */
+	ck_assert_int_eq(msg_decode(body.data, body.len, &ev, reason,
+	    sizeof(reason)), 0);
+	ck_assert_str_eq(ev.id, "fcb86b89-9404-48c7-9198-b85585ff8ab2");
+	ck_assert_str_eq(ev.event_name, "CustomerCreated");
+	ck_assert_str_eq(ev.payload, p.data);
+	msg_event_clear(&ev);
+	/* Bad ids or event names are refused when encoding. */
+	buf_reset(&body);
+	ck_assert_int_eq(msg_event_body("nope", "X", "{}", 2, &body), -1);
+	ck_assert_int_eq(msg_event_body("fcb86b89-9404-48c7-9198-b85585ff8ab2",
+	    "bad\"name", "{}", 2, &body), -1);
+	buf_free(&p);
+	buf_free(&body);
+}
+END_TEST
+
+static const struct {
+	const char *body;
+	const char *reason;
+} bad_msgs[] = {
+	{ "", "malformed JSON" },
+	{ "not json", "malformed JSON" },
+	{ "{\"id\":", "malformed JSON" },
+	{ "[]", "not a JSON object" },
+	{ "{\"event_name\":\"CustomerCreated\",\"payload\":{}}", "\"id\"" },
+	{ "{\"id\":5,\"event_name\":\"CustomerCreated\",\"payload\":{}}",
+	    "\"id\"" },
+	{ "{\"id\":\"x\",\"event_name\":\"CustomerCreated\",\"payload\":{}}",
+	    "UUID" },
+	{ "{\"id\":\"fcb86b89-9404-48c7-9198-b85585ff8ab2\",\"payload\":{}}",
+	    "event_name" },
+	{ "{\"id\":\"fcb86b89-9404-48c7-9198-b85585ff8ab2\",\"event_name\":"
+	    "\"a b\",\"payload\":{}}", "event_name" },
+	{ "{\"id\":\"fcb86b89-9404-48c7-9198-b85585ff8ab2\",\"event_name\":"
+	    "\"CustomerCreated\"}", "payload" },
+	{ "{\"id\":\"fcb86b89-9404-48c7-9198-b85585ff8ab2\",\"event_name\":"
+	    "\"CustomerCreated\",\"payload\":[]}", "payload" },
+	{ "{\"id\":\"fcb86b89-9404-48c7-9198-b85585ff8ab2\",\"event_name\":"
+	    "\"CustomerCreated\",\"payload\":{},\"is_processed\":1}",
+	    "is_processed" },
+	{ "{\"id\":\"fcb86b89-9404-48c7-9198-b85585ff8ab2\",\"event_name\":"
+	    "\"CustomerCreated\",\"payload\":{},\"extra\":1}", "unknown" },
+	{ "{\"id\":\"fcb86b89-9404-48c7-9198-b85585ff8ab2\",\"event_name\":"
+	    "\"CustomerCreated\",\"payload\":{}} trailing", "malformed" },
+	{ "{\"id\":\"fcb86b89-9404-48c7-9198-b85585ff8ab2\",\"id\":\"fcb86b89-"
+	    "9404-48c7-9198-b85585ff8ab2\",\"event_name\":\"CustomerCreated\","
+	    "\"payload\":{}}", "malformed" },
+};
+
+START_TEST(msg_decode_rejects)
+{
+	struct msg_event ev;
+	char reason[256];
+
+	ck_assert_int_eq(msg_decode(bad_msgs[_i].body,
+	    strlen(bad_msgs[_i].body), &ev, reason, sizeof(reason)), -1);
+	ck_assert_msg(strstr(reason, bad_msgs[_i].reason) != NULL,
+	    "body %s: reason \"%s\" lacks \"%s\"", bad_msgs[_i].body, reason,
+	    bad_msgs[_i].reason);
+	ck_assert_ptr_null(ev.payload);
+}
+END_TEST
+
+Suite *
+unit_common_suite(void)
+{
+	Suite *s = suite_create("common");
+	TCase *tc = tcase_create("common");
+
+	tcase_add_test(tc, cfg_defaults);
+	tcase_add_test(tc, cfg_values);
+	tcase_add_loop_test(tc, cfg_bad_int, 0,
+	    (int)(sizeof(bad_ports) / sizeof(bad_ports[0])));
+	tcase_add_test(tc, cfg_bad_str);
+	tcase_add_test(tc, cfg_parse_int_edges);
+	tcase_add_test(tc, backoff_grows_and_caps);
+	tcase_add_test(tc, backoff_jitter_varies);
+	tcase_add_test(tc, buf_cap_enforced);
+	tcase_add_test(tc, time_formats);
+	tcase_add_test(tc, uid_roundtrip);
+	tcase_add_test(tc, msg_customer_and_body);
+	tcase_add_loop_test(tc, msg_decode_rejects, 0,
+	    (int)(sizeof(bad_msgs) / sizeof(bad_msgs[0])));
+	suite_add_tcase(s, tc);
+	return s;
+}
