@@ -11,7 +11,11 @@
 SHELL := /bin/bash
 CC ?= cc
 VARIANT ?= release
-B := build/$(VARIANT)
+# BUILD_ROOT lets two checkouts' worth of work (or two people) build side
+# by side; tests/run.sh reads the same variable.
+BUILD_ROOT ?= build
+export BUILD_ROOT
+B := $(BUILD_ROOT)/$(VARIANT)
 
 PKGS := libmicrohttpd libmariadb librabbitmq jansson uuid
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -102,7 +106,7 @@ $(B)/bin/outbox-itest: $(call obj,$(IT_SRC)) $(B)/libcommon.a
 # Tests include daemon headers as "app/validate.h" and so on.
 $(B)/obj/tests/%.o: CFLAGS += -I.
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 deps:
 	@bash scripts/deps.sh all
@@ -111,7 +115,7 @@ infras: deps
 	@bash scripts/infra.sh start
 
 migrate: build infras
-	@scripts/env.sh build/release/bin/outbox-migrate
+	@scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
 
 dev: deps build infras migrate
 	@bash scripts/dev.sh
@@ -123,7 +127,7 @@ test: deps
 
 clean:
 	-@bash scripts/infra.sh stop
-	rm -rf build
+	rm -rf $(BUILD_ROOT)
 
 lint:
 	@bash scripts/lint.sh

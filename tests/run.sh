@@ -10,9 +10,11 @@ cd "$root"
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 
+build=${BUILD_ROOT:-build}
+case $build in /*) ;; *) build="$root/$build" ;; esac
 export OUTBOX_ROOT="$root"
-export OUTBOX_BIN="$root/build/san/bin"
-export OUTBOX_TEST_LOGS="$root/build/test-logs"
+export OUTBOX_BIN="$build/san/bin"
+export OUTBOX_TEST_LOGS="$build/test-logs"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=99"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=98"
 export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
