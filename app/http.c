@@ -341,19 +341,32 @@ http_start(const struct app_config *cfg, struct store *st)
 	h->st = st;
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL,
-	    http_handler, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout_s,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)cfg->conn_memory_kib * 1024,
-	    MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned)(cfg->http_threads > 1 ? cfg->http_threads : 0),
-	    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
-	    MHD_OPTION_END);
+	{
+		/* The thread-pool option is given only for a pool: MHD warns
+		 * about a size of 0 or 1. */
+		struct MHD_OptionItem pool[] = {
+			{ MHD_OPTION_THREAD_POOL_SIZE,
+			    (intptr_t)cfg->http_threads, NULL },
+			{ MHD_OPTION_END, 0, NULL },
+		};
+
+		if (cfg->http_threads <= 1)
+			pool[0].option = MHD_OPTION_END;
+		h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL,
+		    http_handler, h,
+		    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
+		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+		    MHD_OPTION_CONNECTION_LIMIT,
+		    (unsigned)cfg->max_connections,
+		    MHD_OPTION_CONNECTION_TIMEOUT,
+		    (unsigned)cfg->conn_timeout_s,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		    (size_t)cfg->conn_memory_kib * 1024,
+		    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+		    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
+		    MHD_OPTION_ARRAY, pool,
+		    MHD_OPTION_END);
+	}
 	if (h->d == NULL) {
 		log_warnx("http: cannot listen on %s:%d", cfg->bind,
 		    cfg->port);

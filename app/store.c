@@ -575,8 +575,9 @@ store_new(const struct app_config *cfg)
 		return NULL;
 	}
 	for (i = 0; i < cfg->db_pool; i++) {
-		w = calloc(1, sizeof(*w));
-		if (w == NULL || (w->c = db_new(&cfg->db)) == NULL)
+		if ((w = calloc(1, sizeof(*w))) == NULL)
+			fatalx("out of memory");
+		if ((w->c = db_new(&cfg->db)) == NULL)
 			fatalx("out of memory");
 		w->s = s;
 		w->index = i;

@@ -280,8 +280,10 @@ main(int argc, char **argv)
 	    sizeof(migrate_opts[0]), &cfg, err, sizeof(err)) == -1)
 		fatalx("config: %s", err);
 	db_global_init();
-	if ((c = db_new(&cfg.db)) == NULL)
-		fatalx("out of memory");
+	if ((c = db_new(&cfg.db)) == NULL) {
+		log_warnx("migrate: out of memory");
+		return 1;
+	}
 	if (db_connect(c) != DB_OK) {
 		log_warnx("migrate: cannot connect to %s:%d/%s: %s",
 		    cfg.db.host, cfg.db.port, cfg.db.name, db_error(c));

@@ -650,7 +650,7 @@ START_TEST(sigterm_clean_exit)
 {
 	static const char body[] = "{\"email\":\"term@example.com\","
 	    "\"name\":\"Term\"}";
-	struct h_daemon d;
+	struct h_daemon d = { 0 };
 	struct h_resp r;
 
 	h_app_start(&d, "it-app-sigterm", NULL);
@@ -669,7 +669,7 @@ END_TEST
 START_TEST(bad_config_refused)
 {
 	static const char *const env[] = { "APP_PORT=http", NULL };
-	struct h_daemon d;
+	struct h_daemon d = { 0 };
 
 	h_daemon_start(&d, "outbox-app", "it-app-badconfig", env);
 	ck_assert_int_eq(h_daemon_wait(&d, 10000), 1);

@@ -15,26 +15,30 @@ Suite *it_relay_suite(void) __attribute__((weak));
 Suite *it_worker_suite(void) __attribute__((weak));
 Suite *it_e2e_suite(void) __attribute__((weak));
 
+/* Adds the suite made by fn, if it is linked in. */
+static SRunner *
+add_suite(SRunner *sr, Suite *(*fn)(void))
+{
+	if (fn == NULL)
+		return sr;
+	if (sr == NULL)
+		return srunner_create(fn());
+	srunner_add_suite(sr, fn());
+	return sr;
+}
+
 int
 main(void)
 {
-	Suite *(*const suites[])(void) = {
-		it_app_suite, it_relay_suite, it_worker_suite, it_e2e_suite,
-	};
 	SRunner *sr = NULL;
-	size_t i;
 	int run, failed;
 
 	db_global_init();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	for (i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
-		if (suites[i] == NULL)
-			continue;
-		if (sr == NULL)
-			sr = srunner_create(suites[i]());
-		else
-			srunner_add_suite(sr, suites[i]());
-	}
+	sr = add_suite(sr, it_app_suite);
+	sr = add_suite(sr, it_relay_suite);
+	sr = add_suite(sr, it_worker_suite);
+	sr = add_suite(sr, it_e2e_suite);
 	if (sr == NULL) {
 		printf("integration: 0 passed, 0 failed\n");
 		return 1;

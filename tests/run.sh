@@ -48,6 +48,13 @@ run() {
 	fi
 }
 
+echo "== lint"
+if bash scripts/lint.sh banned; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+fi
+
 run unit "$OUTBOX_BIN/outbox-unit"
 
 echo "== migrations"

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# scripts/dev.sh - runs the daemons in the foreground against the private
+# servers, each output line prefixed with its container-style name as
+# `docker compose up` does ("outbox-demo-relay  | ...").  Ctrl-C (SIGINT)
+# or SIGTERM stops them all cleanly.  If one dies on its own, says so
+# loudly, stops the others and exits non-zero.
+#
+# `make dev` runs it after installing, starting the servers, migrating and
+# building.  Daemons whose binary is not built are skipped.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=scripts/env.sh
+. scripts/env.sh
+build=${BUILD_ROOT:-build}
+bin="$build/release/bin"
+
+declare -A pids=()
+stopping=0
+
+prefix() {
+	local name=$1 line
+	# Outlive Ctrl-C: the daemon's last lines come after it.
+	trap '' INT TERM
+	while IFS= read -r line; do
+		printf '%-19s| %s\n' "$name" "$line"
+	done
+}
+
+start() {
+	local d=$1
+	if [ ! -x "$bin/outbox-$d" ]; then
+		echo "dev: $bin/outbox-$d is not built; skipping $d" >&2
+		return
+	fi
+	"$bin/outbox-$d" > >(prefix "outbox-demo-$d") 2>&1 &
+	pids[$d]=$!
+}
+
+stop_all() {
+	local d
+	stopping=1
+	for d in "${!pids[@]}"; do
+		kill -TERM "${pids[$d]}" 2>/dev/null || true
+	done
+	for d in "${!pids[@]}"; do
+		wait "${pids[$d]}" 2>/dev/null
+		echo "dev: $d stopped (exit $?)" >&2
+	done
+}
+
+trap 'stop_all; exit 0' INT TERM
+
+for d in app relay worker; do
+	start "$d"
+done
+if [ ${#pids[@]} -eq 0 ]; then
+	echo "dev: nothing to run; build first (make build)" >&2
+	exit 1
+fi
+echo "dev: running ${!pids[*]}; API on http://localhost:${APP_PORT:-3000}; Ctrl-C stops" >&2
+
+# Wait for any daemon to end; one that ends while we are not stopping died.
+while :; do
+	wait -n "${pids[@]}"
+	rc=$?
+	[ "$stopping" -eq 1 ] && exit 0
+	for d in "${!pids[@]}"; do
+		if ! kill -0 "${pids[$d]}" 2>/dev/null; then
+			echo "" >&2
+			echo "dev: *** $d EXITED (status $rc) ***; stopping the others" >&2
+			unset "pids[$d]"
+			stop_all
+			exit 1
+		fi
+	done
+done
