@@ -58,7 +58,7 @@ endif
 TEST_BINS := $(B)/bin/outbox-unit $(B)/bin/outbox-itest
 
 .PHONY: all build build-san tests-bin deps infras migrate dev test clean \
-	lint
+	lint fuzz
 
 all: build
 
@@ -108,6 +108,37 @@ $(B)/obj/tests/%.o: CFLAGS += -I.
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
+# ---- fuzzing (libFuzzer, clang) ------------------------------------------
+# make fuzz FUZZ_SECONDS=60: runs each harness for that long on its seed
+# corpus (tests/fuzz/corpus/*) plus what it found before (build/fuzz/).
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-Icommon -I.
+FUZZ_COMMON := common/buf.c common/msg.c common/uid.c common/log.c
+
+$(BUILD_ROOT)/fuzz/fuzz-body: tests/fuzz/fuzz_body.c app/validate.c $(FUZZ_COMMON)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD_ROOT)/fuzz/fuzz-msg: tests/fuzz/fuzz_msg.c $(FUZZ_COMMON)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+fuzz: $(BUILD_ROOT)/fuzz/fuzz-body $(BUILD_ROOT)/fuzz/fuzz-msg
+	@for h in body msg; do \
+		mkdir -p $(BUILD_ROOT)/fuzz/corpus-$$h; \
+		echo "fuzz: $$h for $(FUZZ_SECONDS) s"; \
+		$(BUILD_ROOT)/fuzz/fuzz-$$h -max_total_time=$(FUZZ_SECONDS) \
+		    -max_len=20000 -timeout=10 -print_final_stats=1 \
+		    $(BUILD_ROOT)/fuzz/corpus-$$h tests/fuzz/corpus/$$h \
+		    2>$(BUILD_ROOT)/fuzz/$$h.log || \
+		    { tail -n 60 $(BUILD_ROOT)/fuzz/$$h.log; exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^stat::new_units_added' \
+		    $(BUILD_ROOT)/fuzz/$$h.log; \
+	done
+
 deps:
 	@bash scripts/deps.sh all
 
@@ -131,3 +162,15 @@ clean:
 
 lint:
 	@bash scripts/lint.sh
+
+# ---- relay benchmark: raw confirmed-publish client (not part of `make test`)
+# The reference figure the relay's drain rate is compared with; see the
+# header of tests/bench_publish.c.  `make bench-publish` builds it into
+# $(BUILD_ROOT)/release/bin.
+.PHONY: bench-publish
+bench-publish:
+	@$(MAKE) --no-print-directory VARIANT=release $(BUILD_ROOT)/release/bin/outbox-bench-publish
+
+$(B)/bin/outbox-bench-publish: $(call obj,tests/bench_publish.c) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+#
+# scripts/deps.sh - install the Debian packages the project needs, idempotently.
+#
+#   scripts/deps.sh [--check] [GROUP...]     GROUP: build | servers | tools | all
+#
+#   build    compilers and -dev libraries: enough for `make build` and the tests' code
+#   servers  MariaDB and RabbitMQ servers and the mariadb client
+#   tools    curl, wrk (bench), clang + compiler-rt (sanitizers), valgrind
+#   all      all of the above (the default)
+#
+# When every package is installed it prints one line and exits 0 (no apt, no
+# root needed). Otherwise it runs `apt-get update` once, then
+# `apt-get install -y --no-install-recommends` of the missing packages only,
+# as root or through sudo. --check only reports: exit 1 if anything is missing.
+#
+# Packages that run a daemon (mariadb-server, rabbitmq-server) must not start
+# the system's instances on ports 3306/5672: the project runs its own
+# (scripts/infra.sh). Unless /usr/sbin/policy-rc.d already exists, a temporary
+# one denying service starts is in place during the install, removed after.
+# OUTBOX_DEPS_ALLOW_SERVICE_START=1 disables that.
+set -euo pipefail
+
+readonly BUILD_PKGS=(build-essential pkg-config libmicrohttpd-dev
+    default-libmysqlclient-dev librabbitmq-dev libjansson-dev uuid-dev check
+    libcurl4-openssl-dev)
+readonly SERVER_PKGS=(mariadb-server mariadb-client rabbitmq-server)
+readonly TOOL_PKGS=(curl wrk clang libclang-rt-14-dev valgrind)
+
+say() { printf 'deps: %s\n' "$*"; }
+die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+    sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+check_only=0
+groups=()
+for arg in "$@"; do
+    case $arg in
+        --check|-n) check_only=1 ;;
+        -h|--help) usage; exit 0 ;;
+        build|servers|tools|all) groups+=("$arg") ;;
+        *) usage >&2; die "unknown argument: $arg" ;;
+    esac
+done
+[ ${#groups[@]} -gt 0 ] || groups=(all)
+
+wanted=()
+for g in "${groups[@]}"; do
+    case $g in
+        build)   wanted+=("${BUILD_PKGS[@]}") ;;
+        servers) wanted+=("${SERVER_PKGS[@]}") ;;
+        tools)   wanted+=("${TOOL_PKGS[@]}") ;;
+        all)     wanted+=("${BUILD_PKGS[@]}" "${SERVER_PKGS[@]}" "${TOOL_PKGS[@]}") ;;
+    esac
+done
+# de-duplicate, keep order
+mapfile -t wanted < <(printf '%s\n' "${wanted[@]}" | awk '!seen[$0]++')
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+    die "this script needs a Debian-like system (dpkg-query and apt-get not found)"
+fi
+
+# Prints the packages of "$@" that are not fully installed.
+missing_of() {
+    local installed
+    # One dpkg-query for all; unknown packages are simply absent from the output.
+    installed=$(dpkg-query -W -f='${Package}\t${db:Status-Status}\n' "$@" 2>/dev/null |
+                awk -F'\t' '$2 == "installed" { print $1 }' || true)
+    local p
+    for p in "$@"; do
+        grep -qxF -- "$p" <<<"$installed" || printf '%s\n' "$p"
+    done
+}
+
+mapfile -t missing < <(missing_of "${wanted[@]}")
+
+if [ ${#missing[@]} -eq 0 ]; then
+    say "all ${#wanted[@]} packages installed (${groups[*]})"
+    exit 0
+fi
+
+if [ "$check_only" = 1 ]; then
+    say "missing: ${missing[*]}"
+    exit 1
+fi
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 ||
+        die "need root to install: ${missing[*]} (not root and sudo not found; run as root)"
+    SUDO=(sudo)
+fi
+
+# apt/dpkg may be busy (another install, unattended-upgrades): wait up to 10 min.
+APT=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q
+     -o DPkg::Lock::Timeout=600)
+
+policy_rc=/usr/sbin/policy-rc.d
+policy_rc_ours=0
+cleanup() {
+    if [ "$policy_rc_ours" = 1 ]; then
+        "${SUDO[@]}" rm -f "$policy_rc" || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+if [ "${OUTBOX_DEPS_ALLOW_SERVICE_START:-0}" != 1 ] && [ ! -e "$policy_rc" ]; then
+    printf '#!/bin/sh\n# temporary, from outbox scripts/deps.sh: no service starts during install\nexit 101\n' |
+        "${SUDO[@]}" tee "$policy_rc" >/dev/null
+    "${SUDO[@]}" chmod 755 "$policy_rc"
+    policy_rc_ours=1
+fi
+
+say "installing ${#missing[@]} missing package(s): ${missing[*]}"
+start=$SECONDS
+say "apt-get update"
+if ! "${APT[@]}" update; then
+    say "warning: apt-get update failed; trying the install with the current package lists"
+fi
+if ! "${APT[@]}" install -y --no-install-recommends "${missing[@]}"; then
+    # An earlier interrupted dpkg run blocks every install until configured.
+    say "install failed; running dpkg --configure -a and retrying once"
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive dpkg --configure -a || true
+    "${APT[@]}" install -y --no-install-recommends "${missing[@]}" ||
+        die "apt-get install failed for: ${missing[*]}"
+fi
+
+mapfile -t still < <(missing_of "${wanted[@]}")
+[ ${#still[@]} -eq 0 ] || die "still not installed after apt-get: ${still[*]}"
+say "installed ${#missing[@]} package(s) in $((SECONDS - start)) s"

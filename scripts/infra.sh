@@ -1,0 +1,735 @@
+#!/usr/bin/env bash
+#
+# scripts/infra.sh - the project's own MariaDB and RabbitMQ, without systemd.
+#
+#   scripts/infra.sh start | stop | status | wait | restart
+#   scripts/infra.sh db-start | db-stop | db-kill | mq-start | mq-stop | mq-kill
+#   scripts/infra.sh db-sql [mariadb args...]   admin SQL shell (root, socket)
+#   scripts/infra.sh mq-ctl [rabbitmqctl args...]    (same node, cookie, epmd)
+#   scripts/infra.sh mq-diag [rabbitmq-diagnostics args...]
+#   scripts/infra.sh destroy                    stop, then delete both data dirs
+#
+# Everything lives under ${OUTBOX_VAR:-<repo>/var} (git-ignored):
+#   mariadb/{data,run,log,tmp}   mariadb/admin.cnf (root over the socket)
+#                                mariadb/app.cnf   (DB_USER over TCP)
+#   rabbitmq/{mnesia,log,home,etc,run}
+# Ports (127.0.0.1 only), from the environment:
+#   OUTBOX_DB_PORT       33063  MariaDB
+#   OUTBOX_MQ_PORT       56720  RabbitMQ AMQP; node outbox-<port>@localhost
+#   OUTBOX_MQ_DIST_PORT  OUTBOX_MQ_PORT+1  Erlang distribution
+#   OUTBOX_MQ_EPMD_PORT  OUTBOX_MQ_PORT+2  a private epmd (not the shared 4369)
+# Timeouts: OUTBOX_DB_START_TIMEOUT (30 s), OUTBOX_MQ_START_TIMEOUT (60 s),
+#   OUTBOX_STOP_TIMEOUT (30 s), OUTBOX_WAIT_TIMEOUT (60 s, for `wait`).
+# It never touches the system's instances (3306, 5672, 4369, /var/lib/mysql,
+# /var/lib/rabbitmq, /etc/mysql, /etc/rabbitmq): private config, data, logs,
+# cookie and epmd.
+#
+# Credentials come from .local.env: DB_USER/DB_PASS/DB_NAME and
+# RABBITMQ_USER/RABBITMQ_PASS. `start` makes them work (idempotently):
+#   MariaDB : root@localhost (unix_socket OR password), root@127.0.0.1 and
+#             'outbox'@'%' with DB_PASS; DB_USER too if it is not root;
+#             database DB_NAME, utf8mb4 / utf8mb4_unicode_ci.
+#   RabbitMQ: RABBITMQ_USER/RABBITMQ_PASS, tag administrator, all permissions
+#             on vhost "/". No guest user, no plugins.
+#
+# Run as root, mariadbd runs with --user=root (the files stay root's, so
+# `rm -rf var` just works); as another user, everything runs as that user.
+# RabbitMQ is started with /usr/lib/rabbitmq/bin/rabbitmq-server, not Debian's
+# /usr/sbin wrapper, which su's to the rabbitmq user, cd's to /var/lib/rabbitmq
+# and resets HOME (so the cookie would be the system one).
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$SCRIPT_DIR")
+export PATH="/usr/sbin:/sbin:$PATH"
+
+say()  { printf 'infra: %s\n' "$*"; }
+warn() { printf 'infra: warning: %s\n' "$*" >&2; }
+die()  { printf 'infra: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- settings
+
+# .local.env, read (not sourced) into LOCAL_ENV; see scripts/env.sh.
+declare -A LOCAL_ENV=()
+read_local_env() {
+    local f=$ROOT/.local.env line key val
+    [ -f "$f" ] || die "$f not found"
+    while IFS= read -r line || [ -n "$line" ]; do
+        line=${line%$'\r'}
+        case $line in ''|'#'*) continue ;; 'export '*) line=${line#export } ;; esac
+        [[ $line == *=* ]] || continue
+        key=${line%%=*} val=${line#*=}
+        [[ $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+        if [[ $val == \"*\" || $val == \'*\' ]] && [ ${#val} -ge 2 ]; then
+            val=${val:1:${#val}-2}
+        fi
+        LOCAL_ENV[$key]=$val
+    done <"$f"
+}
+read_local_env
+env_val() { # env_val KEY DEFAULT
+    if [ -n "${LOCAL_ENV[$1]+x}" ]; then printf '%s' "${LOCAL_ENV[$1]}"; else printf '%s' "$2"; fi
+}
+DB_ROOT_PASS=$(env_val DB_PASS 123456)
+DB_APP_USER=$(env_val DB_USER root)
+DB_APP_PASS=$DB_ROOT_PASS
+DB_APP_NAME=$(env_val DB_NAME outbox-demo)
+DB_EXTRA_USER=outbox   # the project's non-root database user, same password
+MQ_APP_USER=$(env_val RABBITMQ_USER outbox)
+MQ_APP_PASS=$(env_val RABBITMQ_PASS 123456)
+# The caller may have sourced env.sh: RABBITMQ_* / DB_* must not leak into the
+# servers (RabbitMQ reads RABBITMQ_* variables).
+unset RABBITMQ_USER RABBITMQ_PASS RABBITMQ_HOST RABBITMQ_PORT \
+      DB_USER DB_PASS DB_HOST DB_PORT DB_NAME
+
+is_port() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le 65535 ]; }
+DB_PORT=${OUTBOX_DB_PORT:-33063}
+MQ_PORT=${OUTBOX_MQ_PORT:-56720}
+is_port "$DB_PORT" || die "OUTBOX_DB_PORT=$DB_PORT: not a port number (1..65535)"
+is_port "$MQ_PORT" || die "OUTBOX_MQ_PORT=$MQ_PORT: not a port number (1..65535)"
+MQ_DIST_PORT=${OUTBOX_MQ_DIST_PORT:-$((MQ_PORT + 1))}
+MQ_EPMD_PORT=${OUTBOX_MQ_EPMD_PORT:-$((MQ_PORT + 2))}
+is_port "$MQ_DIST_PORT" || die "OUTBOX_MQ_DIST_PORT=$MQ_DIST_PORT: not a port number (1..65535); set it explicitly"
+is_port "$MQ_EPMD_PORT" || die "OUTBOX_MQ_EPMD_PORT=$MQ_EPMD_PORT: not a port number (1..65535); set it explicitly"
+declare -A seen_port=()
+for p in "$DB_PORT" "$MQ_PORT" "$MQ_DIST_PORT" "$MQ_EPMD_PORT"; do
+    [ -z "${seen_port[$p]+x}" ] || die "port $p used twice (OUTBOX_DB_PORT=$DB_PORT OUTBOX_MQ_PORT=$MQ_PORT dist=$MQ_DIST_PORT epmd=$MQ_EPMD_PORT)"
+    seen_port[$p]=1
+done
+
+VAR=${OUTBOX_VAR:-$ROOT/var}
+mkdir -p "$VAR" || die "cannot create OUTBOX_VAR=$VAR"
+VAR=$(cd "$VAR" && pwd)
+
+DB_DIR=$VAR/mariadb
+DB_DATA=$DB_DIR/data
+DB_RUN=$DB_DIR/run
+DB_LOGDIR=$DB_DIR/log
+DB_TMP=$DB_DIR/tmp
+DB_SOCK=$DB_RUN/mariadbd.sock
+DB_PIDFILE=$DB_RUN/mariadbd.pid
+DB_LOG=$DB_LOGDIR/error.log
+DB_INSTALL_LOG=$DB_LOGDIR/install.log
+DB_ADMIN_CNF=$DB_DIR/admin.cnf
+DB_APP_CNF=$DB_DIR/app.cnf
+
+MQ_DIR=$VAR/rabbitmq
+MQ_NODE=outbox-$MQ_PORT@localhost
+MQ_MNESIA=$MQ_DIR/mnesia
+MQ_LOGDIR=$MQ_DIR/log
+MQ_HOME=$MQ_DIR/home
+MQ_ETC=$MQ_DIR/etc
+MQ_RUN=$MQ_DIR/run
+MQ_PIDFILE=$MQ_RUN/rabbitmq.pid
+MQ_STARTUP_LOG=$MQ_LOGDIR/startup.log
+MQ_LOG=$MQ_LOGDIR/$MQ_NODE.log
+MQ_BIN=/usr/lib/rabbitmq/bin
+
+DB_START_TIMEOUT=${OUTBOX_DB_START_TIMEOUT:-30}
+MQ_START_TIMEOUT=${OUTBOX_MQ_START_TIMEOUT:-60}
+STOP_TIMEOUT=${OUTBOX_STOP_TIMEOUT:-30}
+WAIT_TIMEOUT=${OUTBOX_WAIT_TIMEOUT:-60}
+
+# The RabbitMQ server and its CLI tools read all of this.
+mq_env() {
+    export HOME=$MQ_HOME                   # private .erlang.cookie
+    export RABBITMQ_NODENAME=$MQ_NODE
+    export RABBITMQ_USE_LONGNAME=false
+    export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    export RABBITMQ_NODE_PORT=$MQ_PORT
+    export RABBITMQ_DIST_PORT=$MQ_DIST_PORT
+    export ERL_EPMD_PORT=$MQ_EPMD_PORT     # private epmd, on loopback only
+    export ERL_EPMD_ADDRESS=127.0.0.1
+    export RABBITMQ_MNESIA_BASE=$MQ_MNESIA
+    export RABBITMQ_LOG_BASE=$MQ_LOGDIR
+    export RABBITMQ_PID_FILE=$MQ_PIDFILE
+    export RABBITMQ_CONFIG_FILE=$MQ_ETC/rabbitmq.conf
+    export RABBITMQ_ADVANCED_CONFIG_FILE=$MQ_ETC/advanced.config
+    export RABBITMQ_CONF_ENV_FILE=$MQ_ETC/rabbitmq-env.conf
+    export RABBITMQ_ENABLED_PLUGINS_FILE=$MQ_ETC/enabled_plugins
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    export ERL_CRASH_DUMP=$MQ_LOGDIR/erl_crash.dump
+}
+
+# ---------------------------------------------------------------- helpers
+
+now_us() { printf '%s' "${EPOCHREALTIME/./}"; }
+elapsed() { # elapsed START_US -> "1.23 s"
+    local d=$(( $(now_us) - $1 ))
+    printf '%d.%02d s' $((d / 1000000)) $((d % 1000000 / 10000))
+}
+
+# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds; 1 on timeout.
+wait_for() {
+    local secs=$1; shift
+    local end=$(( $(now_us) + secs * 1000000 ))
+    while :; do
+        if "$@"; then return 0; fi
+        [ "$(now_us)" -lt "$end" ] || return 1
+        sleep 0.1
+    done
+}
+
+# pid_alive PID [COMM]: process exists, is not a zombie, and (if given) its
+# name is COMM. (PID 1 here may reap orphans late: a dead server can linger
+# as a zombie, which kill -0 still reports alive.)
+pid_alive() {
+    local pid=$1 comm=${2:-} stat
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    case ${stat%% *} in Z|X|x) return 1 ;; esac
+    if [ -n "$comm" ]; then
+        [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || return 1
+    fi
+    return 0
+}
+pid_dead() { ! pid_alive "$@"; }
+
+read_pid() { # read_pid FILE -> pid or ""
+    local pid=""
+    if [ -f "$1" ]; then read -r pid <"$1" 2>/dev/null || true; fi
+    if [[ $pid =~ ^[0-9]+$ ]]; then printf '%s' "$pid"; fi
+}
+
+# shellcheck disable=SC2016   # (bash -c '...' _ "$arg": expanded inside)
+port_open() { # something accepts TCP connections on 127.0.0.1:PORT
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+port_owner() { # best effort: "pid/name" listening on PORT
+    command -v ss >/dev/null 2>&1 || return 0
+    ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:(([^)]*))' | head -n1 || true
+}
+
+# The AMQP 0-9-1 handshake: send the protocol header, expect a method frame
+# (Connection.Start, frame type 1) back.
+# shellcheck disable=SC2016
+amqp_ok() {
+    timeout 3 bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf "AMQP\0\0\x09\x01" >&3
+        [ "$(head -c 1 <&3 | od -An -tu1 | tr -d " ")" = 1 ]' _ "$1" 2>/dev/null
+}
+
+# Runs "$@" in a new session, detached from our stdio and from every other
+# inherited descriptor (the lock, make's jobserver, a caller's pipe), so the
+# server never keeps a caller waiting and Ctrl-C in a terminal cannot reach it.
+# The subshell execs setsid -w, which execs the server (or, if it must fork,
+# waits for it): the returned $! lives exactly as long as the server.
+spawn() { # spawn LOGFILE CMD...
+    local log=$1; shift
+    (
+        cd "$VAR"
+        for fd in "/proc/$BASHPID/fd/"*; do
+            fd=${fd##*/}
+            if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+        done
+        exec setsid -w "$@" </dev/null >>"$log" 2>&1
+    ) &
+    SPAWNED=$!
+}
+
+log_tail() { # log_tail FILE [N]
+    [ -s "$1" ] || return 0
+    printf 'infra: --- last lines of %s ---\n' "$1" >&2
+    tail -n "${2:-20}" "$1" | sed 's/^/infra: | /' >&2
+}
+
+# Keep the secrets private.
+write_private() { # write_private FILE  (content on stdin)
+    local tmp=$1.tmp.$BASHPID
+    (umask 077 && cat >"$tmp") && mv -f "$tmp" "$1"
+}
+
+cnf_quote() { # a value for a MariaDB option file
+    local s=${1//\\/\\\\}
+    s=${s//\"/\\\"}
+    printf '"%s"' "$s"
+}
+sql_str() { # a SQL string literal
+    local s=${1//\\/\\\\}
+    s=${s//\'/\\\'}
+    printf "'%s'" "$s"
+}
+# shellcheck disable=SC2016
+sql_ident() { # a SQL identifier, backquoted
+    printf '`%s`' "${1//\`/\`\`}"
+}
+
+need_cmd() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null 2>&1 || [ -x "$c" ] ||
+            die "$c not found: run scripts/deps.sh first"
+    done
+}
+
+# One infra.sh at a time per OUTBOX_VAR (make -j, parallel tests).
+LOCKED=0
+lock() {
+    [ "$LOCKED" = 1 ] && return 0
+    exec 9>"$VAR/.infra.lock"
+    if ! flock -w 300 9; then
+        die "another scripts/infra.sh still holds $VAR/.infra.lock after 300 s"
+    fi
+    LOCKED=1
+}
+
+# ---------------------------------------------------------------- MariaDB
+
+db_pid() { # pid of our live mariadbd, or fail
+    local pid
+    pid=$(read_pid "$DB_PIDFILE")
+    [ -n "$pid" ] && pid_alive "$pid" mariadbd && printf '%s' "$pid"
+}
+
+DB_FRESH=0   # root has no password yet (right after mariadb-install-db)
+db_ping() { # the server answers on its socket (even "access denied" is an answer)
+    if [ "$DB_FRESH" = 1 ] || [ ! -f "$DB_ADMIN_CNF" ]; then
+        mysqladmin --no-defaults --protocol=socket --socket="$DB_SOCK" -uroot \
+            --connect-timeout=2 ping >/dev/null 2>&1
+    else
+        mysqladmin --defaults-file="$DB_ADMIN_CNF" --connect-timeout=2 ping >/dev/null 2>&1
+    fi
+}
+
+db_write_cnf() {
+    write_private "$DB_ADMIN_CNF" <<EOF
+# root over the private socket; used by scripts/infra.sh (generated)
+[client]
+user=root
+password=$(cnf_quote "$DB_ROOT_PASS")
+socket=$DB_SOCK
+protocol=socket
+EOF
+    write_private "$DB_APP_CNF" <<EOF
+# the application's account over TCP (generated): mariadb --defaults-file=$DB_APP_CNF
+[client]
+user=$(cnf_quote "$DB_APP_USER")
+password=$(cnf_quote "$DB_APP_PASS")
+host=127.0.0.1
+port=$DB_PORT
+protocol=tcp
+database=$(cnf_quote "$DB_APP_NAME")
+EOF
+}
+
+db_admin() { mariadb --defaults-file="$DB_ADMIN_CNF" "$@"; }
+
+db_install() {
+    say "mariadb: initialising $DB_DATA"
+    # No marker: a new folder, or an install that did not finish. Never
+    # delete data silently: a non-empty folder is moved aside.
+    if [ -d "$DB_DATA" ] && [ -n "$(ls -A "$DB_DATA" 2>/dev/null)" ]; then
+        local aside
+        aside=$DB_DATA.incomplete.$(date +%Y%m%d-%H%M%S)
+        mv "$DB_DATA" "$aside"
+        warn "mariadb: $DB_DATA had no completed install; moved to $aside"
+    fi
+    mkdir -p "$DB_DATA"
+    local user_opt=()
+    [ "$(id -u)" -eq 0 ] && user_opt=(--user=root)
+    if ! mariadb-install-db --no-defaults "${user_opt[@]}" --datadir="$DB_DATA" \
+            --tmpdir="$DB_TMP" --auth-root-authentication-method=normal \
+            --skip-test-db --skip-name-resolve >"$DB_INSTALL_LOG" 2>&1; then
+        log_tail "$DB_INSTALL_LOG"
+        rm -rf "$DB_DATA"
+        die "mariadb: mariadb-install-db failed (log: $DB_INSTALL_LOG)"
+    fi
+    touch "$DB_DATA/.outbox-installed"
+}
+
+# Idempotent: users, passwords, grants, database.
+db_provision() { # db_provision FRESH(0/1)
+    local fresh=$1 host pw conn=()
+    pw=$(sql_str "$DB_ROOT_PASS")
+    host=$(uname -n)
+    local sql
+    sql="
+ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD($pw);
+CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
+ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY $pw;
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+ALTER USER IF EXISTS 'root'@'::1' IDENTIFIED BY $pw;
+DROP USER IF EXISTS 'root'@$(sql_str "$host");
+CREATE DATABASE IF NOT EXISTS $(sql_ident "$DB_APP_NAME") CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+ALTER DATABASE $(sql_ident "$DB_APP_NAME") CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE USER IF NOT EXISTS $(sql_str "$DB_EXTRA_USER")@'%';
+ALTER USER $(sql_str "$DB_EXTRA_USER")@'%' IDENTIFIED BY $pw;
+GRANT ALL PRIVILEGES ON $(sql_ident "$DB_APP_NAME").* TO $(sql_str "$DB_EXTRA_USER")@'%';"
+    if [ "$DB_APP_USER" != root ] && [ "$DB_APP_USER" != "$DB_EXTRA_USER" ]; then
+        sql+="
+CREATE USER IF NOT EXISTS $(sql_str "$DB_APP_USER")@'%';
+ALTER USER $(sql_str "$DB_APP_USER")@'%' IDENTIFIED BY $(sql_str "$DB_APP_PASS");
+GRANT ALL PRIVILEGES ON $(sql_ident "$DB_APP_NAME").* TO $(sql_str "$DB_APP_USER")@'%';"
+    fi
+    # Right after mariadb-install-db root has no password yet; later the
+    # admin.cnf password (or, for the OS root, unix_socket) works.
+    if [ "$fresh" = 1 ]; then
+        conn=(mariadb --no-defaults --protocol=socket --socket="$DB_SOCK" -uroot)
+    else
+        conn=(db_admin)
+        if ! db_admin -e 'SELECT 1' >/dev/null 2>&1; then
+            conn=(mariadb --no-defaults --protocol=socket --socket="$DB_SOCK" -uroot)
+        fi
+    fi
+    local out
+    if ! out=$("${conn[@]}" --batch 2>&1 <<<"$sql"); then
+        printf '%s\n' "$out" | sed 's/^/infra: | /' >&2
+        die "mariadb: cannot create the users and the database (admin access over $DB_SOCK failed?)"
+    fi
+    # What the application will do: DB_USER over TCP.
+    if ! out=$(mariadb --defaults-file="$DB_APP_CNF" --connect-timeout=5 -e 'SELECT 1' 2>&1); then
+        printf '%s\n' "$out" | sed 's/^/infra: | /' >&2
+        die "mariadb: $DB_APP_USER cannot log in over TCP 127.0.0.1:$DB_PORT"
+    fi
+}
+
+DB_LAUNCH_PID=
+db_ready_or_dead() { # 0 when ready or when the launched server died
+    if [ -n "$DB_LAUNCH_PID" ] && pid_dead "$DB_LAUNCH_PID"; then
+        return 0
+    fi
+    db_ping && [ -n "$(db_pid)" ]
+}
+
+db_start() {
+    need_cmd mariadbd mariadb-install-db mariadb mysqladmin
+    local t0 pid fresh=0
+    t0=$(now_us)
+    mkdir -p "$DB_RUN" "$DB_LOGDIR" "$DB_TMP"
+    db_write_cnf
+    if pid=$(db_pid); then
+        if wait_for "$DB_START_TIMEOUT" db_ping; then
+            db_provision 0
+            say "mariadb: already running (pid $pid, 127.0.0.1:$DB_PORT), reused"
+            return 0
+        fi
+        log_tail "$DB_LOG"
+        die "mariadb: pid $pid is alive but does not answer on $DB_SOCK after ${DB_START_TIMEOUT} s"
+    fi
+
+    # Not running: whatever a crash (kill -9) left behind is stale.
+    rm -f "$DB_PIDFILE" "$DB_SOCK" "$DB_SOCK.lock"
+    if port_open "$DB_PORT"; then
+        die "mariadb: port 127.0.0.1:$DB_PORT is already in use $(port_owner "$DB_PORT") (set OUTBOX_DB_PORT to use another port)"
+    fi
+    # A unix socket path is limited to 107 bytes.
+    [ ${#DB_SOCK} -le 107 ] || die "mariadb: socket path too long (${#DB_SOCK} > 107 bytes): $DB_SOCK; use a shorter OUTBOX_VAR"
+    if [ ! -f "$DB_DATA/.outbox-installed" ]; then
+        db_install
+        fresh=1 DB_FRESH=1
+    fi
+
+    local user_opt=()
+    [ "$(id -u)" -eq 0 ] && user_opt=(--user=root)
+    # Durability stays the default: innodb_flush_log_at_trx_commit=1,
+    # doublewrite on. No binary log (a single server, no replication).
+    spawn "$DB_LOG" mariadbd --no-defaults "${user_opt[@]}" \
+        --datadir="$DB_DATA" --socket="$DB_SOCK" --port="$DB_PORT" \
+        --bind-address=127.0.0.1 --pid-file="$DB_PIDFILE" --log-error="$DB_LOG" \
+        --tmpdir="$DB_TMP" --skip-name-resolve \
+        --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
+        --innodb-flush-log-at-trx-commit=1 --innodb-buffer-pool-size=256M \
+        --max-connections=500
+    DB_LAUNCH_PID=$SPAWNED
+    if ! wait_for "$DB_START_TIMEOUT" db_ready_or_dead || pid_dead "$DB_LAUNCH_PID"; then
+        local why="exited during startup"
+        if pid_alive "$DB_LAUNCH_PID"; then
+            why="not ready within ${DB_START_TIMEOUT} s, killed"
+            kill -9 "$DB_LAUNCH_PID" 2>/dev/null || true
+        fi
+        log_tail "$DB_LOG"
+        die "mariadb: failed to start on 127.0.0.1:$DB_PORT: $why (log: $DB_LOG)"
+    fi
+    db_provision "$fresh"
+    DB_FRESH=0
+    say "mariadb: started (pid $(db_pid), 127.0.0.1:$DB_PORT, db $DB_APP_NAME) in $(elapsed "$t0")"
+}
+
+db_stop() {
+    local pid t0
+    t0=$(now_us)
+    if ! pid=$(db_pid); then
+        rm -f "$DB_PIDFILE" "$DB_SOCK" "$DB_SOCK.lock"
+        say "mariadb: not running"
+        return 0
+    fi
+    # SHUTDOWN returns at once (mysqladmin shutdown polls in whole seconds);
+    # SIGTERM is the same clean shutdown, if the admin login does not work.
+    if ! db_admin -e 'SHUTDOWN' >/dev/null 2>&1; then
+        kill -TERM "$pid" 2>/dev/null || true
+    fi
+    if ! wait_for "$STOP_TIMEOUT" pid_dead "$pid" mariadbd; then
+        warn "mariadb: pid $pid still running after ${STOP_TIMEOUT} s, killing it"
+        kill -9 "$pid" 2>/dev/null || true
+        wait_for 10 pid_dead "$pid" mariadbd || die "mariadb: cannot kill pid $pid"
+    fi
+    rm -f "$DB_PIDFILE" "$DB_SOCK" "$DB_SOCK.lock"
+    say "mariadb: stopped (pid $pid) in $(elapsed "$t0")"
+}
+
+db_kill() {
+    local pid
+    if ! pid=$(db_pid); then
+        say "mariadb: not running"
+        return 0
+    fi
+    kill -9 "$pid" 2>/dev/null || true
+    wait_for 10 pid_dead "$pid" mariadbd || die "mariadb: pid $pid survived kill -9"
+    say "mariadb: killed (kill -9 pid $pid)"
+}
+
+# ---------------------------------------------------------------- RabbitMQ
+
+mq_pid() { # pid of our live beam.smp, or fail
+    local pid
+    pid=$(read_pid "$MQ_PIDFILE")
+    [ -n "$pid" ] && pid_alive "$pid" beam.smp && printf '%s' "$pid"
+}
+
+ctl()  { timeout 60 "$MQ_BIN/rabbitmqctl" "$@"; }
+diag() { timeout 60 "$MQ_BIN/rabbitmq-diagnostics" "$@"; }
+
+mq_write_config() {
+    mkdir -p "$MQ_MNESIA" "$MQ_LOGDIR" "$MQ_HOME" "$MQ_ETC" "$MQ_RUN"
+    if [ ! -s "$MQ_HOME/.erlang.cookie" ]; then
+        local cookie
+        cookie=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n' | tr 'a-f' 'A-F')
+        (umask 277 && printf '%s' "$cookie" >"$MQ_HOME/.erlang.cookie")
+    fi
+    printf '[].\n' >"$MQ_ETC/enabled_plugins"
+    : >"$MQ_ETC/rabbitmq-env.conf"
+    # default_* create the user on the node's first boot (instead of guest);
+    # mq_provision keeps it right on every start.
+    write_private "$MQ_ETC/rabbitmq.conf" <<EOF
+# generated by scripts/infra.sh
+default_user = $MQ_APP_USER
+default_pass = $MQ_APP_PASS
+default_vhost = /
+default_user_tags.administrator = true
+default_permissions.configure = .*
+default_permissions.read = .*
+default_permissions.write = .*
+log.console = false
+log.file.level = info
+EOF
+}
+
+mq_provision() {
+    # The three queries run side by side (each CLI call is an Erlang VM, ~0.4 s).
+    local users perms auth=0 pu pp pa tmp=$MQ_RUN/provision.$BASHPID
+    ctl -q list_users --no-table-headers >"$tmp.users" 2>&1 & pu=$!
+    ctl -q list_permissions -p / --no-table-headers >"$tmp.perms" 2>&1 & pp=$!
+    ctl -q authenticate_user "$MQ_APP_USER" "$MQ_APP_PASS" >/dev/null 2>&1 & pa=$!
+    if wait "$pa"; then auth=1; fi
+    local ok=1
+    wait "$pu" || ok=0
+    wait "$pp" || ok=0
+    users=$(cat "$tmp.users") perms=$(cat "$tmp.perms")
+    rm -f "$tmp.users" "$tmp.perms"
+    [ "$ok" = 1 ] || die "rabbitmq: rabbitmqctl cannot query $MQ_NODE: $users $perms"
+
+    if ! awk -F'\t' -v u="$MQ_APP_USER" '$1 == u { f = 1 } END { exit !f }' <<<"$users"; then
+        ctl -q add_user "$MQ_APP_USER" "$MQ_APP_PASS" >/dev/null
+        users=""
+    elif [ "$auth" = 0 ]; then
+        ctl -q change_password "$MQ_APP_USER" "$MQ_APP_PASS" >/dev/null
+    fi
+    if ! awk -F'\t' -v u="$MQ_APP_USER" '$1 == u && $2 ~ /administrator/ { f = 1 } END { exit !f }' <<<"$users"; then
+        ctl -q set_user_tags "$MQ_APP_USER" administrator >/dev/null
+    fi
+    if ! awk -F'\t' -v u="$MQ_APP_USER" '$1 == u && $2 == ".*" && $3 == ".*" && $4 == ".*" { f = 1 } END { exit !f }' <<<"$perms"; then
+        ctl -q set_permissions -p / "$MQ_APP_USER" '.*' '.*' '.*' >/dev/null
+    fi
+}
+
+MQ_LAUNCH_PID=
+mq_port_or_dead() {
+    if [ -n "$MQ_LAUNCH_PID" ] && pid_dead "$MQ_LAUNCH_PID"; then
+        return 0
+    fi
+    port_open "$MQ_PORT"
+}
+
+epmd_ours() { # our private epmd answers
+    epmd -port "$MQ_EPMD_PORT" -names >/dev/null 2>&1
+}
+
+mq_ready_checks() { # after the AMQP port opened: the node and the protocol
+    if ! wait_for 20 diag -q check_running >/dev/null 2>&1; then
+        log_tail "$MQ_LOG"
+        die "rabbitmq: rabbitmq-diagnostics check_running fails for $MQ_NODE"
+    fi
+    mq_provision
+    amqp_ok "$MQ_PORT" || die "rabbitmq: 127.0.0.1:$MQ_PORT accepts TCP but does not speak AMQP"
+}
+
+mq_start() {
+    need_cmd "$MQ_BIN/rabbitmq-server" "$MQ_BIN/rabbitmqctl" "$MQ_BIN/rabbitmq-diagnostics" epmd
+    local t0 pid
+    t0=$(now_us)
+    mq_env
+    mq_write_config
+    if pid=$(mq_pid); then
+        if wait_for "$MQ_START_TIMEOUT" port_open "$MQ_PORT"; then
+            mq_ready_checks
+            say "rabbitmq: already running (pid $pid, 127.0.0.1:$MQ_PORT, node $MQ_NODE), reused"
+            return 0
+        fi
+        log_tail "$MQ_LOG"
+        die "rabbitmq: pid $pid is alive but 127.0.0.1:$MQ_PORT is not open after ${MQ_START_TIMEOUT} s"
+    fi
+
+    rm -f "$MQ_PIDFILE"
+    local p
+    for p in "$MQ_PORT" "$MQ_DIST_PORT"; do
+        if port_open "$p"; then
+            die "rabbitmq: port 127.0.0.1:$p is already in use $(port_owner "$p") (set OUTBOX_MQ_PORT, OUTBOX_MQ_DIST_PORT)"
+        fi
+    done
+    if port_open "$MQ_EPMD_PORT" && ! epmd_ours; then
+        die "rabbitmq: port 127.0.0.1:$MQ_EPMD_PORT (epmd) is in use by something else $(port_owner "$MQ_EPMD_PORT") (set OUTBOX_MQ_EPMD_PORT)"
+    fi
+
+    # Foreground server script in the background: its output (early boot
+    # errors) goes to startup.log, and we can see it die.
+    spawn "$MQ_STARTUP_LOG" "$MQ_BIN/rabbitmq-server"
+    MQ_LAUNCH_PID=$SPAWNED
+    if ! wait_for "$MQ_START_TIMEOUT" mq_port_or_dead || pid_dead "$MQ_LAUNCH_PID"; then
+        local why="exited during startup"
+        if pid_alive "$MQ_LAUNCH_PID"; then
+            why="not ready within ${MQ_START_TIMEOUT} s, killed"
+            if pid=$(mq_pid); then kill -9 "$pid" 2>/dev/null || true; fi
+            kill -9 "$MQ_LAUNCH_PID" 2>/dev/null || true
+        fi
+        wait_for 10 pid_dead "$MQ_LAUNCH_PID" || true
+        epmd_stop
+        log_tail "$MQ_STARTUP_LOG"
+        log_tail "$MQ_LOG"
+        die "rabbitmq: failed to start on 127.0.0.1:$MQ_PORT: $why (logs: $MQ_LOGDIR)"
+    fi
+    mq_ready_checks
+    say "rabbitmq: started (pid $(mq_pid || echo '?'), 127.0.0.1:$MQ_PORT, node $MQ_NODE) in $(elapsed "$t0")"
+}
+
+epmd_stop() {
+    if epmd_ours; then
+        epmd -port "$MQ_EPMD_PORT" -kill >/dev/null 2>&1 || true
+    fi
+}
+
+mq_stop() {
+    local pid t0
+    t0=$(now_us)
+    mq_env
+    if ! pid=$(mq_pid); then
+        rm -f "$MQ_PIDFILE"
+        epmd_stop
+        say "rabbitmq: not running"
+        return 0
+    fi
+    if ! ctl -q stop >/dev/null 2>&1; then
+        kill -TERM "$pid" 2>/dev/null || true    # also a clean shutdown
+    fi
+    if ! wait_for "$STOP_TIMEOUT" pid_dead "$pid" beam.smp; then
+        warn "rabbitmq: pid $pid still running after ${STOP_TIMEOUT} s, killing it"
+        kill -9 "$pid" 2>/dev/null || true
+        wait_for 10 pid_dead "$pid" beam.smp || die "rabbitmq: cannot kill pid $pid"
+    fi
+    rm -f "$MQ_PIDFILE"
+    epmd_stop
+    say "rabbitmq: stopped (pid $pid) in $(elapsed "$t0")"
+}
+
+mq_kill() {
+    local pid
+    if ! pid=$(mq_pid); then
+        say "rabbitmq: not running"
+        return 0
+    fi
+    kill -9 "$pid" 2>/dev/null || true
+    wait_for 10 pid_dead "$pid" beam.smp || die "rabbitmq: pid $pid survived kill -9"
+    say "rabbitmq: killed (kill -9 pid $pid)"
+}
+
+# ---------------------------------------------------------------- both
+
+# Runs db_X and mq_X side by side (RabbitMQ's boot dominates); fails if
+# either fails.
+both() { # both start|stop
+    local dbp mqp rc=0
+    ( "db_$1" ) & dbp=$!
+    ( "mq_$1" ) & mqp=$!
+    wait "$dbp" || rc=1
+    wait "$mqp" || rc=1
+    return "$rc"
+}
+
+status() {
+    local rc=0 pid
+    if pid=$(db_pid); then
+        if db_ping; then
+            say "mariadb: running (pid $pid, 127.0.0.1:$DB_PORT, data $DB_DATA)"
+        else
+            say "mariadb: pid $pid alive but not answering"; rc=1
+        fi
+    else
+        say "mariadb: not running"; rc=1
+    fi
+    if pid=$(mq_pid); then
+        if port_open "$MQ_PORT"; then
+            say "rabbitmq: running (pid $pid, 127.0.0.1:$MQ_PORT, node $MQ_NODE, data $MQ_MNESIA)"
+        else
+            say "rabbitmq: pid $pid alive, 127.0.0.1:$MQ_PORT not open (starting?)"; rc=1
+        fi
+    else
+        say "rabbitmq: not running"; rc=1
+    fi
+    return "$rc"
+}
+
+both_ready() {
+    db_pid >/dev/null && db_ping && mq_pid >/dev/null && amqp_ok "$MQ_PORT"
+}
+
+wait_ready() {
+    local t0
+    t0=$(now_us)
+    if ! wait_for "$WAIT_TIMEOUT" both_ready; then
+        status >&2 || true
+        die "servers not ready after ${WAIT_TIMEOUT} s (start them: scripts/infra.sh start)"
+    fi
+    say "mariadb and rabbitmq ready ($(elapsed "$t0"))"
+}
+
+usage() {
+    sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case $cmd in
+    start)    lock; both start ;;
+    stop)     lock; both stop ;;
+    restart)  lock; both stop; both start ;;
+    status)   status ;;
+    wait)     wait_ready ;;
+    db-start) lock; db_start ;;
+    db-stop)  lock; db_stop ;;
+    db-kill)  lock; db_kill ;;
+    mq-start) lock; mq_start ;;
+    mq-stop)  lock; mq_stop ;;
+    mq-kill)  lock; mq_kill ;;
+    db-sql)   db_pid >/dev/null || die "mariadb is not running"
+              exec mariadb --defaults-file="$DB_ADMIN_CNF" "$@" ;;
+    mq-ctl)   mq_env; exec "$MQ_BIN/rabbitmqctl" "$@" ;;
+    mq-diag)  mq_env; exec "$MQ_BIN/rabbitmq-diagnostics" "$@" ;;
+    destroy)  lock; both stop
+              rm -rf "$DB_DIR" "$MQ_DIR"
+              say "removed $DB_DIR and $MQ_DIR" ;;
+    -h|--help|help) usage ;;
+    *)        usage >&2; exit 2 ;;
+esac
