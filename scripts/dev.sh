@@ -13,6 +13,7 @@ cd "$root"
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 build=${BUILD_ROOT:-build}
+case $build in /*) ;; *) build="$root/$build" ;; esac
 bin="$build/release/bin"
 
 declare -A pids=()
