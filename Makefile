@@ -43,7 +43,6 @@ COMMON_SRC := $(wildcard common/*.c)
 APP_LIB_SRC := $(filter-out app/main.c,$(wildcard app/*.c))
 RELAY_LIB_SRC := $(filter-out relay/main.c,$(wildcard relay/*.c))
 WORKER_LIB_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
-UNIT_SRC := $(wildcard tests/unit_*.c)
 IT_SRC := $(wildcard tests/it_*.c) tests/harness.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -56,6 +55,12 @@ ifneq ($(wildcard worker/main.c),)
 BINS += $(B)/bin/outbox-worker
 endif
 TEST_BINS := $(B)/bin/outbox-unit $(B)/bin/outbox-itest
+ifneq ($(wildcard tests/unit_relay*.c),)
+TEST_BINS += $(B)/bin/outbox-unit-relay
+endif
+ifneq ($(wildcard tests/unit_worker*.c),)
+TEST_BINS += $(B)/bin/outbox-unit-worker
+endif
 
 .PHONY: all build build-san tests-bin deps infras migrate dev test clean \
 	lint fuzz
@@ -95,7 +100,17 @@ $(B)/bin/outbox-migrate: $(call obj,migrations/migrate.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/bin/outbox-unit: $(call obj,$(UNIT_SRC) $(APP_LIB_SRC) $(RELAY_LIB_SRC) $(WORKER_LIB_SRC)) $(B)/libcommon.a
+# One unit binary per program: the daemons are separate programs and
+# their modules may share names.
+$(B)/bin/outbox-unit: $(call obj,tests/unit_main.c tests/unit_common.c tests/unit_validate.c $(APP_LIB_SRC)) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
+
+$(B)/bin/outbox-unit-relay: $(call obj,tests/unit_main.c $(wildcard tests/unit_relay*.c) $(RELAY_LIB_SRC)) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
+
+$(B)/bin/outbox-unit-worker: $(call obj,tests/unit_main.c $(wildcard tests/unit_worker*.c) $(WORKER_LIB_SRC)) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 
@@ -163,6 +178,11 @@ clean:
 lint:
 	@bash scripts/lint.sh
 
+# ---- app benchmark: raw two-row transaction client (not part of `make test`)
+$(B)/bin/outbox-bench-txn: $(call obj,tests/bench_txn.c) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # ---- relay benchmark: raw confirmed-publish client (not part of `make test`)
 # The reference figure the relay's drain rate is compared with; see the
 # header of tests/bench_publish.c.  `make bench-publish` builds it into
@@ -174,3 +194,19 @@ bench-publish:
 $(B)/bin/outbox-bench-publish: $(call obj,tests/bench_publish.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# ---------------------------------------------------------------- containers
+# Dockerfile.app/.relay/.worker and docker-compose.yml, proven with podman
+# (no Docker engine here): scripts/containers.sh. Not part of `make test`.
+#   make images            one-time podman setup, then build outbox-app,
+#                          outbox-relay, outbox-worker and check them
+#   make containers-smoke  the same, then run the three containers against
+#                          the private servers: POST, the relay's and the
+#                          worker's lines, clean SIGTERM stop
+.PHONY: images containers-smoke
+
+images:
+	@bash scripts/containers.sh setup images
+
+containers-smoke:
+	@bash scripts/containers.sh setup images smoke

@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,6 +18,26 @@
 #include "store.h"
 
 static volatile sig_atomic_t app_stop;
+
+/* Each connection takes a descriptor: lift the soft limit towards the
+ * hard one so that APP_MAX_CONNECTIONS can be reached. */
+static void
+raise_fd_limit(int want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur >= (rlim_t)want)
+		return;
+	rl.rlim_cur = rl.rlim_max < (rlim_t)want ? rl.rlim_max : (rlim_t)want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("setrlimit(RLIMIT_NOFILE)");
+	if (rl.rlim_cur < (rlim_t)want)
+		log_warnx("open-file limit %llu is below APP_MAX_CONNECTIONS + "
+		    "64 = %d: connections beyond it will be refused",
+		    (unsigned long long)rl.rlim_cur, want);
+}
 
 static void
 on_signal(int sig)
@@ -57,6 +78,7 @@ main(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
+	raise_fd_limit(cfg.max_connections + 64);
 	db_global_init();
 	if ((st = store_new(&cfg)) == NULL)
 		fatalx("cannot start the database pool");

@@ -56,6 +56,11 @@ else
 fi
 
 run unit "$OUTBOX_BIN/outbox-unit"
+for u in relay worker; do
+	if [ -x "$OUTBOX_BIN/outbox-unit-$u" ]; then
+		run "unit-$u" "$OUTBOX_BIN/outbox-unit-$u"
+	fi
+done
 
 echo "== migrations"
 if "$OUTBOX_BIN/outbox-migrate"; then
