@@ -47,7 +47,7 @@ IT_SRC := $(wildcard tests/it_*.c) tests/harness.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
-BINS := $(B)/bin/outbox-app $(B)/bin/outbox-migrate
+BINS := $(B)/bin/outbox-app $(B)/bin/outbox-migrate $(B)/bin/outbox-audit
 ifneq ($(wildcard relay/main.c),)
 BINS += $(B)/bin/outbox-relay
 endif
@@ -63,7 +63,7 @@ TEST_BINS += $(B)/bin/outbox-unit-worker
 endif
 
 .PHONY: all build build-san tests-bin deps infras migrate dev test clean \
-	lint fuzz
+	lint fuzz audit
 
 all: build
 
@@ -97,6 +97,10 @@ $(B)/bin/outbox-worker: $(call obj,worker/main.c $(WORKER_LIB_SRC)) $(B)/libcomm
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/bin/outbox-migrate: $(call obj,migrations/migrate.c) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/bin/outbox-audit: $(call obj,scripts/audit.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -177,6 +181,10 @@ clean:
 
 lint:
 	@bash scripts/lint.sh
+
+# Reconciles the database and the broker (see scripts/audit.c).
+audit: build
+	@scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-audit
 
 # ---- app benchmark: raw two-row transaction client (not part of `make test`)
 $(B)/bin/outbox-bench-txn: $(call obj,tests/bench_txn.c) $(B)/libcommon.a

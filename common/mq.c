@@ -474,6 +474,37 @@ mq_copy_prop(char *dst, size_t dstlen, int present, amqp_bytes_t b)
 	dst[n] = '\0';
 }
 
+/* Reads the headers the system sets (sequence, dead-letter reason). */
+static void
+mq_read_headers(struct mq_delivery *d, const amqp_basic_properties_t *p)
+{
+	const amqp_table_entry_t *e;
+	int i;
+
+	d->seq = -1;
+	d->reason[0] = '\0';
+	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+		return;
+	for (i = 0; i < p->headers.num_entries; i++) {
+		e = &p->headers.entries[i];
+		if (e->key.len == strlen(MQ_HDR_SEQ) &&
+		    memcmp(e->key.bytes, MQ_HDR_SEQ, e->key.len) == 0) {
+			if (e->value.kind == AMQP_FIELD_KIND_I64)
+				d->seq = e->value.value.i64;
+			else if (e->value.kind == AMQP_FIELD_KIND_U64)
+				d->seq = (int64_t)e->value.value.u64;
+			else if (e->value.kind == AMQP_FIELD_KIND_I32)
+				d->seq = e->value.value.i32;
+		} else if (e->key.len == strlen(MQ_HDR_DLQ_REASON) &&
+		    memcmp(e->key.bytes, MQ_HDR_DLQ_REASON, e->key.len) == 0 &&
+		    (e->value.kind == AMQP_FIELD_KIND_UTF8 ||
+		    e->value.kind == AMQP_FIELD_KIND_BYTES)) {
+			mq_copy_prop(d->reason, sizeof(d->reason), 1,
+			    e->value.value.bytes);
+		}
+	}
+}
+
 int
 mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms)
 {
@@ -535,6 +566,7 @@ mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms)
 	mq_copy_prop(d->type, sizeof(d->type),
 	    (p->env.message.properties._flags & AMQP_BASIC_TYPE_FLAG) != 0,
 	    p->env.message.properties.type);
+	mq_read_headers(d, &p->env.message.properties);
 	d->priv = p;
 	return 1;
 }
@@ -582,5 +614,67 @@ mq_reject(mq_conn *c, uint64_t tag, int requeue)
 		mq_set_err(c, "reject: %s", amqp_error_string2(rc));
 		return mq_fail(c);
 	}
+	return 0;
+}
+
+int
+mq_heartbeat(mq_conn *c)
+{
+	amqp_frame_t hb;
+	int rc;
+
+	if (!c->connected) {
+		mq_set_err(c, "not connected");
+		return -1;
+	}
+	if (amqp_get_heartbeat(c->st) <= 0)
+		return 0;
+	memset(&hb, 0, sizeof(hb));
+	hb.frame_type = AMQP_FRAME_HEARTBEAT;
+	hb.channel = 0;
+	rc = amqp_send_frame(c->st, &hb);
+	if (rc != AMQP_STATUS_OK) {
+		mq_set_err(c, "heartbeat: %s", amqp_error_string2(rc));
+		return mq_fail(c);
+	}
+	return 0;
+}
+
+int
+mq_purge(mq_conn *c, const char *queue, uint32_t *purged)
+{
+	amqp_queue_purge_ok_t *ok;
+
+	if (!c->connected) {
+		mq_set_err(c, "not connected");
+		return -1;
+	}
+	ok = amqp_queue_purge(c->st, MQ_CHANNEL, amqp_cstring_bytes(queue));
+	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "queue.purge") == -1)
+		return mq_fail(c);
+	if (purged != NULL)
+		*purged = ok != NULL ? ok->message_count : 0;
+	return 0;
+}
+
+int
+mq_queue_depth(mq_conn *c, const char *queue, uint32_t *messages,
+    uint32_t *consumers)
+{
+	amqp_queue_declare_ok_t *ok;
+
+	if (!c->connected) {
+		mq_set_err(c, "not connected");
+		return -1;
+	}
+	ok = amqp_queue_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(queue),
+	    1, 0, 0, 0, amqp_empty_table);
+	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "passive declare") ==
+	    -1 || ok == NULL)
+		return mq_fail(c);
+	if (messages != NULL)
+		*messages = ok->message_count;
+	if (consumers != NULL)
+		*consumers = ok->consumer_count;
 	return 0;
 }

@@ -81,6 +81,8 @@ struct mq_delivery {
 	size_t len;
 	char message_id[128];
 	char type[128];
+	int64_t seq;      /* MQ_HDR_SEQ header, -1 when absent */
+	char reason[256]; /* MQ_HDR_DLQ_REASON header, "" when absent */
 	void *priv;
 };
 
@@ -122,5 +124,18 @@ void mq_delivery_free(struct mq_delivery *d);
 int mq_ack(mq_conn *c, uint64_t tag, int multiple);
 /* Rejects tag; requeue 0 sends it to the queue's dead-letter exchange. */
 int mq_reject(mq_conn *c, uint64_t tag, int requeue);
+/* Sends one heartbeat frame now without reading anything: keeps the
+ * connection of a consumer alive while it holds deliveries and does not
+ * call mq_next (e.g. while it retries a database commit).  No-op when
+ * heartbeats are off.  0 or -1 (connection gone). */
+int mq_heartbeat(mq_conn *c);
+/* Empties queue; *purged (may be NULL) receives the count removed.
+ * 0 or -1.  For tests and operators. */
+int mq_purge(mq_conn *c, const char *queue, uint32_t *purged);
+/* Passive declare: the ready-message and consumer counts of queue (not
+ * counting unacknowledged deliveries).  -1 if it does not exist (the
+ * broker then closes the channel: the connection is closed). */
+int mq_queue_depth(mq_conn *c, const char *queue, uint32_t *messages,
+    uint32_t *consumers);
 
 #endif

@@ -1,0 +1,218 @@
+/*
+ * audit.c - outbox-audit: reconciles the database and the broker and
+ * prints a report.  Exit status 0 when every check holds, 1 on any
+ * violation, 2 when the database or the broker cannot be asked.
+ *
+ * The checks are the system's promises (README, "Audit"):
+ *   - every customer has its outbox row (or, once that row was pruned by
+ *     the relay's retention, its effect);
+ *   - no outbox row stays unpublished longer than AUDIT_GRACE_S;
+ *   - every customer older than the grace has exactly one welcome email;
+ *   - no effect without a customer, and none without its processed id;
+ *   - every processed id has its outbox row (within retention);
+ *   - the dead-letter queue is empty.
+ * Rows younger than AUDIT_GRACE_S are in flight, not violations.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cfg.h"
+#include "db.h"
+#include "log.h"
+#include "mq.h"
+#include "timefmt.h"
+
+struct audit_config {
+	struct db_params db;
+	struct mq_params mq;
+	int grace_s;
+	int retention_hours;
+};
+
+#define T struct audit_config
+static const struct cfg_opt audit_opts[] = {
+	DB_CFG_ROWS(T, db),
+	MQ_CFG_ROWS(T, mq),
+	CFG_ROW_INT("AUDIT_GRACE_S", T, grace_s, "60", 0, 86400,
+	    "seconds a row may be in flight before it counts as a violation"),
+	CFG_ROW_INT("AUDIT_RETENTION_HOURS", T, retention_hours, "24", 0,
+	    87600, "the relay's RELAY_RETENTION_HOURS (0: rows never pruned)"),
+};
+#undef T
+#define NOPTS (sizeof(audit_opts) / sizeof(audit_opts[0]))
+
+/* A count query; args are the cutoff timestamps it needs. */
+struct audit_check {
+	const char *what;
+	const char *sql;
+	int args;     /* 0, or 1 = the grace cutoff, 2 = the retention cutoff */
+	int is_fact;  /* informational: never a violation */
+};
+
+static const struct audit_check audit_checks[] = {
+	{ "customers", "SELECT COUNT(*) FROM customers", 0, 1 },
+	{ "outbox rows", "SELECT COUNT(*) FROM outbox", 0, 1 },
+	{ "outbox rows unpublished", "SELECT COUNT(*) FROM outbox WHERE "
+	    "published_at IS NULL", 0, 1 },
+	{ "processed messages", "SELECT COUNT(*) FROM processed_messages", 0,
+	    1 },
+	{ "welcome emails", "SELECT COUNT(*) FROM welcome_emails", 0, 1 },
+	{ "customers without an outbox row (nor an effect)",
+	    "SELECT COUNT(*) FROM customers c "
+	    "LEFT JOIN (SELECT JSON_VALUE(payload, '$.id') AS cid FROM outbox "
+	    "WHERE event_name = 'CustomerCreated') o ON o.cid = c.id "
+	    "LEFT JOIN welcome_emails w ON w.customer_id = c.id "
+	    "WHERE o.cid IS NULL AND w.customer_id IS NULL", 0, 0 },
+	{ "outbox rows unpublished longer than the grace",
+	    "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND "
+	    "created_at < ?", 1, 0 },
+	{ "customers without their welcome email",
+	    "SELECT COUNT(*) FROM customers c LEFT JOIN welcome_emails w ON "
+	    "w.customer_id = c.id WHERE w.customer_id IS NULL AND "
+	    "c.created_at < ?", 1, 0 },
+	{ "welcome emails without a customer",
+	    "SELECT COUNT(*) FROM welcome_emails w LEFT JOIN customers c ON "
+	    "c.id = w.customer_id WHERE c.id IS NULL", 0, 0 },
+	{ "welcome emails without their processed id",
+	    "SELECT COUNT(*) FROM welcome_emails w LEFT JOIN "
+	    "processed_messages p ON p.message_id = w.message_id "
+	    "WHERE p.message_id IS NULL", 0, 0 },
+	{ "welcome emails not from their customer's event",
+	    "SELECT COUNT(*) FROM welcome_emails w JOIN outbox o ON "
+	    "o.message_id = w.message_id WHERE JSON_VALUE(o.payload, '$.id') "
+	    "<> w.customer_id", 0, 0 },
+	{ "processed ids without an outbox row",
+	    "SELECT COUNT(*) FROM processed_messages p LEFT JOIN outbox o ON "
+	    "o.message_id = p.message_id WHERE o.seq IS NULL AND "
+	    "p.processed_at >= ?", 2, 0 },
+};
+#define NCHECKS (sizeof(audit_checks) / sizeof(audit_checks[0]))
+
+static int
+audit_count_cb(void *ud, const struct db_col *cols, size_t ncols)
+{
+	long long *v = ud;
+
+	if (ncols > 0 && !cols[0].is_null)
+		*v = strtoll(cols[0].s, NULL, 10);
+	return 0;
+}
+
+static void
+audit_cutoff(time_t back_s, char *out, size_t outlen)
+{
+	struct timespec ts;
+
+	timefmt_now(&ts);
+	ts.tv_sec -= back_s;
+	timefmt_sql(&ts, out, outlen);
+}
+
+static void
+audit_line(int json, int *first, const char *what, long long v,
+    const char *state)
+{
+	if (json) {
+		printf("%s\n    {\"check\": \"%s\", \"count\": %lld, "
+		    "\"state\": \"%s\"}", *first ? "" : ",", what, v, state);
+		*first = 0;
+	} else {
+		printf("  %-5s %-52s %lld\n", state, what, v);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	char err[256], grace[TIMEFMT_LEN], kept[TIMEFMT_LEN];
+	struct audit_config cfg;
+	uint32_t ready = 0, consumers = 0;
+	struct db_val arg;
+	size_t i;
+	long long v;
+	int json = 0, violations = 0, first = 1;
+	db_conn *c;
+	mq_conn *m;
+
+	log_init("audit", LOG_LVL_WARN);
+	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+		printf("usage: outbox-audit [--json]\n");
+		cfg_usage(audit_opts, NOPTS);
+		return 0;
+	}
+	json = argc > 1 && strcmp(argv[1], "--json") == 0;
+	memset(&cfg, 0, sizeof(cfg));
+	if (cfg_load(audit_opts, NOPTS, &cfg, err, sizeof(err)) == -1)
+		fatalx("config: %s", err);
+	audit_cutoff(cfg.grace_s, grace, sizeof(grace));
+	if (cfg.retention_hours > 0)
+		/* An hour of margin: a row processed just before its outbox
+		 * row was pruned is not a violation. */
+		audit_cutoff((time_t)cfg.retention_hours * 3600 - 3600, kept,
+		    sizeof(kept));
+	else
+		snprintf(kept, sizeof(kept), "1970-01-01 00:00:00");
+
+	db_global_init();
+	if ((c = db_new(&cfg.db)) == NULL || db_connect(c) != DB_OK) {
+		log_warnx("audit: database %s:%d: %s", cfg.db.host, cfg.db.port,
+		    c ? db_error(c) : "out of memory");
+		db_free(c);
+		return 2;
+	}
+	printf(json ? "{\n  \"checks\": [" : "outbox audit (grace %d s, "
+	    "retention %d h)\n", cfg.grace_s, cfg.retention_hours);
+	for (i = 0; i < NCHECKS; i++) {
+		const struct audit_check *k = &audit_checks[i];
+
+		v = -1;
+		arg = DB_STR(k->args == 1 ? grace : kept);
+		if (db_query(c, k->sql, &arg, k->args ? 1 : 0, audit_count_cb,
+		    &v, NULL) != DB_OK) {
+			fflush(stdout);
+			log_warnx("audit: %s: %s", k->what, db_error(c));
+			db_free(c);
+			return 2;
+		}
+		if (!k->is_fact && v != 0)
+			violations++;
+		audit_line(json, &first, k->what, v, k->is_fact ? "info" :
+		    v == 0 ? "ok" : "FAIL");
+	}
+	db_free(c);
+	db_global_end();
+
+	fflush(stdout);
+	if ((m = mq_new(&cfg.mq)) == NULL || mq_connect(m, 0) == -1) {
+		log_warnx("audit: broker %s:%d: %s", cfg.mq.host, cfg.mq.port,
+		    m ? mq_error(m) : "out of memory");
+		mq_free(m);
+		return 2;
+	}
+	/* A queue nobody declared yet holds nothing: the passive declare
+	 * fails and closes the connection, which is reopened. */
+	if (mq_queue_depth(m, MQ_DLQ, &ready, &consumers) == -1) {
+		ready = 0;
+		if (mq_connect(m, 0) == -1) {
+			log_warnx("audit: broker: %s", mq_error(m));
+			mq_free(m);
+			return 2;
+		}
+	}
+	if (ready != 0)
+		violations++;
+	audit_line(json, &first, "messages in the dead-letter queue " MQ_DLQ,
+	    (long long)ready, ready == 0 ? "ok" : "FAIL");
+	if (mq_queue_depth(m, MQ_QUEUE, &ready, &consumers) == 0)
+		audit_line(json, &first, "messages ready in queue " MQ_QUEUE,
+		    (long long)ready, "info");
+	mq_free(m);
+	if (json)
+		printf("\n  ],\n  \"violations\": %d\n}\n", violations);
+	else
+		printf("result: %s (%d violation%s)\n", violations ? "FAIL" :
+		    "OK", violations, violations == 1 ? "" : "s");
+	return violations ? 1 : 0;
+}
