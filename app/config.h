@@ -22,7 +22,9 @@ struct app_config {
 	int queue_max;
 	int idem_ttl_hours;
 	int access_log;
+	int metrics_port;
 	char log_level[16];
+	char log_format[16];
 };
 
 extern const struct cfg_opt app_opts[];

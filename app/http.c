@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "log.h"
+#include "app_metrics.h"
 #include "uid.h"
 #include "validate.h"
 
@@ -290,8 +291,16 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct req *r = *con_cls;
 
 	(void)conn;
+	static const enum app_route routes[] = {
+		[R_NONE] = ROUTE_OTHER, [R_CUSTOMERS] = ROUTE_CUSTOMERS,
+		[R_CUSTOMER] = ROUTE_CUSTOMER, [R_HEALTHZ] = ROUTE_HEALTHZ,
+		[R_READYZ] = ROUTE_READYZ,
+	};
+
 	if (r == NULL)
 		return;
+	app_metrics_request(routes[r->route], r->status,
+	    ms_since(&r->start) / 1e3);
 	if (h->cfg->access_log) {
 		if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 			log_info("%d - %.3fms %s %s", r->status,

@@ -14,7 +14,10 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "app_metrics.h"
 #include "log.h"
+#include "metrics.h"
+#include "obs.h"
 #include "store.h"
 
 static volatile sig_atomic_t app_stop;
@@ -51,7 +54,9 @@ main(int argc, char **argv)
 {
 	struct app_config cfg;
 	struct sigaction sa;
+	enum log_format fmt;
 	enum log_level lvl;
+	struct obs *obs = NULL;
 	struct store *st;
 	struct http *h;
 	char err[256];
@@ -67,7 +72,10 @@ main(int argc, char **argv)
 		fatalx("config: %s", err);
 	if (log_level_parse(cfg.log_level, &lvl) == -1)
 		fatalx("config: LOG_LEVEL: expected debug, info or warn");
+	if (log_format_parse(cfg.log_format, &fmt) == -1)
+		fatalx("config: LOG_FORMAT: expected text or json");
 	log_init("app", lvl);
+	log_set_format(fmt);
 	cfg_log(app_opts, app_nopts, &cfg);
 
 	memset(&sa, 0, sizeof(sa));
@@ -79,20 +87,27 @@ main(int argc, char **argv)
 	sigaction(SIGPIPE, &sa, NULL);
 
 	raise_fd_limit(cfg.max_connections + 64);
+	app_metrics_init();
 	db_global_init();
 	if ((st = store_new(&cfg)) == NULL)
 		fatalx("cannot start the database pool");
 	if ((h = http_start(&cfg, st)) == NULL) {
 		store_free(st);
 		db_global_end();
+		metrics_free_all();
 		return 1;
 	}
+	if (cfg.metrics_port > 0 &&
+	    (obs = obs_start(cfg.bind, cfg.metrics_port, store_db_up, st)) == NULL)
+		log_warnx("serving the API without its metrics listener");
 	while (!app_stop)
 		backoff_sleep(100, &app_stop);
 	log_info("shutting down");
 	http_stop(h);
+	obs_stop(obs);
 	store_free(st);
 	db_global_end();
+	metrics_free_all();
 	log_info("stopped");
 	return 0;
 }

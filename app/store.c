@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "app_metrics.h"
 #include "backoff.h"
 #include "db.h"
 #include "log.h"
@@ -133,6 +134,8 @@ store_db_failed(struct store *s, db_conn *c, const char *what)
 
 	pthread_mutex_lock(&s->hmu);
 	ms = backoff_next(&s->bo);
+	if (!s->down)
+		app_metrics_db_outage();
 	if (!s->down)
 		log_warnx("database unavailable (%s: %s); answering 503, "
 		    "retrying with backoff", what, db_error(c));
@@ -343,8 +346,10 @@ store_creates(struct worker *w, struct job **jobs, size_t n)
 	size_t i, failed_at = 0;
 	int rc = DB_ECONN, tries;
 
-	if (store_db_gate(w->s))
+	if (store_db_gate(w->s)) {
+		app_metrics_group(n);
 		rc = create_group(w->c, jobs, n, &failed_at);
+	}
 	if (rc == DB_OK) {
 		store_db_ok(w->s);
 		return;
@@ -363,6 +368,7 @@ store_creates(struct worker *w, struct job **jobs, size_t n)
 	 * that the others still succeed. */
 	for (i = 0; i < n; i++) {
 		for (tries = 0; tries < STORE_DEADLOCK_TRIES; tries++) {
+			app_metrics_retry();
 			rc = create_group(w->c, &jobs[i], 1, &failed_at);
 			if (rc != DB_ERETRY)
 				break;
@@ -611,6 +617,18 @@ store_submit(struct store *s, struct job *j)
 	s->pending++;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
+}
+
+int
+store_db_up(void *ud)
+{
+	struct store *s = ud;
+	int up;
+
+	pthread_mutex_lock(&s->hmu);
+	up = !s->down;
+	pthread_mutex_unlock(&s->hmu);
+	return up;
 }
 
 unsigned

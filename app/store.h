@@ -46,6 +46,9 @@ struct store *store_new(const struct app_config *cfg);
  * when the queue is full or the store stops, from this call.  The caller
  * keeps ownership of j and must not touch it until done is called. */
 void store_submit(struct store *s, struct job *j);
+/* 1 unless the last database call found it unavailable (thread-safe;
+ * ud is the store: usable as a readiness callback). */
+int store_db_up(void *ud);
 /* Jobs submitted and not yet done. */
 unsigned store_pending(struct store *s);
 /* Answers queued jobs with 503, joins the threads, closes connections,

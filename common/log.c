@@ -15,6 +15,7 @@
 
 static const char *log_proc = "outbox";
 static enum log_level log_min = LOG_LVL_INFO;
+static enum log_format log_fmt = LOG_FMT_TEXT;
 
 void
 log_init(const char *procname, enum log_level min_level)
@@ -36,6 +37,24 @@ log_level_parse(const char *s, enum log_level *out)
 	else
 		return -1;
 	return 0;
+}
+
+int
+log_format_parse(const char *s, enum log_format *out)
+{
+	if (strcmp(s, "text") == 0)
+		*out = LOG_FMT_TEXT;
+	else if (strcmp(s, "json") == 0)
+		*out = LOG_FMT_JSON;
+	else
+		return -1;
+	return 0;
+}
+
+void
+log_set_format(enum log_format f)
+{
+	log_fmt = f;
 }
 
 /* Appends to line[*n..cap), clamping at the end of the buffer. */
@@ -61,6 +80,60 @@ log_appendf(char *line, size_t *n, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Appends s as the inside of a JSON string (quotes, backslashes and
+ * control characters escaped). */
+static void
+log_append_json(char *line, size_t *n, size_t cap, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char ch;
+
+	for (; *s != '\0' && *n + 7 < cap; s++) {
+		ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\') {
+			line[(*n)++] = '\\';
+			line[(*n)++] = (char)ch;
+		} else if (ch < 0x20) {
+			memcpy(line + *n, "\\u00", 4);
+			line[*n + 4] = hex[ch >> 4];
+			line[*n + 5] = hex[ch & 15];
+			*n += 6;
+		} else {
+			line[(*n)++] = (char)ch;
+		}
+	}
+}
+
+static void
+log_emit_json(enum log_level lvl, const char *errstr, const char *fmt,
+    va_list ap)
+{
+	static const char *const names[] = { "debug", "info", "warn" };
+	char msg[LOG_LINE_MAX / 2], line[LOG_LINE_MAX];
+	size_t n = 0, cap = sizeof(line) - 3;
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strftime(line, cap, "{\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
+	log_appendf(line, &n, cap, ".%06ldZ\",\"level\":\"%s\",\"process\":\"",
+	    ts.tv_nsec / 1000, names[lvl]);
+	log_append_json(line, &n, cap, log_proc);
+	log_appendf(line, &n, cap, "\",\"message\":\"");
+	log_append_json(line, &n, cap, msg);
+	if (errstr != NULL) {
+		log_appendf(line, &n, cap, "\",\"error\":\"");
+		log_append_json(line, &n, cap, errstr);
+	}
+	line[n++] = '"';
+	line[n++] = '}';
+	line[n++] = '\n';
+	while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR)
+		;
+}
+
 static void
 log_emit(enum log_level lvl, const char *prefix, const char *errstr,
     const char *fmt, va_list ap)
@@ -72,6 +145,10 @@ log_emit(enum log_level lvl, const char *prefix, const char *errstr,
 
 	if (lvl < log_min)
 		return;
+	if (log_fmt == LOG_FMT_JSON) {
+		log_emit_json(lvl, errstr, fmt, ap);
+		return;
+	}
 	now = time(NULL);
 	localtime_r(&now, &tm);
 	n = strftime(line, cap, "%Y/%m/%d %H:%M:%S ", &tm);
