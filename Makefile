@@ -191,6 +191,10 @@ $(B)/bin/outbox-bench-txn: $(call obj,tests/bench_txn.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(B)/bin/outbox-bench-e2e: $(call obj,tests/bench_e2e.c) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
+
 # ---- relay benchmark: raw confirmed-publish client (not part of `make test`)
 # The reference figure the relay's drain rate is compared with; see the
 # header of tests/bench_publish.c.  `make bench-publish` builds it into
@@ -218,3 +222,15 @@ images:
 
 containers-smoke:
 	@bash scripts/containers.sh setup images smoke
+
+# ---- worker benchmark: raw consume client (not part of `make test`) -------
+# The reference figure the worker's drain rate is compared with; see the
+# header of tests/bench_consume.c.  `make bench-consume` builds it into
+# $(BUILD_ROOT)/release/bin.
+.PHONY: bench-consume
+bench-consume:
+	@$(MAKE) --no-print-directory VARIANT=release $(BUILD_ROOT)/release/bin/outbox-bench-consume
+
+$(B)/bin/outbox-bench-consume: $(call obj,tests/bench_consume.c) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
