@@ -1,0 +1,689 @@
+#!/usr/bin/env bash
+#
+# scripts/containers.sh - build the three images with podman and prove they run.
+#
+#   scripts/containers.sh [PHASE...]    PHASE: setup | images | smoke | all (default)
+#
+#   setup   one-time, idempotent: the Debian packages podman runc debootstrap
+#           debian-archive-keyring docker-compose curl (only the missing
+#           ones, no recommends); containers.conf
+#           settings; the base image debian:bookworm-slim made with
+#           debootstrap from the machine's Debian mirror (only if absent);
+#           `docker-compose config -q` on docker-compose.yml.
+#   images  podman build of Dockerfile.app/.relay/.worker as outbox-app,
+#           outbox-relay, outbox-worker; checks: the three Dockerfiles share
+#           their common part verbatim, no build tools in the images, every
+#           shared library resolved, a non-root user.  The builder stage is
+#           kept as outbox-build (the next run's cache); older untagged
+#           images of the project (label outbox.stage) are removed.
+#   smoke   starts the project's private MariaDB and RabbitMQ
+#           (scripts/infra.sh), migrates with the app image, runs the three
+#           containers on the host network against them (scripts/env.sh),
+#           POSTs a customer to the containerised app, waits for the
+#           containerised relay's `Published messages: [` and worker's
+#           `Handling [CustomerCreated] - Payload: '...'` line for it, then
+#           stops them (SIGTERM, exit code 0 required) and removes them.
+#
+# Why podman and these flags: no Docker engine runs on the project's machines
+# and no registry is reachable (../shared/MACHINE-NOTES.md, "Containers"):
+# runc runtime, cgroupfs, host network, `--ulimit host`.
+#
+# Environment:
+#   OUTBOX_CTR_IMAGES    images to build and run (default "app relay worker");
+#                        a subset is for partial runs (the app alone is
+#                        checked up to 201 + its outbox row)
+#   OUTBOX_CTR_APP_PORT  APP_PORT of the containerised app (default 3000, or a
+#                        free port if 3000 is taken)
+#   OUTBOX_CTR_APP_METRICS_PORT  its APP_METRICS_PORT (default 39464 or a free
+#                        port: never the machine's 9464)
+#   OUTBOX_CTR_TIMEOUT   seconds to wait for each step of the smoke run (60)
+#   OUTBOX_VAR, OUTBOX_DB_PORT, OUTBOX_MQ_PORT, ...  as scripts/infra.sh
+# The private servers are stopped at the end only if this script started them.
+# Prints the time of each phase; exits non-zero with a message on any failure.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$SCRIPT_DIR")
+cd "$ROOT"
+export PATH="/usr/sbin:/sbin:$PATH"
+
+BASE_IMAGE=docker.io/library/debian:bookworm-slim
+SUITE=bookworm
+CONF=/etc/containers/containers.conf
+UID_EXPECTED=10001
+SETUP_PKGS=(podman runc debootstrap debian-archive-keyring docker-compose curl)
+read -r -a IMAGES <<<"${OUTBOX_CTR_IMAGES:-app relay worker}"
+TIMEOUT=${OUTBOX_CTR_TIMEOUT:-60}
+# What `podman run` needs here; the smoke containers also get the
+# hardening docker-compose.yml gives the daemons.
+RUN_FLAGS=(--runtime runc --network=host --ulimit host)
+HARDEN=(--read-only --cap-drop=all --security-opt no-new-privileges)
+SMOKE_PREFIX=outbox-smoke-
+
+say()  { printf 'containers: %s\n' "$*"; }
+# podman, minus the two error lines it prints for every container with a
+# HEALTHCHECK when systemd is absent (it cannot add the periodic timer;
+# `podman healthcheck run` still works and is what the smoke run uses).
+pm() {
+    podman "$@" 2> >(grep -v 'unable to get systemd connection' >&2)
+}
+die()  { printf 'containers: error: %s\n' "$*" >&2; exit 1; }
+
+now_us() { printf '%s' "${EPOCHREALTIME/./}"; }
+secs() { # secs START_US -> "12.3"
+    local d=$(( $(now_us) - $1 ))
+    printf '%d.%d' $((d / 1000000)) $((d % 1000000 / 100000))
+}
+declare -a TIMINGS=()
+CURRENT='' CURRENT_T=''
+timed() { # timed LABEL CMD... : runs CMD (set -e applies), records its time
+    CURRENT=$1 CURRENT_T=$(now_us)
+    shift
+    "$@"
+    TIMINGS+=("$(printf '%-24s %6s s' "$CURRENT" "$(secs "$CURRENT_T")")")
+    say "$CURRENT: $(secs "$CURRENT_T") s"
+    CURRENT=
+}
+print_timings() {
+    [ ${#TIMINGS[@]} -gt 0 ] || return 0
+    say "=== timings ==="
+    local l
+    for l in "${TIMINGS[@]}"; do say "  $l"; done
+}
+
+for i in "${IMAGES[@]}"; do
+    case $i in app|relay|worker) ;; *) die "OUTBOX_CTR_IMAGES: unknown image '$i' (app, relay, worker)" ;; esac
+done
+if ! [[ $TIMEOUT =~ ^[0-9]+$ ]] || [ "$TIMEOUT" -lt 1 ]; then
+    die "OUTBOX_CTR_TIMEOUT=$TIMEOUT: expected a number of seconds >= 1"
+fi
+
+has_image() { local i; for i in "${IMAGES[@]}"; do [ "$i" = "$1" ] && return 0; done; return 1; }
+
+need_root() {
+    [ "$(id -u)" -eq 0 ] || die "$1 needs root (podman here runs rootful: runc + cgroupfs)"
+}
+
+# ------------------------------------------------------------------ setup
+
+missing_pkgs() {
+    local installed p
+    installed=$(dpkg-query -W -f='${Package}\t${db:Status-Status}\n' "$@" 2>/dev/null |
+                awk -F'\t' '$2 == "installed" { print $1 }' || true)
+    for p in "$@"; do
+        grep -qxF -- "$p" <<<"$installed" || printf '%s\n' "$p"
+    done
+}
+
+setup_packages() {
+    local missing still
+    mapfile -t missing < <(missing_pkgs "${SETUP_PKGS[@]}")
+    if [ ${#missing[@]} -eq 0 ]; then
+        say "packages: all ${#SETUP_PKGS[@]} installed (${SETUP_PKGS[*]})"
+        return 0
+    fi
+    need_root "installing ${missing[*]}"
+    say "packages: installing ${missing[*]}"
+    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600)
+    local log=/var/tmp/outbox-containers-apt.log
+    "${apt[@]}" update >"$log" 2>&1 ||
+        say "warning: apt-get update failed; trying with the current lists (log: $log)"
+    if ! "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >>"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        die "apt-get install failed for: ${missing[*]} (log: $log)"
+    fi
+    mapfile -t still < <(missing_pkgs "${SETUP_PKGS[@]}")
+    [ ${#still[@]} -eq 0 ] || die "still not installed after apt-get: ${still[*]}"
+}
+
+# Prints the value of KEY in [SECTION] of a TOML file ("" if unset).
+toml_get() { # toml_get FILE SECTION KEY
+    awk -v sec="[$2]" -v key="$3" '
+        /^[[:space:]]*\[/ { s = $0; gsub(/[[:space:]]/, "", s); in_sec = (s == sec); next }
+        in_sec && $0 ~ "^[[:space:]]*" key "[[:space:]]*=" {
+            v = $0; sub(/^[^=]*=[[:space:]]*/, "", v); sub(/[[:space:]]*(#.*)?$/, "", v); print v; exit
+        }' "$1"
+}
+
+# Sets KEY = VALUE in [SECTION]: replaces the key's line, or adds it right
+# after the section header, or appends the section.  Keeps everything else.
+toml_set() { # toml_set FILE SECTION KEY VALUE
+    local tmp
+    tmp=$(mktemp "$1.XXXXXX")
+    awk -v sec="[$2]" -v key="$3" -v val="$4" '
+        skip { if ($0 ~ /\]/) skip = 0; next }      # rest of a multi-line array
+        /^[[:space:]]*\[/ {
+            s = $0; gsub(/[[:space:]]/, "", s)
+            in_sec = (s == sec); seen = seen || in_sec
+            print; if (in_sec && !done) { print key " = " val; done = 1 }
+            next
+        }
+        in_sec && $0 ~ "^[[:space:]]*" key "[[:space:]]*=" {   # replaced above
+            v = $0; sub(/^[^=]*=[[:space:]]*/, "", v); sub(/[[:space:]]*#.*$/, "", v)
+            if (v ~ /^\[/ && v !~ /\]$/) skip = 1
+            next
+        }
+        { print }
+        END { if (!seen) { print ""; print sec; print key " = " val } }' "$1" >"$tmp"
+    chmod 644 "$tmp"
+    mv -f "$tmp" "$1"
+}
+
+setup_conf() {
+    local want_ul='[]' want_cg='"cgroupfs"' ul cg
+    if [ -f "$CONF" ]; then
+        ul=$(toml_get "$CONF" containers default_ulimits)
+        cg=$(toml_get "$CONF" engine cgroup_manager)
+        if [ "$ul" = "$want_ul" ] && [ "$cg" = "$want_cg" ]; then
+            say "$CONF: already has default_ulimits = [] and cgroup_manager = \"cgroupfs\""
+            return 0
+        fi
+        need_root "editing $CONF"
+        cp -p "$CONF" "$CONF.bak-outbox"
+        [ "$ul" = "$want_ul" ] || toml_set "$CONF" containers default_ulimits "$want_ul"
+        [ "$cg" = "$want_cg" ] || toml_set "$CONF" engine cgroup_manager "$want_cg"
+        say "$CONF: settings added (previous file kept as $CONF.bak-outbox)"
+    else
+        need_root "writing $CONF"
+        mkdir -p "$(dirname "$CONF")"
+        cat >"$CONF" <<EOF
+# Written by outbox scripts/containers.sh: podman on a machine without
+# systemd, where the default ulimits cannot be applied.
+[containers]
+default_ulimits = []
+
+[engine]
+cgroup_manager = "cgroupfs"
+EOF
+        say "$CONF: written"
+    fi
+    if [ "$(toml_get "$CONF" containers default_ulimits)" != "$want_ul" ] ||
+        [ "$(toml_get "$CONF" engine cgroup_manager)" != "$want_cg" ]; then
+        die "$CONF: could not set default_ulimits / cgroup_manager; fix it by hand"
+    fi
+}
+
+# Prints "URI SUITE" for every Debian deb source of the machine (one-line
+# .list format and deb822 .sources), main component only.
+apt_sources() {
+    local f
+    shopt -s nullglob
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -f "$f" ] || continue
+        awk '/^[[:space:]]*deb[[:space:]]/ {
+                sub(/#.*/, ""); n = split($0, a, /[[:space:]]+/); i = 1
+                while (i <= n && a[i] == "") i++
+                i++                                      # "deb"
+                if (a[i] ~ /^\[/) { while (i <= n && a[i] !~ /\]$/) i++; i++ }
+                uri = a[i]; suite = a[i + 1]; main = 0
+                for (j = i + 2; j <= n; j++) if (a[j] == "main") main = 1
+                if (main) print uri, suite
+            }' "$f"
+    done
+    for f in /etc/apt/sources.list.d/*.sources; do
+        awk 'function emit(  i, j, u, s) {
+                if (types ~ /(^| )deb( |$)/ && comps ~ /(^| )main( |$)/ && enabled != "no") {
+                    nu = split(uris, u, " "); ns = split(suites, s, " ")
+                    for (i = 1; i <= nu; i++) for (j = 1; j <= ns; j++) print u[i], s[j]
+                }
+                types = uris = suites = comps = enabled = ""
+            }
+            /^[[:space:]]*#/ { next }
+            /^[[:space:]]*$/ { emit(); next }
+            {
+                k = tolower($1); sub(/:$/, "", k); v = $0; sub(/^[^:]*:[[:space:]]*/, "", v)
+                if (k == "types") types = v; else if (k == "uris") uris = v
+                else if (k == "suites") suites = v; else if (k == "components") comps = v
+                else if (k == "enabled") enabled = tolower(v)
+            }
+            END { emit() }' "$f"
+    done
+    shopt -u nullglob
+}
+
+DEBOOTSTRAP_DIR=
+cleanup_debootstrap() {
+    [ -n "$DEBOOTSTRAP_DIR" ] && [ -d "$DEBOOTSTRAP_DIR" ] || return 0
+    # debootstrap mounts proc/sys (and maybe dev) inside the target: unmount
+    # whatever an interrupted run left, and never cross a mount point.
+    local m
+    while read -r m; do
+        umount -l "$m" 2>/dev/null || true
+    done < <(awk -v d="$DEBOOTSTRAP_DIR/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r)
+    rm -rf --one-file-system "$DEBOOTSTRAP_DIR" ||
+        say "warning: could not remove $DEBOOTSTRAP_DIR"
+    DEBOOTSTRAP_DIR=
+}
+
+setup_base_image() {
+    if podman image exists "$BASE_IMAGE"; then
+        say "base image $BASE_IMAGE: present"
+        return 0
+    fi
+    need_root "debootstrap"
+    local sources mirror upd sec
+    sources=$(apt_sources)
+    mirror=$(awk -v s="$SUITE" '$2 == s && $1 ~ /^(https?|file):/ { print $1; exit }' <<<"$sources")
+    [ -n "$mirror" ] ||
+        die "no Debian mirror for '$SUITE' (main) in /etc/apt/sources.list or /etc/apt/sources.list.d/; cannot debootstrap"
+    upd=$(awk -v s="$SUITE-updates" '$2 == s { print $1; exit }' <<<"$sources")
+    sec=$(awk -v s="$SUITE-security" '$2 == s { print $1; exit }' <<<"$sources")
+    DEBOOTSTRAP_DIR=$(mktemp -d /var/tmp/outbox-debootstrap.XXXXXX)
+    local root=$DEBOOTSTRAP_DIR/root log=$DEBOOTSTRAP_DIR.log t
+    say "base image: debootstrap --variant=minbase $SUITE from $mirror (log: $log)"
+    t=$(now_us)
+    if ! debootstrap --variant=minbase "$SUITE" "$root" "$mirror" >"$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        die "debootstrap failed (log: $log)"
+    fi
+    say "base image: debootstrap done in $(secs "$t") s"
+    TIMINGS+=("$(printf '%-24s %6s s' "  (debootstrap itself)" "$(secs "$t")")")
+    # As the official slim image: apt sources with updates and security
+    # (when the machine has them), no docs/man/locales, no apt caches.
+    {
+        printf 'deb %s %s main\n' "$mirror" "$SUITE"
+        [ -z "$upd" ] || printf 'deb %s %s-updates main\n' "$upd" "$SUITE"
+        [ -z "$sec" ] || printf 'deb %s %s-security main\n' "$sec" "$SUITE"
+    } >"$root/etc/apt/sources.list"
+    cat >"$root/etc/dpkg/dpkg.cfg.d/docker-slim" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/lintian/*
+EOF
+    cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+    find "$root/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete 2>/dev/null || true
+    find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete 2>/dev/null || true
+    rm -rf "$root/usr/share/man/"* "$root/usr/share/info/"* "$root/var/cache/apt/"*.bin \
+        "$root/var/cache/apt/archives/"*.deb "$root/var/lib/apt/lists/"* "$root/var/log/"*.log
+    find "$root/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} + 2>/dev/null || true
+    say "base image: importing as $BASE_IMAGE"
+    tar --numeric-owner -C "$root" -c . |
+        podman import --quiet --change 'CMD ["bash"]' - "$BASE_IMAGE" >/dev/null ||
+        die "podman import failed"
+    cleanup_debootstrap
+    rm -f "$log"
+}
+
+check_compose() {
+    docker-compose -f docker-compose.yml config -q ||
+        die "docker-compose.yml does not validate (docker-compose config -q)"
+    say "docker-compose.yml: docker-compose $(docker-compose version --short 2>/dev/null || echo '?') config -q: valid"
+}
+
+phase_setup() {
+    timed "setup: packages" setup_packages
+    timed "setup: containers.conf" setup_conf
+    timed "setup: base image" setup_base_image
+    timed "setup: compose check" check_compose
+}
+
+# ------------------------------------------------------------------ images
+
+# The part of the Dockerfiles before "# ---- per image" (from the first
+# FROM) must be the same text in the three files: that is what lets the
+# layer cache build the builder and the runtime base once.
+check_shared_part() {
+    local f ref="" cur
+    for f in Dockerfile.app Dockerfile.relay Dockerfile.worker; do
+        [ -f "$f" ] || die "$f not found"
+        cur=$(awk '/^FROM /{on=1} /^# ---- per image/{exit} on' "$f")
+        [ -n "$cur" ] || die "$f: no FROM ... '# ---- per image' part"
+        if [ -z "$ref" ]; then
+            ref=$cur
+        elif [ "$cur" != "$ref" ]; then
+            diff <(printf '%s\n' "$ref") <(printf '%s\n' "$cur") >&2 || true
+            die "$f: the shared part differs from Dockerfile.app's (keep the three in step)"
+        fi
+    done
+}
+
+# One snapshot of the working tree for the three builds: they see the same
+# sources (while files are being edited too), so the identical builder stage
+# is built once and taken from the layer cache by the other two.
+CONTEXT=
+snapshot_context() {
+    CONTEXT=$(mktemp -d /var/tmp/outbox-context.XXXXXX)
+    tar -C "$ROOT" --exclude=./.git --exclude=./build --exclude=./var -cf - . |
+        tar -C "$CONTEXT" -xf - || die "cannot copy the tree to $CONTEXT"
+}
+cleanup_context() {
+    [ -z "$CONTEXT" ] || rm -rf --one-file-system "$CONTEXT"
+    CONTEXT=
+}
+
+build_one() { # build_one NAME
+    local n=$1
+    [ -f "$CONTEXT/$n/main.c" ] ||
+        die "$n/main.c does not exist yet: outbox-$n cannot be built (OUTBOX_CTR_IMAGES selects a subset)"
+    podman build --runtime runc --network=host --format docker --pull=never \
+        -f "$CONTEXT/Dockerfile.$n" -t "outbox-$n" "$CONTEXT" ||
+        die "podman build of Dockerfile.$n failed"
+}
+
+# Each source change leaves the previous builder stage (~500 MB) and
+# images behind, untagged.  The builder stage is tagged outbox-build (the
+# layer cache of the next run: toolchain, `make build`), then the untagged
+# images of this project (label outbox.stage) are removed; nothing else.
+keep_cache() {
+    podman build --runtime runc --network=host --format docker --pull=never -q \
+        --target build -f "$CONTEXT/Dockerfile.${IMAGES[0]}" -t outbox-build "$CONTEXT" >/dev/null ||
+        die "tagging the builder stage failed"
+    local old
+    old=$(podman images -q --filter dangling=true --filter label=outbox.stage)
+    if [ -n "$old" ]; then
+        # shellcheck disable=SC2086
+        podman rmi $old >/dev/null 2>&1 || true
+    fi
+}
+
+# What the runtime image must not have, and must have.
+verify_one() { # verify_one NAME
+    local img=outbox-$1 out bins
+    out=$(podman run --rm --no-healthcheck "${RUN_FLAGS[@]}" --entrypoint sh "$img" -c \
+        'for t in cc gcc g++ c++ cpp ld as make pkg-config ar; do command -v $t; done; true') ||
+        die "$img: cannot run sh in the image"
+    [ -z "$out" ] || die "$img: build tools in the runtime image: $(tr '\n' ' ' <<<"$out")"
+    bins=/usr/local/bin/outbox-$1
+    [ "$1" != app ] || bins="$bins /usr/local/bin/outbox-migrate"
+    out=$(podman run --rm --no-healthcheck "${RUN_FLAGS[@]}" --entrypoint sh "$img" -c "ldd $bins") ||
+        die "$img: ldd failed: $out"
+    ! grep -q 'not found' <<<"$out" ||
+        die "$img: missing shared libraries: $(grep 'not found' <<<"$out" | tr -s ' \t\n' ' ')"
+    out=$(podman run --rm --no-healthcheck "${RUN_FLAGS[@]}" --entrypoint id "$img" -u)
+    [ "$out" = "$UID_EXPECTED" ] || die "$img: runs as uid $out, expected $UID_EXPECTED"
+    say "$img: no build tools, all libraries resolved, uid $out, $(podman image inspect -f '{{.Size}}' "$img" |
+        awk '{ printf "%.1f MB", $1 / 1e6 }')"
+}
+
+phase_images() {
+    check_shared_part
+    podman image exists "$BASE_IMAGE" || die "base image $BASE_IMAGE missing: run '$0 setup' first"
+    local n
+    snapshot_context
+    for n in "${IMAGES[@]}"; do
+        timed "build: $n" build_one "$n"
+    done
+    timed "build: cache upkeep" keep_cache
+    cleanup_context
+    for n in "${IMAGES[@]}"; do
+        timed "verify: $n" verify_one "$n"
+    done
+    podman images --filter reference='outbox-*' --filter reference="$BASE_IMAGE" \
+        --format '{{.Repository}}:{{.Tag}}  {{.Size}}'
+}
+
+# ------------------------------------------------------------------ smoke
+
+INFRA_STARTED=0
+SMOKE_RUNNING=()
+
+smoke_cleanup() {
+    local n
+    for n in "${SMOKE_RUNNING[@]}"; do
+        pm rm -f -t 5 "$SMOKE_PREFIX$n" >/dev/null 2>&1 || true
+    done
+    SMOKE_RUNNING=()
+    if [ "$INFRA_STARTED" = 1 ]; then
+        bash scripts/infra.sh stop || true
+        INFRA_STARTED=0
+    fi
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# pick_port DEFAULT VAR [AVOID]: VAR's value if set (must be free), else
+# DEFAULT if free, else a free port from 32000-39999 other than AVOID.
+# With host networking the containers share the machine's ports.
+pick_port() {
+    local def=$1 var=$2 avoid=${3:-} p i
+    p=${!var:-$def}
+    if ! [[ $p =~ ^[0-9]+$ ]] || [ "$p" -lt 1 ] || [ "$p" -gt 65535 ]; then
+        die "$var=$p: not a port number"
+    fi
+    if [ "$p" != "$avoid" ] && ! port_busy "$p"; then printf '%s' "$p"; return; fi
+    [ -z "${!var:-}" ] || die "$var=$p is in use"
+    for i in $(seq 1 50); do
+        p=$((32000 + RANDOM % 8000))
+        if [ "$p" != "$avoid" ] && ! port_busy "$p"; then printf '%s' "$p"; return; fi
+    done
+    die "no free port found for $var"
+}
+
+# wait_until SECONDS WHAT CMD...: polls CMD every 0.1 s until it succeeds;
+# fails (showing the containers' logs) after SECONDS, or at once if a smoke
+# container has exited.
+wait_until() {
+    local limit=$1 what=$2 deadline n st
+    shift 2
+    deadline=$(( $(now_us) + limit * 1000000 ))
+    while ! "$@"; do
+        for n in "${SMOKE_RUNNING[@]}"; do
+            st=$(podman inspect -f '{{.State.Status}}' "$SMOKE_PREFIX$n" 2>/dev/null || echo gone)
+            if [ "$st" != running ]; then
+                show_logs
+                die "$what: container $SMOKE_PREFIX$n is $st (exit $(podman inspect -f '{{.State.ExitCode}}' "$SMOKE_PREFIX$n" 2>/dev/null || echo '?'))"
+            fi
+        done
+        if [ "$(now_us)" -ge "$deadline" ]; then
+            show_logs
+            die "$what: not within ${limit} s"
+        fi
+        sleep 0.1
+    done
+}
+
+show_logs() {
+    local n
+    for n in "${SMOKE_RUNNING[@]}"; do
+        printf -- '--- podman logs %s (last 30 lines)\n' "$SMOKE_PREFIX$n" >&2
+        podman logs --tail 30 "$SMOKE_PREFIX$n" >&2 2>&1 || true
+    done
+}
+
+run_daemon() { # run_daemon NAME [podman args...]
+    local n=$1
+    shift
+    podman rm -f "$SMOKE_PREFIX$n" >/dev/null 2>&1 || true
+    SMOKE_RUNNING+=("$n")
+    pm run -d --name "$SMOKE_PREFIX$n" "${RUN_FLAGS[@]}" "${HARDEN[@]}" \
+        "${ENV_ARGS[@]}" "$@" "outbox-$n" >/dev/null ||
+        die "podman run outbox-$n failed"
+}
+
+app_ready() {
+    [ "$(curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$APP_PORT/readyz")" = 200 ]
+}
+healthy() { # podman's own run of the image's HEALTHCHECK
+    podman healthcheck run "$SMOKE_PREFIX$1" >/dev/null 2>&1
+}
+
+smoke_infra() {
+    if ! bash scripts/infra.sh status >/dev/null 2>&1; then
+        INFRA_STARTED=1
+    fi
+    bash scripts/infra.sh start || die "scripts/infra.sh start failed"
+}
+
+smoke_migrate() {
+    podman run --rm --no-healthcheck "${RUN_FLAGS[@]}" --read-only "${ENV_ARGS[@]}" \
+        --entrypoint /usr/local/bin/outbox-migrate outbox-app ||
+        die "migrations (outbox-migrate in outbox-app) failed"
+}
+
+smoke_start() {
+    local n
+    for n in "${IMAGES[@]}"; do
+        if [ "$n" = app ]; then
+            run_daemon app -e APP_PORT="$APP_PORT" -e APP_METRICS_PORT="$APP_METRICS_PORT"
+        else
+            run_daemon "$n"
+        fi
+    done
+    if has_image app; then
+        wait_until "$TIMEOUT" "app ready (GET /readyz on 127.0.0.1:$APP_PORT)" app_ready
+    fi
+    for n in "${IMAGES[@]}"; do
+        wait_until "$TIMEOUT" "$n HEALTHCHECK" healthy "$n"
+    done
+    say "containers running and healthy: ${IMAGES[*]/#/$SMOKE_PREFIX}"
+}
+
+CUSTOMER_ID=
+smoke_post() {
+    local email body code
+    email="smoke-$(date +%s)-$$-$RANDOM@example.com"
+    body=$(mktemp)
+    code=$(curl -s -o "$body" -w '%{http_code}' -m 10 -X POST \
+        -H 'Content-Type: application/json' \
+        -d "{\"email\":\"$email\",\"name\":\"Container Smoke\"}" \
+        "http://127.0.0.1:$APP_PORT/customers") || code="curl failed"
+    if [ "$code" != 201 ]; then
+        cat "$body" >&2; rm -f "$body"; show_logs
+        die "POST /customers: HTTP $code, expected 201"
+    fi
+    CUSTOMER_ID=$(sed -n 's/^{[[:space:]]*"id"[[:space:]]*:[[:space:]]*"\([0-9a-fA-F-]\{36\}\)".*/\1/p' "$body")
+    [ -n "$CUSTOMER_ID" ] || { cat "$body" >&2; rm -f "$body"; die "POST /customers: no customer id in the 201 body"; }
+    rm -f "$body"
+    MESSAGE_ID=$(db_sql "SELECT message_id FROM outbox WHERE JSON_VALUE(payload, '\$.id') = '$CUSTOMER_ID'") ||
+        die "cannot query the outbox table"
+    [[ $MESSAGE_ID =~ ^[0-9a-fA-F-]{36}$ ]] ||
+        die "outbox row for customer $CUSTOMER_ID: got '$MESSAGE_ID', expected one message id"
+    say "POST /customers -> 201, customer $CUSTOMER_ID, outbox message $MESSAGE_ID"
+}
+
+db_sql() { bash scripts/infra.sh db-sql -N -B "$DB_NAME" -e "$1"; }
+
+logs_have() { # logs_have NAME FIXED-STRING [FIXED-STRING]: one line with both
+    # no grep -q: an early exit would fail the pipe (pipefail, SIGPIPE)
+    podman logs "$SMOKE_PREFIX$1" 2>&1 | grep -F -- "$2" | grep -F -- "${3:-$2}" >/dev/null
+}
+published() {
+    [ "$(db_sql "SELECT published_at IS NOT NULL FROM outbox WHERE message_id = '$MESSAGE_ID'")" = 1 ]
+}
+
+smoke_flow() {
+    local line
+    if has_image relay; then
+        # A long batch may be shortened in the log line: the database says
+        # whether this message was confirmed and marked.
+        wait_until "$TIMEOUT" "relay log 'Published messages: ['" logs_have relay 'Published messages: ['
+        wait_until "$TIMEOUT" "outbox message $MESSAGE_ID marked published" published
+        line=$(podman logs "${SMOKE_PREFIX}relay" 2>&1 | grep -F 'Published messages: [' | tail -n 1)
+        say "relay: $line"
+    fi
+    if has_image worker; then
+        wait_until "$TIMEOUT" "worker log 'Handling [CustomerCreated] - Payload:' for $CUSTOMER_ID" \
+            logs_have worker "Handling [CustomerCreated] - Payload: '" "$CUSTOMER_ID"
+        line=$(podman logs "${SMOKE_PREFIX}worker" 2>&1 | grep -F "Handling [CustomerCreated]" | grep -F "$CUSTOMER_ID" | tail -n 1)
+        say "worker: $line"
+    fi
+}
+
+smoke_stop() {
+    local n rc bad=()
+    for n in "${IMAGES[@]}"; do
+        pm stop -t 15 "$SMOKE_PREFIX$n" >/dev/null || die "podman stop $SMOKE_PREFIX$n failed"
+    done
+    for n in "${IMAGES[@]}"; do
+        rc=$(podman inspect -f '{{.State.ExitCode}}' "$SMOKE_PREFIX$n")
+        say "$SMOKE_PREFIX$n: exit code $rc after SIGTERM; last line: $(podman logs --tail 1 "$SMOKE_PREFIX$n" 2>&1)"
+        [ "$rc" = 0 ] || bad+=("$n:$rc")
+    done
+    if [ ${#bad[@]} -gt 0 ]; then
+        show_logs
+        die "not a clean stop (exit code 0 expected): ${bad[*]}"
+    fi
+    for n in "${IMAGES[@]}"; do
+        pm rm "$SMOKE_PREFIX$n" >/dev/null
+    done
+    SMOKE_RUNNING=()
+}
+
+phase_smoke() {
+    need_root "the smoke run"
+    command -v curl >/dev/null || die "curl not found (run '$0 setup')"
+    local n
+    for n in "${IMAGES[@]}"; do
+        podman image exists "outbox-$n" || die "image outbox-$n missing: run '$0 images' first"
+    done
+    bash scripts/deps.sh servers >/dev/null || die "scripts/deps.sh servers failed"
+    APP_PORT=$(pick_port 3000 OUTBOX_CTR_APP_PORT)
+    # The app's operator listener (/metrics): not on the machine's 9464,
+    # where a native app may be listening.
+    APP_METRICS_PORT=$(pick_port 39464 OUTBOX_CTR_APP_METRICS_PORT "$APP_PORT")
+    # shellcheck source=scripts/env.sh
+    . scripts/env.sh
+    # Names only: podman takes the values from this environment (no
+    # password on a command line).
+    ENV_ARGS=()
+    for n in DB_USER DB_PASS DB_HOST DB_PORT DB_NAME \
+             RABBITMQ_USER RABBITMQ_PASS RABBITMQ_HOST RABBITMQ_PORT; do
+        ENV_ARGS+=(-e "$n")
+    done
+    timed "smoke: servers" smoke_infra
+    timed "smoke: migrate" smoke_migrate
+    timed "smoke: start+healthy" smoke_start
+    if has_image app; then
+        timed "smoke: POST" smoke_post
+    fi
+    if has_image app && { has_image relay || has_image worker; }; then
+        timed "smoke: relay+worker" smoke_flow
+    fi
+    timed "smoke: stop (SIGTERM)" smoke_stop
+    timed "smoke: servers stop" smoke_cleanup
+    say "smoke run passed (${IMAGES[*]})"
+}
+
+# ------------------------------------------------------------------ main
+
+usage() { sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'; }
+
+phases=()
+for a in "$@"; do
+    case $a in
+        setup|images|smoke) phases+=("$a") ;;
+        all) phases+=(setup images smoke) ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; die "unknown phase: $a" ;;
+    esac
+done
+[ ${#phases[@]} -gt 0 ] || phases=(setup images smoke)
+
+on_exit() {
+    local rc=$?
+    cleanup_debootstrap
+    cleanup_context
+    smoke_cleanup
+    if [ -n "$CURRENT" ]; then
+        TIMINGS+=("$(printf '%-24s %6s s  FAILED' "$CURRENT" "$(secs "$CURRENT_T")")")
+    fi
+    TIMINGS+=("$(printf '%-24s %6s s' total "$(secs "$T_ALL")")")
+    print_timings
+    if [ "$rc" = 0 ]; then
+        say "done: ${phases[*]}"
+    else
+        say "FAILED (exit $rc)${CURRENT:+ during \"$CURRENT\"}" >&2
+    fi
+}
+
+T_ALL=$(now_us)
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+for p in "${phases[@]}"; do
+    say "=== $p ==="
+    case $p in
+        setup)  phase_setup ;;
+        images) phase_images ;;
+        smoke)  phase_smoke ;;
+    esac
+done
