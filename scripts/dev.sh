@@ -28,13 +28,24 @@ prefix() {
 	done
 }
 
+# Each daemon runs as its own database and RabbitMQ user (least privilege;
+# scripts/roles.env, created by scripts/infra.sh).
+# shellcheck source=scripts/roles.env
+. scripts/roles.env
+declare -A creds=(
+	[app]="DB_USER=$OUTBOX_APP_DB_USER DB_PASS=$OUTBOX_APP_DB_PASS"
+	[relay]="DB_USER=$OUTBOX_RELAY_DB_USER DB_PASS=$OUTBOX_RELAY_DB_PASS RABBITMQ_USER=$OUTBOX_RELAY_MQ_USER RABBITMQ_PASS=$OUTBOX_RELAY_MQ_PASS"
+	[worker]="DB_USER=$OUTBOX_WORKER_DB_USER DB_PASS=$OUTBOX_WORKER_DB_PASS RABBITMQ_USER=$OUTBOX_WORKER_MQ_USER RABBITMQ_PASS=$OUTBOX_WORKER_MQ_PASS"
+)
+
 start() {
 	local d=$1
 	if [ ! -x "$bin/outbox-$d" ]; then
 		echo "dev: $bin/outbox-$d is not built; skipping $d" >&2
 		return
 	fi
-	"$bin/outbox-$d" > >(prefix "outbox-demo-$d") 2>&1 &
+	# shellcheck disable=SC2086 # creds are NAME=value words
+	env ${creds[$d]} "$bin/outbox-$d" > >(prefix "outbox-demo-$d") 2>&1 &
 	pids[$d]=$!
 }
 
