@@ -63,7 +63,7 @@ TEST_BINS += $(B)/bin/outbox-unit-worker
 endif
 
 .PHONY: all build build-san tests-bin deps infras migrate dev test clean \
-	lint fuzz audit
+	lint fuzz audit bench
 
 all: build
 
@@ -182,9 +182,21 @@ clean:
 lint:
 	@bash scripts/lint.sh
 
+# The system against the raw limits of the same servers, as ratios (see
+# scripts/bench.sh).  Never part of `make test`.
+BENCH_BINS := $(addprefix $(BUILD_ROOT)/release/bin/outbox-bench-,txn e2e publish consume)
+bench: deps infras
+	@$(MAKE) --no-print-directory VARIANT=release binaries $(BENCH_BINS)
+	@scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
+	@bash scripts/bench.sh
+
 # Reconciles the database and the broker (see scripts/audit.c).
 audit: build
-	@scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-audit
+	@. scripts/roles.env && scripts/env.sh env \
+	    DB_USER=$$OUTBOX_AUDIT_DB_USER DB_PASS=$$OUTBOX_AUDIT_DB_PASS \
+	    RABBITMQ_USER=$$OUTBOX_AUDIT_MQ_USER \
+	    RABBITMQ_PASS=$$OUTBOX_AUDIT_MQ_PASS \
+	    $(BUILD_ROOT)/release/bin/outbox-audit
 
 # ---- app benchmark: raw two-row transaction client (not part of `make test`)
 $(B)/bin/outbox-bench-txn: $(call obj,tests/bench_txn.c) $(B)/libcommon.a
