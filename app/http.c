@@ -77,6 +77,8 @@ http_respond(struct req *r, int status, const char *body, size_t len,
 		    location);
 	if (allow != NULL)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+	if (r->job.traceparent[0] != '\0')
+		MHD_add_response_header(resp, "traceparent", r->job.traceparent);
 	ret = MHD_queue_response(r->conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	r->status = status;
@@ -211,6 +213,10 @@ http_begin(struct req *r, const char *url, const char *method)
 		    "request body larger than %d bytes",
 		    r->h->cfg->body_max);
 	job_init(&r->job, JOB_CREATE);
+	/* Our span, in the caller's trace when it sent a valid traceparent
+	 * (an invalid one is ignored, as the W3C spec asks). */
+	trace_child(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+	    "traceparent"), r->job.traceparent);
 	key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 	    "Idempotency-Key");
 	if (key != NULL) {

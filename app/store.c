@@ -27,8 +27,8 @@ static const char SQL_INSERT_CUSTOMER[] =
     "INSERT INTO customers (id, email, name, created_at, updated_at) "
     "VALUES (?, ?, ?, ?, ?)";
 static const char SQL_INSERT_OUTBOX[] =
-    "INSERT INTO outbox (message_id, event_name, payload, created_at) "
-    "VALUES (?, ?, ?, ?)";
+    "INSERT INTO outbox (message_id, event_name, payload, traceparent, "
+    "created_at) VALUES (?, ?, ?, ?, ?)";
 static const char SQL_INSERT_IDEM[] =
     "INSERT INTO idempotency_keys (idem_key, request_email, request_name, "
     "status, customer_id, response_body, created_at) "
@@ -285,8 +285,9 @@ create_one(db_conn *c, struct job *j)
 	a[0] = DB_STR(msg_id);
 	a[1] = DB_STR(MSG_EVENT_CUSTOMER_CREATED);
 	a[2] = DB_STRN(j->body.data, j->body.len);
-	a[3] = DB_STR(sqlts);
-	if ((rc = db_exec(c, SQL_INSERT_OUTBOX, a, 4, NULL)) != DB_OK)
+	a[3] = j->traceparent[0] ? DB_STR(j->traceparent) : DB_NULL;
+	a[4] = DB_STR(sqlts);
+	if ((rc = db_exec(c, SQL_INSERT_OUTBOX, a, 5, NULL)) != DB_OK)
 		return rc == DB_EDUP ? DB_EOTHER : rc;
 
 	if (has_idem) {

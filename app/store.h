@@ -11,6 +11,7 @@
 #define OUTBOX_APP_STORE_H
 
 #include "buf.h"
+#include "trace.h"
 #include "config.h"
 #include "uid.h"
 #include "validate.h"
@@ -26,6 +27,7 @@ struct job {
 	struct new_customer req;        /* JOB_CREATE */
 	char idem_key[IDEM_KEY_MAX + 1]; /* JOB_CREATE, "" when none */
 	char id[UID_LEN + 1];           /* JOB_GET */
+	char traceparent[TRACE_LEN + 1]; /* JOB_CREATE: stored with the event */
 	job_done_fn done;
 	void *ud;
 	/* out: HTTP status, JSON body, Location for 201 */
