@@ -13,6 +13,7 @@
 #include "cfg.h"
 #include "msg.h"
 #include "timefmt.h"
+#include "trace.h"
 #include "uid.h"
 
 Suite *unit_common_suite(void);
@@ -218,6 +219,39 @@ START_TEST(uid_roundtrip)
 }
 END_TEST
 
+/* ---- trace ---- */
+
+START_TEST(trace_context)
+{
+	static const char in[] =
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	char a[TRACE_LEN + 1], b[TRACE_LEN + 1];
+
+	ck_assert_int_eq(trace_valid(in, strlen(in)), 0);
+	ck_assert_int_eq(trace_valid("00-4BF92F3577B34DA6A3CE929D0E0E4736-"
+	    "00f067aa0ba902b7-01", 55), -1);
+	ck_assert_int_eq(trace_valid("00-00000000000000000000000000000000-"
+	    "00f067aa0ba902b7-01", 55), -1);
+	ck_assert_int_eq(trace_valid("00-4bf92f3577b34da6a3ce929d0e0e4736-"
+	    "0000000000000000-01", 55), -1);
+	ck_assert_int_eq(trace_valid("01-4bf92f3577b34da6a3ce929d0e0e4736-"
+	    "00f067aa0ba902b7-01", 55), -1);
+	ck_assert_int_eq(trace_valid(in, strlen(in) - 1), -1);
+	/* A child keeps the trace id and flags, with a new span id. */
+	trace_child(in, a);
+	ck_assert_int_eq(trace_valid(a, strlen(a)), 0);
+	ck_assert_int_eq(strncmp(a, in, 36), 0);
+	ck_assert_str_ne(a + 36, in + 36);
+	ck_assert_str_eq(a + 52, "-01");
+	/* No (or a bad) parent: a new trace. */
+	trace_child(NULL, a);
+	trace_child("garbage", b);
+	ck_assert_int_eq(trace_valid(a, strlen(a)), 0);
+	ck_assert_int_eq(trace_valid(b, strlen(b)), 0);
+	ck_assert_int_ne(strncmp(a, b, 35), 0);
+}
+END_TEST
+
 /* ---- msg ---- */
 
 START_TEST(msg_customer_and_body)
@@ -327,6 +361,7 @@ unit_common_suite(void)
 	tcase_add_test(tc, buf_cap_enforced);
 	tcase_add_test(tc, time_formats);
 	tcase_add_test(tc, uid_roundtrip);
+	tcase_add_test(tc, trace_context);
 	tcase_add_test(tc, msg_customer_and_body);
 	tcase_add_loop_test(tc, msg_decode_rejects, 0,
 	    (int)(sizeof(bad_msgs) / sizeof(bad_msgs[0])));
