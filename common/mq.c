@@ -6,10 +6,13 @@
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -18,12 +21,25 @@
 #define MQ_CHANNEL 1
 #define MQ_FRAME_MAX 131072
 
+/* A batch published in confirm mode whose confirms are not all in
+ * (mq_publish_start .. mq_publish_wait).  Its tags are consecutive. */
+struct mq_inflight {
+	struct mq_msg *msgs;
+	size_t n;
+	uint64_t first;      /* delivery tag of msgs[0] */
+	size_t low;          /* msgs[0 .. low) all have their confirm */
+	size_t open;         /* messages still without a confirm */
+	unsigned char *done; /* per message: its confirm came */
+};
+
 struct mq_conn {
 	struct mq_params p;
 	amqp_connection_state_t st;
 	int connected;
 	int confirm;
 	uint64_t next_tag; /* delivery tag of the next publish (confirm mode) */
+	struct mq_inflight infl[MQ_INFLIGHT_MAX]; /* oldest first */
+	size_t ninfl;
 	char err[512];
 };
 
@@ -91,9 +107,22 @@ mq_new(const struct mq_params *p)
 	return c;
 }
 
+/* Forgets the batches in flight: their unconfirmed messages stay
+ * MQ_PENDING. */
+static void
+mq_inflight_clear(mq_conn *c)
+{
+	size_t k;
+
+	for (k = 0; k < c->ninfl; k++)
+		free(c->infl[k].done);
+	c->ninfl = 0;
+}
+
 void
 mq_disconnect(mq_conn *c)
 {
+	mq_inflight_clear(c);
 	if (c->st == NULL)
 		return;
 	if (c->connected) {
@@ -181,6 +210,7 @@ fail:
 static int
 mq_fail(mq_conn *c)
 {
+	mq_inflight_clear(c);
 	if (c->st != NULL) {
 		amqp_destroy_connection(c->st);
 		c->st = NULL;
@@ -236,47 +266,79 @@ mq_now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Settles the messages whose tag is t (or <= t when multiple); a settled
- * message's tag becomes 0. */
+/* Message i of batch b got its confirm (or its return, then its ack). */
 static void
-mq_confirm(struct mq_msg *msgs, uint64_t *tags, size_t n, uint64_t t,
-    int multiple, enum mq_result res, size_t *open)
+mq_settle(struct mq_inflight *b, size_t i, enum mq_result res)
 {
-	size_t i;
+	if (b->done[i])
+		return;
+	b->done[i] = 1;
+	/* A returned message is acked afterwards: it keeps its
+	 * MQ_RETURNED, since no queue took it. */
+	if (b->msgs[i].result == MQ_PENDING)
+		b->msgs[i].result = res;
+	b->open--;
+}
 
-	for (i = 0; i < n; i++) {
-		if (tags[i] == 0 || !(tags[i] == t || (multiple && tags[i] < t)))
-			continue;
-		/* A returned message is acked afterwards: it keeps its
-		 * MQ_RETURNED, since no queue took it. */
-		if (msgs[i].result == MQ_PENDING)
-			msgs[i].result = res;
-		tags[i] = 0;
-		(*open)--;
+/* Settles the messages in flight whose tag is t (or <= t when
+ * multiple).  Tags are consecutive within a batch and increase from one
+ * batch to the next. */
+static void
+mq_confirm(mq_conn *c, uint64_t t, int multiple, enum mq_result res)
+{
+	struct mq_inflight *b;
+	size_t k, i, end;
+
+	for (k = 0; k < c->ninfl; k++) {
+		b = &c->infl[k];
+		if (t < b->first)
+			break;
+		if (t - b->first < b->n) {
+			if (!multiple) {
+				mq_settle(b, (size_t)(t - b->first), res);
+				end = 0;
+			} else {
+				end = (size_t)(t - b->first) + 1;
+			}
+		} else {
+			end = multiple ? b->n : 0;
+		}
+		for (i = b->low; i < end; i++)
+			mq_settle(b, i, res);
+		while (b->low < b->n && b->done[b->low])
+			b->low++;
 	}
 }
 
 /* Reads a basic.return's header and body frames; marks the message. */
 static int
-mq_read_return(mq_conn *c, struct mq_msg *msgs, size_t n)
+mq_read_return(mq_conn *c)
 {
+	struct mq_inflight *b;
 	amqp_message_t m;
 	amqp_rpc_reply_t r;
-	size_t i;
+	size_t i, k;
+	int found = 0;
 
 	r = amqp_read_message(c->st, MQ_CHANNEL, &m, 0);
 	if (mq_check_reply(c, r, "read returned message") == -1)
 		return -1;
 	if (m.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) {
-		for (i = 0; i < n; i++) {
-			if (msgs[i].result == MQ_PENDING &&
-			    strlen(msgs[i].message_id) ==
-			    m.properties.message_id.len &&
-			    memcmp(msgs[i].message_id,
-			    m.properties.message_id.bytes,
-			    m.properties.message_id.len) == 0) {
-				msgs[i].result = MQ_RETURNED;
-				break;
+		for (k = 0; k < c->ninfl && !found; k++) {
+			b = &c->infl[k];
+			for (i = b->low; i < b->n; i++) {
+				if (!b->done[i] &&
+				    b->msgs[i].result == MQ_PENDING &&
+				    b->msgs[i].message_id != NULL &&
+				    strlen(b->msgs[i].message_id) ==
+				    m.properties.message_id.len &&
+				    memcmp(b->msgs[i].message_id,
+				    m.properties.message_id.bytes,
+				    m.properties.message_id.len) == 0) {
+					b->msgs[i].result = MQ_RETURNED;
+					found = 1;
+					break;
+				}
 			}
 		}
 	}
@@ -284,31 +346,90 @@ mq_read_return(mq_conn *c, struct mq_msg *msgs, size_t n)
 	return 0;
 }
 
+/* Handles one frame that came while publishing or idle: confirms,
+ * returns, a close by the broker.  0, or -1 when the broker closed the
+ * channel or the connection (error set). */
+static int
+mq_handle_frame(mq_conn *c, const amqp_frame_t *frame)
+{
+	if (frame->frame_type != AMQP_FRAME_METHOD)
+		return 0;
+	switch (frame->payload.method.id) {
+	case AMQP_BASIC_ACK_METHOD: {
+		amqp_basic_ack_t *a = frame->payload.method.decoded;
+
+		mq_confirm(c, a->delivery_tag, a->multiple, MQ_ACKED);
+		return 0;
+	}
+	case AMQP_BASIC_NACK_METHOD: {
+		amqp_basic_nack_t *a = frame->payload.method.decoded;
+
+		mq_confirm(c, a->delivery_tag, a->multiple, MQ_NACKED);
+		return 0;
+	}
+	case AMQP_BASIC_RETURN_METHOD:
+		return mq_read_return(c);
+	case AMQP_CHANNEL_CLOSE_METHOD: {
+		amqp_channel_close_t *m = frame->payload.method.decoded;
+
+		mq_set_err(c, "channel closed by broker: %u %.*s",
+		    m->reply_code, (int)m->reply_text.len,
+		    (const char *)m->reply_text.bytes);
+		return -1;
+	}
+	case AMQP_CONNECTION_CLOSE_METHOD: {
+		amqp_connection_close_t *m = frame->payload.method.decoded;
+
+		mq_set_err(c, "connection closed by broker: %u %.*s",
+		    m->reply_code, (int)m->reply_text.len,
+		    (const char *)m->reply_text.bytes);
+		return -1;
+	}
+	default:
+		return 0;
+	}
+}
+
 int
-mq_publish_batch(mq_conn *c, const char *exchange, const char *rkey,
-    struct mq_msg *msgs, size_t n, int timeout_ms)
+mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
+    struct mq_msg *msgs, size_t n)
 {
 	amqp_basic_properties_t props;
-	amqp_table_entry_t hdr[2];
-	amqp_frame_t frame;
-	struct timeval tv;
-	uint64_t *tags;
-	long long deadline, left;
-	size_t i, open = 0, nh;
-	int rc, ret = -1;
+	amqp_table_entry_t hdr[3];
+	struct mq_inflight *b;
+	size_t i, nh;
+	int rc, fd, one = 1, zero = 0;
 
+	for (i = 0; i < n; i++)
+		msgs[i].result = MQ_PENDING;
 	if (!c->connected || !c->confirm) {
 		mq_set_err(c, "not connected in confirm mode");
 		return -1;
 	}
 	if (n == 0)
 		return 0;
-	if ((tags = calloc(n, sizeof(*tags))) == NULL) {
+	if (c->ninfl == MQ_INFLIGHT_MAX) {
+		mq_set_err(c, "%d batches in flight already", MQ_INFLIGHT_MAX);
+		return -1;
+	}
+	b = &c->infl[c->ninfl];
+	memset(b, 0, sizeof(*b));
+	if ((b->done = calloc(n, 1)) == NULL) {
 		mq_set_err(c, "out of memory");
 		return -1;
 	}
+	b->msgs = msgs;
+	b->n = n;
+	b->open = n;
+	b->first = c->next_tag;
+	c->ninfl++;
+	/* Corked, the batch leaves in full-size segments instead of one per
+	 * message: fewer wake-ups and less work for the broker per message.
+	 * Best effort: publishing works the same without it. */
+	fd = amqp_get_sockfd(c->st);
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
 	for (i = 0; i < n; i++) {
-		msgs[i].result = MQ_PENDING;
 		memset(&props, 0, sizeof(props));
 		props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG |
 		    AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TIMESTAMP_FLAG |
@@ -336,6 +457,13 @@ mq_publish_batch(mq_conn *c, const char *exchange, const char *rkey,
 			    amqp_cstring_bytes(msgs[i].reason);
 			nh++;
 		}
+		if (msgs[i].traceparent != NULL) {
+			hdr[nh].key = amqp_cstring_bytes(MQ_HDR_TRACEPARENT);
+			hdr[nh].value.kind = AMQP_FIELD_KIND_UTF8;
+			hdr[nh].value.value.bytes =
+			    amqp_cstring_bytes(msgs[i].traceparent);
+			nh++;
+		}
 		props.headers.num_entries = (int)nh;
 		props.headers.entries = hdr;
 		rc = amqp_basic_publish(c->st, MQ_CHANNEL,
@@ -344,17 +472,43 @@ mq_publish_batch(mq_conn *c, const char *exchange, const char *rkey,
 		    (void *)(uintptr_t)msgs[i].body });
 		if (rc != AMQP_STATUS_OK) {
 			mq_set_err(c, "publish: %s", amqp_error_string2(rc));
-			goto out_fail;
+			return mq_fail(c);
 		}
-		tags[i] = c->next_tag++;
-		open++;
+		c->next_tag++;
+	}
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &zero,
+		    sizeof(zero));
+	return 0;
+}
+
+int
+mq_publish_wait(mq_conn *c, struct mq_msg *msgs, size_t n, int timeout_ms)
+{
+	amqp_frame_t frame;
+	struct timeval tv;
+	long long deadline, left;
+	size_t k;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	for (k = 0; k < c->ninfl && c->infl[k].msgs != msgs; k++)
+		;
+	if (k == c->ninfl) {
+		/* After a failure the registry is empty and the error
+		 * already says why. */
+		if (c->connected)
+			mq_set_err(c, "no such batch in flight");
+		return -1;
 	}
 	deadline = mq_now_ms() + timeout_ms;
-	while (open > 0) {
+	while (c->infl[k].open > 0) {
 		left = deadline - mq_now_ms();
 		if (left <= 0) {
-			mq_set_err(c, "timed out waiting for %zu confirms", open);
-			goto out_fail;
+			mq_set_err(c, "timed out waiting for %zu confirms",
+			    c->infl[k].open);
+			return mq_fail(c);
 		}
 		tv.tv_sec = (time_t)(left / 1000);
 		tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
@@ -365,57 +519,25 @@ mq_publish_batch(mq_conn *c, const char *exchange, const char *rkey,
 		if (rc != AMQP_STATUS_OK) {
 			mq_set_err(c, "waiting for confirms: %s",
 			    amqp_error_string2(rc));
-			goto out_fail;
+			return mq_fail(c);
 		}
-		if (frame.frame_type != AMQP_FRAME_METHOD)
-			continue;
-		switch (frame.payload.method.id) {
-		case AMQP_BASIC_ACK_METHOD: {
-			amqp_basic_ack_t *a = frame.payload.method.decoded;
-
-			mq_confirm(msgs, tags, n, a->delivery_tag, a->multiple,
-			    MQ_ACKED, &open);
-			break;
-		}
-		case AMQP_BASIC_NACK_METHOD: {
-			amqp_basic_nack_t *a = frame.payload.method.decoded;
-
-			mq_confirm(msgs, tags, n, a->delivery_tag, a->multiple,
-			    MQ_NACKED, &open);
-			break;
-		}
-		case AMQP_BASIC_RETURN_METHOD:
-			if (mq_read_return(c, msgs, n) == -1)
-				goto out_fail;
-			break;
-		case AMQP_CHANNEL_CLOSE_METHOD: {
-			amqp_channel_close_t *m = frame.payload.method.decoded;
-
-			mq_set_err(c, "channel closed by broker: %u %.*s",
-			    m->reply_code, (int)m->reply_text.len,
-			    (const char *)m->reply_text.bytes);
-			goto out_fail;
-		}
-		case AMQP_CONNECTION_CLOSE_METHOD: {
-			amqp_connection_close_t *m =
-			    frame.payload.method.decoded;
-
-			mq_set_err(c, "connection closed by broker: %u %.*s",
-			    m->reply_code, (int)m->reply_text.len,
-			    (const char *)m->reply_text.bytes);
-			goto out_fail;
-		}
-		default:
-			break;
-		}
+		if (mq_handle_frame(c, &frame) == -1)
+			return mq_fail(c);
 	}
-	ret = 0;
-	goto out;
-out_fail:
-	mq_fail(c);
-out:
-	free(tags);
-	return ret;
+	free(c->infl[k].done);
+	c->ninfl--;
+	memmove(&c->infl[k], &c->infl[k + 1],
+	    (c->ninfl - k) * sizeof(c->infl[0]));
+	return 0;
+}
+
+int
+mq_publish_batch(mq_conn *c, const char *exchange, const char *rkey,
+    struct mq_msg *msgs, size_t n, int timeout_ms)
+{
+	if (mq_publish_start(c, exchange, rkey, msgs, n) == -1)
+		return -1;
+	return mq_publish_wait(c, msgs, n, timeout_ms);
 }
 
 int
@@ -436,12 +558,9 @@ mq_service(mq_conn *c)
 			mq_set_err(c, "connection: %s", amqp_error_string2(rc));
 			return mq_fail(c);
 		}
-		if (frame.frame_type == AMQP_FRAME_METHOD &&
-		    (frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD ||
-		    frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD)) {
-			mq_set_err(c, "closed by broker");
+		/* Confirms of batches in flight are recorded, not lost. */
+		if (mq_handle_frame(c, &frame) == -1)
 			return mq_fail(c);
-		}
 	}
 }
 
@@ -483,6 +602,7 @@ mq_read_headers(struct mq_delivery *d, const amqp_basic_properties_t *p)
 
 	d->seq = -1;
 	d->reason[0] = '\0';
+	d->traceparent[0] = '\0';
 	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
 		return;
 	for (i = 0; i < p->headers.num_entries; i++) {
@@ -500,6 +620,12 @@ mq_read_headers(struct mq_delivery *d, const amqp_basic_properties_t *p)
 		    (e->value.kind == AMQP_FIELD_KIND_UTF8 ||
 		    e->value.kind == AMQP_FIELD_KIND_BYTES)) {
 			mq_copy_prop(d->reason, sizeof(d->reason), 1,
+			    e->value.value.bytes);
+		} else if (e->key.len == strlen(MQ_HDR_TRACEPARENT) &&
+		    memcmp(e->key.bytes, MQ_HDR_TRACEPARENT, e->key.len) == 0 &&
+		    (e->value.kind == AMQP_FIELD_KIND_UTF8 ||
+		    e->value.kind == AMQP_FIELD_KIND_BYTES)) {
+			mq_copy_prop(d->traceparent, sizeof(d->traceparent), 1,
 			    e->value.value.bytes);
 		}
 	}
@@ -547,7 +673,12 @@ mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms)
 		if (frame.frame_type == AMQP_FRAME_METHOD &&
 		    (frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD ||
 		    frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD)) {
-			mq_set_err(c, "closed by broker");
+			/* Keep the broker's code and text (e.g. 320
+			 * CONNECTION_FORCED on a broker shutdown). */
+			memset(&r, 0, sizeof(r));
+			r.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+			r.reply = frame.payload.method;
+			mq_check_reply(c, r, "consume");
 			return mq_fail(c);
 		}
 		return 0;
@@ -567,6 +698,14 @@ mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms)
 	    (p->env.message.properties._flags & AMQP_BASIC_TYPE_FLAG) != 0,
 	    p->env.message.properties.type);
 	mq_read_headers(d, &p->env.message.properties);
+	mq_copy_prop(d->content_type, sizeof(d->content_type),
+	    (p->env.message.properties._flags &
+	    AMQP_BASIC_CONTENT_TYPE_FLAG) != 0,
+	    p->env.message.properties.content_type);
+	if (p->env.message.properties._flags & AMQP_BASIC_DELIVERY_MODE_FLAG)
+		d->delivery_mode = p->env.message.properties.delivery_mode;
+	if (p->env.message.properties._flags & AMQP_BASIC_TIMESTAMP_FLAG)
+		d->timestamp = p->env.message.properties.timestamp;
 	d->priv = p;
 	return 1;
 }
@@ -676,5 +815,34 @@ mq_queue_depth(mq_conn *c, const char *queue, uint32_t *messages,
 		*messages = ok->message_count;
 	if (consumers != NULL)
 		*consumers = ok->consumer_count;
+	return 0;
+}
+
+int
+mq_queue_declare(mq_conn *c, const char *queue)
+{
+	if (!c->connected) {
+		mq_set_err(c, "not connected");
+		return -1;
+	}
+	amqp_queue_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(queue), 0, 1,
+	    0, 0, amqp_empty_table);
+	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "queue.declare") ==
+	    -1)
+		return mq_fail(c);
+	return 0;
+}
+
+int
+mq_queue_delete(mq_conn *c, const char *queue)
+{
+	if (!c->connected) {
+		mq_set_err(c, "not connected");
+		return -1;
+	}
+	amqp_queue_delete(c->st, MQ_CHANNEL, amqp_cstring_bytes(queue), 0, 0);
+	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "queue.delete") ==
+	    -1)
+		return mq_fail(c);
 	return 0;
 }

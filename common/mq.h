@@ -24,6 +24,8 @@
 #define MQ_HDR_SEQ "x-outbox-seq"
 /* Header carrying why a message was dead-lettered. */
 #define MQ_HDR_DLQ_REASON "x-dlq-reason"
+/* Header carrying the W3C trace context of a message (common/trace.h). */
+#define MQ_HDR_TRACEPARENT "traceparent"
 
 struct mq_params {
 	char host[256];
@@ -70,6 +72,7 @@ struct mq_msg {
 	const char *type;       /* event name */
 	int64_t seq;            /* outbox sequence, sent as a header */
 	const char *reason;     /* NULL, or the dead-letter reason header */
+	const char *traceparent; /* NULL, or the traceparent header */
 	/* out */
 	enum mq_result result;
 };
@@ -83,6 +86,10 @@ struct mq_delivery {
 	char type[128];
 	int64_t seq;      /* MQ_HDR_SEQ header, -1 when absent */
 	char reason[256]; /* MQ_HDR_DLQ_REASON header, "" when absent */
+	char content_type[64]; /* "" when absent */
+	int delivery_mode;     /* 2: persistent; 0 when absent */
+	uint64_t timestamp;    /* seconds since the epoch; 0 when absent */
+	char traceparent[64];  /* MQ_HDR_TRACEPARENT header, "" when absent */
 	void *priv;
 };
 
@@ -106,12 +113,34 @@ int mq_declare_topology(mq_conn *c);
  * timeout_ms passes.  Returns 0 when every message has a result (look at
  * each .result), -1 on a connection or protocol error or a timeout: the
  * connection is then closed and messages still MQ_PENDING must be taken
- * as not published. */
+ * as not published.  Same as mq_publish_start + mq_publish_wait. */
 int mq_publish_batch(mq_conn *c, const char *exchange, const char *rkey,
     struct mq_msg *msgs, size_t n, int timeout_ms);
 
-/* Sends and receives what is due (heartbeats) without blocking; call it
- * while idle.  0, or -1 if the connection is gone. */
+/* Batches a connection keeps in flight at most. */
+#define MQ_INFLIGHT_MAX 8
+
+/* The two halves of mq_publish_batch, so that a caller keeps the broker
+ * busy with one batch while it prepares or records another.
+ * mq_publish_start publishes the batch and returns without waiting: the
+ * connection keeps a pointer to msgs, which must stay untouched until
+ * mq_publish_wait(msgs) returned or the connection failed.  Confirms
+ * that arrive for any batch in flight (in mq_publish_wait or
+ * mq_service) are recorded in its .result.  At most MQ_INFLIGHT_MAX
+ * batches at once.  0, or -1 (on a connection error the connection is
+ * closed and every batch in flight is forgotten: what is still
+ * MQ_PENDING must be taken as not published). */
+int mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
+    struct mq_msg *msgs, size_t n);
+/* Reads confirms until every message of the batch msgs (n messages,
+ * started earlier on c) has a result, or timeout_ms passes.  Returns as
+ * mq_publish_batch; the batch is then no longer in flight. */
+int mq_publish_wait(mq_conn *c, struct mq_msg *msgs, size_t n,
+    int timeout_ms);
+
+/* Sends and receives what is due (heartbeats, confirms of batches in
+ * flight) without blocking; call it while idle.  0, or -1 if the
+ * connection is gone. */
 int mq_service(mq_conn *c);
 
 /* Starts consuming queue with manual acks and the given prefetch. */
@@ -137,5 +166,11 @@ int mq_purge(mq_conn *c, const char *queue, uint32_t *purged);
  * broker then closes the channel: the connection is closed). */
 int mq_queue_depth(mq_conn *c, const char *queue, uint32_t *messages,
     uint32_t *consumers);
+/* Declares a durable queue without arguments (idempotent).  0 or -1.
+ * For tests and operators. */
+int mq_queue_declare(mq_conn *c, const char *queue);
+/* Deletes queue and the messages in it (a missing queue is not an
+ * error).  0 or -1.  For tests and operators. */
+int mq_queue_delete(mq_conn *c, const char *queue);
 
 #endif

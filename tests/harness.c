@@ -485,3 +485,289 @@ h_is_error_body(const char *body)
 	json_decref(o);
 	return ok;
 }
+
+/* ---- broker (relay tests) ---- */
+
+mq_conn *
+h_mq_open(void)
+{
+	struct mq_params p;
+	mq_conn *c;
+
+	h_mq_params(&p);
+	c = mq_new(&p);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(mq_connect(c, 0) == 0, "broker: %s", mq_error(c));
+	return c;
+}
+
+void
+h_mq_reset_queues(void)
+{
+	mq_conn *c = h_mq_open();
+
+	ck_assert_msg(mq_declare_topology(c) == 0, "declare: %s",
+	    mq_error(c));
+	ck_assert_msg(mq_purge(c, MQ_QUEUE, NULL) == 0, "purge: %s",
+	    mq_error(c));
+	ck_assert_msg(mq_purge(c, MQ_DLQ, NULL) == 0, "purge: %s",
+	    mq_error(c));
+	mq_free(c);
+}
+
+long long
+h_mq_depth(const char *queue)
+{
+	mq_conn *c = h_mq_open();
+	uint32_t n = 0;
+	long long r;
+
+	r = mq_queue_depth(c, queue, &n, NULL) == 0 ? (long long)n : -1;
+	mq_free(c);
+	return r;
+}
+
+size_t
+h_mq_collect(const char *queue, size_t n, int timeout_ms,
+    void (*fn)(void *ud, const struct mq_delivery *d), void *ud)
+{
+	struct mq_delivery d;
+	long long end = h_now_ms() + timeout_ms, left;
+	mq_conn *c = h_mq_open();
+	uint64_t last = 0;
+	size_t got = 0;
+	int rc;
+
+	ck_assert_msg(mq_consume(c, queue, 500) == 0, "consume %s: %s", queue,
+	    mq_error(c));
+	while (got < n && (left = end - h_now_ms()) > 0) {
+		rc = mq_next(c, &d, left < 200 ? (int)left : 200);
+		ck_assert_msg(rc >= 0, "consume %s: %s", queue, mq_error(c));
+		if (rc == 0)
+			continue;
+		if (fn != NULL)
+			fn(ud, &d);
+		last = d.tag;
+		got++;
+		mq_delivery_free(&d);
+		/* Ack in groups: prefetch 500 never stalls. */
+		if (got % 100 == 0)
+			ck_assert_int_eq(mq_ack(c, last, 1), 0);
+	}
+	if (last != 0)
+		ck_assert_int_eq(mq_ack(c, last, 1), 0);
+	mq_free(c);
+	return got;
+}
+
+int
+h_mq_ctl(const char *args, char *out, size_t outlen)
+{
+	char line[2048];
+	size_t n = 0, r;
+	FILE *f;
+	int st;
+
+	snprintf(line, sizeof(line), "bash '%s/scripts/infra.sh' mq-ctl %s "
+	    "2>>'%s/infra.log'", h_env("OUTBOX_ROOT", "."), args,
+	    h_env("OUTBOX_TEST_LOGS", "/tmp"));
+	if ((f = popen(line, "r")) == NULL)
+		return -1;
+	if (out != NULL && outlen > 0) {
+		while (n < outlen - 1 &&
+		    (r = fread(out + n, 1, outlen - 1 - n, f)) > 0)
+			n += r;
+		out[n] = '\0';
+	}
+	/* Drain what did not fit, so that the command never blocks. */
+	while (fread(line, 1, sizeof(line), f) > 0)
+		;
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+struct h_started {
+	const struct h_daemon *d;
+};
+
+static int
+h_relay_started(void *ud)
+{
+	struct h_started *s = ud;
+
+	return h_log_contains(s->d, "relay started");
+}
+
+/* The logins of daemon role ("RELAY", ...) from scripts/roles.env, as
+ * "DB_USER=...", "DB_PASS=...", "RABBITMQ_USER=...", "RABBITMQ_PASS=..."
+ * strings in env; returns how many were found. */
+static int
+h_role_creds(const char *role, char env[4][192])
+{
+	static const char *const vars[4][2] = {
+		{ "DB_USER", "DB_USER" },
+		{ "DB_PASS", "DB_PASS" },
+		{ "MQ_USER", "RABBITMQ_USER" },
+		{ "MQ_PASS", "RABBITMQ_PASS" },
+	};
+	char path[512], line[256], key[64], *v;
+	int i, n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/scripts/roles.env",
+	    h_env("OUTBOX_ROOT", "."));
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL && n < 4) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if ((v = strchr(line, '=')) == NULL)
+			continue;
+		*v++ = '\0';
+		for (i = 0; i < 4; i++) {
+			snprintf(key, sizeof(key), "OUTBOX_%s_%s", role,
+			    vars[i][0]);
+			if (strcmp(line, key) == 0)
+				snprintf(env[n++], sizeof(env[0]), "%s=%s",
+				    vars[i][1], v);
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+void
+h_relay_start(struct h_daemon *d, const char *name, const char *const *extra)
+{
+	static char creds[4][192];
+	struct h_started s = { d };
+	const char *env[40];
+	int i, n;
+
+	/* Its own least-privilege logins first: extra may override them. */
+	n = h_role_creds("RELAY", creds);
+	for (i = 0; i < n; i++)
+		env[i] = creds[i];
+	for (i = 0; extra != NULL && extra[i] != NULL && n < 39; i++)
+		env[n++] = extra[i];
+	env[n] = NULL;
+	h_daemon_start(d, "outbox-relay", name, env);
+	ck_assert_msg(h_wait(15000, h_relay_started, &s), "%s not started in "
+	    "15 s (log %s)", name, d->log);
+}
+
+/* ---- broker and worker (worker tests) ---- */
+
+void
+h_mq_publish(const char *const *bodies, const char *const *ids, size_t n)
+{
+	struct mq_params p;
+	struct mq_msg *m;
+	mq_conn *c;
+	size_t i;
+
+	h_mq_params(&p);
+	c = mq_new(&p);
+	m = calloc(n > 0 ? n : 1, sizeof(*m));
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_msg(mq_connect(c, 1) == 0, "broker: %s", mq_error(c));
+	for (i = 0; i < n; i++) {
+		m[i].body = bodies[i];
+		m[i].len = strlen(bodies[i]);
+		m[i].message_id = ids != NULL ? ids[i] : NULL;
+		m[i].type = NULL;
+	}
+	ck_assert_msg(mq_publish_batch(c, "", MQ_QUEUE, m, n, 30000) == 0,
+	    "publish: %s", mq_error(c));
+	for (i = 0; i < n; i++)
+		ck_assert_msg(m[i].result == MQ_ACKED, "message %zu not "
+		    "confirmed (%d)", i, (int)m[i].result);
+	free(m);
+	mq_free(c);
+}
+
+int
+h_mq_counts(const char *queue, long long *ready, long long *unacked)
+{
+	char out[8192], name[256], *line, *save = NULL;
+	long long r, u;
+
+	if (h_mq_ctl("list_queues -q --no-table-headers name messages_ready "
+	    "messages_unacknowledged", out, sizeof(out)) != 0)
+		return -1;
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (sscanf(line, "%255s %lld %lld", name, &r, &u) == 3 &&
+		    strcmp(name, queue) == 0) {
+			*ready = r;
+			*unacked = u;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* The worker's own logins from scripts/roles.env (least privilege),
+ * as "NAME=value" strings in env (room for 4); returns how many. */
+static int
+h_worker_creds(char env[4][192])
+{
+	static const char *const keys[4][2] = {
+		{ "OUTBOX_WORKER_DB_USER", "DB_USER" },
+		{ "OUTBOX_WORKER_DB_PASS", "DB_PASS" },
+		{ "OUTBOX_WORKER_MQ_USER", "RABBITMQ_USER" },
+		{ "OUTBOX_WORKER_MQ_PASS", "RABBITMQ_PASS" },
+	};
+	char path[512], line[256], *v;
+	size_t len;
+	int i, n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/scripts/roles.env",
+	    h_env("OUTBOX_ROOT", "."));
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL && n < 4) {
+		len = strcspn(line, "\r\n");
+		line[len] = '\0';
+		if ((v = strchr(line, '=')) == NULL)
+			continue;
+		*v++ = '\0';
+		for (i = 0; i < 4; i++) {
+			if (strcmp(line, keys[i][0]) == 0)
+				snprintf(env[n++], sizeof(env[0]), "%s=%s",
+				    keys[i][1], v);
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+static int
+h_worker_started(void *ud)
+{
+	struct h_started *s = ud;
+
+	return h_log_contains(s->d, "consuming " MQ_QUEUE);
+}
+
+void
+h_worker_start(struct h_daemon *d, const char *name,
+    const char *const *extra)
+{
+	static char creds[4][192];
+	struct h_started s = { d };
+	const char *env[40];
+	int i, n;
+
+	/* Its own logins first: extra may still override them. */
+	n = h_worker_creds(creds);
+	for (i = 0; i < n; i++)
+		env[i] = creds[i];
+	for (i = 0; extra != NULL && extra[i] != NULL && n < 39; i++)
+		env[n++] = extra[i];
+	env[n] = NULL;
+	h_daemon_start(d, "outbox-worker", name, env);
+	ck_assert_msg(h_wait(15000, h_worker_started, &s), "%s not consuming "
+	    "in 15 s (log %s)", name, d->log);
+}

@@ -100,4 +100,50 @@ void h_resp_free(struct h_resp *r);
 /* 1 if body is {"error": "<non-empty string>"} and nothing else. */
 int h_is_error_body(const char *body);
 
+/* ---- broker (relay tests) ---- */
+
+/* A new broker connection of the test's own (channel 1, no confirm mode);
+ * fails the test when the broker does not answer.  Free with mq_free. */
+mq_conn *h_mq_open(void);
+/* Declares the system's topology (mq_declare_topology) and empties the
+ * queues outbox and outbox.dlq. */
+void h_mq_reset_queues(void);
+/* Ready messages in queue, or -1 when the queue does not exist. */
+long long h_mq_depth(const char *queue);
+/* Consumes (and acks) up to n messages of queue, calling fn for each,
+ * until n came or timeout_ms passed; returns how many came. */
+size_t h_mq_collect(const char *queue, size_t n, int timeout_ms,
+    void (*fn)(void *ud, const struct mq_delivery *d), void *ud);
+/* Runs rabbitmqctl with args (shell words) against the private broker,
+ * through `scripts/infra.sh mq-ctl` (same node name and cookie).  Its
+ * standard output goes to out (may be NULL), NUL-terminated.  Returns the
+ * exit status. */
+int h_mq_ctl(const char *args, char *out, size_t outlen);
+
+/* Starts outbox-relay as its own database and RabbitMQ user (from
+ * scripts/roles.env, least privilege) with the environment plus extra,
+ * and waits (15 s) for its "relay started" line; fails the test
+ * otherwise. */
+void h_relay_start(struct h_daemon *d, const char *name,
+    const char *const *extra);
+
+/* ---- broker and worker (worker tests) ---- */
+
+/* Publishes n bodies to queue outbox through the default exchange,
+ * persistent, on a confirm-mode connection of its own; message_id ids[i]
+ * when ids and ids[i] are not NULL.  Fails the test unless the broker
+ * confirmed every message. */
+void h_mq_publish(const char *const *bodies, const char *const *ids,
+    size_t n);
+/* Ready and unacknowledged messages of queue, from rabbitmqctl (slow:
+ * about half a second).  0, or -1 when the queue is not listed. */
+int h_mq_counts(const char *queue, long long *ready, long long *unacked);
+
+/* Starts outbox-worker as its own database and RabbitMQ user (from
+ * scripts/roles.env, least privilege) with the environment plus extra,
+ * and waits (15 s) for its "consuming outbox" line; fails the test
+ * otherwise. */
+void h_worker_start(struct h_daemon *d, const char *name,
+    const char *const *extra);
+
 #endif
