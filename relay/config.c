@@ -1,0 +1,67 @@
+/*
+ * config.c - the relay's configuration table: one row per setting.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cfg.h"
+
+#define T struct relay_config
+const struct cfg_opt relay_opts[] = {
+	DB_CFG_ROWS(T, db),
+	MQ_CFG_ROWS(T, mq),
+	CFG_ROW_INT("RELAY_BATCH_SIZE", T, batch_size, "500", 1,
+	    RELAY_BATCH_MAX, "outbox rows published per batch (one "
+	    "transaction)"),
+	CFG_ROW_INT("RELAY_INFLIGHT_BATCHES", T, inflight_batches, "4", 1,
+	    RELAY_INFLIGHT_MAX, "batches published and awaiting confirms at "
+	    "once (one database connection each; 1: one batch at a time)"),
+	CFG_ROW_INT("RELAY_POLL_MS", T, poll_ms, "20", 1, 60000,
+	    "milliseconds between looks at the outbox while it is empty"),
+	CFG_ROW_INT("RELAY_CONFIRM_TIMEOUT_MS", T, confirm_timeout_ms,
+	    "10000", 100, 600000, "milliseconds to wait for the broker's "
+	    "confirms of a batch before reconnecting"),
+	CFG_ROW_INT("RELAY_RETRY_BASE_MS", T, retry_base_ms, "1000", 1,
+	    3600000, "first delay before a nacked or unroutable message is "
+	    "tried again"),
+	CFG_ROW_INT("RELAY_RETRY_MAX_MS", T, retry_max_ms, "60000", 1,
+	    86400000, "largest delay between tries of one message"),
+	CFG_ROW_INT("RELAY_RECONNECT_MAX_MS", T, reconnect_max_ms, "5000",
+	    100, 300000, "largest delay between reconnection attempts to the "
+	    "database or the broker"),
+	CFG_ROW_INT("RELAY_RETENTION_HOURS", T, retention_hours, "24", 0,
+	    87600, "published rows older than this are deleted (0: keep "
+	    "them forever)"),
+	CFG_ROW_INT("RELAY_RETENTION_INTERVAL", T, retention_interval_s,
+	    "60", 1, 86400, "seconds between two sweeps of old published "
+	    "rows"),
+	CFG_ROW_INT("RELAY_LOG_IDS", T, log_ids, "10", 0, RELAY_BATCH_MAX,
+	    "message ids listed per \"Published messages\" line; more are "
+	    "counted"),
+	CFG_ROW_STR("RELAY_ROUTING_KEY", T, routing_key, MQ_QUEUE, 1,
+	    "queue published to through the default exchange (change it "
+	    "only for tests)"),
+	CFG_ROW_STR("LOG_LEVEL", T, log_level, "info", 1,
+	    "debug, info or warn"),
+	CFG_ROW_STR("LOG_FORMAT", T, log_format, "text", 1,
+	    "text (the original's lines) or json (one object per line)"),
+};
+#undef T
+const size_t relay_nopts = sizeof(relay_opts) / sizeof(relay_opts[0]);
+
+int
+relay_config_load(struct relay_config *cfg, char *err, size_t errlen)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	if (cfg_load(relay_opts, relay_nopts, cfg, err, errlen) == -1)
+		return -1;
+	if (cfg->retry_max_ms < cfg->retry_base_ms) {
+		snprintf(err, errlen, "RELAY_RETRY_MAX_MS: %d is below "
+		    "RELAY_RETRY_BASE_MS (%d)", cfg->retry_max_ms,
+		    cfg->retry_base_ms);
+		return -1;
+	}
+	return 0;
+}

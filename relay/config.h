@@ -1,0 +1,44 @@
+/*
+ * config.h - the relay's settings, loaded once at start from the
+ * environment (one table row per setting in config.c).
+ */
+#ifndef OUTBOX_RELAY_CONFIG_H
+#define OUTBOX_RELAY_CONFIG_H
+
+#include <stddef.h>
+
+#include "db.h"
+#include "mq.h"
+
+/* Largest RELAY_BATCH_SIZE: one UPDATE marks a whole batch, and a
+ * statement takes at most 1024 placeholders (common/db.c). */
+#define RELAY_BATCH_MAX 1000
+/* Most batches in flight at once (each holds a database connection). */
+#define RELAY_INFLIGHT_MAX MQ_INFLIGHT_MAX
+
+struct relay_config {
+	struct db_params db;
+	struct mq_params mq;
+	int batch_size;
+	int inflight_batches;
+	int poll_ms;
+	int confirm_timeout_ms;
+	int retry_base_ms;
+	int retry_max_ms;
+	int reconnect_max_ms;
+	int retention_hours;
+	int retention_interval_s;
+	int log_ids;
+	char routing_key[256];
+	char log_level[16];
+	char log_format[16];
+};
+
+extern const struct cfg_opt relay_opts[];
+extern const size_t relay_nopts;
+
+/* Fills cfg from the environment and checks the settings against each
+ * other; 0, or -1 with a reason naming the variable in err. */
+int relay_config_load(struct relay_config *cfg, char *err, size_t errlen);
+
+#endif

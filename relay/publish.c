@@ -1,0 +1,166 @@
+/*
+ * publish.c - from a locked batch to confirmed messages and marked rows.
+ */
+#include "publish.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backoff.h"
+#include "log.h"
+
+static const char SQL_RESCHEDULE[] =
+    "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
+    "next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND "
+    "WHERE seq = ?";
+
+struct publisher {
+	const struct relay_config *cfg;
+	/* "UPDATE ... WHERE seq IN (?, ..., ?)" with batch_size
+	 * placeholders: one prepared statement for every batch, padded by
+	 * repeating a seq. */
+	char *mark_sql;
+	struct db_val *mark_args;
+	size_t mark_n;
+	struct backoff retry; /* delays of refused messages */
+	struct buf line;
+};
+
+struct publisher *
+publisher_new(const struct relay_config *cfg)
+{
+	static const char head[] = "UPDATE outbox SET published_at = "
+	    "UTC_TIMESTAMP(6) WHERE seq IN (?";
+	struct publisher *p;
+	struct buf sql;
+	size_t i;
+	int rc;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->cfg = cfg;
+	p->mark_n = (size_t)cfg->batch_size;
+	/* The text depends on the configured size only, never on data. */
+	buf_init(&sql, sizeof(head) + 2 * p->mark_n + 8);
+	rc = buf_append(&sql, head, sizeof(head) - 1);
+	for (i = 1; i < p->mark_n && rc == 0; i++)
+		rc = buf_append(&sql, ",?", 2);
+	if (rc == 0)
+		rc = buf_append(&sql, ")", 1);
+	p->mark_args = calloc(p->mark_n, sizeof(*p->mark_args));
+	if (rc != 0 || p->mark_args == NULL) {
+		buf_free(&sql);
+		free(p->mark_args);
+		free(p);
+		return NULL;
+	}
+	p->mark_sql = sql.data;
+	backoff_init(&p->retry, (unsigned)cfg->retry_base_ms,
+	    (unsigned)cfg->retry_max_ms);
+	buf_init(&p->line, 64 * 1024);
+	return p;
+}
+
+void
+publisher_free(struct publisher *p)
+{
+	if (p == NULL)
+		return;
+	free(p->mark_sql);
+	free(p->mark_args);
+	buf_free(&p->line);
+	free(p);
+}
+
+int
+publish_start(struct publisher *p, mq_conn *mq, struct batch *b)
+{
+	return mq_publish_start(mq, "", p->cfg->routing_key, b->msgs, b->n);
+}
+
+int
+publish_wait(struct publisher *p, mq_conn *mq, struct batch *b)
+{
+	return mq_publish_wait(mq, b->msgs, b->n, p->cfg->confirm_timeout_ms);
+}
+
+/* One refused row: attempts + 1, why, and when to try again. */
+static int
+publish_reschedule(struct publisher *p, db_conn *db, int64_t seq,
+    unsigned attempts, const char *reason)
+{
+	struct db_val a[3];
+	unsigned delay_ms;
+
+	p->retry.attempt = attempts < 64 ? attempts : 64;
+	delay_ms = backoff_next(&p->retry);
+	a[0] = DB_STR(reason);
+	a[1] = DB_INT((long long)delay_ms * 1000);
+	a[2] = DB_INT(seq);
+	return db_exec(db, SQL_RESCHEDULE, a, 3, NULL);
+}
+
+int
+publish_record(struct publisher *p, db_conn *db, const struct batch *b)
+{
+	uint64_t affected = 0;
+	size_t i, n = 0;
+	int rc;
+
+	for (i = 0; i < b->n; i++) {
+		if (b->msgs[i].result == MQ_ACKED)
+			p->mark_args[n++] = DB_INT(b->rows[i].seq);
+	}
+	if (n > 0) {
+		for (i = n; i < p->mark_n; i++)
+			p->mark_args[i] = p->mark_args[0];
+		rc = db_exec(db, p->mark_sql, p->mark_args, p->mark_n,
+		    &affected);
+		if (rc != DB_OK)
+			return rc;
+		if (affected != n)
+			log_warnx("marked %llu rows published, expected %zu",
+			    (unsigned long long)affected, n);
+	}
+	for (i = 0; i < b->n; i++) {
+		if (b->msgs[i].result != MQ_NACKED &&
+		    b->msgs[i].result != MQ_RETURNED)
+			continue;
+		rc = publish_reschedule(p, db, b->rows[i].seq,
+		    b->rows[i].attempts,
+		    batch_result_reason(b->msgs[i].result));
+		if (rc != DB_OK)
+			return rc;
+	}
+	for (i = 0; i < b->nbad; i++) {
+		rc = publish_reschedule(p, db, b->bad[i].seq,
+		    b->bad[i].attempts, b->bad[i].reason);
+		if (rc != DB_OK)
+			return rc;
+	}
+	return DB_OK;
+}
+
+void
+publish_log(struct publisher *p, const struct batch *b)
+{
+	struct batch_tally t;
+	size_t i;
+
+	batch_tally(b, &t);
+	if (t.acked > 0) {
+		buf_reset(&p->line);
+		if (batch_log_line(b, (size_t)p->cfg->log_ids, &p->line) == 0)
+			log_info("%s", p->line.data);
+	}
+	if (t.nacked > 0 || t.returned > 0)
+		log_warnx("%zu of %zu messages refused by the broker (%zu "
+		    "nacked, %zu returned as unroutable by routing key "
+		    "\"%s\"); they will be tried again", t.nacked + t.returned,
+		    b->n, t.nacked, t.returned, p->cfg->routing_key);
+	for (i = 0; i < b->nbad; i++)
+		log_warnx("outbox row %lld cannot be published (%s); it will "
+		    "be tried again", (long long)b->bad[i].seq,
+		    b->bad[i].reason);
+}

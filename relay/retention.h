@@ -1,0 +1,39 @@
+/*
+ * retention.h - deletes published outbox rows past their retention, a
+ * small batch at a time, between the relay's batches.
+ */
+#ifndef OUTBOX_RELAY_RETENTION_H
+#define OUTBOX_RELAY_RETENTION_H
+
+#include <stdint.h>
+
+#include "db.h"
+
+/* Rows deleted per statement: short statements, short locks. */
+#define RETENTION_CHUNK 500
+
+struct retention {
+	int hours;          /* 0: keep every row */
+	int interval_ms;
+	long long next_ms;  /* monotonic time of the next sweep */
+	int sweeping;       /* the last chunk was full: more to delete */
+	uint64_t swept;     /* rows deleted by the current sweep */
+};
+
+/* hours: RELAY_RETENTION_HOURS; interval_s: between sweeps.  The first
+ * sweep is due at once. */
+void retention_init(struct retention *r, int hours, int interval_s,
+    long long now_ms);
+
+/* 1 when retention_step has work to do at now_ms. */
+int retention_due(const struct retention *r, long long now_ms);
+
+/* Deletes at most RETENTION_CHUNK published rows older than the
+ * retention, in its own (autocommit) transaction on c, which must be
+ * outside a transaction and READ COMMITTED (poll_db_ready).  A sweep is
+ * a series of steps until a chunk comes back short; it is logged when it
+ * deleted something.  A db_rc; on error the sweep is tried again at the
+ * next interval. */
+int retention_step(struct retention *r, db_conn *c, long long now_ms);
+
+#endif
