@@ -1,0 +1,468 @@
+/*
+ * unit_worker.c - unit tests of the worker's pure logic: the handler
+ * table, CustomerCreated payload decoding, batch bookkeeping (decoding,
+ * repeats, the ack tag), multi-row statement texts, configuration.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "msg.h"
+#include "worker/batch.h"
+#include "worker/config.h"
+#include "worker/handlers.h"
+#include "worker/rows.h"
+
+Suite *unit_worker_suite(void);
+
+#define ID1 "11111111-1111-4111-8111-111111111111"
+#define ID2 "22222222-2222-4222-8222-222222222222"
+#define ID3 "33333333-3333-4333-8333-333333333333"
+#define CID "c0000000-0000-4000-8000-000000000001"
+
+/* ---- the handler table ---- */
+
+START_TEST(handler_lookup)
+{
+	const struct handler *h = handler_find("CustomerCreated");
+	size_t i;
+
+	ck_assert_ptr_nonnull(h);
+	ck_assert_str_eq(h->event, MSG_EVENT_CUSTOMER_CREATED);
+	ck_assert_ptr_nonnull(h->decode);
+	ck_assert_ptr_nonnull(h->apply);
+	ck_assert_ptr_nonnull(h->free_data);
+	ck_assert_ptr_null(handler_find("customerCreated"));
+	ck_assert_ptr_null(handler_find("CustomerCreated "));
+	ck_assert_ptr_null(handler_find("CustomerDeleted"));
+	ck_assert_ptr_null(handler_find(""));
+	/* Every row is found by its own name: no two rows share one. */
+	ck_assert_uint_ge(handler_count(), 1);
+	for (i = 0; i < handler_count(); i++)
+		ck_assert_ptr_eq(handler_find(handler_at(i)->event),
+		    handler_at(i));
+	ck_assert_ptr_null(handler_at(handler_count()));
+}
+END_TEST
+
+/* ---- CustomerCreated payloads ---- */
+
+struct cc_case {
+	const char *what;
+	const char *payload; /* NULL: generated from the two lengths */
+	int email_len;       /* bytes of a generated email */
+	int name_chars;      /* two-byte characters of a generated name */
+	const char *reason;  /* NULL: accepted; else a substring */
+};
+
+static const struct cc_case cc_cases[] = {
+	{ "as the app sends it", "{\"id\":\"" CID "\",\"email\":\"a@b.io\","
+	    "\"name\":\"Zoë\",\"CreatedAt\":\"2021-08-04T09:37:07.305317Z\","
+	    "\"UpdatedAt\":\"2021-08-04T09:37:07.305317Z\"}", 0, 0, NULL },
+	{ "only the three fields", "{\"id\":\"" CID "\",\"email\":\"a@b.io\","
+	    "\"name\":\"N\"}", 0, 0, NULL },
+	{ "unknown extra field", "{\"id\":\"" CID "\",\"email\":\"a@b.io\","
+	    "\"name\":\"N\",\"phone\":\"123\"}", 0, 0, NULL },
+	{ "254-byte email", NULL, 254, 1, NULL },
+	{ "255 two-byte characters", NULL, 6, 255, NULL },
+	{ "missing id", "{\"email\":\"a@b.io\",\"name\":\"N\"}", 0, 0,
+	    "missing or non-string \"id\"" },
+	{ "numeric id", "{\"id\":42,\"email\":\"a@b.io\",\"name\":\"N\"}", 0, 0,
+	    "missing or non-string \"id\"" },
+	{ "id not a UUID", "{\"id\":\"42\",\"email\":\"a@b.io\","
+	    "\"name\":\"N\"}", 0, 0, "\"id\" is not a UUID" },
+	{ "missing email", "{\"id\":\"" CID "\",\"name\":\"N\"}", 0, 0,
+	    "missing or non-string \"email\"" },
+	{ "null email", "{\"id\":\"" CID "\",\"email\":null,\"name\":\"N\"}",
+	    0, 0, "missing or non-string \"email\"" },
+	{ "empty email", "{\"id\":\"" CID "\",\"email\":\"\",\"name\":\"N\"}",
+	    0, 0, "empty \"email\"" },
+	{ "255-byte email", NULL, 255, 1, "longer than 254 bytes" },
+	{ "missing name", "{\"id\":\"" CID "\",\"email\":\"a@b.io\"}", 0, 0,
+	    "missing or non-string \"name\"" },
+	{ "object name", "{\"id\":\"" CID "\",\"email\":\"a@b.io\","
+	    "\"name\":{\"first\":\"N\"}}", 0, 0,
+	    "missing or non-string \"name\"" },
+	{ "256 two-byte characters", NULL, 6, 256,
+	    "longer than 255 characters" },
+	{ "NUL in name", "{\"id\":\"" CID "\",\"email\":\"a@b.io\","
+	    "\"name\":\"a\\u0000b\"}", 0, 0, "malformed JSON" },
+	{ "array", "[]", 0, 0, "not an object" },
+	{ "malformed", "{\"id\":", 0, 0, "malformed JSON" },
+	{ "duplicate key", "{\"id\":\"" CID "\",\"id\":\"" CID "\","
+	    "\"email\":\"a@b.io\",\"name\":\"N\"}", 0, 0, "malformed JSON" },
+};
+
+/* Builds a payload with an email of email_len bytes and a name of
+ * name_chars "é". */
+static void
+cc_generate(const struct cc_case *c, struct buf *b)
+{
+	int i;
+
+	buf_appendf(b, "{\"id\":\"%s\",\"email\":\"", CID);
+	for (i = 0; i < c->email_len - 5; i++)
+		buf_append(b, "a", 1);
+	buf_appendf(b, "@b.io\",\"name\":\"");
+	for (i = 0; i < c->name_chars; i++)
+		buf_append(b, "\xc3\xa9", 2);
+	buf_appendf(b, "\"}");
+}
+
+START_TEST(customer_created_decode)
+{
+	const struct cc_case *c = &cc_cases[_i];
+	const struct handler *h = handler_find(MSG_EVENT_CUSTOMER_CREATED);
+	const char *p = c->payload;
+	char reason[256] = "";
+	struct welcome *w;
+	void *data = NULL;
+	struct buf b;
+	int rc;
+
+	buf_init(&b, 1 << 16);
+	if (p == NULL) {
+		cc_generate(c, &b);
+		p = b.data;
+	}
+	rc = h->decode(p, strlen(p), &data, reason, sizeof(reason));
+	if (c->reason == NULL) {
+		ck_assert_msg(rc == 0, "%s: refused: %s", c->what, reason);
+		w = data;
+		ck_assert_str_eq(w->customer_id, CID);
+		ck_assert_ptr_nonnull(strstr(p, w->email));
+		ck_assert_ptr_nonnull(strstr(p, w->name));
+		if (c->email_len > 0)
+			ck_assert_uint_eq(strlen(w->email),
+			    (size_t)c->email_len);
+	} else {
+		ck_assert_msg(rc == -1, "%s: accepted", c->what);
+		ck_assert_ptr_null(data);
+		ck_assert_msg(strstr(reason, c->reason) != NULL,
+		    "%s: reason \"%s\", want \"%s\"", c->what, reason,
+		    c->reason);
+	}
+	h->free_data(data);
+	buf_free(&b);
+}
+END_TEST
+
+/* ---- batches ---- */
+
+/* A delivery whose body is a string literal (nothing to free). */
+static struct mq_delivery
+delivery(uint64_t tag, const char *body)
+{
+	struct mq_delivery d;
+
+	memset(&d, 0, sizeof(d));
+	d.tag = tag;
+	d.body = body;
+	d.len = strlen(body);
+	d.seq = -1;
+	return d;
+}
+
+/* The body of a CustomerCreated message with message id id. */
+static char *
+body_for(const char *id)
+{
+	static char bodies[16][512];
+	static int k;
+	char *out = bodies[k++ % 16];
+
+	snprintf(out, 512, "{\"id\":\"%s\",\"event_name\":\"CustomerCreated\","
+	    "\"payload\":{\"id\":\"%s\",\"email\":\"a@b.io\",\"name\":\"N\","
+	    "\"CreatedAt\":\"2021-08-04T09:37:07.305317Z\",\"UpdatedAt\":"
+	    "\"2021-08-04T09:37:07.305317Z\"},\"is_processed\":false}", id,
+	    CID);
+	return out;
+}
+
+START_TEST(batch_capacity)
+{
+	struct mq_delivery d;
+	struct batch b;
+	int i;
+
+	ck_assert_int_eq(batch_init(&b, 3), 0);
+	for (i = 1; i <= 3; i++) {
+		ck_assert(!batch_full(&b));
+		d = delivery((uint64_t)i, body_for(ID1));
+		ck_assert_int_eq(batch_add(&b, &d), 0);
+		/* Ownership moved: the caller's copy is emptied. */
+		ck_assert_ptr_null(d.body);
+	}
+	ck_assert(batch_full(&b));
+	d = delivery(4, body_for(ID1));
+	ck_assert_int_eq(batch_add(&b, &d), -1);
+	batch_clear(&b);
+	ck_assert_uint_eq(b.n, 0);
+	ck_assert(!batch_full(&b));
+	batch_free(&b);
+}
+END_TEST
+
+START_TEST(batch_classifies)
+{
+	static const char unknown[] = "{\"id\":\"" ID3 "\",\"event_name\":"
+	    "\"CustomerDeleted\",\"payload\":{},\"is_processed\":false}";
+	static const char no_id[] = "{\"event_name\":\"CustomerCreated\","
+	    "\"payload\":{},\"is_processed\":false}";
+	static const char bad_payload[] = "{\"id\":\"" ID3 "\",\"event_name\":"
+	    "\"CustomerCreated\",\"payload\":{\"id\":\"" CID "\"}}";
+	const char *bodies[6];
+	struct item *cands[6];
+	struct mq_delivery d;
+	struct batch b;
+	size_t i;
+
+	bodies[0] = body_for(ID1);
+	bodies[1] = "{\"id\": not json";
+	bodies[2] = no_id;
+	bodies[3] = unknown;
+	bodies[4] = bad_payload;
+	bodies[5] = body_for(ID2);
+	ck_assert_int_eq(batch_init(&b, 6), 0);
+	for (i = 0; i < 6; i++) {
+		d = delivery(10 + i, bodies[i]);
+		ck_assert_int_eq(batch_add(&b, &d), 0);
+	}
+	ck_assert_uint_eq(batch_prepare(&b), 4);
+	ck_assert_int_eq(b.items[0].state, ITEM_OK);
+	ck_assert_str_eq(b.items[0].ev.id, ID1);
+	ck_assert_ptr_eq(b.items[0].h, handler_find("CustomerCreated"));
+	ck_assert_str_eq(((struct welcome *)b.items[0].data)->email, "a@b.io");
+	/* The payload kept as compact JSON, for the "Handling" line. */
+	ck_assert_str_eq(b.items[0].ev.payload, "{\"id\":\"" CID "\","
+	    "\"email\":\"a@b.io\",\"name\":\"N\",\"CreatedAt\":"
+	    "\"2021-08-04T09:37:07.305317Z\",\"UpdatedAt\":"
+	    "\"2021-08-04T09:37:07.305317Z\"}");
+	ck_assert_int_eq(b.items[1].state, ITEM_BAD);
+	ck_assert_ptr_nonnull(strstr(b.items[1].reason, "malformed JSON"));
+	ck_assert_int_eq(b.items[2].state, ITEM_BAD);
+	ck_assert_ptr_nonnull(strstr(b.items[2].reason, "\"id\""));
+	ck_assert_int_eq(b.items[3].state, ITEM_BAD);
+	ck_assert_str_eq(b.items[3].reason,
+	    "no handler for event \"CustomerDeleted\"");
+	ck_assert_int_eq(b.items[4].state, ITEM_BAD);
+	ck_assert_ptr_nonnull(strstr(b.items[4].reason, "\"email\""));
+	ck_assert_ptr_null(b.items[4].data);
+	ck_assert_int_eq(b.items[5].state, ITEM_OK);
+	/* Only the decodable ones go to the database, in order. */
+	ck_assert_uint_eq(batch_candidates(&b, cands), 2);
+	ck_assert_ptr_eq(cands[0], &b.items[0]);
+	ck_assert_ptr_eq(cands[1], &b.items[5]);
+	batch_free(&b);
+}
+END_TEST
+
+START_TEST(batch_repeats)
+{
+	/* ID2 three times, ID1 twice: the first of each is the one. */
+	const char *ids[] = { ID2, ID1, ID2, ID3, ID1, ID2 };
+	const int dup[] = { 0, 0, 1, 0, 1, 1 };
+	struct item *cands[6];
+	struct mq_delivery d;
+	struct batch b;
+	size_t i;
+
+	ck_assert_int_eq(batch_init(&b, 6), 0);
+	for (i = 0; i < 6; i++) {
+		d = delivery(i + 1, body_for(ids[i]));
+		ck_assert_int_eq(batch_add(&b, &d), 0);
+	}
+	ck_assert_uint_eq(batch_prepare(&b), 0);
+	for (i = 0; i < 6; i++)
+		ck_assert_msg(b.items[i].dup_in_batch == dup[i], "item %zu",
+		    i);
+	ck_assert_uint_eq(batch_candidates(&b, cands), 3);
+	ck_assert_ptr_eq(cands[0], &b.items[0]);
+	ck_assert_ptr_eq(cands[1], &b.items[1]);
+	ck_assert_ptr_eq(cands[2], &b.items[3]);
+	batch_free(&b);
+}
+END_TEST
+
+START_TEST(batch_ack_tags)
+{
+	struct mq_delivery d;
+	struct batch b;
+	size_t i;
+
+	ck_assert_int_eq(batch_init(&b, 4), 0);
+	ck_assert_uint_eq(batch_ack_tag(&b), 0);
+	for (i = 0; i < 4; i++) {
+		d = delivery(100 + i, body_for(ID1));
+		ck_assert_int_eq(batch_add(&b, &d), 0);
+	}
+	ck_assert_uint_eq(batch_ack_tag(&b), 103);
+	/* A dead-lettered message was acked on its own: the batch's
+	 * multiple-ack must not name it again. */
+	b.items[3].settled = 1;
+	ck_assert_uint_eq(batch_ack_tag(&b), 102);
+	b.items[0].settled = 1;
+	ck_assert_uint_eq(batch_ack_tag(&b), 102);
+	b.items[1].settled = 1;
+	b.items[2].settled = 1;
+	ck_assert_uint_eq(batch_ack_tag(&b), 0);
+	batch_free(&b);
+}
+END_TEST
+
+START_TEST(batch_set_bad_releases)
+{
+	struct mq_delivery d;
+	struct batch b;
+
+	ck_assert_int_eq(batch_init(&b, 1), 0);
+	d = delivery(1, body_for(ID1));
+	batch_add(&b, &d);
+	batch_prepare(&b);
+	ck_assert_ptr_nonnull(b.items[0].data);
+	batch_set_bad(&b.items[0], "database refused the effect: x");
+	ck_assert_int_eq(b.items[0].state, ITEM_BAD);
+	ck_assert_ptr_null(b.items[0].data);
+	ck_assert_str_eq(b.items[0].reason, "database refused the effect: x");
+	/* LeakSanitizer checks that the payload was released. */
+	batch_free(&b);
+}
+END_TEST
+
+/* ---- multi-row statements ---- */
+
+static const struct rows_sql q_insert = {
+	"INSERT INTO t (a, b, c, d, e) VALUES ",
+	"(?, ?, ?, ?, UTC_TIMESTAMP(6))",
+	" ON DUPLICATE KEY UPDATE a = a",
+	4,
+};
+
+static const struct rows_sql q_in = {
+	"SELECT a FROM t WHERE a IN (", "?", ")", 1,
+};
+
+START_TEST(rows_texts)
+{
+	char sql[40000];
+
+	ck_assert_int_eq(rows_text(&q_in, 1, sql, sizeof(sql)), 0);
+	ck_assert_str_eq(sql, "SELECT a FROM t WHERE a IN (?)");
+	ck_assert_int_eq(rows_text(&q_in, 3, sql, sizeof(sql)), 0);
+	ck_assert_str_eq(sql, "SELECT a FROM t WHERE a IN (?,?,?)");
+	ck_assert_int_eq(rows_text(&q_insert, 2, sql, sizeof(sql)), 0);
+	ck_assert_str_eq(sql, "INSERT INTO t (a, b, c, d, e) VALUES "
+	    "(?, ?, ?, ?, UTC_TIMESTAMP(6)),(?, ?, ?, ?, UTC_TIMESTAMP(6)) "
+	    "ON DUPLICATE KEY UPDATE a = a");
+	ck_assert_int_eq(rows_text(&q_in, 0, sql, sizeof(sql)), -1);
+	/* Too small a buffer is refused, not cut. */
+	ck_assert_int_eq(rows_text(&q_in, 3, sql, 30), -1);
+	/* The largest statement fits the worker's buffer (32 KiB). */
+	ck_assert_int_eq(rows_text(&q_insert, ROWS_CHUNK_MAX, sql, 32768), 0);
+}
+END_TEST
+
+START_TEST(rows_chunks)
+{
+	static const struct rows_sql five = { "", "(?,?,?,?,?)", "", 5 };
+
+	ck_assert_uint_eq(rows_chunk(&q_in, 1), 1);
+	ck_assert_uint_eq(rows_chunk(&q_in, 200), 200);
+	ck_assert_uint_eq(rows_chunk(&q_in, 1000), ROWS_CHUNK_MAX);
+	ck_assert_uint_eq(rows_chunk(&q_insert, 1000), ROWS_CHUNK_MAX);
+	/* Never more parameters than db.c binds (1024). */
+	ck_assert_uint_eq(rows_chunk(&five, 1000), 1024 / 5);
+}
+END_TEST
+
+/* ---- configuration ---- */
+
+static const char *const worker_vars[] = {
+	"WORKER_PREFETCH", "WORKER_BATCH_MAX", "WORKER_BATCH_WAIT_MS",
+	"WORKER_RETRY_BASE_MS", "WORKER_RETRY_MAX_MS", "WORKER_DLQ_TIMEOUT_MS",
+	"LOG_LEVEL", "LOG_FORMAT",
+};
+
+static void
+clear_env(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(worker_vars) / sizeof(worker_vars[0]); i++)
+		unsetenv(worker_vars[i]);
+}
+
+START_TEST(config_defaults)
+{
+	struct worker_config c;
+	char err[256];
+
+	clear_env();
+	ck_assert_int_eq(worker_config_load(&c, err, sizeof(err)), 0);
+	ck_assert_int_eq(c.prefetch, 500);
+	ck_assert_int_eq(c.batch_max, 200);
+	ck_assert_int_eq(c.batch_wait_ms, 5);
+	ck_assert_int_le(c.retry_base_ms, c.retry_max_ms);
+	ck_assert_str_eq(c.log_level, "info");
+}
+END_TEST
+
+struct bad_cfg {
+	const char *name;
+	const char *value;
+};
+
+static const struct bad_cfg bad_cfgs[] = {
+	{ "WORKER_PREFETCH", "abc" },
+	{ "WORKER_PREFETCH", "0" },
+	{ "WORKER_PREFETCH", "65536" },
+	{ "WORKER_PREFETCH", "10 " },
+	{ "WORKER_BATCH_MAX", "0" },
+	{ "WORKER_BATCH_MAX", "501" }, /* above the default prefetch */
+	{ "WORKER_BATCH_WAIT_MS", "-1" },
+	{ "WORKER_RETRY_MAX_MS", "50" }, /* below the default base */
+	{ "WORKER_DLQ_TIMEOUT_MS", "5s" },
+	{ "LOG_LEVEL", "verbose" },
+	{ "LOG_FORMAT", "xml" },
+};
+
+START_TEST(config_refused)
+{
+	const struct bad_cfg *b = &bad_cfgs[_i];
+	struct worker_config c;
+	char err[256] = "";
+
+	clear_env();
+	setenv(b->name, b->value, 1);
+	ck_assert_int_eq(worker_config_load(&c, err, sizeof(err)), -1);
+	ck_assert_msg(strncmp(err, b->name, strlen(b->name)) == 0,
+	    "%s=%s: error \"%s\" does not start with the name", b->name,
+	    b->value, err);
+	clear_env();
+}
+END_TEST
+
+Suite *
+unit_worker_suite(void)
+{
+	Suite *s = suite_create("worker");
+	TCase *tc = tcase_create("logic");
+
+	tcase_add_test(tc, handler_lookup);
+	tcase_add_loop_test(tc, customer_created_decode, 0,
+	    (int)(sizeof(cc_cases) / sizeof(cc_cases[0])));
+	tcase_add_test(tc, batch_capacity);
+	tcase_add_test(tc, batch_classifies);
+	tcase_add_test(tc, batch_repeats);
+	tcase_add_test(tc, batch_ack_tags);
+	tcase_add_test(tc, batch_set_bad_releases);
+	tcase_add_test(tc, rows_texts);
+	tcase_add_test(tc, rows_chunks);
+	tcase_add_test(tc, config_defaults);
+	tcase_add_loop_test(tc, config_refused, 0,
+	    (int)(sizeof(bad_cfgs) / sizeof(bad_cfgs[0])));
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,179 @@
+/*
+ * batch.c - bookkeeping of the deliveries of one transaction (batch.h).
+ */
+#include "batch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int
+batch_init(struct batch *b, size_t cap)
+{
+	memset(b, 0, sizeof(*b));
+	b->items = calloc(cap, sizeof(*b->items));
+	b->sorted = calloc(cap, sizeof(*b->sorted));
+	if (b->items == NULL || b->sorted == NULL) {
+		free(b->items);
+		free(b->sorted);
+		memset(b, 0, sizeof(*b));
+		return -1;
+	}
+	b->cap = cap;
+	return 0;
+}
+
+static void
+item_release(struct item *it)
+{
+	if (it->h != NULL && it->data != NULL)
+		it->h->free_data(it->data);
+	msg_event_clear(&it->ev);
+	mq_delivery_free(&it->d);
+	memset(it, 0, sizeof(*it));
+}
+
+void
+batch_clear(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		item_release(&b->items[i]);
+	b->n = 0;
+}
+
+void
+batch_free(struct batch *b)
+{
+	if (b->items != NULL)
+		batch_clear(b);
+	free(b->items);
+	free(b->sorted);
+	memset(b, 0, sizeof(*b));
+}
+
+int
+batch_full(const struct batch *b)
+{
+	return b->n >= b->cap;
+}
+
+int
+batch_add(struct batch *b, struct mq_delivery *d)
+{
+	struct item *it;
+
+	if (batch_full(b))
+		return -1;
+	it = &b->items[b->n++];
+	memset(it, 0, sizeof(*it));
+	it->d = *d;
+	memset(d, 0, sizeof(*d));
+	return 0;
+}
+
+void
+batch_set_bad(struct item *it, const char *reason)
+{
+	if (it->h != NULL && it->data != NULL)
+		it->h->free_data(it->data);
+	it->data = NULL;
+	it->h = NULL;
+	it->state = ITEM_BAD;
+	snprintf(it->reason, sizeof(it->reason), "%s", reason);
+}
+
+void
+batch_decode_item(struct item *it)
+{
+	char reason[BATCH_REASON_MAX];
+
+	if (msg_decode(it->d.body, it->d.len, &it->ev, reason,
+	    sizeof(reason)) == -1) {
+		batch_set_bad(it, reason);
+		return;
+	}
+	if ((it->h = handler_find(it->ev.event_name)) == NULL) {
+		snprintf(reason, sizeof(reason), "no handler for event \"%s\"",
+		    it->ev.event_name);
+		batch_set_bad(it, reason);
+		return;
+	}
+	if (it->h->decode(it->ev.payload, it->ev.payload_len, &it->data,
+	    reason, sizeof(reason)) == -1) {
+		batch_set_bad(it, reason);
+		return;
+	}
+	it->state = ITEM_OK;
+}
+
+static int
+item_cmp_id(const void *a, const void *b)
+{
+	const struct item *x = *(const struct item *const *)a;
+	const struct item *y = *(const struct item *const *)b;
+	int c = memcmp(x->ev.id, y->ev.id, UID_LEN);
+
+	if (c != 0)
+		return c;
+	/* Same id: the first delivered comes first. */
+	return x->d.tag < y->d.tag ? -1 : x->d.tag > y->d.tag;
+}
+
+/* Marks every repeat of an id after its first delivery in the batch. */
+static void
+batch_mark_repeats(struct batch *b)
+{
+	struct item **v = b->sorted;
+	size_t i, n = 0;
+
+	for (i = 0; i < b->n; i++) {
+		if (b->items[i].state == ITEM_OK)
+			v[n++] = &b->items[i];
+	}
+	qsort(v, n, sizeof(*v), item_cmp_id);
+	for (i = 1; i < n; i++) {
+		if (memcmp(v[i]->ev.id, v[i - 1]->ev.id, UID_LEN) == 0)
+			v[i]->dup_in_batch = 1;
+	}
+}
+
+size_t
+batch_prepare(struct batch *b)
+{
+	size_t i, bad = 0;
+
+	for (i = 0; i < b->n; i++) {
+		if (b->items[i].state == ITEM_PENDING)
+			batch_decode_item(&b->items[i]);
+		bad += b->items[i].state == ITEM_BAD;
+	}
+	batch_mark_repeats(b);
+	return bad;
+}
+
+size_t
+batch_candidates(struct batch *b, struct item **out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < b->n; i++) {
+		if (b->items[i].state == ITEM_OK && !b->items[i].dup_in_batch)
+			out[n++] = &b->items[i];
+	}
+	return n;
+}
+
+uint64_t
+batch_ack_tag(const struct batch *b)
+{
+	uint64_t tag = 0;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		if (!b->items[i].settled && b->items[i].d.tag > tag)
+			tag = b->items[i].d.tag;
+	}
+	return tag;
+}

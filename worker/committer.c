@@ -1,0 +1,304 @@
+/*
+ * committer.c - the database thread of the worker (committer.h).
+ */
+#include "committer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "db.h"
+#include "log.h"
+#include "store.h"
+
+struct committer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;   /* any change below; CLOCK_MONOTONIC */
+	struct batch *job;   /* handed over, not reported yet */
+	int running;         /* job taken by the thread */
+	int done;            /* verdict ready in rc */
+	enum commit_rc rc;
+	int cancel;          /* stop retrying the current job */
+	int quit;            /* the thread must exit */
+	/* Used by the thread only. */
+	db_conn *db;
+	struct backoff bo;
+	struct item **cands;
+	int db_down;         /* an outage is being reported */
+	unsigned retries;
+};
+
+enum try_rc { TRY_OK, TRY_REFUSED, TRY_CANCELLED };
+
+static void
+deadline_after(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static int
+cancelled(struct committer *c)
+{
+	int v;
+
+	pthread_mutex_lock(&c->mu);
+	v = c->cancel || c->quit;
+	pthread_mutex_unlock(&c->mu);
+	return v;
+}
+
+/* Sleeps ms, or less when cancelled.  1 when cancelled. */
+static int
+sleep_or_cancel(struct committer *c, unsigned ms)
+{
+	struct timespec ts;
+	int v, e = 0;
+
+	deadline_after(&ts, ms);
+	pthread_mutex_lock(&c->mu);
+	while (!c->cancel && !c->quit && e != ETIMEDOUT)
+		e = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	v = c->cancel || c->quit;
+	pthread_mutex_unlock(&c->mu);
+	return v;
+}
+
+/* Runs the transaction for items[0..n) until it commits, the data of a
+ * message is refused, or the consumer cancels.  held: the deliveries of
+ * the batch, for the log. */
+static enum try_rc
+try_commit(struct committer *c, struct item *const *items, size_t n,
+    size_t held)
+{
+	int rc, quiet = !c->db_down;
+
+	for (;;) {
+		rc = store_handle(c->db, items, n);
+		if (rc == DB_OK) {
+			if (c->db_down)
+				log_info("database reachable again after %u "
+				    "retries", c->retries);
+			c->db_down = 0;
+			c->retries = 0;
+			backoff_reset(&c->bo);
+			return TRY_OK;
+		}
+		if (rc == DB_EOTHER && store_refused_by_data(c->db))
+			return TRY_REFUSED;
+		/* A connection closed while idle (wait_timeout, a restart
+		 * long ago) is reopened at once, without a word. */
+		if (rc == DB_ECONN && quiet) {
+			quiet = 0;
+			continue;
+		}
+		if (rc == DB_ERETRY) {
+			log_info("transaction conflict (%s); retrying",
+			    db_error(c->db));
+		} else if (!c->db_down) {
+			/* Once per outage; the retries go to debug. */
+			log_warnx("database %s: %s; holding %zu messages "
+			    "unacknowledged, retrying with backoff",
+			    rc == DB_ECONN ? "unavailable" : "error",
+			    db_error(c->db), held);
+			c->db_down = 1;
+		} else {
+			log_debug("database still unavailable: %s",
+			    db_error(c->db));
+		}
+		c->retries++;
+		if (cancelled(c) || sleep_or_cancel(c, backoff_next(&c->bo)))
+			return TRY_CANCELLED;
+	}
+}
+
+/* The data of a message was refused and the whole transaction rolled
+ * back: one transaction per message finds which. */
+static enum try_rc
+isolate(struct committer *c, struct item *const *cands, size_t nc,
+    size_t held)
+{
+	char reason[BATCH_REASON_MAX];
+	struct item *it;
+	enum try_rc r;
+	size_t i;
+
+	log_warnx("database refused a message of the batch (%s); handling "
+	    "its %zu messages one by one", db_error(c->db), nc);
+	for (i = 0; i < nc; i++) {
+		it = cands[i];
+		r = try_commit(c, &it, 1, held);
+		if (r == TRY_REFUSED) {
+			snprintf(reason, sizeof(reason), "database refused the "
+			    "effect: %s", db_error(c->db));
+			batch_set_bad(it, reason);
+			continue;
+		}
+		if (r == TRY_CANCELLED)
+			return r;
+	}
+	return TRY_OK;
+}
+
+static enum commit_rc
+commit_batch(struct committer *c, struct batch *b)
+{
+	size_t nc = batch_candidates(b, c->cands);
+	enum try_rc r;
+
+	if (nc == 0)
+		return COMMIT_OK;
+	r = try_commit(c, c->cands, nc, b->n);
+	if (r == TRY_REFUSED)
+		r = isolate(c, c->cands, nc, b->n);
+	return r == TRY_OK ? COMMIT_OK : COMMIT_CANCELLED;
+}
+
+static void *
+committer_main(void *arg)
+{
+	struct committer *c = arg;
+	enum commit_rc rc;
+	struct batch *b;
+
+	/* Not fatal: the first batch waits for the database. */
+	if (db_connect(c->db) != DB_OK) {
+		log_warnx("database unavailable: %s; messages wait in the "
+		    "queue until it answers", db_error(c->db));
+		c->db_down = 1;
+	}
+	pthread_mutex_lock(&c->mu);
+	for (;;) {
+		while (!c->quit && (c->job == NULL || c->running))
+			pthread_cond_wait(&c->cv, &c->mu);
+		if (c->quit)
+			break;
+		b = c->job;
+		c->running = 1;
+		pthread_mutex_unlock(&c->mu);
+		rc = commit_batch(c, b);
+		pthread_mutex_lock(&c->mu);
+		c->rc = rc;
+		c->done = 1;
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+	return NULL;
+}
+
+struct committer *
+committer_new(const struct worker_config *cfg)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+	struct committer *c;
+	int e;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto oom;
+	c->db = db_new(&cfg->db);
+	c->cands = calloc((size_t)cfg->batch_max, sizeof(*c->cands));
+	if (c->db == NULL || c->cands == NULL)
+		goto oom;
+	backoff_init(&c->bo, (unsigned)cfg->retry_base_ms,
+	    (unsigned)cfg->retry_max_ms);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	/* Signals go to the main thread, which owns the stop flag. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	e = pthread_create(&c->thread, NULL, committer_main, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		errno = e;
+		log_warn("cannot start the database thread");
+		pthread_cond_destroy(&c->cv);
+		pthread_mutex_destroy(&c->mu);
+		db_free(c->db);
+		free(c->cands);
+		free(c);
+		return NULL;
+	}
+	return c;
+oom:
+	log_warnx("out of memory");
+	if (c != NULL) {
+		db_free(c->db);
+		free(c->cands);
+		free(c);
+	}
+	return NULL;
+}
+
+void
+committer_free(struct committer *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->quit = 1;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	pthread_join(c->thread, NULL);
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	db_free(c->db);
+	free(c->cands);
+	free(c);
+}
+
+void
+committer_submit(struct committer *c, struct batch *b)
+{
+	pthread_mutex_lock(&c->mu);
+	c->job = b;
+	c->running = 0;
+	c->done = 0;
+	c->cancel = 0;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+int
+committer_wait(struct committer *c, int timeout_ms, enum commit_rc *rc)
+{
+	struct timespec ts;
+	int e = 0, got = 0;
+
+	deadline_after(&ts, (unsigned)timeout_ms);
+	pthread_mutex_lock(&c->mu);
+	while (!c->done && e != ETIMEDOUT)
+		e = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	if (c->done) {
+		*rc = c->rc;
+		c->done = 0;
+		c->job = NULL;
+		c->running = 0;
+		got = 1;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return got;
+}
+
+void
+committer_cancel(struct committer *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->cancel = 1;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}

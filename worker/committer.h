@@ -1,0 +1,45 @@
+/*
+ * committer.h - the database side of the worker, on a thread of its own.
+ *
+ * The consumer hands over one batch at a time; the thread runs its
+ * transaction (store.c) and, while the database is down, retries it with
+ * capped exponential backoff and jitter until it commits or the consumer
+ * cancels.  Meanwhile the consumer collects and decodes the next batch:
+ * the database round trips of batch k overlap the broker reads of batch
+ * k+1.  The thread owns the batch from committer_submit until
+ * committer_wait reports on it; the consumer acks it afterwards.
+ *
+ * A message whose data the database refuses (too long, a trigger...) is
+ * found by retrying the batch one message per transaction; it comes back
+ * as ITEM_BAD with the reason, for the consumer to dead-letter.
+ */
+#ifndef OUTBOX_WORKER_COMMITTER_H
+#define OUTBOX_WORKER_COMMITTER_H
+
+#include "batch.h"
+#include "config.h"
+
+enum commit_rc {
+	COMMIT_OK,        /* committed (seen_before / ITEM_BAD tell the rest) */
+	COMMIT_CANCELLED, /* rolled back on committer_cancel: leave unacked */
+};
+
+struct committer;
+
+/* Opens the database connection and starts the thread.  NULL on
+ * failure (logged). */
+struct committer *committer_new(const struct worker_config *cfg);
+/* Cancels what runs, joins the thread, closes.  NULL is a no-op. */
+void committer_free(struct committer *c);
+
+/* Hands b over; the previous batch must have been waited for. */
+void committer_submit(struct committer *c, struct batch *b);
+/* Waits up to timeout_ms for the verdict on the batch handed over.
+ * 1 with *rc set (the batch is the caller's again), 0 not yet. */
+int committer_wait(struct committer *c, int timeout_ms, enum commit_rc *rc);
+/* Asks the thread to stop retrying the current batch (stop requested, or
+ * its deliveries are gone): it rolls back and reports COMMIT_CANCELLED,
+ * unless the transaction in progress commits first. */
+void committer_cancel(struct committer *c);
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * config.c - the worker's configuration table: one row per setting.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "log.h"
+
+#define T struct worker_config
+const struct cfg_opt worker_opts[] = {
+	DB_CFG_ROWS(T, db),
+	MQ_CFG_ROWS(T, mq),
+	CFG_ROW_INT("WORKER_PREFETCH", T, prefetch, "500", 1, 65535,
+	    "deliveries the broker sends ahead of the acks (basic.qos)"),
+	CFG_ROW_INT("WORKER_BATCH_MAX", T, batch_max, "200", 1, 1000,
+	    "most messages handled in one database transaction"),
+	CFG_ROW_INT("WORKER_BATCH_WAIT_MS", T, batch_wait_ms, "5", 0, 10000,
+	    "ms a batch waits for more messages after its first"),
+	CFG_ROW_INT("WORKER_RETRY_BASE_MS", T, retry_base_ms, "100", 1,
+	    60000, "first delay before a database or broker retry"),
+	CFG_ROW_INT("WORKER_RETRY_MAX_MS", T, retry_max_ms, "5000", 1,
+	    600000, "largest retry delay (exponential backoff, jitter)"),
+	CFG_ROW_INT("WORKER_DLQ_TIMEOUT_MS", T, dlq_timeout_ms, "5000", 100,
+	    60000, "ms to wait for the broker to confirm a dead-letter copy"),
+	CFG_ROW_STR("LOG_LEVEL", T, log_level, "info", 1,
+	    "debug, info or warn"),
+	CFG_ROW_STR("LOG_FORMAT", T, log_format, "text", 1,
+	    "text (the original's lines) or json (one object per line)"),
+};
+#undef T
+const size_t worker_nopts = sizeof(worker_opts) / sizeof(worker_opts[0]);
+
+int
+worker_config_load(struct worker_config *cfg, char *err, size_t errlen)
+{
+	enum log_format fmt;
+	enum log_level lvl;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (cfg_load(worker_opts, worker_nopts, cfg, err, errlen) == -1)
+		return -1;
+	if (log_level_parse(cfg->log_level, &lvl) == -1) {
+		snprintf(err, errlen, "LOG_LEVEL: invalid value \"%.32s\": "
+		    "expected debug, info or warn", cfg->log_level);
+		return -1;
+	}
+	if (log_format_parse(cfg->log_format, &fmt) == -1) {
+		snprintf(err, errlen, "LOG_FORMAT: invalid value \"%.32s\": "
+		    "expected text or json", cfg->log_format);
+		return -1;
+	}
+	/* A batch larger than the prefetch window could never fill: every
+	 * batch would wait out WORKER_BATCH_WAIT_MS. */
+	if (cfg->batch_max > cfg->prefetch) {
+		snprintf(err, errlen, "WORKER_BATCH_MAX: %d is larger than "
+		    "WORKER_PREFETCH (%d)", cfg->batch_max, cfg->prefetch);
+		return -1;
+	}
+	if (cfg->retry_max_ms < cfg->retry_base_ms) {
+		snprintf(err, errlen, "WORKER_RETRY_MAX_MS: %d is smaller than "
+		    "WORKER_RETRY_BASE_MS (%d)", cfg->retry_max_ms,
+		    cfg->retry_base_ms);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,401 @@
+/*
+ * consume.c - the batching loop (consume.h).
+ *
+ * The main thread owns the broker: the consumer connection (manual acks,
+ * prefetch WORKER_PREFETCH) and the dead-letter publisher (dlq.c).  The
+ * database transactions run on the committer thread (committer.c).  Two
+ * batches alternate: while the committer runs the transaction of one,
+ * the loop collects and decodes the next.  Each turn:
+ *
+ *   collect  wait for a delivery; after the first, take more until the
+ *            batch has WORKER_BATCH_MAX or WORKER_BATCH_WAIT_MS passed
+ *            (what has already arrived is still taken, up to the max);
+ *            meanwhile, as soon as the committer is done with the
+ *            previous batch, complete it (below): its ack gives the
+ *            broker room (prefetch) to send more;
+ *   prepare  decode everything before any transaction (batch.c) and
+ *            dead-letter what cannot be handled (those are acked alone);
+ *   finish   if the previous batch is still at the committer, wait for
+ *            it (sending heartbeats while the database is down) and
+ *            complete it;
+ *   submit   hand the new batch to the committer.
+ *
+ * Completing a batch: dead-letter what the database refused, log
+ * "Handling [<event>] - Payload: '<payload>'" per new message and
+ * "Duplicate message ..." per repeat, then ONE multiple-ack.
+ *
+ * Acks go out in delivery order: a batch is acked only after the one
+ * before it, so a multiple-ack never covers a delivery still in a
+ * transaction.  The broker lost at any point: both batches are dropped
+ * (the broker requeues what was not acked; a batch committed but not
+ * acked comes back and is seen as duplicates), then reconnect with
+ * backoff, redeclare, resume.
+ */
+#include "consume.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "batch.h"
+#include "committer.h"
+#include "dlq.h"
+#include "log.h"
+#include "mq.h"
+
+/* Longest wait for a first delivery while nothing else is pending: how
+ * soon an idle worker sees a stop request. */
+#define IDLE_WAIT_MS 100
+/* While waiting for the committer, the consumer connection sends a
+ * heartbeat this often, so that the broker keeps it (and the deliveries
+ * it holds) however long the database is away. */
+#define HOLD_HEARTBEAT_MS 500
+/* While the committer holds a batch, the loop looks at it every
+ * REAP_POLL_MS to ack it as soon as it committed; every tenth of the
+ * time it has held it, up to REAP_POLL_MAX_MS, when that takes long (the
+ * database away): no busy loop through an outage. */
+#define REAP_POLL_MS 1
+#define REAP_POLL_MAX_MS 50
+
+struct worker {
+	const struct worker_config *cfg;
+	volatile sig_atomic_t *stop;
+	mq_conn *mq;
+	struct dlq *dlq;
+	struct committer *db;
+	struct batch bat[2];
+	struct batch *next;  /* being collected */
+	struct batch *cur;   /* with the committer (until completed), or NULL */
+	long long cur_since; /* when cur was handed over (ms) */
+	struct backoff mq_bo;
+	int mq_down;         /* a broker outage is being reported */
+	unsigned long long n_handled, n_dup, n_dead;
+};
+
+enum outcome { OUT_OK, OUT_STOPPED, OUT_BROKER_LOST };
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- broker ---- */
+
+/* Connects, declares the topology, starts consuming.  0 or -1. */
+static int
+broker_up(struct worker *w)
+{
+	if (mq_connect(w->mq, 0) == 0 && mq_declare_topology(w->mq) == 0 &&
+	    mq_consume(w->mq, MQ_QUEUE, w->cfg->prefetch) == 0) {
+		if (w->mq_down)
+			log_info("broker reachable again: consuming %s",
+			    MQ_QUEUE);
+		else
+			log_info("consuming %s (prefetch %d, batches of up to "
+			    "%d messages or %d ms)", MQ_QUEUE,
+			    w->cfg->prefetch, w->cfg->batch_max,
+			    w->cfg->batch_wait_ms);
+		w->mq_down = 0;
+		backoff_reset(&w->mq_bo);
+		return 0;
+	}
+	if (!w->mq_down)
+		log_warnx("broker unavailable: %s; retrying with backoff",
+		    mq_error(w->mq));
+	else
+		log_debug("broker still unavailable: %s", mq_error(w->mq));
+	w->mq_down = 1;
+	mq_disconnect(w->mq);
+	return -1;
+}
+
+/* Drops the connection and both batches (after the committer let go of
+ * w->cur, which is set only while the committer holds it): what was not
+ * acked goes back to the queue. */
+static void
+broker_lost(struct worker *w)
+{
+	enum commit_rc rc;
+
+	log_warnx("broker connection lost: %s; the messages not acked return "
+	    "to the queue; reconnecting", mq_error(w->mq));
+	if (w->cur != NULL) {
+		committer_cancel(w->db);
+		while (!committer_wait(w->db, 1000, &rc))
+			;
+		batch_clear(w->cur);
+		w->cur = NULL;
+	}
+	batch_clear(w->next);
+	w->mq_down = 1;
+	mq_disconnect(w->mq);
+}
+
+/* ---- a batch ---- */
+
+static int
+has_unsettled_bad(const struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		if (b->items[i].state == ITEM_BAD && !b->items[i].settled)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+log_results(struct worker *w, const struct batch *b)
+{
+	const struct item *it;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		it = &b->items[i];
+		if (it->state == ITEM_BAD) {
+			w->n_dead++;
+			continue;
+		}
+		if (it->dup_in_batch || it->seen_before) {
+			log_info("Duplicate message %s [%s]: %s, acked without "
+			    "effect", it->ev.id, it->ev.event_name,
+			    it->dup_in_batch ? "repeated in the batch" :
+			    "already processed");
+			w->n_dup++;
+			continue;
+		}
+		/* The original's line, once per effect committed. */
+		log_info("Handling [%s] - Payload: '%s'", it->ev.event_name,
+		    it->ev.payload);
+		w->n_handled++;
+	}
+}
+
+/* The committer is done with w->cur: dead-letters what the database
+ * refused, logs, acks.  The batch is let go whatever happens: a batch
+ * rolled back (OUT_STOPPED) or whose connection is gone stays unacked,
+ * for the broker to deliver again. */
+static enum outcome
+complete(struct worker *w, enum commit_rc rc)
+{
+	enum outcome o = OUT_OK;
+	uint64_t tag;
+
+	if (rc == COMMIT_CANCELLED) {
+		log_info("stopping: batch of %zu messages left "
+		    "unacknowledged (its transaction rolled back)", w->cur->n);
+		o = OUT_STOPPED;
+		goto out;
+	}
+	if (has_unsettled_bad(w->cur) &&
+	    dlq_settle(w->dlq, w->mq, w->cur) == -1) {
+		o = OUT_BROKER_LOST;
+		goto out;
+	}
+	log_results(w, w->cur);
+	tag = batch_ack_tag(w->cur);
+	if (tag != 0 && mq_ack(w->mq, tag, 1) == -1)
+		o = OUT_BROKER_LOST;
+out:
+	batch_clear(w->cur);
+	w->cur = NULL;
+	return o;
+}
+
+/* Completes w->cur if the committer is done with it, without waiting:
+ * its ack gives the broker room to send more while the next batch
+ * fills. */
+static enum outcome
+reap(struct worker *w)
+{
+	enum commit_rc rc;
+
+	if (w->cur == NULL || !committer_wait(w->db, 0, &rc))
+		return OUT_OK;
+	return complete(w, rc);
+}
+
+/* Waits for the committer's verdict on w->cur, keeping the consumer
+ * connection alive meanwhile, then completes it. */
+static enum outcome
+finish(struct worker *w)
+{
+	enum commit_rc rc;
+	int lost = 0, stopping = 0;
+
+	while (!committer_wait(w->db, HOLD_HEARTBEAT_MS, &rc)) {
+		/* A transaction in progress still commits; only the waits
+		 * between retries end. */
+		if (*w->stop && !stopping) {
+			stopping = 1;
+			committer_cancel(w->db);
+		}
+		if (!lost && mq_heartbeat(w->mq) == -1) {
+			lost = 1;
+			committer_cancel(w->db);
+		}
+	}
+	if (lost) {
+		/* Committed or not, its deliveries are gone with the
+		 * connection. */
+		batch_clear(w->cur);
+		w->cur = NULL;
+		return OUT_BROKER_LOST;
+	}
+	return complete(w, rc);
+}
+
+static int
+reap_poll_ms(const struct worker *w)
+{
+	long long ms = (now_ms() - w->cur_since) / 10;
+
+	if (ms < REAP_POLL_MS)
+		return REAP_POLL_MS;
+	return ms > REAP_POLL_MAX_MS ? REAP_POLL_MAX_MS : (int)ms;
+}
+
+/* Fills w->next: waits for a first delivery, then takes more until the
+ * batch is full or WORKER_BATCH_WAIT_MS passed (what has arrived by then
+ * is still taken, up to the max).  Meanwhile completes w->cur as soon as
+ * the committer is done with it.  Returns with w->next empty when nothing
+ * came (or a stop was requested) and no batch is at the committer. */
+static enum outcome
+collect(struct worker *w)
+{
+	struct batch *b = w->next;
+	struct mq_delivery d;
+	long long deadline = 0, left;
+	enum outcome o;
+	int r, wait;
+
+	for (;;) {
+		if ((o = reap(w)) != OUT_OK)
+			return o;
+		if (batch_full(b) || *w->stop)
+			return OUT_OK;
+		if (b->n == 0) {
+			wait = IDLE_WAIT_MS;
+		} else {
+			left = deadline - now_ms();
+			wait = left > 0 ? (int)left : 0;
+		}
+		/* Look at the committer often while it holds a batch. */
+		if (w->cur != NULL && wait > reap_poll_ms(w))
+			wait = reap_poll_ms(w);
+		r = mq_next(w->mq, &d, wait);
+		if (r < 0)
+			return OUT_BROKER_LOST;
+		if (r == 1) {
+			if (b->n == 0)
+				deadline = now_ms() + w->cfg->batch_wait_ms;
+			batch_add(b, &d);
+			/* Decoded while the rest arrives, not after. */
+			batch_decode_item(&b->items[b->n - 1]);
+			continue;
+		}
+		if (b->n > 0 && now_ms() >= deadline)
+			return OUT_OK;
+		if (b->n == 0 && w->cur == NULL)
+			return OUT_OK;
+	}
+}
+
+/* One turn of the loop.  OUT_STOPPED ends the loop. */
+static enum outcome
+turn(struct worker *w)
+{
+	enum outcome o;
+	struct batch *t;
+
+	if ((o = collect(w)) != OUT_OK)
+		return o;
+	if (w->next->n == 0) {
+		if (w->cur == NULL)
+			dlq_service(w->dlq);
+		return OUT_OK;
+	}
+	if (batch_prepare(w->next) > 0 &&
+	    dlq_settle(w->dlq, w->mq, w->next) == -1)
+		return OUT_BROKER_LOST;
+	/* One batch at the committer at a time, acked in order. */
+	if (w->cur != NULL && (o = finish(w)) != OUT_OK)
+		return o;
+	if (*w->stop)
+		return OUT_OK;
+	committer_submit(w->db, w->next);
+	t = w->next;
+	w->cur = t;
+	w->cur_since = now_ms();
+	w->next = t == &w->bat[0] ? &w->bat[1] : &w->bat[0];
+	return OUT_OK;
+}
+
+/* ---- the loop ---- */
+
+static void
+worker_free(struct worker *w)
+{
+	/* The committer lets go of its batch before the batches go. */
+	committer_free(w->db);
+	batch_free(&w->bat[0]);
+	batch_free(&w->bat[1]);
+	/* Closing the channel returns unacked deliveries to the queue. */
+	mq_free(w->mq);
+	dlq_free(w->dlq);
+}
+
+int
+consume_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
+{
+	struct worker w;
+	enum outcome o = OUT_OK;
+
+	memset(&w, 0, sizeof(w));
+	w.cfg = cfg;
+	w.stop = stop;
+	w.mq = mq_new(&cfg->mq);
+	w.dlq = dlq_new(&cfg->mq, cfg->dlq_timeout_ms);
+	if (w.mq == NULL || w.dlq == NULL ||
+	    batch_init(&w.bat[0], (size_t)cfg->batch_max) == -1 ||
+	    batch_init(&w.bat[1], (size_t)cfg->batch_max) == -1 ||
+	    (w.db = committer_new(cfg)) == NULL) {
+		log_warnx("cannot start");
+		worker_free(&w);
+		return -1;
+	}
+	w.next = &w.bat[0];
+	backoff_init(&w.mq_bo, (unsigned)cfg->retry_base_ms,
+	    (unsigned)cfg->retry_max_ms);
+
+	while (!*stop) {
+		if (!mq_is_connected(w.mq) && broker_up(&w) == -1) {
+			backoff_sleep(backoff_next(&w.mq_bo), stop);
+			continue;
+		}
+		o = turn(&w);
+		if (o == OUT_BROKER_LOST)
+			broker_lost(&w);
+		if (o == OUT_STOPPED)
+			break;
+	}
+	/* Finish the batch in flight: commit and ack it, or roll it back
+	 * and leave it unacked.  A batch collected but not submitted stays
+	 * unacked: the broker requeues it when the channel closes. */
+	if (w.cur != NULL) {
+		o = finish(&w);
+		if (o == OUT_BROKER_LOST)
+			broker_lost(&w);
+	}
+	log_info("shutting down: %llu messages handled, %llu duplicates, "
+	    "%llu dead-lettered", w.n_handled, w.n_dup, w.n_dead);
+	worker_free(&w);
+	return 0;
+}

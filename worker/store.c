@@ -1,0 +1,193 @@
+/*
+ * store.c - one transaction per batch: processed_messages and effects.
+ */
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "rows.h"
+
+static const struct rows_sql store_seen = {
+	"SELECT message_id FROM processed_messages WHERE message_id IN (",
+	"?",
+	")",
+	1,
+};
+
+static const struct rows_sql store_insert = {
+	"INSERT INTO processed_messages (message_id, event_name, "
+	    "processed_at) VALUES ",
+	"(?, ?, UTC_TIMESTAMP(6))",
+	"",
+	2,
+};
+
+struct store_seen_ud {
+	struct item *const *items;
+	struct item **sorted; /* by id, for bsearch */
+	size_t n;
+};
+
+static int
+store_cmp_id(const void *a, const void *b)
+{
+	const struct item *x = *(const struct item *const *)a;
+	const struct item *y = *(const struct item *const *)b;
+
+	return memcmp(x->ev.id, y->ev.id, UID_LEN);
+}
+
+static int
+store_cmp_key(const void *key, const void *elem)
+{
+	const struct item *y = *(const struct item *const *)elem;
+
+	return memcmp(key, y->ev.id, UID_LEN);
+}
+
+/* A row of store_seen: marks the item with that id. */
+static int
+store_seen_row(void *ud, const struct db_col *cols, size_t ncols)
+{
+	struct store_seen_ud *u = ud;
+	struct item **hit;
+
+	if (ncols < 1 || cols[0].is_null || cols[0].len != UID_LEN)
+		return 0;
+	hit = bsearch(cols[0].s, u->sorted, u->n, sizeof(*u->sorted),
+	    store_cmp_key);
+	if (hit != NULL)
+		(*hit)->seen_before = 1;
+	return 0;
+}
+
+/* The statements of the transaction, between BEGIN and COMMIT.
+ *
+ * Optimistic (careful 0): redeliveries are rare, so the ids are inserted
+ * without looking first; a duplicate key (DB_EDUP) sends the caller back
+ * to a careful attempt in a new transaction.  Careful: the ids already
+ * in processed_messages are looked up first and skipped. */
+static int
+store_body(db_conn *db, struct item *const *items, size_t n, int careful,
+    struct db_val *vals, struct handled *hs, struct item **sorted)
+{
+	struct store_seen_ud u = { items, sorted, n };
+	const struct handler *h;
+	size_t i, k, hi;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		items[i]->seen_before = 0;
+	if (careful) {
+		for (i = 0; i < n; i++) {
+			sorted[i] = items[i];
+			vals[i] = DB_STRN(items[i]->ev.id, UID_LEN);
+		}
+		qsort(sorted, n, sizeof(*sorted), store_cmp_id);
+		if ((rc = rows_query(db, &store_seen, vals, n, store_seen_row,
+		    &u)) != DB_OK)
+			return rc;
+	}
+
+	for (i = 0, k = 0; i < n; i++) {
+		if (items[i]->seen_before)
+			continue;
+		vals[k * 2] = DB_STRN(items[i]->ev.id, UID_LEN);
+		vals[k * 2 + 1] = DB_STR(items[i]->ev.event_name);
+		k++;
+	}
+	if (k == 0)
+		return DB_OK;
+	/* Careful, a duplicate means another worker inserted the id after
+	 * our look: the retry will see it as processed. */
+	rc = rows_exec(db, &store_insert, vals, k, NULL);
+	if (rc == DB_EDUP && careful)
+		return DB_ERETRY;
+	if (rc != DB_OK)
+		return rc;
+
+	for (hi = 0; hi < handler_count(); hi++) {
+		h = handler_at(hi);
+		for (i = 0, k = 0; i < n; i++) {
+			if (items[i]->seen_before || items[i]->h != h)
+				continue;
+			hs[k].message_id = items[i]->ev.id;
+			hs[k].data = items[i]->data;
+			k++;
+		}
+		/* A handler's own duplicate key is not a redelivery: it must
+		 * not send us to the careful attempt. */
+		if (k > 0 && (rc = h->apply(db, hs, k)) != DB_OK)
+			return rc == DB_EDUP ? DB_EOTHER : rc;
+	}
+	return DB_OK;
+}
+
+int
+store_handle(db_conn *db, struct item *const *items, size_t n)
+{
+	struct item **sorted;
+	struct db_val *vals;
+	struct handled *hs;
+	int rc, careful = 0;
+
+	if (n == 0)
+		return DB_OK;
+	vals = calloc(n * 2, sizeof(*vals));
+	hs = calloc(n, sizeof(*hs));
+	sorted = calloc(n, sizeof(*sorted));
+	if (vals == NULL || hs == NULL || sorted == NULL) {
+		rc = DB_EOTHER;
+		goto out;
+	}
+	for (;;) {
+		if ((rc = db_begin(db)) != DB_OK)
+			goto out;
+		rc = store_body(db, items, n, careful, vals, hs, sorted);
+		if (rc == DB_OK) {
+			/* A failed commit has rolled back (or lost the
+			 * connection: then maybe committed). */
+			rc = db_commit(db);
+			break;
+		}
+		db_rollback(db);
+		/* Some id was processed before: again, looking first. */
+		if (rc == DB_EDUP && !careful) {
+			careful = 1;
+			continue;
+		}
+		break;
+	}
+out:
+	free(vals);
+	free(hs);
+	free(sorted);
+	return rc;
+}
+
+int
+store_refused_by_data(const db_conn *db)
+{
+	/* MariaDB/MySQL error codes (mysqld_error.h; only db.c includes the
+	 * client headers). */
+	switch (db_errno(db)) {
+	case 1048: /* ER_BAD_NULL_ERROR */
+	case 1062: /* ER_DUP_ENTRY (of a handler's effect) */
+	case 1264: /* ER_WARN_DATA_OUT_OF_RANGE */
+	case 1265: /* WARN_DATA_TRUNCATED */
+	case 1292: /* ER_TRUNCATED_WRONG_VALUE */
+	case 1300: /* ER_INVALID_CHARACTER_STRING */
+	case 1366: /* ER_TRUNCATED_WRONG_VALUE_FOR_FIELD */
+	case 1406: /* ER_DATA_TOO_LONG */
+	case 1451: /* ER_ROW_IS_REFERENCED_2 */
+	case 1452: /* ER_NO_REFERENCED_ROW_2 */
+	case 1586: /* ER_DUP_ENTRY_WITH_KEY_NAME */
+	case 1644: /* ER_SIGNAL_EXCEPTION (a trigger refused the row) */
+	case 1977: /* ER_CANNOT_CONVERT_CHARACTER */
+	case 4025: /* ER_CONSTRAINT_FAILED (CHECK) */
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * store.h - the worker's database side: one transaction per batch that
+ * records the message ids in processed_messages and runs the handlers'
+ * effects for the ids that were new.
+ */
+#ifndef OUTBOX_WORKER_STORE_H
+#define OUTBOX_WORKER_STORE_H
+
+#include <stddef.h>
+
+#include "batch.h"
+#include "db.h"
+
+/* Handles items[0..n) (ITEM_OK, distinct ids) in ONE transaction: inserts
+ * their ids into processed_messages and runs their handlers' effects,
+ * commits.  Ids already there (a redelivery) get seen_before and no
+ * effect: the first attempt inserts without looking, and only when that
+ * meets a duplicate key is the batch done again, looking the ids up
+ * first.  On failure the transaction is rolled back and the seen_before
+ * marks mean nothing.  Returns a db_rc:
+ *   DB_OK      committed;
+ *   DB_ECONN   connection lost (a lost commit may have committed: the
+ *              retry then sees the ids as processed);
+ *   DB_ERETRY  deadlock, lock timeout, or another worker inserted one of
+ *              the ids meanwhile: retry;
+ *   DB_EOTHER  refused: store_refused_by_data() tells whether by the
+ *              data of a message (db_errno / db_error say which error). */
+int store_handle(db_conn *db, struct item *const *items, size_t n);
+
+/* 1 if the last error of db is about the data of a row (too long, bad
+ * value, a constraint or a trigger refusing it): retrying the same
+ * message cannot succeed, but other messages can.  0 for errors of the
+ * database itself (missing table, privileges, read-only...). */
+int store_refused_by_data(const db_conn *db);
+
+#endif
