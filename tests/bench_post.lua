@@ -1,15 +1,17 @@
 -- wrk script for `make bench`: POST /customers with a unique email per
--- request (per thread prefix + counter), as the app's ingest load.
-local counter = 0
-local tid = 0
+-- request (a per-thread prefix and a counter), as the app's ingest load.
+local threads = 0
 
 function setup(thread)
-  thread:set("tid", tid)
-  tid = tid + 1
+  -- Runs in the main state: give each thread its own number.
+  thread:set("thread_no", threads)
+  threads = threads + 1
 end
 
 function init(args)
-  prefix = "wrk-" .. tostring(os.time()) .. "-" .. tostring(tid)
+  -- Runs in the thread's state, where thread_no was set by setup().
+  prefix = "wrk-" .. tostring(os.time()) .. "-" .. tostring(thread_no)
+  counter = 0
 end
 
 request = function()

@@ -107,6 +107,8 @@ h_infra(const char *cmd)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+static int h_role_creds(const char *role, char env[4][192]);
+
 static db_conn *h_conn;
 static pid_t h_conn_pid;
 /* External linkage so that the store is kept: LeakSanitizer sees the
@@ -335,15 +337,20 @@ h_app_ready(void *ud)
 void
 h_app_start(struct h_daemon *d, const char *name, const char *const *extra)
 {
-	static char portenv[32];
+	static char portenv[32], creds[4][192];
 	const char *env[32];
 	struct h_ready r = { d };
-	int i = 0, j;
+	int i = 0, j, n;
 
 	d->port = h_free_port();
 	snprintf(portenv, sizeof(portenv), "APP_PORT=%d", d->port);
 	env[i++] = portenv;
 	env[i++] = "APP_BIND=127.0.0.1";
+	env[i++] = "APP_METRICS_PORT=0";
+	/* As in production: the app's own least-privilege login. */
+	n = h_role_creds("APP", creds);
+	for (j = 0; j < n; j++)
+		env[i++] = creds[j];
 	for (j = 0; extra != NULL && extra[j] != NULL && i < 31; j++)
 		env[i++] = extra[j];
 	env[i] = NULL;
@@ -707,42 +714,6 @@ h_mq_counts(const char *queue, long long *ready, long long *unacked)
 	return -1;
 }
 
-/* The worker's own logins from scripts/roles.env (least privilege),
- * as "NAME=value" strings in env (room for 4); returns how many. */
-static int
-h_worker_creds(char env[4][192])
-{
-	static const char *const keys[4][2] = {
-		{ "OUTBOX_WORKER_DB_USER", "DB_USER" },
-		{ "OUTBOX_WORKER_DB_PASS", "DB_PASS" },
-		{ "OUTBOX_WORKER_MQ_USER", "RABBITMQ_USER" },
-		{ "OUTBOX_WORKER_MQ_PASS", "RABBITMQ_PASS" },
-	};
-	char path[512], line[256], *v;
-	size_t len;
-	int i, n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/scripts/roles.env",
-	    h_env("OUTBOX_ROOT", "."));
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL && n < 4) {
-		len = strcspn(line, "\r\n");
-		line[len] = '\0';
-		if ((v = strchr(line, '=')) == NULL)
-			continue;
-		*v++ = '\0';
-		for (i = 0; i < 4; i++) {
-			if (strcmp(line, keys[i][0]) == 0)
-				snprintf(env[n++], sizeof(env[0]), "%s=%s",
-				    keys[i][1], v);
-		}
-	}
-	fclose(f);
-	return n;
-}
-
 static int
 h_worker_started(void *ud)
 {
@@ -761,7 +732,7 @@ h_worker_start(struct h_daemon *d, const char *name,
 	int i, n;
 
 	/* Its own logins first: extra may still override them. */
-	n = h_worker_creds(creds);
+	n = h_role_creds("WORKER", creds);
 	for (i = 0; i < n; i++)
 		env[i] = creds[i];
 	for (i = 0; extra != NULL && extra[i] != NULL && n < 39; i++)

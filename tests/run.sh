@@ -71,6 +71,9 @@ else
 	failed=$((failed + 1))
 fi
 
+# `make dev` driven as a user would (start, POST, see the lines, Ctrl-C).
+run dev bash tests/dev_test.sh
+
 if [ "$failed" -ne 0 ]; then
 	echo "daemon logs: $OUTBOX_TEST_LOGS"
 fi
