@@ -580,12 +580,14 @@ mq_provision_daemons() {
     # relay: declares the topology, publishes through the default exchange.
     conf[RELAY]=$topo
     write[RELAY]='^(amq\.default|outbox(\.dlx|\.dlq)?)$'
-    read[RELAY]=$topo
+    # read: declaring outbox with its dead-letter exchange needs read on
+    # the queue; nothing outside the topology.
+    read[RELAY]='^outbox(\.dlx)?$'
     # worker: declares the topology, consumes outbox, dead-letters to
     # outbox.dlx; it cannot publish to the default exchange.
     conf[WORKER]=$topo
     write[WORKER]='^outbox(\.dlx|\.dlq)?$'
-    read[WORKER]=$topo
+    read[WORKER]='^outbox(\.dlx)?$'
     # audit: looks at queue depths (a passive declare needs configure).
     conf[AUDIT]=$topo
     write[AUDIT]='^$'

@@ -654,6 +654,9 @@ h_relay_start(struct h_daemon *d, const char *name, const char *const *extra)
 	n = h_role_creds("RELAY", creds);
 	for (i = 0; i < n; i++)
 		env[i] = creds[i];
+	/* No metrics listener unless the test asks (extra): several
+	 * relays run at once. */
+	env[n++] = "RELAY_METRICS_PORT=0";
 	for (i = 0; extra != NULL && extra[i] != NULL && n < 39; i++)
 		env[n++] = extra[i];
 	env[n] = NULL;
@@ -731,14 +734,58 @@ h_worker_start(struct h_daemon *d, const char *name,
 	const char *env[40];
 	int i, n;
 
-	/* Its own logins first: extra may still override them. */
+	/* Its own logins first, no metrics listener unless asked: extra
+	 * may still override them. */
 	n = h_role_creds("WORKER", creds);
 	for (i = 0; i < n; i++)
 		env[i] = creds[i];
+	env[n++] = "WORKER_METRICS_PORT=0";
 	for (i = 0; extra != NULL && extra[i] != NULL && n < 39; i++)
 		env[n++] = extra[i];
 	env[n] = NULL;
 	h_daemon_start(d, "outbox-worker", name, env);
 	ck_assert_msg(h_wait(15000, h_worker_started, &s), "%s not consuming "
 	    "in 15 s (log %s)", name, d->log);
+}
+
+/* ---- least privilege ---- */
+
+/* Copies "NAME=value" of the role's logins into p's matching fields. */
+static void
+h_role_apply(const char *role, char *dbu, size_t dbulen, char *dbp,
+    size_t dbplen, char *mqu, size_t mqulen, char *mqp, size_t mqplen)
+{
+	char creds[4][192];
+	int i, n = h_role_creds(role, creds);
+
+	for (i = 0; i < n; i++) {
+		const char *v = strchr(creds[i], '=') + 1;
+
+		if (strncmp(creds[i], "DB_USER=", 8) == 0 && dbu != NULL)
+			snprintf(dbu, dbulen, "%s", v);
+		else if (strncmp(creds[i], "DB_PASS=", 8) == 0 && dbp != NULL)
+			snprintf(dbp, dbplen, "%s", v);
+		else if (strncmp(creds[i], "RABBITMQ_USER=", 14) == 0 &&
+		    mqu != NULL)
+			snprintf(mqu, mqulen, "%s", v);
+		else if (strncmp(creds[i], "RABBITMQ_PASS=", 14) == 0 &&
+		    mqp != NULL)
+			snprintf(mqp, mqplen, "%s", v);
+	}
+}
+
+void
+h_role_db_params(const char *role, struct db_params *p)
+{
+	h_db_params(p);
+	h_role_apply(role, p->user, sizeof(p->user), p->pass, sizeof(p->pass),
+	    NULL, 0, NULL, 0);
+}
+
+void
+h_role_mq_params(const char *role, struct mq_params *p)
+{
+	h_mq_params(p);
+	h_role_apply(role, NULL, 0, NULL, 0, p->user, sizeof(p->user), p->pass,
+	    sizeof(p->pass));
 }

@@ -146,4 +146,9 @@ int h_mq_counts(const char *queue, long long *ready, long long *unacked);
 void h_worker_start(struct h_daemon *d, const char *name,
     const char *const *extra);
 
+/* The settings of the private servers with the logins of a daemon role
+ * ("APP", "RELAY", "WORKER", "AUDIT") from scripts/roles.env. */
+void h_role_db_params(const char *role, struct db_params *p);
+void h_role_mq_params(const char *role, struct mq_params *p);
+
 #endif
