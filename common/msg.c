@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "timefmt.h"
+
 int
 msg_customer_json(const struct customer *c, struct buf *out)
 {
@@ -148,6 +150,11 @@ msg_decode(const char *body, size_t len, struct msg_event *out,
 		goto out;
 	}
 	out->payload_len = strlen(out->payload);
+	/* Optional: a missing or odd CreatedAt is the handler's business. */
+	v = json_object_get(v, "CreatedAt");
+	if (json_is_string(v) &&
+	    timefmt_parse_rfc3339(json_string_value(v), &out->created) == 0)
+		out->has_created = 1;
 	rc = 0;
 out:
 	json_decref(root);

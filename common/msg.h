@@ -12,6 +12,7 @@
 #define OUTBOX_MSG_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "buf.h"
 #include "uid.h"
@@ -47,6 +48,11 @@ struct msg_event {
 	char event_name[MSG_EVENT_NAME_MAX + 1];
 	char *payload; /* compact JSON text of the payload */
 	size_t payload_len;
+	/* The payload's "CreatedAt" (RFC 3339, the app's clock at the
+	 * request), when it has a valid one: for the worker's lag metric
+	 * only, never checked strictly. */
+	int has_created;
+	struct timespec created;
 };
 
 /* Strictly decodes a body: a JSON object (no trailing bytes, no duplicate

@@ -40,12 +40,19 @@ obs_reply(struct MHD_Connection *conn, unsigned status, const char *ctype,
 	return ret;
 }
 
+/* A small JSON answer; its length from the text, never by hand. */
+static enum MHD_Result
+obs_json(struct MHD_Connection *conn, unsigned status, const char *body)
+{
+	return obs_reply(conn, status, "application/json", body,
+	    strlen(body));
+}
+
 static enum MHD_Result
 obs_handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **con_cls)
 {
-	static const char json[] = "application/json";
 	struct obs *o = cls;
 	struct buf b;
 	enum MHD_Result ret;
@@ -61,25 +68,21 @@ obs_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	known = strcmp(url, "/metrics") == 0 || strcmp(url, "/healthz") == 0 ||
 	    strcmp(url, "/readyz") == 0;
 	if (!known)
-		return obs_reply(conn, 404, json,
-		    "{\"error\":\"no such resource\"}", 30);
+		return obs_json(conn, 404, "{\"error\":\"no such resource\"}");
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return obs_reply(conn, 405, json,
-		    "{\"error\":\"method not allowed\"}", 30);
+		return obs_json(conn, 405,
+		    "{\"error\":\"method not allowed\"}");
 	if (strcmp(url, "/healthz") == 0)
-		return obs_reply(conn, 200, json, "{\"status\":\"ok\"}", 15);
+		return obs_json(conn, 200, "{\"status\":\"ok\"}");
 	if (strcmp(url, "/readyz") == 0) {
 		if (o->ready == NULL || o->ready(o->ud))
-			return obs_reply(conn, 200, json,
-			    "{\"status\":\"ready\"}", 18);
-		return obs_reply(conn, 503, json,
-		    "{\"error\":\"not ready\"}", 21);
+			return obs_json(conn, 200, "{\"status\":\"ready\"}");
+		return obs_json(conn, 503, "{\"error\":\"not ready\"}");
 	}
 	buf_init(&b, 4 * 1024 * 1024);
 	if (metrics_render(&b) == -1) {
 		buf_free(&b);
-		return obs_reply(conn, 500, json,
-		    "{\"error\":\"internal error\"}", 26);
+		return obs_json(conn, 500, "{\"error\":\"internal error\"}");
 	}
 	ret = obs_reply(conn, 200, "text/plain; version=0.0.4; charset=utf-8",
 	    b.data ? b.data : "", b.len);

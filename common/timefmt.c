@@ -76,3 +76,19 @@ timefmt_parse_sql(const char *s, struct timespec *ts)
 	ts->tv_nsec = (long)us * 1000;
 	return 0;
 }
+
+int
+timefmt_parse_rfc3339(const char *s, struct timespec *ts)
+{
+	char sql[TIMEFMT_LEN];
+	size_t len = strlen(s);
+
+	/* The same fields as the SQL form: 'T' for ' ', a final 'Z'. */
+	if (len < 20 || len >= sizeof(sql) || s[10] != 'T' ||
+	    s[len - 1] != 'Z')
+		return -1;
+	memcpy(sql, s, len - 1);
+	sql[len - 1] = '\0';
+	sql[10] = ' ';
+	return timefmt_parse_sql(sql, ts);
+}

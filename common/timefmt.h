@@ -19,5 +19,8 @@ int timefmt_rfc3339(const struct timespec *ts, char *out, size_t outlen);
 int timefmt_sql(const struct timespec *ts, char *out, size_t outlen);
 /* Parses the SQL form (microseconds optional) back; 0 or -1. */
 int timefmt_parse_sql(const char *s, struct timespec *ts);
+/* Parses the RFC 3339 form in UTC ("...T...Z", microseconds optional)
+ * back; 0 or -1. */
+int timefmt_parse_rfc3339(const char *s, struct timespec *ts);
 
 #endif

@@ -99,6 +99,7 @@ batch_add(struct batch *b, int64_t seq, unsigned attempts, const char *id,
 	r->seq = seq;
 	r->attempts = attempts;
 	r->trace[0] = '\0';
+	r->created = 0;
 	if (trace != NULL && trace_valid(trace, tracelen) == 0) {
 		memcpy(parent, trace, TRACE_LEN);
 		parent[TRACE_LEN] = '\0';

@@ -31,6 +31,7 @@ struct batch_row {
 	char id[UID_LEN + 1];
 	char event[MSG_EVENT_NAME_MAX + 1];
 	char trace[TRACE_LEN + 1]; /* the message's traceparent, or "" */
+	double created; /* the row's created_at (epoch seconds), 0: unknown */
 	size_t off; /* body in bodies.data[off .. off + len) */
 	size_t len;
 };

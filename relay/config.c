@@ -43,6 +43,10 @@ const struct cfg_opt relay_opts[] = {
 	CFG_ROW_STR("RELAY_ROUTING_KEY", T, routing_key, MQ_QUEUE, 1,
 	    "queue published to through the default exchange (change it "
 	    "only for tests)"),
+	CFG_ROW_INT("RELAY_METRICS_PORT", T, metrics_port, "9465", 0, 65535,
+	    "port of /metrics, /healthz, /readyz for operators (0: off)"),
+	CFG_ROW_STR("RELAY_METRICS_BIND", T, metrics_bind, "0.0.0.0", 1,
+	    "IPv4 address the metrics listener binds to"),
 	CFG_ROW_STR("LOG_LEVEL", T, log_level, "info", 1,
 	    "debug, info or warn"),
 	CFG_ROW_STR("LOG_FORMAT", T, log_format, "text", 1,

@@ -30,6 +30,8 @@ struct relay_config {
 	int retention_interval_s;
 	int log_ids;
 	char routing_key[256];
+	int metrics_port;        /* 0: no metrics listener */
+	char metrics_bind[64];
 	char log_level[16];
 	char log_format[16];
 };

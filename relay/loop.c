@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backlog.h"
 #include "backoff.h"
 #include "batch.h"
 #include "db.h"
@@ -37,6 +38,7 @@
 #include "mq.h"
 #include "poll.h"
 #include "publish.h"
+#include "relay_metrics.h"
 #include "retention.h"
 
 /* First delay before reconnecting; doubles up to RELAY_RECONNECT_MAX_MS. */
@@ -47,6 +49,7 @@
 /* Health of one server: down since the first failure, until a success. */
 struct link {
 	const char *name;
+	enum relay_server srv;
 	int down;
 	unsigned failures;
 	struct backoff bo;
@@ -56,6 +59,7 @@ struct link {
 struct slot {
 	db_conn *db;
 	struct batch b;
+	double sent;      /* monotonic time of its first publish */
 };
 
 struct relay {
@@ -68,6 +72,7 @@ struct relay {
 	mq_conn *mq;
 	struct publisher *pub;
 	struct retention ret;
+	struct backlog backlog;
 	struct link dbl, mql;
 	int redeclare; /* messages came back unroutable: declare again */
 };
@@ -85,11 +90,24 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Seconds on clock (CLOCK_MONOTONIC for durations, CLOCK_REALTIME to
+ * compare with a created_at). */
+static double
+now_s(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void
-link_init(struct link *l, const char *name, unsigned cap_ms)
+link_init(struct link *l, const char *name, enum relay_server srv,
+    unsigned cap_ms)
 {
 	memset(l, 0, sizeof(*l));
 	l->name = name;
+	l->srv = srv;
 	backoff_init(&l->bo, RELAY_RECONNECT_BASE_MS, cap_ms);
 }
 
@@ -107,15 +125,19 @@ link_failed(struct link *l, const char *why)
 		log_debug("%s still unavailable (%s); next try in %u ms",
 		    l->name, why, ms);
 	l->down = 1;
+	relay_metrics_server(l->srv, 0);
 	return ms;
 }
 
 static void
 link_ok(struct link *l)
 {
-	if (l->down)
+	if (l->down) {
 		log_info("%s reachable again after %u failed attempts",
 		    l->name, l->failures);
+		relay_metrics_reconnect(l->srv);
+	}
+	relay_metrics_server(l->srv, 1);
 	l->down = 0;
 	l->failures = 0;
 	backoff_reset(&l->bo);
@@ -192,6 +214,19 @@ relay_retention(struct relay *r, db_conn *db)
 		log_warnx("retention: %s; trying again later", db_error(db));
 }
 
+/* A sample of the backlog for the gauges, every few seconds, on a
+ * connection outside any transaction.  A failure is left to the next
+ * batch to notice and report. */
+static void
+relay_backlog(struct relay *r, db_conn *db)
+{
+	if (!backlog_due(&r->backlog, now_ms()) ||
+	    poll_db_ready(db) != DB_OK)
+		return;
+	if (backlog_step(&r->backlog, db, now_ms()) != DB_OK)
+		log_debug("backlog sample: %s", db_error(db));
+}
+
 /* Reads the next batch into s and sends it.  Returns the rows taken
  * (0: none due, nothing in flight), or -1 on a database error (nothing
  * in flight).  *mq_failed is set when the send failed: s must still be
@@ -208,6 +243,7 @@ relay_fetch(struct relay *r, struct slot *s, int *mq_failed)
 		db_rollback(s->db);
 		return 0;
 	}
+	s->sent = now_s(CLOCK_MONOTONIC);
 	if (publish_start(r->pub, r->mq, b) == -1)
 		*mq_failed = 1;
 	return (int)(b->n + b->nbad);
@@ -220,10 +256,14 @@ relay_finish(struct relay *r, struct slot *s)
 {
 	struct batch *b = &s->b;
 	struct batch_tally t;
+	double confirmed, took;
+	size_t i;
 	int fail = 0;
 
 	if (publish_wait(r->pub, r->mq, b) == -1)
 		fail |= FAIL_MQ;
+	took = now_s(CLOCK_MONOTONIC) - s->sent;
+	confirmed = now_s(CLOCK_REALTIME);
 	/* Acked messages are recorded even when the connection then broke:
 	 * fewer duplicates after the reconnect. */
 	if (publish_record(r->pub, s->db, b) != DB_OK) {
@@ -239,6 +279,16 @@ relay_finish(struct relay *r, struct slot *s)
 		publish_log(r->pub, b);
 	}
 	batch_tally(b, &t);
+	if (!(fail & FAIL_DB)) {
+		relay_metrics_batch(t.acked, t.nacked, t.returned, t.pending,
+		    t.nacked + t.returned + b->nbad, took);
+		for (i = 0; i < b->n; i++) {
+			if (b->msgs[i].result == MQ_ACKED &&
+			    b->rows[i].created > 0)
+				relay_metrics_lag(confirmed -
+				    b->rows[i].created);
+		}
+	}
 	if (t.returned > 0)
 		r->redeclare = 1;
 	batch_reset(b);
@@ -294,6 +344,7 @@ relay_loop(struct relay *r)
 		    ((more && !r->redeclare) || r->count == 0)) {
 			s = &r->slot[(r->head + r->count) % r->nslots];
 			relay_retention(r, s->db);
+			relay_backlog(r, s->db);
 			mq_failed = 0;
 			n = relay_fetch(r, s, &mq_failed);
 			if (n > 0)
@@ -351,8 +402,11 @@ relay_run(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 		    batch_init(&r.slot[i].b, (size_t)cfg->batch_size) == -1)
 			goto nomem;
 	}
-	link_init(&r.dbl, "database", (unsigned)cfg->reconnect_max_ms);
-	link_init(&r.mql, "broker", (unsigned)cfg->reconnect_max_ms);
+	link_init(&r.dbl, "database", RELAY_DB,
+	    (unsigned)cfg->reconnect_max_ms);
+	link_init(&r.mql, "broker", RELAY_MQ,
+	    (unsigned)cfg->reconnect_max_ms);
+	backlog_init(&r.backlog, now_ms());
 	retention_init(&r.ret, cfg->retention_hours,
 	    cfg->retention_interval_s, now_ms());
 	relay_loop(&r);

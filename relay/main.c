@@ -12,6 +12,9 @@
 #include "db.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
+#include "obs.h"
+#include "relay_metrics.h"
 
 static volatile sig_atomic_t relay_stop;
 
@@ -26,6 +29,7 @@ int
 main(int argc, char **argv)
 {
 	struct relay_config cfg;
+	struct obs *obs = NULL;
 	struct sigaction sa;
 	enum log_format fmt;
 	enum log_level lvl;
@@ -62,10 +66,16 @@ main(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
+	relay_metrics_init();
+	if (cfg.metrics_port > 0 && (obs = obs_start(cfg.metrics_bind,
+	    cfg.metrics_port, relay_ready, NULL)) == NULL)
+		log_warnx("relaying without the metrics listener");
 	db_global_init();
 	log_info("relay started");
 	rc = relay_run(&cfg, &relay_stop);
+	obs_stop(obs);
 	db_global_end();
+	metrics_free_all();
 	if (rc == -1)
 		return 1;
 	log_info("stopped");

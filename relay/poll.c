@@ -5,8 +5,11 @@
 
 #include <stdlib.h>
 
+#include "timefmt.h"
+
 static const char SQL_SELECT_DUE[] =
-    "SELECT seq, message_id, event_name, payload, attempts, traceparent "
+    "SELECT seq, message_id, event_name, payload, attempts, traceparent, "
+    "created_at "
     "FROM outbox "
     "WHERE published_at IS NULL AND (next_attempt_at IS NULL OR "
     "next_attempt_at <= UTC_TIMESTAMP(6)) "
@@ -33,11 +36,13 @@ static int
 poll_row(void *ud, const struct db_col *cols, size_t ncols)
 {
 	struct batch *b = ud;
+	struct timespec ts;
+	size_t before = b->n;
 	long long seq;
 	unsigned long att;
 	char *end;
 
-	if (ncols != 6 || cols[0].is_null || cols[1].is_null ||
+	if (ncols != 7 || cols[0].is_null || cols[1].is_null ||
 	    cols[2].is_null || cols[3].is_null || cols[4].is_null)
 		return -1;
 	seq = strtoll(cols[0].s, &end, 10);
@@ -51,6 +56,11 @@ poll_row(void *ud, const struct db_col *cols, size_t ncols)
 	batch_add(b, (int64_t)seq, (unsigned)att, cols[1].s, cols[1].len,
 	    cols[2].s, cols[2].len, cols[3].s, cols[3].len,
 	    cols[5].is_null ? NULL : cols[5].s, cols[5].len);
+	/* For the lag metric only: a row that cannot tell is not timed. */
+	if (b->n > before && !cols[6].is_null &&
+	    timefmt_parse_sql(cols[6].s, &ts) == 0)
+		b->rows[b->n - 1].created = (double)ts.tv_sec +
+		    (double)ts.tv_nsec / 1e9;
 	return 0;
 }
 

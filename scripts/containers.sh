@@ -36,6 +36,9 @@
 #                        free port if 3000 is taken)
 #   OUTBOX_CTR_APP_METRICS_PORT  its APP_METRICS_PORT (default 39464 or a free
 #                        port: never the machine's 9464)
+#   OUTBOX_CTR_RELAY_METRICS_PORT, OUTBOX_CTR_WORKER_METRICS_PORT  the same
+#                        for the relay (39465) and the worker (39466): their
+#                        HEALTHCHECK probes /healthz there
 #   OUTBOX_CTR_TIMEOUT   seconds to wait for each step of the smoke run (60)
 #   OUTBOX_VAR, OUTBOX_DB_PORT, OUTBOX_MQ_PORT, ...  as scripts/infra.sh
 # The private servers are stopped at the end only if this script started them.
@@ -522,11 +525,11 @@ smoke_migrate() {
 smoke_start() {
     local n
     for n in "${IMAGES[@]}"; do
-        if [ "$n" = app ]; then
-            run_daemon app -e APP_PORT="$APP_PORT" -e APP_METRICS_PORT="$APP_METRICS_PORT"
-        else
-            run_daemon "$n"
-        fi
+        case $n in
+            app) run_daemon app -e APP_PORT="$APP_PORT" -e APP_METRICS_PORT="$APP_METRICS_PORT" ;;
+            relay) run_daemon relay -e RELAY_METRICS_PORT="$RELAY_METRICS_PORT" ;;
+            worker) run_daemon worker -e WORKER_METRICS_PORT="$WORKER_METRICS_PORT" ;;
+        esac
     done
     if has_image app; then
         wait_until "$TIMEOUT" "app ready (GET /readyz on 127.0.0.1:$APP_PORT)" app_ready
@@ -620,6 +623,9 @@ phase_smoke() {
     # The app's operator listener (/metrics): not on the machine's 9464,
     # where a native app may be listening.
     APP_METRICS_PORT=$(pick_port 39464 OUTBOX_CTR_APP_METRICS_PORT "$APP_PORT")
+    # Likewise the relay's and the worker's (their HEALTHCHECK uses it).
+    RELAY_METRICS_PORT=$(pick_port 39465 OUTBOX_CTR_RELAY_METRICS_PORT "$APP_METRICS_PORT")
+    WORKER_METRICS_PORT=$(pick_port 39466 OUTBOX_CTR_WORKER_METRICS_PORT "$RELAY_METRICS_PORT")
     # shellcheck source=scripts/env.sh
     . scripts/env.sh
     # Names only: podman takes the values from this environment (no

@@ -330,6 +330,55 @@ static const struct {
 	    "\"payload\":{}}", "malformed" },
 };
 
+START_TEST(time_rfc3339_parsed)
+{
+	struct timespec back;
+
+	ck_assert_int_eq(timefmt_parse_rfc3339("2021-08-04T09:37:07.305317Z",
+	    &back), 0);
+	ck_assert_int_eq(back.tv_sec, 1628069827);
+	ck_assert_int_eq(back.tv_nsec, 305317000);
+	ck_assert_int_eq(timefmt_parse_rfc3339("2021-08-04T09:37:07Z", &back),
+	    0);
+	ck_assert_int_eq(back.tv_nsec, 0);
+	ck_assert_int_eq(timefmt_parse_rfc3339("2021-08-04 09:37:07Z", &back),
+	    -1);
+	ck_assert_int_eq(timefmt_parse_rfc3339("2021-08-04T09:37:07", &back),
+	    -1);
+	ck_assert_int_eq(timefmt_parse_rfc3339("2021-08-04T09:37:07+02:00",
+	    &back), -1);
+	ck_assert_int_eq(timefmt_parse_rfc3339("", &back), -1);
+	ck_assert_int_eq(timefmt_parse_rfc3339("2021-08-04T09:37:07."
+	    "3053170000000000Z", &back), -1);
+}
+END_TEST
+
+/* The payload's CreatedAt, for the worker's lag metric: taken when
+ * valid, ignored (never refused) otherwise. */
+START_TEST(msg_decode_created_at)
+{
+	static const char ok[] = "{\"id\":\"" "0b5e2a6c-3d4f-4a1b-9c8d-"
+	    "7e6f5a4b3c2d\",\"event_name\":\"CustomerCreated\",\"payload\":"
+	    "{\"CreatedAt\":\"2021-08-04T09:37:07.305317Z\"}}";
+	static const char odd[] = "{\"id\":\"" "0b5e2a6c-3d4f-4a1b-9c8d-"
+	    "7e6f5a4b3c2d\",\"event_name\":\"CustomerCreated\",\"payload\":"
+	    "{\"CreatedAt\":42}}";
+	struct msg_event ev;
+	char reason[256];
+
+	ck_assert_int_eq(msg_decode(ok, strlen(ok), &ev, reason,
+	    sizeof(reason)), 0);
+	ck_assert_int_eq(ev.has_created, 1);
+	ck_assert_int_eq(ev.created.tv_sec, 1628069827);
+	ck_assert_int_eq(ev.created.tv_nsec, 305317000);
+	msg_event_clear(&ev);
+	ck_assert_int_eq(msg_decode(odd, strlen(odd), &ev, reason,
+	    sizeof(reason)), 0);
+	ck_assert_int_eq(ev.has_created, 0);
+	msg_event_clear(&ev);
+}
+END_TEST
+
 START_TEST(msg_decode_rejects)
 {
 	struct msg_event ev;
@@ -360,6 +409,8 @@ unit_common_suite(void)
 	tcase_add_test(tc, backoff_jitter_varies);
 	tcase_add_test(tc, buf_cap_enforced);
 	tcase_add_test(tc, time_formats);
+	tcase_add_test(tc, time_rfc3339_parsed);
+	tcase_add_test(tc, msg_decode_created_at);
 	tcase_add_test(tc, uid_roundtrip);
 	tcase_add_test(tc, trace_context);
 	tcase_add_test(tc, msg_customer_and_body);

@@ -167,6 +167,8 @@ START_TEST(batch_continues_the_trace)
 	ck_assert(memcmp(b.msgs[0].traceparent, parent, 36) == 0);
 	ck_assert(memcmp(b.msgs[0].traceparent + 36, parent + 36, 16) != 0);
 	ck_assert_str_eq(b.msgs[0].traceparent + 52, "-01");
+	/* Set by poll.c from the row, for the lag metric only. */
+	ck_assert(b.rows[0].created == 0);
 	ck_assert_ptr_null(b.msgs[1].traceparent);
 	ck_assert_ptr_null(b.msgs[2].traceparent);
 	batch_free(&b);
@@ -277,7 +279,7 @@ static const char *const relay_env[] = {
 	"RELAY_BATCH_SIZE", "RELAY_INFLIGHT_BATCHES", "RELAY_POLL_MS",
 	"RELAY_RETRY_BASE_MS",
 	"RELAY_RETRY_MAX_MS", "RELAY_RETENTION_HOURS", "RELAY_ROUTING_KEY",
-	"DB_PORT", "RABBITMQ_PORT",
+	"DB_PORT", "RABBITMQ_PORT", "RELAY_METRICS_PORT", "RELAY_METRICS_BIND",
 };
 
 static void
@@ -303,6 +305,8 @@ START_TEST(config_defaults)
 	ck_assert_str_eq(c.routing_key, MQ_QUEUE);
 	ck_assert_str_eq(c.db.name, "outbox-demo");
 	ck_assert_int_eq(c.mq.port, 5672);
+	ck_assert_int_eq(c.metrics_port, 9465);
+	ck_assert_str_eq(c.metrics_bind, "0.0.0.0");
 }
 END_TEST
 
@@ -320,6 +324,8 @@ START_TEST(config_errors_name_the_variable)
 		{ "RELAY_RETENTION_HOURS", "-1" },
 		{ "RELAY_RETRY_MAX_MS", "5" },
 		{ "RABBITMQ_PORT", "65536" },
+		{ "RELAY_METRICS_PORT", "65536" },
+		{ "RELAY_METRICS_PORT", "-1" },
 	};
 	struct relay_config c;
 	char err[256];

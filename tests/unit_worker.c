@@ -242,6 +242,12 @@ START_TEST(batch_classifies)
 	    "\"2021-08-04T09:37:07.305317Z\"}");
 	ck_assert_int_eq(b.items[1].state, ITEM_BAD);
 	ck_assert_ptr_nonnull(strstr(b.items[1].reason, "malformed JSON"));
+	/* The dead-letter metric's reason classes. */
+	ck_assert_int_eq(b.items[1].dead, DEAD_MALFORMED);
+	ck_assert_int_eq(b.items[2].dead, DEAD_MALFORMED);
+	ck_assert_int_eq(b.items[3].dead, DEAD_UNKNOWN_EVENT);
+	ck_assert_int_eq(b.items[4].dead, DEAD_BAD_PAYLOAD);
+	ck_assert_int_eq(b.items[0].ev.has_created, 1);
 	ck_assert_int_eq(b.items[2].state, ITEM_BAD);
 	ck_assert_ptr_nonnull(strstr(b.items[2].reason, "\"id\""));
 	ck_assert_int_eq(b.items[3].state, ITEM_BAD);
@@ -382,7 +388,7 @@ END_TEST
 static const char *const worker_vars[] = {
 	"WORKER_PREFETCH", "WORKER_BATCH_MAX", "WORKER_BATCH_WAIT_MS",
 	"WORKER_RETRY_BASE_MS", "WORKER_RETRY_MAX_MS", "WORKER_DLQ_TIMEOUT_MS",
-	"LOG_LEVEL", "LOG_FORMAT",
+	"LOG_LEVEL", "LOG_FORMAT", "WORKER_METRICS_PORT", "WORKER_METRICS_BIND",
 };
 
 static void
@@ -406,6 +412,8 @@ START_TEST(config_defaults)
 	ck_assert_int_eq(c.batch_wait_ms, 5);
 	ck_assert_int_le(c.retry_base_ms, c.retry_max_ms);
 	ck_assert_str_eq(c.log_level, "info");
+	ck_assert_int_eq(c.metrics_port, 9466);
+	ck_assert_str_eq(c.metrics_bind, "0.0.0.0");
 }
 END_TEST
 
@@ -426,6 +434,7 @@ static const struct bad_cfg bad_cfgs[] = {
 	{ "WORKER_DLQ_TIMEOUT_MS", "5s" },
 	{ "LOG_LEVEL", "verbose" },
 	{ "LOG_FORMAT", "xml" },
+	{ "WORKER_METRICS_PORT", "65536" },
 };
 
 START_TEST(config_refused)

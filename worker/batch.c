@@ -92,17 +92,20 @@ batch_decode_item(struct item *it)
 	if (msg_decode(it->d.body, it->d.len, &it->ev, reason,
 	    sizeof(reason)) == -1) {
 		batch_set_bad(it, reason);
+		it->dead = DEAD_MALFORMED;
 		return;
 	}
 	if ((it->h = handler_find(it->ev.event_name)) == NULL) {
 		snprintf(reason, sizeof(reason), "no handler for event \"%s\"",
 		    it->ev.event_name);
 		batch_set_bad(it, reason);
+		it->dead = DEAD_UNKNOWN_EVENT;
 		return;
 	}
 	if (it->h->decode(it->ev.payload, it->ev.payload_len, &it->data,
 	    reason, sizeof(reason)) == -1) {
 		batch_set_bad(it, reason);
+		it->dead = DEAD_BAD_PAYLOAD;
 		return;
 	}
 	it->state = ITEM_OK;

@@ -15,6 +15,7 @@
 #include "handlers.h"
 #include "mq.h"
 #include "msg.h"
+#include "worker_metrics.h"
 
 #define BATCH_REASON_MAX 256
 
@@ -31,6 +32,7 @@ struct item {
 	const struct handler *h;   /* ITEM_OK */
 	void *data;                /* ITEM_OK: the handler's decoded payload */
 	char reason[BATCH_REASON_MAX]; /* ITEM_BAD: why */
+	enum dead_class dead;      /* ITEM_BAD: the class of reason */
 	int dup_in_batch;   /* ITEM_OK: same id earlier in this batch */
 	int seen_before;    /* ITEM_OK: already in processed_messages (set by
 	                     * each database attempt) */

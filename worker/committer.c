@@ -15,6 +15,11 @@
 #include "db.h"
 #include "log.h"
 #include "store.h"
+#include "worker_metrics.h"
+
+/* While idle, the database is pinged this often: readiness follows it
+ * even when no message comes. */
+#define IDLE_PING_MS 2000
 
 struct committer {
 	pthread_t thread;
@@ -46,6 +51,30 @@ deadline_after(struct timespec *ts, unsigned ms)
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
 	}
+}
+
+static double
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The database answered: an outage ends. */
+static void
+db_answered(struct committer *c)
+{
+	if (c->db_down) {
+		log_info("database reachable again after %u retries",
+		    c->retries);
+		worker_metrics_reconnect(WORKER_DB);
+	}
+	c->db_down = 0;
+	c->retries = 0;
+	backoff_reset(&c->bo);
+	worker_metrics_server(WORKER_DB, 1);
 }
 
 static int
@@ -83,16 +112,14 @@ try_commit(struct committer *c, struct item *const *items, size_t n,
     size_t held)
 {
 	int rc, quiet = !c->db_down;
+	double t0;
 
 	for (;;) {
+		t0 = mono_s();
 		rc = store_handle(c->db, items, n);
 		if (rc == DB_OK) {
-			if (c->db_down)
-				log_info("database reachable again after %u "
-				    "retries", c->retries);
-			c->db_down = 0;
-			c->retries = 0;
-			backoff_reset(&c->bo);
+			worker_metrics_commit(mono_s() - t0);
+			db_answered(c);
 			return TRY_OK;
 		}
 		if (rc == DB_EOTHER && store_refused_by_data(c->db))
@@ -113,11 +140,13 @@ try_commit(struct committer *c, struct item *const *items, size_t n,
 			    rc == DB_ECONN ? "unavailable" : "error",
 			    db_error(c->db), held);
 			c->db_down = 1;
+			worker_metrics_server(WORKER_DB, 0);
 		} else {
 			log_debug("database still unavailable: %s",
 			    db_error(c->db));
 		}
 		c->retries++;
+		worker_metrics_retry();
 		if (cancelled(c) || sleep_or_cancel(c, backoff_next(&c->bo)))
 			return TRY_CANCELLED;
 	}
@@ -143,6 +172,7 @@ isolate(struct committer *c, struct item *const *cands, size_t nc,
 			snprintf(reason, sizeof(reason), "database refused the "
 			    "effect: %s", db_error(c->db));
 			batch_set_bad(it, reason);
+			it->dead = DEAD_DB_REFUSED;
 			continue;
 		}
 		if (r == TRY_CANCELLED)
@@ -169,21 +199,41 @@ static void *
 committer_main(void *arg)
 {
 	struct committer *c = arg;
+	struct timespec ts;
 	enum commit_rc rc;
 	struct batch *b;
+	int e;
 
 	/* Not fatal: the first batch waits for the database. */
 	if (db_connect(c->db) != DB_OK) {
 		log_warnx("database unavailable: %s; messages wait in the "
 		    "queue until it answers", db_error(c->db));
 		c->db_down = 1;
+		worker_metrics_server(WORKER_DB, 0);
+	} else {
+		worker_metrics_server(WORKER_DB, 1);
 	}
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
-		while (!c->quit && (c->job == NULL || c->running))
-			pthread_cond_wait(&c->cv, &c->mu);
+		deadline_after(&ts, IDLE_PING_MS);
+		e = 0;
+		while (!c->quit && (c->job == NULL || c->running) &&
+		    e != ETIMEDOUT)
+			e = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 		if (c->quit)
 			break;
+		if (c->job == NULL || c->running) {
+			/* Idle: is the database still (or again) there?
+			 * Only the readiness flag and the outage's end are
+			 * reported; the next batch reports a loss. */
+			pthread_mutex_unlock(&c->mu);
+			if (db_ping(c->db) == DB_OK)
+				db_answered(c);
+			else
+				worker_metrics_server(WORKER_DB, 0);
+			pthread_mutex_lock(&c->mu);
+			continue;
+		}
 		b = c->job;
 		c->running = 1;
 		pthread_mutex_unlock(&c->mu);

@@ -19,6 +19,8 @@ struct worker_config {
 	int retry_base_ms;   /* first reconnect / retry delay */
 	int retry_max_ms;    /* largest delay */
 	int dlq_timeout_ms;  /* wait for the broker's confirm of a DLQ copy */
+	int metrics_port;    /* 0: no metrics listener */
+	char metrics_bind[64];
 	char log_level[16];
 	char log_format[16];
 };

@@ -21,7 +21,8 @@
  *   submit   hand the new batch to the committer.
  *
  * Completing a batch: dead-letter what the database refused, log
- * "Handling [<event>] - Payload: '<payload>'" per new message and
+ * "Handling [<event>] - Payload: '<payload>'" per new message (followed
+ * by " traceparent=<value>" when the message carries a valid one) and
  * "Duplicate message ..." per repeat, then ONE multiple-ack.
  *
  * Acks go out in delivery order: a batch is acked only after the one
@@ -44,6 +45,8 @@
 #include "dlq.h"
 #include "log.h"
 #include "mq.h"
+#include "trace.h"
+#include "worker_metrics.h"
 
 /* Longest wait for a first delivery while nothing else is pending: how
  * soon an idle worker sees a stop request. */
@@ -93,18 +96,21 @@ broker_up(struct worker *w)
 {
 	if (mq_connect(w->mq, 0) == 0 && mq_declare_topology(w->mq) == 0 &&
 	    mq_consume(w->mq, MQ_QUEUE, w->cfg->prefetch) == 0) {
-		if (w->mq_down)
+		if (w->mq_down) {
 			log_info("broker reachable again: consuming %s",
 			    MQ_QUEUE);
-		else
+			worker_metrics_reconnect(WORKER_MQ);
+		} else
 			log_info("consuming %s (prefetch %d, batches of up to "
 			    "%d messages or %d ms)", MQ_QUEUE,
 			    w->cfg->prefetch, w->cfg->batch_max,
 			    w->cfg->batch_wait_ms);
 		w->mq_down = 0;
 		backoff_reset(&w->mq_bo);
+		worker_metrics_server(WORKER_MQ, 1);
 		return 0;
 	}
+	worker_metrics_server(WORKER_MQ, 0);
 	if (!w->mq_down)
 		log_warnx("broker unavailable: %s; retrying with backoff",
 		    mq_error(w->mq));
@@ -134,6 +140,7 @@ broker_lost(struct worker *w)
 	}
 	batch_clear(w->next);
 	w->mq_down = 1;
+	worker_metrics_server(WORKER_MQ, 0);
 	mq_disconnect(w->mq);
 }
 
@@ -155,6 +162,7 @@ static void
 log_results(struct worker *w, const struct batch *b)
 {
 	const struct item *it;
+	const char *tp;
 	size_t i;
 
 	for (i = 0; i < b->n; i++) {
@@ -169,12 +177,22 @@ log_results(struct worker *w, const struct batch *b)
 			    it->dup_in_batch ? "repeated in the batch" :
 			    "already processed");
 			w->n_dup++;
+			worker_metrics_duplicate();
 			continue;
 		}
-		/* The original's line, once per effect committed. */
-		log_info("Handling [%s] - Payload: '%s'", it->ev.event_name,
-		    it->ev.payload);
+		/* The original's line, once per effect committed, then the
+		 * trace context when the message has one. */
+		tp = it->d.traceparent;
+		if (trace_valid(tp, strlen(tp)) == 0)
+			log_info("Handling [%s] - Payload: '%s' traceparent=%s",
+			    it->ev.event_name, it->ev.payload, tp);
+		else
+			log_info("Handling [%s] - Payload: '%s'",
+			    it->ev.event_name, it->ev.payload);
 		w->n_handled++;
+		worker_metrics_handled(it->ev.has_created ?
+		    (double)it->ev.created.tv_sec +
+		    (double)it->ev.created.tv_nsec / 1e9 : 0);
 	}
 }
 
@@ -200,6 +218,7 @@ complete(struct worker *w, enum commit_rc rc)
 		goto out;
 	}
 	log_results(w, w->cur);
+	worker_metrics_batch(w->cur->n);
 	tag = batch_ack_tag(w->cur);
 	if (tag != 0 && mq_ack(w->mq, tag, 1) == -1)
 		o = OUT_BROKER_LOST;
@@ -294,6 +313,7 @@ collect(struct worker *w)
 		if (r < 0)
 			return OUT_BROKER_LOST;
 		if (r == 1) {
+			worker_metrics_consumed();
 			if (b->n == 0)
 				deadline = now_ms() + w->cfg->batch_wait_ms;
 			batch_add(b, &d);

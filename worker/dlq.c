@@ -157,6 +157,8 @@ dlq_settle(struct dlq *q, mq_conn *consumer, struct batch *b)
 		/* Keeps the relay's sequence; 0 when the message had none. */
 		msgs[n].seq = it->d.seq > 0 ? it->d.seq : 0;
 		msgs[n].reason = it->reason;
+		msgs[n].traceparent = it->d.traceparent[0] ?
+		    it->d.traceparent : NULL;
 		its[n++] = it;
 	}
 	if (n == 0)
@@ -181,6 +183,7 @@ dlq_settle(struct dlq *q, mq_conn *consumer, struct batch *b)
 			}
 		}
 		it->settled = 1;
+		worker_metrics_dead(it->dead);
 	}
 out:
 	free(msgs);

@@ -12,6 +12,9 @@
 #include "consume.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
+#include "obs.h"
+#include "worker_metrics.h"
 
 static volatile sig_atomic_t worker_stop;
 
@@ -26,6 +29,7 @@ int
 main(int argc, char **argv)
 {
 	struct worker_config cfg;
+	struct obs *obs = NULL;
 	struct sigaction sa;
 	enum log_format fmt;
 	enum log_level lvl;
@@ -61,9 +65,15 @@ main(int argc, char **argv)
 	sa.sa_flags = 0;
 	sigaction(SIGPIPE, &sa, NULL);
 
+	worker_metrics_init();
+	if (cfg.metrics_port > 0 && (obs = obs_start(cfg.metrics_bind,
+	    cfg.metrics_port, worker_ready, NULL)) == NULL)
+		log_warnx("consuming without the metrics listener");
 	db_global_init();
 	rc = consume_run(&cfg, &worker_stop);
+	obs_stop(obs);
 	db_global_end();
+	metrics_free_all();
 	if (rc == -1)
 		return 1;
 	log_info("stopped");

@@ -1,0 +1,113 @@
+/*
+ * relay_metrics.c - the relay's series: messages by broker outcome,
+ * confirms, retries, batches, reconnects; batch publish time and
+ * created-to-confirmed lag; outbox backlog; readiness flags.
+ */
+#include "relay_metrics.h"
+
+#include <stdatomic.h>
+
+#include "metrics.h"
+
+static struct mcounter *published, *nacked, *returned, *unconfirmed;
+static struct mcounter *confirms, *retries, *batches;
+static struct mcounter *reconnects[2];
+static struct mhist *publish_time, *lag;
+static struct mgauge *backlog_rows, *backlog_age, *up_g[2];
+static atomic_int up[2];
+
+void
+relay_metrics_init(void)
+{
+	/* Seconds, 1 ms .. 1 h: the lag includes retries and outages. */
+	static const double lag_bounds[] = { 0.001, 0.0025, 0.005, 0.01,
+		0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900,
+		3600 };
+
+	published = metrics_counter("outbox_relay_messages_published",
+	    "Messages acked by the broker and marked published", NULL);
+	nacked = metrics_counter("outbox_relay_messages_nacked",
+	    "Messages nacked by the broker (rescheduled)", NULL);
+	returned = metrics_counter("outbox_relay_messages_returned",
+	    "Messages returned by the broker as unroutable (rescheduled)",
+	    NULL);
+	unconfirmed = metrics_counter("outbox_relay_messages_unconfirmed",
+	    "Messages without a confirm (timeout or lost connection; "
+	    "published again later)", NULL);
+	confirms = metrics_counter("outbox_relay_confirms",
+	    "Publisher confirms received (ack or nack), one per message",
+	    NULL);
+	retries = metrics_counter("outbox_relay_retries_scheduled",
+	    "Outbox rows rescheduled with backoff (nacked, returned or "
+	    "invalid)", NULL);
+	batches = metrics_counter("outbox_relay_batches",
+	    "Batches committed (rows locked, published, recorded)", NULL);
+	reconnects[RELAY_DB] = metrics_counter("outbox_relay_reconnects",
+	    "Servers reachable again after an outage", "server=\"database\"");
+	reconnects[RELAY_MQ] = metrics_counter("outbox_relay_reconnects",
+	    "Servers reachable again after an outage", "server=\"broker\"");
+	up_g[RELAY_DB] = metrics_gauge("outbox_relay_server_up",
+	    "1 while the server answers, else 0", "server=\"database\"");
+	up_g[RELAY_MQ] = metrics_gauge("outbox_relay_server_up",
+	    "1 while the server answers, else 0", "server=\"broker\"");
+	publish_time = metrics_histogram("outbox_relay_batch_publish_seconds",
+	    "Time from a batch's first publish to its last confirm", NULL,
+	    metrics_latency_bounds, metrics_latency_nbounds);
+	lag = metrics_histogram("outbox_relay_commit_to_publish_seconds",
+	    "Time from an outbox row's created_at (the app's transaction) to "
+	    "the broker's confirm of its message", NULL, lag_bounds,
+	    sizeof(lag_bounds) / sizeof(lag_bounds[0]));
+	backlog_rows = metrics_gauge("outbox_relay_backlog_rows",
+	    "Unpublished outbox rows (sampled every few seconds)", NULL);
+	backlog_age = metrics_gauge("outbox_relay_oldest_unpublished_seconds",
+	    "Age of the oldest unpublished outbox row, 0 when none (sampled "
+	    "every few seconds)", NULL);
+}
+
+void
+relay_metrics_batch(size_t acked, size_t nack, size_t ret, size_t pending,
+    size_t rescheduled, double publish_s)
+{
+	mcounter_add(published, acked);
+	mcounter_add(nacked, nack);
+	mcounter_add(returned, ret);
+	mcounter_add(unconfirmed, pending);
+	/* A returned message is confirmed (acked) after its return. */
+	mcounter_add(confirms, acked + nack + ret);
+	mcounter_add(retries, rescheduled);
+	mcounter_add(batches, 1);
+	mhist_observe(publish_time, publish_s);
+}
+
+void
+relay_metrics_lag(double seconds)
+{
+	mhist_observe(lag, seconds < 0 ? 0 : seconds);
+}
+
+void
+relay_metrics_backlog(long long rows, double oldest_s)
+{
+	mgauge_set(backlog_rows, (double)rows);
+	mgauge_set(backlog_age, oldest_s < 0 ? 0 : oldest_s);
+}
+
+void
+relay_metrics_server(enum relay_server s, int is_up)
+{
+	atomic_store(&up[s], is_up != 0);
+	mgauge_set(up_g[s], is_up ? 1 : 0);
+}
+
+void
+relay_metrics_reconnect(enum relay_server s)
+{
+	mcounter_add(reconnects[s], 1);
+}
+
+int
+relay_ready(void *ud)
+{
+	(void)ud;
+	return atomic_load(&up[RELAY_DB]) && atomic_load(&up[RELAY_MQ]);
+}

@@ -1,0 +1,34 @@
+/*
+ * relay_metrics.h - the relay's Prometheus series and its readiness
+ * (served by common/obs.c on RELAY_METRICS_PORT).
+ */
+#ifndef OUTBOX_RELAY_METRICS_H
+#define OUTBOX_RELAY_METRICS_H
+
+#include <stddef.h>
+
+enum relay_server { RELAY_DB, RELAY_MQ };
+
+/* Registers every series; once, at start. */
+void relay_metrics_init(void);
+
+/* One batch committed: its messages by outcome (acked, nacked, returned,
+ * without a confirm), the rows rescheduled, and the time from its first
+ * publish to its last confirm. */
+void relay_metrics_batch(size_t acked, size_t nacked, size_t returned,
+    size_t pending, size_t rescheduled, double publish_s);
+/* One published message: seconds from its row's created_at to its
+ * confirm. */
+void relay_metrics_lag(double seconds);
+/* The outbox's unpublished rows and the age of the oldest (0: none). */
+void relay_metrics_backlog(long long rows, double oldest_s);
+
+/* A server answered (up = 1) or failed (up = 0).  Thread-safe. */
+void relay_metrics_server(enum relay_server s, int up);
+/* A server answered again after failing. */
+void relay_metrics_reconnect(enum relay_server s);
+/* The obs ready callback: 1 while both the database and the broker are
+ * connected.  ud is unused. */
+int relay_ready(void *ud);
+
+#endif

@@ -1,0 +1,499 @@
+/*
+ * it_obs.c - observability of the three daemons against the real
+ * servers: each /metrics passes `promtool check metrics` and its
+ * counters move with the traffic; /healthz, and /readyz following the
+ * database; one W3C traceparent followed from the POST through the
+ * outbox row and the relay's AMQP header to the worker's log line; and
+ * LOG_FORMAT=json lines that are JSON objects.
+ */
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+Suite *it_obs_suite(void);
+
+#define N_POSTS 5
+
+/* The three daemons, each with its metrics listener on a free port. */
+struct trio {
+	struct h_daemon app, relay, worker;
+	int app_m, relay_m, worker_m;
+	char app_env[40], relay_env[40], worker_env[40];
+};
+
+static void
+trio_start(struct trio *t, const char *tag, const char *log_format)
+{
+	const char *aenv[3], *renv[3], *wenv[4];
+	char name[64];
+
+	memset(t, 0, sizeof(*t));
+	t->app_m = h_free_port();
+	t->relay_m = h_free_port();
+	t->worker_m = h_free_port();
+	snprintf(t->app_env, sizeof(t->app_env), "APP_METRICS_PORT=%d",
+	    t->app_m);
+	snprintf(t->relay_env, sizeof(t->relay_env), "RELAY_METRICS_PORT=%d",
+	    t->relay_m);
+	snprintf(t->worker_env, sizeof(t->worker_env),
+	    "WORKER_METRICS_PORT=%d", t->worker_m);
+	aenv[0] = t->app_env;
+	renv[0] = t->relay_env;
+	wenv[0] = t->worker_env;
+	wenv[1] = "WORKER_RETRY_MAX_MS=500";
+	aenv[1] = renv[1] = wenv[2] = log_format;
+	aenv[2] = renv[2] = wenv[3] = NULL;
+	snprintf(name, sizeof(name), "obs-%s-app", tag);
+	h_app_start(&t->app, name, aenv);
+	snprintf(name, sizeof(name), "obs-%s-relay", tag);
+	h_relay_start(&t->relay, name, renv);
+	snprintf(name, sizeof(name), "obs-%s-worker", tag);
+	h_worker_start(&t->worker, name, wenv);
+}
+
+static void
+trio_stop(struct trio *t)
+{
+	ck_assert_int_eq(h_daemon_stop(&t->worker, 15000), 0);
+	ck_assert_int_eq(h_daemon_stop(&t->relay, 15000), 0);
+	ck_assert_int_eq(h_daemon_stop(&t->app, 15000), 0);
+}
+
+/* ---- scraping ---- */
+
+/* GET path on port; the status (0: no answer). */
+static long
+get_status(int port, const char *path)
+{
+	struct h_resp r;
+	long st;
+
+	h_http(port, "GET", path, NULL, NULL, 0, NULL, &r);
+	st = r.status;
+	h_resp_free(&r);
+	return st;
+}
+
+/* The /metrics text of the listener on port (malloc'd). */
+static char *
+scrape(int port)
+{
+	struct h_resp r;
+	char *body;
+
+	ck_assert_int_eq(h_http(port, "GET", "/metrics", NULL, NULL, 0, NULL,
+	    &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_msg(strncmp(r.content_type, "text/plain; version=0.0.4",
+	    25) == 0, "Content-Type %s", r.content_type);
+	body = r.body;
+	r.body = NULL;
+	h_resp_free(&r);
+	return body;
+}
+
+/* The value of the series written exactly as series ("name" or
+ * "name{labels}") in text; -1 when absent. */
+static double
+series_value(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+	const char *p = text;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, series, n) == 0 && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p = strchr(p, '\n');
+		if (p != NULL)
+			p++;
+	}
+	return -1;
+}
+
+/* The series' value on the listener on port. */
+static double
+metric(int port, const char *series)
+{
+	char *text = scrape(port);
+	double v = series_value(text, series);
+
+	free(text);
+	return v;
+}
+
+/* `promtool check metrics` on text: fails the test on a non-zero exit or
+ * any output (its lint findings). */
+static void
+promtool_check(const char *text, const char *who)
+{
+	char path[512], cmd[1200], out[4096];
+	size_t got;
+	FILE *f, *p;
+	int st;
+
+	snprintf(path, sizeof(path), "%s/obs-%s.prom",
+	    getenv("OUTBOX_TEST_LOGS") ? getenv("OUTBOX_TEST_LOGS") : "/tmp",
+	    who);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics < '%s' 2>&1",
+	    path);
+	p = popen(cmd, "r");
+	ck_assert_msg(p != NULL, "cannot run promtool");
+	got = fread(out, 1, sizeof(out) - 1, p);
+	out[got] = '\0';
+	st = pclose(p);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 127,
+	    "promtool not found (scripts/deps.sh tools installs it)");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 && got == 0,
+	    "promtool check metrics on %s's /metrics (%s): exit %d: %s", who,
+	    path, WIFEXITED(st) ? WEXITSTATUS(st) : -1, out);
+}
+
+/* ---- waiting ---- */
+
+struct at_least {
+	int port;
+	const char *series;
+	double want;
+};
+
+static int
+reached(void *ud)
+{
+	struct at_least *a = ud;
+
+	return metric(a->port, a->series) >= a->want;
+}
+
+static void
+wait_metric(int port, const char *series, double want)
+{
+	struct at_least a = { port, series, want };
+
+	ck_assert_msg(h_wait(30000, reached, &a), "%s on :%d is %g after "
+	    "30 s, want at least %g", series, port, metric(port, series),
+	    want);
+}
+
+struct ready_is {
+	int port;
+	long want;
+};
+
+static int
+ready_is(void *ud)
+{
+	struct ready_is *r = ud;
+
+	return get_status(r->port, "/readyz") == r->want;
+}
+
+static void
+post_customers(int port, int n, const char *tag)
+{
+	char body[128];
+	struct h_resp r;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(body, sizeof(body), "{\"email\":\"obs-%s-%d@example."
+		    "com\",\"name\":\"Obs %d\"}", tag, i, i);
+		h_http(port, "POST", "/customers", "application/json", body,
+		    strlen(body), NULL, &r);
+		ck_assert_msg(r.status == 201, "POST: %ld %s", r.status,
+		    r.body ? r.body : "");
+		h_resp_free(&r);
+	}
+}
+
+/* ---- tests ---- */
+
+START_TEST(metrics_scraped_and_counters_move)
+{
+	static const char *const created =
+	    "outbox_http_requests_total{route=\"/customers\",status=\"201\"}";
+	static const char *const published =
+	    "outbox_relay_messages_published_total";
+	static const char *const handled =
+	    "outbox_worker_messages_handled_total";
+	struct trio t;
+	double c0, p0, h0, n0;
+	char *text;
+
+	h_reset_tables();
+	h_mq_reset_queues();
+	trio_start(&t, "flow", NULL);
+	c0 = metric(t.app_m, created);
+	p0 = metric(t.relay_m, published);
+	h0 = metric(t.worker_m, handled);
+	n0 = metric(t.worker_m, "outbox_worker_messages_consumed_total");
+	ck_assert(c0 >= 0 && p0 >= 0 && h0 >= 0 && n0 >= 0);
+
+	post_customers(t.app.port, N_POSTS, "flow");
+	ck_assert(metric(t.app_m, created) >= c0 + N_POSTS);
+	wait_metric(t.relay_m, published, p0 + N_POSTS);
+	wait_metric(t.worker_m, handled, h0 + N_POSTS);
+	ck_assert(metric(t.worker_m, "outbox_worker_messages_consumed_total")
+	    >= n0 + N_POSTS);
+	ck_assert(metric(t.relay_m, "outbox_relay_confirms_total") >=
+	    p0 + N_POSTS);
+	ck_assert(metric(t.relay_m, "outbox_relay_batches_total") >= 1);
+	ck_assert(metric(t.relay_m,
+	    "outbox_relay_commit_to_publish_seconds_count") >= N_POSTS);
+	ck_assert(metric(t.relay_m,
+	    "outbox_relay_batch_publish_seconds_count") >= 1);
+	ck_assert(metric(t.worker_m,
+	    "outbox_worker_created_to_handled_seconds_count") >= N_POSTS);
+	ck_assert(metric(t.worker_m, "outbox_worker_batch_size_count") >= 1);
+	ck_assert(metric(t.worker_m,
+	    "outbox_worker_batch_commit_seconds_count") >= 1);
+	/* Sampled every few seconds: present, and never negative. */
+	ck_assert(metric(t.relay_m, "outbox_relay_backlog_rows") >= 0);
+	ck_assert(metric(t.relay_m,
+	    "outbox_relay_oldest_unpublished_seconds") >= 0);
+
+	text = scrape(t.app_m);
+	promtool_check(text, "app");
+	free(text);
+	text = scrape(t.relay_m);
+	promtool_check(text, "relay");
+	free(text);
+	text = scrape(t.worker_m);
+	promtool_check(text, "worker");
+	free(text);
+
+	ck_assert_int_eq(get_status(t.relay_m, "/healthz"), 200);
+	ck_assert_int_eq(get_status(t.worker_m, "/healthz"), 200);
+	ck_assert_int_eq(get_status(t.relay_m, "/readyz"), 200);
+	ck_assert_int_eq(get_status(t.worker_m, "/readyz"), 200);
+	ck_assert_int_eq(get_status(t.relay_m, "/nope"), 404);
+	trio_stop(&t);
+}
+END_TEST
+
+/* /readyz follows the database: 503 while it is stopped, 200 again once
+ * it is back; /healthz stays 200.  The relay notices at its next poll,
+ * the worker at its next idle ping (IDLE_PING_MS). */
+START_TEST(readyz_follows_the_database)
+{
+	struct ready_is r503[3], r200[3];
+	int down[3], up[3], live[3];
+	struct trio t;
+	int i, ports[3];
+
+	h_reset_tables();
+	h_mq_reset_queues();
+	trio_start(&t, "ready", NULL);
+	/* The app's own /readyz pings the database; its metrics
+	 * listener's only tells the last outcome of its traffic. */
+	ports[0] = t.app.port;
+	ports[1] = t.relay_m;
+	ports[2] = t.worker_m;
+	for (i = 0; i < 3; i++) {
+		r200[i].port = r503[i].port = ports[i];
+		r200[i].want = 200;
+		r503[i].want = 503;
+		ck_assert_msg(h_wait(15000, ready_is, &r200[i]), "daemon %d "
+		    "not ready", i);
+	}
+	ck_assert_int_eq(h_infra("db-stop"), 0);
+	for (i = 0; i < 3; i++) {
+		down[i] = h_wait(15000, ready_is, &r503[i]);
+		live[i] = get_status(ports[i], "/healthz") == 200;
+	}
+	/* The database first, whatever the outcome. */
+	ck_assert_int_eq(h_infra("db-start"), 0);
+	for (i = 0; i < 3; i++)
+		up[i] = h_wait(30000, ready_is, &r200[i]);
+	for (i = 0; i < 3; i++) {
+		ck_assert_msg(down[i], "daemon %d (app, relay, worker) still "
+		    "ready with the database stopped", i);
+		ck_assert_msg(live[i], "daemon %d not live", i);
+		ck_assert_msg(up[i], "daemon %d not ready again", i);
+	}
+	ck_assert(metric(t.relay_m,
+	    "outbox_relay_reconnects_total{server=\"database\"}") >= 1);
+	trio_stop(&t);
+}
+END_TEST
+
+struct tp_seen {
+	char traceparent[64];
+	char body[1024];
+	char id[128];
+	char type[128];
+	long long seq;
+	int n;
+};
+
+static void
+tp_fn(void *ud, const struct mq_delivery *d)
+{
+	struct tp_seen *s = ud;
+
+	s->n++;
+	snprintf(s->traceparent, sizeof(s->traceparent), "%s",
+	    d->traceparent);
+	snprintf(s->body, sizeof(s->body), "%.*s", (int)d->len, d->body);
+	snprintf(s->id, sizeof(s->id), "%s", d->message_id);
+	snprintf(s->type, sizeof(s->type), "%s", d->type);
+	s->seq = (long long)d->seq;
+}
+
+struct log_wait {
+	const struct h_daemon *d;
+	const char *needle;
+};
+
+static int
+log_has(void *ud)
+{
+	struct log_wait *w = ud;
+
+	return h_log_contains(w->d, w->needle);
+}
+
+/* Every line of d's log is a JSON object with the four fields. */
+static void
+check_json_log(const struct h_daemon *d)
+{
+	static const char *const keys[] = { "time", "level", "process",
+		"message" };
+	char line[16384];
+	json_t *o;
+	FILE *f;
+	size_t k;
+	int n = 0;
+
+	f = fopen(d->log, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		n++;
+		o = json_loads(line, JSON_DISABLE_EOF_CHECK, NULL);
+		ck_assert_msg(json_is_object(o), "%s line %d is not a JSON "
+		    "object: %s", d->log, n, line);
+		for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			ck_assert_msg(json_is_string(json_object_get(o,
+			    keys[k])), "%s line %d: no string \"%s\": %s",
+			    d->log, n, keys[k], line);
+		json_decref(o);
+	}
+	fclose(f);
+	ck_assert_msg(n > 0, "%s is empty", d->log);
+}
+
+/* One traceparent from the POST to the worker's log line: the outbox
+ * row continues the trace (same trace id, a span of the app's own), the
+ * relay's AMQP header too, and the worker's line shows it.  The daemons
+ * log in JSON, each line an object. */
+START_TEST(traceparent_followed_end_to_end)
+{
+	static const char trace_id[] = "4bf92f3577b34da6a3ce929d0e0e4736";
+	static const char parent[] =
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	const char *hdr[] = { "traceparent: "
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", NULL };
+	const char *body =
+	    "{\"email\":\"trace@example.com\",\"name\":\"Trace\"}";
+	char want[128], sql[256];
+	struct log_wait lw;
+	struct tp_seen seen;
+	struct mq_params mp;
+	struct mq_msg m;
+	struct h_resp r;
+	struct trio t;
+	json_t *o;
+	mq_conn *c;
+	long long n;
+
+	h_reset_tables();
+	h_mq_reset_queues();
+	/* The app alone first: the row is looked at before any relay. */
+	memset(&t, 0, sizeof(t));
+	h_app_start(&t.app, "obs-trace-app",
+	    (const char *const[]){ "LOG_FORMAT=json", NULL });
+	h_http(t.app.port, "POST", "/customers", "application/json", body,
+	    strlen(body), hdr, &r);
+	ck_assert_msg(r.status == 201, "POST: %ld", r.status);
+	o = json_loads(r.body, 0, NULL);
+	ck_assert_ptr_nonnull(o);
+	h_resp_free(&r);
+
+	/* The outbox row: a child of the request's traceparent. */
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM outbox WHERE "
+	    "traceparent LIKE '00-%s-%%' AND traceparent <> '%s'", trace_id,
+	    parent);
+	n = h_count(sql, NULL, 0);
+	ck_assert_msg(n == 1, "%lld outbox rows continue the trace", n);
+
+	/* The relay's AMQP header: the same trace. */
+	h_relay_start(&t.relay, "obs-trace-relay",
+	    (const char *const[]){ "LOG_FORMAT=json", NULL });
+	memset(&seen, 0, sizeof(seen));
+	ck_assert_int_eq((int)h_mq_collect(MQ_QUEUE, 1, 15000, tp_fn, &seen),
+	    1);
+	snprintf(want, sizeof(want), "00-%s-", trace_id);
+	ck_assert_msg(strncmp(seen.traceparent, want, strlen(want)) == 0,
+	    "AMQP traceparent header \"%s\", want trace %s",
+	    seen.traceparent, trace_id);
+	ck_assert_int_eq(h_daemon_stop(&t.relay, 15000), 0);
+
+	/* Put the message back as the relay sent it, for the worker. */
+	h_mq_params(&mp);
+	c = mq_new(&mp);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(mq_connect(c, 1) == 0, "broker: %s", mq_error(c));
+	memset(&m, 0, sizeof(m));
+	m.body = seen.body;
+	m.len = strlen(seen.body);
+	m.message_id = seen.id;
+	m.type = seen.type;
+	m.seq = seen.seq;
+	m.traceparent = seen.traceparent;
+	ck_assert_int_eq(mq_publish_batch(c, "", MQ_QUEUE, &m, 1, 10000), 0);
+	ck_assert_int_eq(m.result, MQ_ACKED);
+	mq_free(c);
+
+	/* The worker's line shows it. */
+	h_worker_start(&t.worker, "obs-trace-worker",
+	    (const char *const[]){ "LOG_FORMAT=json", NULL });
+	snprintf(want, sizeof(want), "traceparent=00-%s-", trace_id);
+	lw.d = &t.worker;
+	lw.needle = want;
+	ck_assert_msg(h_wait(15000, log_has, &lw), "no worker line with %s "
+	    "(log %s)", want, t.worker.log);
+	ck_assert(h_log_contains(&t.worker, "Handling [CustomerCreated] - "
+	    "Payload: '"));
+	ck_assert(h_log_contains(&t.worker, json_string_value(
+	    json_object_get(o, "id"))));
+	json_decref(o);
+	ck_assert_int_eq(h_daemon_stop(&t.worker, 15000), 0);
+	ck_assert_int_eq(h_daemon_stop(&t.app, 15000), 0);
+	check_json_log(&t.app);
+	check_json_log(&t.relay);
+	check_json_log(&t.worker);
+}
+END_TEST
+
+Suite *
+it_obs_suite(void)
+{
+	Suite *s = suite_create("obs");
+	TCase *tc = tcase_create("metrics, readiness, trace, json logs");
+
+	tcase_set_timeout(tc, 180);
+	tcase_add_test(tc, metrics_scraped_and_counters_move);
+	tcase_add_test(tc, readyz_follows_the_database);
+	tcase_add_test(tc, traceparent_followed_end_to_end);
+	suite_add_tcase(s, tc);
+	return s;
+}
