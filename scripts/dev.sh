@@ -70,7 +70,28 @@ if [ ${#pids[@]} -eq 0 ]; then
 	echo "dev: nothing to run; build first (make build)" >&2
 	exit 1
 fi
-echo "dev: running ${!pids[*]}; API on http://localhost:${APP_PORT:-3000}; Ctrl-C stops" >&2
+echo "dev: starting ${!pids[*]}; Ctrl-C stops" >&2
+
+# Readiness: each daemon's /readyz (database and broker connected), with a
+# deadline; a daemon that is not ready in time is reported, not hidden.
+declare -A ready_url=(
+	[app]="http://127.0.0.1:${APP_PORT:-3000}/readyz"
+	[relay]="http://127.0.0.1:${RELAY_METRICS_PORT:-9465}/readyz"
+	[worker]="http://127.0.0.1:${WORKER_METRICS_PORT:-9466}/readyz"
+)
+(
+	end=$((SECONDS + 60))
+	for d in "${!pids[@]}"; do
+		until curl -sf -o /dev/null "${ready_url[$d]}"; do
+			if [ "$SECONDS" -ge "$end" ]; then
+				echo "dev: *** $d not ready after 60 s (${ready_url[$d]}) ***" >&2
+				exit 1
+			fi
+			sleep 0.1
+		done
+	done
+	echo "dev: all ready: API on http://localhost:${APP_PORT:-3000}" >&2
+) &
 
 # Wait for any daemon to end; one that ends while we are not stopping died.
 while :; do

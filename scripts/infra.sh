@@ -67,20 +67,6 @@ read_local_env() {
     done <"$f"
 }
 read_local_env
-# The per-daemon users (least privilege), from scripts/roles.env.
-declare -A ROLES_ENV=()
-read_roles_env() {
-    local f=$ROOT/scripts/roles.env line key val
-    [ -f "$f" ] || die "$f not found"
-    while IFS= read -r line || [ -n "$line" ]; do
-        case $line in ''|'#'*) continue ;; esac
-        [[ $line == *=* ]] || continue
-        key=${line%%=*} val=${line#*=}
-        [[ $key =~ ^OUTBOX_[A-Z_]+$ ]] || continue
-        ROLES_ENV[$key]=$val
-    done <"$f"
-}
-read_roles_env
 env_val() { # env_val KEY DEFAULT
     if [ -n "${LOCAL_ENV[$1]+x}" ]; then printf '%s' "${LOCAL_ENV[$1]}"; else printf '%s' "$2"; fi
 }
@@ -373,17 +359,9 @@ ALTER DATABASE $(sql_ident "$DB_APP_NAME") CHARACTER SET utf8mb4 COLLATE utf8mb4
 CREATE USER IF NOT EXISTS $(sql_str "$DB_EXTRA_USER")@'%';
 ALTER USER $(sql_str "$DB_EXTRA_USER")@'%' IDENTIFIED BY $pw;
 GRANT ALL PRIVILEGES ON $(sql_ident "$DB_APP_NAME").* TO $(sql_str "$DB_EXTRA_USER")@'%';"
-    # One login per daemon, holding only its role (grants: migrations/006).
-    local d u
-    for d in APP RELAY WORKER AUDIT; do
-        u=$(sql_str "${ROLES_ENV[OUTBOX_${d}_DB_USER]}")
-        sql+="
-CREATE ROLE IF NOT EXISTS ${ROLES_ENV[OUTBOX_${d}_DB_USER]}_role;
-CREATE USER IF NOT EXISTS $u@'%';
-ALTER USER $u@'%' IDENTIFIED BY $(sql_str "${ROLES_ENV[OUTBOX_${d}_DB_PASS]}");
-GRANT ${ROLES_ENV[OUTBOX_${d}_DB_USER]}_role TO $u@'%';
-SET DEFAULT ROLE ${ROLES_ENV[OUTBOX_${d}_DB_USER]}_role FOR $u@'%';"
-    done
+    # One login per daemon, holding only its role (grants: migrations/006);
+    # the same file is docker-compose.yml's init script.
+    sql+=$'\n'"$(cat "$ROOT/scripts/db-users.sql")"
     if [ "$DB_APP_USER" != root ] && [ "$DB_APP_USER" != "$DB_EXTRA_USER" ]; then
         sql+="
 CREATE USER IF NOT EXISTS $(sql_str "$DB_APP_USER")@'%';
@@ -573,41 +551,11 @@ mq_provision() {
 
 # One user per daemon, limited to the topology of common/mq.h: what it
 # declares (configure), publishes to or binds (write), consumes or binds
-# from (read).  Idempotent; runs after mq_provision.
+# from (read).  The same definitions as docker-compose.yml's rabbitmq
+# service (scripts/rabbitmq-definitions.json); idempotent.
 mq_provision_daemons() {
-    local topo='^outbox(\.dlx|\.dlq)?$' u p
-    local -A conf=() write=() read=()
-    # relay: declares the topology, publishes through the default exchange.
-    conf[RELAY]=$topo
-    write[RELAY]='^(amq\.default|outbox(\.dlx|\.dlq)?)$'
-    # read: declaring outbox with its dead-letter exchange needs read on
-    # the queue; nothing outside the topology.
-    read[RELAY]='^outbox(\.dlx)?$'
-    # worker: declares the topology, consumes outbox, dead-letters to
-    # outbox.dlx; it cannot publish to the default exchange.
-    conf[WORKER]=$topo
-    write[WORKER]='^outbox(\.dlx|\.dlq)?$'
-    read[WORKER]='^outbox(\.dlx)?$'
-    # audit: looks at queue depths (a passive declare needs configure).
-    conf[AUDIT]=$topo
-    write[AUDIT]='^$'
-    read[AUDIT]='^$'
-    local pids=() rc=0
-    # Side by side: each CLI call is an Erlang VM of its own (~0.4 s).
-    for d in RELAY WORKER AUDIT; do
-        u=${ROLES_ENV[OUTBOX_${d}_MQ_USER]} p=${ROLES_ENV[OUTBOX_${d}_MQ_PASS]}
-        {
-            if ! ctl -q authenticate_user "$u" "$p" >/dev/null 2>&1; then
-                ctl -q add_user "$u" "$p" >/dev/null 2>&1 ||
-                    ctl -q change_password "$u" "$p" >/dev/null
-            fi
-            ctl -q set_permissions -p / "$u" "${conf[$d]}" "${write[$d]}" \
-                "${read[$d]}" >/dev/null
-        } &
-        pids+=($!)
-    done
-    for p in "${pids[@]}"; do wait "$p" || rc=1; done
-    [ "$rc" = 0 ] || die "rabbitmq: cannot create the per-daemon users"
+    ctl -q import_definitions "$ROOT/scripts/rabbitmq-definitions.json" \
+        >/dev/null || die "rabbitmq: cannot import scripts/rabbitmq-definitions.json"
 }
 
 MQ_LAUNCH_PID=
