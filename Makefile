@@ -61,9 +61,11 @@ endif
 ifneq ($(wildcard tests/unit_worker*.c),)
 TEST_BINS += $(B)/bin/outbox-unit-worker
 endif
+# The load of the chaos run (tests/run.sh runs a short one).
+TEST_BINS += $(B)/bin/outbox-chaos-load
 
 .PHONY: all build build-san tests-bin deps infras migrate dev test clean \
-	lint fuzz audit bench
+	lint fuzz audit bench valgrind
 
 all: build
 
@@ -135,7 +137,8 @@ FUZZ_CC ?= clang
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-Icommon -I.
-FUZZ_COMMON := common/buf.c common/msg.c common/uid.c common/log.c
+FUZZ_COMMON := common/buf.c common/msg.c common/uid.c common/log.c \
+    common/timefmt.c
 
 $(BUILD_ROOT)/fuzz/fuzz-body: tests/fuzz/fuzz_body.c app/validate.c $(FUZZ_COMMON)
 	@mkdir -p $(dir $@)
@@ -190,6 +193,13 @@ bench: deps infras
 	@scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
 	@bash scripts/bench.sh
 
+# The three daemons under valgrind memcheck with traffic (scripts/valgrind.sh).
+valgrind: deps infras
+	@$(MAKE) --no-print-directory VARIANT=release binaries \
+	    $(BUILD_ROOT)/release/bin/outbox-bench-e2e
+	@scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
+	@bash scripts/valgrind.sh
+
 # Reconciles the database and the broker (see scripts/audit.c).
 audit: build
 	@. scripts/roles.env && scripts/env.sh env \
@@ -204,6 +214,24 @@ $(B)/bin/outbox-bench-txn: $(call obj,tests/bench_txn.c) $(B)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(B)/bin/outbox-bench-e2e: $(call obj,tests/bench_e2e.c) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
+
+# ---- chaos run (scripts/chaos.sh; README, "Chaos run"): not part of
+# `make test` directly (tests/run.sh runs a short one with the san build).
+#   make chaos CHAOS_REQUESTS=20000 CHAOS_RATE=300 [CHAOS_SEED=n]
+CHAOS_REQUESTS ?= 20000
+CHAOS_RATE ?= 300
+.PHONY: chaos chaos-load
+chaos: deps infras
+	@$(MAKE) --no-print-directory VARIANT=release binaries chaos-load
+	@CHAOS_BIN=$(abspath $(BUILD_ROOT))/release/bin \
+	    CHAOS_REQUESTS=$(CHAOS_REQUESTS) CHAOS_RATE=$(CHAOS_RATE) \
+	    bash scripts/chaos.sh
+
+chaos-load: $(B)/bin/outbox-chaos-load
+
+$(B)/bin/outbox-chaos-load: $(call obj,tests/chaos_load.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 

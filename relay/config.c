@@ -37,7 +37,8 @@ const struct cfg_opt relay_opts[] = {
 	CFG_ROW_INT("RELAY_RETENTION_INTERVAL", T, retention_interval_s,
 	    "60", 1, 86400, "seconds between two sweeps of old published "
 	    "rows"),
-	CFG_ROW_INT("RELAY_LOG_IDS", T, log_ids, "10", 0, RELAY_BATCH_MAX,
+	/* 200 ids of 37 bytes fit in one log line (LOG_LINE_MAX, 8 KiB). */
+	CFG_ROW_INT("RELAY_LOG_IDS", T, log_ids, "10", 0, 200,
 	    "message ids listed per \"Published messages\" line; more are "
 	    "counted"),
 	CFG_ROW_STR("RELAY_ROUTING_KEY", T, routing_key, MQ_QUEUE, 1,

@@ -74,6 +74,29 @@ fi
 # `make dev` driven as a user would (start, POST, see the lines, Ctrl-C).
 run dev bash tests/dev_test.sh
 
+# A short chaos run (scripts/chaos.sh) with the ASan+UBSan daemons: kill -9
+# of app, relay and worker, a RabbitMQ and a MariaDB restart under load;
+# every 201 checked, sanitizer reports and unexpected exits fail it.
+run chaos env CHAOS_BIN="$OUTBOX_BIN" CHAOS_LOGS="$OUTBOX_TEST_LOGS/chaos" \
+	CHAOS_REQUESTS=2000 CHAOS_RATE=200 CHAOS_FAULTS=5 CHAOS_GAP_MIN_S=1 \
+	CHAOS_GAP_MAX_S=3 CHAOS_SETTLE_S=60 bash scripts/chaos.sh
+
+# A short fuzzing pass (libFuzzer, ASan+UBSan) of the request body parser
+# and the message decoder; `make fuzz` runs longer.
+run fuzz bash -c 'if make --no-print-directory fuzz FUZZ_SECONDS=${FUZZ_SECONDS:-15}; then
+	echo "fuzz: 2 passed, 0 failed"; else echo "fuzz: 0 passed, 2 failed"; exit 1; fi'
+
+# The container images: built with podman from the three Dockerfiles and
+# run against the private servers (scripts/containers.sh).  Always in CI;
+# locally OUTBOX_TEST_CONTAINERS=0 leaves it out, and says so.
+if [ "${OUTBOX_TEST_CONTAINERS:-1}" = 1 ] || [ -n "${CI:-}" ]; then
+	run containers bash -c 'if bash scripts/containers.sh; then
+		echo "containers: 1 passed, 0 failed"; else
+		echo "containers: 0 passed, 1 failed"; exit 1; fi'
+else
+	echo "containers: not run (OUTBOX_TEST_CONTAINERS=0)"
+fi
+
 if [ "$failed" -ne 0 ]; then
 	echo "daemon logs: $OUTBOX_TEST_LOGS"
 fi

@@ -1,0 +1,416 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions run through poll() look unreachable
+# scripts/chaos.sh - the chaos run (README, "Chaos run"; issue 6).
+#
+#   make chaos                       release build, 20,000 POSTs at 300/s
+#   CHAOS_BIN=<bin folder> bash scripts/chaos.sh      (tests/run.sh: san)
+#
+# Against the private servers of scripts/infra.sh (already started):
+#  1. empties the tables and the queues, applies the migrations;
+#  2. runs app, relay and worker, each as its own database/RabbitMQ user
+#     (scripts/roles.env), each under a small supervisor of this script
+#     that restarts it when it exits (docker compose `restart: on-failure`)
+#     and records why it exited: killed by the injector, or on its own
+#     (an unexpected exit, which fails the run, whatever its status);
+#  3. runs outbox-chaos-load (N POSTs at a steady rate, open loop); the
+#     id of every 201 goes to a file;
+#  4. meanwhile a fault injector, at random moments, does one of:
+#     kill -9 app | relay | worker, RabbitMQ stop+start or kill -9+start,
+#     MariaDB kill -9+start.  The schedule (kinds, gaps, downtimes) comes
+#     from a seed, printed; CHAOS_SEED=<n> replays it.  The first faults
+#     are one of each kind, in a random order; the others are random.
+#  5. after the load and the faults: the app must answer /readyz and take
+#     a short post-fault load (every POST a 201: everything came back by
+#     itself); then the system must settle (no unpublished outbox row,
+#     as many welcome emails as customers, queue outbox empty) within
+#     CHAOS_SETTLE_S; then outbox-audit (audit user, AUDIT_GRACE_S=0) and
+#     an exact check of every 201: its customer exists, with exactly one
+#     outbox row and exactly one welcome email, from that outbox message;
+#  6. SIGTERM to every daemon: each must exit 0 (with the san build, a
+#     leak makes it exit non-zero); no daemon log may hold a sanitizer
+#     report.
+# Prints a report, then "chaos: 1 passed, 0 failed" (or 0, 1) for
+# tests/run.sh; exit status 0 only if everything held.
+#
+# Environment (defaults): CHAOS_BIN (<BUILD_ROOT>/release/bin),
+# CHAOS_REQUESTS (2000), CHAOS_RATE (200), CHAOS_FAULTS (load seconds / 5,
+# at least 5, at most 60), CHAOS_GAP_MIN_S / CHAOS_GAP_MAX_S (2 / 6: wait
+# before each fault), CHAOS_SEED (random), CHAOS_SETTLE_S (180),
+# CHAOS_LOGS (<BUILD_ROOT>/chaos-logs), CHAOS_APP_PORT (a free port),
+# CHAOS_AUDIT_BIN (CHAOS_BIN/outbox-audit),
+# OUTBOX_VAR / OUTBOX_*_PORT (the servers, as scripts/infra.sh).
+set -uo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root" || exit 1
+# shellcheck source=scripts/env.sh
+. scripts/env.sh
+# shellcheck source=scripts/roles.env
+. scripts/roles.env
+
+build=${BUILD_ROOT:-build}
+case $build in /*) ;; *) build="$root/$build" ;; esac
+BIN=${CHAOS_BIN:-$build/release/bin}
+LOGS=${CHAOS_LOGS:-$build/chaos-logs}
+REQUESTS=${CHAOS_REQUESTS:-2000}
+RATE=${CHAOS_RATE:-200}
+GAP_MIN=${CHAOS_GAP_MIN_S:-2}
+GAP_MAX=${CHAOS_GAP_MAX_S:-6}
+SETTLE_S=${CHAOS_SETTLE_S:-180}
+AUDIT_BIN=${CHAOS_AUDIT_BIN:-$BIN/outbox-audit}
+SEED=${CHAOS_SEED:-$(( $(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % 1000000000 ))}
+
+say()  { printf 'chaos: %s\n' "$*"; }
+die()  { printf 'chaos: error: %s\n' "$*" >&2; echo "chaos: 0 passed, 1 failed"; exit 1; }
+isnum() { [[ $1 =~ ^[0-9]+$ ]]; }
+for v in REQUESTS RATE GAP_MIN GAP_MAX SETTLE_S SEED; do
+	isnum "${!v}" || die "CHAOS_$v=${!v}: not a whole number"
+done
+{ [ "$RATE" -ge 1 ] && [ "$REQUESTS" -ge 1 ]; } || die "CHAOS_REQUESTS and CHAOS_RATE must be >= 1"
+[ "$GAP_MAX" -ge "$GAP_MIN" ] || die "CHAOS_GAP_MAX_S < CHAOS_GAP_MIN_S"
+LOAD_S=$(( (REQUESTS + RATE - 1) / RATE ))
+FAULTS=${CHAOS_FAULTS:-$(( LOAD_S / 5 < 5 ? 5 : (LOAD_S / 5 > 60 ? 60 : LOAD_S / 5) ))}
+{ isnum "$FAULTS" && [ "$FAULTS" -le 200 ]; } || die "CHAOS_FAULTS=$FAULTS: 0..200"
+
+for b in outbox-app outbox-relay outbox-worker outbox-migrate outbox-audit outbox-chaos-load; do
+	[ -x "$BIN/$b" ] || die "$BIN/$b is not built (make build chaos-load, or make build-san)"
+done
+bash scripts/infra.sh status >/dev/null 2>&1 ||
+	die "the private servers are not running (bash scripts/infra.sh start)"
+
+now_ms() { local s; s=$(date +%s%N); printf '%s' $(( s / 1000000 )); }
+# wait_until_ms T: returns at T (ms since the epoch), polling.
+wait_until_ms() { while [ "$(now_ms)" -lt "$1" ]; do sleep 0.1; done; }
+# poll DEADLINE_S CMD...: runs CMD every 0.1 s until it succeeds (0) or the
+# deadline passes (1).
+poll() {
+	local end=$(( $(now_ms) + $1 * 1000 ))
+	shift
+	until "$@"; do
+		[ "$(now_ms)" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+sql() { bash scripts/infra.sh db-sql -N -B -D "$DB_NAME" "$@"; }
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# ------------------------------------------------------------ the schedule
+# Everything random is drawn here, from the seed, before anything starts.
+RANDOM=$SEED
+kinds_req=(app relay worker db mq)
+# one of each kind first, shuffled (Fisher-Yates)
+for ((i = ${#kinds_req[@]} - 1; i > 0; i--)); do
+	j=$((RANDOM % (i + 1)))
+	t=${kinds_req[i]} kinds_req[i]=${kinds_req[j]} kinds_req[j]=$t
+done
+all_kinds=(app relay worker db mq)
+sched=()
+for ((i = 0; i < FAULTS; i++)); do
+	if [ "$i" -lt ${#kinds_req[@]} ]; then k=${kinds_req[i]}; else k=${all_kinds[RANDOM % 5]}; fi
+	# RabbitMQ: a clean stop or a kill -9, then start.
+	[ "$k" = mq ] && { if ((RANDOM % 2)); then k=mq-stop; else k=mq-kill; fi; }
+	gap=$(( GAP_MIN * 1000 + (RANDOM * 32768 + RANDOM) % ((GAP_MAX - GAP_MIN) * 1000 + 1) ))
+	down=$(( 200 + RANDOM % 2800 ))  # server downtime, ms (db, mq)
+	sched+=("$k:$gap:$down")
+done
+
+RUN_ID="chaos-$SEED-$$-$(date +%s)"
+rm -rf "$LOGS"
+mkdir -p "$LOGS" || die "cannot create $LOGS"
+ST=$LOGS/state
+mkdir -p "$ST"
+IDS=$LOGS/acked-ids.txt
+: >"$IDS"
+say "seed $SEED (replay: CHAOS_SEED=$SEED), $REQUESTS requests at $RATE/s (~${LOAD_S} s), $FAULTS faults, gaps ${GAP_MIN}-${GAP_MAX} s"
+say "bin $BIN, logs $LOGS"
+say "schedule: ${sched[*]}"
+
+# ------------------------------------------------------------ reset
+"$BIN/outbox-migrate" >"$LOGS/migrate.log" 2>&1 || { cat "$LOGS/migrate.log"; die "migrations failed"; }
+sql -e "DELETE FROM idempotency_keys; DELETE FROM welcome_emails;
+	DELETE FROM processed_messages; DELETE FROM outbox; DELETE FROM customers;" ||
+	die "cannot empty the tables"
+for q in outbox outbox.dlq; do
+	bash scripts/infra.sh mq-ctl -q purge_queue "$q" >/dev/null 2>&1 || true
+done
+
+# ------------------------------------------------------------ the daemons
+APP_PORT=${CHAOS_APP_PORT:-$(free_port)}
+declare -A creds=(
+	[app]="DB_USER=$OUTBOX_APP_DB_USER DB_PASS=$OUTBOX_APP_DB_PASS APP_PORT=$APP_PORT APP_BIND=127.0.0.1 APP_METRICS_PORT=0"
+	[relay]="DB_USER=$OUTBOX_RELAY_DB_USER DB_PASS=$OUTBOX_RELAY_DB_PASS RABBITMQ_USER=$OUTBOX_RELAY_MQ_USER RABBITMQ_PASS=$OUTBOX_RELAY_MQ_PASS RELAY_LOG_IDS=1000"
+	[worker]="DB_USER=$OUTBOX_WORKER_DB_USER DB_PASS=$OUTBOX_WORKER_DB_PASS RABBITMQ_USER=$OUTBOX_WORKER_MQ_USER RABBITMQ_PASS=$OUTBOX_WORKER_MQ_PASS"
+)
+# supervise NAME: runs the daemon again each time it exits, until
+# $ST/stop exists.  $ST/NAME.pid holds the live pid; NAME.events one line
+# per start and exit: "start PID", "<killed|unexpected|stopped> PID RC".
+supervise() {
+	local d=$1 n=0 pid rc why
+	while [ ! -e "$ST/stop" ]; do
+		n=$((n + 1))
+		# shellcheck disable=SC2086 # creds are NAME=value words
+		env ${creds[$d]} "$BIN/outbox-$d" >"$LOGS/$d.$n.log" 2>&1 &
+		pid=$!
+		echo "$pid" >"$ST/$d.pid.new" && mv "$ST/$d.pid.new" "$ST/$d.pid"
+		echo "start $pid" >>"$ST/$d.events"
+		wait "$pid"
+		rc=$?
+		if [ -e "$ST/killed.$pid" ]; then why=killed
+		elif [ -e "$ST/stop" ]; then why=stopped
+		else why=unexpected
+		fi
+		echo "$why $pid $rc" >>"$ST/$d.events"
+		[ "$why" = stopped ] && break
+		# restart: on-failure, after a short back-off
+		[ -e "$ST/stop" ] || wait_until_ms $(( $(now_ms) + 200 ))
+	done
+}
+declare -A sup=()
+for d in app relay worker; do
+	# its stderr: bash's "Killed" notices of the daemons
+	supervise "$d" 2>>"$ST/$d.supervisor.err" &
+	sup[$d]=$!
+done
+cleanup() {
+	touch "$ST/stop" 2>/dev/null
+	for d in app relay worker; do
+		[ -s "$ST/$d.pid" ] && kill -TERM "$(cat "$ST/$d.pid")" 2>/dev/null
+	done
+	[ -n "${load_pid:-}" ] && kill "$load_pid" 2>/dev/null
+	[ -n "${inj_pid:-}" ] && kill "$inj_pid" 2>/dev/null
+}
+trap 'cleanup; exit 1' INT TERM
+app_ready() { curl -fs -m 2 -o /dev/null "http://127.0.0.1:$APP_PORT/readyz"; }
+poll 30 app_ready || { cleanup; die "the app is not ready on port $APP_PORT within 30 s (log: $LOGS/app.1.log)"; }
+say "daemons up: app $(cat "$ST/app.pid") (port $APP_PORT), relay $(cat "$ST/relay.pid"), worker $(cat "$ST/worker.pid")"
+
+# ------------------------------------------------------------ injector
+# kill9 NAME: kill -9 the live daemon, marked as an injected kill first.
+kill9() {
+	local d=$1 pid end=$(( $(now_ms) + 10000 ))
+	while :; do
+		pid=$(cat "$ST/$d.pid" 2>/dev/null)
+		if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+			touch "$ST/killed.$pid"
+			kill -9 "$pid" 2>/dev/null && return 0
+		fi
+		[ "$(now_ms)" -lt "$end" ] || return 1
+		sleep 0.1  # between two incarnations: wait for the next one
+	done
+}
+inject() {
+	local f k gap down t rc
+	for f in "${sched[@]}"; do
+		IFS=: read -r k gap down <<<"$f"
+		wait_until_ms $(( $(now_ms) + gap ))
+		t=$(now_ms)
+		rc=0
+		case $k in
+		app|relay|worker) kill9 "$k" || rc=1 ;;
+		db) bash scripts/infra.sh db-kill >>"$LOGS/infra.log" 2>&1 || rc=1
+		    wait_until_ms $(( $(now_ms) + down ))
+		    bash scripts/infra.sh db-start >>"$LOGS/infra.log" 2>&1 || rc=1 ;;
+		mq-stop|mq-kill)
+		    bash scripts/infra.sh "$k" >>"$LOGS/infra.log" 2>&1 || rc=1
+		    wait_until_ms $(( $(now_ms) + down ))
+		    bash scripts/infra.sh mq-start >>"$LOGS/infra.log" 2>&1 || rc=1 ;;
+		esac
+		echo "$k $rc $(( $(now_ms) - t ))" >>"$ST/faults"
+		printf 'chaos: fault %-7s %s (%d ms)\n' "$k" \
+		    "$([ "$rc" = 0 ] && echo 'done' || echo FAILED)" $(( $(now_ms) - t ))
+	done
+}
+
+t_start=$(now_ms)
+"$BIN/outbox-chaos-load" "$APP_PORT" "$REQUESTS" "$RATE" "$RUN_ID" "$IDS" \
+	>"$LOGS/load.json" 2>"$LOGS/load.err" &
+load_pid=$!
+inject 2>>"$ST/injector.err" &
+inj_pid=$!
+wait "$load_pid"
+load_rc=$?
+t_load=$(now_ms)
+say "load done in $(( (t_load - t_start) / 1000 )) s (exit $load_rc): $(cat "$LOGS/load.json")"
+wait "$inj_pid"
+t_faults=$(now_ms)
+inj_pid=
+say "faults done $(( (t_faults - t_start) / 1000 )) s after the start"
+
+fail=()
+# Servers back (a failed start in the injector would leave one down).
+bash scripts/infra.sh status >/dev/null 2>&1 || {
+	fail+=("a server is down after the faults")
+	bash scripts/infra.sh start >>"$LOGS/infra.log" 2>&1
+}
+
+# ------------------------------------------------------------ recovery
+post_ok=0 post_json=
+if poll 60 app_ready; then
+	post_json=$("$BIN/outbox-chaos-load" "$APP_PORT" 50 50 "$RUN_ID-post" \
+		"$IDS" 60 2>>"$LOGS/load.err")
+	post_ok=$(sed -nE 's/.*"created_201": ([0-9]+).*/\1/p' <<<"$post_json")
+	[ "${post_ok:-0}" = 50 ] || fail+=("post-fault load: ${post_ok:-0} of 50 POSTs got a 201: $post_json")
+else
+	fail+=("the app did not become ready within 60 s after the faults")
+fi
+
+settled_db() {
+	local r
+	r=$(sql -e "SELECT (SELECT COUNT(*) FROM outbox WHERE published_at IS NULL),
+		(SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM welcome_emails)" 2>/dev/null) || return 1
+	read -r unpub ncust nwel <<<"$r"
+	[ "$unpub" = 0 ] && [ "$ncust" = "$nwel" ]
+}
+queue_empty() {
+	local n
+	n=$(bash scripts/infra.sh mq-ctl -q list_queues name messages --no-table-headers 2>/dev/null |
+		awk '$1 == "outbox" { print $2 }')
+	[ "$n" = 0 ]
+}
+settled() { settled_db && queue_empty; }
+unpub='?' ncust='?' nwel='?'
+if poll "$SETTLE_S" settled; then
+	t_settled=$(now_ms)
+	settle_ms=$(( t_settled - t_faults ))
+	say "settled $(( settle_ms / 1000 )).$(( settle_ms % 1000 / 100 )) s after the last fault"
+else
+	settle_ms=-1
+	fail+=("not settled within ${SETTLE_S} s: unpublished $unpub, customers $ncust, welcome emails $nwel")
+fi
+
+# ------------------------------------------------------------ audit
+AUDIT_GRACE_S=0 DB_USER=$OUTBOX_AUDIT_DB_USER DB_PASS=$OUTBOX_AUDIT_DB_PASS \
+	RABBITMQ_USER=$OUTBOX_AUDIT_MQ_USER RABBITMQ_PASS=$OUTBOX_AUDIT_MQ_PASS \
+	"$AUDIT_BIN" >"$LOGS/audit.txt" 2>&1
+audit_rc=$?
+[ "$audit_rc" = 0 ] || fail+=("outbox-audit exit $audit_rc: $(grep -E 'WARN|FAIL|result' "$LOGS/audit.txt" | tail -n 2 | tr '\n' ' ')(see $LOGS/audit.txt)")
+
+# ------------------------------------------------------------ exact check
+acked=$(wc -l <"$IDS")
+{
+	echo "CREATE TEMPORARY TABLE chaos_acked (id CHAR(36) CHARACTER SET ascii NOT NULL, KEY (id));"
+	grep -E '^[0-9a-fA-F-]{36}$' "$IDS" | awk '
+		NR % 1000 == 1 { if (NR > 1) print ";"; printf "INSERT INTO chaos_acked VALUES " ; sep = "" }
+		{ printf "%s(\x27%s\x27)", sep, $1; sep = "," }
+		END { if (NR > 0) print ";" }'
+	cat <<'EOF'
+SELECT
+ (SELECT COUNT(*) FROM chaos_acked),
+ (SELECT COUNT(DISTINCT id) FROM chaos_acked),
+ (SELECT COUNT(*) FROM chaos_acked a LEFT JOIN customers c ON c.id = a.id WHERE c.id IS NULL),
+ (SELECT COUNT(*) FROM chaos_acked a LEFT JOIN (SELECT customer_id, COUNT(*) n FROM welcome_emails GROUP BY customer_id) w
+     ON w.customer_id = a.id WHERE COALESCE(w.n, 0) = 0),
+ (SELECT COUNT(*) FROM chaos_acked a JOIN (SELECT customer_id, COUNT(*) n FROM welcome_emails GROUP BY customer_id) w
+     ON w.customer_id = a.id WHERE w.n > 1),
+ (SELECT COUNT(*) FROM chaos_acked a LEFT JOIN (SELECT CAST(JSON_VALUE(payload, '$.id') AS CHAR(36) CHARACTER SET ascii) cid, COUNT(*) n
+     FROM outbox WHERE event_name = 'CustomerCreated' GROUP BY cid) o ON o.cid = a.id WHERE COALESCE(o.n, 0) <> 1),
+ (SELECT COUNT(*) FROM chaos_acked a JOIN welcome_emails w ON w.customer_id = a.id
+     LEFT JOIN outbox o ON o.message_id = w.message_id
+       AND CAST(JSON_VALUE(o.payload, '$.id') AS CHAR(36) CHARACTER SET ascii) = a.id
+     LEFT JOIN processed_messages p ON p.message_id = w.message_id
+     WHERE o.message_id IS NULL OR p.message_id IS NULL),
+ (SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM outbox),
+ (SELECT COUNT(*) FROM processed_messages), (SELECT COUNT(*) FROM welcome_emails);
+EOF
+} >"$LOGS/check.sql"
+if r=$(sql <"$LOGS/check.sql" 2>"$LOGS/check.err"); then
+	read -r c_acked c_distinct c_lost_cust c_lost_eff c_doubled c_outbox_not1 \
+		c_bad_link t_cust t_outbox t_proc t_wel <<<"$r"
+else
+	fail+=("the exact check failed: $(head -c 300 "$LOGS/check.err")")
+	c_acked='?' c_distinct='?' c_lost_cust='?' c_lost_eff='?' c_doubled='?'
+	c_outbox_not1='?' c_bad_link='?' t_cust='?' t_outbox='?' t_proc='?' t_wel='?'
+fi
+[ "$c_acked" = "$acked" ] || fail+=("$acked ids in $IDS, $c_acked loaded")
+[ "$c_distinct" = "$c_acked" ] || fail+=("the same customer id in two 201s: $c_acked ids, $c_distinct distinct")
+[ "$c_lost_cust" = 0 ] || fail+=("LOST: $c_lost_cust acknowledged customers are not in the database")
+[ "$c_lost_eff" = 0 ] || fail+=("LOST: $c_lost_eff acknowledged customers have no welcome email")
+[ "$c_doubled" = 0 ] || fail+=("DOUBLED: $c_doubled acknowledged customers have more than one welcome email")
+[ "$c_outbox_not1" = 0 ] || fail+=("$c_outbox_not1 acknowledged customers do not have exactly one outbox row")
+[ "$c_bad_link" = 0 ] || fail+=("$c_bad_link welcome emails not from their customer's outbox message or without a processed id")
+[ "$t_cust" = "$t_outbox" ] && [ "$t_outbox" = "$t_proc" ] && [ "$t_proc" = "$t_wel" ] ||
+	fail+=("totals differ: customers $t_cust, outbox $t_outbox, processed $t_proc, welcome emails $t_wel")
+
+# ------------------------------------------------------------ stop, verify
+touch "$ST/stop"
+for d in app relay worker; do
+	kill -TERM "$(cat "$ST/$d.pid")" 2>/dev/null
+done
+sup_done() { local d; for d in app relay worker; do kill -0 "${sup[$d]}" 2>/dev/null && return 1; done; return 0; }
+if ! poll 30 sup_done; then
+	fail+=("a daemon did not stop within 30 s of SIGTERM")
+	for d in app relay worker; do kill -9 "$(cat "$ST/$d.pid")" 2>/dev/null; done
+	poll 10 sup_done
+fi
+declare -A n_start=() n_killed=() n_unexp=() first_pid=() last_pid=()
+for d in app relay worker; do
+	n_start[$d]=$(grep -c '^start ' "$ST/$d.events")
+	n_killed[$d]=$(grep -c '^killed ' "$ST/$d.events")
+	n_unexp[$d]=$(grep -c '^unexpected ' "$ST/$d.events")
+	first_pid[$d]=$(awk '$1 == "start" { print $2; exit }' "$ST/$d.events")
+	last_pid[$d]=$(awk '$1 == "start" { p = $2 } END { print p }' "$ST/$d.events")
+	if [ "${n_unexp[$d]}" != 0 ]; then
+		fail+=("$d exited without being killed: $(grep '^unexpected ' "$ST/$d.events" | awk '{ printf "pid %s status %s; ", $2, $3 }')")
+	fi
+	stop_line=$(grep '^stopped ' "$ST/$d.events" | tail -n 1)
+	if [ -z "$stop_line" ]; then
+		fail+=("$d: no clean stop recorded")
+	elif [ "$(awk '{ print $3 }' <<<"$stop_line")" != 0 ]; then
+		fail+=("$d: exit status $(awk '{ print $3 }' <<<"$stop_line") on SIGTERM (expected 0)")
+	fi
+done
+if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error' "$LOGS"/*.log >"$ST/san" 2>/dev/null; then
+	fail+=("sanitizer reports in: $(tr '\n' ' ' <"$ST/san")")
+fi
+[ "$load_rc" = 0 ] || fail+=("outbox-chaos-load exit $load_rc (see $LOGS/load.err)")
+n_faults=$(wc -l <"$ST/faults" 2>/dev/null || echo 0)
+[ "$n_faults" = "$FAULTS" ] || fail+=("$n_faults faults injected of $FAULTS planned")
+if grep -q ' 1 ' "$ST/faults" 2>/dev/null; then
+	fail+=("fault injection failed: $(awk '$2 == 1 { printf "%s ", $1 }' "$ST/faults")(see $LOGS/infra.log)")
+fi
+
+# ------------------------------------------------------------ figures
+dups=$(cat "$LOGS"/worker.*.log | grep -c 'Duplicate message')
+dups_proc=$(cat "$LOGS"/worker.*.log | grep 'Duplicate message' | grep -c 'already processed')
+dups_batch=$(cat "$LOGS"/worker.*.log | grep 'Duplicate message' | grep -c 'repeated in the batch')
+handled=$(cat "$LOGS"/worker.*.log | grep -c 'Handling \[')
+# Ids published twice, as far as the relay's logs show them: RELAY_LOG_IDS
+# =1000 lists a batch's ids, but a log line is cut at ~8 KiB (~220 ids).
+uuid_re='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+cat "$LOGS"/relay.*.log | grep 'Published messages: ' |
+	sed -E 's/^.*Published messages: \[//; s/[^ ]*\.\.\..*$//; s/\].*$//' |
+	grep -oE "$uuid_re" | sort >"$ST/published"
+published_seen=$(wc -l <"$ST/published")
+republished=$(uniq -d "$ST/published" | wc -l)
+fault_counts=$(awk '{ n[$1]++ } END { for (k in n) printf "%s %d, ", k, n[k] }' "$ST/faults" 2>/dev/null | sed 's/, $//')
+jget() { sed -nE "s/.*\"$1\": ([0-9]+).*/\1/p" "$LOGS/load.json"; }
+
+echo
+echo "================ chaos report (seed $SEED) ================"
+echo "load:            $(jget sent) requests sent at $RATE/s, $(jget created_201) x 201, other statuses $(sed -nE 's/.*"statuses": (\{[^}]*\}).*/\1/p' "$LOGS/load.json"), connection errors $(jget connection_errors), timeouts $(jget timeouts), other errors $(jget other_errors)"
+echo "post-fault load: ${post_ok:-0}/50 x 201"
+echo "faults:          $n_faults injected ($fault_counts)"
+for d in app relay worker; do
+	printf 'daemon %-7s  %d injected kills, %d restarts by the supervisor, %d unexpected exits; pid %s -> %s\n' \
+		"$d" "${n_killed[$d]}" $(( n_start[$d] - 1 )) "${n_unexp[$d]}" "${first_pid[$d]}" "${last_pid[$d]}"
+done
+echo "acknowledged:    $acked 201s checked: lost customers $c_lost_cust, lost effects $c_lost_eff, doubled effects $c_doubled, outbox rows != 1: $c_outbox_not1, effects not from their message: $c_bad_link"
+echo "totals:          customers $t_cust, outbox $t_outbox, processed $t_proc, welcome emails $t_wel"
+echo "duplicates:      $dups delivered and absorbed by the worker ($dups_proc already processed, $dups_batch repeated in a batch); $republished ids published twice by the relay (in its logs, which show $published_seen publishes); $handled effects logged"
+if [ "$settle_ms" -ge 0 ]; then
+	echo "settle:          $(( settle_ms / 1000 )).$(( settle_ms % 1000 / 100 )) s after the last fault ($(( (t_faults - t_load) / 1000 )) s of faults after the load)"
+else
+	echo "settle:          NOT settled within ${SETTLE_S} s"
+fi
+echo "audit:           exit $audit_rc, $(grep '^result' "$LOGS/audit.txt") ($AUDIT_BIN, $LOGS/audit.txt)"
+echo "total time:      $(( ($(now_ms) - t_start) / 1000 )) s; logs in $LOGS"
+if [ ${#fail[@]} -eq 0 ]; then
+	echo "RESULT: PASS: zero lost, zero doubled; every daemon came back by itself"
+	echo "chaos: 1 passed, 0 failed"
+	exit 0
+fi
+for f in "${fail[@]}"; do echo "FAIL: $f"; done
+echo "RESULT: FAIL (replay: CHAOS_SEED=$SEED)"
+echo "chaos: 0 passed, 1 failed"
+exit 1
