@@ -139,7 +139,7 @@ done
 APP_PORT=${CHAOS_APP_PORT:-$(free_port)}
 declare -A creds=(
 	[app]="DB_USER=$OUTBOX_APP_DB_USER DB_PASS=$OUTBOX_APP_DB_PASS APP_PORT=$APP_PORT APP_BIND=127.0.0.1 APP_METRICS_PORT=0"
-	[relay]="DB_USER=$OUTBOX_RELAY_DB_USER DB_PASS=$OUTBOX_RELAY_DB_PASS RABBITMQ_USER=$OUTBOX_RELAY_MQ_USER RABBITMQ_PASS=$OUTBOX_RELAY_MQ_PASS RELAY_LOG_IDS=1000"
+	[relay]="DB_USER=$OUTBOX_RELAY_DB_USER DB_PASS=$OUTBOX_RELAY_DB_PASS RABBITMQ_USER=$OUTBOX_RELAY_MQ_USER RABBITMQ_PASS=$OUTBOX_RELAY_MQ_PASS RELAY_LOG_IDS=200 RELAY_BATCH_SIZE=200"
 	[worker]="DB_USER=$OUTBOX_WORKER_DB_USER DB_PASS=$OUTBOX_WORKER_DB_PASS RABBITMQ_USER=$OUTBOX_WORKER_MQ_USER RABBITMQ_PASS=$OUTBOX_WORKER_MQ_PASS"
 )
 # supervise NAME: runs the daemon again each time it exits, until
@@ -375,8 +375,8 @@ dups=$(cat "$LOGS"/worker.*.log | grep -c 'Duplicate message')
 dups_proc=$(cat "$LOGS"/worker.*.log | grep 'Duplicate message' | grep -c 'already processed')
 dups_batch=$(cat "$LOGS"/worker.*.log | grep 'Duplicate message' | grep -c 'repeated in the batch')
 handled=$(cat "$LOGS"/worker.*.log | grep -c 'Handling \[')
-# Ids published twice, as far as the relay's logs show them: RELAY_LOG_IDS
-# =1000 lists a batch's ids, but a log line is cut at ~8 KiB (~220 ids).
+# Ids published twice, as the relay's logs show them: batches of 200 rows
+# with RELAY_LOG_IDS=200 list every id of a batch.
 uuid_re='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 cat "$LOGS"/relay.*.log | grep 'Published messages: ' |
 	sed -E 's/^.*Published messages: \[//; s/[^ ]*\.\.\..*$//; s/\].*$//' |
