@@ -409,7 +409,7 @@ START_TEST(config_defaults)
 	ck_assert_int_eq(worker_config_load(&c, err, sizeof(err)), 0);
 	ck_assert_int_eq(c.prefetch, 500);
 	ck_assert_int_eq(c.batch_max, 200);
-	ck_assert_int_eq(c.batch_wait_ms, 5);
+	ck_assert_int_eq(c.batch_wait_ms, 1);
 	ck_assert_int_le(c.retry_base_ms, c.retry_max_ms);
 	ck_assert_str_eq(c.log_level, "info");
 	ck_assert_int_eq(c.metrics_port, 9466);
