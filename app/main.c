@@ -12,6 +12,7 @@
 #include "backoff.h"
 #include "cfg.h"
 #include "config.h"
+#include "daemon.h"
 #include "db.h"
 #include "http.h"
 #include "app_metrics.h"
@@ -42,49 +43,25 @@ raise_fd_limit(int want)
 		    (unsigned long long)rl.rlim_cur, want);
 }
 
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	app_stop = 1;
-}
-
 int
 main(int argc, char **argv)
 {
 	struct app_config cfg;
-	struct sigaction sa;
-	enum log_format fmt;
-	enum log_level lvl;
 	struct obs *obs = NULL;
 	struct store *st;
 	struct http *h;
 	char err[256];
 
 	log_init("app", LOG_LVL_INFO);
-	if (argc > 1 && (strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "-h") == 0)) {
-		printf("usage: outbox-app\nServes the customers API.\n");
-		cfg_usage(app_opts, app_nopts);
+	if (daemon_help(argc, argv, "usage: outbox-app\nServes the "
+	    "customers API.", app_opts, app_nopts))
 		return 0;
-	}
 	if (app_config_load(&cfg, err, sizeof(err)) == -1)
 		fatalx("config: %s", err);
-	if (log_level_parse(cfg.log_level, &lvl) == -1)
-		fatalx("config: LOG_LEVEL: expected debug, info or warn");
-	if (log_format_parse(cfg.log_format, &fmt) == -1)
-		fatalx("config: LOG_FORMAT: expected text or json");
-	log_init("app", lvl);
-	log_set_format(fmt);
+	daemon_logging("app", cfg.log_level, cfg.log_format);
 	cfg_log(app_opts, app_nopts, &cfg);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	daemon_signals(&app_stop);
 
 	raise_fd_limit(cfg.max_connections + 64);
 	app_metrics_init();

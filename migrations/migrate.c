@@ -16,6 +16,7 @@
 
 #include "buf.h"
 #include "cfg.h"
+#include "daemon.h"
 #include "db.h"
 #include "log.h"
 
@@ -269,12 +270,9 @@ main(int argc, char **argv)
 	int rc;
 
 	log_init("migrate", LOG_LVL_INFO);
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: outbox-migrate\n");
-		cfg_usage(migrate_opts, sizeof(migrate_opts) /
-		    sizeof(migrate_opts[0]));
+	if (daemon_help(argc, argv, "usage: outbox-migrate", migrate_opts,
+	    sizeof(migrate_opts) / sizeof(migrate_opts[0])))
 		return 0;
-	}
 	memset(&cfg, 0, sizeof(cfg));
 	if (cfg_load(migrate_opts, sizeof(migrate_opts) /
 	    sizeof(migrate_opts[0]), &cfg, err, sizeof(err)) == -1)

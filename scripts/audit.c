@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "cfg.h"
+#include "daemon.h"
 #include "db.h"
 #include "log.h"
 #include "mq.h"
@@ -142,11 +143,9 @@ main(int argc, char **argv)
 	mq_conn *m;
 
 	log_init("audit", LOG_LVL_WARN);
-	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-		printf("usage: outbox-audit [--json]\n");
-		cfg_usage(audit_opts, NOPTS);
+	if (daemon_help(argc, argv, "usage: outbox-audit [--json]", audit_opts,
+	    NOPTS))
 		return 0;
-	}
 	json = argc > 1 && strcmp(argv[1], "--json") == 0;
 	memset(&cfg, 0, sizeof(cfg));
 	if (cfg_load(audit_opts, NOPTS, &cfg, err, sizeof(err)) == -1)

@@ -1,0 +1,61 @@
+/*
+ * daemon.c - shared start-up of the daemons (see daemon.h).
+ */
+#include "daemon.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+
+static volatile sig_atomic_t *daemon_stop_flag;
+
+int
+daemon_help(int argc, char **argv, const char *usage,
+    const struct cfg_opt *opts, size_t nopts)
+{
+	if (argc < 2 || (strcmp(argv[1], "--help") != 0 &&
+	    strcmp(argv[1], "-h") != 0))
+		return 0;
+	printf("%s\n", usage);
+	cfg_usage(opts, nopts);
+	return 1;
+}
+
+void
+daemon_logging(const char *procname, const char *level, const char *format)
+{
+	enum log_format fmt;
+	enum log_level lvl;
+
+	if (log_level_parse(level, &lvl) == -1)
+		fatalx("config: LOG_LEVEL: expected debug, info or warn");
+	if (log_format_parse(format, &fmt) == -1)
+		fatalx("config: LOG_FORMAT: expected text or json");
+	log_init(procname, lvl);
+	log_set_format(fmt);
+}
+
+static void
+daemon_on_signal(int sig)
+{
+	(void)sig;
+	*daemon_stop_flag = 1;
+}
+
+void
+daemon_signals(volatile sig_atomic_t *stop)
+{
+	struct sigaction sa;
+
+	daemon_stop_flag = stop;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = daemon_on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sa.sa_flags = 0;
+	sigaction(SIGPIPE, &sa, NULL);
+}
