@@ -44,36 +44,60 @@ timefmt_sql(const struct timespec *ts, char *out, size_t outlen)
 	return timefmt_fmt(ts, "%Y-%m-%d %H:%M:%S", "", out, outlen);
 }
 
+/* The number of n digits at s, or -1 if one is not a digit. */
+static int
+timefmt_digits(const char *s, int n)
+{
+	int v = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
 int
 timefmt_parse_sql(const char *s, struct timespec *ts)
 {
-	unsigned Y, M, D, h, m, sec, us = 0;
-	char frac[8] = "";
+	/* Fixed positions, no sscanf: the relay parses one per row.
+	 * "YYYY-MM-DD HH:MM:SS" then an optional ".f" of 1 to 9 digits
+	 * (kept to the microsecond). */
+	int Y, M, D, h, m, sec, i;
+	long us = 0, scale = 100000;
 	struct tm tm;
-	int n = 0, k;
-	size_t i;
 
-	if (sscanf(s, "%4u-%2u-%2u %2u:%2u:%2u%n", &Y, &M, &D, &h, &m, &sec,
-	    &n) != 6)
+	if (strlen(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' ||
+	    s[13] != ':' || s[16] != ':')
 		return -1;
-	if (s[n] == '.') {
-		if (sscanf(s + n + 1, "%6[0-9]%n", frac, &k) != 1)
+	if ((Y = timefmt_digits(s, 4)) < 0 || (M = timefmt_digits(s + 5, 2)) < 1 ||
+	    M > 12 || (D = timefmt_digits(s + 8, 2)) < 1 || D > 31 ||
+	    (h = timefmt_digits(s + 11, 2)) < 0 || h > 23 ||
+	    (m = timefmt_digits(s + 14, 2)) < 0 || m > 59 ||
+	    (sec = timefmt_digits(s + 17, 2)) < 0 || sec > 60)
+		return -1;
+	s += 19;
+	if (*s == '.') {
+		for (i = 1; s[i] >= '0' && s[i] <= '9' && i <= 9; i++) {
+			us += (s[i] - '0') * scale;
+			scale /= 10;
+		}
+		if (i == 1)
 			return -1;
-		n += 1 + k;
-		for (i = 0; i < 6; i++)
-			us = us * 10 + (i < strlen(frac) ? (unsigned)(frac[i] - '0') : 0);
+		s += i;
 	}
-	if (s[n] != '\0')
+	if (*s != '\0')
 		return -1;
 	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = (int)Y - 1900;
-	tm.tm_mon = (int)M - 1;
-	tm.tm_mday = (int)D;
-	tm.tm_hour = (int)h;
-	tm.tm_min = (int)m;
-	tm.tm_sec = (int)sec;
+	tm.tm_year = Y - 1900;
+	tm.tm_mon = M - 1;
+	tm.tm_mday = D;
+	tm.tm_hour = h;
+	tm.tm_min = m;
+	tm.tm_sec = sec;
 	ts->tv_sec = timegm(&tm);
-	ts->tv_nsec = (long)us * 1000;
+	ts->tv_nsec = us * 1000;
 	return 0;
 }
 

@@ -341,6 +341,10 @@ START_TEST(time_rfc3339_parsed)
 	ck_assert_int_eq(timefmt_parse_rfc3339("2021-08-04T09:37:07Z", &back),
 	    0);
 	ck_assert_int_eq(back.tv_nsec, 0);
+	/* The Go original's 7 fractional digits, kept to the microsecond. */
+	ck_assert_int_eq(timefmt_parse_rfc3339("2021-08-04T09:37:07.3053179Z",
+	    &back), 0);
+	ck_assert_int_eq(back.tv_nsec, 305317000);
 	ck_assert_int_eq(timefmt_parse_rfc3339("2021-08-04 09:37:07Z", &back),
 	    -1);
 	ck_assert_int_eq(timefmt_parse_rfc3339("2021-08-04T09:37:07", &back),
