@@ -138,6 +138,7 @@ main(int argc, char **argv)
 	}
 	if ((reqs = calloc(CHAOS_MAX_INFLIGHT, sizeof(*reqs))) == NULL) {
 		fprintf(stderr, "outbox-chaos-load: out of memory\n");
+		fclose(ids);
 		return 2;
 	}
 	snprintf(url, sizeof(url), "http://127.0.0.1:%lld/customers", port);
