@@ -18,6 +18,9 @@
 #   OUTBOX_MQ_PORT       56720  RabbitMQ AMQP; node outbox-<port>@localhost
 #   OUTBOX_MQ_DIST_PORT  OUTBOX_MQ_PORT+1  Erlang distribution
 #   OUTBOX_MQ_EPMD_PORT  OUTBOX_MQ_PORT+2  a private epmd (not the shared 4369)
+# For tests that need a special MariaDB (their own OUTBOX_VAR and port):
+#   OUTBOX_DB_PRELOAD    a shared object preloaded into mariadbd (LD_PRELOAD)
+#   OUTBOX_DB_ARGS       more mariadbd options, split on spaces
 # Timeouts: OUTBOX_DB_START_TIMEOUT (30 s), OUTBOX_MQ_START_TIMEOUT (60 s),
 #   OUTBOX_STOP_TIMEOUT (30 s), OUTBOX_WAIT_TIMEOUT (60 s, for `wait`).
 # It never touches the system's instances (3306, 5672, 4369, /var/lib/mysql,
@@ -426,17 +429,23 @@ db_start() {
         fresh=1 DB_FRESH=1
     fi
 
-    local user_opt=()
+    local user_opt=() extra_args=() preload=()
     [ "$(id -u)" -eq 0 ] && user_opt=(--user=root)
+    # shellcheck disable=SC2206   # options are single words
+    [ -n "${OUTBOX_DB_ARGS:-}" ] && extra_args=($OUTBOX_DB_ARGS)
+    if [ -n "${OUTBOX_DB_PRELOAD:-}" ]; then
+        [ -f "$OUTBOX_DB_PRELOAD" ] || die "OUTBOX_DB_PRELOAD=$OUTBOX_DB_PRELOAD: no such file"
+        preload=(env "LD_PRELOAD=$OUTBOX_DB_PRELOAD")
+    fi
     # Durability stays the default: innodb_flush_log_at_trx_commit=1,
     # doublewrite on. No binary log (a single server, no replication).
-    spawn "$DB_LOG" mariadbd --no-defaults "${user_opt[@]}" \
+    spawn "$DB_LOG" "${preload[@]}" mariadbd --no-defaults "${user_opt[@]}" \
         --datadir="$DB_DATA" --socket="$DB_SOCK" --port="$DB_PORT" \
         --bind-address=127.0.0.1 --pid-file="$DB_PIDFILE" --log-error="$DB_LOG" \
         --tmpdir="$DB_TMP" --skip-name-resolve \
         --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
         --innodb-flush-log-at-trx-commit=1 --innodb-buffer-pool-size=256M \
-        --max-connections=500
+        --max-connections=500 "${extra_args[@]}"
     DB_LAUNCH_PID=$SPAWNED
     if ! wait_for "$DB_START_TIMEOUT" db_ready_or_dead || pid_dead "$DB_LAUNCH_PID"; then
         local why="exited during startup"
