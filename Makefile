@@ -63,6 +63,8 @@ TEST_BINS += $(B)/bin/outbox-unit-worker
 endif
 # The load of the chaos run (tests/run.sh runs a short one).
 TEST_BINS += $(B)/bin/outbox-chaos-load
+# Preloaded into a MariaDB of the durability tests (tests/fsync_hold.c).
+TEST_BINS += $(B)/lib/outbox-fsync-hold.so
 
 .PHONY: all build build-san tests-bin deps infras migrate dev test clean \
 	lint fuzz audit bench valgrind
@@ -123,6 +125,11 @@ $(B)/bin/outbox-unit-worker: $(call obj,tests/unit_main.c $(wildcard tests/unit_
 $(B)/bin/outbox-itest: $(call obj,$(IT_SRC)) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
+
+# Runs inside mariadbd: never with the sanitizers.
+$(B)/lib/outbox-fsync-hold.so: tests/fsync_hold.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -fPIC -shared -o $@ $< -ldl
 
 # Tests include daemon headers as "app/validate.h" and so on.
 $(B)/obj/tests/%.o: CFLAGS += -I.

@@ -15,6 +15,7 @@ Suite *it_relay_suite(void) __attribute__((weak));
 Suite *it_worker_suite(void) __attribute__((weak));
 Suite *it_e2e_suite(void) __attribute__((weak));
 Suite *it_obs_suite(void) __attribute__((weak));
+Suite *it_durability_suite(void) __attribute__((weak));
 
 /* Adds the suite made by fn, if it is linked in. */
 static SRunner *
@@ -41,6 +42,7 @@ main(void)
 	sr = add_suite(sr, it_worker_suite);
 	sr = add_suite(sr, it_e2e_suite);
 	sr = add_suite(sr, it_obs_suite);
+	sr = add_suite(sr, it_durability_suite);
 	if (sr == NULL) {
 		printf("integration: 0 passed, 0 failed\n");
 		return 1;
