@@ -3,10 +3,14 @@
  *
  * A batch: BEGIN; lock up to RELAY_BATCH_SIZE due rows (FOR UPDATE SKIP
  * LOCKED, so that relays running side by side never take the same row);
+ * wait for a durability barrier (common/durable.h: the rows just read
+ * may belong to a transaction that is visible but not yet on disk, and
+ * would vanish in a crash of the database after their event was out);
  * publish them all pipelined; wait for the confirms; mark the acked rows
  * published and reschedule the refused ones; COMMIT.  The row locks are
  * held while the messages are in flight: that is what makes several
- * relays safe.  No row is marked before its confirm.
+ * relays safe.  No row is published before it is durable, and none is
+ * marked before its confirm.
  *
  * Up to RELAY_INFLIGHT_BATCHES batches overlap, each on a database
  * connection of its own, all on one broker channel: while the broker
@@ -34,6 +38,7 @@
 #include "backoff.h"
 #include "batch.h"
 #include "db.h"
+#include "durable.h"
 #include "log.h"
 #include "mq.h"
 #include "poll.h"
@@ -69,6 +74,8 @@ struct relay {
 	int nslots;    /* RELAY_INFLIGHT_BATCHES */
 	int head;      /* oldest batch in flight */
 	int count;     /* batches in flight: slot[head .. head + count) */
+	db_conn *barrier; /* autocommit: the durability barrier */
+	int checked;      /* the server's durability settings were logged */
 	mq_conn *mq;
 	struct publisher *pub;
 	struct retention ret;
@@ -173,6 +180,7 @@ relay_db_failed(struct relay *r, db_conn *db)
 	 * afresh, so that the loss is seen (and logged) once. */
 	for (i = 0; i < r->nslots; i++)
 		db_disconnect(r->slot[i].db);
+	db_disconnect(r->barrier);
 	relay_pause(r, link_failed(&r->dbl, why));
 }
 
@@ -227,21 +235,55 @@ relay_backlog(struct relay *r, db_conn *db)
 		log_debug("backlog sample: %s", db_error(db));
 }
 
-/* Reads the next batch into s and sends it.  Returns the rows taken
- * (0: none due, nothing in flight), or -1 on a database error (nothing
- * in flight).  *mq_failed is set when the send failed: s must still be
+/* Once, on the first connection: says whether the server keeps what it
+ * commits (the barrier relies on it). */
+static void
+relay_check_durability(struct relay *r, db_conn *db)
+{
+	char desc[256];
+	int rc;
+
+	rc = durable_check_server(db, desc, sizeof(desc));
+	if (rc < 0)
+		return; /* asked again at the next batch */
+	r->checked = 1;
+	if (rc == 1)
+		log_info("database durability: %s", desc);
+	else
+		log_warnx("database durability: %s", desc);
+}
+
+/* Reads the next batch into s, waits until its rows are durable, and
+ * sends it.  Returns the rows taken (0: none due, nothing in flight), or
+ * -1 on a database error (nothing in flight; *failed is the connection
+ * that failed).  *mq_failed is set when the send failed: s must still be
  * finished (its messages stay unconfirmed). */
 static int
-relay_fetch(struct relay *r, struct slot *s, int *mq_failed)
+relay_fetch(struct relay *r, struct slot *s, int *mq_failed,
+    db_conn **failed)
 {
 	struct batch *b = &s->b;
+	double t0;
 
+	*failed = s->db;
 	if (poll_batch(s->db, r->cfg->batch_size, b) != DB_OK)
 		return -1;
 	link_ok(&r->dbl);
+	if (!r->checked)
+		relay_check_durability(r, s->db);
 	if (b->n == 0 && b->nbad == 0) {
 		db_rollback(s->db);
 		return 0;
+	}
+	if (b->n > 0) {
+		t0 = now_s(CLOCK_MONOTONIC);
+		if (durable_barrier(r->barrier, "relay") != DB_OK) {
+			*failed = r->barrier;
+			db_rollback(s->db);
+			batch_reset(b);
+			return -1;
+		}
+		relay_metrics_barrier(now_s(CLOCK_MONOTONIC) - t0);
 	}
 	s->sent = now_s(CLOCK_MONOTONIC);
 	if (publish_start(r->pub, r->mq, b) == -1)
@@ -322,6 +364,7 @@ static void
 relay_loop(struct relay *r)
 {
 	struct slot *s;
+	db_conn *failed;
 	int n, more = 1, mq_failed, fail;
 
 	for (;;) {
@@ -346,7 +389,7 @@ relay_loop(struct relay *r)
 			relay_retention(r, s->db);
 			relay_backlog(r, s->db);
 			mq_failed = 0;
-			n = relay_fetch(r, s, &mq_failed);
+			n = relay_fetch(r, s, &mq_failed, &failed);
 			if (n > 0)
 				r->count++;
 			more = n >= r->cfg->batch_size || (n > 0 && s->b.full);
@@ -360,7 +403,7 @@ relay_loop(struct relay *r)
 				if (relay_finish_all(r) & FAIL_MQ)
 					relay_mq_failed(r);
 				else
-					relay_db_failed(r, s->db);
+					relay_db_failed(r, failed);
 				more = 1;
 				continue;
 			}
@@ -393,7 +436,8 @@ relay_run(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	r.stop = stop;
 	r.mq = mq_new(&cfg->mq);
 	r.pub = publisher_new(cfg);
-	if (r.mq == NULL || r.pub == NULL)
+	r.barrier = db_new(&cfg->db);
+	if (r.mq == NULL || r.pub == NULL || r.barrier == NULL)
 		goto nomem;
 	r.nslots = cfg->inflight_batches;
 	for (i = 0; i < r.nslots; i++) {
@@ -419,6 +463,7 @@ out:
 		batch_free(&r.slot[i].b);
 		db_free(r.slot[i].db);
 	}
+	db_free(r.barrier);
 	publisher_free(r.pub);
 	mq_free(r.mq);
 	return rc;

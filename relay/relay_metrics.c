@@ -12,7 +12,7 @@
 static struct mcounter *published, *nacked, *returned, *unconfirmed;
 static struct mcounter *confirms, *retries, *batches;
 static struct mcounter *reconnects[2];
-static struct mhist *publish_time, *lag;
+static struct mhist *publish_time, *lag, *barrier;
 static struct mgauge *backlog_rows, *backlog_age, *up_g[2];
 static atomic_int up[2];
 
@@ -57,6 +57,10 @@ relay_metrics_init(void)
 	    "Time from an outbox row's created_at (the app's transaction) to "
 	    "the broker's confirm of its message", NULL, lag_bounds,
 	    sizeof(lag_bounds) / sizeof(lag_bounds[0]));
+	barrier = metrics_histogram("outbox_relay_durability_wait_seconds",
+	    "Time a batch waited, before its publish, for its rows to be on "
+	    "disk (the durability barrier)", NULL, metrics_latency_bounds,
+	    metrics_latency_nbounds);
 	backlog_rows = metrics_gauge("outbox_relay_backlog_rows",
 	    "Unpublished outbox rows (sampled every few seconds)", NULL);
 	backlog_age = metrics_gauge("outbox_relay_oldest_unpublished_seconds",
@@ -83,6 +87,12 @@ void
 relay_metrics_lag(double seconds)
 {
 	mhist_observe(lag, seconds < 0 ? 0 : seconds);
+}
+
+void
+relay_metrics_barrier(double seconds)
+{
+	mhist_observe(barrier, seconds < 0 ? 0 : seconds);
 }
 
 void

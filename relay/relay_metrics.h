@@ -20,6 +20,9 @@ void relay_metrics_batch(size_t acked, size_t nacked, size_t returned,
 /* One published message: seconds from its row's created_at to its
  * confirm. */
 void relay_metrics_lag(double seconds);
+/* One durability barrier: seconds from its start to its commit on
+ * disk. */
+void relay_metrics_barrier(double seconds);
 /* The outbox's unpublished rows and the age of the oldest (0: none). */
 void relay_metrics_backlog(long long rows, double oldest_s);
 
