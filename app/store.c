@@ -14,6 +14,7 @@
 #include "app_metrics.h"
 #include "backoff.h"
 #include "db.h"
+#include "durable.h"
 #include "log.h"
 #include "msg.h"
 #include "timefmt.h"
@@ -64,6 +65,9 @@ struct worker {
 	struct store *s;
 	int index;
 	db_conn *c;
+	/* An answer was read from another transaction's rows and no commit
+	 * of ours that wrote rows followed: they may not be durable yet. */
+	int unsure;
 };
 
 void
@@ -204,6 +208,7 @@ idem_lookup(db_conn *c, struct job *j, int *rc)
 	*rc = db_query(c, SQL_SELECT_IDEM, &k, 1, idem_row_cb, &r, NULL);
 	if (*rc != DB_OK || !r.found)
 		return 0;
+	j->derived = 1;
 	if (!r.same) {
 		job_error(j, 422, "Idempotency-Key was already used with a "
 		    "different request");
@@ -242,6 +247,7 @@ create_one(db_conn *c, struct job *j)
 	int rc, has_idem = j->idem_key[0] != '\0';
 
 	j->replay = 0;
+	j->derived = 0;
 	if (has_idem) {
 		if (idem_lookup(c, j, &rc))
 			return DB_OK;
@@ -273,6 +279,7 @@ create_one(db_conn *c, struct job *j)
 	rc = db_exec(c, SQL_INSERT_CUSTOMER, a, 5, NULL);
 	if (rc == DB_EDUP) {
 		job_error(j, 409, "email already registered");
+		j->derived = 1;
 		/* The email may be taken by a concurrent request with the
 		 * same key: look the key up again after commit, when that
 		 * request's rows are visible. */
@@ -317,10 +324,12 @@ create_one(db_conn *c, struct job *j)
 
 /* One transaction for all n jobs.  DB_OK: every job has its answer. */
 static int
-create_group(db_conn *c, struct job **jobs, size_t n, size_t *failed_at)
+create_group(struct worker *w, struct job **jobs, size_t n,
+    size_t *failed_at)
 {
+	db_conn *c = w->c;
 	size_t i;
-	int rc;
+	int rc, wrote = 0;
 
 	if ((rc = store_begin(c)) != DB_OK)
 		return rc;
@@ -330,12 +339,22 @@ create_group(db_conn *c, struct job **jobs, size_t n, size_t *failed_at)
 			db_rollback(c);
 			return rc;
 		}
+		if (jobs[i]->derived)
+			w->unsure = 1;
+		if (jobs[i]->status == 201 && !jobs[i]->derived)
+			wrote = 1;
 	}
 	if ((rc = db_commit(c)) != DB_OK)
 		return rc;
+	/* Our commit wrote rows: it is on disk, and so is everything read
+	 * before it. */
+	if (wrote)
+		w->unsure = 0;
 	for (i = 0; i < n; i++) {
-		if (jobs[i]->replay && !idem_lookup(c, jobs[i], &rc) &&
-		    jobs[i]->status != 409)
+		if (!jobs[i]->replay)
+			continue;
+		w->unsure = 1;
+		if (!idem_lookup(c, jobs[i], &rc) && jobs[i]->status != 409)
 			job_error(jobs[i], 503, "try again");
 	}
 	return DB_OK;
@@ -349,7 +368,7 @@ store_creates(struct worker *w, struct job **jobs, size_t n)
 
 	if (store_db_gate(w->s)) {
 		app_metrics_group(n);
-		rc = create_group(w->c, jobs, n, &failed_at);
+		rc = create_group(w, jobs, n, &failed_at);
 	}
 	if (rc == DB_OK) {
 		store_db_ok(w->s);
@@ -370,7 +389,7 @@ store_creates(struct worker *w, struct job **jobs, size_t n)
 	for (i = 0; i < n; i++) {
 		for (tries = 0; tries < STORE_DEADLOCK_TRIES; tries++) {
 			app_metrics_retry();
-			rc = create_group(w->c, &jobs[i], 1, &failed_at);
+			rc = create_group(w, &jobs[i], 1, &failed_at);
 			if (rc != DB_ERETRY)
 				break;
 		}
@@ -444,10 +463,13 @@ store_get(struct worker *w, struct job *j)
 		return;
 	}
 	store_db_ok(w->s);
-	if (!r.found)
+	if (!r.found) {
 		job_error(j, 404, "customer not found");
-	else
+	} else {
 		j->status = 200;
+		j->derived = 1;
+		w->unsure = 1;
+	}
 }
 
 static void
@@ -491,6 +513,31 @@ store_prune(struct worker *w)
 	else if (n > 0)
 		log_info("pruned %llu idempotency keys older than %d h",
 		    (unsigned long long)n, w->s->cfg->idem_ttl_hours);
+}
+
+/* Before the answers of a batch go out: what they report of other
+ * transactions' rows is made durable, or they become 503. */
+static void
+store_settle(struct worker *w, struct job **jobs, size_t n)
+{
+	char name[DURABLE_NAME_MAX];
+	size_t i;
+	int rc;
+
+	if (!w->unsure)
+		return;
+	w->unsure = 0;
+	snprintf(name, sizeof(name), "app:%d", w->index);
+	if ((rc = durable_barrier(w->c, name)) == DB_OK)
+		return;
+	if (rc == DB_ECONN)
+		store_db_failed(w->s, w->c, "durability barrier");
+	else
+		log_warnx("durability barrier: %s", db_error(w->c));
+	for (i = 0; i < n; i++) {
+		if (jobs[i]->derived && jobs[i]->status < 500)
+			job_error(jobs[i], 503, "database unavailable");
+	}
 }
 
 /* ---- the pool ------------------------------------------------------ */
@@ -546,14 +593,12 @@ store_thread(void *arg)
 				store_get(w, j);
 			else
 				store_ping(w, j);
-			if (j->kind != JOB_CREATE)
-				job_finish(s, j);
 		}
-		if (nc > 0) {
+		if (nc > 0)
 			store_creates(w, creates, nc);
-			for (i = 0; i < nc; i++)
-				job_finish(s, creates[i]);
-		}
+		store_settle(w, batch, n);
+		for (i = 0; i < n; i++)
+			job_finish(s, batch[i]);
 	}
 	free(batch);
 	db_free(w->c);

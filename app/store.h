@@ -5,7 +5,9 @@
  * The HTTP thread never touches the database: it submits a job and is
  * called back (from a pool thread) when the job has its answer.  Create
  * jobs taken together by one thread are committed in ONE transaction
- * (group commit); every client is answered only after that commit.
+ * (group commit); every client is answered only after that commit.  An
+ * answer read from another transaction's rows (a 409, a replay, a GET
+ * 200) is given only once those rows are durable (common/durable.h).
  */
 #ifndef OUTBOX_APP_STORE_H
 #define OUTBOX_APP_STORE_H
@@ -37,6 +39,7 @@ struct job {
 	/* private to the store */
 	struct job *next;
 	int replay;
+	int derived; /* the answer was read from another transaction */
 };
 
 struct store;
