@@ -17,8 +17,11 @@
  * effect: the first attempt inserts without looking, and only when that
  * meets a duplicate key is the batch done again, looking the ids up
  * first.  On failure the transaction is rolled back and the seen_before
- * marks mean nothing.  Returns a db_rc:
- *   DB_OK      committed;
+ * marks mean nothing.  When every id was seen before, the transaction
+ * wrote nothing and its commit flushed nothing: a durability barrier
+ * (common/durable.h) then makes sure the rows that said "processed" are
+ * on disk before the messages are acked.  Returns a db_rc:
+ *   DB_OK      committed (and, if it wrote nothing, the barrier passed);
  *   DB_ECONN   connection lost (a lost commit may have committed: the
  *              retry then sees the ids as processed);
  *   DB_ERETRY  deadlock, lock timeout, or another worker inserted one of
