@@ -227,16 +227,28 @@ $(B)/bin/outbox-bench-e2e: $(call obj,tests/bench_e2e.c) $(B)/libcommon.a
 # ---- chaos run (scripts/chaos.sh; README, "Chaos run"): not part of
 # `make test` directly (tests/run.sh runs a short one with the san build).
 #   make chaos CHAOS_REQUESTS=20000 CHAOS_RATE=300 [CHAOS_SEED=n]
+#   make chaos-db: database kills weighted up (at least 22 of 30 faults,
+#   half of them with the redo log held), then 30 rounds of the
+#   phantom-events crash test (make chaos: CHAOS_HOLD_ROUNDS=20).
 CHAOS_REQUESTS ?= 20000
 CHAOS_RATE ?= 300
-.PHONY: chaos chaos-load
+CHAOS_HOLD_ROUNDS ?= 20
+.PHONY: chaos chaos-db chaos-load
 chaos: deps infras
 	@$(MAKE) --no-print-directory VARIANT=release binaries chaos-load
 	@CHAOS_BIN=$(abspath $(BUILD_ROOT))/release/bin \
 	    CHAOS_REQUESTS=$(CHAOS_REQUESTS) CHAOS_RATE=$(CHAOS_RATE) \
-	    bash scripts/chaos.sh
+	    CHAOS_HOLD_ROUNDS=$(CHAOS_HOLD_ROUNDS) bash scripts/chaos.sh
 
-chaos-load: $(B)/bin/outbox-chaos-load
+chaos-db: deps infras
+	@$(MAKE) --no-print-directory VARIANT=release binaries chaos-load
+	@CHAOS_BIN=$(abspath $(BUILD_ROOT))/release/bin \
+	    CHAOS_REQUESTS=36000 CHAOS_RATE=$(CHAOS_RATE) CHAOS_FAULTS=30 \
+	    CHAOS_DB_FAULTS=22 CHAOS_GAP_MIN_S=1 CHAOS_GAP_MAX_S=4 \
+	    CHAOS_HOLD_ROUNDS=30 bash scripts/chaos.sh
+
+chaos-load: $(B)/bin/outbox-chaos-load $(B)/lib/outbox-fsync-hold.so \
+	$(B)/bin/outbox-itest
 
 $(B)/bin/outbox-chaos-load: $(call obj,tests/chaos_load.c)
 	@mkdir -p $(dir $@)
