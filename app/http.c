@@ -17,6 +17,7 @@
 #include "backoff.h"
 #include "buf.h"
 #include "cfg.h"
+#include "clock.h"
 #include "log.h"
 #include "app_metrics.h"
 #include "uid.h"
@@ -48,16 +49,6 @@ struct req {
 	char method[16];
 	char path[128];
 };
-
-static double
-ms_since(const struct timespec *t0)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) * 1e3 +
-	    (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
-}
 
 static enum MHD_Result
 http_respond(struct req *r, int status, const char *body, size_t len,
@@ -306,14 +297,14 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r == NULL)
 		return;
 	app_metrics_request(routes[r->route], r->status,
-	    ms_since(&r->start) / 1e3);
+	    clock_ms_since(&r->start) / 1e3);
 	if (h->cfg->access_log) {
 		if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 			log_info("%d - %.3fms %s %s", r->status,
-			    ms_since(&r->start), r->method, r->path);
+			    clock_ms_since(&r->start), r->method, r->path);
 		else
 			log_info("%d - %.3fms %s %s (connection closed: %d)",
-			    r->status, ms_since(&r->start), r->method, r->path,
+			    r->status, clock_ms_since(&r->start), r->method, r->path,
 			    (int)toe);
 	}
 	buf_free(&r->body);

@@ -13,6 +13,7 @@
 
 #include "app_metrics.h"
 #include "backoff.h"
+#include "clock.h"
 #include "db.h"
 #include "durable.h"
 #include "log.h"
@@ -110,13 +111,6 @@ job_finish(struct store *s, struct job *j)
 
 /* ---- database health ---------------------------------------------- */
 
-static int
-ts_before(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec < b->tv_sec ||
-	    (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
-}
-
 /* 1 when the database may be tried now: it is up, or its retry time came. */
 static int
 store_db_gate(struct store *s)
@@ -126,7 +120,7 @@ store_db_gate(struct store *s)
 
 	pthread_mutex_lock(&s->hmu);
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	ok = !s->down || !ts_before(&now, &s->retry_at);
+	ok = !s->down || !clock_before(&now, &s->retry_at);
 	pthread_mutex_unlock(&s->hmu);
 	return ok;
 }
@@ -147,13 +141,7 @@ store_db_failed(struct store *s, db_conn *c, const char *what)
 		log_debug("database still unavailable (%s: %s); next try in "
 		    "%u ms", what, db_error(c), ms);
 	s->down = 1;
-	clock_gettime(CLOCK_MONOTONIC, &s->retry_at);
-	s->retry_at.tv_sec += ms / 1000;
-	s->retry_at.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (s->retry_at.tv_nsec >= 1000000000L) {
-		s->retry_at.tv_sec++;
-		s->retry_at.tv_nsec -= 1000000000L;
-	}
+	clock_deadline(&s->retry_at, ms);
 	pthread_mutex_unlock(&s->hmu);
 }
 

@@ -37,6 +37,7 @@
 #include "backlog.h"
 #include "backoff.h"
 #include "batch.h"
+#include "clock.h"
 #include "db.h"
 #include "durable.h"
 #include "log.h"
@@ -87,26 +88,6 @@ struct relay {
 /* What went wrong while finishing a batch. */
 #define FAIL_DB 1
 #define FAIL_MQ 2
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Seconds on clock (CLOCK_MONOTONIC for durations, CLOCK_REALTIME to
- * compare with a created_at). */
-static double
-now_s(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 link_init(struct link *l, const char *name, enum relay_server srv,
@@ -215,9 +196,9 @@ relay_retention(struct relay *r, db_conn *db)
 {
 	int rc;
 
-	if (!retention_due(&r->ret, now_ms()) || poll_db_ready(db) != DB_OK)
+	if (!retention_due(&r->ret, clock_ms()) || poll_db_ready(db) != DB_OK)
 		return;
-	rc = retention_step(&r->ret, db, now_ms());
+	rc = retention_step(&r->ret, db, clock_ms());
 	if (rc != DB_OK)
 		log_warnx("retention: %s; trying again later", db_error(db));
 }
@@ -228,10 +209,10 @@ relay_retention(struct relay *r, db_conn *db)
 static void
 relay_backlog(struct relay *r, db_conn *db)
 {
-	if (!backlog_due(&r->backlog, now_ms()) ||
+	if (!backlog_due(&r->backlog, clock_ms()) ||
 	    poll_db_ready(db) != DB_OK)
 		return;
-	if (backlog_step(&r->backlog, db, now_ms()) != DB_OK)
+	if (backlog_step(&r->backlog, db, clock_ms()) != DB_OK)
 		log_debug("backlog sample: %s", db_error(db));
 }
 
@@ -276,16 +257,16 @@ relay_fetch(struct relay *r, struct slot *s, int *mq_failed,
 		return 0;
 	}
 	if (b->n > 0) {
-		t0 = now_s(CLOCK_MONOTONIC);
+		t0 = clock_s();
 		if (durable_barrier(r->barrier, "relay") != DB_OK) {
 			*failed = r->barrier;
 			db_rollback(s->db);
 			batch_reset(b);
 			return -1;
 		}
-		relay_metrics_barrier(now_s(CLOCK_MONOTONIC) - t0);
+		relay_metrics_barrier(clock_s() - t0);
 	}
-	s->sent = now_s(CLOCK_MONOTONIC);
+	s->sent = clock_s();
 	if (publish_start(r->pub, r->mq, b) == -1)
 		*mq_failed = 1;
 	return (int)(b->n + b->nbad);
@@ -304,8 +285,8 @@ relay_finish(struct relay *r, struct slot *s)
 
 	if (publish_wait(r->pub, r->mq, b) == -1)
 		fail |= FAIL_MQ;
-	took = now_s(CLOCK_MONOTONIC) - s->sent;
-	confirmed = now_s(CLOCK_REALTIME);
+	took = clock_s() - s->sent;
+	confirmed = clock_wall_s();
 	/* Acked messages are recorded even when the connection then broke:
 	 * fewer duplicates after the reconnect. */
 	if (publish_record(r->pub, s->db, b) != DB_OK) {
@@ -450,9 +431,9 @@ relay_run(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	    (unsigned)cfg->reconnect_max_ms);
 	link_init(&r.mql, "broker", RELAY_MQ,
 	    (unsigned)cfg->reconnect_max_ms);
-	backlog_init(&r.backlog, now_ms());
+	backlog_init(&r.backlog, clock_ms());
 	retention_init(&r.ret, cfg->retention_hours,
-	    cfg->retention_interval_s, now_ms());
+	    cfg->retention_interval_s, clock_ms());
 	relay_loop(&r);
 	rc = 0;
 	goto out;

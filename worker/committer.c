@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 #include "store.h"
@@ -40,27 +41,6 @@ struct committer {
 };
 
 enum try_rc { TRY_OK, TRY_REFUSED, TRY_CANCELLED };
-
-static void
-deadline_after(struct timespec *ts, unsigned ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The database answered: an outage ends. */
 static void
@@ -95,7 +75,7 @@ sleep_or_cancel(struct committer *c, unsigned ms)
 	struct timespec ts;
 	int v, e = 0;
 
-	deadline_after(&ts, ms);
+	clock_deadline(&ts, ms);
 	pthread_mutex_lock(&c->mu);
 	while (!c->cancel && !c->quit && e != ETIMEDOUT)
 		e = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
@@ -115,10 +95,10 @@ try_commit(struct committer *c, struct item *const *items, size_t n,
 	double t0;
 
 	for (;;) {
-		t0 = mono_s();
+		t0 = clock_s();
 		rc = store_handle(c->db, items, n);
 		if (rc == DB_OK) {
-			worker_metrics_commit(mono_s() - t0);
+			worker_metrics_commit(clock_s() - t0);
 			db_answered(c);
 			return TRY_OK;
 		}
@@ -215,7 +195,7 @@ committer_main(void *arg)
 	}
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
-		deadline_after(&ts, IDLE_PING_MS);
+		clock_deadline(&ts, IDLE_PING_MS);
 		e = 0;
 		while (!c->quit && (c->job == NULL || c->running) &&
 		    e != ETIMEDOUT)
@@ -329,7 +309,7 @@ committer_wait(struct committer *c, int timeout_ms, enum commit_rc *rc)
 	struct timespec ts;
 	int e = 0, got = 0;
 
-	deadline_after(&ts, (unsigned)timeout_ms);
+	clock_deadline(&ts, (unsigned)timeout_ms);
 	pthread_mutex_lock(&c->mu);
 	while (!c->done && e != ETIMEDOUT)
 		e = pthread_cond_timedwait(&c->cv, &c->mu, &ts);

@@ -41,6 +41,7 @@
 
 #include "backoff.h"
 #include "batch.h"
+#include "clock.h"
 #include "committer.h"
 #include "dlq.h"
 #include "log.h"
@@ -78,15 +79,6 @@ struct worker {
 };
 
 enum outcome { OUT_OK, OUT_STOPPED, OUT_BROKER_LOST };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- broker ---- */
 
@@ -274,7 +266,7 @@ finish(struct worker *w)
 static int
 reap_poll_ms(const struct worker *w)
 {
-	long long ms = (now_ms() - w->cur_since) / 10;
+	long long ms = (clock_ms() - w->cur_since) / 10;
 
 	if (ms < REAP_POLL_MS)
 		return REAP_POLL_MS;
@@ -303,7 +295,7 @@ collect(struct worker *w)
 		if (b->n == 0) {
 			wait = IDLE_WAIT_MS;
 		} else {
-			left = deadline - now_ms();
+			left = deadline - clock_ms();
 			wait = left > 0 ? (int)left : 0;
 		}
 		/* Look at the committer often while it holds a batch. */
@@ -315,13 +307,13 @@ collect(struct worker *w)
 		if (r == 1) {
 			worker_metrics_consumed();
 			if (b->n == 0)
-				deadline = now_ms() + w->cfg->batch_wait_ms;
+				deadline = clock_ms() + w->cfg->batch_wait_ms;
 			batch_add(b, &d);
 			/* Decoded while the rest arrives, not after. */
 			batch_decode_item(&b->items[b->n - 1]);
 			continue;
 		}
-		if (b->n > 0 && now_ms() >= deadline)
+		if (b->n > 0 && clock_ms() >= deadline)
 			return OUT_OK;
 		if (b->n == 0 && w->cur == NULL)
 			return OUT_OK;
@@ -353,7 +345,7 @@ turn(struct worker *w)
 	committer_submit(w->db, w->next);
 	t = w->next;
 	w->cur = t;
-	w->cur_since = now_ms();
+	w->cur_since = clock_ms();
 	w->next = t == &w->bat[0] ? &w->bat[1] : &w->bat[0];
 	return OUT_OK;
 }

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "clock.h"
 #include "metrics.h"
 
 static const char *const dead_labels[DEAD_CLASS_COUNT] = {
@@ -77,14 +78,12 @@ worker_metrics_consumed(void)
 void
 worker_metrics_handled(double created_s)
 {
-	struct timespec now;
 	double d;
 
 	mcounter_add(handled, 1);
 	if (created_s <= 0)
 		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	d = (double)now.tv_sec + (double)now.tv_nsec / 1e9 - created_s;
+	d = clock_wall_s() - created_s;
 	/* Clocks of two processes: a small skew must not go negative. */
 	mhist_observe(lag, d < 0 ? 0 : d);
 }
