@@ -22,9 +22,10 @@ struct app_config {
 	int queue_max;
 	int idem_ttl_hours;
 	int access_log;
-	int metrics_port;
-	char log_level[16];
-	char log_format[16];
+	int metrics_port;        /* 0: no metrics listener */
+	char metrics_bind[64];
+	int log_level;           /* enum log_level */
+	int log_format;          /* enum log_format */
 };
 
 extern const struct cfg_opt app_opts[];

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "log.h"
 #include "msg.h"
 #include "worker/batch.h"
 #include "worker/config.h"
@@ -411,7 +412,7 @@ START_TEST(config_defaults)
 	ck_assert_int_eq(c.batch_max, 200);
 	ck_assert_int_eq(c.batch_wait_ms, 1);
 	ck_assert_int_le(c.retry_base_ms, c.retry_max_ms);
-	ck_assert_str_eq(c.log_level, "info");
+	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
 	ck_assert_int_eq(c.metrics_port, 9466);
 	ck_assert_str_eq(c.metrics_bind, "0.0.0.0");
 }
