@@ -40,6 +40,7 @@
 #include "clock.h"
 #include "db.h"
 #include "durable.h"
+#include "health.h"
 #include "log.h"
 #include "mq.h"
 #include "poll.h"
@@ -55,7 +56,7 @@
 /* Health of one server: down since the first failure, until a success. */
 struct link {
 	const char *name;
-	enum relay_server srv;
+	enum server srv;
 	int down;
 	unsigned failures;
 	struct backoff bo;
@@ -90,7 +91,7 @@ struct relay {
 #define FAIL_MQ 2
 
 static void
-link_init(struct link *l, const char *name, enum relay_server srv,
+link_init(struct link *l, const char *name, enum server srv,
     unsigned cap_ms)
 {
 	memset(l, 0, sizeof(*l));
@@ -113,7 +114,7 @@ link_failed(struct link *l, const char *why)
 		log_debug("%s still unavailable (%s); next try in %u ms",
 		    l->name, why, ms);
 	l->down = 1;
-	relay_metrics_server(l->srv, 0);
+	health_set(l->srv, 0);
 	return ms;
 }
 
@@ -123,9 +124,9 @@ link_ok(struct link *l)
 	if (l->down) {
 		log_info("%s reachable again after %u failed attempts",
 		    l->name, l->failures);
-		relay_metrics_reconnect(l->srv);
+		health_reconnected(l->srv);
 	}
-	relay_metrics_server(l->srv, 1);
+	health_set(l->srv, 1);
 	l->down = 0;
 	l->failures = 0;
 	backoff_reset(&l->bo);
@@ -427,9 +428,9 @@ relay_run(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 		    batch_init(&r.slot[i].b, (size_t)cfg->batch_size) == -1)
 			goto nomem;
 	}
-	link_init(&r.dbl, "database", RELAY_DB,
+	link_init(&r.dbl, "database", SERVER_DB,
 	    (unsigned)cfg->reconnect_max_ms);
-	link_init(&r.mql, "broker", RELAY_MQ,
+	link_init(&r.mql, "broker", SERVER_MQ,
 	    (unsigned)cfg->reconnect_max_ms);
 	backlog_init(&r.backlog, clock_ms());
 	retention_init(&r.ret, cfg->retention_hours,

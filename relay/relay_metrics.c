@@ -1,20 +1,18 @@
 /*
  * relay_metrics.c - the relay's series: messages by broker outcome,
  * confirms, retries, batches, reconnects; batch publish time and
- * created-to-confirmed lag; outbox backlog; readiness flags.
+ * created-to-confirmed lag; outbox backlog (servers and readiness:
+ * common/health.c).
  */
 #include "relay_metrics.h"
 
-#include <stdatomic.h>
-
+#include "health.h"
 #include "metrics.h"
 
 static struct mcounter *published, *nacked, *returned, *unconfirmed;
 static struct mcounter *confirms, *retries, *batches;
-static struct mcounter *reconnects[2];
 static struct mhist *publish_time, *lag, *barrier;
-static struct mgauge *backlog_rows, *backlog_age, *up_g[2];
-static atomic_int up[2];
+static struct mgauge *backlog_rows, *backlog_age;
 
 void
 relay_metrics_init(void)
@@ -42,14 +40,7 @@ relay_metrics_init(void)
 	    "invalid)", NULL);
 	batches = metrics_counter("outbox_relay_batches",
 	    "Batches committed (rows locked, published, recorded)", NULL);
-	reconnects[RELAY_DB] = metrics_counter("outbox_relay_reconnects",
-	    "Servers reachable again after an outage", "server=\"database\"");
-	reconnects[RELAY_MQ] = metrics_counter("outbox_relay_reconnects",
-	    "Servers reachable again after an outage", "server=\"broker\"");
-	up_g[RELAY_DB] = metrics_gauge("outbox_relay_server_up",
-	    "1 while the server answers, else 0", "server=\"database\"");
-	up_g[RELAY_MQ] = metrics_gauge("outbox_relay_server_up",
-	    "1 while the server answers, else 0", "server=\"broker\"");
+	health_init("outbox_relay");
 	publish_time = metrics_histogram("outbox_relay_batch_publish_seconds",
 	    "Time from a batch's first publish to its last confirm", NULL,
 	    metrics_latency_bounds, metrics_latency_nbounds);
@@ -100,24 +91,4 @@ relay_metrics_backlog(long long rows, double oldest_s)
 {
 	mgauge_set(backlog_rows, (double)rows);
 	mgauge_set(backlog_age, oldest_s < 0 ? 0 : oldest_s);
-}
-
-void
-relay_metrics_server(enum relay_server s, int is_up)
-{
-	atomic_store(&up[s], is_up != 0);
-	mgauge_set(up_g[s], is_up ? 1 : 0);
-}
-
-void
-relay_metrics_reconnect(enum relay_server s)
-{
-	mcounter_add(reconnects[s], 1);
-}
-
-int
-relay_ready(void *ud)
-{
-	(void)ud;
-	return atomic_load(&up[RELAY_DB]) && atomic_load(&up[RELAY_MQ]);
 }

@@ -14,6 +14,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "db.h"
+#include "health.h"
 #include "log.h"
 #include "store.h"
 #include "worker_metrics.h"
@@ -49,12 +50,12 @@ db_answered(struct committer *c)
 	if (c->db_down) {
 		log_info("database reachable again after %u retries",
 		    c->retries);
-		worker_metrics_reconnect(WORKER_DB);
+		health_reconnected(SERVER_DB);
 	}
 	c->db_down = 0;
 	c->retries = 0;
 	backoff_reset(&c->bo);
-	worker_metrics_server(WORKER_DB, 1);
+	health_set(SERVER_DB, 1);
 }
 
 static int
@@ -120,7 +121,7 @@ try_commit(struct committer *c, struct item *const *items, size_t n,
 			    rc == DB_ECONN ? "unavailable" : "error",
 			    db_error(c->db), held);
 			c->db_down = 1;
-			worker_metrics_server(WORKER_DB, 0);
+			health_set(SERVER_DB, 0);
 		} else {
 			log_debug("database still unavailable: %s",
 			    db_error(c->db));
@@ -189,9 +190,9 @@ committer_main(void *arg)
 		log_warnx("database unavailable: %s; messages wait in the "
 		    "queue until it answers", db_error(c->db));
 		c->db_down = 1;
-		worker_metrics_server(WORKER_DB, 0);
+		health_set(SERVER_DB, 0);
 	} else {
-		worker_metrics_server(WORKER_DB, 1);
+		health_set(SERVER_DB, 1);
 	}
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
@@ -210,7 +211,7 @@ committer_main(void *arg)
 			if (db_ping(c->db) == DB_OK)
 				db_answered(c);
 			else
-				worker_metrics_server(WORKER_DB, 0);
+				health_set(SERVER_DB, 0);
 			pthread_mutex_lock(&c->mu);
 			continue;
 		}

@@ -44,6 +44,7 @@
 #include "clock.h"
 #include "committer.h"
 #include "dlq.h"
+#include "health.h"
 #include "log.h"
 #include "mq.h"
 #include "trace.h"
@@ -91,7 +92,7 @@ broker_up(struct worker *w)
 		if (w->mq_down) {
 			log_info("broker reachable again: consuming %s",
 			    MQ_QUEUE);
-			worker_metrics_reconnect(WORKER_MQ);
+			health_reconnected(SERVER_MQ);
 		} else
 			log_info("consuming %s (prefetch %d, batches of up to "
 			    "%d messages or %d ms)", MQ_QUEUE,
@@ -99,10 +100,10 @@ broker_up(struct worker *w)
 			    w->cfg->batch_wait_ms);
 		w->mq_down = 0;
 		backoff_reset(&w->mq_bo);
-		worker_metrics_server(WORKER_MQ, 1);
+		health_set(SERVER_MQ, 1);
 		return 0;
 	}
-	worker_metrics_server(WORKER_MQ, 0);
+	health_set(SERVER_MQ, 0);
 	if (!w->mq_down)
 		log_warnx("broker unavailable: %s; retrying with backoff",
 		    mq_error(w->mq));
@@ -132,7 +133,7 @@ broker_lost(struct worker *w)
 	}
 	batch_clear(w->next);
 	w->mq_down = 1;
-	worker_metrics_server(WORKER_MQ, 0);
+	health_set(SERVER_MQ, 0);
 	mq_disconnect(w->mq);
 }
 
