@@ -27,7 +27,7 @@ const struct cfg_opt app_opts[] = {
 	    "largest request body in bytes (413 above)"),
 	CFG_ROW_INT("APP_DB_POOL", T, db_pool, "4", 1, 256,
 	    "database connections (one thread each)"),
-	CFG_ROW_INT("APP_GROUP_MAX", T, group_max, "64", 1, 1000,
+	CFG_ROW_INT("APP_GROUP_MAX", T, group_max, "64", 1, APP_GROUP_MAX_LIMIT,
 	    "most requests committed in one transaction (group commit)"),
 	CFG_ROW_INT("APP_QUEUE_MAX", T, queue_max, "4096", 1, 1000000,
 	    "requests waiting for a database connection; 503 above"),

@@ -28,7 +28,7 @@
 
 struct http {
 	const struct app_config *cfg;
-	struct store *st;
+	struct pool *pool;
 	struct MHD_Daemon *d;
 };
 
@@ -102,7 +102,7 @@ http_error(struct req *r, int status, const char *allow, const char *fmt,
 	return ret;
 }
 
-/* Called from a store thread when the job has its answer. */
+/* Called from a pool thread when the job has its answer. */
 static void
 http_job_done(struct job *j)
 {
@@ -122,7 +122,7 @@ http_submit(struct req *r)
 	/* Suspend before submitting, so a fast answer cannot resume a
 	 * connection that is not suspended yet. */
 	MHD_suspend_connection(r->conn);
-	store_submit(r->h->st, &r->job);
+	pool_submit(r->h->pool, &r->job);
 }
 
 static enum route
@@ -328,7 +328,7 @@ http_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 struct http *
-http_start(const struct app_config *cfg, struct store *st)
+http_start(const struct app_config *cfg, struct pool *pool)
 {
 	struct sockaddr_in sa;
 	struct http *h;
@@ -344,20 +344,20 @@ http_start(const struct app_config *cfg, struct store *st)
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
 	h->cfg = cfg;
-	h->st = st;
+	h->pool = pool;
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	{
 		/* The thread-pool option is given only for a pool: MHD warns
 		 * about a size of 0 or 1. */
-		struct MHD_OptionItem pool[] = {
+		struct MHD_OptionItem threads[] = {
 			{ MHD_OPTION_THREAD_POOL_SIZE,
 			    (intptr_t)cfg->http_threads, NULL },
 			{ MHD_OPTION_END, 0, NULL },
 		};
 
 		if (cfg->http_threads <= 1)
-			pool[0].option = MHD_OPTION_END;
+			threads[0].option = MHD_OPTION_END;
 		h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL,
 		    http_handler, h,
 		    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
@@ -370,7 +370,7 @@ http_start(const struct app_config *cfg, struct store *st)
 		    (size_t)cfg->conn_memory_kib * 1024,
 		    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
-		    MHD_OPTION_ARRAY, pool,
+		    MHD_OPTION_ARRAY, threads,
 		    MHD_OPTION_END);
 	}
 	if (h->d == NULL) {
@@ -392,9 +392,9 @@ http_stop(struct http *h)
 	if (h == NULL)
 		return;
 	MHD_quiesce_daemon(h->d);
-	/* Requests in the store get their answers (the store finishes
+	/* Requests in the pool get their answers (the pool finishes
 	 * them); then idle keep-alive clients get a moment to leave. */
-	while (store_pending(h->st) > 0)
+	while (pool_pending(h->pool) > 0)
 		backoff_sleep(10, NULL);
 	while (waited < HTTP_DRAIN_MS) {
 		info = MHD_get_daemon_info(h->d,
