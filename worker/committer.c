@@ -16,7 +16,7 @@
 #include "db.h"
 #include "health.h"
 #include "log.h"
-#include "store.h"
+#include "inbox.h"
 #include "worker_metrics.h"
 
 /* While idle, the database is pinged this often: readiness follows it
@@ -27,11 +27,11 @@ struct committer {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;   /* any change below; CLOCK_MONOTONIC */
-	struct batch *job;   /* handed over, not reported yet */
-	int running;         /* job taken by the thread */
+	struct inbatch *batch; /* handed over, not reported yet */
+	int running;         /* batch taken by the thread */
 	int done;            /* verdict ready in rc */
 	enum commit_rc rc;
-	int cancel;          /* stop retrying the current job */
+	int cancel;          /* stop retrying the current batch */
 	int quit;            /* the thread must exit */
 	/* Used by the thread only. */
 	db_conn *db;
@@ -97,13 +97,13 @@ try_commit(struct committer *c, struct item *const *items, size_t n,
 
 	for (;;) {
 		t0 = clock_s();
-		rc = store_handle(c->db, items, n);
+		rc = inbox_apply(c->db, items, n);
 		if (rc == DB_OK) {
 			worker_metrics_commit(clock_s() - t0);
 			db_answered(c);
 			return TRY_OK;
 		}
-		if (rc == DB_EOTHER && store_refused_by_data(c->db))
+		if (rc == DB_EOTHER && inbox_refused_by_data(c->db))
 			return TRY_REFUSED;
 		/* A connection closed while idle (wait_timeout, a restart
 		 * long ago) is reopened at once, without a word. */
@@ -139,7 +139,7 @@ static enum try_rc
 isolate(struct committer *c, struct item *const *cands, size_t nc,
     size_t held)
 {
-	char reason[BATCH_REASON_MAX];
+	char reason[INBATCH_REASON_MAX];
 	struct item *it;
 	enum try_rc r;
 	size_t i;
@@ -152,7 +152,7 @@ isolate(struct committer *c, struct item *const *cands, size_t nc,
 		if (r == TRY_REFUSED) {
 			snprintf(reason, sizeof(reason), "database refused the "
 			    "effect: %s", db_error(c->db));
-			batch_set_bad(it, reason);
+			inbatch_set_bad(it, reason);
 			it->dead = DEAD_DB_REFUSED;
 			continue;
 		}
@@ -163,9 +163,9 @@ isolate(struct committer *c, struct item *const *cands, size_t nc,
 }
 
 static enum commit_rc
-commit_batch(struct committer *c, struct batch *b)
+commit_batch(struct committer *c, struct inbatch *b)
 {
-	size_t nc = batch_candidates(b, c->cands);
+	size_t nc = inbatch_candidates(b, c->cands);
 	enum try_rc r;
 
 	if (nc == 0)
@@ -182,7 +182,7 @@ committer_main(void *arg)
 	struct committer *c = arg;
 	struct timespec ts;
 	enum commit_rc rc;
-	struct batch *b;
+	struct inbatch *b;
 	int e;
 
 	/* Not fatal: the first batch waits for the database. */
@@ -198,12 +198,12 @@ committer_main(void *arg)
 	for (;;) {
 		clock_deadline(&ts, IDLE_PING_MS);
 		e = 0;
-		while (!c->quit && (c->job == NULL || c->running) &&
+		while (!c->quit && (c->batch == NULL || c->running) &&
 		    e != ETIMEDOUT)
 			e = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 		if (c->quit)
 			break;
-		if (c->job == NULL || c->running) {
+		if (c->batch == NULL || c->running) {
 			/* Idle: is the database still (or again) there?
 			 * Only the readiness flag and the outage's end are
 			 * reported; the next batch reports a loss. */
@@ -215,7 +215,7 @@ committer_main(void *arg)
 			pthread_mutex_lock(&c->mu);
 			continue;
 		}
-		b = c->job;
+		b = c->batch;
 		c->running = 1;
 		pthread_mutex_unlock(&c->mu);
 		rc = commit_batch(c, b);
@@ -293,10 +293,10 @@ committer_free(struct committer *c)
 }
 
 void
-committer_submit(struct committer *c, struct batch *b)
+committer_submit(struct committer *c, struct inbatch *b)
 {
 	pthread_mutex_lock(&c->mu);
-	c->job = b;
+	c->batch = b;
 	c->running = 0;
 	c->done = 0;
 	c->cancel = 0;
@@ -317,7 +317,7 @@ committer_wait(struct committer *c, int timeout_ms, enum commit_rc *rc)
 	if (c->done) {
 		*rc = c->rc;
 		c->done = 0;
-		c->job = NULL;
+		c->batch = NULL;
 		c->running = 0;
 		got = 1;
 	}

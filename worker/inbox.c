@@ -1,7 +1,8 @@
 /*
- * store.c - one transaction per batch: processed_messages and effects.
+ * inbox.c - the inbox: one transaction per batch records the message ids
+ * in processed_messages and applies the effects of the new ones.
  */
-#include "store.h"
+#include "inbox.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -130,7 +131,7 @@ store_body(db_conn *db, struct item *const *items, size_t n, int careful,
 }
 
 int
-store_handle(db_conn *db, struct item *const *items, size_t n)
+inbox_apply(db_conn *db, struct item *const *items, size_t n)
 {
 	struct item **sorted;
 	struct db_val *vals;
@@ -177,7 +178,7 @@ out:
 }
 
 int
-store_refused_by_data(const db_conn *db)
+inbox_refused_by_data(const db_conn *db)
 {
 	/* MariaDB/MySQL error codes (mysqld_error.h; only db.c includes the
 	 * client headers). */
