@@ -43,7 +43,7 @@ COMMON_SRC := $(wildcard common/*.c)
 APP_LIB_SRC := $(filter-out app/main.c,$(wildcard app/*.c))
 RELAY_LIB_SRC := $(filter-out relay/main.c,$(wildcard relay/*.c))
 WORKER_LIB_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
-IT_SRC := $(wildcard tests/it_*.c) tests/harness.c
+IT_SRC := $(wildcard tests/it_*.c) tests/harness.c tests/suites.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -55,12 +55,6 @@ ifneq ($(wildcard worker/main.c),)
 BINS += $(B)/bin/outbox-worker
 endif
 TEST_BINS := $(B)/bin/outbox-unit $(B)/bin/outbox-itest
-ifneq ($(wildcard tests/unit_relay*.c),)
-TEST_BINS += $(B)/bin/outbox-unit-relay
-endif
-ifneq ($(wildcard tests/unit_worker*.c),)
-TEST_BINS += $(B)/bin/outbox-unit-worker
-endif
 # The load of the chaos run (tests/run.sh runs a short one).
 TEST_BINS += $(B)/bin/outbox-chaos-load
 # Preloaded into a MariaDB of the durability tests (tests/fsync_hold.c).
@@ -108,17 +102,9 @@ $(B)/bin/outbox-audit: $(call obj,scripts/audit.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# One unit binary per program: the daemons are separate programs and
-# their modules may share names.
-$(B)/bin/outbox-unit: $(call obj,tests/unit_main.c tests/unit_common.c tests/unit_validate.c $(APP_LIB_SRC)) $(B)/libcommon.a
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
-
-$(B)/bin/outbox-unit-relay: $(call obj,tests/unit_main.c $(wildcard tests/unit_relay*.c) $(RELAY_LIB_SRC)) $(B)/libcommon.a
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
-
-$(B)/bin/outbox-unit-worker: $(call obj,tests/unit_main.c $(wildcard tests/unit_worker*.c) $(WORKER_LIB_SRC)) $(B)/libcommon.a
+# Every unit test in one binary: no two modules of the tree share a name.
+UNIT_SRC := $(wildcard tests/unit_*.c) tests/suites.c
+$(B)/bin/outbox-unit: $(call obj,$(UNIT_SRC) $(APP_LIB_SRC) $(RELAY_LIB_SRC) $(WORKER_LIB_SRC)) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 

@@ -36,7 +36,7 @@
 
 #include "backlog.h"
 #include "backoff.h"
-#include "batch.h"
+#include "outbatch.h"
 #include "clock.h"
 #include "db.h"
 #include "durable.h"
@@ -65,7 +65,7 @@ struct link {
 /* A database connection and the batch whose rows it holds locked. */
 struct slot {
 	db_conn *db;
-	struct batch b;
+	struct outbatch b;
 	double sent;      /* monotonic time of its first publish */
 };
 
@@ -197,7 +197,7 @@ relay_retention(struct relay *r, db_conn *db)
 {
 	int rc;
 
-	if (!retention_due(&r->ret, clock_ms()) || poll_db_ready(db) != DB_OK)
+	if (!retention_due(&r->ret, clock_ms()) || poll_connect(db) != DB_OK)
 		return;
 	rc = retention_step(&r->ret, db, clock_ms());
 	if (rc != DB_OK)
@@ -211,7 +211,7 @@ static void
 relay_backlog(struct relay *r, db_conn *db)
 {
 	if (!backlog_due(&r->backlog, clock_ms()) ||
-	    poll_db_ready(db) != DB_OK)
+	    poll_connect(db) != DB_OK)
 		return;
 	if (backlog_step(&r->backlog, db, clock_ms()) != DB_OK)
 		log_debug("backlog sample: %s", db_error(db));
@@ -244,7 +244,7 @@ static int
 relay_fetch(struct relay *r, struct slot *s, int *mq_failed,
     db_conn **failed)
 {
-	struct batch *b = &s->b;
+	struct outbatch *b = &s->b;
 	double t0;
 
 	*failed = s->db;
@@ -262,7 +262,7 @@ relay_fetch(struct relay *r, struct slot *s, int *mq_failed,
 		if (durable_barrier(r->barrier, "relay") != DB_OK) {
 			*failed = r->barrier;
 			db_rollback(s->db);
-			batch_reset(b);
+			outbatch_reset(b);
 			return -1;
 		}
 		relay_metrics_barrier(clock_s() - t0);
@@ -278,8 +278,8 @@ relay_fetch(struct relay *r, struct slot *s, int *mq_failed,
 static int
 relay_finish(struct relay *r, struct slot *s)
 {
-	struct batch *b = &s->b;
-	struct batch_tally t;
+	struct outbatch *b = &s->b;
+	struct outbatch_tally t;
 	double confirmed, took;
 	size_t i;
 	int fail = 0;
@@ -302,7 +302,7 @@ relay_finish(struct relay *r, struct slot *s)
 	} else {
 		publish_log(r->pub, b);
 	}
-	batch_tally(b, &t);
+	outbatch_tally(b, &t);
 	if (!(fail & FAIL_DB)) {
 		relay_metrics_batch(t.acked, t.nacked, t.returned, t.pending,
 		    t.nacked + t.returned + b->nbad, took);
@@ -315,7 +315,7 @@ relay_finish(struct relay *r, struct slot *s)
 	}
 	if (t.returned > 0)
 		r->redeclare = 1;
-	batch_reset(b);
+	outbatch_reset(b);
 	return fail;
 }
 
@@ -425,7 +425,7 @@ relay_run(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	for (i = 0; i < r.nslots; i++) {
 		r.slot[i].db = db_new(&cfg->db);
 		if (r.slot[i].db == NULL ||
-		    batch_init(&r.slot[i].b, (size_t)cfg->batch_size) == -1)
+		    outbatch_init(&r.slot[i].b, (size_t)cfg->batch_size) == -1)
 			goto nomem;
 	}
 	link_init(&r.dbl, "database", SERVER_DB,
@@ -442,7 +442,7 @@ nomem:
 	log_warnx("out of memory");
 out:
 	for (i = 0; i < RELAY_INFLIGHT_MAX; i++) {
-		batch_free(&r.slot[i].b);
+		outbatch_free(&r.slot[i].b);
 		db_free(r.slot[i].db);
 	}
 	db_free(r.barrier);
