@@ -19,6 +19,7 @@
 #include "cfg.h"
 #include "clock.h"
 #include "log.h"
+#include "obs.h"
 #include "app_metrics.h"
 #include "uid.h"
 #include "validate.h"
@@ -313,20 +314,6 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-static void
-http_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[512];
-	size_t n;
-
-	(void)cls;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	log_warnx("http: %s", msg);
-}
-
 struct http *
 http_start(const struct app_config *cfg, struct pool *pool)
 {
@@ -360,7 +347,7 @@ http_start(const struct app_config *cfg, struct pool *pool)
 			threads[0].option = MHD_OPTION_END;
 		h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL,
 		    http_handler, h,
-		    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
+		    MHD_OPTION_EXTERNAL_LOGGER, obs_mhd_log, "http",
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		    MHD_OPTION_CONNECTION_LIMIT,
 		    (unsigned)cfg->max_connections,
