@@ -59,6 +59,8 @@ TEST_BINS := $(B)/bin/outbox-unit $(B)/bin/outbox-itest
 TEST_BINS += $(B)/bin/outbox-chaos-load
 # Preloaded into a MariaDB of the durability tests (tests/fsync_hold.c).
 TEST_BINS += $(B)/lib/outbox-fsync-hold.so
+# Loses the reply to a COMMIT on demand (tests/sqlproxy.c).
+TEST_BINS += $(B)/bin/outbox-sqlproxy
 
 .PHONY: all build build-san tests-bin deps infras migrate dev test clean \
 	lint fuzz audit bench valgrind
@@ -111,6 +113,10 @@ $(B)/bin/outbox-unit: $(call obj,$(UNIT_SRC) $(APP_LIB_SRC) $(RELAY_LIB_SRC) $(W
 $(B)/bin/outbox-itest: $(call obj,$(IT_SRC)) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
+
+$(B)/bin/outbox-sqlproxy: $(call obj,tests/sqlproxy.c) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 # Runs inside mariadbd: never with the sanitizers.
 $(B)/lib/outbox-fsync-hold.so: tests/fsync_hold.c
