@@ -32,6 +32,7 @@ struct db_conn {
 	int connected;
 	int in_txn;
 	int txn_broken; /* the connection was lost inside the transaction */
+	unsigned long session_id; /* the server's id of the last session */
 	unsigned err;
 	char errmsg[512];
 	struct db_stmt cache[DB_STMT_CACHE];
@@ -147,6 +148,12 @@ db_is_connected(const db_conn *c)
 	return c->connected;
 }
 
+unsigned long
+db_session_id(const db_conn *c)
+{
+	return c->session_id;
+}
+
 const char *
 db_error(const db_conn *c)
 {
@@ -198,6 +205,7 @@ db_connect(db_conn *c)
 		return DB_ECONN;
 	}
 	c->connected = 1;
+	c->session_id = mysql_thread_id(c->my);
 	return DB_OK;
 }
 

@@ -96,6 +96,11 @@ int db_ping(db_conn *c);
 void db_disconnect(db_conn *c);
 int db_is_connected(const db_conn *c);
 
+/* The server's id of the session this handle had last (CONNECTION_ID();
+ * kept after the connection is lost, for durable_resolve), 0 before
+ * the first connection. */
+unsigned long db_session_id(const db_conn *c);
+
 /* Text and code of the last error on this connection. */
 const char *db_error(const db_conn *c);
 unsigned db_errno(const db_conn *c);

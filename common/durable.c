@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
+#include "clock.h"
+
 /* A row that really changes (n = n + 1): an UPDATE that changes nothing
  * writes no redo and flushes nothing. */
 static const char SQL_BARRIER[] =
@@ -31,6 +34,70 @@ durable_barrier(db_conn *c, const char *name)
 	if (rc == DB_ECONN)
 		rc = db_exec(c, SQL_BARRIER, &a, 1, NULL);
 	return rc;
+}
+
+static const char SQL_SESSION_ALIVE[] =
+    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?";
+static const char SQL_KILL[] = "KILL CONNECTION ?";
+
+static int
+count_row(void *ud, const struct db_col *cols, size_t ncols)
+{
+	long long *n = ud;
+
+	if (ncols != 1 || cols[0].is_null)
+		return -1;
+	*n = strtoll(cols[0].s, NULL, 10);
+	return 0;
+}
+
+/* 1 while the session is in the process list, 0 once it is gone, or a
+ * db_rc. */
+static int
+session_alive(db_conn *c, unsigned long id)
+{
+	struct db_val a = DB_INT((long long)id);
+	long long n = -1;
+	int rc;
+
+	rc = db_query(c, SQL_SESSION_ALIVE, &a, 1, count_row, &n, NULL);
+	if (rc == DB_ECONN)
+		rc = db_query(c, SQL_SESSION_ALIVE, &a, 1, count_row, &n,
+		    NULL);
+	if (rc != DB_OK)
+		return rc;
+	return n > 0;
+}
+
+enum durable_outcome
+durable_resolve(db_conn *c, unsigned long session_id, durable_probe_fn probe,
+    void *ud, const char *name, int timeout_ms)
+{
+	struct db_val a = DB_INT((long long)session_id);
+	long long deadline = clock_ms() + timeout_ms;
+	int alive, seen;
+
+	if (session_id != 0) {
+		alive = session_alive(c, session_id);
+		if (alive == 1) {
+			/* A session already gone answers "unknown thread":
+			 * the wait below tells. */
+			(void)db_exec(c, SQL_KILL, &a, 1, NULL);
+		}
+		while (alive == 1 && clock_ms() < deadline) {
+			backoff_sleep(10, NULL);
+			alive = session_alive(c, session_id);
+		}
+		if (alive != 0)
+			return DURABLE_UNKNOWN;
+	}
+	seen = probe(c, ud);
+	if (seen < 0)
+		return DURABLE_UNKNOWN;
+	if (seen == 0)
+		return DURABLE_ROLLED_BACK;
+	return durable_barrier(c, name) == DB_OK ? DURABLE_COMMITTED :
+	    DURABLE_UNKNOWN;
 }
 
 struct settings {

@@ -30,6 +30,31 @@
  * value: nothing is known (the caller must not report what it read). */
 int durable_barrier(db_conn *c, const char *name);
 
+/* What became of a transaction whose COMMIT got no reply. */
+enum durable_outcome {
+	DURABLE_COMMITTED,   /* its rows are there, and on disk */
+	DURABLE_ROLLED_BACK, /* its session is gone and its rows are not */
+	DURABLE_UNKNOWN,     /* could not be found out (the server away) */
+};
+
+/* Tells whether the transaction's rows are there: 1 yes, 0 no, or a
+ * db_rc (< 0) when the read failed.  Runs on c, outside a transaction. */
+typedef int (*durable_probe_fn)(db_conn *c, void *ud);
+
+/* Finds out what became of a transaction whose COMMIT was sent on a
+ * session that then broke (session_id: db_session_id of that handle),
+ * on c, another connection of the same user:
+ *   1. the old session may still be committing: it is killed (unless
+ *      already gone) and waited for until it has left the process list,
+ *      for at most timeout_ms; before that, not seeing its rows proves
+ *      nothing;
+ *   2. probe(c, ud) looks for the rows;
+ *   3. rows seen may not be durable yet: a barrier (name) first.
+ * DURABLE_UNKNOWN when a step fails or the old session does not leave in
+ * time; the caller then knows no more than before. */
+enum durable_outcome durable_resolve(db_conn *c, unsigned long session_id,
+    durable_probe_fn probe, void *ud, const char *name, int timeout_ms);
+
 /* Reads the server's durability settings.  Returns 1 when a commit that
  * returned is on disk (innodb_flush_log_at_trx_commit=1, and sync_binlog=1
  * if the binary log is on), 0 when it is not, or a db_rc on error.  desc
