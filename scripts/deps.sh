@@ -7,7 +7,8 @@
 #   build    compilers and -dev libraries: enough for `make build` and the tests' code
 #   servers  MariaDB and RabbitMQ servers and the mariadb client
 #   tools    curl, wrk (bench), clang + compiler-rt (sanitizers), valgrind,
-#            prometheus (promtool, checks the /metrics text in the tests)
+#            prometheus (promtool, checks the /metrics text in the tests),
+#            procps (pgrep) and iproute2 (ss) for the test scripts
 #   all      all of the above (the default)
 #
 # When every package is installed it prints one line and exits 0 (no apt, no
@@ -26,7 +27,8 @@ readonly BUILD_PKGS=(build-essential pkg-config libmicrohttpd-dev
     default-libmysqlclient-dev librabbitmq-dev libjansson-dev uuid-dev check
     libcurl4-openssl-dev)
 readonly SERVER_PKGS=(mariadb-server mariadb-client rabbitmq-server)
-readonly TOOL_PKGS=(curl wrk clang libclang-rt-14-dev valgrind prometheus)
+readonly TOOL_PKGS=(curl wrk clang libclang-rt-14-dev valgrind prometheus
+    procps iproute2)
 
 say() { printf 'deps: %s\n' "$*"; }
 die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }
