@@ -33,9 +33,10 @@ wait_for() {
 	done
 }
 
-# One line per socket: "LISTEN by mariadbd (pid 10411)", "ESTAB
-# 127.0.0.1:56720 -> 127.0.0.1:33063 by relay (pid 42)", "TIME-WAIT ...".
-# Without root, other users' processes show as "(process not visible)".
+# One line per socket: "LISTEN 127.0.0.1:33063 by mariadbd (pid 10411)",
+# "ESTAB 127.0.0.1:56720 -> 127.0.0.1:33063 by outbox-relay (pid 42)",
+# "TIME-WAIT ...".  Without root, another user's process shows as
+# "(process not visible)".
 port_holder() {
 	command -v ss >/dev/null 2>&1 || { echo "(ss not found: install iproute2)"; return 0; }
 	ss -Htanp "( sport = :$1 )" 2>/dev/null | awk '
@@ -48,14 +49,13 @@ port_holder() {
 			} else if ($1 == "TIME-WAIT") {
 				who = "(a closed connection, for up to 60 s)"
 			}
-			if ($1 == "LISTEN") print "LISTEN by " who
-			else print $1 " " $4 " -> " $5 " by " who
+			print $1 " " $4 ($1 == "LISTEN" ? "" : " -> " $5) " by " who
 		}' | sort -u
 }
 
 free_port() {
-	local p i
-	for i in $(seq 1 200); do
+	local p
+	for _ in $(seq 1 200); do
 		p=$((24000 + RANDOM % 8000))
 		if [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then
 			echo "$p"
