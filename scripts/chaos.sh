@@ -5,7 +5,7 @@
 #   make chaos                       release build, 20,000 POSTs at 300/s
 #   CHAOS_BIN=<bin folder> bash scripts/chaos.sh      (tests/run.sh: san)
 #
-# Against the private servers of scripts/infra.sh (already started):
+# Against the test servers of scripts/ports.env (already started):
 #  1. empties the tables and the queues, applies the migrations;
 #  2. runs app, relay and worker, each as its own database/RabbitMQ user
 #     (scripts/roles.env), each under a small supervisor of this script
@@ -38,10 +38,15 @@
 # before each fault), CHAOS_SEED (random), CHAOS_SETTLE_S (180),
 # CHAOS_LOGS (<BUILD_ROOT>/chaos-logs), CHAOS_APP_PORT (a free port),
 # CHAOS_AUDIT_BIN (CHAOS_BIN/outbox-audit),
-# OUTBOX_VAR / OUTBOX_*_PORT (the servers, as scripts/infra.sh).
+# OUTBOX_TEST_* (the test servers: scripts/ports.env).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
+# The test servers (scripts/ports.env), never the dev ones: this empties
+# tables and queues.
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+use_test_servers
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 # shellcheck source=scripts/roles.env
@@ -75,7 +80,7 @@ for b in outbox-app outbox-relay outbox-worker outbox-migrate outbox-audit outbo
 	[ -x "$BIN/$b" ] || die "$BIN/$b is not built (make build chaos-load, or make build-san)"
 done
 bash scripts/infra.sh status >/dev/null 2>&1 ||
-	die "the private servers are not running (bash scripts/infra.sh start)"
+	die "the test servers are not running (OUTBOX_SERVERS=test bash scripts/infra.sh start)"
 
 now_ms() { local s; s=$(date +%s%N); printf '%s' $(( s / 1000000 )); }
 # wait_until_ms T: returns at T (ms since the epoch), polling.
@@ -91,9 +96,6 @@ poll() {
 	done
 }
 sql() { bash scripts/infra.sh db-sql -N -B -D "$DB_NAME" "$@"; }
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # ------------------------------------------------------------ the schedule
 # Everything random is drawn here, from the seed, before anything starts.

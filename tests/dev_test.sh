@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # checks run through check() and wait_for look unreachable
 # tests/dev_test.sh - `make dev` driven as a user would, again and again.
 # Regression test of issue 12: Ctrl-C raced the daemons' own SIGINT and
 # was reported as a crash ("dev: *** app EXITED (status 0) ***",
@@ -61,7 +62,7 @@ check "DEV_TEST_RUNS=$runs is at least 5" test "$runs" -ge 5 2>/dev/null
 
 # Not the dev servers: this test writes customers.  tests/run.sh has
 # already selected the test servers; run alone, the same.
-[ "${OUTBOX_SERVERS:-}" = test ] || use_test_servers
+use_test_servers
 APP_PORT=$(free_port)
 APP_METRICS_PORT=$(free_port)
 RELAY_METRICS_PORT=$(free_port)
