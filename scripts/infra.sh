@@ -22,11 +22,11 @@
 #                        outbox-<port>@localhost
 #   OUTBOX_MQ_DIST_PORT  OUTBOX_MQ_PORT+1  Erlang distribution
 #   OUTBOX_MQ_EPMD_PORT  OUTBOX_MQ_PORT+2  a private epmd (not the shared 4369)
-# A port held by a listener stops `start` at once, saying who holds it; one
-# held by a connection (an outgoing connection may take any port of the
-# ephemeral range, where the dev ports are) is waited for
-# (OUTBOX_PORT_WAIT, 30 s); a port taken while a server starts is tried
-# again (3 starts), never shown as a raw crash dump.
+# A port held by a listener stops `start` at once, saying who holds it. A
+# start that cannot bind (an outgoing connection may hold any port of the
+# ephemeral range, where the dev ports are) waits for the port's sockets to
+# end (OUTBOX_PORT_WAIT, 30 s) and tries again (3 starts); RabbitMQ's
+# could_not_start_listener never shows as a raw crash dump.
 # For tests that need a special MariaDB (their own OUTBOX_VAR and port):
 #   OUTBOX_DB_PRELOAD    a shared object preloaded into mariadbd (LD_PRELOAD)
 #   OUTBOX_DB_ARGS       more mariadbd options, split on spaces
@@ -232,21 +232,32 @@ port_hint() {
     fi
 }
 
-# ensure_port_free WHAT PORT HINT: returns once nothing holds
-# 127.0.0.1:PORT.  A listener stops us at once; a connection is waited for
-# up to PORT_WAIT s (it ends by itself: an outgoing connection took the
-# port from the ephemeral range).
-ensure_port_free() {
-    local what=$1 port=$2 hint=$3 users
-    users=$(port_users "$port")
-    [ -n "$users" ] || return 0
-    if ! grep -q '^LISTEN' <<<"$users"; then
-        say "$what: 127.0.0.1:$port is held by a connection ($(brief "$users")); waiting up to ${PORT_WAIT} s for it to end"
-        wait_for "$PORT_WAIT" port_free "$port" && return 0
-        users=$(port_users "$port")
-        [ -n "$users" ] || return 0
-    fi
-    die "$what: port 127.0.0.1:$port is already in use ($(brief "$users")); $hint"
+# ensure_no_listener WHAT PORT HINT: something listening on
+# 127.0.0.1:PORT stops us at once, saying who.  (Other sockets are not
+# checked before a start: a stopped server's connections linger, closing,
+# and do not keep it from binding again.)
+ensure_no_listener() {
+    local users
+    users=$(port_users "$2" | grep '^LISTEN' || true)
+    [ -z "$users" ] || die "$1: port 127.0.0.1:$2 is already in use ($(brief "$users")); $3"
+}
+
+# wait_port_released WHAT PORT...: after a start that could not bind: the
+# sockets still on those ports (an outgoing connection may hold any port of
+# the ephemeral range, where the dev ports are) are waited for, up to
+# PORT_WAIT s in all.
+wait_port_released() {
+    local what=$1 p users end
+    shift
+    end=$(( $(now_us) + PORT_WAIT * 1000000 ))
+    for p in "$@"; do
+        users=$(port_users "$p")
+        [ -n "$users" ] || continue
+        say "$what: 127.0.0.1:$p is held ($(brief "$users")); waiting for it to end"
+        while ! port_free "$p" && [ "$(now_us)" -lt "$end" ]; do
+            sleep 0.1
+        done
+    done
 }
 
 # brief LINES: the listener if there is one (a server's accepted
@@ -487,19 +498,20 @@ db_start() {
     # A unix socket path is limited to 107 bytes.
     [ ${#DB_SOCK} -le 107 ] || die "mariadb: socket path too long (${#DB_SOCK} > 107 bytes): $DB_SOCK; use a shorter OUTBOX_VAR"
     if [ ! -f "$DB_DATA/.outbox-installed" ]; then
-        ensure_port_free mariadb "$DB_PORT" "$(port_hint DB)"
+        ensure_no_listener mariadb "$DB_PORT" "$(port_hint DB)"
         db_install
         fresh=1 DB_FRESH=1
     fi
     local try=1
     while :; do
-        ensure_port_free mariadb "$DB_PORT" "$(port_hint DB)"
+        ensure_no_listener mariadb "$DB_PORT" "$(port_hint DB)"
         db_launch && break
         # The port was taken between the check and the bind.
         [ "$try" -lt "$START_TRIES" ] ||
             die "mariadb: could not listen on 127.0.0.1:$DB_PORT in $START_TRIES starts: address in use ($(brief "$(port_users "$DB_PORT")")); $(port_hint DB) (log: $DB_LOG)"
         try=$((try + 1))
         say "mariadb: 127.0.0.1:$DB_PORT in use when the server started; start $try of $START_TRIES"
+        wait_port_released mariadb "$DB_PORT"
     done
     db_provision "$fresh"
     DB_FRESH=0
@@ -703,19 +715,20 @@ mq_start() {
             die "rabbitmq: could not listen on its ports (AMQP 127.0.0.1:$MQ_PORT, distribution $MQ_DIST_PORT, epmd $MQ_EPMD_PORT) in $START_TRIES starts: $MQ_BIND_ERROR; $(port_hint MQ) (logs: $MQ_LOGDIR)"
         try=$((try + 1))
         say "rabbitmq: $MQ_BIND_ERROR when the server started; start $try of $START_TRIES"
+        wait_port_released rabbitmq "$MQ_PORT" "$MQ_DIST_PORT" "$MQ_EPMD_PORT"
     done
     mq_ready_checks
     say "rabbitmq: started (pid $(mq_pid || echo '?'), 127.0.0.1:$MQ_PORT, node $MQ_NODE, $SERVERS servers) in $(elapsed "$t0")"
 }
 
-# The AMQP, distribution and epmd ports are free (our own epmd, left by a
-# previous run, may keep its port).
+# Nothing listens on the AMQP, distribution and epmd ports (our own epmd,
+# left by a previous run, may keep its port).
 mq_ports_free() {
-    ensure_port_free rabbitmq "$MQ_PORT" "$(port_hint MQ)"
-    ensure_port_free "rabbitmq (distribution)" "$MQ_DIST_PORT" \
+    ensure_no_listener rabbitmq "$MQ_PORT" "$(port_hint MQ)"
+    ensure_no_listener "rabbitmq (distribution)" "$MQ_DIST_PORT" \
         "$(port_hint MQ) (distribution: AMQP+1, or OUTBOX_MQ_DIST_PORT)"
     epmd_ours ||
-        ensure_port_free "rabbitmq (epmd)" "$MQ_EPMD_PORT" \
+        ensure_no_listener "rabbitmq (epmd)" "$MQ_EPMD_PORT" \
             "$(port_hint MQ) (epmd: AMQP+2, or OUTBOX_MQ_EPMD_PORT)"
 }
 
