@@ -185,6 +185,7 @@ dev: deps build infras migrate
 
 # tests/run.sh starts the test servers (and stops them if it did).
 test: deps
+	@$(TEST_SERVERS) bash tests/run.sh --preflight
 	@$(MAKE) --no-print-directory build-san
 	@$(TEST_SERVERS) bash tests/run.sh
 

@@ -11,11 +11,53 @@
 # them, and stops them at the end if it started them
 # (OUTBOX_TEST_KEEP_SERVERS=1 keeps them).  tests/isolation_test.sh proves
 # that the dev servers' data survives the run.
+#
+# The containers step needs root (podman runs rootful here).  Run as
+# another user, it goes through sudo: passwordless, or asked for at the
+# start (a terminal) and kept fresh for the run; if sudo cannot, the run
+# stops at once saying what to run.  `tests/run.sh --preflight` does only
+# that check (make test runs it before building).
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
+
+containers=0
+if [ "${OUTBOX_TEST_CONTAINERS:-1}" = 1 ] || [ -n "${CI:-}" ]; then
+	containers=1
+fi
+preflight() {
+	[ "$containers" = 1 ] && [ "$(id -u)" -ne 0 ] || return 0
+	local why
+	if ! command -v sudo >/dev/null 2>&1; then
+		why="sudo is not installed"
+	elif sudo -n true 2>/dev/null; then
+		return 0
+	elif [ -t 0 ]; then
+		echo "make test: the containers step needs root (podman runs rootful here): sudo asks for your password now, once"
+		sudo -v && return 0
+		why="sudo refused"
+	else
+		why="sudo needs a password and there is no terminal to ask"
+	fi
+	local sudo_way="'sudo -v && make test' (sudo asks once), or "
+	command -v sudo >/dev/null 2>&1 || sudo_way=
+	echo "make test: the containers step needs root (podman runs rootful here) and $why:" \
+		"run make test as root, or ${sudo_way}'OUTBOX_TEST_CONTAINERS=0 make test' to leave the containers out." >&2
+	return 1
+}
+preflight || exit 1
+[ "${1:-}" != --preflight ] || exit 0
+# Keeps sudo's timestamp fresh until the containers step (sudo forgets it
+# after 15 minutes by default).
+sudo_keeper=
+if [ "$containers" = 1 ] && [ "$(id -u)" -ne 0 ]; then
+	(while kill -0 $$ 2>/dev/null && sudo -n -v 2>/dev/null; do sleep 60; done) &
+	sudo_keeper=$!
+	trap 'kill "$sudo_keeper" 2>/dev/null' EXIT
+fi
+
 use_test_servers
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
@@ -73,6 +115,9 @@ else
 fi
 timing lint "$t"
 
+# scripts/deps.sh leaves the host's services alone (fakes, no apt).
+run deps bash tests/deps_test.sh
+
 run unit "$OUTBOX_BIN/outbox-unit"
 for u in relay worker; do
 	if [ -x "$OUTBOX_BIN/outbox-unit-$u" ]; then
@@ -127,15 +172,18 @@ run fuzz bash -c 'if make --no-print-directory fuzz FUZZ_SECONDS=${FUZZ_SECONDS:
 	echo "fuzz: 2 passed, 0 failed"; else echo "fuzz: 0 passed, 2 failed"; exit 1; fi'
 
 # The container images: built with podman from the three Dockerfiles and
-# run against the private servers (scripts/containers.sh).  Always in CI;
-# locally OUTBOX_TEST_CONTAINERS=0 leaves it out, and says so.
-if [ "${OUTBOX_TEST_CONTAINERS:-1}" = 1 ] || [ -n "${CI:-}" ]; then
-	run containers bash -c 'if bash scripts/containers.sh; then
+# run against the test servers (scripts/containers.sh; through sudo -n when
+# not root, see the top).  Always in CI; locally OUTBOX_TEST_CONTAINERS=0
+# leaves it out, and says so.
+if [ "$containers" = 1 ]; then
+	run containers bash -c 'if OUTBOX_SUDO=-n bash scripts/containers.sh; then
 		echo "containers: 1 passed, 0 failed"; else
 		echo "containers: 0 passed, 1 failed"; exit 1; fi'
 else
 	echo "containers: not run (OUTBOX_TEST_CONTAINERS=0)"
 fi
+[ -z "$sudo_keeper" ] || kill "$sudo_keeper" 2>/dev/null
+sudo_keeper=
 
 run isolation-check bash tests/isolation_test.sh check
 
