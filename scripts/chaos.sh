@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2317 # functions run through poll() look unreachable
+# shellcheck disable=SC2317 # functions run through wait_for() look unreachable
 # scripts/chaos.sh - the chaos run (README, "Chaos run"; issue 6).
 #
 #   make chaos                       release build, 20,000 POSTs at 300/s
@@ -85,16 +85,6 @@ bash scripts/infra.sh status >/dev/null 2>&1 ||
 now_ms() { local s; s=$(date +%s%N); printf '%s' $(( s / 1000000 )); }
 # wait_until_ms T: returns at T (ms since the epoch), polling.
 wait_until_ms() { while [ "$(now_ms)" -lt "$1" ]; do sleep 0.1; done; }
-# poll DEADLINE_S CMD...: runs CMD every 0.1 s until it succeeds (0) or the
-# deadline passes (1).
-poll() {
-	local end=$(( $(now_ms) + $1 * 1000 ))
-	shift
-	until "$@"; do
-		[ "$(now_ms)" -lt "$end" ] || return 1
-		sleep 0.1
-	done
-}
 sql() { bash scripts/infra.sh db-sql -N -B -D "$DB_NAME" "$@"; }
 
 # ------------------------------------------------------------ the schedule
@@ -184,7 +174,7 @@ cleanup() {
 }
 trap 'cleanup; exit 1' INT TERM
 app_ready() { curl -fs -m 2 -o /dev/null "http://127.0.0.1:$APP_PORT/readyz"; }
-poll 30 app_ready || { cleanup; die "the app is not ready on port $APP_PORT within 30 s (log: $LOGS/app.1.log)"; }
+wait_for 30 app_ready || { cleanup; die "the app is not ready on port $APP_PORT within 30 s (log: $LOGS/app.1.log)"; }
 say "daemons up: app $(cat "$ST/app.pid") (port $APP_PORT), relay $(cat "$ST/relay.pid"), worker $(cat "$ST/worker.pid")"
 
 # ------------------------------------------------------------ injector
@@ -248,7 +238,7 @@ bash scripts/infra.sh status >/dev/null 2>&1 || {
 
 # ------------------------------------------------------------ recovery
 post_ok=0 post_json=
-if poll 60 app_ready; then
+if wait_for 60 app_ready; then
 	post_json=$("$BIN/outbox-chaos-load" "$APP_PORT" 50 50 "$RUN_ID-post" \
 		"$IDS" 60 2>>"$LOGS/load.err")
 	post_ok=$(sed -nE 's/.*"created_201": ([0-9]+).*/\1/p' <<<"$post_json")
@@ -272,7 +262,7 @@ queue_empty() {
 }
 settled() { settled_db && queue_empty; }
 unpub='?' ncust='?' nwel='?'
-if poll "$SETTLE_S" settled; then
+if wait_for "$SETTLE_S" settled; then
 	t_settled=$(now_ms)
 	settle_ms=$(( t_settled - t_faults ))
 	say "settled $(( settle_ms / 1000 )).$(( settle_ms % 1000 / 100 )) s after the last fault"
@@ -340,10 +330,10 @@ for d in app relay worker; do
 	kill -TERM "$(cat "$ST/$d.pid")" 2>/dev/null
 done
 sup_done() { local d; for d in app relay worker; do kill -0 "${sup[$d]}" 2>/dev/null && return 1; done; return 0; }
-if ! poll 30 sup_done; then
+if ! wait_for 30 sup_done; then
 	fail+=("a daemon did not stop within 30 s of SIGTERM")
 	for d in app relay worker; do kill -9 "$(cat "$ST/$d.pid")" 2>/dev/null; done
-	poll 10 sup_done
+	wait_for 10 sup_done
 fi
 declare -A n_start=() n_killed=() n_unexp=() first_pid=() last_pid=()
 for d in app relay worker; do

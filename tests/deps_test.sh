@@ -15,19 +15,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-check() { # check DESCRIPTION CMD...
-	local what=$1
-	shift
-	if "$@"; then
-		passed=$((passed + 1))
-		echo "deps: ok: $what"
-	else
-		failed=$((failed + 1))
-		echo "deps: FAILED: $what"
-	fi
-}
+TEST_NAME=deps
+# shellcheck source=tests/check.sh
+. "$root/tests/check.sh"
 
 # ---- the fakes ------------------------------------------------------------
 fake=$tmp/fake
@@ -160,5 +150,4 @@ scenario allowed "" OUTBOX_DEPS_ALLOW_SERVICE_START=1
 check "ALLOW_SERVICE_START=1: no policy during the install" in_log "policy during install: none"
 check "ALLOW_SERVICE_START=1: nothing disabled" bash -c "! grep -q '^disabled' '$FAKE/log'"
 
-echo "deps: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

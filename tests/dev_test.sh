@@ -32,24 +32,9 @@ case $build in /*) ;; *) build="$root/$build" ;; esac
 bin="$build/release/bin"
 daemons="^$bin/outbox-(app|relay|worker)( |$)"
 mkdir -p "$logs"
-passed=0
-failed=0
-
-check() { # check DESCRIPTION CMD...
-	local what=$1
-	shift
-	if "$@"; then
-		passed=$((passed + 1))
-		echo "dev: ok: $what"
-	else
-		failed=$((failed + 1))
-		echo "dev: FAILED: $what"
-	fi
-}
-finish() {
-	echo "dev: $passed passed, $failed failed"
-	exit $((failed != 0))
-}
+TEST_NAME=dev
+# shellcheck source=tests/check.sh
+. "$root/tests/check.sh"
 
 missing=()
 for t in make curl pgrep ss; do

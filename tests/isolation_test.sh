@@ -28,24 +28,10 @@ bin=${OUTBOX_BIN:-$build/san/bin}
 logs=${OUTBOX_TEST_LOGS:-$build/test-logs}
 state=$logs/isolation.state
 mkdir -p "$logs"
-passed=0
-failed=0
+TEST_NAME=isolation
+# shellcheck source=tests/check.sh
+. "$root/tests/check.sh"
 
-check() { # check DESCRIPTION CMD...
-	local what=$1
-	shift
-	if "$@"; then
-		passed=$((passed + 1))
-		echo "isolation: ok: $what"
-	else
-		failed=$((failed + 1))
-		echo "isolation: FAILED: $what"
-	fi
-}
-finish() {
-	echo "isolation: $passed passed, $failed failed"
-	exit $((failed != 0))
-}
 fail() { check "$1" false; finish; }
 
 # The test set, as the other tests see it, then the dev set: this
