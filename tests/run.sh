@@ -78,7 +78,7 @@ failed=0
 t_all=$(now_us)
 timings=()
 # timing NAME START_US: one line of the final summary.
-timing() { timings+=("$(printf '%-12s %7s s' "$1" "$(secs "$2")")"); }
+timing() { timings+=("$(printf '%-16s %7s s' "$1" "$(secs "$2")")"); }
 
 # run <name> <cmd...>: runs a test binary, adds its "N passed, N failed".
 run() {
@@ -200,6 +200,6 @@ echo "== timings"
 for line in "${timings[@]}"; do
 	echo "run:   $line"
 done
-echo "run:   $(printf '%-12s %7s s' total "$(secs "$t_all")")"
+echo "run:   $(printf '%-16s %7s s' total "$(secs "$t_all")")"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
