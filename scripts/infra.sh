@@ -116,6 +116,12 @@ done
 
 SERVERS=$OUTBOX_SERVERS
 VAR=$OUTBOX_VAR
+# For the messages: a set of scripts/ports.env, or ports of the caller's.
+slot_db="OUTBOX_${SERVERS^^}_DB_PORT" slot_mq="OUTBOX_${SERVERS^^}_MQ_PORT"
+SET_LABEL="$SERVERS servers"
+if [ "${!slot_db:-}" != "$DB_PORT" ] || [ "${!slot_mq:-}" != "$MQ_PORT" ]; then
+    SET_LABEL="ports given by OUTBOX_DB_PORT, OUTBOX_MQ_PORT"
+fi
 mkdir -p "$VAR" || die "cannot create OUTBOX_VAR=$VAR"
 VAR=$(cd "$VAR" && pwd)
 
@@ -515,7 +521,7 @@ db_start() {
     done
     db_provision "$fresh"
     DB_FRESH=0
-    say "mariadb: started (pid $(db_pid), 127.0.0.1:$DB_PORT, db $DB_APP_NAME, $SERVERS servers) in $(elapsed "$t0")"
+    say "mariadb: started (pid $(db_pid), 127.0.0.1:$DB_PORT, db $DB_APP_NAME, $SET_LABEL) in $(elapsed "$t0")"
 }
 
 # db_launch: starts mariadbd, waits until it answers: 0; 1 when it could
@@ -718,7 +724,7 @@ mq_start() {
         wait_port_released rabbitmq "$MQ_PORT" "$MQ_DIST_PORT" "$MQ_EPMD_PORT"
     done
     mq_ready_checks
-    say "rabbitmq: started (pid $(mq_pid || echo '?'), 127.0.0.1:$MQ_PORT, node $MQ_NODE, $SERVERS servers) in $(elapsed "$t0")"
+    say "rabbitmq: started (pid $(mq_pid || echo '?'), 127.0.0.1:$MQ_PORT, node $MQ_NODE, $SET_LABEL) in $(elapsed "$t0")"
 }
 
 # Nothing listens on the AMQP, distribution and epmd ports (our own epmd,
