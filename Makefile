@@ -8,7 +8,7 @@
 #   make clean   stop both sets of private servers, remove build output
 #
 # Two sets of private servers (scripts/ports.env): dev (make dev, infras,
-# migrate, audit) and test (make test, chaos, bench, valgrind,
+# migrate, audit) and test (make test, chaos, chaos-db, bench, valgrind,
 # containers-smoke), with their own ports and data: the tests never touch
 # what `make dev` wrote, and may run while it runs.
 #   make lint    banned functions, cppcheck
@@ -53,7 +53,7 @@ COMMON_SRC := $(wildcard common/*.c)
 APP_LIB_SRC := $(filter-out app/main.c,$(wildcard app/*.c))
 RELAY_LIB_SRC := $(filter-out relay/main.c,$(wildcard relay/*.c))
 WORKER_LIB_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
-IT_SRC := $(wildcard tests/it_*.c) tests/harness.c
+IT_SRC := $(wildcard tests/it_*.c) tests/harness.c tests/suites.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -65,14 +65,10 @@ ifneq ($(wildcard worker/main.c),)
 BINS += $(B)/bin/outbox-worker
 endif
 TEST_BINS := $(B)/bin/outbox-unit $(B)/bin/outbox-itest
-ifneq ($(wildcard tests/unit_relay*.c),)
-TEST_BINS += $(B)/bin/outbox-unit-relay
-endif
-ifneq ($(wildcard tests/unit_worker*.c),)
-TEST_BINS += $(B)/bin/outbox-unit-worker
-endif
 # The load of the chaos run (tests/run.sh runs a short one).
 TEST_BINS += $(B)/bin/outbox-chaos-load
+# Preloaded into a MariaDB of the durability tests (tests/fsync_hold.c).
+TEST_BINS += $(B)/lib/outbox-fsync-hold.so
 
 .PHONY: all build build-san tests-bin deps infras migrate dev test clean \
 	lint fuzz audit bench valgrind
@@ -116,23 +112,20 @@ $(B)/bin/outbox-audit: $(call obj,scripts/audit.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# One unit binary per program: the daemons are separate programs and
-# their modules may share names.
-$(B)/bin/outbox-unit: $(call obj,tests/unit_main.c tests/unit_common.c tests/unit_validate.c $(APP_LIB_SRC)) $(B)/libcommon.a
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
-
-$(B)/bin/outbox-unit-relay: $(call obj,tests/unit_main.c $(wildcard tests/unit_relay*.c) $(RELAY_LIB_SRC)) $(B)/libcommon.a
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
-
-$(B)/bin/outbox-unit-worker: $(call obj,tests/unit_main.c $(wildcard tests/unit_worker*.c) $(WORKER_LIB_SRC)) $(B)/libcommon.a
+# Every unit test in one binary: no two modules of the tree share a name.
+UNIT_SRC := $(wildcard tests/unit_*.c) tests/suites.c
+$(B)/bin/outbox-unit: $(call obj,$(UNIT_SRC) $(APP_LIB_SRC) $(RELAY_LIB_SRC) $(WORKER_LIB_SRC)) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 
 $(B)/bin/outbox-itest: $(call obj,$(IT_SRC)) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
+
+# Runs inside mariadbd: never with the sanitizers.
+$(B)/lib/outbox-fsync-hold.so: tests/fsync_hold.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -fPIC -shared -o $@ $< -ldl
 
 # Tests include daemon headers as "app/validate.h" and so on.
 $(B)/obj/tests/%.o: CFLAGS += -I.
@@ -234,17 +227,30 @@ $(B)/bin/outbox-bench-e2e: $(call obj,tests/bench_e2e.c) $(B)/libcommon.a
 # ---- chaos run (scripts/chaos.sh; README, "Chaos run"): not part of
 # `make test` directly (tests/run.sh runs a short one with the san build).
 #   make chaos CHAOS_REQUESTS=20000 CHAOS_RATE=300 [CHAOS_SEED=n]
+#   make chaos-db: database kills weighted up (at least 22 of 30 faults,
+#   half of them with the redo log held), then 30 rounds of the
+#   phantom-events crash test (make chaos: CHAOS_HOLD_ROUNDS=20).
 CHAOS_REQUESTS ?= 20000
 CHAOS_RATE ?= 300
-.PHONY: chaos chaos-load
+CHAOS_HOLD_ROUNDS ?= 20
+.PHONY: chaos chaos-db chaos-load
 chaos: deps
 	@$(MAKE) --no-print-directory VARIANT=release binaries chaos-load
 	@$(TEST_SERVERS) bash scripts/infra.sh start
 	@$(TEST_SERVERS) CHAOS_BIN=$(abspath $(BUILD_ROOT))/release/bin \
 	    CHAOS_REQUESTS=$(CHAOS_REQUESTS) CHAOS_RATE=$(CHAOS_RATE) \
-	    bash scripts/chaos.sh
+	    CHAOS_HOLD_ROUNDS=$(CHAOS_HOLD_ROUNDS) bash scripts/chaos.sh
 
-chaos-load: $(B)/bin/outbox-chaos-load
+chaos-db: deps
+	@$(MAKE) --no-print-directory VARIANT=release binaries chaos-load
+	@$(TEST_SERVERS) bash scripts/infra.sh start
+	@$(TEST_SERVERS) CHAOS_BIN=$(abspath $(BUILD_ROOT))/release/bin \
+	    CHAOS_REQUESTS=36000 CHAOS_RATE=$(CHAOS_RATE) CHAOS_FAULTS=30 \
+	    CHAOS_DB_FAULTS=22 CHAOS_GAP_MIN_S=1 CHAOS_GAP_MAX_S=4 \
+	    CHAOS_HOLD_ROUNDS=30 bash scripts/chaos.sh
+
+chaos-load: $(B)/bin/outbox-chaos-load $(B)/lib/outbox-fsync-hold.so \
+	$(B)/bin/outbox-itest
 
 $(B)/bin/outbox-chaos-load: $(call obj,tests/chaos_load.c)
 	@mkdir -p $(dir $@)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "daemon.h"
 
 #define T struct app_config
 const struct cfg_opt app_opts[] = {
@@ -26,7 +27,7 @@ const struct cfg_opt app_opts[] = {
 	    "largest request body in bytes (413 above)"),
 	CFG_ROW_INT("APP_DB_POOL", T, db_pool, "4", 1, 256,
 	    "database connections (one thread each)"),
-	CFG_ROW_INT("APP_GROUP_MAX", T, group_max, "64", 1, 1000,
+	CFG_ROW_INT("APP_GROUP_MAX", T, group_max, "64", 1, APP_GROUP_MAX_LIMIT,
 	    "most requests committed in one transaction (group commit)"),
 	CFG_ROW_INT("APP_QUEUE_MAX", T, queue_max, "4096", 1, 1000000,
 	    "requests waiting for a database connection; 503 above"),
@@ -34,12 +35,8 @@ const struct cfg_opt app_opts[] = {
 	    8760, "hours an Idempotency-Key is remembered"),
 	CFG_ROW_INT("APP_ACCESS_LOG", T, access_log, "1", 0, 1,
 	    "1: one log line per request"),
-	CFG_ROW_INT("APP_METRICS_PORT", T, metrics_port, "9464", 0, 65535,
-	    "port of /metrics, /healthz, /readyz for operators (0: off)"),
-	CFG_ROW_STR("LOG_LEVEL", T, log_level, "info", 1,
-	    "debug, info or warn"),
-	CFG_ROW_STR("LOG_FORMAT", T, log_format, "text", 1,
-	    "text (the original's lines) or json (one object per line)"),
+	DAEMON_OBS_ROWS(T, "APP", "9464"),
+	DAEMON_LOG_ROWS(T),
 };
 #undef T
 const size_t app_nopts = sizeof(app_opts) / sizeof(app_opts[0]);

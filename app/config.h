@@ -4,6 +4,10 @@
 #ifndef OUTBOX_APP_CONFIG_H
 #define OUTBOX_APP_CONFIG_H
 
+/* The largest APP_GROUP_MAX allowed (app/pool.c keeps a group on its
+ * stack). */
+#define APP_GROUP_MAX_LIMIT 1000
+
 #include <stddef.h>
 
 #include "db.h"
@@ -18,13 +22,14 @@ struct app_config {
 	int conn_memory_kib;
 	int body_max;
 	int db_pool;
-	int group_max;
+	int group_max;           /* at most APP_GROUP_MAX_LIMIT */
 	int queue_max;
 	int idem_ttl_hours;
 	int access_log;
-	int metrics_port;
-	char log_level[16];
-	char log_format[16];
+	int metrics_port;        /* 0: no metrics listener */
+	char metrics_bind[64];
+	int log_level;           /* enum log_level */
+	int log_format;          /* enum log_format */
 };
 
 extern const struct cfg_opt app_opts[];

@@ -17,7 +17,9 @@
 #include "backoff.h"
 #include "buf.h"
 #include "cfg.h"
+#include "clock.h"
 #include "log.h"
+#include "obs.h"
 #include "app_metrics.h"
 #include "uid.h"
 #include "validate.h"
@@ -27,7 +29,7 @@
 
 struct http {
 	const struct app_config *cfg;
-	struct store *st;
+	struct pool *pool;
 	struct MHD_Daemon *d;
 };
 
@@ -48,16 +50,6 @@ struct req {
 	char method[16];
 	char path[128];
 };
-
-static double
-ms_since(const struct timespec *t0)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t0->tv_sec) * 1e3 +
-	    (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
-}
 
 static enum MHD_Result
 http_respond(struct req *r, int status, const char *body, size_t len,
@@ -111,7 +103,7 @@ http_error(struct req *r, int status, const char *allow, const char *fmt,
 	return ret;
 }
 
-/* Called from a store thread when the job has its answer. */
+/* Called from a pool thread when the job has its answer. */
 static void
 http_job_done(struct job *j)
 {
@@ -131,7 +123,7 @@ http_submit(struct req *r)
 	/* Suspend before submitting, so a fast answer cannot resume a
 	 * connection that is not suspended yet. */
 	MHD_suspend_connection(r->conn);
-	store_submit(r->h->st, &r->job);
+	pool_submit(r->h->pool, &r->job);
 }
 
 static enum route
@@ -306,14 +298,14 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r == NULL)
 		return;
 	app_metrics_request(routes[r->route], r->status,
-	    ms_since(&r->start) / 1e3);
+	    clock_ms_since(&r->start) / 1e3);
 	if (h->cfg->access_log) {
 		if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 			log_info("%d - %.3fms %s %s", r->status,
-			    ms_since(&r->start), r->method, r->path);
+			    clock_ms_since(&r->start), r->method, r->path);
 		else
 			log_info("%d - %.3fms %s %s (connection closed: %d)",
-			    r->status, ms_since(&r->start), r->method, r->path,
+			    r->status, clock_ms_since(&r->start), r->method, r->path,
 			    (int)toe);
 	}
 	buf_free(&r->body);
@@ -322,22 +314,8 @@ http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-static void
-http_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[512];
-	size_t n;
-
-	(void)cls;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n > 0 && msg[n - 1] == '\n')
-		msg[--n] = '\0';
-	log_warnx("http: %s", msg);
-}
-
 struct http *
-http_start(const struct app_config *cfg, struct store *st)
+http_start(const struct app_config *cfg, struct pool *pool)
 {
 	struct sockaddr_in sa;
 	struct http *h;
@@ -353,23 +331,23 @@ http_start(const struct app_config *cfg, struct store *st)
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return NULL;
 	h->cfg = cfg;
-	h->st = st;
+	h->pool = pool;
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	{
 		/* The thread-pool option is given only for a pool: MHD warns
 		 * about a size of 0 or 1. */
-		struct MHD_OptionItem pool[] = {
+		struct MHD_OptionItem threads[] = {
 			{ MHD_OPTION_THREAD_POOL_SIZE,
 			    (intptr_t)cfg->http_threads, NULL },
 			{ MHD_OPTION_END, 0, NULL },
 		};
 
 		if (cfg->http_threads <= 1)
-			pool[0].option = MHD_OPTION_END;
+			threads[0].option = MHD_OPTION_END;
 		h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL,
 		    http_handler, h,
-		    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, h,
+		    MHD_OPTION_EXTERNAL_LOGGER, obs_mhd_log, "http",
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 		    MHD_OPTION_CONNECTION_LIMIT,
 		    (unsigned)cfg->max_connections,
@@ -379,7 +357,7 @@ http_start(const struct app_config *cfg, struct store *st)
 		    (size_t)cfg->conn_memory_kib * 1024,
 		    MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		    MHD_OPTION_NOTIFY_COMPLETED, http_completed, h,
-		    MHD_OPTION_ARRAY, pool,
+		    MHD_OPTION_ARRAY, threads,
 		    MHD_OPTION_END);
 	}
 	if (h->d == NULL) {
@@ -401,9 +379,9 @@ http_stop(struct http *h)
 	if (h == NULL)
 		return;
 	MHD_quiesce_daemon(h->d);
-	/* Requests in the store get their answers (the store finishes
+	/* Requests in the pool get their answers (the pool finishes
 	 * them); then idle keep-alive clients get a moment to leave. */
-	while (store_pending(h->st) > 0)
+	while (pool_pending(h->pool) > 0)
 		backoff_sleep(10, NULL);
 	while (waited < HTTP_DRAIN_MS) {
 		info = MHD_get_daemon_info(h->d,

@@ -1,7 +1,7 @@
 /*
- * main.c - outbox-app: wiring only.  Config, signals, the store (database
- * pool), the HTTP server, then wait for SIGTERM/SIGINT and stop in order:
- * HTTP first (no new work, answers for work in flight), then the store.
+ * main.c - outbox-app: wiring only.  Config, signals, the database pool,
+ * the HTTP server, then wait for SIGTERM/SIGINT and stop in order:
+ * HTTP first (no new work, answers for work in flight), then the pool.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "obs.h"
-#include "store.h"
+#include "pool.h"
 
 static volatile sig_atomic_t app_stop;
 
@@ -48,7 +48,7 @@ main(int argc, char **argv)
 {
 	struct app_config cfg;
 	struct obs *obs = NULL;
-	struct store *st;
+	struct pool *pool;
 	struct http *h;
 	char err[256];
 
@@ -66,23 +66,23 @@ main(int argc, char **argv)
 	raise_fd_limit(cfg.max_connections + 64);
 	app_metrics_init();
 	db_global_init();
-	if ((st = store_new(&cfg)) == NULL)
+	if ((pool = pool_new(&cfg)) == NULL)
 		fatalx("cannot start the database pool");
-	if ((h = http_start(&cfg, st)) == NULL) {
-		store_free(st);
+	if ((h = http_start(&cfg, pool)) == NULL) {
+		pool_free(pool);
 		db_global_end();
 		metrics_free_all();
 		return 1;
 	}
 	if (cfg.metrics_port > 0 &&
-	    (obs = obs_start(cfg.bind, cfg.metrics_port, store_db_up, st)) == NULL)
+	    (obs = obs_start(cfg.metrics_bind, cfg.metrics_port, pool_db_up, pool)) == NULL)
 		log_warnx("serving the API without its metrics listener");
 	while (!app_stop)
 		backoff_sleep(100, &app_stop);
 	log_info("shutting down");
 	http_stop(h);
 	obs_stop(obs);
-	store_free(st);
+	pool_free(pool);
 	db_global_end();
 	metrics_free_all();
 	log_info("stopped");

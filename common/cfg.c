@@ -27,11 +27,26 @@ cfg_parse_int(const char *s, long long min, long long max, int *out)
 	return 0;
 }
 
+/* "a, b or c" from an enum row's choices. */
+static void
+cfg_choices_text(const struct cfg_opt *o, char *out, size_t outlen)
+{
+	size_t i, used = 0;
+
+	out[0] = '\0';
+	for (i = 0; o->choices[i] != NULL && used < outlen; i++) {
+		used += (size_t)snprintf(out + used, outlen - used, "%s%s",
+		    i == 0 ? "" : o->choices[i + 1] == NULL ? " or " : ", ",
+		    o->choices[i]);
+	}
+}
+
 static int
 cfg_set(const struct cfg_opt *o, const char *val, void *dst, char *err,
     size_t errlen)
 {
 	char *field = (char *)dst + o->offset;
+	char choices[128];
 	size_t len;
 	int v;
 
@@ -50,6 +65,17 @@ cfg_set(const struct cfg_opt *o, const char *val, void *dst, char *err,
 		}
 		memcpy(field, val, len + 1);
 		return 0;
+	case CFG_ENUM:
+		for (v = 0; o->choices[v] != NULL; v++) {
+			if (strcmp(val, o->choices[v]) == 0) {
+				memcpy(field, &v, sizeof(v));
+				return 0;
+			}
+		}
+		cfg_choices_text(o, choices, sizeof(choices));
+		snprintf(err, errlen, "%s: invalid value \"%.32s\": expected "
+		    "%s", o->name, val, choices);
+		return -1;
 	case CFG_INT:
 		if (cfg_parse_int(val, o->min, o->max, &v) == -1) {
 			snprintf(err, errlen, "%s: invalid value \"%.64s\": "
@@ -105,6 +131,11 @@ cfg_log(const struct cfg_opt *opts, size_t n, const void *src)
 			memcpy(&v, field, sizeof(v));
 			buf_appendf(&b, " %s=%d", opts[i].name, v);
 			break;
+		case CFG_ENUM:
+			memcpy(&v, field, sizeof(v));
+			buf_appendf(&b, " %s=%s", opts[i].name,
+			    opts[i].choices[v]);
+			break;
 		}
 	}
 	log_info("config:%s", b.data ? b.data : "");
@@ -114,11 +145,16 @@ cfg_log(const struct cfg_opt *opts, size_t n, const void *src)
 void
 cfg_usage(const struct cfg_opt *opts, size_t n)
 {
+	char choices[128];
 	size_t i;
 
 	printf("Configuration (environment variables):\n");
 	for (i = 0; i < n; i++) {
-		if (opts[i].type == CFG_INT)
+		if (opts[i].type == CFG_ENUM) {
+			cfg_choices_text(&opts[i], choices, sizeof(choices));
+			printf("  %-26s default %-8s [%s]  %s\n",
+			    opts[i].name, opts[i].def, choices, opts[i].help);
+		} else if (opts[i].type == CFG_INT)
 			printf("  %-26s default %-8s [%lld..%lld]  %s\n",
 			    opts[i].name, opts[i].def, opts[i].min,
 			    opts[i].max, opts[i].help);

@@ -15,6 +15,7 @@ enum cfg_type {
 	CFG_STR,    /* char array of .size bytes in the target struct */
 	CFG_SECRET, /* like CFG_STR, never printed */
 	CFG_INT,    /* int in [min, max] */
+	CFG_ENUM,   /* int: the index of the value in .choices */
 };
 
 struct cfg_opt {
@@ -26,15 +27,26 @@ struct cfg_opt {
 	size_t offset;     /* offsetof() the field in the target struct */
 	size_t size;       /* CFG_STR/CFG_SECRET: sizeof the char array */
 	const char *help;  /* one line for the README and the usage text */
+	const char *const *choices; /* CFG_ENUM: the values, NULL-ended */
 };
 
 /* Row helpers: T is the config struct type, F the field. */
-#define CFG_ROW_STR(N, T, F, DEF, MINLEN, HELP) \
-	{ N, CFG_STR, DEF, MINLEN, 0, offsetof(T, F), sizeof(((T *)0)->F), HELP }
-#define CFG_ROW_SECRET(N, T, F, DEF, HELP) \
-	{ N, CFG_SECRET, DEF, 0, 0, offsetof(T, F), sizeof(((T *)0)->F), HELP }
-#define CFG_ROW_INT(N, T, F, DEF, MIN, MAX, HELP) \
-	{ N, CFG_INT, DEF, MIN, MAX, offsetof(T, F), sizeof(int), HELP }
+#define CFG_ROW_STR(N, T, F, DEF, MINLEN, HELP)                            \
+	{ .name = N, .type = CFG_STR, .def = DEF, .min = MINLEN,           \
+	  .offset = offsetof(T, F), .size = sizeof(((T *)0)->F),           \
+	  .help = HELP }
+#define CFG_ROW_SECRET(N, T, F, DEF, HELP)                                 \
+	{ .name = N, .type = CFG_SECRET, .def = DEF,                       \
+	  .offset = offsetof(T, F), .size = sizeof(((T *)0)->F),           \
+	  .help = HELP }
+#define CFG_ROW_INT(N, T, F, DEF, MIN, MAX, HELP)                          \
+	{ .name = N, .type = CFG_INT, .def = DEF, .min = MIN, .max = MAX,  \
+	  .offset = offsetof(T, F), .size = sizeof(int), .help = HELP }
+/* F is an int (or an enum with the values 0, 1, ... of CHOICES). */
+#define CFG_ROW_ENUM(N, T, F, DEF, CHOICES, HELP)                          \
+	{ .name = N, .type = CFG_ENUM, .def = DEF,                         \
+	  .offset = offsetof(T, F), .size = sizeof(int), .help = HELP,     \
+	  .choices = CHOICES }
 
 /* Safe string-to-integer: the whole string must be a decimal integer in
  * [min, max].  Returns 0, or -1 and leaves *out unchanged. */

@@ -23,17 +23,10 @@ daemon_help(int argc, char **argv, const char *usage,
 }
 
 void
-daemon_logging(const char *procname, const char *level, const char *format)
+daemon_logging(const char *procname, int level, int format)
 {
-	enum log_format fmt;
-	enum log_level lvl;
-
-	if (log_level_parse(level, &lvl) == -1)
-		fatalx("config: LOG_LEVEL: expected debug, info or warn");
-	if (log_format_parse(format, &fmt) == -1)
-		fatalx("config: LOG_FORMAT: expected text or json");
-	log_init(procname, lvl);
-	log_set_format(fmt);
+	log_init(procname, (enum log_level)level);
+	log_set_format((enum log_format)format);
 }
 
 static void

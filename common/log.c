@@ -25,31 +25,8 @@ log_init(const char *procname, enum log_level min_level)
 	log_min = min_level;
 }
 
-int
-log_level_parse(const char *s, enum log_level *out)
-{
-	if (strcmp(s, "debug") == 0)
-		*out = LOG_LVL_DEBUG;
-	else if (strcmp(s, "info") == 0)
-		*out = LOG_LVL_INFO;
-	else if (strcmp(s, "warn") == 0)
-		*out = LOG_LVL_WARN;
-	else
-		return -1;
-	return 0;
-}
-
-int
-log_format_parse(const char *s, enum log_format *out)
-{
-	if (strcmp(s, "text") == 0)
-		*out = LOG_FMT_TEXT;
-	else if (strcmp(s, "json") == 0)
-		*out = LOG_FMT_JSON;
-	else
-		return -1;
-	return 0;
-}
+const char *const log_level_names[] = { "debug", "info", "warn", NULL };
+const char *const log_format_names[] = { "text", "json", NULL };
 
 void
 log_set_format(enum log_format f)

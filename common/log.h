@@ -21,10 +21,10 @@ enum log_format { LOG_FMT_TEXT = 0, LOG_FMT_JSON = 1 };
  * lowest level printed.  Callable again at any time before threads start. */
 void log_init(const char *procname, enum log_level min_level);
 
-/* Parses "debug", "info" or "warn"; returns -1 for anything else. */
-int log_level_parse(const char *s, enum log_level *out);
-/* Parses "text" or "json"; returns -1 for anything else. */
-int log_format_parse(const char *s, enum log_format *out);
+/* The names of the levels and formats, by value, NULL-ended (the choices
+ * of the LOG_LEVEL and LOG_FORMAT settings). */
+extern const char *const log_level_names[];
+extern const char *const log_format_names[];
 void log_set_format(enum log_format f);
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

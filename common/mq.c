@@ -16,6 +16,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define MQ_CHANNEL 1
@@ -257,15 +258,6 @@ mq_declare_topology(mq_conn *c)
 	return 0;
 }
 
-static long long
-mq_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Message i of batch b got its confirm (or its return, then its ack). */
 static void
 mq_settle(struct mq_inflight *b, size_t i, enum mq_result res)
@@ -502,9 +494,9 @@ mq_publish_wait(mq_conn *c, struct mq_msg *msgs, size_t n, int timeout_ms)
 			mq_set_err(c, "no such batch in flight");
 		return -1;
 	}
-	deadline = mq_now_ms() + timeout_ms;
+	deadline = clock_ms() + timeout_ms;
 	while (c->infl[k].open > 0) {
-		left = deadline - mq_now_ms();
+		left = deadline - clock_ms();
 		if (left <= 0) {
 			mq_set_err(c, "timed out waiting for %zu confirms",
 			    c->infl[k].open);

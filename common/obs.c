@@ -90,18 +90,18 @@ obs_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	return ret;
 }
 
-static void
+void
 obs_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	const char *who = cls;
 	char msg[512];
 	size_t n;
 
-	(void)cls;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	log_warnx("metrics listener: %s", msg);
+	log_warnx("%s: %s", who, msg);
 }
 
 struct obs *
@@ -123,7 +123,7 @@ obs_start(const char *bind, int port, int (*ready)(void *), void *ud)
 	o->ud = ud;
 	o->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
 	    MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL, obs_handler, o,
-	    MHD_OPTION_EXTERNAL_LOGGER, obs_mhd_log, o,
+	    MHD_OPTION_EXTERNAL_LOGGER, obs_mhd_log, "metrics listener",
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 	    MHD_OPTION_CONNECTION_LIMIT, 64u,
 	    MHD_OPTION_CONNECTION_TIMEOUT, 10u,

@@ -7,7 +7,14 @@
 #ifndef OUTBOX_OBS_H
 #define OUTBOX_OBS_H
 
+#include <stdarg.h>
+
 struct obs;
+
+/* libmicrohttpd's error logger (MHD_OPTION_EXTERNAL_LOGGER) for any
+ * listener of ours: one WARN line per message, prefixed with cls (a
+ * string naming the listener). */
+void obs_mhd_log(void *cls, const char *fmt, va_list ap);
 
 /* ready(ud) is called from the listener's thread: it must be thread-safe
  * and quick (read a flag).  NULL ready means always ready.  Returns NULL

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "daemon.h"
 
 #define T struct relay_config
 const struct cfg_opt relay_opts[] = {
@@ -44,14 +45,8 @@ const struct cfg_opt relay_opts[] = {
 	CFG_ROW_STR("RELAY_ROUTING_KEY", T, routing_key, MQ_QUEUE, 1,
 	    "queue published to through the default exchange (change it "
 	    "only for tests)"),
-	CFG_ROW_INT("RELAY_METRICS_PORT", T, metrics_port, "9465", 0, 65535,
-	    "port of /metrics, /healthz, /readyz for operators (0: off)"),
-	CFG_ROW_STR("RELAY_METRICS_BIND", T, metrics_bind, "0.0.0.0", 1,
-	    "IPv4 address the metrics listener binds to"),
-	CFG_ROW_STR("LOG_LEVEL", T, log_level, "info", 1,
-	    "debug, info or warn"),
-	CFG_ROW_STR("LOG_FORMAT", T, log_format, "text", 1,
-	    "text (the original's lines) or json (one object per line)"),
+	DAEMON_OBS_ROWS(T, "RELAY", "9465"),
+	DAEMON_LOG_ROWS(T),
 };
 #undef T
 const size_t relay_nopts = sizeof(relay_opts) / sizeof(relay_opts[0]);

@@ -32,8 +32,8 @@ struct relay_config {
 	char routing_key[256];
 	int metrics_port;        /* 0: no metrics listener */
 	char metrics_bind[64];
-	char log_level[16];
-	char log_format[16];
+	int log_level;           /* enum log_level */
+	int log_format;          /* enum log_format */
 };
 
 extern const struct cfg_opt relay_opts[];

@@ -3,39 +3,55 @@
  *
  * A batch: BEGIN; lock up to RELAY_BATCH_SIZE due rows (FOR UPDATE SKIP
  * LOCKED, so that relays running side by side never take the same row);
+ * wait for a durability barrier (common/durable.h: the rows just read
+ * may belong to a transaction that is visible but not yet on disk, and
+ * would vanish in a crash of the database after their event was out);
  * publish them all pipelined; wait for the confirms; mark the acked rows
  * published and reschedule the refused ones; COMMIT.  The row locks are
  * held while the messages are in flight: that is what makes several
- * relays safe.  No row is marked before its confirm.
+ * relays safe.  No row is published before it is durable, and none is
+ * marked before its confirm.
  *
  * Up to RELAY_INFLIGHT_BATCHES batches overlap, each on a database
- * connection of its own, all on one broker channel: while the broker
- * works on the batches in flight, the next one is read (SKIP LOCKED
- * passes over the rows the others hold, so it takes the rows after
+ * connection of its own (a slot), all on one broker channel: while the
+ * broker works on the batches in flight, the next one is read (SKIP
+ * LOCKED passes over the rows the others hold, so it takes the rows after
  * theirs) and published behind them; then the oldest batch's confirms
  * are collected and it is committed, and so on.  The broker is not left
  * waiting for the database, and messages still go out in sequence order.
- * A full batch is followed at once by the next; an empty outbox is looked
- * at every RELAY_POLL_MS, servicing the broker connection (heartbeats) in
- * between.
  *
- * A lost database or broker: what is confirmed is committed, the rest
- * rolled back or left unmarked; the loss is logged once; reconnection
- * with capped exponential backoff and jitter.  On stop, the batches in
- * flight are finished (or rolled back) before returning.
+ * Each turn of the loop, in named steps (as worker/consume.c):
+ *
+ *   connect  with nothing in flight: the broker connected and the
+ *            topology declared (again, after a message came back
+ *            unroutable);
+ *   fill     read and send batches into free slots while the outbox
+ *            gives full ones (an empty or partial batch ends the fill);
+ *   finish   collect the oldest batch's confirms, record them, commit;
+ *   idle     nothing due and nothing in flight: look again after
+ *            RELAY_POLL_MS, servicing the broker connection meanwhile.
+ *
+ * Every step reports one enum outcome.  A lost database or broker:
+ * what is confirmed is committed, the rest rolled back or left unmarked;
+ * the loss is logged once; reconnection with capped exponential backoff
+ * and jitter.  On stop, the batches in flight are finished (or rolled
+ * back) before returning.  The state (enum state) changes are logged at
+ * debug level.
  */
 #include "loop.h"
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "backlog.h"
 #include "backoff.h"
-#include "batch.h"
+#include "clock.h"
 #include "db.h"
+#include "durable.h"
+#include "health.h"
 #include "log.h"
 #include "mq.h"
+#include "outbatch.h"
 #include "poll.h"
 #include "publish.h"
 #include "relay_metrics.h"
@@ -46,10 +62,34 @@
 /* Longest sleep without servicing the broker connection. */
 #define RELAY_SERVICE_MS 1000
 
+/* What a step of the loop came to. */
+enum outcome {
+	OUT_OK,      /* go on */
+	OUT_IDLE,    /* nothing due, nothing in flight */
+	OUT_DB_LOST, /* the database failed: nothing of ours is in flight */
+	OUT_MQ_LOST, /* the broker failed (batches may still be in flight) */
+};
+
+/* Where the relay is, for the debug log of its transitions. */
+enum state {
+	ST_STARTING,
+	ST_PUBLISHING, /* batches in flight, or being read */
+	ST_IDLE,       /* polling an empty outbox */
+	ST_DB_DOWN,    /* backing off from the database */
+	ST_MQ_DOWN,    /* backing off from the broker */
+	ST_STOPPING,
+};
+
+static const char *const state_names[] = {
+	[ST_STARTING] = "starting", [ST_PUBLISHING] = "publishing",
+	[ST_IDLE] = "idle", [ST_DB_DOWN] = "database down",
+	[ST_MQ_DOWN] = "broker down", [ST_STOPPING] = "stopping",
+};
+
 /* Health of one server: down since the first failure, until a success. */
 struct link {
 	const char *name;
-	enum relay_server srv;
+	enum server srv;
 	int down;
 	unsigned failures;
 	struct backoff bo;
@@ -58,17 +98,22 @@ struct link {
 /* A database connection and the batch whose rows it holds locked. */
 struct slot {
 	db_conn *db;
-	struct batch b;
+	struct outbatch b;
 	double sent;      /* monotonic time of its first publish */
 };
 
 struct relay {
 	const struct relay_config *cfg;
 	volatile sig_atomic_t *stop;
+	enum state state;
 	struct slot slot[RELAY_INFLIGHT_MAX];
 	int nslots;    /* RELAY_INFLIGHT_BATCHES */
 	int head;      /* oldest batch in flight */
 	int count;     /* batches in flight: slot[head .. head + count) */
+	int more;      /* the last batch read was full: more rows are due */
+	db_conn *barrier; /* autocommit: the durability barrier */
+	int checked;      /* the server's durability settings were logged */
+	db_conn *failed;  /* the connection of the last OUT_DB_LOST */
 	mq_conn *mq;
 	struct publisher *pub;
 	struct retention ret;
@@ -77,32 +122,19 @@ struct relay {
 	int redeclare; /* messages came back unroutable: declare again */
 };
 
-/* What went wrong while finishing a batch. */
-#define FAIL_DB 1
-#define FAIL_MQ 2
-
-static long long
-now_ms(void)
+static void
+enter(struct relay *r, enum state s)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if (r->state != s)
+		log_debug("relay: %s -> %s", state_names[r->state],
+		    state_names[s]);
+	r->state = s;
 }
 
-/* Seconds on clock (CLOCK_MONOTONIC for durations, CLOCK_REALTIME to
- * compare with a created_at). */
-static double
-now_s(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+/* ---- server health -------------------------------------------------- */
 
 static void
-link_init(struct link *l, const char *name, enum relay_server srv,
+link_init(struct link *l, const char *name, enum server srv,
     unsigned cap_ms)
 {
 	memset(l, 0, sizeof(*l));
@@ -125,7 +157,7 @@ link_failed(struct link *l, const char *why)
 		log_debug("%s still unavailable (%s); next try in %u ms",
 		    l->name, why, ms);
 	l->down = 1;
-	relay_metrics_server(l->srv, 0);
+	health_set(l->srv, 0);
 	return ms;
 }
 
@@ -135,9 +167,9 @@ link_ok(struct link *l)
 	if (l->down) {
 		log_info("%s reachable again after %u failed attempts",
 		    l->name, l->failures);
-		relay_metrics_reconnect(l->srv);
+		health_reconnected(l->srv);
 	}
-	relay_metrics_server(l->srv, 1);
+	health_set(l->srv, 1);
 	l->down = 0;
 	l->failures = 0;
 	backoff_reset(&l->bo);
@@ -146,7 +178,7 @@ link_ok(struct link *l)
 /* Sleeps ms (less on stop), keeping the broker connection serviced.
  * Only while no batch is in flight. */
 static void
-relay_pause(struct relay *r, unsigned ms)
+pause_serviced(struct relay *r, unsigned ms)
 {
 	unsigned step;
 
@@ -163,53 +195,42 @@ relay_pause(struct relay *r, unsigned ms)
 
 /* Only while no batch is in flight (no transaction open). */
 static void
-relay_db_failed(struct relay *r, db_conn *db)
+db_down(struct relay *r, db_conn *db)
 {
 	char why[600];
 	int i;
 
+	enter(r, ST_DB_DOWN);
 	snprintf(why, sizeof(why), "%s", db_error(db));
 	/* The other connections most likely went with it: all start
 	 * afresh, so that the loss is seen (and logged) once. */
 	for (i = 0; i < r->nslots; i++)
 		db_disconnect(r->slot[i].db);
-	relay_pause(r, link_failed(&r->dbl, why));
+	db_disconnect(r->barrier);
+	pause_serviced(r, link_failed(&r->dbl, why));
 }
 
 static void
-relay_mq_failed(struct relay *r)
+mq_down(struct relay *r)
 {
 	char why[600];
 
+	enter(r, ST_MQ_DOWN);
 	snprintf(why, sizeof(why), "%s", mq_error(r->mq));
-	relay_pause(r, link_failed(&r->mql, why));
+	pause_serviced(r, link_failed(&r->mql, why));
 }
 
-/* Connects to the broker and declares the topology, if needed.  Only
- * while no batch is in flight (a declaration is an RPC on the channel
- * the confirms arrive on). */
-static int
-relay_mq_ready(struct relay *r)
-{
-	if (mq_is_connected(r->mq) && !r->redeclare)
-		return 0;
-	if (!mq_is_connected(r->mq) && mq_connect(r->mq, 1) == -1)
-		return -1;
-	if (mq_declare_topology(r->mq) == -1)
-		return -1;
-	r->redeclare = 0;
-	return 0;
-}
+/* ---- between batches ------------------------------------------------ */
 
 /* One step of retention on a connection outside any transaction. */
 static void
-relay_retention(struct relay *r, db_conn *db)
+retention(struct relay *r, db_conn *db)
 {
 	int rc;
 
-	if (!retention_due(&r->ret, now_ms()) || poll_db_ready(db) != DB_OK)
+	if (!retention_due(&r->ret, clock_ms()) || poll_connect(db) != DB_OK)
 		return;
-	rc = retention_step(&r->ret, db, now_ms());
+	rc = retention_step(&r->ret, db, clock_ms());
 	if (rc != DB_OK)
 		log_warnx("retention: %s; trying again later", db_error(db));
 }
@@ -218,68 +239,152 @@ relay_retention(struct relay *r, db_conn *db)
  * connection outside any transaction.  A failure is left to the next
  * batch to notice and report. */
 static void
-relay_backlog(struct relay *r, db_conn *db)
+sample_backlog(struct relay *r, db_conn *db)
 {
-	if (!backlog_due(&r->backlog, now_ms()) ||
-	    poll_db_ready(db) != DB_OK)
+	if (!backlog_due(&r->backlog, clock_ms()) || poll_connect(db) != DB_OK)
 		return;
-	if (backlog_step(&r->backlog, db, now_ms()) != DB_OK)
+	if (backlog_step(&r->backlog, db, clock_ms()) != DB_OK)
 		log_debug("backlog sample: %s", db_error(db));
 }
 
-/* Reads the next batch into s and sends it.  Returns the rows taken
- * (0: none due, nothing in flight), or -1 on a database error (nothing
- * in flight).  *mq_failed is set when the send failed: s must still be
- * finished (its messages stay unconfirmed). */
-static int
-relay_fetch(struct relay *r, struct slot *s, int *mq_failed)
+/* Once, on the first connection: says whether the server keeps what it
+ * commits (the barrier relies on it). */
+static void
+check_durability(struct relay *r, db_conn *db)
 {
-	struct batch *b = &s->b;
+	char desc[256];
+	int rc;
 
+	rc = durable_check_server(db, desc, sizeof(desc));
+	if (rc < 0)
+		return; /* asked again at the next batch */
+	r->checked = 1;
+	if (rc == 1)
+		log_info("database durability: %s", desc);
+	else
+		log_warnx("database durability: %s", desc);
+}
+
+/* ---- the steps ------------------------------------------------------- */
+
+/* connect: only while no batch is in flight (a declaration is an RPC on
+ * the channel the confirms arrive on). */
+static enum outcome
+step_connect(struct relay *r)
+{
+	if (!mq_is_connected(r->mq) || r->redeclare) {
+		if ((!mq_is_connected(r->mq) && mq_connect(r->mq, 1) == -1) ||
+		    mq_declare_topology(r->mq) == -1)
+			return OUT_MQ_LOST;
+		r->redeclare = 0;
+	}
+	link_ok(&r->mql);
+	return OUT_OK;
+}
+
+/* Reads the next batch into s, waits until its rows are durable, and
+ * sends it.  OUT_OK with s->b empty: nothing due.  OUT_DB_LOST: nothing
+ * of s in flight (r->failed says which connection failed).  OUT_MQ_LOST:
+ * s is in flight and must still be finished (its messages stay
+ * unconfirmed). */
+static enum outcome
+read_and_send(struct relay *r, struct slot *s)
+{
+	struct outbatch *b = &s->b;
+	double t0;
+
+	r->failed = s->db;
 	if (poll_batch(s->db, r->cfg->batch_size, b) != DB_OK)
-		return -1;
+		return OUT_DB_LOST;
 	link_ok(&r->dbl);
+	if (!r->checked)
+		check_durability(r, s->db);
 	if (b->n == 0 && b->nbad == 0) {
 		db_rollback(s->db);
-		return 0;
+		return OUT_OK;
 	}
-	s->sent = now_s(CLOCK_MONOTONIC);
+	if (b->n > 0) {
+		t0 = clock_s();
+		if (durable_barrier(r->barrier, "relay") != DB_OK) {
+			r->failed = r->barrier;
+			db_rollback(s->db);
+			outbatch_reset(b);
+			return OUT_DB_LOST;
+		}
+		relay_metrics_barrier(clock_s() - t0);
+	}
+	s->sent = clock_s();
 	if (publish_start(r->pub, r->mq, b) == -1)
-		*mq_failed = 1;
-	return (int)(b->n + b->nbad);
+		return OUT_MQ_LOST;
+	return OUT_OK;
+}
+
+/* fill: batches into free slots while the outbox gives full ones (and
+ * nothing came back unroutable: the topology is declared again once the
+ * pipeline is empty).  A batch that went out is in flight whatever the
+ * outcome. */
+static enum outcome
+step_fill(struct relay *r)
+{
+	struct slot *s;
+	enum outcome o;
+	size_t n;
+
+	while (r->count < r->nslots && !*r->stop &&
+	    ((r->more && !r->redeclare) || r->count == 0)) {
+		s = &r->slot[(r->head + r->count) % r->nslots];
+		retention(r, s->db);
+		sample_backlog(r, s->db);
+		o = read_and_send(r, s);
+		n = s->b.n + s->b.nbad;
+		if (n > 0)
+			r->count++;
+		r->more = n >= (size_t)r->cfg->batch_size ||
+		    (n > 0 && s->b.full);
+		if (o != OUT_OK)
+			return o;
+		if (n == 0 || !r->more)
+			break;
+	}
+	if (r->count == 0)
+		return OUT_IDLE;
+	enter(r, ST_PUBLISHING);
+	return OUT_OK;
 }
 
 /* Collects the confirms of s's batch, records the outcome and commits.
- * Returns 0 or FAIL_DB | FAIL_MQ. */
-static int
-relay_finish(struct relay *r, struct slot *s)
+ * A record or commit that fails rolls back (the rows are published
+ * again later); it does not stop the loop. */
+static enum outcome
+finish_slot(struct relay *r, struct slot *s)
 {
-	struct batch *b = &s->b;
-	struct batch_tally t;
+	struct outbatch *b = &s->b;
+	struct outbatch_tally t;
 	double confirmed, took;
+	enum outcome o = OUT_OK;
+	int db_failed = 0;
 	size_t i;
-	int fail = 0;
 
 	if (publish_wait(r->pub, r->mq, b) == -1)
-		fail |= FAIL_MQ;
-	took = now_s(CLOCK_MONOTONIC) - s->sent;
-	confirmed = now_s(CLOCK_REALTIME);
+		o = OUT_MQ_LOST;
+	took = clock_s() - s->sent;
+	confirmed = clock_wall_s();
 	/* Acked messages are recorded even when the connection then broke:
 	 * fewer duplicates after the reconnect. */
 	if (publish_record(r->pub, s->db, b) != DB_OK) {
 		log_warnx("cannot record a published batch (%s); rolled back, "
 		    "its messages will be published again", db_error(s->db));
 		db_rollback(s->db);
-		fail |= FAIL_DB;
+		db_failed = 1;
 	} else if (db_commit(s->db) != DB_OK) {
 		log_warnx("commit of a published batch failed (%s); its "
 		    "messages may be published again", db_error(s->db));
-		fail |= FAIL_DB;
+		db_failed = 1;
 	} else {
 		publish_log(r->pub, b);
 	}
-	batch_tally(b, &t);
-	if (!(fail & FAIL_DB)) {
+	outbatch_tally(b, &t);
+	if (!db_failed) {
 		relay_metrics_batch(t.acked, t.nacked, t.returned, t.pending,
 		    t.nacked + t.returned + b->nbad, took);
 		for (i = 0; i < b->n; i++) {
@@ -291,95 +396,81 @@ relay_finish(struct relay *r, struct slot *s)
 	}
 	if (t.returned > 0)
 		r->redeclare = 1;
-	batch_reset(b);
-	return fail;
+	outbatch_reset(b);
+	return o;
 }
 
-/* Finishes the oldest batch in flight. */
-static int
-relay_finish_oldest(struct relay *r)
+/* finish: the oldest batch in flight. */
+static enum outcome
+step_finish(struct relay *r)
 {
 	struct slot *s = &r->slot[r->head];
 
 	r->head = (r->head + 1) % r->nslots;
 	r->count--;
-	return relay_finish(r, s);
+	return finish_slot(r, s);
 }
 
-/* Finishes every batch in flight, oldest first (after a failure, or to
- * stop). */
-static int
-relay_finish_all(struct relay *r)
+/* Every batch in flight, oldest first (after a failure, or to stop).
+ * OUT_MQ_LOST if the broker failed for any of them. */
+static enum outcome
+finish_all(struct relay *r)
 {
-	int fail = 0;
+	enum outcome o = OUT_OK;
 
-	while (r->count > 0)
-		fail |= relay_finish_oldest(r);
-	return fail;
+	while (r->count > 0) {
+		if (step_finish(r) == OUT_MQ_LOST)
+			o = OUT_MQ_LOST;
+	}
+	return o;
+}
+
+/* One turn: connect, fill, finish the oldest batch. */
+static enum outcome
+turn(struct relay *r)
+{
+	enum outcome o;
+
+	if (r->count == 0 && (o = step_connect(r)) != OUT_OK)
+		return o;
+	if ((o = step_fill(r)) != OUT_OK)
+		return o;
+	return step_finish(r);
 }
 
 static void
 relay_loop(struct relay *r)
 {
-	struct slot *s;
-	int n, more = 1, mq_failed, fail;
+	enum outcome o;
 
-	for (;;) {
-		if (r->count == 0) {
-			if (*r->stop)
-				break;
-			if (relay_mq_ready(r) == -1) {
-				relay_mq_failed(r);
-				continue;
-			}
-			link_ok(&r->mql);
-		} else if (*r->stop) {
-			relay_finish_all(r);
+	r->more = 1;
+	while (!*r->stop) {
+		switch ((o = turn(r))) {
+		case OUT_OK:
+			break;
+		case OUT_IDLE:
+			enter(r, ST_IDLE);
+			pause_serviced(r, (unsigned)r->cfg->poll_ms);
+			r->more = 1;
+			break;
+		case OUT_MQ_LOST:
+			finish_all(r);
+			mq_down(r);
+			r->more = 1;
+			break;
+		case OUT_DB_LOST:
+			/* The batches before it still get their confirms;
+			 * a broker lost meanwhile is the first to mend. */
+			if (finish_all(r) == OUT_MQ_LOST)
+				mq_down(r);
+			else
+				db_down(r, r->failed);
+			r->more = 1;
 			break;
 		}
-		/* Fill the pipeline while the outbox gives full batches (and
-		 * nothing came back unroutable: the topology is declared
-		 * again once the pipeline is empty). */
-		if (r->count < r->nslots &&
-		    ((more && !r->redeclare) || r->count == 0)) {
-			s = &r->slot[(r->head + r->count) % r->nslots];
-			relay_retention(r, s->db);
-			relay_backlog(r, s->db);
-			mq_failed = 0;
-			n = relay_fetch(r, s, &mq_failed);
-			if (n > 0)
-				r->count++;
-			more = n >= r->cfg->batch_size || (n > 0 && s->b.full);
-			if (mq_failed) {
-				relay_finish_all(r);
-				relay_mq_failed(r);
-				more = 1;
-				continue;
-			}
-			if (n == -1) {
-				if (relay_finish_all(r) & FAIL_MQ)
-					relay_mq_failed(r);
-				else
-					relay_db_failed(r, s->db);
-				more = 1;
-				continue;
-			}
-			if (n > 0 && more && r->count < r->nslots)
-				continue;
-		}
-		if (r->count == 0) {
-			/* Nothing due and nothing in flight. */
-			relay_pause(r, (unsigned)r->cfg->poll_ms);
-			more = 1;
-			continue;
-		}
-		fail = relay_finish_oldest(r);
-		if (fail & FAIL_MQ) {
-			relay_finish_all(r);
-			relay_mq_failed(r);
-			more = 1;
-		}
 	}
+	enter(r, ST_STOPPING);
+	finish_all(r);
 }
 
 int
@@ -391,24 +482,26 @@ relay_run(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	memset(&r, 0, sizeof(r));
 	r.cfg = cfg;
 	r.stop = stop;
+	r.state = ST_STARTING;
 	r.mq = mq_new(&cfg->mq);
 	r.pub = publisher_new(cfg);
-	if (r.mq == NULL || r.pub == NULL)
+	r.barrier = db_new(&cfg->db);
+	if (r.mq == NULL || r.pub == NULL || r.barrier == NULL)
 		goto nomem;
 	r.nslots = cfg->inflight_batches;
 	for (i = 0; i < r.nslots; i++) {
 		r.slot[i].db = db_new(&cfg->db);
 		if (r.slot[i].db == NULL ||
-		    batch_init(&r.slot[i].b, (size_t)cfg->batch_size) == -1)
+		    outbatch_init(&r.slot[i].b, (size_t)cfg->batch_size) == -1)
 			goto nomem;
 	}
-	link_init(&r.dbl, "database", RELAY_DB,
+	link_init(&r.dbl, "database", SERVER_DB,
 	    (unsigned)cfg->reconnect_max_ms);
-	link_init(&r.mql, "broker", RELAY_MQ,
+	link_init(&r.mql, "broker", SERVER_MQ,
 	    (unsigned)cfg->reconnect_max_ms);
-	backlog_init(&r.backlog, now_ms());
+	backlog_init(&r.backlog, clock_ms());
 	retention_init(&r.ret, cfg->retention_hours,
-	    cfg->retention_interval_s, now_ms());
+	    cfg->retention_interval_s, clock_ms());
 	relay_loop(&r);
 	rc = 0;
 	goto out;
@@ -416,9 +509,10 @@ nomem:
 	log_warnx("out of memory");
 out:
 	for (i = 0; i < RELAY_INFLIGHT_MAX; i++) {
-		batch_free(&r.slot[i].b);
+		outbatch_free(&r.slot[i].b);
 		db_free(r.slot[i].db);
 	}
+	db_free(r.barrier);
 	publisher_free(r.pub);
 	mq_free(r.mq);
 	return rc;

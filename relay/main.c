@@ -11,6 +11,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "db.h"
+#include "health.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -43,7 +44,7 @@ main(int argc, char **argv)
 
 	relay_metrics_init();
 	if (cfg.metrics_port > 0 && (obs = obs_start(cfg.metrics_bind,
-	    cfg.metrics_port, relay_ready, NULL)) == NULL)
+	    cfg.metrics_port, health_ready, NULL)) == NULL)
 		log_warnx("relaying without the metrics listener");
 	db_global_init();
 	log_info("relay started");

@@ -16,7 +16,7 @@ static const char SQL_SELECT_DUE[] =
     "ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED";
 
 int
-poll_db_ready(db_conn *c)
+poll_connect(db_conn *c)
 {
 	int rc;
 
@@ -35,7 +35,7 @@ poll_db_ready(db_conn *c)
 static int
 poll_row(void *ud, const struct db_col *cols, size_t ncols)
 {
-	struct batch *b = ud;
+	struct outbatch *b = ud;
 	struct timespec ts;
 	size_t before = b->n;
 	long long seq;
@@ -53,7 +53,7 @@ poll_row(void *ud, const struct db_col *cols, size_t ncols)
 		return -1;
 	/* A row that does not fit stays locked until the commit and is
 	 * read again by the next batch. */
-	batch_add(b, (int64_t)seq, (unsigned)att, cols[1].s, cols[1].len,
+	outbatch_add(b, (int64_t)seq, (unsigned)att, cols[1].s, cols[1].len,
 	    cols[2].s, cols[2].len, cols[3].s, cols[3].len,
 	    cols[5].is_null ? NULL : cols[5].s, cols[5].len);
 	/* For the lag metric only: a row that cannot tell is not timed. */
@@ -65,22 +65,22 @@ poll_row(void *ud, const struct db_col *cols, size_t ncols)
 }
 
 int
-poll_batch(db_conn *c, int limit, struct batch *b)
+poll_batch(db_conn *c, int limit, struct outbatch *b)
 {
 	struct db_val arg = DB_INT(limit);
 	int rc;
 
-	batch_reset(b);
-	if ((rc = poll_db_ready(c)) != DB_OK)
+	outbatch_reset(b);
+	if ((rc = poll_connect(c)) != DB_OK)
 		return rc;
 	if ((rc = db_begin(c)) != DB_OK)
 		return rc;
 	rc = db_query(c, SQL_SELECT_DUE, &arg, 1, poll_row, b, NULL);
 	if (rc != DB_OK) {
 		db_rollback(c);
-		batch_reset(b);
+		outbatch_reset(b);
 		return rc;
 	}
-	batch_seal(b);
+	outbatch_seal(b);
 	return DB_OK;
 }

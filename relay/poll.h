@@ -4,14 +4,14 @@
 #ifndef OUTBOX_RELAY_POLL_H
 #define OUTBOX_RELAY_POLL_H
 
-#include "batch.h"
+#include "outbatch.h"
 #include "db.h"
 
 /* Gets the connection ready for the relay's transactions: connects if
  * needed and sets READ COMMITTED for the session (the locking reads
  * then take no gap locks, so the app's inserts never wait for a relay).
  * A db_rc. */
-int poll_db_ready(db_conn *c);
+int poll_connect(db_conn *c);
 
 /* Starts a transaction on c and reads into b (reset first) up to limit
  * unpublished rows that are due, in sequence order, locked FOR UPDATE
@@ -21,6 +21,6 @@ int poll_db_ready(db_conn *c);
  * committed after a later one is still found.  On success the
  * transaction stays open, even with no rows; on error it is rolled back.
  * A db_rc. */
-int poll_batch(db_conn *c, int limit, struct batch *b);
+int poll_batch(db_conn *c, int limit, struct outbatch *b);
 
 #endif

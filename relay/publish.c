@@ -74,13 +74,13 @@ publisher_free(struct publisher *p)
 }
 
 int
-publish_start(struct publisher *p, mq_conn *mq, struct batch *b)
+publish_start(struct publisher *p, mq_conn *mq, struct outbatch *b)
 {
 	return mq_publish_start(mq, "", p->cfg->routing_key, b->msgs, b->n);
 }
 
 int
-publish_wait(struct publisher *p, mq_conn *mq, struct batch *b)
+publish_wait(struct publisher *p, mq_conn *mq, struct outbatch *b)
 {
 	return mq_publish_wait(mq, b->msgs, b->n, p->cfg->confirm_timeout_ms);
 }
@@ -102,7 +102,7 @@ publish_reschedule(struct publisher *p, db_conn *db, int64_t seq,
 }
 
 int
-publish_record(struct publisher *p, db_conn *db, const struct batch *b)
+publish_record(struct publisher *p, db_conn *db, const struct outbatch *b)
 {
 	uint64_t affected = 0;
 	size_t i, n = 0;
@@ -129,7 +129,7 @@ publish_record(struct publisher *p, db_conn *db, const struct batch *b)
 			continue;
 		rc = publish_reschedule(p, db, b->rows[i].seq,
 		    b->rows[i].attempts,
-		    batch_result_reason(b->msgs[i].result));
+		    outbatch_result_reason(b->msgs[i].result));
 		if (rc != DB_OK)
 			return rc;
 	}
@@ -143,15 +143,15 @@ publish_record(struct publisher *p, db_conn *db, const struct batch *b)
 }
 
 void
-publish_log(struct publisher *p, const struct batch *b)
+publish_log(struct publisher *p, const struct outbatch *b)
 {
-	struct batch_tally t;
+	struct outbatch_tally t;
 	size_t i;
 
-	batch_tally(b, &t);
+	outbatch_tally(b, &t);
 	if (t.acked > 0) {
 		buf_reset(&p->line);
-		if (batch_log_line(b, (size_t)p->cfg->log_ids, &p->line) == 0)
+		if (outbatch_log_line(b, (size_t)p->cfg->log_ids, &p->line) == 0)
 			log_info("%s", p->line.data);
 	}
 	if (t.nacked > 0 || t.returned > 0)

@@ -6,7 +6,7 @@
 #ifndef OUTBOX_RELAY_PUBLISH_H
 #define OUTBOX_RELAY_PUBLISH_H
 
-#include "batch.h"
+#include "outbatch.h"
 #include "config.h"
 #include "db.h"
 #include "mq.h"
@@ -23,24 +23,24 @@ void publisher_free(struct publisher *p);
  * confirms: b stays in flight on mq until publish_wait(b).  0, or -1 when
  * the broker connection failed (reason in mq_error; the connection is
  * closed and b's messages stay MQ_PENDING). */
-int publish_start(struct publisher *p, mq_conn *mq, struct batch *b);
+int publish_start(struct publisher *p, mq_conn *mq, struct outbatch *b);
 
 /* Waits for the confirms of b (started on mq).  0 when every message has
  * a result; -1 when the broker connection failed or the confirms did not
  * come within RELAY_CONFIRM_TIMEOUT_MS (reason in mq_error; the
  * connection is closed): messages still MQ_PENDING must be taken as not
  * published, acked ones are published. */
-int publish_wait(struct publisher *p, mq_conn *mq, struct batch *b);
+int publish_wait(struct publisher *p, mq_conn *mq, struct outbatch *b);
 
 /* In b's open transaction on db: marks the acked rows published in one
  * statement; nacked, returned and invalid rows get attempts + 1, their
  * last_error and a next try after a capped exponential backoff with
  * jitter.  Pending rows are left as they are.  Does not commit.
  * A db_rc. */
-int publish_record(struct publisher *p, db_conn *db, const struct batch *b);
+int publish_record(struct publisher *p, db_conn *db, const struct outbatch *b);
 
 /* Logs the outcome of a committed batch: "Published messages: [...]"
  * when something was published, a warning when something was refused. */
-void publish_log(struct publisher *p, const struct batch *b);
+void publish_log(struct publisher *p, const struct outbatch *b);
 
 #endif

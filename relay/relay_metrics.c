@@ -1,20 +1,18 @@
 /*
  * relay_metrics.c - the relay's series: messages by broker outcome,
  * confirms, retries, batches, reconnects; batch publish time and
- * created-to-confirmed lag; outbox backlog; readiness flags.
+ * created-to-confirmed lag; outbox backlog (servers and readiness:
+ * common/health.c).
  */
 #include "relay_metrics.h"
 
-#include <stdatomic.h>
-
+#include "health.h"
 #include "metrics.h"
 
 static struct mcounter *published, *nacked, *returned, *unconfirmed;
 static struct mcounter *confirms, *retries, *batches;
-static struct mcounter *reconnects[2];
-static struct mhist *publish_time, *lag;
-static struct mgauge *backlog_rows, *backlog_age, *up_g[2];
-static atomic_int up[2];
+static struct mhist *publish_time, *lag, *barrier;
+static struct mgauge *backlog_rows, *backlog_age;
 
 void
 relay_metrics_init(void)
@@ -42,14 +40,7 @@ relay_metrics_init(void)
 	    "invalid)", NULL);
 	batches = metrics_counter("outbox_relay_batches",
 	    "Batches committed (rows locked, published, recorded)", NULL);
-	reconnects[RELAY_DB] = metrics_counter("outbox_relay_reconnects",
-	    "Servers reachable again after an outage", "server=\"database\"");
-	reconnects[RELAY_MQ] = metrics_counter("outbox_relay_reconnects",
-	    "Servers reachable again after an outage", "server=\"broker\"");
-	up_g[RELAY_DB] = metrics_gauge("outbox_relay_server_up",
-	    "1 while the server answers, else 0", "server=\"database\"");
-	up_g[RELAY_MQ] = metrics_gauge("outbox_relay_server_up",
-	    "1 while the server answers, else 0", "server=\"broker\"");
+	health_init("outbox_relay");
 	publish_time = metrics_histogram("outbox_relay_batch_publish_seconds",
 	    "Time from a batch's first publish to its last confirm", NULL,
 	    metrics_latency_bounds, metrics_latency_nbounds);
@@ -57,6 +48,10 @@ relay_metrics_init(void)
 	    "Time from an outbox row's created_at (the app's transaction) to "
 	    "the broker's confirm of its message", NULL, lag_bounds,
 	    sizeof(lag_bounds) / sizeof(lag_bounds[0]));
+	barrier = metrics_histogram("outbox_relay_durability_wait_seconds",
+	    "Time a batch waited, before its publish, for its rows to be on "
+	    "disk (the durability barrier)", NULL, metrics_latency_bounds,
+	    metrics_latency_nbounds);
 	backlog_rows = metrics_gauge("outbox_relay_backlog_rows",
 	    "Unpublished outbox rows (sampled every few seconds)", NULL);
 	backlog_age = metrics_gauge("outbox_relay_oldest_unpublished_seconds",
@@ -86,28 +81,14 @@ relay_metrics_lag(double seconds)
 }
 
 void
+relay_metrics_barrier(double seconds)
+{
+	mhist_observe(barrier, seconds < 0 ? 0 : seconds);
+}
+
+void
 relay_metrics_backlog(long long rows, double oldest_s)
 {
 	mgauge_set(backlog_rows, (double)rows);
 	mgauge_set(backlog_age, oldest_s < 0 ? 0 : oldest_s);
-}
-
-void
-relay_metrics_server(enum relay_server s, int is_up)
-{
-	atomic_store(&up[s], is_up != 0);
-	mgauge_set(up_g[s], is_up ? 1 : 0);
-}
-
-void
-relay_metrics_reconnect(enum relay_server s)
-{
-	mcounter_add(reconnects[s], 1);
-}
-
-int
-relay_ready(void *ud)
-{
-	(void)ud;
-	return atomic_load(&up[RELAY_DB]) && atomic_load(&up[RELAY_MQ]);
 }

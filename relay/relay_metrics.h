@@ -1,13 +1,11 @@
 /*
- * relay_metrics.h - the relay's Prometheus series and its readiness
- * (served by common/obs.c on RELAY_METRICS_PORT).
+ * relay_metrics.h - the relay's Prometheus series (served by common/obs.c
+ * on RELAY_METRICS_PORT; its servers and readiness: common/health.h).
  */
 #ifndef OUTBOX_RELAY_METRICS_H
 #define OUTBOX_RELAY_METRICS_H
 
 #include <stddef.h>
-
-enum relay_server { RELAY_DB, RELAY_MQ };
 
 /* Registers every series; once, at start. */
 void relay_metrics_init(void);
@@ -20,15 +18,10 @@ void relay_metrics_batch(size_t acked, size_t nacked, size_t returned,
 /* One published message: seconds from its row's created_at to its
  * confirm. */
 void relay_metrics_lag(double seconds);
+/* One durability barrier: seconds from its start to its commit on
+ * disk. */
+void relay_metrics_barrier(double seconds);
 /* The outbox's unpublished rows and the age of the oldest (0: none). */
 void relay_metrics_backlog(long long rows, double oldest_s);
-
-/* A server answered (up = 1) or failed (up = 0).  Thread-safe. */
-void relay_metrics_server(enum relay_server s, int up);
-/* A server answered again after failing. */
-void relay_metrics_reconnect(enum relay_server s);
-/* The obs ready callback: 1 while both the database and the broker are
- * connected.  ud is unused. */
-int relay_ready(void *ud);
 
 #endif

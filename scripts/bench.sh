@@ -10,14 +10,16 @@
 #     app      POST /customers, 64 connections, closed loop (wrk)
 #     relay    draining a backlog of 100,000 outbox rows
 #     worker   draining 100,000 queued messages
-#     e2e      1,000 POST/s open loop for 30 s: 201 -> committed effect
+#     e2e      1,000 POST/s open loop for 30 s: 201 -> committed effect;
+#              then one request at a time (10/s, each done before the
+#              next: the latency of a lone request, polling included)
 #     memory   resident size of each daemon idle and while draining
 #
 # Prints a table and writes $BUILD_ROOT/bench/result.json.  Loopback only;
 # every load is bounded in count and time.  Not part of `make test`: it
 # asserts nothing, it measures.  Knobs: BENCH_ROWS (100000),
 # BENCH_SECONDS (15, the closed-loop runs), BENCH_E2E_RATE (1000),
-# BENCH_E2E_SECONDS (30).
+# BENCH_E2E_SECONDS (30), BENCH_SINGLE_SECONDS (10, at 10 requests/s).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -36,6 +38,7 @@ rows=${BENCH_ROWS:-100000}
 secs=${BENCH_SECONDS:-15}
 e2e_rate=${BENCH_E2E_RATE:-1000}
 e2e_secs=${BENCH_E2E_SECONDS:-30}
+single_secs=${BENCH_SINGLE_SECONDS:-10}
 mkdir -p "$out"
 export MYSQL_PWD="$DB_PASS"
 
@@ -181,6 +184,8 @@ relay_idle=$(rss_kib "${pid[relay]}")
 worker_idle=$(rss_kib "${pid[worker]}")
 say "end to end: $e2e_rate POST/s for $e2e_secs s, open loop"
 "$bin/outbox-bench-e2e" "$port" "$e2e_rate" "$e2e_secs" | tee "$out/e2e.out" >&2
+say "end to end, one request at a time: 10 POST/s for $single_secs s"
+"$bin/outbox-bench-e2e" "$port" 10 "$single_secs" | tee "$out/e2e-single.out" >&2
 cleanup
 
 e2e_p50=$(json_num "$out/e2e.out" e2e_p50_ms)
@@ -188,6 +193,9 @@ e2e_p99=$(json_num "$out/e2e.out" e2e_p99_ms)
 e2e_max=$(json_num "$out/e2e.out" e2e_max_ms)
 e2e_ok=$(json_num "$out/e2e.out" created)
 e2e_fx=$(json_num "$out/e2e.out" effects)
+one_p50=$(json_num "$out/e2e-single.out" e2e_p50_ms)
+one_p99=$(json_num "$out/e2e-single.out" e2e_p99_ms)
+one_max=$(json_num "$out/e2e-single.out" e2e_max_ms)
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 cpus=$(nproc)
@@ -201,6 +209,7 @@ cpus=$(nproc)
 	printf '%-44s %14s %14s %7s\n' "worker drain of $rows msgs (msg/s)" "$worker_rate" "$raw_con" "$(ratio "$worker_rate" "$raw_con")"
 	printf '%-44s %14s\n' "e2e at $e2e_rate/s: p50 / p99 / max (ms)" "$e2e_p50 / $e2e_p99 / $e2e_max"
 	printf '%-44s %14s\n' "  e2e created / effects" "$e2e_ok / $e2e_fx"
+	printf '%-44s %14s\n' "e2e one at a time: p50 / p99 / max (ms)" "$one_p50 / $one_p99 / $one_max"
 	printf '%-44s %14s\n' "RSS idle app / relay / worker (MiB)" "$(mib "$app_idle") / $(mib "$relay_idle") / $(mib "$worker_idle")"
 	printf '%-44s %14s\n' "RSS peak under load app / relay / worker" "$(mib "$app_load") / $(mib "$relay_load") / $(mib "$worker_load")"
 	printf '(%s cores; servers and load on this machine; raw limits measured in this run)\n' "$cpus"
@@ -214,6 +223,7 @@ cat >"$out/result.json" <<EOF
   "relay": { "rows": $rows, "seconds": $relay_s, "msg_per_s": $relay_rate, "ratio": $(ratio "$relay_rate" "$raw_pub_props"), "ratio_vs_bare": $(ratio "$relay_rate" "$raw_pub") },
   "worker": { "messages": $rows, "seconds": $worker_s, "msg_per_s": ${worker_rate:-0}, "ratio": $(ratio "${worker_rate:-0}" "$raw_con") },
   "e2e": { "rate": $e2e_rate, "seconds": $e2e_secs, "created": ${e2e_ok:-0}, "effects": ${e2e_fx:-0}, "p50_ms": ${e2e_p50:-0}, "p99_ms": ${e2e_p99:-0}, "max_ms": ${e2e_max:-0} },
+  "e2e_single": { "rate": 10, "seconds": $single_secs, "p50_ms": ${one_p50:-0}, "p99_ms": ${one_p99:-0}, "max_ms": ${one_max:-0} },
   "rss_kib": { "app_idle": $app_idle, "relay_idle": $relay_idle, "worker_idle": $worker_idle, "app_peak": $app_load, "relay_peak": $relay_load, "worker_peak": $worker_load }
 }
 EOF

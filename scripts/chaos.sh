@@ -16,9 +16,15 @@
 #     id of every 201 goes to a file;
 #  4. meanwhile a fault injector, at random moments, does one of:
 #     kill -9 app | relay | worker, RabbitMQ stop+start or kill -9+start,
-#     MariaDB kill -9+start.  The schedule (kinds, gaps, downtimes) comes
-#     from a seed, printed; CHAOS_SEED=<n> replays it.  The first faults
-#     are one of each kind, in a random order; the others are random.
+#     MariaDB kill -9+start, and "db-held": MariaDB's redo log held back
+#     for 0.2-1 s (tests/fsync_hold.c, preloaded into the server, which is
+#     restarted with it at the start of the run), then kill -9+start: every
+#     transaction committed in that window was visible to the relay and
+#     the app, and is gone after recovery (the phantom-events case).  The
+#     schedule (kinds, gaps, downtimes) comes from a seed, printed;
+#     CHAOS_SEED=<n> replays it.  The first faults are one of each kind, in
+#     a random order; the others are random; CHAOS_DB_FAULTS=<n> makes at
+#     least n of them database kills (db and db-held, alternately).
 #  5. after the load and the faults: the app must answer /readyz and take
 #     a short post-fault load (every POST a 201: everything came back by
 #     itself); then the system must settle (no unpublished outbox row,
@@ -28,7 +34,11 @@
 #     outbox row and exactly one welcome email, from that outbox message;
 #  6. SIGTERM to every daemon: each must exit 0 (with the san build, a
 #     leak makes it exit non-zero); no daemon log may hold a sanitizer
-#     report.
+#     report;
+#  7. the phantom-events crash test in a long form: CHAOS_HOLD_ROUNDS
+#     kills of a MariaDB of its own, each while a commit that the relay
+#     can see is held back (tests/it_durability.c, case "phantom events");
+#     no event may be published, nor effect applied, for any of them.
 # Prints a report, then "chaos: 1 passed, 0 failed" (or 0, 1) for
 # tests/run.sh; exit status 0 only if everything held.
 #
@@ -37,7 +47,10 @@
 # at least 5, at most 60), CHAOS_GAP_MIN_S / CHAOS_GAP_MAX_S (2 / 6: wait
 # before each fault), CHAOS_SEED (random), CHAOS_SETTLE_S (180),
 # CHAOS_LOGS (<BUILD_ROOT>/chaos-logs), CHAOS_APP_PORT (a free port),
-# CHAOS_AUDIT_BIN (CHAOS_BIN/outbox-audit),
+# CHAOS_AUDIT_BIN (CHAOS_BIN/outbox-audit), CHAOS_DB_FAULTS (0),
+# CHAOS_HOLD_ROUNDS (0: step 7 left out), CHAOS_ITEST (CHAOS_BIN/outbox-itest),
+# CHAOS_HOLD_SO (CHAOS_BIN/../lib/outbox-fsync-hold.so; without it, no
+# db-held faults),
 # OUTBOX_TEST_* (the test servers: scripts/ports.env).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -67,7 +80,11 @@ SEED=${CHAOS_SEED:-$(( $(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % 1000000000 
 say()  { printf 'chaos: %s\n' "$*"; }
 die()  { printf 'chaos: error: %s\n' "$*" >&2; echo "chaos: 0 passed, 1 failed"; exit 1; }
 isnum() { [[ $1 =~ ^[0-9]+$ ]]; }
-for v in REQUESTS RATE GAP_MIN GAP_MAX SETTLE_S SEED; do
+DB_FAULTS=${CHAOS_DB_FAULTS:-0}
+HOLD_ROUNDS=${CHAOS_HOLD_ROUNDS:-0}
+ITEST=${CHAOS_ITEST:-$BIN/outbox-itest}
+HOLD_SO=${CHAOS_HOLD_SO:-$BIN/../lib/outbox-fsync-hold.so}
+for v in REQUESTS RATE GAP_MIN GAP_MAX SETTLE_S SEED DB_FAULTS HOLD_ROUNDS; do
 	isnum "${!v}" || die "CHAOS_$v=${!v}: not a whole number"
 done
 { [ "$RATE" -ge 1 ] && [ "$REQUESTS" -ge 1 ]; } || die "CHAOS_REQUESTS and CHAOS_RATE must be >= 1"
@@ -75,10 +92,12 @@ done
 LOAD_S=$(( (REQUESTS + RATE - 1) / RATE ))
 FAULTS=${CHAOS_FAULTS:-$(( LOAD_S / 5 < 5 ? 5 : (LOAD_S / 5 > 60 ? 60 : LOAD_S / 5) ))}
 { isnum "$FAULTS" && [ "$FAULTS" -le 200 ]; } || die "CHAOS_FAULTS=$FAULTS: 0..200"
+[ "$DB_FAULTS" -le "$FAULTS" ] || die "CHAOS_DB_FAULTS=$DB_FAULTS is more than CHAOS_FAULTS=$FAULTS"
 
 for b in outbox-app outbox-relay outbox-worker outbox-migrate outbox-audit outbox-chaos-load; do
 	[ -x "$BIN/$b" ] || die "$BIN/$b is not built (make build chaos-load, or make build-san)"
 done
+[ "$HOLD_ROUNDS" = 0 ] || [ -x "$ITEST" ] || die "$ITEST is not built (CHAOS_HOLD_ROUNDS needs it)"
 bash scripts/infra.sh status >/dev/null 2>&1 ||
 	die "the test servers are not running (OUTBOX_SERVERS=test bash scripts/infra.sh start)"
 
@@ -90,20 +109,40 @@ sql() { bash scripts/infra.sh db-sql -N -B -D "$DB_NAME" "$@"; }
 # ------------------------------------------------------------ the schedule
 # Everything random is drawn here, from the seed, before anything starts.
 RANDOM=$SEED
-kinds_req=(app relay worker db mq)
+all_kinds=(app relay worker db mq)
+[ -f "$HOLD_SO" ] && all_kinds+=(db-held)
+kinds_req=("${all_kinds[@]}")
 # one of each kind first, shuffled (Fisher-Yates)
 for ((i = ${#kinds_req[@]} - 1; i > 0; i--)); do
 	j=$((RANDOM % (i + 1)))
 	t=${kinds_req[i]} kinds_req[i]=${kinds_req[j]} kinds_req[j]=$t
 done
-all_kinds=(app relay worker db mq)
-sched=()
+kinds=()
+n_db=0
 for ((i = 0; i < FAULTS; i++)); do
-	if [ "$i" -lt ${#kinds_req[@]} ]; then k=${kinds_req[i]}; else k=${all_kinds[RANDOM % 5]}; fi
+	if [ "$i" -lt ${#kinds_req[@]} ]; then k=${kinds_req[i]}; else k=${all_kinds[RANDOM % ${#all_kinds[@]}]}; fi
+	case $k in db|db-held) n_db=$((n_db + 1)) ;; esac
+	kinds+=("$k")
+done
+# At least DB_FAULTS database kills: turn random other faults (after the
+# first of each kind) into db / db-held, alternately.
+i=${#kinds_req[@]}
+while [ "$n_db" -lt "$DB_FAULTS" ] && [ "$i" -lt "$FAULTS" ]; do
+	case ${kinds[i]} in
+	db|db-held) ;;
+	*) if [ -f "$HOLD_SO" ] && ((n_db % 2)); then kinds[i]=db-held; else kinds[i]=db; fi
+	   n_db=$((n_db + 1)) ;;
+	esac
+	i=$((i + 1))
+done
+sched=()
+for k in "${kinds[@]}"; do
 	# RabbitMQ: a clean stop or a kill -9, then start.
 	[ "$k" = mq ] && { if ((RANDOM % 2)); then k=mq-stop; else k=mq-kill; fi; }
 	gap=$(( GAP_MIN * 1000 + (RANDOM * 32768 + RANDOM) % ((GAP_MAX - GAP_MIN) * 1000 + 1) ))
 	down=$(( 200 + RANDOM % 2800 ))  # server downtime, ms (db, mq)
+	# db-held: how long the log is held before the kill, 200-1000 ms
+	[ "$k" = db-held ] && down=$(( 200 + RANDOM % 801 ))
 	sched+=("$k:$gap:$down")
 done
 
@@ -119,6 +158,20 @@ say "bin $BIN, logs $LOGS"
 say "schedule: ${sched[*]}"
 
 # ------------------------------------------------------------ reset
+# The database runs with the hold shim for the db-held faults (inert while
+# the hold file is absent); every db-start of this run inherits it.
+HOLD_FILE=$ST/hold
+restarted_with_hold=0
+if [ -f "$HOLD_SO" ]; then
+	# Persistent statistics are written by a background transaction that
+	# holds the table's dictionary entry while it commits: with the log
+	# held, it would stop every statement on the table, the relay's too.
+	export OUTBOX_DB_PRELOAD=$HOLD_SO OUTBOX_HOLD_FILE=$HOLD_FILE \
+		OUTBOX_DB_ARGS=--innodb-stats-persistent=OFF
+	{ bash scripts/infra.sh db-stop && bash scripts/infra.sh db-start; } >>"$LOGS/infra.log" 2>&1 ||
+		die "cannot restart MariaDB with $HOLD_SO (see $LOGS/infra.log)"
+	restarted_with_hold=1
+fi
 "$BIN/outbox-migrate" >"$LOGS/migrate.log" 2>&1 || { cat "$LOGS/migrate.log"; die "migrations failed"; }
 sql -e "DELETE FROM idempotency_keys; DELETE FROM welcome_emails;
 	DELETE FROM processed_messages; DELETE FROM outbox; DELETE FROM customers;" ||
@@ -165,6 +218,7 @@ for d in app relay worker; do
 	sup[$d]=$!
 done
 cleanup() {
+	rm -f "$HOLD_FILE"
 	touch "$ST/stop" 2>/dev/null
 	for d in app relay worker; do
 		[ -s "$ST/$d.pid" ] && kill -TERM "$(cat "$ST/$d.pid")" 2>/dev/null
@@ -202,6 +256,14 @@ inject() {
 		app|relay|worker) kill9 "$k" || rc=1 ;;
 		db) bash scripts/infra.sh db-kill >>"$LOGS/infra.log" 2>&1 || rc=1
 		    wait_until_ms $(( $(now_ms) + down ))
+		    bash scripts/infra.sh db-start >>"$LOGS/infra.log" 2>&1 || rc=1 ;;
+		db-held)
+		    # Commits in this window are visible, never on disk.
+		    : >"$HOLD_FILE" || rc=1
+		    wait_until_ms $(( $(now_ms) + down ))
+		    bash scripts/infra.sh db-kill >>"$LOGS/infra.log" 2>&1 || rc=1
+		    rm -f "$HOLD_FILE"
+		    wait_until_ms $(( $(now_ms) + 200 ))
 		    bash scripts/infra.sh db-start >>"$LOGS/infra.log" 2>&1 || rc=1 ;;
 		mq-stop|mq-kill)
 		    bash scripts/infra.sh "$k" >>"$LOGS/infra.log" 2>&1 || rc=1
@@ -352,6 +414,12 @@ for d in app relay worker; do
 		fail+=("$d: exit status $(awk '{ print $3 }' <<<"$stop_line") on SIGTERM (expected 0)")
 	fi
 done
+# The server as it was before the run: without the shim.
+if [ "$restarted_with_hold" = 1 ]; then
+	unset OUTBOX_DB_PRELOAD OUTBOX_HOLD_FILE OUTBOX_DB_ARGS
+	{ bash scripts/infra.sh db-stop && bash scripts/infra.sh db-start; } >>"$LOGS/infra.log" 2>&1 ||
+		fail+=("cannot restart MariaDB without the hold shim (see $LOGS/infra.log)")
+fi
 if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error' "$LOGS"/*.log >"$ST/san" 2>/dev/null; then
 	fail+=("sanitizer reports in: $(tr '\n' ' ' <"$ST/san")")
 fi
@@ -360,6 +428,22 @@ n_faults=$(wc -l <"$ST/faults" 2>/dev/null || echo 0)
 [ "$n_faults" = "$FAULTS" ] || fail+=("$n_faults faults injected of $FAULTS planned")
 if grep -q ' 1 ' "$ST/faults" 2>/dev/null; then
 	fail+=("fault injection failed: $(awk '$2 == 1 { printf "%s ", $1 }' "$ST/faults")(see $LOGS/infra.log)")
+fi
+
+# ------------------------------------------------------------ phantom rounds
+hold_line="not run (CHAOS_HOLD_ROUNDS=0)"
+if [ "$HOLD_ROUNDS" -gt 0 ]; then
+	mkdir -p "$LOGS/durability"
+	OUTBOX_ROOT=$root OUTBOX_BIN=$BIN OUTBOX_TEST_LOGS=$LOGS/durability \
+		OUTBOX_HOLD_ROUNDS=$HOLD_ROUNDS CK_RUN_SUITE=durability \
+		CK_RUN_CASE="phantom events" "$ITEST" >"$LOGS/durability.txt" 2>&1
+	hold_rc=$?
+	if [ "$hold_rc" = 0 ] && grep -q '^integration: 1 passed, 0 failed' "$LOGS/durability.txt"; then
+		hold_line="$HOLD_ROUNDS database crashes with a commit held back: no event published, no effect applied for them"
+	else
+		hold_line="FAILED (exit $hold_rc; see $LOGS/durability.txt)"
+		fail+=("phantom-events rounds: $(grep -E ':F:|:E:' "$LOGS/durability.txt" | head -n 1)")
+	fi
 fi
 
 # ------------------------------------------------------------ figures
@@ -395,6 +479,7 @@ if [ "$settle_ms" -ge 0 ]; then
 else
 	echo "settle:          NOT settled within ${SETTLE_S} s"
 fi
+echo "phantom events:  $hold_line"
 echo "audit:           exit $audit_rc, $(grep '^result' "$LOGS/audit.txt") ($AUDIT_BIN, $LOGS/audit.txt)"
 echo "total time:      $(( ($(now_ms) - t_start) / 1000 )) s; logs in $LOGS"
 if [ ${#fail[@]} -eq 0 ]; then

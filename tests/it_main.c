@@ -1,56 +1,34 @@
 /*
  * it_main.c - runs the integration suites against the real servers.
- * Each suite lives in its own it_*.c; a suite not linked in is skipped.
- * Select one with CK_RUN_SUITE=<name>, one case with CK_RUN_CASE=<name>.
+ * Each suite lives in its own it_*.c.  Select one with
+ * CK_RUN_SUITE=<name>, one case with CK_RUN_CASE=<name>.
  */
-#include <check.h>
 #include <curl/curl.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "db.h"
+#include "suites.h"
 
-Suite *it_app_suite(void) __attribute__((weak));
-Suite *it_relay_suite(void) __attribute__((weak));
-Suite *it_worker_suite(void) __attribute__((weak));
-Suite *it_e2e_suite(void) __attribute__((weak));
-Suite *it_obs_suite(void) __attribute__((weak));
-
-/* Adds the suite made by fn, if it is linked in. */
-static SRunner *
-add_suite(SRunner *sr, Suite *(*fn)(void))
-{
-	if (fn == NULL)
-		return sr;
-	if (sr == NULL)
-		return srunner_create(fn());
-	srunner_add_suite(sr, fn());
-	return sr;
-}
+Suite *it_app_suite(void);
+Suite *it_relay_suite(void);
+Suite *it_worker_suite(void);
+Suite *it_e2e_suite(void);
+Suite *it_obs_suite(void);
+Suite *it_durability_suite(void);
 
 int
 main(void)
 {
-	SRunner *sr = NULL;
-	int run, failed;
+	static const suite_fn suites[] = {
+		it_app_suite, it_relay_suite, it_worker_suite, it_e2e_suite,
+		it_obs_suite, it_durability_suite,
+	};
+	int rc;
 
 	db_global_init();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	sr = add_suite(sr, it_app_suite);
-	sr = add_suite(sr, it_relay_suite);
-	sr = add_suite(sr, it_worker_suite);
-	sr = add_suite(sr, it_e2e_suite);
-	sr = add_suite(sr, it_obs_suite);
-	if (sr == NULL) {
-		printf("integration: 0 passed, 0 failed\n");
-		return 1;
-	}
-	srunner_run_all(sr, CK_VERBOSE);
-	run = srunner_ntests_run(sr);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = suites_run("integration", suites,
+	    sizeof(suites) / sizeof(suites[0]), CK_VERBOSE);
 	curl_global_cleanup();
 	db_global_end();
-	printf("integration: %d passed, %d failed\n", run - failed, failed);
-	return failed == 0 && run > 0 ? 0 : 1;
+	return rc;
 }

@@ -163,7 +163,7 @@ run dev bash tests/dev_test.sh
 # of app, relay and worker, a RabbitMQ and a MariaDB restart under load;
 # every 201 checked, sanitizer reports and unexpected exits fail it.
 run chaos env CHAOS_BIN="$OUTBOX_BIN" CHAOS_LOGS="$OUTBOX_TEST_LOGS/chaos" \
-	CHAOS_REQUESTS=2000 CHAOS_RATE=200 CHAOS_FAULTS=5 CHAOS_GAP_MIN_S=1 \
+	CHAOS_REQUESTS=2000 CHAOS_RATE=200 CHAOS_FAULTS=6 CHAOS_GAP_MIN_S=1 \
 	CHAOS_GAP_MAX_S=3 CHAOS_SETTLE_S=60 bash scripts/chaos.sh
 
 # A short fuzzing pass (libFuzzer, ASan+UBSan) of the request body parser

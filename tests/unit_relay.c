@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "relay/batch.h"
+#include "relay/outbatch.h"
 #include "relay/config.h"
 #include "relay/retention.h"
 
@@ -18,7 +18,7 @@ Suite *unit_relay_suite(void);
 #define PAYLOAD "{\"id\":\"x\",\"name\":\"Zo\xc3\xab\"}"
 
 static void
-add_rows(struct batch *b, int n)
+add_rows(struct outbatch *b, int n)
 {
 	char id[40];
 	int i;
@@ -26,21 +26,21 @@ add_rows(struct batch *b, int n)
 	for (i = 0; i < n; i++) {
 		snprintf(id, sizeof(id), "00000000-0000-4000-8000-%012d",
 		    i + 1);
-		ck_assert_int_eq(batch_add(b, i + 1, 0, id, strlen(id),
+		ck_assert_int_eq(outbatch_add(b, i + 1, 0, id, strlen(id),
 		    "CustomerCreated", 15, PAYLOAD, strlen(PAYLOAD), NULL, 0),
 		    0);
 	}
-	batch_seal(b);
+	outbatch_seal(b);
 }
 
-START_TEST(batch_builds_bodies)
+START_TEST(outbatch_builds_bodies)
 {
-	struct batch b;
+	struct outbatch b;
 	static const char want[] = "{\"id\":\"" ID(01) "\",\"event_name\":"
 	    "\"CustomerCreated\",\"payload\":" PAYLOAD ",\"is_processed\":"
 	    "false}";
 
-	ck_assert_int_eq(batch_init(&b, 10), 0);
+	ck_assert_int_eq(outbatch_init(&b, 10), 0);
 	add_rows(&b, 3);
 	ck_assert_uint_eq(b.n, 3);
 	ck_assert_uint_eq(b.nbad, 0);
@@ -53,29 +53,29 @@ START_TEST(batch_builds_bodies)
 	ck_assert_int_eq(b.msgs[2].result, MQ_PENDING);
 	/* Bodies sit side by side in one buffer. */
 	ck_assert_ptr_eq(b.msgs[1].body, b.msgs[0].body + b.msgs[0].len);
-	batch_reset(&b);
+	outbatch_reset(&b);
 	ck_assert_uint_eq(b.n, 0);
 	add_rows(&b, 1);
 	ck_assert(memcmp(b.msgs[0].body, want, strlen(want)) == 0);
-	batch_free(&b);
-	batch_free(&b); /* twice: a freed batch is a zeroed batch */
+	outbatch_free(&b);
+	outbatch_free(&b); /* twice: a freed batch is a zeroed batch */
 }
 END_TEST
 
-START_TEST(batch_sets_aside_invalid_rows)
+START_TEST(outbatch_sets_aside_invalid_rows)
 {
-	struct batch b;
+	struct outbatch b;
 
-	ck_assert_int_eq(batch_init(&b, 10), 0);
-	ck_assert_int_eq(batch_add(&b, 7, 2, "not-a-uuid", 10,
+	ck_assert_int_eq(outbatch_init(&b, 10), 0);
+	ck_assert_int_eq(outbatch_add(&b, 7, 2, "not-a-uuid", 10,
 	    "CustomerCreated", 15, PAYLOAD, strlen(PAYLOAD), NULL, 0), 0);
-	ck_assert_int_eq(batch_add(&b, 8, 0, ID(08), 36, "Bad Name", 8,
+	ck_assert_int_eq(outbatch_add(&b, 8, 0, ID(08), 36, "Bad Name", 8,
 	    PAYLOAD, strlen(PAYLOAD), NULL, 0), 0);
-	ck_assert_int_eq(batch_add(&b, 9, 0, ID(09), 36, "CustomerCreated", 15,
+	ck_assert_int_eq(outbatch_add(&b, 9, 0, ID(09), 36, "CustomerCreated", 15,
 	    "", 0, NULL, 0), 0);
-	ck_assert_int_eq(batch_add(&b, 10, 0, ID(10), 36, "CustomerCreated", 15,
+	ck_assert_int_eq(outbatch_add(&b, 10, 0, ID(10), 36, "CustomerCreated", 15,
 	    PAYLOAD, strlen(PAYLOAD), NULL, 0), 0);
-	batch_seal(&b);
+	outbatch_seal(&b);
 	ck_assert_uint_eq(b.n, 1);
 	ck_assert_uint_eq(b.nbad, 3);
 	ck_assert_int_eq(b.bad[0].seq, 7);
@@ -84,30 +84,30 @@ START_TEST(batch_sets_aside_invalid_rows)
 	ck_assert_str_eq(b.bad[1].reason, "invalid event_name");
 	ck_assert_str_eq(b.bad[2].reason, "empty payload");
 	ck_assert_str_eq(b.msgs[0].message_id, ID(10));
-	batch_free(&b);
+	outbatch_free(&b);
 }
 END_TEST
 
-START_TEST(batch_stops_when_full)
+START_TEST(outbatch_stops_when_full)
 {
-	struct batch b;
+	struct outbatch b;
 
-	ck_assert_int_eq(batch_init(&b, 2), 0);
+	ck_assert_int_eq(outbatch_init(&b, 2), 0);
 	add_rows(&b, 2);
-	ck_assert_int_eq(batch_add(&b, 3, 0, ID(03), 36, "CustomerCreated", 15,
+	ck_assert_int_eq(outbatch_add(&b, 3, 0, ID(03), 36, "CustomerCreated", 15,
 	    PAYLOAD, strlen(PAYLOAD), NULL, 0), -1);
 	ck_assert_int_eq(b.full, 1);
 	ck_assert_uint_eq(b.n, 2);
-	batch_reset(&b);
+	outbatch_reset(&b);
 	ck_assert_int_eq(b.full, 0);
-	batch_free(&b);
+	outbatch_free(&b);
 }
 END_TEST
 
-START_TEST(batch_refuses_bodies_over_the_cap)
+START_TEST(outbatch_refuses_bodies_over_the_cap)
 {
-	size_t big = BATCH_BODIES_MAX / 2;
-	struct batch b;
+	size_t big = OUTBATCH_BODIES_MAX / 2;
+	struct outbatch b;
 	char *p = malloc(big + 3);
 
 	ck_assert_ptr_nonnull(p);
@@ -115,51 +115,51 @@ START_TEST(batch_refuses_bodies_over_the_cap)
 	p[0] = '{';
 	p[big + 1] = '}';
 	p[big + 2] = '\0';
-	ck_assert_int_eq(batch_init(&b, 10), 0);
-	ck_assert_int_eq(batch_add(&b, 1, 0, ID(01), 36, "CustomerCreated", 15,
+	ck_assert_int_eq(outbatch_init(&b, 10), 0);
+	ck_assert_int_eq(outbatch_add(&b, 1, 0, ID(01), 36, "CustomerCreated", 15,
 	    p, big + 2, NULL, 0), 0);
 	ck_assert_uint_eq(b.n, 1);
 	/* A second one does not fit: left for the next batch, the first
 	 * body untouched. */
-	ck_assert_int_eq(batch_add(&b, 2, 0, ID(02), 36, "CustomerCreated", 15,
+	ck_assert_int_eq(outbatch_add(&b, 2, 0, ID(02), 36, "CustomerCreated", 15,
 	    p, big + 2, NULL, 0), -1);
 	ck_assert_int_eq(b.full, 1);
 	ck_assert_uint_eq(b.n, 1);
-	batch_seal(&b);
+	outbatch_seal(&b);
 	ck_assert_uint_eq(b.bodies.len, b.msgs[0].len);
-	batch_reset(&b);
+	outbatch_reset(&b);
 	/* Alone over the cap: it can never be sent, so it is set aside. */
 	memset(p, ' ', big + 2);
 	free(p);
-	p = malloc(BATCH_BODIES_MAX + 3);
+	p = malloc(OUTBATCH_BODIES_MAX + 3);
 	ck_assert_ptr_nonnull(p);
-	memset(p, ' ', BATCH_BODIES_MAX + 2);
+	memset(p, ' ', OUTBATCH_BODIES_MAX + 2);
 	p[0] = '{';
-	p[BATCH_BODIES_MAX + 1] = '}';
-	ck_assert_int_eq(batch_add(&b, 3, 0, ID(03), 36, "CustomerCreated", 15,
-	    p, BATCH_BODIES_MAX + 2, NULL, 0), 0);
+	p[OUTBATCH_BODIES_MAX + 1] = '}';
+	ck_assert_int_eq(outbatch_add(&b, 3, 0, ID(03), 36, "CustomerCreated", 15,
+	    p, OUTBATCH_BODIES_MAX + 2, NULL, 0), 0);
 	ck_assert_uint_eq(b.n, 0);
 	ck_assert_uint_eq(b.nbad, 1);
 	ck_assert_str_eq(b.bad[0].reason, "message body too large");
 	free(p);
-	batch_free(&b);
+	outbatch_free(&b);
 }
 END_TEST
 
-START_TEST(batch_continues_the_trace)
+START_TEST(outbatch_continues_the_trace)
 {
 	static const char parent[] =
 	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-	struct batch b;
+	struct outbatch b;
 
-	ck_assert_int_eq(batch_init(&b, 10), 0);
-	ck_assert_int_eq(batch_add(&b, 1, 0, ID(01), 36, "CustomerCreated", 15,
+	ck_assert_int_eq(outbatch_init(&b, 10), 0);
+	ck_assert_int_eq(outbatch_add(&b, 1, 0, ID(01), 36, "CustomerCreated", 15,
 	    PAYLOAD, strlen(PAYLOAD), parent, strlen(parent)), 0);
-	ck_assert_int_eq(batch_add(&b, 2, 0, ID(02), 36, "CustomerCreated", 15,
+	ck_assert_int_eq(outbatch_add(&b, 2, 0, ID(02), 36, "CustomerCreated", 15,
 	    PAYLOAD, strlen(PAYLOAD), "00-garbage", 10), 0);
-	ck_assert_int_eq(batch_add(&b, 3, 0, ID(03), 36, "CustomerCreated", 15,
+	ck_assert_int_eq(outbatch_add(&b, 3, 0, ID(03), 36, "CustomerCreated", 15,
 	    PAYLOAD, strlen(PAYLOAD), NULL, 0), 0);
-	batch_seal(&b);
+	outbatch_seal(&b);
 	/* Same trace and flags, a span of the relay's own. */
 	ck_assert_ptr_nonnull(b.msgs[0].traceparent);
 	ck_assert_int_eq(trace_valid(b.msgs[0].traceparent,
@@ -171,71 +171,71 @@ START_TEST(batch_continues_the_trace)
 	ck_assert(b.rows[0].created == 0);
 	ck_assert_ptr_null(b.msgs[1].traceparent);
 	ck_assert_ptr_null(b.msgs[2].traceparent);
-	batch_free(&b);
+	outbatch_free(&b);
 }
 END_TEST
 
-START_TEST(batch_tallies_outcomes)
+START_TEST(outbatch_tallies_outcomes)
 {
-	struct batch_tally t;
-	struct batch b;
+	struct outbatch_tally t;
+	struct outbatch b;
 
-	ck_assert_int_eq(batch_init(&b, 10), 0);
+	ck_assert_int_eq(outbatch_init(&b, 10), 0);
 	add_rows(&b, 5);
 	b.msgs[0].result = MQ_ACKED;
 	b.msgs[1].result = MQ_NACKED;
 	b.msgs[2].result = MQ_RETURNED;
 	b.msgs[3].result = MQ_ACKED;
-	batch_tally(&b, &t);
+	outbatch_tally(&b, &t);
 	ck_assert_uint_eq(t.acked, 2);
 	ck_assert_uint_eq(t.nacked, 1);
 	ck_assert_uint_eq(t.returned, 1);
 	ck_assert_uint_eq(t.pending, 1);
-	ck_assert_str_eq(batch_result_reason(MQ_NACKED),
+	ck_assert_str_eq(outbatch_result_reason(MQ_NACKED),
 	    "nacked by the broker");
-	ck_assert_str_eq(batch_result_reason(MQ_RETURNED),
+	ck_assert_str_eq(outbatch_result_reason(MQ_RETURNED),
 	    "returned by the broker: unroutable");
-	batch_free(&b);
+	outbatch_free(&b);
 }
 END_TEST
 
 /* ---- the log line ---- */
 
 static void
-line_of(struct batch *b, size_t max_ids, char *out, size_t outlen)
+line_of(struct outbatch *b, size_t max_ids, char *out, size_t outlen)
 {
 	struct buf l;
 
 	buf_init(&l, 1 << 20);
-	ck_assert_int_eq(batch_log_line(b, max_ids, &l), 0);
+	ck_assert_int_eq(outbatch_log_line(b, max_ids, &l), 0);
 	snprintf(out, outlen, "%s", l.data);
 	buf_free(&l);
 }
 
 START_TEST(log_line_lists_acked_ids)
 {
-	struct batch b;
+	struct outbatch b;
 	char line[4096];
 	size_t i;
 
-	ck_assert_int_eq(batch_init(&b, 10), 0);
+	ck_assert_int_eq(outbatch_init(&b, 10), 0);
 	add_rows(&b, 3);
 	for (i = 0; i < 3; i++)
 		b.msgs[i].result = MQ_ACKED;
 	b.msgs[1].result = MQ_NACKED;
 	line_of(&b, 10, line, sizeof(line));
 	ck_assert_str_eq(line, "Published messages: [" ID(01) " " ID(03) "]");
-	batch_free(&b);
+	outbatch_free(&b);
 }
 END_TEST
 
 START_TEST(log_line_shortened_with_a_count)
 {
-	struct batch b;
+	struct outbatch b;
 	char line[8192];
 	size_t i;
 
-	ck_assert_int_eq(batch_init(&b, 1000), 0);
+	ck_assert_int_eq(outbatch_init(&b, 1000), 0);
 	add_rows(&b, 1000);
 	for (i = 0; i < 1000; i++)
 		b.msgs[i].result = MQ_ACKED;
@@ -244,13 +244,13 @@ START_TEST(log_line_shortened_with_a_count)
 	    " ... (+998 more)]");
 	line_of(&b, 0, line, sizeof(line));
 	ck_assert_str_eq(line, "Published messages: [... (+1000 more)]");
-	batch_reset(&b);
+	outbatch_reset(&b);
 	add_rows(&b, 2);
 	b.msgs[0].result = MQ_ACKED;
 	b.msgs[1].result = MQ_ACKED;
 	line_of(&b, 2, line, sizeof(line));
 	ck_assert_str_eq(line, "Published messages: [" ID(01) " " ID(02) "]");
-	batch_free(&b);
+	outbatch_free(&b);
 }
 END_TEST
 
@@ -352,12 +352,12 @@ unit_relay_suite(void)
 	Suite *s = suite_create("relay");
 	TCase *tc = tcase_create("relay");
 
-	tcase_add_test(tc, batch_builds_bodies);
-	tcase_add_test(tc, batch_sets_aside_invalid_rows);
-	tcase_add_test(tc, batch_stops_when_full);
-	tcase_add_test(tc, batch_refuses_bodies_over_the_cap);
-	tcase_add_test(tc, batch_continues_the_trace);
-	tcase_add_test(tc, batch_tallies_outcomes);
+	tcase_add_test(tc, outbatch_builds_bodies);
+	tcase_add_test(tc, outbatch_sets_aside_invalid_rows);
+	tcase_add_test(tc, outbatch_stops_when_full);
+	tcase_add_test(tc, outbatch_refuses_bodies_over_the_cap);
+	tcase_add_test(tc, outbatch_continues_the_trace);
+	tcase_add_test(tc, outbatch_tallies_outcomes);
 	tcase_add_test(tc, log_line_lists_acked_ids);
 	tcase_add_test(tc, log_line_shortened_with_a_count);
 	tcase_add_test(tc, retention_pacing);

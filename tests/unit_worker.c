@@ -9,8 +9,9 @@
 #include <string.h>
 
 #include "buf.h"
+#include "log.h"
 #include "msg.h"
-#include "worker/batch.h"
+#include "worker/inbatch.h"
 #include "worker/config.h"
 #include "worker/handlers.h"
 #include "worker/rows.h"
@@ -184,24 +185,24 @@ body_for(const char *id)
 START_TEST(batch_capacity)
 {
 	struct mq_delivery d;
-	struct batch b;
+	struct inbatch b;
 	int i;
 
-	ck_assert_int_eq(batch_init(&b, 3), 0);
+	ck_assert_int_eq(inbatch_init(&b, 3), 0);
 	for (i = 1; i <= 3; i++) {
-		ck_assert(!batch_full(&b));
+		ck_assert(!inbatch_full(&b));
 		d = delivery((uint64_t)i, body_for(ID1));
-		ck_assert_int_eq(batch_add(&b, &d), 0);
+		ck_assert_int_eq(inbatch_add(&b, &d), 0);
 		/* Ownership moved: the caller's copy is emptied. */
 		ck_assert_ptr_null(d.body);
 	}
-	ck_assert(batch_full(&b));
+	ck_assert(inbatch_full(&b));
 	d = delivery(4, body_for(ID1));
-	ck_assert_int_eq(batch_add(&b, &d), -1);
-	batch_clear(&b);
+	ck_assert_int_eq(inbatch_add(&b, &d), -1);
+	inbatch_clear(&b);
 	ck_assert_uint_eq(b.n, 0);
-	ck_assert(!batch_full(&b));
-	batch_free(&b);
+	ck_assert(!inbatch_full(&b));
+	inbatch_free(&b);
 }
 END_TEST
 
@@ -216,7 +217,7 @@ START_TEST(batch_classifies)
 	const char *bodies[6];
 	struct item *cands[6];
 	struct mq_delivery d;
-	struct batch b;
+	struct inbatch b;
 	size_t i;
 
 	bodies[0] = body_for(ID1);
@@ -225,12 +226,12 @@ START_TEST(batch_classifies)
 	bodies[3] = unknown;
 	bodies[4] = bad_payload;
 	bodies[5] = body_for(ID2);
-	ck_assert_int_eq(batch_init(&b, 6), 0);
+	ck_assert_int_eq(inbatch_init(&b, 6), 0);
 	for (i = 0; i < 6; i++) {
 		d = delivery(10 + i, bodies[i]);
-		ck_assert_int_eq(batch_add(&b, &d), 0);
+		ck_assert_int_eq(inbatch_add(&b, &d), 0);
 	}
-	ck_assert_uint_eq(batch_prepare(&b), 4);
+	ck_assert_uint_eq(inbatch_prepare(&b), 4);
 	ck_assert_int_eq(b.items[0].state, ITEM_OK);
 	ck_assert_str_eq(b.items[0].ev.id, ID1);
 	ck_assert_ptr_eq(b.items[0].h, handler_find("CustomerCreated"));
@@ -258,10 +259,10 @@ START_TEST(batch_classifies)
 	ck_assert_ptr_null(b.items[4].data);
 	ck_assert_int_eq(b.items[5].state, ITEM_OK);
 	/* Only the decodable ones go to the database, in order. */
-	ck_assert_uint_eq(batch_candidates(&b, cands), 2);
+	ck_assert_uint_eq(inbatch_candidates(&b, cands), 2);
 	ck_assert_ptr_eq(cands[0], &b.items[0]);
 	ck_assert_ptr_eq(cands[1], &b.items[5]);
-	batch_free(&b);
+	inbatch_free(&b);
 }
 END_TEST
 
@@ -272,68 +273,68 @@ START_TEST(batch_repeats)
 	const int dup[] = { 0, 0, 1, 0, 1, 1 };
 	struct item *cands[6];
 	struct mq_delivery d;
-	struct batch b;
+	struct inbatch b;
 	size_t i;
 
-	ck_assert_int_eq(batch_init(&b, 6), 0);
+	ck_assert_int_eq(inbatch_init(&b, 6), 0);
 	for (i = 0; i < 6; i++) {
 		d = delivery(i + 1, body_for(ids[i]));
-		ck_assert_int_eq(batch_add(&b, &d), 0);
+		ck_assert_int_eq(inbatch_add(&b, &d), 0);
 	}
-	ck_assert_uint_eq(batch_prepare(&b), 0);
+	ck_assert_uint_eq(inbatch_prepare(&b), 0);
 	for (i = 0; i < 6; i++)
 		ck_assert_msg(b.items[i].dup_in_batch == dup[i], "item %zu",
 		    i);
-	ck_assert_uint_eq(batch_candidates(&b, cands), 3);
+	ck_assert_uint_eq(inbatch_candidates(&b, cands), 3);
 	ck_assert_ptr_eq(cands[0], &b.items[0]);
 	ck_assert_ptr_eq(cands[1], &b.items[1]);
 	ck_assert_ptr_eq(cands[2], &b.items[3]);
-	batch_free(&b);
+	inbatch_free(&b);
 }
 END_TEST
 
 START_TEST(batch_ack_tags)
 {
 	struct mq_delivery d;
-	struct batch b;
+	struct inbatch b;
 	size_t i;
 
-	ck_assert_int_eq(batch_init(&b, 4), 0);
-	ck_assert_uint_eq(batch_ack_tag(&b), 0);
+	ck_assert_int_eq(inbatch_init(&b, 4), 0);
+	ck_assert_uint_eq(inbatch_ack_tag(&b), 0);
 	for (i = 0; i < 4; i++) {
 		d = delivery(100 + i, body_for(ID1));
-		ck_assert_int_eq(batch_add(&b, &d), 0);
+		ck_assert_int_eq(inbatch_add(&b, &d), 0);
 	}
-	ck_assert_uint_eq(batch_ack_tag(&b), 103);
+	ck_assert_uint_eq(inbatch_ack_tag(&b), 103);
 	/* A dead-lettered message was acked on its own: the batch's
 	 * multiple-ack must not name it again. */
 	b.items[3].settled = 1;
-	ck_assert_uint_eq(batch_ack_tag(&b), 102);
+	ck_assert_uint_eq(inbatch_ack_tag(&b), 102);
 	b.items[0].settled = 1;
-	ck_assert_uint_eq(batch_ack_tag(&b), 102);
+	ck_assert_uint_eq(inbatch_ack_tag(&b), 102);
 	b.items[1].settled = 1;
 	b.items[2].settled = 1;
-	ck_assert_uint_eq(batch_ack_tag(&b), 0);
-	batch_free(&b);
+	ck_assert_uint_eq(inbatch_ack_tag(&b), 0);
+	inbatch_free(&b);
 }
 END_TEST
 
 START_TEST(batch_set_bad_releases)
 {
 	struct mq_delivery d;
-	struct batch b;
+	struct inbatch b;
 
-	ck_assert_int_eq(batch_init(&b, 1), 0);
+	ck_assert_int_eq(inbatch_init(&b, 1), 0);
 	d = delivery(1, body_for(ID1));
-	batch_add(&b, &d);
-	batch_prepare(&b);
+	inbatch_add(&b, &d);
+	inbatch_prepare(&b);
 	ck_assert_ptr_nonnull(b.items[0].data);
-	batch_set_bad(&b.items[0], "database refused the effect: x");
+	inbatch_set_bad(&b.items[0], "database refused the effect: x");
 	ck_assert_int_eq(b.items[0].state, ITEM_BAD);
 	ck_assert_ptr_null(b.items[0].data);
 	ck_assert_str_eq(b.items[0].reason, "database refused the effect: x");
 	/* LeakSanitizer checks that the payload was released. */
-	batch_free(&b);
+	inbatch_free(&b);
 }
 END_TEST
 
@@ -411,7 +412,7 @@ START_TEST(config_defaults)
 	ck_assert_int_eq(c.batch_max, 200);
 	ck_assert_int_eq(c.batch_wait_ms, 1);
 	ck_assert_int_le(c.retry_base_ms, c.retry_max_ms);
-	ck_assert_str_eq(c.log_level, "info");
+	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
 	ck_assert_int_eq(c.metrics_port, 9466);
 	ck_assert_str_eq(c.metrics_bind, "0.0.0.0");
 }

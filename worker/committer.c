@@ -12,9 +12,11 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "clock.h"
 #include "db.h"
+#include "health.h"
 #include "log.h"
-#include "store.h"
+#include "inbox.h"
 #include "worker_metrics.h"
 
 /* While idle, the database is pinged this often: readiness follows it
@@ -25,11 +27,11 @@ struct committer {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;   /* any change below; CLOCK_MONOTONIC */
-	struct batch *job;   /* handed over, not reported yet */
-	int running;         /* job taken by the thread */
+	struct inbatch *batch; /* handed over, not reported yet */
+	int running;         /* batch taken by the thread */
 	int done;            /* verdict ready in rc */
 	enum commit_rc rc;
-	int cancel;          /* stop retrying the current job */
+	int cancel;          /* stop retrying the current batch */
 	int quit;            /* the thread must exit */
 	/* Used by the thread only. */
 	db_conn *db;
@@ -41,27 +43,6 @@ struct committer {
 
 enum try_rc { TRY_OK, TRY_REFUSED, TRY_CANCELLED };
 
-static void
-deadline_after(struct timespec *ts, unsigned ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
-}
-
-static double
-mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The database answered: an outage ends. */
 static void
 db_answered(struct committer *c)
@@ -69,12 +50,12 @@ db_answered(struct committer *c)
 	if (c->db_down) {
 		log_info("database reachable again after %u retries",
 		    c->retries);
-		worker_metrics_reconnect(WORKER_DB);
+		health_reconnected(SERVER_DB);
 	}
 	c->db_down = 0;
 	c->retries = 0;
 	backoff_reset(&c->bo);
-	worker_metrics_server(WORKER_DB, 1);
+	health_set(SERVER_DB, 1);
 }
 
 static int
@@ -95,7 +76,7 @@ sleep_or_cancel(struct committer *c, unsigned ms)
 	struct timespec ts;
 	int v, e = 0;
 
-	deadline_after(&ts, ms);
+	clock_deadline(&ts, ms);
 	pthread_mutex_lock(&c->mu);
 	while (!c->cancel && !c->quit && e != ETIMEDOUT)
 		e = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
@@ -115,14 +96,14 @@ try_commit(struct committer *c, struct item *const *items, size_t n,
 	double t0;
 
 	for (;;) {
-		t0 = mono_s();
-		rc = store_handle(c->db, items, n);
+		t0 = clock_s();
+		rc = inbox_apply(c->db, items, n);
 		if (rc == DB_OK) {
-			worker_metrics_commit(mono_s() - t0);
+			worker_metrics_commit(clock_s() - t0);
 			db_answered(c);
 			return TRY_OK;
 		}
-		if (rc == DB_EOTHER && store_refused_by_data(c->db))
+		if (rc == DB_EOTHER && inbox_refused_by_data(c->db))
 			return TRY_REFUSED;
 		/* A connection closed while idle (wait_timeout, a restart
 		 * long ago) is reopened at once, without a word. */
@@ -140,7 +121,7 @@ try_commit(struct committer *c, struct item *const *items, size_t n,
 			    rc == DB_ECONN ? "unavailable" : "error",
 			    db_error(c->db), held);
 			c->db_down = 1;
-			worker_metrics_server(WORKER_DB, 0);
+			health_set(SERVER_DB, 0);
 		} else {
 			log_debug("database still unavailable: %s",
 			    db_error(c->db));
@@ -158,7 +139,7 @@ static enum try_rc
 isolate(struct committer *c, struct item *const *cands, size_t nc,
     size_t held)
 {
-	char reason[BATCH_REASON_MAX];
+	char reason[INBATCH_REASON_MAX];
 	struct item *it;
 	enum try_rc r;
 	size_t i;
@@ -171,7 +152,7 @@ isolate(struct committer *c, struct item *const *cands, size_t nc,
 		if (r == TRY_REFUSED) {
 			snprintf(reason, sizeof(reason), "database refused the "
 			    "effect: %s", db_error(c->db));
-			batch_set_bad(it, reason);
+			inbatch_set_bad(it, reason);
 			it->dead = DEAD_DB_REFUSED;
 			continue;
 		}
@@ -182,9 +163,9 @@ isolate(struct committer *c, struct item *const *cands, size_t nc,
 }
 
 static enum commit_rc
-commit_batch(struct committer *c, struct batch *b)
+commit_batch(struct committer *c, struct inbatch *b)
 {
-	size_t nc = batch_candidates(b, c->cands);
+	size_t nc = inbatch_candidates(b, c->cands);
 	enum try_rc r;
 
 	if (nc == 0)
@@ -201,7 +182,7 @@ committer_main(void *arg)
 	struct committer *c = arg;
 	struct timespec ts;
 	enum commit_rc rc;
-	struct batch *b;
+	struct inbatch *b;
 	int e;
 
 	/* Not fatal: the first batch waits for the database. */
@@ -209,20 +190,20 @@ committer_main(void *arg)
 		log_warnx("database unavailable: %s; messages wait in the "
 		    "queue until it answers", db_error(c->db));
 		c->db_down = 1;
-		worker_metrics_server(WORKER_DB, 0);
+		health_set(SERVER_DB, 0);
 	} else {
-		worker_metrics_server(WORKER_DB, 1);
+		health_set(SERVER_DB, 1);
 	}
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
-		deadline_after(&ts, IDLE_PING_MS);
+		clock_deadline(&ts, IDLE_PING_MS);
 		e = 0;
-		while (!c->quit && (c->job == NULL || c->running) &&
+		while (!c->quit && (c->batch == NULL || c->running) &&
 		    e != ETIMEDOUT)
 			e = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 		if (c->quit)
 			break;
-		if (c->job == NULL || c->running) {
+		if (c->batch == NULL || c->running) {
 			/* Idle: is the database still (or again) there?
 			 * Only the readiness flag and the outage's end are
 			 * reported; the next batch reports a loss. */
@@ -230,11 +211,11 @@ committer_main(void *arg)
 			if (db_ping(c->db) == DB_OK)
 				db_answered(c);
 			else
-				worker_metrics_server(WORKER_DB, 0);
+				health_set(SERVER_DB, 0);
 			pthread_mutex_lock(&c->mu);
 			continue;
 		}
-		b = c->job;
+		b = c->batch;
 		c->running = 1;
 		pthread_mutex_unlock(&c->mu);
 		rc = commit_batch(c, b);
@@ -312,10 +293,10 @@ committer_free(struct committer *c)
 }
 
 void
-committer_submit(struct committer *c, struct batch *b)
+committer_submit(struct committer *c, struct inbatch *b)
 {
 	pthread_mutex_lock(&c->mu);
-	c->job = b;
+	c->batch = b;
 	c->running = 0;
 	c->done = 0;
 	c->cancel = 0;
@@ -329,14 +310,14 @@ committer_wait(struct committer *c, int timeout_ms, enum commit_rc *rc)
 	struct timespec ts;
 	int e = 0, got = 0;
 
-	deadline_after(&ts, (unsigned)timeout_ms);
+	clock_deadline(&ts, (unsigned)timeout_ms);
 	pthread_mutex_lock(&c->mu);
 	while (!c->done && e != ETIMEDOUT)
 		e = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 	if (c->done) {
 		*rc = c->rc;
 		c->done = 0;
-		c->job = NULL;
+		c->batch = NULL;
 		c->running = 0;
 		got = 1;
 	}

@@ -2,7 +2,7 @@
  * committer.h - the database side of the worker, on a thread of its own.
  *
  * The consumer hands over one batch at a time; the thread runs its
- * transaction (store.c) and, while the database is down, retries it with
+ * transaction (inbox.c) and, while the database is down, retries it with
  * capped exponential backoff and jitter until it commits or the consumer
  * cancels.  Meanwhile the consumer collects and decodes the next batch:
  * the database round trips of batch k overlap the broker reads of batch
@@ -16,7 +16,7 @@
 #ifndef OUTBOX_WORKER_COMMITTER_H
 #define OUTBOX_WORKER_COMMITTER_H
 
-#include "batch.h"
+#include "inbatch.h"
 #include "config.h"
 
 enum commit_rc {
@@ -33,7 +33,7 @@ struct committer *committer_new(const struct worker_config *cfg);
 void committer_free(struct committer *c);
 
 /* Hands b over; the previous batch must have been waited for. */
-void committer_submit(struct committer *c, struct batch *b);
+void committer_submit(struct committer *c, struct inbatch *b);
 /* Waits up to timeout_ms for the verdict on the batch handed over.
  * 1 with *rc set (the batch is the caller's again), 0 not yet. */
 int committer_wait(struct committer *c, int timeout_ms, enum commit_rc *rc);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "daemon.h"
 #include "log.h"
 
 #define T struct worker_config
@@ -28,14 +29,8 @@ const struct cfg_opt worker_opts[] = {
 	    600000, "largest retry delay (exponential backoff, jitter)"),
 	CFG_ROW_INT("WORKER_DLQ_TIMEOUT_MS", T, dlq_timeout_ms, "5000", 100,
 	    60000, "ms to wait for the broker to confirm a dead-letter copy"),
-	CFG_ROW_INT("WORKER_METRICS_PORT", T, metrics_port, "9466", 0, 65535,
-	    "port of /metrics, /healthz, /readyz for operators (0: off)"),
-	CFG_ROW_STR("WORKER_METRICS_BIND", T, metrics_bind, "0.0.0.0", 1,
-	    "IPv4 address the metrics listener binds to"),
-	CFG_ROW_STR("LOG_LEVEL", T, log_level, "info", 1,
-	    "debug, info or warn"),
-	CFG_ROW_STR("LOG_FORMAT", T, log_format, "text", 1,
-	    "text (the original's lines) or json (one object per line)"),
+	DAEMON_OBS_ROWS(T, "WORKER", "9466"),
+	DAEMON_LOG_ROWS(T),
 };
 #undef T
 const size_t worker_nopts = sizeof(worker_opts) / sizeof(worker_opts[0]);
@@ -43,22 +38,9 @@ const size_t worker_nopts = sizeof(worker_opts) / sizeof(worker_opts[0]);
 int
 worker_config_load(struct worker_config *cfg, char *err, size_t errlen)
 {
-	enum log_format fmt;
-	enum log_level lvl;
-
 	memset(cfg, 0, sizeof(*cfg));
 	if (cfg_load(worker_opts, worker_nopts, cfg, err, errlen) == -1)
 		return -1;
-	if (log_level_parse(cfg->log_level, &lvl) == -1) {
-		snprintf(err, errlen, "LOG_LEVEL: invalid value \"%.32s\": "
-		    "expected debug, info or warn", cfg->log_level);
-		return -1;
-	}
-	if (log_format_parse(cfg->log_format, &fmt) == -1) {
-		snprintf(err, errlen, "LOG_FORMAT: invalid value \"%.32s\": "
-		    "expected text or json", cfg->log_format);
-		return -1;
-	}
 	/* A batch larger than the prefetch window could never fill: every
 	 * batch would wait out WORKER_BATCH_WAIT_MS. */
 	if (cfg->batch_max > cfg->prefetch) {

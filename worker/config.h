@@ -21,8 +21,8 @@ struct worker_config {
 	int dlq_timeout_ms;  /* wait for the broker's confirm of a DLQ copy */
 	int metrics_port;    /* 0: no metrics listener */
 	char metrics_bind[64];
-	char log_level[16];
-	char log_format[16];
+	int log_level;           /* enum log_level */
+	int log_format;          /* enum log_format */
 };
 
 extern const struct cfg_opt worker_opts[];

@@ -13,7 +13,7 @@
  *            meanwhile, as soon as the committer is done with the
  *            previous batch, complete it (below): its ack gives the
  *            broker room (prefetch) to send more;
- *   prepare  decode everything before any transaction (batch.c) and
+ *   prepare  decode everything before any transaction (inbatch.c) and
  *            dead-letter what cannot be handled (those are acked alone);
  *   finish   if the previous batch is still at the committer, wait for
  *            it (sending heartbeats while the database is down) and
@@ -40,9 +40,11 @@
 #include <time.h>
 
 #include "backoff.h"
-#include "batch.h"
+#include "inbatch.h"
+#include "clock.h"
 #include "committer.h"
 #include "dlq.h"
+#include "health.h"
 #include "log.h"
 #include "mq.h"
 #include "trace.h"
@@ -67,10 +69,10 @@ struct worker {
 	volatile sig_atomic_t *stop;
 	mq_conn *mq;
 	struct dlq *dlq;
-	struct committer *db;
-	struct batch bat[2];
-	struct batch *next;  /* being collected */
-	struct batch *cur;   /* with the committer (until completed), or NULL */
+	struct committer *committer; /* the database thread */
+	struct inbatch bat[2];
+	struct inbatch *next;  /* being collected */
+	struct inbatch *cur;   /* with the committer (until completed), or NULL */
 	long long cur_since; /* when cur was handed over (ms) */
 	struct backoff mq_bo;
 	int mq_down;         /* a broker outage is being reported */
@@ -78,15 +80,6 @@ struct worker {
 };
 
 enum outcome { OUT_OK, OUT_STOPPED, OUT_BROKER_LOST };
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- broker ---- */
 
@@ -99,7 +92,7 @@ broker_up(struct worker *w)
 		if (w->mq_down) {
 			log_info("broker reachable again: consuming %s",
 			    MQ_QUEUE);
-			worker_metrics_reconnect(WORKER_MQ);
+			health_reconnected(SERVER_MQ);
 		} else
 			log_info("consuming %s (prefetch %d, batches of up to "
 			    "%d messages or %d ms)", MQ_QUEUE,
@@ -107,10 +100,10 @@ broker_up(struct worker *w)
 			    w->cfg->batch_wait_ms);
 		w->mq_down = 0;
 		backoff_reset(&w->mq_bo);
-		worker_metrics_server(WORKER_MQ, 1);
+		health_set(SERVER_MQ, 1);
 		return 0;
 	}
-	worker_metrics_server(WORKER_MQ, 0);
+	health_set(SERVER_MQ, 0);
 	if (!w->mq_down)
 		log_warnx("broker unavailable: %s; retrying with backoff",
 		    mq_error(w->mq));
@@ -132,22 +125,22 @@ broker_lost(struct worker *w)
 	log_warnx("broker connection lost: %s; the messages not acked return "
 	    "to the queue; reconnecting", mq_error(w->mq));
 	if (w->cur != NULL) {
-		committer_cancel(w->db);
-		while (!committer_wait(w->db, 1000, &rc))
+		committer_cancel(w->committer);
+		while (!committer_wait(w->committer, 1000, &rc))
 			;
-		batch_clear(w->cur);
+		inbatch_clear(w->cur);
 		w->cur = NULL;
 	}
-	batch_clear(w->next);
+	inbatch_clear(w->next);
 	w->mq_down = 1;
-	worker_metrics_server(WORKER_MQ, 0);
+	health_set(SERVER_MQ, 0);
 	mq_disconnect(w->mq);
 }
 
 /* ---- a batch ---- */
 
 static int
-has_unsettled_bad(const struct batch *b)
+has_unsettled_bad(const struct inbatch *b)
 {
 	size_t i;
 
@@ -159,7 +152,7 @@ has_unsettled_bad(const struct batch *b)
 }
 
 static void
-log_results(struct worker *w, const struct batch *b)
+log_results(struct worker *w, const struct inbatch *b)
 {
 	const struct item *it;
 	const char *tp;
@@ -219,11 +212,11 @@ complete(struct worker *w, enum commit_rc rc)
 	}
 	log_results(w, w->cur);
 	worker_metrics_batch(w->cur->n);
-	tag = batch_ack_tag(w->cur);
+	tag = inbatch_ack_tag(w->cur);
 	if (tag != 0 && mq_ack(w->mq, tag, 1) == -1)
 		o = OUT_BROKER_LOST;
 out:
-	batch_clear(w->cur);
+	inbatch_clear(w->cur);
 	w->cur = NULL;
 	return o;
 }
@@ -236,7 +229,7 @@ reap(struct worker *w)
 {
 	enum commit_rc rc;
 
-	if (w->cur == NULL || !committer_wait(w->db, 0, &rc))
+	if (w->cur == NULL || !committer_wait(w->committer, 0, &rc))
 		return OUT_OK;
 	return complete(w, rc);
 }
@@ -249,22 +242,22 @@ finish(struct worker *w)
 	enum commit_rc rc;
 	int lost = 0, stopping = 0;
 
-	while (!committer_wait(w->db, HOLD_HEARTBEAT_MS, &rc)) {
+	while (!committer_wait(w->committer, HOLD_HEARTBEAT_MS, &rc)) {
 		/* A transaction in progress still commits; only the waits
 		 * between retries end. */
 		if (*w->stop && !stopping) {
 			stopping = 1;
-			committer_cancel(w->db);
+			committer_cancel(w->committer);
 		}
 		if (!lost && mq_heartbeat(w->mq) == -1) {
 			lost = 1;
-			committer_cancel(w->db);
+			committer_cancel(w->committer);
 		}
 	}
 	if (lost) {
 		/* Committed or not, its deliveries are gone with the
 		 * connection. */
-		batch_clear(w->cur);
+		inbatch_clear(w->cur);
 		w->cur = NULL;
 		return OUT_BROKER_LOST;
 	}
@@ -274,7 +267,7 @@ finish(struct worker *w)
 static int
 reap_poll_ms(const struct worker *w)
 {
-	long long ms = (now_ms() - w->cur_since) / 10;
+	long long ms = (clock_ms() - w->cur_since) / 10;
 
 	if (ms < REAP_POLL_MS)
 		return REAP_POLL_MS;
@@ -289,7 +282,7 @@ reap_poll_ms(const struct worker *w)
 static enum outcome
 collect(struct worker *w)
 {
-	struct batch *b = w->next;
+	struct inbatch *b = w->next;
 	struct mq_delivery d;
 	long long deadline = 0, left;
 	enum outcome o;
@@ -298,12 +291,12 @@ collect(struct worker *w)
 	for (;;) {
 		if ((o = reap(w)) != OUT_OK)
 			return o;
-		if (batch_full(b) || *w->stop)
+		if (inbatch_full(b) || *w->stop)
 			return OUT_OK;
 		if (b->n == 0) {
 			wait = IDLE_WAIT_MS;
 		} else {
-			left = deadline - now_ms();
+			left = deadline - clock_ms();
 			wait = left > 0 ? (int)left : 0;
 		}
 		/* Look at the committer often while it holds a batch. */
@@ -315,13 +308,13 @@ collect(struct worker *w)
 		if (r == 1) {
 			worker_metrics_consumed();
 			if (b->n == 0)
-				deadline = now_ms() + w->cfg->batch_wait_ms;
-			batch_add(b, &d);
+				deadline = clock_ms() + w->cfg->batch_wait_ms;
+			inbatch_add(b, &d);
 			/* Decoded while the rest arrives, not after. */
-			batch_decode_item(&b->items[b->n - 1]);
+			inbatch_decode_item(&b->items[b->n - 1]);
 			continue;
 		}
-		if (b->n > 0 && now_ms() >= deadline)
+		if (b->n > 0 && clock_ms() >= deadline)
 			return OUT_OK;
 		if (b->n == 0 && w->cur == NULL)
 			return OUT_OK;
@@ -333,7 +326,7 @@ static enum outcome
 turn(struct worker *w)
 {
 	enum outcome o;
-	struct batch *t;
+	struct inbatch *t;
 
 	if ((o = collect(w)) != OUT_OK)
 		return o;
@@ -342,7 +335,7 @@ turn(struct worker *w)
 			dlq_service(w->dlq);
 		return OUT_OK;
 	}
-	if (batch_prepare(w->next) > 0 &&
+	if (inbatch_prepare(w->next) > 0 &&
 	    dlq_settle(w->dlq, w->mq, w->next) == -1)
 		return OUT_BROKER_LOST;
 	/* One batch at the committer at a time, acked in order. */
@@ -350,10 +343,10 @@ turn(struct worker *w)
 		return o;
 	if (*w->stop)
 		return OUT_OK;
-	committer_submit(w->db, w->next);
+	committer_submit(w->committer, w->next);
 	t = w->next;
 	w->cur = t;
-	w->cur_since = now_ms();
+	w->cur_since = clock_ms();
 	w->next = t == &w->bat[0] ? &w->bat[1] : &w->bat[0];
 	return OUT_OK;
 }
@@ -364,9 +357,9 @@ static void
 worker_free(struct worker *w)
 {
 	/* The committer lets go of its batch before the batches go. */
-	committer_free(w->db);
-	batch_free(&w->bat[0]);
-	batch_free(&w->bat[1]);
+	committer_free(w->committer);
+	inbatch_free(&w->bat[0]);
+	inbatch_free(&w->bat[1]);
 	/* Closing the channel returns unacked deliveries to the queue. */
 	mq_free(w->mq);
 	dlq_free(w->dlq);
@@ -384,9 +377,9 @@ consume_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 	w.mq = mq_new(&cfg->mq);
 	w.dlq = dlq_new(&cfg->mq, cfg->dlq_timeout_ms);
 	if (w.mq == NULL || w.dlq == NULL ||
-	    batch_init(&w.bat[0], (size_t)cfg->batch_max) == -1 ||
-	    batch_init(&w.bat[1], (size_t)cfg->batch_max) == -1 ||
-	    (w.db = committer_new(cfg)) == NULL) {
+	    inbatch_init(&w.bat[0], (size_t)cfg->batch_max) == -1 ||
+	    inbatch_init(&w.bat[1], (size_t)cfg->batch_max) == -1 ||
+	    (w.committer = committer_new(cfg)) == NULL) {
 		log_warnx("cannot start");
 		worker_free(&w);
 		return -1;

@@ -115,7 +115,7 @@ dlq_publish(struct dlq *q, struct mq_msg *msgs, size_t n)
 }
 
 int
-dlq_settle(struct dlq *q, mq_conn *consumer, struct batch *b)
+dlq_settle(struct dlq *q, mq_conn *consumer, struct inbatch *b)
 {
 	char shown[DLQ_LOG_BODY + 4];
 	struct mq_msg *msgs;

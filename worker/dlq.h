@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "batch.h"
+#include "inbatch.h"
 #include "mq.h"
 
 struct dlq;
@@ -27,7 +27,7 @@ void dlq_free(struct dlq *q);
  * Logs each, as the original logs a message it cannot handle.  Returns
  * 0, or -1 when the consumer connection failed (the batch is lost: the
  * broker redelivers what was not settled). */
-int dlq_settle(struct dlq *q, mq_conn *consumer, struct batch *b);
+int dlq_settle(struct dlq *q, mq_conn *consumer, struct inbatch *b);
 
 /* Keeps the idle publisher connection alive (heartbeats); call it while
  * the worker waits for deliveries. */

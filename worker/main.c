@@ -12,6 +12,7 @@
 #include "consume.h"
 #include "daemon.h"
 #include "db.h"
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "obs.h"
@@ -42,7 +43,7 @@ main(int argc, char **argv)
 
 	worker_metrics_init();
 	if (cfg.metrics_port > 0 && (obs = obs_start(cfg.metrics_bind,
-	    cfg.metrics_port, worker_ready, NULL)) == NULL)
+	    cfg.metrics_port, health_ready, NULL)) == NULL)
 		log_warnx("consuming without the metrics listener");
 	db_global_init();
 	rc = consume_run(&cfg, &worker_stop);

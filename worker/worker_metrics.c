@@ -1,13 +1,15 @@
 /*
  * worker_metrics.c - the worker's series: deliveries consumed, effects,
  * duplicates, dead letters by reason, retries, reconnects; created-to-
- * handled lag, batch sizes and commit times; readiness flags.
+ * handled lag, batch sizes and commit times (servers and readiness:
+ * common/health.c).
  */
 #include "worker_metrics.h"
 
-#include <stdatomic.h>
 #include <time.h>
 
+#include "clock.h"
+#include "health.h"
 #include "metrics.h"
 
 static const char *const dead_labels[DEAD_CLASS_COUNT] = {
@@ -16,10 +18,8 @@ static const char *const dead_labels[DEAD_CLASS_COUNT] = {
 };
 
 static struct mcounter *consumed, *handled, *dups, *retries;
-static struct mcounter *dead[DEAD_CLASS_COUNT], *reconnects[2];
+static struct mcounter *dead[DEAD_CLASS_COUNT];
 static struct mhist *lag, *bsize, *commit_time;
-static struct mgauge *up_g[2];
-static atomic_int up[2];
 
 void
 worker_metrics_init(void)
@@ -47,14 +47,7 @@ worker_metrics_init(void)
 		    "the dead-letter queue, by reason", dead_labels[i]);
 	retries = metrics_counter("outbox_worker_db_retries",
 	    "Database transactions run again (outage, deadlock)", NULL);
-	reconnects[WORKER_DB] = metrics_counter("outbox_worker_reconnects",
-	    "Servers reachable again after an outage", "server=\"database\"");
-	reconnects[WORKER_MQ] = metrics_counter("outbox_worker_reconnects",
-	    "Servers reachable again after an outage", "server=\"broker\"");
-	up_g[WORKER_DB] = metrics_gauge("outbox_worker_server_up",
-	    "1 while the server answers, else 0", "server=\"database\"");
-	up_g[WORKER_MQ] = metrics_gauge("outbox_worker_server_up",
-	    "1 while the server answers, else 0", "server=\"broker\"");
+	health_init("outbox_worker");
 	lag = metrics_histogram("outbox_worker_created_to_handled_seconds",
 	    "Time from the payload's CreatedAt (the app's request) to the "
 	    "commit of the message's effect: the whole path's lag", NULL,
@@ -77,14 +70,12 @@ worker_metrics_consumed(void)
 void
 worker_metrics_handled(double created_s)
 {
-	struct timespec now;
 	double d;
 
 	mcounter_add(handled, 1);
 	if (created_s <= 0)
 		return;
-	clock_gettime(CLOCK_REALTIME, &now);
-	d = (double)now.tv_sec + (double)now.tv_nsec / 1e9 - created_s;
+	d = clock_wall_s() - created_s;
 	/* Clocks of two processes: a small skew must not go negative. */
 	mhist_observe(lag, d < 0 ? 0 : d);
 }
@@ -118,24 +109,4 @@ void
 worker_metrics_commit(double seconds)
 {
 	mhist_observe(commit_time, seconds);
-}
-
-void
-worker_metrics_server(enum worker_server s, int is_up)
-{
-	atomic_store(&up[s], is_up != 0);
-	mgauge_set(up_g[s], is_up ? 1 : 0);
-}
-
-void
-worker_metrics_reconnect(enum worker_server s)
-{
-	mcounter_add(reconnects[s], 1);
-}
-
-int
-worker_ready(void *ud)
-{
-	(void)ud;
-	return atomic_load(&up[WORKER_DB]) && atomic_load(&up[WORKER_MQ]);
 }

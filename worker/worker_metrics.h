@@ -1,13 +1,12 @@
 /*
- * worker_metrics.h - the worker's Prometheus series and its readiness
- * (served by common/obs.c on WORKER_METRICS_PORT).
+ * worker_metrics.h - the worker's Prometheus series (served by
+ * common/obs.c on WORKER_METRICS_PORT; its servers and readiness:
+ * common/health.h).
  */
 #ifndef OUTBOX_WORKER_METRICS_H
 #define OUTBOX_WORKER_METRICS_H
 
 #include <stddef.h>
-
-enum worker_server { WORKER_DB, WORKER_MQ };
 
 /* Why a message was dead-lettered (the label "reason" of
  * outbox_worker_messages_dead_lettered_total). */
@@ -35,13 +34,5 @@ void worker_metrics_retry(void);
 void worker_metrics_batch(size_t n);
 /* One transaction committed: its time, BEGIN to COMMIT. */
 void worker_metrics_commit(double seconds);
-
-/* A server answered (up = 1) or failed (up = 0).  Thread-safe. */
-void worker_metrics_server(enum worker_server s, int up);
-/* A server answered again after failing. */
-void worker_metrics_reconnect(enum worker_server s);
-/* The obs ready callback: 1 while both the database and the broker are
- * connected.  ud is unused. */
-int worker_ready(void *ud);
 
 #endif

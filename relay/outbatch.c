@@ -1,17 +1,17 @@
 /*
- * batch.c - bookkeeping of one batch of outbox rows (see batch.h).
+ * outbatch.c - bookkeeping of one batch of outbox rows (see outbatch.h).
  */
-#include "batch.h"
+#include "outbatch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 int
-batch_init(struct batch *b, size_t cap)
+outbatch_init(struct outbatch *b, size_t cap)
 {
 	memset(b, 0, sizeof(*b));
-	buf_init(&b->bodies, BATCH_BODIES_MAX);
+	buf_init(&b->bodies, OUTBATCH_BODIES_MAX);
 	b->rows = calloc(cap, sizeof(*b->rows));
 	b->msgs = calloc(cap, sizeof(*b->msgs));
 	b->bad = calloc(cap, sizeof(*b->bad));
@@ -22,7 +22,7 @@ batch_init(struct batch *b, size_t cap)
 }
 
 void
-batch_free(struct batch *b)
+outbatch_free(struct outbatch *b)
 {
 	free(b->rows);
 	free(b->msgs);
@@ -32,7 +32,7 @@ batch_free(struct batch *b)
 }
 
 void
-batch_reset(struct batch *b)
+outbatch_reset(struct outbatch *b)
 {
 	b->n = 0;
 	b->nbad = 0;
@@ -41,10 +41,10 @@ batch_reset(struct batch *b)
 }
 
 static void
-batch_add_bad(struct batch *b, int64_t seq, unsigned attempts,
+outbatch_add_bad(struct outbatch *b, int64_t seq, unsigned attempts,
     const char *reason)
 {
-	struct batch_bad *x = &b->bad[b->nbad++];
+	struct outbatch_bad *x = &b->bad[b->nbad++];
 
 	x->seq = seq;
 	x->attempts = attempts;
@@ -52,12 +52,12 @@ batch_add_bad(struct batch *b, int64_t seq, unsigned attempts,
 }
 
 int
-batch_add(struct batch *b, int64_t seq, unsigned attempts, const char *id,
+outbatch_add(struct outbatch *b, int64_t seq, unsigned attempts, const char *id,
     size_t idlen, const char *event, size_t evlen, const char *payload,
     size_t plen, const char *trace, size_t tracelen)
 {
 	char parent[TRACE_LEN + 1];
-	struct batch_row *r;
+	struct outbatch_row *r;
 	size_t before;
 
 	if (b->n + b->nbad >= b->cap) {
@@ -65,15 +65,15 @@ batch_add(struct batch *b, int64_t seq, unsigned attempts, const char *id,
 		return -1;
 	}
 	if (!uid_valid(id, idlen)) {
-		batch_add_bad(b, seq, attempts, "message_id is not a UUID");
+		outbatch_add_bad(b, seq, attempts, "message_id is not a UUID");
 		return 0;
 	}
 	if (!msg_event_name_valid(event, evlen)) {
-		batch_add_bad(b, seq, attempts, "invalid event_name");
+		outbatch_add_bad(b, seq, attempts, "invalid event_name");
 		return 0;
 	}
 	if (plen == 0) {
-		batch_add_bad(b, seq, attempts, "empty payload");
+		outbatch_add_bad(b, seq, attempts, "empty payload");
 		return 0;
 	}
 	r = &b->rows[b->n];
@@ -89,7 +89,7 @@ batch_add(struct batch *b, int64_t seq, unsigned attempts, const char *id,
 		if (b->bodies.data != NULL)
 			b->bodies.data[before] = '\0';
 		if (b->n == 0 && b->nbad == 0) {
-			batch_add_bad(b, seq, attempts, "message body too "
+			outbatch_add_bad(b, seq, attempts, "message body too "
 			    "large");
 			return 0;
 		}
@@ -112,7 +112,7 @@ batch_add(struct batch *b, int64_t seq, unsigned attempts, const char *id,
 }
 
 void
-batch_seal(struct batch *b)
+outbatch_seal(struct outbatch *b)
 {
 	struct mq_msg *m;
 	size_t i;
@@ -132,7 +132,7 @@ batch_seal(struct batch *b)
 }
 
 void
-batch_tally(const struct batch *b, struct batch_tally *t)
+outbatch_tally(const struct outbatch *b, struct outbatch_tally *t)
 {
 	size_t i;
 
@@ -156,7 +156,7 @@ batch_tally(const struct batch *b, struct batch_tally *t)
 }
 
 int
-batch_log_line(const struct batch *b, size_t max_ids, struct buf *out)
+outbatch_log_line(const struct outbatch *b, size_t max_ids, struct buf *out)
 {
 	size_t i, shown = 0, acked = 0;
 
@@ -180,7 +180,7 @@ batch_log_line(const struct batch *b, size_t max_ids, struct buf *out)
 }
 
 const char *
-batch_result_reason(enum mq_result r)
+outbatch_result_reason(enum mq_result r)
 {
 	switch (r) {
 	case MQ_NACKED:

@@ -1,11 +1,13 @@
 /*
- * store.c - one transaction per batch: processed_messages and effects.
+ * inbox.c - the inbox: one transaction per batch records the message ids
+ * in processed_messages and applies the effects of the new ones.
  */
-#include "store.h"
+#include "inbox.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "durable.h"
 #include "handlers.h"
 #include "rows.h"
 
@@ -71,13 +73,15 @@ store_seen_row(void *ud, const struct db_col *cols, size_t ncols)
  * in processed_messages are looked up first and skipped. */
 static int
 store_body(db_conn *db, struct item *const *items, size_t n, int careful,
-    struct db_val *vals, struct handled *hs, struct item **sorted)
+    struct db_val *vals, struct handled *hs, struct item **sorted,
+    int *wrote)
 {
 	struct store_seen_ud u = { items, sorted, n };
 	const struct handler *h;
 	size_t i, k, hi;
 	int rc;
 
+	*wrote = 0;
 	for (i = 0; i < n; i++)
 		items[i]->seen_before = 0;
 	if (careful) {
@@ -107,6 +111,7 @@ store_body(db_conn *db, struct item *const *items, size_t n, int careful,
 		return DB_ERETRY;
 	if (rc != DB_OK)
 		return rc;
+	*wrote = 1;
 
 	for (hi = 0; hi < handler_count(); hi++) {
 		h = handler_at(hi);
@@ -126,12 +131,12 @@ store_body(db_conn *db, struct item *const *items, size_t n, int careful,
 }
 
 int
-store_handle(db_conn *db, struct item *const *items, size_t n)
+inbox_apply(db_conn *db, struct item *const *items, size_t n)
 {
 	struct item **sorted;
 	struct db_val *vals;
 	struct handled *hs;
-	int rc, careful = 0;
+	int rc, careful = 0, wrote = 0;
 
 	if (n == 0)
 		return DB_OK;
@@ -145,11 +150,16 @@ store_handle(db_conn *db, struct item *const *items, size_t n)
 	for (;;) {
 		if ((rc = db_begin(db)) != DB_OK)
 			goto out;
-		rc = store_body(db, items, n, careful, vals, hs, sorted);
+		rc = store_body(db, items, n, careful, vals, hs, sorted,
+		    &wrote);
 		if (rc == DB_OK) {
 			/* A failed commit has rolled back (or lost the
 			 * connection: then maybe committed). */
 			rc = db_commit(db);
+			/* Only ids seen before: what said so must be on
+			 * disk before the acks. */
+			if (rc == DB_OK && !wrote)
+				rc = durable_barrier(db, "worker");
 			break;
 		}
 		db_rollback(db);
@@ -168,7 +178,7 @@ out:
 }
 
 int
-store_refused_by_data(const db_conn *db)
+inbox_refused_by_data(const db_conn *db)
 {
 	/* MariaDB/MySQL error codes (mysqld_error.h; only db.c includes the
 	 * client headers). */

@@ -1,5 +1,5 @@
 /*
- * batch.h - one batch of outbox rows on its way to the broker: the rows,
+ * outbatch.h - one batch of outbox rows on its way to the broker: the rows,
  * their message bodies, the outcome of each publish, and the log line.
  * Pure bookkeeping: no database, no broker.
  *
@@ -9,8 +9,8 @@
  * event name) go to bad[] with the reason, to be rescheduled like a
  * refused message.
  */
-#ifndef OUTBOX_RELAY_BATCH_H
-#define OUTBOX_RELAY_BATCH_H
+#ifndef OUTBOX_RELAY_OUTBATCH_H
+#define OUTBOX_RELAY_OUTBATCH_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -23,9 +23,9 @@
 
 /* Most bytes of message bodies held by one batch; rows past it wait for
  * the next batch. */
-#define BATCH_BODIES_MAX (64u * 1024 * 1024)
+#define OUTBATCH_BODIES_MAX (64u * 1024 * 1024)
 
-struct batch_row {
+struct outbatch_row {
 	int64_t seq;
 	unsigned attempts;
 	char id[UID_LEN + 1];
@@ -36,57 +36,57 @@ struct batch_row {
 	size_t len;
 };
 
-struct batch_bad {
+struct outbatch_bad {
 	int64_t seq;
 	unsigned attempts;
 	char reason[96];
 };
 
-struct batch {
+struct outbatch {
 	size_t cap;              /* rows at most */
 	size_t n;                /* rows[] and msgs[] in use */
-	struct batch_row *rows;
+	struct outbatch_row *rows;
 	struct mq_msg *msgs;
 	size_t nbad;
-	struct batch_bad *bad;
+	struct outbatch_bad *bad;
 	struct buf bodies;
 	int full;                /* a row did not fit: more rows are waiting */
 };
 
 /* Allocates room for cap rows.  0, or -1 when out of memory (then
  * batch_free is still safe). */
-int batch_init(struct batch *b, size_t cap);
+int outbatch_init(struct outbatch *b, size_t cap);
 /* Frees everything; safe on a zeroed or failed batch. */
-void batch_free(struct batch *b);
+void outbatch_free(struct outbatch *b);
 /* Empties the batch, keeping its memory. */
-void batch_reset(struct batch *b);
+void outbatch_reset(struct outbatch *b);
 
 /* Adds one outbox row; payload is the row's JSON text; trace (may be
  * NULL) the traceparent stored with the row: a valid one is continued
  * (same trace, a span of the relay's own), anything else is dropped.
  * Returns 0 when the row was added to rows[] or bad[], -1 when it did not
- * fit (bodies over BATCH_BODIES_MAX, or cap rows already): b->full is set
+ * fit (bodies over OUTBATCH_BODIES_MAX, or cap rows already): b->full is set
  * and the row is left for the next batch. */
-int batch_add(struct batch *b, int64_t seq, unsigned attempts,
+int outbatch_add(struct outbatch *b, int64_t seq, unsigned attempts,
     const char *id, size_t idlen, const char *event, size_t evlen,
     const char *payload, size_t plen, const char *trace, size_t tracelen);
 
 /* Fills msgs[] from rows[] (after the last batch_add: the bodies buffer
  * may have moved while growing).  Every result becomes MQ_PENDING. */
-void batch_seal(struct batch *b);
+void outbatch_seal(struct outbatch *b);
 
 /* Counts of the outcomes in msgs[]. */
-struct batch_tally {
+struct outbatch_tally {
 	size_t acked, nacked, returned, pending;
 };
-void batch_tally(const struct batch *b, struct batch_tally *t);
+void outbatch_tally(const struct outbatch *b, struct outbatch_tally *t);
 
 /* Appends "Published messages: [<id> <id> ...]" for the acked messages
  * to out; past max_ids ids the rest is counted: "... (+N more)]".
  * 0, or -1 when out is full. */
-int batch_log_line(const struct batch *b, size_t max_ids, struct buf *out);
+int outbatch_log_line(const struct outbatch *b, size_t max_ids, struct buf *out);
 
 /* Text recorded in last_error for a message with result r. */
-const char *batch_result_reason(enum mq_result r);
+const char *outbatch_result_reason(enum mq_result r);
 
 #endif

@@ -1,14 +1,14 @@
 /*
- * batch.c - bookkeeping of the deliveries of one transaction (batch.h).
+ * inbatch.c - bookkeeping of the deliveries of one transaction (inbatch.h).
  */
-#include "batch.h"
+#include "inbatch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 int
-batch_init(struct batch *b, size_t cap)
+inbatch_init(struct inbatch *b, size_t cap)
 {
 	memset(b, 0, sizeof(*b));
 	b->items = calloc(cap, sizeof(*b->items));
@@ -34,7 +34,7 @@ item_release(struct item *it)
 }
 
 void
-batch_clear(struct batch *b)
+inbatch_clear(struct inbatch *b)
 {
 	size_t i;
 
@@ -44,27 +44,27 @@ batch_clear(struct batch *b)
 }
 
 void
-batch_free(struct batch *b)
+inbatch_free(struct inbatch *b)
 {
 	if (b->items != NULL)
-		batch_clear(b);
+		inbatch_clear(b);
 	free(b->items);
 	free(b->sorted);
 	memset(b, 0, sizeof(*b));
 }
 
 int
-batch_full(const struct batch *b)
+inbatch_full(const struct inbatch *b)
 {
 	return b->n >= b->cap;
 }
 
 int
-batch_add(struct batch *b, struct mq_delivery *d)
+inbatch_add(struct inbatch *b, struct mq_delivery *d)
 {
 	struct item *it;
 
-	if (batch_full(b))
+	if (inbatch_full(b))
 		return -1;
 	it = &b->items[b->n++];
 	memset(it, 0, sizeof(*it));
@@ -74,7 +74,7 @@ batch_add(struct batch *b, struct mq_delivery *d)
 }
 
 void
-batch_set_bad(struct item *it, const char *reason)
+inbatch_set_bad(struct item *it, const char *reason)
 {
 	if (it->h != NULL && it->data != NULL)
 		it->h->free_data(it->data);
@@ -85,26 +85,26 @@ batch_set_bad(struct item *it, const char *reason)
 }
 
 void
-batch_decode_item(struct item *it)
+inbatch_decode_item(struct item *it)
 {
-	char reason[BATCH_REASON_MAX];
+	char reason[INBATCH_REASON_MAX];
 
 	if (msg_decode(it->d.body, it->d.len, &it->ev, reason,
 	    sizeof(reason)) == -1) {
-		batch_set_bad(it, reason);
+		inbatch_set_bad(it, reason);
 		it->dead = DEAD_MALFORMED;
 		return;
 	}
 	if ((it->h = handler_find(it->ev.event_name)) == NULL) {
 		snprintf(reason, sizeof(reason), "no handler for event \"%s\"",
 		    it->ev.event_name);
-		batch_set_bad(it, reason);
+		inbatch_set_bad(it, reason);
 		it->dead = DEAD_UNKNOWN_EVENT;
 		return;
 	}
 	if (it->h->decode(it->ev.payload, it->ev.payload_len, &it->data,
 	    reason, sizeof(reason)) == -1) {
-		batch_set_bad(it, reason);
+		inbatch_set_bad(it, reason);
 		it->dead = DEAD_BAD_PAYLOAD;
 		return;
 	}
@@ -126,7 +126,7 @@ item_cmp_id(const void *a, const void *b)
 
 /* Marks every repeat of an id after its first delivery in the batch. */
 static void
-batch_mark_repeats(struct batch *b)
+batch_mark_repeats(struct inbatch *b)
 {
 	struct item **v = b->sorted;
 	size_t i, n = 0;
@@ -143,13 +143,13 @@ batch_mark_repeats(struct batch *b)
 }
 
 size_t
-batch_prepare(struct batch *b)
+inbatch_prepare(struct inbatch *b)
 {
 	size_t i, bad = 0;
 
 	for (i = 0; i < b->n; i++) {
 		if (b->items[i].state == ITEM_PENDING)
-			batch_decode_item(&b->items[i]);
+			inbatch_decode_item(&b->items[i]);
 		bad += b->items[i].state == ITEM_BAD;
 	}
 	batch_mark_repeats(b);
@@ -157,7 +157,7 @@ batch_prepare(struct batch *b)
 }
 
 size_t
-batch_candidates(struct batch *b, struct item **out)
+inbatch_candidates(struct inbatch *b, struct item **out)
 {
 	size_t i, n = 0;
 
@@ -169,7 +169,7 @@ batch_candidates(struct batch *b, struct item **out)
 }
 
 uint64_t
-batch_ack_tag(const struct batch *b)
+inbatch_ack_tag(const struct inbatch *b)
 {
 	uint64_t tag = 0;
 	size_t i;

@@ -1,0 +1,72 @@
+/*
+ * pool.h - the app's database side: a fixed pool of threads, each with
+ * its own connection, serving a bounded queue of jobs.
+ *
+ * The HTTP thread never touches the database: it submits a job and is
+ * called back (from a pool thread) when the job has its answer.  Create
+ * jobs taken together by one thread are committed in ONE transaction
+ * (group commit, app/customers.c); every client is answered only after
+ * that commit.  An answer read from another transaction's rows (a 409, a
+ * replay, a GET 200) is given only once those rows are durable
+ * (common/durable.h).
+ */
+#ifndef OUTBOX_APP_POOL_H
+#define OUTBOX_APP_POOL_H
+
+#include "buf.h"
+#include "trace.h"
+#include "config.h"
+#include "uid.h"
+#include "validate.h"
+
+enum job_kind { JOB_CREATE, JOB_GET, JOB_PING };
+
+struct job;
+typedef void (*job_done_fn)(struct job *j);
+
+struct job {
+	enum job_kind kind;
+	/* in */
+	struct new_customer req;        /* JOB_CREATE */
+	char idem_key[IDEM_KEY_MAX + 1]; /* JOB_CREATE, "" when none */
+	char id[UID_LEN + 1];           /* JOB_GET */
+	char traceparent[TRACE_LEN + 1]; /* JOB_CREATE: stored with the event */
+	job_done_fn done;
+	void *ud;
+	/* out: HTTP status, JSON body, Location for 201 */
+	int status;
+	struct buf body;
+	char location[64];
+	/* private to the pool */
+	struct job *next;
+	int replay;  /* look the Idempotency-Key up again after the commit */
+	int derived; /* the answer was read from another transaction */
+};
+
+struct pool;
+
+/* Starts the pool threads.  Connections are made lazily, so the app
+ * starts even while the database is down.  Returns NULL on failure
+ * (logged). */
+struct pool *pool_new(const struct app_config *cfg);
+/* Queues j; j->done(j) is called exactly once, from a pool thread or,
+ * when the queue is full or the pool stops, from this call.  The caller
+ * keeps ownership of j and must not touch it until done is called. */
+void pool_submit(struct pool *p, struct job *j);
+/* 1 unless the last database call found it unavailable (thread-safe;
+ * ud is the pool: usable as a readiness callback). */
+int pool_db_up(void *ud);
+/* Jobs submitted and not yet done. */
+unsigned pool_pending(struct pool *p);
+/* Stops taking jobs (pool_submit answers 503 from then on), lets the
+ * threads answer every job already queued, joins them, closes their
+ * connections, frees.  NULL is a no-op. */
+void pool_free(struct pool *p);
+
+/* Initialises/clears a job's output buffer. */
+void job_init(struct job *j, enum job_kind kind);
+void job_clear(struct job *j);
+/* Sets the job's answer to status with the body {"error": msg}. */
+void job_error(struct job *j, int status, const char *msg);
+
+#endif

@@ -1,0 +1,24 @@
+/*
+ * health.h - the two servers a relay or a worker depends on: whether
+ * each answers, how often one came back, and the readiness that
+ * /readyz (common/obs.c) reports from them.
+ *
+ * Series, under the daemon's prefix P (e.g. "outbox_relay"):
+ *   P_server_up{server="database"|"broker"}   gauge, 1 while it answers
+ *   P_reconnects_total{server=...}            counter, back after an outage
+ */
+#ifndef OUTBOX_HEALTH_H
+#define OUTBOX_HEALTH_H
+
+enum server { SERVER_DB, SERVER_MQ, SERVER_COUNT };
+
+/* Registers the series; once, at start, before any other call. */
+void health_init(const char *prefix);
+/* A server answered (up = 1) or failed (up = 0).  Thread-safe. */
+void health_set(enum server s, int up);
+/* A server answered again after failing.  Thread-safe. */
+void health_reconnected(enum server s);
+/* The obs ready callback: 1 while both servers answer.  ud is unused. */
+int health_ready(void *ud);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * fsync_hold.c - an LD_PRELOAD shim for the durability tests: it holds
+ * MariaDB's redo log back on demand, so that a committed transaction is
+ * visible to other sessions but not yet on disk, for as long as a test
+ * needs.
+ *
+ * While the file named by $OUTBOX_HOLD_FILE exists, every fsync() and
+ * fdatasync() of the process, and every write to InnoDB's redo log
+ * (a file named ib_logfile*), waits until the file is removed.  A commit
+ * made meanwhile is done in memory (its rows visible, its locks released)
+ * but its log records never reach the file: a kill -9 of the server
+ * loses it for certain, where holding fsync alone leaves it to chance
+ * (the records may already be in the page cache).  Without the variable,
+ * or while the file is absent, the calls go straight through.
+ *
+ * Built without sanitizers (it runs inside mariadbd), as
+ * $(B)/lib/outbox-fsync-hold.so; scripts/infra.sh loads it through
+ * OUTBOX_DB_PRELOAD.
+ */
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Exported for the dynamic linker, not for any header. */
+int fsync(int fd);
+int fdatasync(int fd);
+ssize_t write(int fd, const void *buf, size_t n);
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off);
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off);
+ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off);
+ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off_t off);
+
+static int
+hold_on(void)
+{
+	const char *f = getenv("OUTBOX_HOLD_FILE");
+
+	return f != NULL && *f != '\0' && access(f, F_OK) == 0;
+}
+
+static void
+hold_wait(void)
+{
+	struct timespec ts = { 0, 2 * 1000 * 1000 };
+
+	while (hold_on())
+		nanosleep(&ts, NULL);
+}
+
+/* 1 when fd is InnoDB's redo log (asked only while the hold is on). */
+static int
+is_redo_log(int fd)
+{
+	char link[64], path[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0)
+		return 0;
+	path[n] = '\0';
+	return strstr(path, "/ib_logfile") != NULL;
+}
+
+static void
+hold_write(int fd)
+{
+	if (hold_on() && is_redo_log(fd))
+		hold_wait();
+}
+
+#define REAL(name) ((name##_fn)dlsym(RTLD_NEXT, #name))
+
+typedef int (*fsync_fn)(int);
+typedef int (*fdatasync_fn)(int);
+typedef ssize_t (*write_fn)(int, const void *, size_t);
+typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
+typedef ssize_t (*pwrite64_fn)(int, const void *, size_t, off_t);
+typedef ssize_t (*pwritev_fn)(int, const struct iovec *, int, off_t);
+typedef ssize_t (*pwritev64_fn)(int, const struct iovec *, int, off_t);
+
+int
+fsync(int fd)
+{
+	hold_wait();
+	return REAL(fsync)(fd);
+}
+
+int
+fdatasync(int fd)
+{
+	hold_wait();
+	return REAL(fdatasync)(fd);
+}
+
+ssize_t
+write(int fd, const void *buf, size_t n)
+{
+	/* stdout and stderr (the server's log) are never held. */
+	if (fd > 2)
+		hold_write(fd);
+	return REAL(write)(fd, buf, n);
+}
+
+ssize_t
+pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	hold_write(fd);
+	return REAL(pwrite)(fd, buf, n, off);
+}
+
+ssize_t
+pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+	hold_write(fd);
+	return REAL(pwrite64)(fd, buf, n, off);
+}
+
+ssize_t
+pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	hold_write(fd);
+	return REAL(pwritev)(fd, iov, cnt, off);
+}
+
+ssize_t
+pwritev64(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	hold_write(fd);
+	return REAL(pwritev64)(fd, iov, cnt, off);
+}
