@@ -80,9 +80,12 @@ start() {
 }
 
 # dead PID: the process has exited (a zombie not yet reaped, or gone).
+# A read cut short by a signal says nothing about the process: "not dead".
+# (No 2> on these reads: a trap that runs inside one would inherit it.)
 dead() {
-	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	local st=
+	[ -r "/proc/$1/stat" ] || return 0
+	read -r st <"/proc/$1/stat" || true
 	st=${st##*) }
 	[ "${st%% *}" = Z ]
 }
@@ -165,21 +168,17 @@ ready() { curl -sf -m 2 -o /dev/null "$1"; }
 ) &
 ready_pid=$!
 
-# Wait for a daemon to end.  A signal interrupts the wait and runs
-# on_signal, which exits; so a daemon that ends here died on its own.
+# Watch the daemons.  A signal runs on_signal once the current command is
+# done (Ctrl-C ends the sleep too), which exits; so a daemon that ends here
+# died on its own.  (Not `wait -n`: bash 5.2 was seen here to go on waiting
+# after a daemon had been killed.  Not `read -t` as a sleep: its timeout
+# can cut short a trap that runs inside it.)
 while :; do
-	rc=0
-	ended=
-	# (2>: not bash's own "Killed" job notice; the line below says it)
-	wait -n -p ended "${pid[@]}" 2>/dev/null || rc=$?
-	if [ -z "$ended" ]; then
-		# 127: nothing left to wait for (cannot happen while daemons run).
-		[ "$rc" -ne 127 ] || { say "no daemon left to wait for"; exit 1; }
-		continue
-	fi
 	for d in "${running[@]}"; do
-		[ "${pid[$d]}" = "$ended" ] || continue
+		dead "${pid[$d]}" || continue
 		stopping=1
+		rc=0
+		wait "${pid[$d]}" 2>/dev/null || rc=$?
 		wait_for 5 dead "${prefixer[$d]}" || true
 		printf '\n' >&2 2>/dev/null || true
 		say "*** $d EXITED ($(how "$rc")) ***; stopping the others"
@@ -191,4 +190,5 @@ while :; do
 		stop_all
 		exit 1
 	done
+	sleep 0.2
 done

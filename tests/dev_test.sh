@@ -109,6 +109,7 @@ for i in $(seq 1 "$runs"); do
 
 	kill -INT -- "-$MAKE_PID" 2>/dev/null || true
 	check "$i: Ctrl-C stops make dev within 30 s" wait_for 30 exited "$MAKE_PID"
+	exited "$MAKE_PID" || stop_dev
 	rc=0
 	wait "$MAKE_PID" || rc=$?
 	# make reports the interrupt itself (130, as for any Ctrl-C'd make);
@@ -137,6 +138,7 @@ relay=$(pgrep -f "^$bin/outbox-relay( |$)" || true)
 check "kill: the relay's pid found (${relay:-none})" test -n "$relay"
 [ -z "$relay" ] || kill -KILL "$relay"
 check "kill: make dev ends within 30 s" wait_for 30 exited "$MAKE_PID"
+exited "$MAKE_PID" || stop_dev
 rc=0
 wait "$MAKE_PID" || rc=$?
 check "kill: make dev fails (got $rc)" test "$rc" -ne 0 -a "$rc" -ne 130
