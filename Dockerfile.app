@@ -1,14 +1,19 @@
 # Dockerfile.app - outbox-app (HTTP API) and outbox-migrate + migrations/.
 #
 # Dockerfile.app, Dockerfile.relay and Dockerfile.worker are identical from
-# the first FROM down to the "per image" line (scripts/containers.sh checks
+# `ARG BASE` down to the "per image" line (scripts/containers.sh checks
 # it): the builder stage and the runtime base are the same instructions on
 # the same inputs, so the layer cache builds them once for the three images
 # (the toolchain install and `make build` run once, the runtime libraries are
 # installed once).  Below that line each file copies its own binary.
 
+# The base of both stages: the official image by default (docker compose,
+# any machine with a registry); scripts/containers.sh, offline, passes its
+# own debootstrapped one (--build-arg BASE=localhost/outbox-base:bookworm).
+ARG BASE=debian:bookworm-slim
+
 # ---- builder: the project's own dependency script and Makefile ----
-FROM debian:bookworm-slim AS build
+FROM ${BASE} AS build
 LABEL outbox.stage=build
 WORKDIR /src
 # The -dev package list lives in one place, scripts/deps.sh (group "build":
@@ -22,7 +27,7 @@ COPY . .
 RUN make build
 
 # ---- runtime base: shared libraries only, a fixed non-root user ----
-FROM debian:bookworm-slim
+FROM ${BASE}
 LABEL outbox.stage=runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \

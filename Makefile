@@ -2,10 +2,15 @@
 # migration runner and the tests.  See README.md ("Make targets").
 #
 #   make build   release binaries into build/release/bin
-#   make test    install, start the private servers, ASan+UBSan build, tests
-#   make dev     install, start the private servers, migrate, run the daemons
-#   make infras  only start the private MariaDB and RabbitMQ
-#   make clean   stop the private servers, remove build output
+#   make test    install, ASan+UBSan build, tests on the test servers
+#   make dev     install, start the dev servers, migrate, run the daemons
+#   make infras  only start the dev MariaDB and RabbitMQ
+#   make clean   stop both sets of private servers, remove build output
+#
+# Two sets of private servers (scripts/ports.env): dev (make dev, infras,
+# migrate, audit) and test (make test, chaos, chaos-db, bench, valgrind,
+# containers-smoke), with their own ports and data: the tests never touch
+# what `make dev` wrote, and may run while it runs.
 #   make lint    banned functions, cppcheck
 
 SHELL := /bin/bash
@@ -16,6 +21,11 @@ VARIANT ?= release
 BUILD_ROOT ?= build
 export BUILD_ROOT
 B := $(BUILD_ROOT)/$(VARIANT)
+
+# The test servers, whatever OUTBOX_* the caller's shell exports for the
+# dev ones (scripts/lib.sh's use_test_servers does the same).
+TEST_SERVERS := env -u OUTBOX_VAR -u OUTBOX_DB_PORT -u OUTBOX_MQ_PORT \
+	-u OUTBOX_MQ_DIST_PORT -u OUTBOX_MQ_EPMD_PORT OUTBOX_SERVERS=test
 
 PKGS := libmicrohttpd libmariadb librabbitmq jansson uuid
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -172,13 +182,15 @@ migrate: build infras
 dev: deps build infras migrate
 	@bash scripts/dev.sh
 
+# tests/run.sh starts the test servers (and stops them if it did).
 test: deps
+	@$(TEST_SERVERS) bash tests/run.sh --preflight
 	@$(MAKE) --no-print-directory build-san
-	@bash scripts/infra.sh start
-	@bash tests/run.sh
+	@$(TEST_SERVERS) bash tests/run.sh
 
 clean:
 	-@bash scripts/infra.sh stop
+	-@$(TEST_SERVERS) bash scripts/infra.sh stop
 	rm -rf $(BUILD_ROOT)
 
 lint:
@@ -187,17 +199,19 @@ lint:
 # The system against the raw limits of the same servers, as ratios (see
 # scripts/bench.sh).  Never part of `make test`.
 BENCH_BINS := $(addprefix $(BUILD_ROOT)/release/bin/outbox-bench-,txn e2e publish consume)
-bench: deps infras
+bench: deps
 	@$(MAKE) --no-print-directory VARIANT=release binaries $(BENCH_BINS)
-	@scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
-	@bash scripts/bench.sh
+	@$(TEST_SERVERS) bash scripts/infra.sh start
+	@$(TEST_SERVERS) scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
+	@$(TEST_SERVERS) bash scripts/bench.sh
 
 # The three daemons under valgrind memcheck with traffic (scripts/valgrind.sh).
-valgrind: deps infras
+valgrind: deps
 	@$(MAKE) --no-print-directory VARIANT=release binaries \
 	    $(BUILD_ROOT)/release/bin/outbox-bench-e2e
-	@scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
-	@bash scripts/valgrind.sh
+	@$(TEST_SERVERS) bash scripts/infra.sh start
+	@$(TEST_SERVERS) scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
+	@$(TEST_SERVERS) bash scripts/valgrind.sh
 
 # Reconciles the database and the broker (see scripts/audit.c).
 audit: build
@@ -226,15 +240,17 @@ CHAOS_REQUESTS ?= 20000
 CHAOS_RATE ?= 300
 CHAOS_HOLD_ROUNDS ?= 20
 .PHONY: chaos chaos-db chaos-load
-chaos: deps infras
+chaos: deps
 	@$(MAKE) --no-print-directory VARIANT=release binaries chaos-load
-	@CHAOS_BIN=$(abspath $(BUILD_ROOT))/release/bin \
+	@$(TEST_SERVERS) bash scripts/infra.sh start
+	@$(TEST_SERVERS) CHAOS_BIN=$(abspath $(BUILD_ROOT))/release/bin \
 	    CHAOS_REQUESTS=$(CHAOS_REQUESTS) CHAOS_RATE=$(CHAOS_RATE) \
 	    CHAOS_HOLD_ROUNDS=$(CHAOS_HOLD_ROUNDS) bash scripts/chaos.sh
 
-chaos-db: deps infras
+chaos-db: deps
 	@$(MAKE) --no-print-directory VARIANT=release binaries chaos-load
-	@CHAOS_BIN=$(abspath $(BUILD_ROOT))/release/bin \
+	@$(TEST_SERVERS) bash scripts/infra.sh start
+	@$(TEST_SERVERS) CHAOS_BIN=$(abspath $(BUILD_ROOT))/release/bin \
 	    CHAOS_REQUESTS=36000 CHAOS_RATE=$(CHAOS_RATE) CHAOS_FAULTS=30 \
 	    CHAOS_DB_FAULTS=22 CHAOS_GAP_MIN_S=1 CHAOS_GAP_MAX_S=4 \
 	    CHAOS_HOLD_ROUNDS=30 bash scripts/chaos.sh
@@ -264,7 +280,7 @@ $(B)/bin/outbox-bench-publish: $(call obj,tests/bench_publish.c) $(B)/libcommon.
 #   make images            one-time podman setup, then build outbox-app,
 #                          outbox-relay, outbox-worker and check them
 #   make containers-smoke  the same, then run the three containers against
-#                          the private servers: POST, the relay's and the
+#                          the test servers: POST, the relay's and the
 #                          worker's lines, clean SIGTERM stop
 .PHONY: images containers-smoke
 
@@ -272,7 +288,7 @@ images:
 	@bash scripts/containers.sh setup images
 
 containers-smoke:
-	@bash scripts/containers.sh setup images smoke
+	@$(TEST_SERVERS) bash scripts/containers.sh setup images smoke
 
 # ---- worker benchmark: raw consume client (not part of `make test`) -------
 # The reference figure the worker's drain rate is compared with; see the

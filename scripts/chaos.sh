@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# shellcheck disable=SC2317 # functions run through poll() look unreachable
+# shellcheck disable=SC2317 # functions run through wait_for() look unreachable
 # scripts/chaos.sh - the chaos run (README, "Chaos run"; issue 6).
 #
 #   make chaos                       release build, 20,000 POSTs at 300/s
 #   CHAOS_BIN=<bin folder> bash scripts/chaos.sh      (tests/run.sh: san)
 #
-# Against the private servers of scripts/infra.sh (already started):
+# Against the test servers of scripts/ports.env (already started):
 #  1. empties the tables and the queues, applies the migrations;
 #  2. runs app, relay and worker, each as its own database/RabbitMQ user
 #     (scripts/roles.env), each under a small supervisor of this script
@@ -51,10 +51,15 @@
 # CHAOS_HOLD_ROUNDS (0: step 7 left out), CHAOS_ITEST (CHAOS_BIN/outbox-itest),
 # CHAOS_HOLD_SO (CHAOS_BIN/../lib/outbox-fsync-hold.so; without it, no
 # db-held faults),
-# OUTBOX_VAR / OUTBOX_*_PORT (the servers, as scripts/infra.sh).
+# OUTBOX_TEST_* (the test servers: scripts/ports.env).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root" || exit 1
+# The test servers (scripts/ports.env), never the dev ones: this empties
+# tables and queues.
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+use_test_servers
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 # shellcheck source=scripts/roles.env
@@ -94,25 +99,12 @@ for b in outbox-app outbox-relay outbox-worker outbox-migrate outbox-audit outbo
 done
 [ "$HOLD_ROUNDS" = 0 ] || [ -x "$ITEST" ] || die "$ITEST is not built (CHAOS_HOLD_ROUNDS needs it)"
 bash scripts/infra.sh status >/dev/null 2>&1 ||
-	die "the private servers are not running (bash scripts/infra.sh start)"
+	die "the test servers are not running (OUTBOX_SERVERS=test bash scripts/infra.sh start)"
 
 now_ms() { local s; s=$(date +%s%N); printf '%s' $(( s / 1000000 )); }
 # wait_until_ms T: returns at T (ms since the epoch), polling.
 wait_until_ms() { while [ "$(now_ms)" -lt "$1" ]; do sleep 0.1; done; }
-# poll DEADLINE_S CMD...: runs CMD every 0.1 s until it succeeds (0) or the
-# deadline passes (1).
-poll() {
-	local end=$(( $(now_ms) + $1 * 1000 ))
-	shift
-	until "$@"; do
-		[ "$(now_ms)" -lt "$end" ] || return 1
-		sleep 0.1
-	done
-}
 sql() { bash scripts/infra.sh db-sql -N -B -D "$DB_NAME" "$@"; }
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # ------------------------------------------------------------ the schedule
 # Everything random is drawn here, from the seed, before anything starts.
@@ -236,7 +228,7 @@ cleanup() {
 }
 trap 'cleanup; exit 1' INT TERM
 app_ready() { curl -fs -m 2 -o /dev/null "http://127.0.0.1:$APP_PORT/readyz"; }
-poll 30 app_ready || { cleanup; die "the app is not ready on port $APP_PORT within 30 s (log: $LOGS/app.1.log)"; }
+wait_for 30 app_ready || { cleanup; die "the app is not ready on port $APP_PORT within 30 s (log: $LOGS/app.1.log)"; }
 say "daemons up: app $(cat "$ST/app.pid") (port $APP_PORT), relay $(cat "$ST/relay.pid"), worker $(cat "$ST/worker.pid")"
 
 # ------------------------------------------------------------ injector
@@ -308,7 +300,7 @@ bash scripts/infra.sh status >/dev/null 2>&1 || {
 
 # ------------------------------------------------------------ recovery
 post_ok=0 post_json=
-if poll 60 app_ready; then
+if wait_for 60 app_ready; then
 	post_json=$("$BIN/outbox-chaos-load" "$APP_PORT" 50 50 "$RUN_ID-post" \
 		"$IDS" 60 2>>"$LOGS/load.err")
 	post_ok=$(sed -nE 's/.*"created_201": ([0-9]+).*/\1/p' <<<"$post_json")
@@ -332,7 +324,7 @@ queue_empty() {
 }
 settled() { settled_db && queue_empty; }
 unpub='?' ncust='?' nwel='?'
-if poll "$SETTLE_S" settled; then
+if wait_for "$SETTLE_S" settled; then
 	t_settled=$(now_ms)
 	settle_ms=$(( t_settled - t_faults ))
 	say "settled $(( settle_ms / 1000 )).$(( settle_ms % 1000 / 100 )) s after the last fault"
@@ -400,10 +392,10 @@ for d in app relay worker; do
 	kill -TERM "$(cat "$ST/$d.pid")" 2>/dev/null
 done
 sup_done() { local d; for d in app relay worker; do kill -0 "${sup[$d]}" 2>/dev/null && return 1; done; return 0; }
-if ! poll 30 sup_done; then
+if ! wait_for 30 sup_done; then
 	fail+=("a daemon did not stop within 30 s of SIGTERM")
 	for d in app relay worker; do kill -9 "$(cat "$ST/$d.pid")" 2>/dev/null; done
-	poll 10 sup_done
+	wait_for 10 sup_done
 fi
 declare -A n_start=() n_killed=() n_unexp=() first_pid=() last_pid=()
 for d in app relay worker; do

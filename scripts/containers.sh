@@ -6,12 +6,14 @@
 #
 #   setup   one-time, idempotent: the Debian packages podman runc debootstrap
 #           debian-archive-keyring docker-compose curl (only the missing
-#           ones, no recommends); containers.conf
-#           settings; the base image debian:bookworm-slim made with
-#           debootstrap from the machine's Debian mirror (only if absent);
-#           `docker-compose config -q` on docker-compose.yml.
+#           ones, no recommends); the base image localhost/outbox-base:bookworm
+#           made with debootstrap from the machine's Debian mirror (only if
+#           absent); `docker-compose config -q` on docker-compose.yml.
 #   images  podman build of Dockerfile.app/.relay/.worker as outbox-app,
-#           outbox-relay, outbox-worker; checks: the three Dockerfiles share
+#           outbox-relay, outbox-worker, from that base (--build-arg BASE:
+#           the Dockerfiles' own default is the real debian:bookworm-slim,
+#           what a machine with a registry builds from); checks: the three
+#           Dockerfiles share
 #           their common part verbatim, no build tools in the images, every
 #           shared library resolved, a non-root user.  The builder stage is
 #           kept as outbox-build (the next run's cache); older untagged
@@ -26,7 +28,12 @@
 #
 # Why podman and these flags: no Docker engine runs on the project's machines
 # and no registry is reachable (../shared/MACHINE-NOTES.md, "Containers"):
-# runc runtime, cgroupfs, host network, `--ulimit host`.
+# runc runtime, cgroupfs, host network, `--ulimit host`.  The host is left as
+# found: podman reads the project's scripts/containers.conf (CONTAINERS_CONF),
+# never a rewritten /etc/containers/containers.conf, and the local base
+# image has a name of the project's own, never an official image's.
+# Podman runs rootful here: run as another user, the script runs itself
+# again through sudo, and runs the private servers as that user still.
 #
 # Environment:
 #   OUTBOX_CTR_IMAGES    images to build and run (default "app relay worker");
@@ -40,7 +47,9 @@
 #                        for the relay (39465) and the worker (39466): their
 #                        HEALTHCHECK probes /healthz there
 #   OUTBOX_CTR_TIMEOUT   seconds to wait for each step of the smoke run (60)
-#   OUTBOX_VAR, OUTBOX_DB_PORT, OUTBOX_MQ_PORT, ...  as scripts/infra.sh
+#   OUTBOX_SERVERS, OUTBOX_VAR, ...  which servers, as scripts/infra.sh
+#                        (make containers-smoke and make test: the test ones)
+#   CONTAINERS_CONF      podman's settings (default scripts/containers.conf)
 # The private servers are stopped at the end only if this script started them.
 # Prints the time of each phase; exits non-zero with a message on any failure.
 set -euo pipefail
@@ -50,9 +59,43 @@ ROOT=$(dirname "$SCRIPT_DIR")
 cd "$ROOT"
 export PATH="/usr/sbin:/sbin:$PATH"
 
-BASE_IMAGE=docker.io/library/debian:bookworm-slim
+# The settings that select the servers and the containers' ports: kept
+# across sudo (no secret among them).
+kept_env() {
+    local v
+    for v in $(compgen -e); do
+        case $v in OUTBOX_* | BUILD_ROOT | CI | CONTAINERS_CONF) printf '%s=%s\0' "$v" "${!v}" ;; esac
+    done
+}
+if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 ||
+        { echo "containers: error: podman runs rootful here: run this as root (sudo not found)" >&2; exit 1; }
+    mapfile -d '' -t keep < <(kept_env)
+    # OUTBOX_SUDO=-n (tests/run.sh): fail rather than ask for a password.
+    # shellcheck disable=SC2086
+    exec sudo ${OUTBOX_SUDO:-} env "${keep[@]}" OUTBOX_CALLER="$(id -un)" \
+        bash "$SCRIPT_DIR/containers.sh" "$@"
+fi
+# as_user CMD...: the private servers stay the calling user's (their files,
+# their processes) when sudo ran us.
+as_user() {
+    if [ -n "${OUTBOX_CALLER:-}" ] && [ "$OUTBOX_CALLER" != root ]; then
+        local keep
+        mapfile -d '' -t keep < <(kept_env)
+        sudo -u "$OUTBOX_CALLER" env "${keep[@]}" "$@"
+    else
+        "$@"
+    fi
+}
+
+# Podman's settings for this project only (no cgroup manager, no ulimits
+# to apply here); the machine's /etc/containers stays untouched.
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/scripts/containers.conf}
+# The debootstrapped base, under a name of the project's own: an official
+# name (debian:bookworm-slim) would shadow the real image for every other
+# use of podman on the machine.
+BASE_IMAGE=localhost/outbox-base:bookworm
 SUITE=bookworm
-CONF=/etc/containers/containers.conf
 UID_EXPECTED=10001
 SETUP_PKGS=(podman runc debootstrap debian-archive-keyring docker-compose curl)
 read -r -a IMAGES <<<"${OUTBOX_CTR_IMAGES:-app relay worker}"
@@ -139,71 +182,9 @@ setup_packages() {
     [ ${#still[@]} -eq 0 ] || die "still not installed after apt-get: ${still[*]}"
 }
 
-# Prints the value of KEY in [SECTION] of a TOML file ("" if unset).
-toml_get() { # toml_get FILE SECTION KEY
-    awk -v sec="[$2]" -v key="$3" '
-        /^[[:space:]]*\[/ { s = $0; gsub(/[[:space:]]/, "", s); in_sec = (s == sec); next }
-        in_sec && $0 ~ "^[[:space:]]*" key "[[:space:]]*=" {
-            v = $0; sub(/^[^=]*=[[:space:]]*/, "", v); sub(/[[:space:]]*(#.*)?$/, "", v); print v; exit
-        }' "$1"
-}
-
-# Sets KEY = VALUE in [SECTION]: replaces the key's line, or adds it right
-# after the section header, or appends the section.  Keeps everything else.
-toml_set() { # toml_set FILE SECTION KEY VALUE
-    local tmp
-    tmp=$(mktemp "$1.XXXXXX")
-    awk -v sec="[$2]" -v key="$3" -v val="$4" '
-        skip { if ($0 ~ /\]/) skip = 0; next }      # rest of a multi-line array
-        /^[[:space:]]*\[/ {
-            s = $0; gsub(/[[:space:]]/, "", s)
-            in_sec = (s == sec); seen = seen || in_sec
-            print; if (in_sec && !done) { print key " = " val; done = 1 }
-            next
-        }
-        in_sec && $0 ~ "^[[:space:]]*" key "[[:space:]]*=" {   # replaced above
-            v = $0; sub(/^[^=]*=[[:space:]]*/, "", v); sub(/[[:space:]]*#.*$/, "", v)
-            if (v ~ /^\[/ && v !~ /\]$/) skip = 1
-            next
-        }
-        { print }
-        END { if (!seen) { print ""; print sec; print key " = " val } }' "$1" >"$tmp"
-    chmod 644 "$tmp"
-    mv -f "$tmp" "$1"
-}
-
 setup_conf() {
-    local want_ul='[]' want_cg='"cgroupfs"' ul cg
-    if [ -f "$CONF" ]; then
-        ul=$(toml_get "$CONF" containers default_ulimits)
-        cg=$(toml_get "$CONF" engine cgroup_manager)
-        if [ "$ul" = "$want_ul" ] && [ "$cg" = "$want_cg" ]; then
-            say "$CONF: already has default_ulimits = [] and cgroup_manager = \"cgroupfs\""
-            return 0
-        fi
-        need_root "editing $CONF"
-        cp -p "$CONF" "$CONF.bak-outbox"
-        [ "$ul" = "$want_ul" ] || toml_set "$CONF" containers default_ulimits "$want_ul"
-        [ "$cg" = "$want_cg" ] || toml_set "$CONF" engine cgroup_manager "$want_cg"
-        say "$CONF: settings added (previous file kept as $CONF.bak-outbox)"
-    else
-        need_root "writing $CONF"
-        mkdir -p "$(dirname "$CONF")"
-        cat >"$CONF" <<EOF
-# Written by outbox scripts/containers.sh: podman on a machine without
-# systemd, where the default ulimits cannot be applied.
-[containers]
-default_ulimits = []
-
-[engine]
-cgroup_manager = "cgroupfs"
-EOF
-        say "$CONF: written"
-    fi
-    if [ "$(toml_get "$CONF" containers default_ulimits)" != "$want_ul" ] ||
-        [ "$(toml_get "$CONF" engine cgroup_manager)" != "$want_cg" ]; then
-        die "$CONF: could not set default_ulimits / cgroup_manager; fix it by hand"
-    fi
+    [ -f "$CONTAINERS_CONF" ] || die "CONTAINERS_CONF=$CONTAINERS_CONF: no such file"
+    say "podman settings: CONTAINERS_CONF=$CONTAINERS_CONF"
 }
 
 # Prints "URI SUITE" for every Debian deb source of the machine (one-line
@@ -324,21 +305,21 @@ check_compose() {
 
 phase_setup() {
     timed "setup: packages" setup_packages
-    timed "setup: containers.conf" setup_conf
+    timed "setup: podman settings" setup_conf
     timed "setup: base image" setup_base_image
     timed "setup: compose check" check_compose
 }
 
 # ------------------------------------------------------------------ images
 
-# The part of the Dockerfiles before "# ---- per image" (from the first
-# FROM) must be the same text in the three files: that is what lets the
+# The part of the Dockerfiles before "# ---- per image" (from `ARG BASE`,
+# or the first FROM) must be the same text in the three files: that is what lets the
 # layer cache build the builder and the runtime base once.
 check_shared_part() {
     local f ref="" cur
     for f in Dockerfile.app Dockerfile.relay Dockerfile.worker; do
         [ -f "$f" ] || die "$f not found"
-        cur=$(awk '/^FROM /{on=1} /^# ---- per image/{exit} on' "$f")
+        cur=$(awk '/^(ARG BASE|FROM) /{on=1} /^# ---- per image/{exit} on' "$f")
         [ -n "$cur" ] || die "$f: no FROM ... '# ---- per image' part"
         if [ -z "$ref" ]; then
             ref=$cur
@@ -368,6 +349,7 @@ build_one() { # build_one NAME
     [ -f "$CONTEXT/$n/main.c" ] ||
         die "$n/main.c does not exist yet: outbox-$n cannot be built (OUTBOX_CTR_IMAGES selects a subset)"
     podman build --runtime runc --network=host --format docker --pull=never \
+        --build-arg BASE="$BASE_IMAGE" \
         -f "$CONTEXT/Dockerfile.$n" -t "outbox-$n" "$CONTEXT" ||
         die "podman build of Dockerfile.$n failed"
 }
@@ -378,7 +360,7 @@ build_one() { # build_one NAME
 # images of this project (label outbox.stage) are removed; nothing else.
 keep_cache() {
     podman build --runtime runc --network=host --format docker --pull=never -q \
-        --target build -f "$CONTEXT/Dockerfile.${IMAGES[0]}" -t outbox-build "$CONTEXT" >/dev/null ||
+        --build-arg BASE="$BASE_IMAGE" --target build -f "$CONTEXT/Dockerfile.${IMAGES[0]}" -t outbox-build "$CONTEXT" >/dev/null ||
         die "tagging the builder stage failed"
     local old
     old=$(podman images -q --filter dangling=true --filter label=outbox.stage)
@@ -436,7 +418,7 @@ smoke_cleanup() {
     done
     SMOKE_RUNNING=()
     if [ "$INFRA_STARTED" = 1 ]; then
-        bash scripts/infra.sh stop || true
+        as_user bash scripts/infra.sh stop || true
         INFRA_STARTED=0
     fi
 }
@@ -510,10 +492,10 @@ healthy() { # podman's own run of the image's HEALTHCHECK
 }
 
 smoke_infra() {
-    if ! bash scripts/infra.sh status >/dev/null 2>&1; then
+    if ! as_user bash scripts/infra.sh status >/dev/null 2>&1; then
         INFRA_STARTED=1
     fi
-    bash scripts/infra.sh start || die "scripts/infra.sh start failed"
+    as_user bash scripts/infra.sh start || die "scripts/infra.sh start failed"
 }
 
 smoke_migrate() {
@@ -563,7 +545,7 @@ smoke_post() {
     say "POST /customers -> 201, customer $CUSTOMER_ID, outbox message $MESSAGE_ID"
 }
 
-db_sql() { bash scripts/infra.sh db-sql -N -B "$DB_NAME" -e "$1"; }
+db_sql() { as_user bash scripts/infra.sh db-sql -N -B "$DB_NAME" -e "$1"; }
 
 logs_have() { # logs_have NAME FIXED-STRING [FIXED-STRING]: one line with both
     # no grep -q: an early exit would fail the pipe (pipefail, SIGPIPE)

@@ -1,32 +1,39 @@
 #!/usr/bin/env bash
 # scripts/dev.sh - runs the daemons in the foreground against the private
 # servers, each output line prefixed with its container-style name as
-# `docker compose up` does ("outbox-demo-relay  | ...").  Ctrl-C (SIGINT)
-# or SIGTERM stops them all cleanly.  If one dies on its own, says so
-# loudly, stops the others and exits non-zero.
+# `docker compose up` does ("outbox-demo-relay  | ...").
+#
+# Stopping: Ctrl-C (SIGINT), SIGTERM or SIGHUP prints one "dev: stopping"
+# line, sends SIGTERM to each daemon, waits for each (DEV_STOP_TIMEOUT,
+# 30 s, then kill -9, said loudly), prints "dev: <daemon> stopped (exit N)"
+# after the daemon's last line, and exits 0 (make, which got the Ctrl-C
+# too, then ends with 130).
+#
+# The daemons run in a session of their own (setsid), out of the
+# terminal's process group: a Ctrl-C reaches make and this script, never
+# the daemons directly.  (They used to get it too and race this script's
+# own handling: a daemon that had already stopped was reported as a
+# crash.)  So a daemon that ends was either stopped here or died on its
+# own; the latter is reported loudly ("dev: *** relay EXITED (killed by
+# SIGKILL) ***"), the others are stopped, and the exit status is 1.
 #
 # `make dev` runs it after installing, starting the servers, migrating and
 # building.  Daemons whose binary is not built are skipped.
-set -uo pipefail
+set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 build=${BUILD_ROOT:-build}
 case $build in /*) ;; *) build="$root/$build" ;; esac
 bin="$build/release/bin"
+stop_timeout=${DEV_STOP_TIMEOUT:-30}
 
-declare -A pids=()
-stopping=0
-
-prefix() {
-	local name=$1 line
-	# Outlive Ctrl-C: the daemon's last lines come after it.
-	trap '' INT TERM
-	while IFS= read -r line; do
-		printf '%-19s| %s\n' "$name" "$line"
-	done
-}
+# Never fails: after a SIGHUP the terminal may be gone, and the daemons
+# must still be stopped.
+say() { printf 'dev: %s\n' "$*" >&2 2>/dev/null || true; }
 
 # Each daemon runs as its own database and RabbitMQ user (least privilege;
 # scripts/roles.env, created by scripts/infra.sh).
@@ -38,39 +45,109 @@ declare -A creds=(
 	[worker]="DB_USER=$OUTBOX_WORKER_DB_USER DB_PASS=$OUTBOX_WORKER_DB_PASS RABBITMQ_USER=$OUTBOX_WORKER_MQ_USER RABBITMQ_PASS=$OUTBOX_WORKER_MQ_PASS"
 )
 
+declare -A pid=()     # daemon -> its pid
+declare -A prefixer=() # daemon -> pid of the process prefixing its lines
+running=()            # daemons started and not yet reaped, in start order
+stopping=0
+ready_pid=
+
+prefix() { # prefix NAME: copies stdin to stdout, each line prefixed
+	local name=$1 line
+	# Outlive the signals: the daemon's last lines come after them.
+	trap '' INT TERM HUP
+	while IFS= read -r line; do
+		printf '%-19s| %s\n' "$name" "$line" 2>/dev/null || true
+	done
+}
+
 start() {
-	local d=$1
+	local d=$1 fd
 	if [ ! -x "$bin/outbox-$d" ]; then
-		echo "dev: $bin/outbox-$d is not built; skipping $d" >&2
-		return
+		say "$bin/outbox-$d is not built; skipping $d"
+		return 0
 	fi
+	# The prefixer is this script's child (a process substitution opened
+	# here, not in the daemon's fork), so it can be waited for.
+	exec {fd}> >(prefix "outbox-demo-$d")
+	prefixer[$d]=$!
+	# A background job is never a process group leader: setsid makes the
+	# new session without forking, so $! is the daemon itself.
 	# shellcheck disable=SC2086 # creds are NAME=value words
-	env ${creds[$d]} "$bin/outbox-$d" > >(prefix "outbox-demo-$d") 2>&1 &
-	pids[$d]=$!
+	env ${creds[$d]} setsid "$bin/outbox-$d" >&"$fd" 2>&1 &
+	pid[$d]=$!
+	exec {fd}>&-
+	running+=("$d")
+}
+
+# dead PID: the process has exited (a zombie not yet reaped, or gone).
+# A read cut short by a signal says nothing about the process: "not dead".
+# (No 2> on these reads: a trap that runs inside one would inherit it.)
+dead() {
+	local st=
+	[ -r "/proc/$1/stat" ] || return 0
+	read -r st <"/proc/$1/stat" || true
+	st=${st##*) }
+	[ "${st%% *}" = Z ]
+}
+
+# how RC: "exit 0", "exit 1", "killed by SIGKILL".
+how() {
+	if [ "$1" -gt 128 ] && [ "$1" -lt 160 ]; then
+		printf 'killed by SIG%s' "$(kill -l "$(($1 - 128))" 2>/dev/null || echo "$(($1 - 128))")"
+	else
+		printf 'exit %s' "$1"
+	fi
+}
+
+# reap DAEMON: its exit status, once its prefixer has written its last
+# line; "dev: DAEMON stopped (exit N)" after them.
+reap() {
+	local d=$1 rc=0
+	wait "${pid[$d]}" 2>/dev/null || rc=$?
+	wait_for 5 dead "${prefixer[$d]}" || true
+	wait "${prefixer[$d]}" 2>/dev/null || true
+	LAST_RC=$rc
 }
 
 stop_all() {
 	local d
-	stopping=1
-	for d in "${!pids[@]}"; do
-		kill -TERM "${pids[$d]}" 2>/dev/null || true
+	if [ -n "$ready_pid" ]; then
+		kill "$ready_pid" 2>/dev/null || true
+		wait "$ready_pid" 2>/dev/null || true
+	fi
+	for d in "${running[@]}"; do
+		kill -TERM "${pid[$d]}" 2>/dev/null || true
 	done
-	for d in "${!pids[@]}"; do
-		wait "${pids[$d]}" 2>/dev/null
-		echo "dev: $d stopped (exit $?)" >&2
+	for d in "${running[@]}"; do
+		if ! wait_for "$stop_timeout" dead "${pid[$d]}"; then
+			say "*** $d still running ${stop_timeout} s after SIGTERM: kill -9 ***"
+			kill -KILL "${pid[$d]}" 2>/dev/null || true
+		fi
+		reap "$d"
+		say "$d stopped ($(how "$LAST_RC"))"
 	done
+	running=()
 }
 
-trap 'stop_all; exit 0' INT TERM
+on_signal() { # on_signal NAME: the user (or make) stops us
+	[ "$stopping" -eq 0 ] || return 0
+	stopping=1
+	say "stopping (SIG$1)"
+	stop_all
+	exit 0
+}
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+trap 'on_signal HUP' HUP
 
 for d in app relay worker; do
 	start "$d"
 done
-if [ ${#pids[@]} -eq 0 ]; then
-	echo "dev: nothing to run; build first (make build)" >&2
+if [ ${#running[@]} -eq 0 ]; then
+	say "nothing to run; build first (make build)"
 	exit 1
 fi
-echo "dev: starting ${!pids[*]}; Ctrl-C stops" >&2
+say "starting ${running[*]}; Ctrl-C stops"
 
 # Readiness: each daemon's /readyz (database and broker connected), with a
 # deadline; a daemon that is not ready in time is reported, not hidden.
@@ -79,32 +156,39 @@ declare -A ready_url=(
 	[relay]="http://127.0.0.1:${RELAY_METRICS_PORT:-9465}/readyz"
 	[worker]="http://127.0.0.1:${WORKER_METRICS_PORT:-9466}/readyz"
 )
+ready() { curl -sf -m 2 -o /dev/null "$1"; }
 (
-	end=$((SECONDS + 60))
-	for d in "${!pids[@]}"; do
-		until curl -sf -o /dev/null "${ready_url[$d]}"; do
-			if [ "$SECONDS" -ge "$end" ]; then
-				echo "dev: *** $d not ready after 60 s (${ready_url[$d]}) ***" >&2
-				exit 1
-			fi
-			sleep 0.1
-		done
-	done
-	echo "dev: all ready: API on http://localhost:${APP_PORT:-3000}" >&2
-) &
-
-# Wait for any daemon to end; one that ends while we are not stopping died.
-while :; do
-	wait -n "${pids[@]}"
-	rc=$?
-	[ "$stopping" -eq 1 ] && exit 0
-	for d in "${!pids[@]}"; do
-		if ! kill -0 "${pids[$d]}" 2>/dev/null; then
-			echo "" >&2
-			echo "dev: *** $d EXITED (status $rc) ***; stopping the others" >&2
-			unset "pids[$d]"
-			stop_all
+	for d in "${running[@]}"; do
+		if ! wait_for 60 ready "${ready_url[$d]}"; then
+			say "*** $d not ready after 60 s (${ready_url[$d]}) ***"
 			exit 1
 		fi
 	done
+	say "all ready: API on http://localhost:${APP_PORT:-3000}"
+) &
+ready_pid=$!
+
+# Watch the daemons.  A signal runs on_signal once the current command is
+# done (Ctrl-C ends the sleep too), which exits; so a daemon that ends here
+# died on its own.  (Not `wait -n`: bash 5.2 was seen here to go on waiting
+# after a daemon had been killed.  Not `read -t` as a sleep: its timeout
+# can cut short a trap that runs inside it.)
+while :; do
+	for d in "${running[@]}"; do
+		dead "${pid[$d]}" || continue
+		stopping=1
+		rc=0
+		wait "${pid[$d]}" 2>/dev/null || rc=$?
+		wait_for 5 dead "${prefixer[$d]}" || true
+		printf '\n' >&2 2>/dev/null || true
+		say "*** $d EXITED ($(how "$rc")) ***; stopping the others"
+		left=()
+		for o in "${running[@]}"; do
+			[ "$o" = "$d" ] || left+=("$o")
+		done
+		running=("${left[@]}")
+		stop_all
+		exit 1
+	done
+	sleep 0.2
 done

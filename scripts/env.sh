@@ -9,12 +9,19 @@
 #
 # 1. Exports every variable of .local.env (DB_*, RABBITMQ_*): the original's
 #    values, the ones docker-compose.yml uses as env_file.
-# 2. Then points the clients at the private servers of scripts/infra.sh:
-#      DB_HOST=127.0.0.1        DB_PORT=$OUTBOX_DB_PORT        (default 33063)
-#      RABBITMQ_HOST=127.0.0.1  RABBITMQ_PORT=$OUTBOX_MQ_PORT  (default 56720)
+# 2. Picks the private servers of scripts/infra.sh: the port plan of
+#    scripts/ports.env (its variables exported too) and the set named by
+#    OUTBOX_SERVERS, dev (the default) or test.  Unless given, from the set:
+#      OUTBOX_VAR      dev <repo>/var (OUTBOX_DEV_VAR), test <repo>/var/test
+#                      (OUTBOX_TEST_VAR)
+#      OUTBOX_DB_PORT  dev OUTBOX_DEV_DB_PORT (33063), test OUTBOX_TEST_DB_PORT (23306)
+#      OUTBOX_MQ_PORT  dev OUTBOX_DEV_MQ_PORT (56720), test OUTBOX_TEST_MQ_PORT (23672)
+#    all exported, with OUTBOX_SERVERS.
+# 3. Then points the clients at them:
+#      DB_HOST=127.0.0.1        DB_PORT=$OUTBOX_DB_PORT
+#      RABBITMQ_HOST=127.0.0.1  RABBITMQ_PORT=$OUTBOX_MQ_PORT
 #    These overrides always apply (a DB_HOST or DB_PORT set by the caller is
-#    replaced); to move the servers, set OUTBOX_DB_PORT / OUTBOX_MQ_PORT,
-#    which are respected, and exported.
+#    replaced); to move the servers, set the OUTBOX_* variables above.
 #
 # Written for POSIX sh: a Makefile recipe (/bin/sh = dash) may source it.
 # When sourced by a shell that cannot tell the file's own path (dash), the
@@ -78,10 +85,28 @@ while IFS= read -r _outbox_line || [ -n "$_outbox_line" ]; do
     export "$_outbox_key=$_outbox_val"
 done < "$_outbox_root/.local.env"
 
-# The project's own servers (scripts/infra.sh); same defaults there.
-OUTBOX_DB_PORT=${OUTBOX_DB_PORT:-33063}
-OUTBOX_MQ_PORT=${OUTBOX_MQ_PORT:-56720}
-export OUTBOX_DB_PORT OUTBOX_MQ_PORT
+# The project's own servers (scripts/infra.sh): a set of the port plan.
+. "$_outbox_root/scripts/ports.env"
+export OUTBOX_DEV_DB_PORT OUTBOX_DEV_MQ_PORT OUTBOX_TEST_DB_PORT \
+    OUTBOX_TEST_MQ_PORT OUTBOX_HOLD_DB_PORT OUTBOX_BINLOG_DB_PORT \
+    OUTBOX_BINLOG_HOLD_DB_PORT OUTBOX_CLUSTER_MQ_PORTS \
+    OUTBOX_CLUSTER_MQ_DIST_PORTS OUTBOX_CLUSTER_MQ_EPMD_PORT OUTBOX_PROM_PORT
+case ${OUTBOX_SERVERS:=dev} in
+    dev)
+        : "${OUTBOX_VAR:=${OUTBOX_DEV_VAR:-$_outbox_root/var}}"
+        : "${OUTBOX_DB_PORT:=$OUTBOX_DEV_DB_PORT}"
+        : "${OUTBOX_MQ_PORT:=$OUTBOX_DEV_MQ_PORT}" ;;
+    test)
+        : "${OUTBOX_VAR:=${OUTBOX_TEST_VAR:-$_outbox_root/var/test}}"
+        : "${OUTBOX_DB_PORT:=$OUTBOX_TEST_DB_PORT}"
+        : "${OUTBOX_MQ_PORT:=$OUTBOX_TEST_MQ_PORT}" ;;
+    *)
+        echo "env.sh: OUTBOX_SERVERS=$OUTBOX_SERVERS: expected dev or test" >&2
+        unset _outbox_root _outbox_self _outbox_exec _outbox_cr _outbox_line _outbox_key _outbox_val
+        # shellcheck disable=SC2317
+        return 1 2>/dev/null || exit 1 ;;
+esac
+export OUTBOX_SERVERS OUTBOX_VAR OUTBOX_DB_PORT OUTBOX_MQ_PORT
 export DB_HOST=127.0.0.1
 export DB_PORT="$OUTBOX_DB_PORT"
 export RABBITMQ_HOST=127.0.0.1
@@ -97,7 +122,7 @@ if [ "$_outbox_exec" = 1 ]; then
     fi
     for _outbox_key in DB_USER DB_PASS DB_HOST DB_PORT DB_NAME \
                        RABBITMQ_USER RABBITMQ_PASS RABBITMQ_HOST RABBITMQ_PORT \
-                       OUTBOX_DB_PORT OUTBOX_MQ_PORT; do
+                       OUTBOX_SERVERS OUTBOX_VAR OUTBOX_DB_PORT OUTBOX_MQ_PORT; do
         eval "_outbox_val=\${$_outbox_key-}"
         # shellcheck disable=SC2154
         printf "export %s='%s'\n" "$_outbox_key" \

@@ -9,15 +9,24 @@
 #   scripts/infra.sh mq-diag [rabbitmq-diagnostics args...]
 #   scripts/infra.sh destroy                    stop, then delete both data dirs
 #
-# Everything lives under ${OUTBOX_VAR:-<repo>/var} (git-ignored):
+# Everything lives under $OUTBOX_VAR (git-ignored var/ by default):
 #   mariadb/{data,run,log,tmp}   mariadb/admin.cnf (root over the socket)
 #                                mariadb/app.cnf   (DB_USER over TCP)
 #   rabbitmq/{mnesia,log,home,etc,run}
-# Ports (127.0.0.1 only), from the environment:
-#   OUTBOX_DB_PORT       33063  MariaDB
-#   OUTBOX_MQ_PORT       56720  RabbitMQ AMQP; node outbox-<port>@localhost
+# Which servers: the set of the port plan (scripts/ports.env) named by
+# OUTBOX_SERVERS (dev, the default, or test), through scripts/env.sh; each
+# value can be given instead (127.0.0.1 only):
+#   OUTBOX_VAR           dev <repo>/var, test <repo>/var/test
+#   OUTBOX_DB_PORT       MariaDB (dev 33063, test 23306)
+#   OUTBOX_MQ_PORT       RabbitMQ AMQP (dev 56720, test 23672); node
+#                        outbox-<port>@localhost
 #   OUTBOX_MQ_DIST_PORT  OUTBOX_MQ_PORT+1  Erlang distribution
 #   OUTBOX_MQ_EPMD_PORT  OUTBOX_MQ_PORT+2  a private epmd (not the shared 4369)
+# A port held by a listener stops `start` at once, saying who holds it. A
+# start that cannot bind (an outgoing connection may hold any port of the
+# ephemeral range, where the dev ports are) waits for the port's sockets to
+# end (OUTBOX_PORT_WAIT, 30 s) and tries again (3 starts); RabbitMQ's
+# could_not_start_listener never shows as a raw crash dump.
 # For tests that need a special MariaDB (their own OUTBOX_VAR and port):
 #   OUTBOX_DB_PRELOAD    a shared object preloaded into mariadbd (LD_PRELOAD)
 #   OUTBOX_DB_ARGS       more mariadbd options, split on spaces
@@ -45,6 +54,8 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$SCRIPT_DIR")
 export PATH="/usr/sbin:/sbin:$PATH"
+# shellcheck source=scripts/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 say()  { printf 'infra: %s\n' "$*"; }
 warn() { printf 'infra: warning: %s\n' "$*" >&2; }
@@ -80,14 +91,17 @@ DB_APP_NAME=$(env_val DB_NAME outbox-demo)
 DB_EXTRA_USER=outbox   # the project's non-root database user, same password
 MQ_APP_USER=$(env_val RABBITMQ_USER outbox)
 MQ_APP_PASS=$(env_val RABBITMQ_PASS 123456)
-# The caller may have sourced env.sh: RABBITMQ_* / DB_* must not leak into the
-# servers (RabbitMQ reads RABBITMQ_* variables).
+# The set of servers (OUTBOX_SERVERS, OUTBOX_VAR, OUTBOX_*_PORT).
+# shellcheck source=scripts/env.sh
+. "$SCRIPT_DIR/env.sh"
+# env.sh and maybe the caller exported the clients' RABBITMQ_* / DB_*: they
+# must not leak into the servers (RabbitMQ reads RABBITMQ_* variables).
 unset RABBITMQ_USER RABBITMQ_PASS RABBITMQ_HOST RABBITMQ_PORT \
       DB_USER DB_PASS DB_HOST DB_PORT DB_NAME
 
 is_port() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le 65535 ]; }
-DB_PORT=${OUTBOX_DB_PORT:-33063}
-MQ_PORT=${OUTBOX_MQ_PORT:-56720}
+DB_PORT=$OUTBOX_DB_PORT
+MQ_PORT=$OUTBOX_MQ_PORT
 is_port "$DB_PORT" || die "OUTBOX_DB_PORT=$DB_PORT: not a port number (1..65535)"
 is_port "$MQ_PORT" || die "OUTBOX_MQ_PORT=$MQ_PORT: not a port number (1..65535)"
 MQ_DIST_PORT=${OUTBOX_MQ_DIST_PORT:-$((MQ_PORT + 1))}
@@ -100,7 +114,14 @@ for p in "$DB_PORT" "$MQ_PORT" "$MQ_DIST_PORT" "$MQ_EPMD_PORT"; do
     seen_port[$p]=1
 done
 
-VAR=${OUTBOX_VAR:-$ROOT/var}
+SERVERS=$OUTBOX_SERVERS
+VAR=$OUTBOX_VAR
+# For the messages: a set of scripts/ports.env, or ports of the caller's.
+slot_db="OUTBOX_${SERVERS^^}_DB_PORT" slot_mq="OUTBOX_${SERVERS^^}_MQ_PORT"
+SET_LABEL="$SERVERS servers"
+if [ "${!slot_db:-}" != "$DB_PORT" ] || [ "${!slot_mq:-}" != "$MQ_PORT" ]; then
+    SET_LABEL="ports given by OUTBOX_DB_PORT, OUTBOX_MQ_PORT"
+fi
 mkdir -p "$VAR" || die "cannot create OUTBOX_VAR=$VAR"
 VAR=$(cd "$VAR" && pwd)
 
@@ -132,6 +153,8 @@ DB_START_TIMEOUT=${OUTBOX_DB_START_TIMEOUT:-30}
 MQ_START_TIMEOUT=${OUTBOX_MQ_START_TIMEOUT:-60}
 STOP_TIMEOUT=${OUTBOX_STOP_TIMEOUT:-30}
 WAIT_TIMEOUT=${OUTBOX_WAIT_TIMEOUT:-60}
+PORT_WAIT=${OUTBOX_PORT_WAIT:-30}
+START_TRIES=3
 
 # The RabbitMQ server and its CLI tools read all of this.
 mq_env() {
@@ -157,21 +180,9 @@ mq_env() {
 
 # ---------------------------------------------------------------- helpers
 
-now_us() { printf '%s' "${EPOCHREALTIME/./}"; }
 elapsed() { # elapsed START_US -> "1.23 s"
     local d=$(( $(now_us) - $1 ))
     printf '%d.%02d s' $((d / 1000000)) $((d % 1000000 / 10000))
-}
-
-# wait_for SECONDS CMD...: run CMD every 0.1 s until it succeeds; 1 on timeout.
-wait_for() {
-    local secs=$1; shift
-    local end=$(( $(now_us) + secs * 1000000 ))
-    while :; do
-        if "$@"; then return 0; fi
-        [ "$(now_us)" -lt "$end" ] || return 1
-        sleep 0.1
-    done
 }
 
 # pid_alive PID [COMM]: process exists, is not a zombie, and (if given) its
@@ -201,10 +212,75 @@ port_open() { # something accepts TCP connections on 127.0.0.1:PORT
     timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
 }
 
-port_owner() { # best effort: "pid/name" listening on PORT
-    command -v ss >/dev/null 2>&1 || return 0
-    ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'users:(([^)]*))' | head -n1 || true
+# port_users PORT: the sockets that keep a server from binding
+# 127.0.0.1:PORT, one per line (lib.sh's port_holder): those on that
+# address or a wildcard one, but not TIME-WAIT (the servers bind with
+# SO_REUSEADDR).  Nothing printed: the port is free.
+port_users() {
+    if command -v ss >/dev/null 2>&1; then
+        port_holder "$1" | awk -v p=":$1" '$1 != "TIME-WAIT" &&
+            ($2 == "127.0.0.1" p || $2 == "0.0.0.0" p || $2 == "*" p ||
+             $2 == "[::]" p || $2 == "[::ffff:127.0.0.1]" p)'
+    elif port_open "$1"; then
+        echo "LISTEN (who: unknown, ss not found)"
+    fi
 }
+port_free() { [ -z "$(port_users "$1")" ]; }
+
+# port_hint DB|MQ: how to move that port.
+port_hint() {
+    local slot="OUTBOX_${SERVERS^^}_$1_PORT" own="OUTBOX_$1_PORT"
+    if [ "${!slot:-}" = "${!own}" ]; then
+        printf 'another checkout? move this one'"'"'s %s servers with %s (README, "Ports")' \
+            "$SERVERS" "$slot"
+    else
+        printf 'set %s to another port' "$own"
+    fi
+}
+
+# ensure_no_listener WHAT PORT HINT: something listening on
+# 127.0.0.1:PORT stops us at once, saying who.  (Other sockets are not
+# checked before a start: a stopped server's connections linger, closing,
+# and do not keep it from binding again.)
+ensure_no_listener() {
+    local users
+    users=$(port_users "$2" | grep '^LISTEN' || true)
+    [ -z "$users" ] || die "$1: port 127.0.0.1:$2 is already in use ($(brief "$users")); $3"
+}
+
+# wait_port_released WHAT PORT...: after a start that could not bind: the
+# sockets still on those ports (an outgoing connection may hold any port of
+# the ephemeral range, where the dev ports are) are waited for, up to
+# PORT_WAIT s in all.
+wait_port_released() {
+    local what=$1 p users end
+    shift
+    end=$(( $(now_us) + PORT_WAIT * 1000000 ))
+    for p in "$@"; do
+        users=$(port_users "$p")
+        [ -n "$users" ] || continue
+        say "$what: 127.0.0.1:$p is held ($(brief "$users")); waiting for it to end"
+        while ! port_free "$p" && [ "$(now_us)" -lt "$end" ]; do
+            sleep 0.1
+        done
+    done
+}
+
+# brief LINES: the listener if there is one (a server's accepted
+# connections share its port), else the first 3 sockets, on one line;
+# no line: a socket ss does not show (bound, not yet connected) or gone.
+brief() {
+    local l n
+    [ -n "$1" ] || { printf 'by nothing ss shows now: a passing connection?'; return 0; }
+    l=$(grep '^LISTEN' <<<"$1" || head -n 3 <<<"$1")
+    n=$(( $(wc -l <<<"$1") - $(wc -l <<<"$l") ))
+    paste -sd ';' <<<"$l" | sed 's/;/; /g' | tr -d '\n'
+    if ! grep -q '^LISTEN' <<<"$l" && [ "$n" -gt 0 ]; then printf '; %d more' "$n"; fi
+}
+
+# log_from FILE OFFSET: what FILE got after OFFSET bytes (one start's lines).
+log_from() { tail -c "+$(($2 + 1))" "$1" 2>/dev/null || true; }
+log_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
 
 # The AMQP 0-9-1 handshake: send the protocol header, expect a method frame
 # (Connection.Start, frame type 1) back.
@@ -406,9 +482,14 @@ db_start() {
     local t0 pid fresh=0
     t0=$(now_us)
     mkdir -p "$DB_RUN" "$DB_LOGDIR" "$DB_TMP"
-    db_write_cnf
     if pid=$(db_pid); then
         if wait_for "$DB_START_TIMEOUT" db_ping; then
+            # The server of this OUTBOX_VAR, started with another port?
+            local port
+            port=$(db_admin -N -B -e 'SELECT @@port' 2>/dev/null || true)
+            [ -z "$port" ] || [ "$port" = "$DB_PORT" ] ||
+                die "mariadb: the server of $VAR runs (pid $pid) on 127.0.0.1:$port, not $DB_PORT: stop it first (scripts/infra.sh db-stop with the settings it was started with) or use another OUTBOX_VAR"
+            db_write_cnf
             db_provision 0
             say "mariadb: already running (pid $pid, 127.0.0.1:$DB_PORT), reused"
             return 0
@@ -416,20 +497,38 @@ db_start() {
         log_tail "$DB_LOG"
         die "mariadb: pid $pid is alive but does not answer on $DB_SOCK after ${DB_START_TIMEOUT} s"
     fi
+    db_write_cnf
 
     # Not running: whatever a crash (kill -9) left behind is stale.
     rm -f "$DB_PIDFILE" "$DB_SOCK" "$DB_SOCK.lock"
-    if port_open "$DB_PORT"; then
-        die "mariadb: port 127.0.0.1:$DB_PORT is already in use $(port_owner "$DB_PORT") (set OUTBOX_DB_PORT to use another port)"
-    fi
     # A unix socket path is limited to 107 bytes.
     [ ${#DB_SOCK} -le 107 ] || die "mariadb: socket path too long (${#DB_SOCK} > 107 bytes): $DB_SOCK; use a shorter OUTBOX_VAR"
     if [ ! -f "$DB_DATA/.outbox-installed" ]; then
+        ensure_no_listener mariadb "$DB_PORT" "$(port_hint DB)"
         db_install
         fresh=1 DB_FRESH=1
     fi
+    local try=1
+    while :; do
+        ensure_no_listener mariadb "$DB_PORT" "$(port_hint DB)"
+        db_launch && break
+        # The port was taken between the check and the bind.
+        [ "$try" -lt "$START_TRIES" ] ||
+            die "mariadb: could not listen on 127.0.0.1:$DB_PORT in $START_TRIES starts: address in use ($(brief "$(port_users "$DB_PORT")")); $(port_hint DB) (log: $DB_LOG)"
+        try=$((try + 1))
+        say "mariadb: 127.0.0.1:$DB_PORT in use when the server started; start $try of $START_TRIES"
+        wait_port_released mariadb "$DB_PORT"
+    done
+    db_provision "$fresh"
+    DB_FRESH=0
+    say "mariadb: started (pid $(db_pid), 127.0.0.1:$DB_PORT, db $DB_APP_NAME, $SET_LABEL) in $(elapsed "$t0")"
+}
 
-    local user_opt=() extra_args=() preload=()
+# db_launch: starts mariadbd, waits until it answers: 0; 1 when it could
+# not bind its port (nothing shown: the caller tries again); any other
+# failure stops us with the log's last lines.
+db_launch() {
+    local user_opt=() extra_args=() preload=() log_at
     [ "$(id -u)" -eq 0 ] && user_opt=(--user=root)
     # shellcheck disable=SC2206   # options are single words
     [ -n "${OUTBOX_DB_ARGS:-}" ] && extra_args=($OUTBOX_DB_ARGS)
@@ -437,6 +536,7 @@ db_start() {
         [ -f "$OUTBOX_DB_PRELOAD" ] || die "OUTBOX_DB_PRELOAD=$OUTBOX_DB_PRELOAD: no such file"
         preload=(env "LD_PRELOAD=$OUTBOX_DB_PRELOAD")
     fi
+    log_at=$(log_size "$DB_LOG")
     # Durability stays the default: innodb_flush_log_at_trx_commit=1,
     # doublewrite on. No binary log (a single server, no replication).
     spawn "$DB_LOG" "${preload[@]}" mariadbd --no-defaults "${user_opt[@]}" \
@@ -447,18 +547,20 @@ db_start() {
         --innodb-flush-log-at-trx-commit=1 --innodb-buffer-pool-size=256M \
         --max-connections=500 "${extra_args[@]}"
     DB_LAUNCH_PID=$SPAWNED
-    if ! wait_for "$DB_START_TIMEOUT" db_ready_or_dead || pid_dead "$DB_LAUNCH_PID"; then
-        local why="exited during startup"
-        if pid_alive "$DB_LAUNCH_PID"; then
-            why="not ready within ${DB_START_TIMEOUT} s, killed"
-            kill -9 "$DB_LAUNCH_PID" 2>/dev/null || true
-        fi
-        log_tail "$DB_LOG"
-        die "mariadb: failed to start on 127.0.0.1:$DB_PORT: $why (log: $DB_LOG)"
+    if wait_for "$DB_START_TIMEOUT" db_ready_or_dead && pid_alive "$DB_LAUNCH_PID"; then
+        return 0
     fi
-    db_provision "$fresh"
-    DB_FRESH=0
-    say "mariadb: started (pid $(db_pid), 127.0.0.1:$DB_PORT, db $DB_APP_NAME) in $(elapsed "$t0")"
+    local why="exited during startup"
+    if pid_alive "$DB_LAUNCH_PID"; then
+        why="not ready within ${DB_START_TIMEOUT} s, killed"
+        kill -9 "$DB_LAUNCH_PID" 2>/dev/null || true
+        wait_for 10 pid_dead "$DB_LAUNCH_PID" || true
+    elif log_from "$DB_LOG" "$log_at" | grep -qE 'Bind on TCP/IP port|Address already in use'; then
+        rm -f "$DB_PIDFILE" "$DB_SOCK" "$DB_SOCK.lock"
+        return 1
+    fi
+    log_tail "$DB_LOG"
+    die "mariadb: failed to start on 127.0.0.1:$DB_PORT: $why (log: $DB_LOG)"
 }
 
 db_stop() {
@@ -596,6 +698,11 @@ mq_start() {
     mq_env
     mq_write_config
     if pid=$(mq_pid); then
+        # The node of this OUTBOX_VAR, started with another port?
+        local port
+        port=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | sed -n 's/^RABBITMQ_NODE_PORT=//p' || true)
+        [ -z "$port" ] || [ "$port" = "$MQ_PORT" ] ||
+            die "rabbitmq: the node of $VAR runs (pid $pid) on 127.0.0.1:$port, not $MQ_PORT: stop it first (scripts/infra.sh mq-stop with the settings it was started with) or use another OUTBOX_VAR"
         if wait_for "$MQ_START_TIMEOUT" port_open "$MQ_PORT"; then
             mq_ready_checks
             say "rabbitmq: already running (pid $pid, 127.0.0.1:$MQ_PORT, node $MQ_NODE), reused"
@@ -606,35 +713,65 @@ mq_start() {
     fi
 
     rm -f "$MQ_PIDFILE"
-    local p
-    for p in "$MQ_PORT" "$MQ_DIST_PORT"; do
-        if port_open "$p"; then
-            die "rabbitmq: port 127.0.0.1:$p is already in use $(port_owner "$p") (set OUTBOX_MQ_PORT, OUTBOX_MQ_DIST_PORT)"
-        fi
+    local try=1
+    while :; do
+        mq_ports_free
+        mq_launch && break
+        [ "$try" -lt "$START_TRIES" ] ||
+            die "rabbitmq: could not listen on its ports (AMQP 127.0.0.1:$MQ_PORT, distribution $MQ_DIST_PORT, epmd $MQ_EPMD_PORT) in $START_TRIES starts: $MQ_BIND_ERROR; $(port_hint MQ) (logs: $MQ_LOGDIR)"
+        try=$((try + 1))
+        say "rabbitmq: $MQ_BIND_ERROR when the server started; start $try of $START_TRIES"
+        wait_port_released rabbitmq "$MQ_PORT" "$MQ_DIST_PORT" "$MQ_EPMD_PORT"
     done
-    if port_open "$MQ_EPMD_PORT" && ! epmd_ours; then
-        die "rabbitmq: port 127.0.0.1:$MQ_EPMD_PORT (epmd) is in use by something else $(port_owner "$MQ_EPMD_PORT") (set OUTBOX_MQ_EPMD_PORT)"
-    fi
+    mq_ready_checks
+    say "rabbitmq: started (pid $(mq_pid || echo '?'), 127.0.0.1:$MQ_PORT, node $MQ_NODE, $SET_LABEL) in $(elapsed "$t0")"
+}
 
+# Nothing listens on the AMQP, distribution and epmd ports (our own epmd,
+# left by a previous run, may keep its port).
+mq_ports_free() {
+    ensure_no_listener rabbitmq "$MQ_PORT" "$(port_hint MQ)"
+    ensure_no_listener "rabbitmq (distribution)" "$MQ_DIST_PORT" \
+        "$(port_hint MQ) (distribution: AMQP+1, or OUTBOX_MQ_DIST_PORT)"
+    epmd_ours ||
+        ensure_no_listener "rabbitmq (epmd)" "$MQ_EPMD_PORT" \
+            "$(port_hint MQ) (epmd: AMQP+2, or OUTBOX_MQ_EPMD_PORT)"
+}
+
+# mq_launch: starts the node, waits for its AMQP port: 0; 1 when a port
+# could not be bound (MQ_BIND_ERROR says which; the caller tries again):
+# RabbitMQ's could_not_start_listener crash report is summed up, not
+# shown.  Any other failure stops us with the logs' last lines.
+MQ_BIND_ERROR=
+mq_launch() {
+    local log_at pid why="exited during startup" boot
+    log_at=$(log_size "$MQ_STARTUP_LOG")
     # Foreground server script in the background: its output (early boot
     # errors) goes to startup.log, and we can see it die.
     spawn "$MQ_STARTUP_LOG" "$MQ_BIN/rabbitmq-server"
     MQ_LAUNCH_PID=$SPAWNED
-    if ! wait_for "$MQ_START_TIMEOUT" mq_port_or_dead || pid_dead "$MQ_LAUNCH_PID"; then
-        local why="exited during startup"
-        if pid_alive "$MQ_LAUNCH_PID"; then
-            why="not ready within ${MQ_START_TIMEOUT} s, killed"
-            if pid=$(mq_pid); then kill -9 "$pid" 2>/dev/null || true; fi
-            kill -9 "$MQ_LAUNCH_PID" 2>/dev/null || true
-        fi
-        wait_for 10 pid_dead "$MQ_LAUNCH_PID" || true
-        epmd_stop
-        log_tail "$MQ_STARTUP_LOG"
-        log_tail "$MQ_LOG"
-        die "rabbitmq: failed to start on 127.0.0.1:$MQ_PORT: $why (logs: $MQ_LOGDIR)"
+    if wait_for "$MQ_START_TIMEOUT" mq_port_or_dead && pid_alive "$MQ_LAUNCH_PID"; then
+        return 0
     fi
-    mq_ready_checks
-    say "rabbitmq: started (pid $(mq_pid || echo '?'), 127.0.0.1:$MQ_PORT, node $MQ_NODE) in $(elapsed "$t0")"
+    if pid_alive "$MQ_LAUNCH_PID"; then
+        why="not ready within ${MQ_START_TIMEOUT} s, killed"
+        if pid=$(mq_pid); then kill -9 "$pid" 2>/dev/null || true; fi
+        kill -9 "$MQ_LAUNCH_PID" 2>/dev/null || true
+    fi
+    wait_for 10 pid_dead "$MQ_LAUNCH_PID" || true
+    epmd_stop
+    boot=$(log_from "$MQ_STARTUP_LOG" "$log_at")
+    if grep -q 'could_not_start_listener' <<<"$boot"; then
+        MQ_BIND_ERROR="AMQP port 127.0.0.1:$MQ_PORT in use ($(brief "$(port_users "$MQ_PORT")"))"
+        return 1
+    fi
+    if grep -qE 'eaddrinuse|register/listen error' <<<"$boot"; then
+        MQ_BIND_ERROR="distribution port $MQ_DIST_PORT or epmd port $MQ_EPMD_PORT in use"
+        return 1
+    fi
+    log_tail "$MQ_STARTUP_LOG"
+    log_tail "$MQ_LOG"
+    die "rabbitmq: failed to start on 127.0.0.1:$MQ_PORT: $why (logs: $MQ_LOGDIR)"
 }
 
 epmd_stop() {

@@ -6,6 +6,11 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# The test servers (scripts/ports.env), never the dev ones: this empties
+# tables and queues.
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+use_test_servers
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 # shellcheck source=scripts/roles.env

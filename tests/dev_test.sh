@@ -1,78 +1,152 @@
 #!/usr/bin/env bash
-# tests/dev_test.sh - drives `make dev` as a user would: starts it, waits
-# for the API, POSTs the README's customer, waits for the relay's and the
-# worker's lines about it, presses Ctrl-C (SIGINT to the whole process
-# group, as a terminal does), and checks that make exits 0 and no daemon is
-# left running.  Run by tests/run.sh; prints "dev: N passed, N failed".
-set -uo pipefail
+# shellcheck disable=SC2317 # checks run through check() and wait_for look unreachable
+# tests/dev_test.sh - `make dev` driven as a user would, again and again.
+# Regression test of issue 12: Ctrl-C raced the daemons' own SIGINT and
+# was reported as a crash ("dev: *** app EXITED (status 0) ***",
+# "make: *** [Makefile:174: dev] Error 1").
+#
+# DEV_TEST_RUNS times (at least 5): start `make dev`, wait for
+# "dev: all ready", POST the README's customer, wait for the relay's and
+# the worker's lines, press Ctrl-C (SIGINT to make's whole process group,
+# as a terminal does).  Each time: make ends within 30 s with 0 or 130,
+# exactly one "dev: stopping" line, each daemon logs its clean stop and
+# exits 0, no "EXITED" and no "Error" line from make or dev.sh, no daemon
+# left.  Then once more, with the relay killed (kill -9) from outside:
+# reported loudly ("dev: *** relay EXITED"), the others stopped cleanly,
+# make fails, no daemon left.
+#
+# `make dev` runs against the test servers (scripts/ports.env) with the
+# daemons' own ports moved to free ones, so a `make dev` of the user's may
+# run meanwhile.  Needs make, curl, pgrep (procps) and ss (iproute2),
+# which scripts/deps.sh installs: a missing one fails the test rather than
+# passing it vacuously.  Prints "dev: N passed, N failed" (tests/run.sh).
+set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-logs=${OUTBOX_TEST_LOGS:-/tmp}
-out="$logs/make-dev.log"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 3900)
-passed=0
-failed=0
-check() { # check <description> <command...>
-	local what=$1
-	shift
-	if "$@"; then
-		passed=$((passed + 1))
-		echo "dev: ok: $what"
-	else
-		failed=$((failed + 1))
-		echo "dev: FAILED: $what"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+runs=${DEV_TEST_RUNS:-5}
+logs=${OUTBOX_TEST_LOGS:-$root/build/test-logs}
+build=${BUILD_ROOT:-build}
+case $build in /*) ;; *) build="$root/$build" ;; esac
+bin="$build/release/bin"
+daemons="^$bin/outbox-(app|relay|worker)( |$)"
+mkdir -p "$logs"
+TEST_NAME=dev
+# shellcheck source=tests/check.sh
+. "$root/tests/check.sh"
+
+missing=()
+for t in make curl pgrep ss; do
+	command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+done
+check "tools present (make curl pgrep ss; missing: ${missing[*]:-none}; bash scripts/deps.sh tools installs them)" \
+	test ${#missing[@]} -eq 0
+[ ${#missing[@]} -eq 0 ] || finish
+check "DEV_TEST_RUNS=$runs is at least 5" test "$runs" -ge 5 2>/dev/null
+
+# Not the dev servers: this test writes customers.  tests/run.sh has
+# already selected the test servers; run alone, the same.
+use_test_servers
+APP_PORT=$(free_port)
+APP_METRICS_PORT=$(free_port)
+RELAY_METRICS_PORT=$(free_port)
+WORKER_METRICS_PORT=$(free_port)
+export APP_PORT APP_METRICS_PORT RELAY_METRICS_PORT WORKER_METRICS_PORT
+
+# daemons_left: 0 when none of this checkout's make dev daemons runs, 1
+# when some do, 2 when pgrep itself fails (never a vacuous pass).
+daemons_left() {
+	local rc=0
+	pgrep -f "$daemons" >/dev/null || rc=$?
+	case $rc in 0) return 1 ;; 1) return 0 ;; *) return 2 ;; esac
+}
+exited() { ! kill -0 "$1" 2>/dev/null; }
+ready() { grep -q '^dev: all ready' "$1"; }
+relay_line() { grep -q '^outbox-demo-relay *| .* Published messages: \[' "$1"; }
+worker_line() {
+	grep -q "^outbox-demo-worker *| .* Handling \[CustomerCreated\] - Payload: '.*\"email\":\"$2\"" "$1"
+}
+# Lines of make and dev.sh (not the daemons' own) that report a failure.
+alarms() { grep -vE '^outbox-demo-[a-z]+ *\|' "$1" | grep -E 'EXITED|Error' || true; }
+
+# start_dev LOG: `make dev` in a process group of its own (job control),
+# as a terminal runs it; a plain `&` job would ignore SIGINT.
+MAKE_PID=
+start_dev() {
+	set -m
+	make --no-print-directory dev >"$1" 2>&1 &
+	MAKE_PID=$!
+	set +m
+}
+# stop_dev: whatever happened, nothing of this run is left behind.
+stop_dev() {
+	if ! exited "$MAKE_PID"; then
+		kill -INT -- "-$MAKE_PID" 2>/dev/null || true
+		wait_for 30 exited "$MAKE_PID" || kill -KILL -- "-$MAKE_PID" 2>/dev/null || true
+	fi
+	if ! daemons_left; then
+		pkill -KILL -f "$daemons" 2>/dev/null || true
 	fi
 }
-# wait_for <seconds> <command...>: polls every 0.1 s until it succeeds.
-wait_for() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -ge "$end" ] && return 1
-		sleep 0.1
+trap stop_dev EXIT
+
+# The first start may build the release binaries: a generous deadline.
+ready_s=600
+for i in $(seq 1 "$runs"); do
+	out="$logs/make-dev-$i.log"
+	echo "dev: --- start $i of $runs ($out)"
+	start_dev "$out"
+	check "$i: make dev says 'dev: all ready' within $ready_s s" wait_for "$ready_s" ready "$out"
+	ready_s=180
+	email="dev-test-$$-$i-$RANDOM@example.com"
+	body=$(curl -s -m 10 -X POST -H "Content-Type: application/json" \
+		-d "{\"email\":\"$email\",\"name\":\"TESTTTTTT\"}" \
+		"http://127.0.0.1:$APP_PORT/customers" || true)
+	check "$i: POST answers the customer" grep -q "\"email\":\"$email\"" <<<"$body"
+	check "$i: relay line, prefixed" wait_for 60 relay_line "$out"
+	check "$i: worker line for this customer, prefixed" wait_for 60 worker_line "$out" "$email"
+
+	kill -INT -- "-$MAKE_PID" 2>/dev/null || true
+	check "$i: Ctrl-C stops make dev within 30 s" wait_for 30 exited "$MAKE_PID"
+	exited "$MAKE_PID" || stop_dev
+	rc=0
+	wait "$MAKE_PID" || rc=$?
+	# make reports the interrupt itself (130, as for any Ctrl-C'd make);
+	# what dev.sh and the daemons say must be clean.
+	check "$i: make dev ends on Ctrl-C with 0 or make's 130 (got $rc)" \
+		test "$rc" -eq 0 -o "$rc" -eq 130
+	n=$(grep -c '^dev: stopping' "$out" || true)
+	check "$i: one 'dev: stopping' line (got $n)" test "$n" -eq 1
+	a=$(alarms "$out")
+	check "$i: no EXITED or Error line${a:+ (got: $a)}" test -z "$a"
+	for d in app relay worker; do
+		check "$i: $d exited 0" grep -q "^dev: $d stopped (exit 0)" "$out"
+		check "$i: $d logged its clean stop" grep -q "^outbox-demo-$d *| .*stopped" "$out"
 	done
-}
-daemons_left() { pgrep -f "$root/build/release/bin/outbox-(app|relay|worker)" >/dev/null; }
-
-# Job control: the background job gets its own process group and, unlike
-# a plain `&` job, does not ignore SIGINT.
-set -m
-APP_PORT=$port make --no-print-directory dev >"$out" 2>&1 &
-pid=$!
-set +m
-
-ready() { curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; }
-check "make dev serves the API within 180 s" wait_for 180 ready
-
-email="dev-test-$$-$RANDOM@example.com"
-body=$(curl -s -X POST -H "Content-Type: application/json" \
-	-d "{\"email\":\"$email\",\"name\":\"TESTTTTTT\"}" \
-	"http://127.0.0.1:$port/customers")
-check "POST answers the customer" grep -q "\"email\":\"$email\"" <<<"$body"
-relay_line() { grep -q '^outbox-demo-relay *| .* Published messages: \[' "$out"; }
-worker_line() { grep -q "^outbox-demo-worker *| .* Handling \[CustomerCreated\] - Payload: '.*\"email\":\"$email\"" "$out"; }
-check "relay line, prefixed" wait_for 30 relay_line
-check "worker line for this customer, prefixed" wait_for 30 worker_line
-
-kill -INT -- "-$pid" 2>/dev/null
-exited() { ! kill -0 "$pid" 2>/dev/null; }
-check "Ctrl-C stops make dev within 20 s" wait_for 20 exited
-wait "$pid"
-rc=$?
-# make reports the interrupt itself (130, as for any Ctrl-C'd make); the
-# daemons' own exit statuses are what must be clean.
-check "make dev ends on Ctrl-C with 0 or make's 130 (got $rc)" \
-	test "$rc" -eq 0 -o "$rc" -eq 130
-for d in app relay worker; do
-	check "$d exited 0" grep -q "^dev: $d stopped (exit 0)" "$out"
+	check "$i: no daemon left running" daemons_left
+	[ "$failed" -eq 0 ] || { echo "dev: make dev output:"; tail -n 40 "$out"; }
+	stop_dev
 done
-check "no daemon left running" bash -c "! pgrep -f '$root/build/release/bin/outbox-(app|relay|worker)' >/dev/null"
-for d in app relay worker; do
-	check "$d logged its clean stop" grep -q "^outbox-demo-$d *| .*stopped" "$out"
+
+# A daemon that dies on its own is still an alarm, and stops the others.
+out="$logs/make-dev-kill.log"
+echo "dev: --- start with the relay killed ($out)"
+start_dev "$out"
+check "kill: make dev says 'dev: all ready' within $ready_s s" wait_for "$ready_s" ready "$out"
+relay=$(pgrep -f "^$bin/outbox-relay( |$)" || true)
+check "kill: the relay's pid found (${relay:-none})" test -n "$relay"
+[ -z "$relay" ] || kill -KILL "$relay"
+check "kill: make dev ends within 30 s" wait_for 30 exited "$MAKE_PID"
+exited "$MAKE_PID" || stop_dev
+rc=0
+wait "$MAKE_PID" || rc=$?
+check "kill: make dev fails (got $rc)" test "$rc" -ne 0 -a "$rc" -ne 130
+check "kill: the relay's death reported loudly" grep -q '^dev: \*\*\* relay EXITED' "$out"
+for d in app worker; do
+	check "kill: $d stopped cleanly (exit 0)" grep -q "^dev: $d stopped (exit 0)" "$out"
 done
-if daemons_left; then
-	pkill -KILL -f "$root/build/release/bin/outbox-(app|relay|worker)"
-fi
-[ "$failed" -ne 0 ] && { echo "dev: make dev output:"; tail -n 40 "$out"; }
-echo "dev: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check "kill: no daemon left running" daemons_left
+[ "$failed" -eq 0 ] || { echo "dev: make dev output:"; tail -n 40 "$out"; }
+stop_dev
+finish

@@ -73,7 +73,8 @@ h_db_params(struct db_params *p)
 	snprintf(p->pass, sizeof(p->pass), "%s", h_env("DB_PASS", ""));
 	snprintf(p->name, sizeof(p->name), "%s",
 	    h_env("DB_NAME", "outbox-demo"));
-	p->port = h_env_int("DB_PORT", 33063);
+	/* Unset: the test servers of scripts/ports.env, never the dev ones. */
+	p->port = h_env_int("DB_PORT", 23306);
 	p->connect_timeout_s = 2;
 	p->io_timeout_s = 30;
 }
@@ -89,7 +90,8 @@ h_mq_params(struct mq_params *p)
 	snprintf(p->pass, sizeof(p->pass), "%s",
 	    h_env("RABBITMQ_PASS", "guest"));
 	snprintf(p->vhost, sizeof(p->vhost), "/");
-	p->port = h_env_int("RABBITMQ_PORT", 56720);
+	/* Unset: the test servers of scripts/ports.env. */
+	p->port = h_env_int("RABBITMQ_PORT", 23672);
 	p->connect_timeout_s = 5;
 	p->heartbeat_s = 0;
 }

@@ -3,7 +3,7 @@
  * settings, daemons forked on free ports with their logs in files, an
  * HTTP client, database assertions, and waiting with deadlines.
  *
- * Environment (set by tests/run.sh): DB_* and RABBITMQ_* of the private
+ * Environment (set by tests/run.sh): DB_* and RABBITMQ_* of the test
  * servers, OUTBOX_BIN (folder of the binaries under test), OUTBOX_ROOT
  * (the repository), OUTBOX_TEST_LOGS (folder for daemon logs).
  */

@@ -2,11 +2,63 @@
 # tests/run.sh - runs every test of the project: the unit tests (no
 # servers), then the integration and end-to-end tests against the private
 # MariaDB and RabbitMQ of scripts/infra.sh, with the ASan+UBSan build.
-# Prints one "N passed, N failed" line at the end; exits non-zero on any
-# failure.  `make test` calls it after building and starting the servers.
+# Prints each part's time, then one "N passed, N failed" line at the end;
+# exits non-zero on any failure.  `make test` calls it after building.
+#
+# Always the test servers of scripts/ports.env (OUTBOX_TEST_* move them),
+# never the dev ones, whatever OUTBOX_* the caller exported: the tests
+# empty the tables and queues and stop and kill the servers.  It starts
+# them, and stops them at the end if it started them
+# (OUTBOX_TEST_KEEP_SERVERS=1 keeps them).  tests/isolation_test.sh proves
+# that the dev servers' data survives the run.
+#
+# The containers step needs root (podman runs rootful here).  Run as
+# another user, it goes through sudo: passwordless, or asked for at the
+# start (a terminal) and kept fresh for the run; if sudo cannot, the run
+# stops at once saying what to run.  `tests/run.sh --preflight` does only
+# that check (make test runs it before building).
 set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+containers=0
+if [ "${OUTBOX_TEST_CONTAINERS:-1}" = 1 ] || [ -n "${CI:-}" ]; then
+	containers=1
+fi
+preflight() {
+	[ "$containers" = 1 ] && [ "$(id -u)" -ne 0 ] || return 0
+	local why
+	if ! command -v sudo >/dev/null 2>&1; then
+		why="sudo is not installed"
+	elif sudo -n true 2>/dev/null; then
+		return 0
+	elif [ -t 0 ]; then
+		echo "make test: the containers step needs root (podman runs rootful here): sudo asks for your password now, once"
+		sudo -v && return 0
+		why="sudo refused"
+	else
+		why="sudo needs a password and there is no terminal to ask"
+	fi
+	local sudo_way="'sudo -v && make test' (sudo asks once), or "
+	command -v sudo >/dev/null 2>&1 || sudo_way=
+	echo "make test: the containers step needs root (podman runs rootful here) and $why:" \
+		"run make test as root, or ${sudo_way}'OUTBOX_TEST_CONTAINERS=0 make test' to leave the containers out." >&2
+	return 1
+}
+preflight || exit 1
+[ "${1:-}" != --preflight ] || exit 0
+# Keeps sudo's timestamp fresh until the containers step (sudo forgets it
+# after 15 minutes by default).
+sudo_keeper=
+if [ "$containers" = 1 ] && [ "$(id -u)" -ne 0 ]; then
+	(while kill -0 $$ 2>/dev/null && sudo -n -v 2>/dev/null; do sleep 60; done) &
+	sudo_keeper=$!
+	trap 'kill "$sudo_keeper" 2>/dev/null' EXIT
+fi
+
+use_test_servers
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 
@@ -23,15 +75,21 @@ mkdir -p "$OUTBOX_TEST_LOGS"
 
 passed=0
 failed=0
+t_all=$(now_us)
+timings=()
+# timing NAME START_US: one line of the final summary.
+timing() { timings+=("$(printf '%-16s %7s s' "$1" "$(secs "$2")")"); }
 
 # run <name> <cmd...>: runs a test binary, adds its "N passed, N failed".
 run() {
-	local name=$1 out line p f rc
+	local name=$1 out line p f rc t
 	shift
+	t=$(now_us)
 	out="$OUTBOX_TEST_LOGS/$name.out"
 	echo "== $name"
 	"$@" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
+	timing "$name" "$t"
 	line=$(grep -E '^[a-z]+: [0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
 	if [ -z "$line" ]; then
 		echo "$name: no result line (exit $rc): counted as 1 failure"
@@ -49,11 +107,16 @@ run() {
 }
 
 echo "== lint"
+t=$(now_us)
 if bash scripts/lint.sh banned; then
 	passed=$((passed + 1))
 else
 	failed=$((failed + 1))
 fi
+timing lint "$t"
+
+# scripts/deps.sh leaves the host's services alone (fakes, no apt).
+run deps bash tests/deps_test.sh
 
 run unit "$OUTBOX_BIN/outbox-unit"
 for u in relay worker; do
@@ -62,13 +125,35 @@ for u in relay worker; do
 	fi
 done
 
-echo "== migrations"
-if "$OUTBOX_BIN/outbox-migrate"; then
+echo "== servers ($OUTBOX_SERVERS: MariaDB 127.0.0.1:$OUTBOX_DB_PORT, RabbitMQ 127.0.0.1:$OUTBOX_MQ_PORT, data $OUTBOX_VAR)"
+t=$(now_us)
+servers_started=0
+bash scripts/infra.sh status >/dev/null 2>&1 || servers_started=1
+servers_ok=1
+if bash scripts/infra.sh start; then
 	passed=$((passed + 1))
-	run integration "$OUTBOX_BIN/outbox-itest"
 else
-	echo "migrations failed: integration tests not run"
+	echo "the test servers did not start: server tests not run"
 	failed=$((failed + 1))
+	servers_ok=0
+fi
+timing servers "$t"
+
+# A customer written to the dev servers before the server tests, checked
+# after them (the end of this script).
+run isolation-write bash tests/isolation_test.sh write
+
+if [ "$servers_ok" = 1 ]; then
+	echo "== migrations"
+	t=$(now_us)
+	if "$OUTBOX_BIN/outbox-migrate"; then
+		passed=$((passed + 1))
+		timing migrations "$t"
+		run integration "$OUTBOX_BIN/outbox-itest"
+	else
+		echo "migrations failed: integration tests not run"
+		failed=$((failed + 1))
+	fi
 fi
 
 # `make dev` driven as a user would (start, POST, see the lines, Ctrl-C).
@@ -87,18 +172,34 @@ run fuzz bash -c 'if make --no-print-directory fuzz FUZZ_SECONDS=${FUZZ_SECONDS:
 	echo "fuzz: 2 passed, 0 failed"; else echo "fuzz: 0 passed, 2 failed"; exit 1; fi'
 
 # The container images: built with podman from the three Dockerfiles and
-# run against the private servers (scripts/containers.sh).  Always in CI;
-# locally OUTBOX_TEST_CONTAINERS=0 leaves it out, and says so.
-if [ "${OUTBOX_TEST_CONTAINERS:-1}" = 1 ] || [ -n "${CI:-}" ]; then
-	run containers bash -c 'if bash scripts/containers.sh; then
+# run against the test servers (scripts/containers.sh; through sudo -n when
+# not root, see the top).  Always in CI; locally OUTBOX_TEST_CONTAINERS=0
+# leaves it out, and says so.
+if [ "$containers" = 1 ]; then
+	run containers bash -c 'if OUTBOX_SUDO=-n bash scripts/containers.sh; then
 		echo "containers: 1 passed, 0 failed"; else
 		echo "containers: 0 passed, 1 failed"; exit 1; fi'
 else
 	echo "containers: not run (OUTBOX_TEST_CONTAINERS=0)"
 fi
+[ -z "$sudo_keeper" ] || kill "$sudo_keeper" 2>/dev/null
+sudo_keeper=
+
+run isolation-check bash tests/isolation_test.sh check
+
+if [ "$servers_started" = 1 ] && [ "${OUTBOX_TEST_KEEP_SERVERS:-0}" != 1 ]; then
+	t=$(now_us)
+	bash scripts/infra.sh stop || echo "warning: the test servers did not stop cleanly"
+	timing "servers stop" "$t"
+fi
 
 if [ "$failed" -ne 0 ]; then
 	echo "daemon logs: $OUTBOX_TEST_LOGS"
 fi
+echo "== timings"
+for line in "${timings[@]}"; do
+	echo "run:   $line"
+done
+echo "run:   $(printf '%-16s %7s s' total "$(secs "$t_all")")"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,72 @@
+# shellcheck shell=bash
+# scripts/lib.sh - small helpers the project's bash scripts share.  Source
+# it; it defines functions only and changes no shell option.
+#
+#   now_us                      microseconds since the epoch
+#   secs START_US               "12.3": seconds since START_US
+#   wait_for SECONDS CMD...     runs CMD every 0.1 s until it succeeds (0)
+#                               or SECONDS pass (1): a deadline, not a sleep
+#   port_holder PORT            who uses 127.0.0.1:PORT (listening or
+#                               connected), as ss shows it: "" when nobody
+#   free_port                   a port of 127.0.0.1 nobody uses now, from
+#                               24000-31999 (below Linux's ephemeral range,
+#                               none of scripts/ports.env's slots)
+#   use_test_servers            selects the test servers of scripts/ports.env
+#                               for this shell and its children, whatever
+#                               OUTBOX_* the caller exported for the dev ones
+#
+# port_holder and free_port need ss (iproute2, scripts/deps.sh tools).
+
+now_us() { printf '%s' "${EPOCHREALTIME/./}"; }
+
+secs() {
+	local d=$(($(now_us) - $1))
+	printf '%d.%d' $((d / 1000000)) $((d % 1000000 / 100000))
+}
+
+wait_for() {
+	local end=$(($(now_us) + $1 * 1000000))
+	shift
+	until "$@"; do
+		[ "$(now_us)" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
+# One line per socket: "LISTEN 127.0.0.1:33063 by mariadbd (pid 10411)",
+# "ESTAB 127.0.0.1:56720 -> 127.0.0.1:33063 by outbox-relay (pid 42)",
+# "TIME-WAIT ...".  Without root, another user's process shows as
+# "(process not visible)".
+port_holder() {
+	command -v ss >/dev/null 2>&1 || { echo "(ss not found: install iproute2)"; return 0; }
+	ss -Htanp "( sport = :$1 )" 2>/dev/null | awk '
+		{
+			who = "(process not visible)"
+			if (match($0, /users:\(\("[^"]*",pid=[0-9]+/)) {
+				u = substr($0, RSTART + 9, RLENGTH - 9)
+				split(u, a, "\",pid=")
+				who = a[1] " (pid " a[2] ")"
+			} else if ($1 == "TIME-WAIT") {
+				who = "(a closed connection, for up to 60 s)"
+			}
+			print $1 " " $4 ($1 == "LISTEN" ? "" : " -> " $5) " by " who
+		}' | sort -u
+}
+
+free_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((24000 + RANDOM % 8000))
+		if [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+use_test_servers() {
+	unset OUTBOX_VAR OUTBOX_DB_PORT OUTBOX_MQ_PORT OUTBOX_MQ_DIST_PORT \
+		OUTBOX_MQ_EPMD_PORT
+	export OUTBOX_SERVERS=test
+}
