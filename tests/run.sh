@@ -119,11 +119,6 @@ timing lint "$t"
 run deps bash tests/deps_test.sh
 
 run unit "$OUTBOX_BIN/outbox-unit"
-for u in relay worker; do
-	if [ -x "$OUTBOX_BIN/outbox-unit-$u" ]; then
-		run "unit-$u" "$OUTBOX_BIN/outbox-unit-$u"
-	fi
-done
 
 echo "== servers ($OUTBOX_SERVERS: MariaDB 127.0.0.1:$OUTBOX_DB_PORT, RabbitMQ 127.0.0.1:$OUTBOX_MQ_PORT, data $OUTBOX_VAR)"
 t=$(now_us)
