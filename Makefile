@@ -110,7 +110,7 @@ $(B)/bin/outbox-migrate: $(call obj,migrations/migrate.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/bin/outbox-audit: $(call obj,scripts/audit.c) $(B)/libcommon.a
+$(B)/bin/outbox-audit: $(call obj,audit/audit.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -197,23 +197,23 @@ lint:
 	@bash scripts/lint.sh
 
 # The system against the raw limits of the same servers, as ratios (see
-# scripts/bench.sh).  Never part of `make test`.
+# tests/load/bench.sh).  Never part of `make test`.
 BENCH_BINS := $(addprefix $(BUILD_ROOT)/release/bin/outbox-bench-,txn e2e publish consume)
 bench: deps
 	@$(MAKE) --no-print-directory VARIANT=release binaries $(BENCH_BINS)
 	@$(TEST_SERVERS) bash scripts/infra.sh start
 	@$(TEST_SERVERS) scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
-	@$(TEST_SERVERS) bash scripts/bench.sh
+	@$(TEST_SERVERS) bash tests/load/bench.sh
 
-# The three daemons under valgrind memcheck with traffic (scripts/valgrind.sh).
+# The three daemons under valgrind memcheck with traffic (tests/load/valgrind.sh).
 valgrind: deps
 	@$(MAKE) --no-print-directory VARIANT=release binaries \
 	    $(BUILD_ROOT)/release/bin/outbox-bench-e2e
 	@$(TEST_SERVERS) bash scripts/infra.sh start
 	@$(TEST_SERVERS) scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
-	@$(TEST_SERVERS) bash scripts/valgrind.sh
+	@$(TEST_SERVERS) bash tests/load/valgrind.sh
 
-# Reconciles the database and the broker (see scripts/audit.c).
+# Reconciles the database and the broker (see audit/audit.c).
 audit: build
 	@. scripts/roles.env && scripts/env.sh env \
 	    DB_USER=$$OUTBOX_AUDIT_DB_USER DB_PASS=$$OUTBOX_AUDIT_DB_PASS \
@@ -222,15 +222,15 @@ audit: build
 	    $(BUILD_ROOT)/release/bin/outbox-audit
 
 # ---- app benchmark: raw two-row transaction client (not part of `make test`)
-$(B)/bin/outbox-bench-txn: $(call obj,tests/bench_txn.c) $(B)/libcommon.a
+$(B)/bin/outbox-bench-txn: $(call obj,tests/load/bench_txn.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/bin/outbox-bench-e2e: $(call obj,tests/bench_e2e.c) $(B)/libcommon.a
+$(B)/bin/outbox-bench-e2e: $(call obj,tests/load/bench_e2e.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 
-# ---- chaos run (scripts/chaos.sh; README, "Chaos run"): not part of
+# ---- chaos run (tests/load/chaos.sh; README, "Chaos run"): not part of
 # `make test` directly (tests/run.sh runs a short one with the san build).
 #   make chaos CHAOS_REQUESTS=20000 CHAOS_RATE=300 [CHAOS_SEED=n]
 #   make chaos-db: database kills weighted up (at least 22 of 30 faults,
@@ -245,7 +245,7 @@ chaos: deps
 	@$(TEST_SERVERS) bash scripts/infra.sh start
 	@$(TEST_SERVERS) CHAOS_BIN=$(abspath $(BUILD_ROOT))/release/bin \
 	    CHAOS_REQUESTS=$(CHAOS_REQUESTS) CHAOS_RATE=$(CHAOS_RATE) \
-	    CHAOS_HOLD_ROUNDS=$(CHAOS_HOLD_ROUNDS) bash scripts/chaos.sh
+	    CHAOS_HOLD_ROUNDS=$(CHAOS_HOLD_ROUNDS) bash tests/load/chaos.sh
 
 chaos-db: deps
 	@$(MAKE) --no-print-directory VARIANT=release binaries chaos-load
@@ -253,24 +253,24 @@ chaos-db: deps
 	@$(TEST_SERVERS) CHAOS_BIN=$(abspath $(BUILD_ROOT))/release/bin \
 	    CHAOS_REQUESTS=36000 CHAOS_RATE=$(CHAOS_RATE) CHAOS_FAULTS=30 \
 	    CHAOS_DB_FAULTS=22 CHAOS_GAP_MIN_S=1 CHAOS_GAP_MAX_S=4 \
-	    CHAOS_HOLD_ROUNDS=30 bash scripts/chaos.sh
+	    CHAOS_HOLD_ROUNDS=30 bash tests/load/chaos.sh
 
 chaos-load: $(B)/bin/outbox-chaos-load $(B)/lib/outbox-fsync-hold.so \
 	$(B)/bin/outbox-itest
 
-$(B)/bin/outbox-chaos-load: $(call obj,tests/chaos_load.c)
+$(B)/bin/outbox-chaos-load: $(call obj,tests/load/chaos_load.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 
 # ---- relay benchmark: raw confirmed-publish client (not part of `make test`)
 # The reference figure the relay's drain rate is compared with; see the
-# header of tests/bench_publish.c.  `make bench-publish` builds it into
+# header of tests/load/bench_publish.c.  `make bench-publish` builds it into
 # $(BUILD_ROOT)/release/bin.
 .PHONY: bench-publish
 bench-publish:
 	@$(MAKE) --no-print-directory VARIANT=release $(BUILD_ROOT)/release/bin/outbox-bench-publish
 
-$(B)/bin/outbox-bench-publish: $(call obj,tests/bench_publish.c) $(B)/libcommon.a
+$(B)/bin/outbox-bench-publish: $(call obj,tests/load/bench_publish.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -292,12 +292,12 @@ containers-smoke:
 
 # ---- worker benchmark: raw consume client (not part of `make test`) -------
 # The reference figure the worker's drain rate is compared with; see the
-# header of tests/bench_consume.c.  `make bench-consume` builds it into
+# header of tests/load/bench_consume.c.  `make bench-consume` builds it into
 # $(BUILD_ROOT)/release/bin.
 .PHONY: bench-consume
 bench-consume:
 	@$(MAKE) --no-print-directory VARIANT=release $(BUILD_ROOT)/release/bin/outbox-bench-consume
 
-$(B)/bin/outbox-bench-consume: $(call obj,tests/bench_consume.c) $(B)/libcommon.a
+$(B)/bin/outbox-bench-consume: $(call obj,tests/load/bench_consume.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

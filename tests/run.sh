@@ -154,12 +154,12 @@ fi
 # `make dev` driven as a user would (start, POST, see the lines, Ctrl-C).
 run dev bash tests/dev_test.sh
 
-# A short chaos run (scripts/chaos.sh) with the ASan+UBSan daemons: kill -9
+# A short chaos run (tests/load/chaos.sh) with the ASan+UBSan daemons: kill -9
 # of app, relay and worker, a RabbitMQ and a MariaDB restart under load;
 # every 201 checked, sanitizer reports and unexpected exits fail it.
 run chaos env CHAOS_BIN="$OUTBOX_BIN" CHAOS_LOGS="$OUTBOX_TEST_LOGS/chaos" \
 	CHAOS_REQUESTS=2000 CHAOS_RATE=200 CHAOS_FAULTS=6 CHAOS_GAP_MIN_S=1 \
-	CHAOS_GAP_MAX_S=3 CHAOS_SETTLE_S=60 bash scripts/chaos.sh
+	CHAOS_GAP_MAX_S=3 CHAOS_SETTLE_S=60 bash tests/load/chaos.sh
 
 # A short fuzzing pass (libFuzzer, ASan+UBSan) of the request body parser
 # and the message decoder; `make fuzz` runs longer.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2317 # functions run through wait_for() look unreachable
-# scripts/chaos.sh - the chaos run (README, "Chaos run"; issue 6).
+# tests/load/chaos.sh - the chaos run (README, "Chaos run"; issue 6).
 #
 #   make chaos                       release build, 20,000 POSTs at 300/s
-#   CHAOS_BIN=<bin folder> bash scripts/chaos.sh      (tests/run.sh: san)
+#   CHAOS_BIN=<bin folder> bash tests/load/chaos.sh      (tests/run.sh: san)
 #
 # Against the test servers of scripts/ports.env (already started):
 #  1. empties the tables and the queues, applies the migrations;
@@ -53,7 +53,7 @@
 # db-held faults),
 # OUTBOX_TEST_* (the test servers: scripts/ports.env).
 set -uo pipefail
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root" || exit 1
 # The test servers (scripts/ports.env), never the dev ones: this empties
 # tables and queues.

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# scripts/valgrind.sh - `make valgrind`: app, relay and worker under
+# tests/load/valgrind.sh - `make valgrind`: app, relay and worker under
 # valgrind memcheck while a load flows through them (outbox-bench-e2e at a
 # modest rate: valgrind runs code ~30x slower), then SIGTERM.  Passes when
 # every daemon exits 0 with no memcheck error and no leak.
 set -uo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 # The test servers (scripts/ports.env), never the dev ones: this empties
 # tables and queues.

@@ -1,6 +1,6 @@
 /*
  * chaos_load.c - outbox-chaos-load: the load of the chaos run
- * (scripts/chaos.sh).  Sends POST /customers to 127.0.0.1:<port> at a
+ * (tests/load/chaos.sh).  Sends POST /customers to 127.0.0.1:<port> at a
  * steady rate, open loop (requests go out on schedule whether or not
  * earlier ones were answered, up to CHAOS_MAX_INFLIGHT in flight), N
  * requests in all, each with a unique email "<prefix>-<n>@example.com"

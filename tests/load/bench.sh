@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/bench.sh - `make bench`: the system against the raw limits of the
+# tests/load/bench.sh - `make bench`: the system against the raw limits of the
 # same servers on the same machine, measured in one run, as ratios.
 #
 #   raw limits (small clients of the project, no application work):
@@ -21,7 +21,7 @@
 # BENCH_SECONDS (15, the closed-loop runs), BENCH_E2E_RATE (1000),
 # BENCH_E2E_SECONDS (30), BENCH_SINGLE_SECONDS (10, at 10 requests/s).
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 # The test servers (scripts/ports.env), never the dev ones: this empties
 # tables and queues.
@@ -112,7 +112,7 @@ ready() { curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; }
 wait_for 30 ready
 app_idle=$(rss_kib "${pid[app]}")
 say "app ingest: wrk, 64 connections, ${secs} s"
-wrk -t2 -c64 -d"${secs}s" --latency -s tests/bench_post.lua \
+wrk -t2 -c64 -d"${secs}s" --latency -s tests/load/bench_post.lua \
 	"http://127.0.0.1:$port/" | tee "$out/wrk.out" >&2
 app_rps=$(sed -nE 's/^Requests\/sec: *([0-9.]+).*/\1/p' "$out/wrk.out")
 # wrk prints latencies as 1.23ms, 456.00us or 1.02s.
