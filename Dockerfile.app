@@ -19,7 +19,7 @@ WORKDIR /src
 # The -dev package list lives in one place, scripts/deps.sh (group "build":
 # build-essential pkg-config libmicrohttpd-dev default-libmysqlclient-dev
 # librabbitmq-dev libjansson-dev uuid-dev, check, libcurl; no recommends).
-COPY scripts/deps.sh scripts/
+COPY scripts/deps.sh scripts/lib.sh scripts/
 RUN bash scripts/deps.sh build
 # The whole tree minus .dockerignore (git, build output, servers' data,
 # tests, the container files themselves): what `make build` may need.

@@ -58,6 +58,9 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$SCRIPT_DIR")
 cd "$ROOT"
 export PATH="/usr/sbin:/sbin:$PATH"
+# shellcheck source=scripts/lib.sh
+. "$SCRIPT_DIR/lib.sh"
+LIB_NAME=containers
 
 # The settings that select the servers and the containers' ports: kept
 # across sudo (no secret among them).
@@ -69,7 +72,7 @@ kept_env() {
 }
 if [ "$(id -u)" -ne 0 ]; then
     command -v sudo >/dev/null 2>&1 ||
-        { echo "containers: error: podman runs rootful here: run this as root (sudo not found)" >&2; exit 1; }
+        die "podman runs rootful here: run this as root (sudo not found)"
     mapfile -d '' -t keep < <(kept_env)
     # OUTBOX_SUDO=-n (tests/run.sh): fail rather than ask for a password.
     # shellcheck disable=SC2086
@@ -106,19 +109,11 @@ RUN_FLAGS=(--runtime runc --network=host --ulimit host)
 HARDEN=(--read-only --cap-drop=all --security-opt no-new-privileges)
 SMOKE_PREFIX=outbox-smoke-
 
-say()  { printf 'containers: %s\n' "$*"; }
 # podman, minus the two error lines it prints for every container with a
 # HEALTHCHECK when systemd is absent (it cannot add the periodic timer;
 # `podman healthcheck run` still works and is what the smoke run uses).
 pm() {
     podman "$@" 2> >(grep -v 'unable to get systemd connection' >&2)
-}
-die()  { printf 'containers: error: %s\n' "$*" >&2; exit 1; }
-
-now_us() { printf '%s' "${EPOCHREALTIME/./}"; }
-secs() { # secs START_US -> "12.3"
-    local d=$(( $(now_us) - $1 ))
-    printf '%d.%d' $((d / 1000000)) $((d % 1000000 / 100000))
 }
 declare -a TIMINGS=()
 CURRENT='' CURRENT_T=''

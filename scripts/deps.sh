@@ -36,8 +36,9 @@ readonly SERVER_PKGS=(mariadb-server mariadb-client rabbitmq-server)
 readonly TOOL_PKGS=(curl wrk clang libclang-rt-14-dev valgrind prometheus
     procps iproute2)
 
-say() { printf 'deps: %s\n' "$*"; }
-die() { printf 'deps: error: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LIB_NAME=deps
 
 usage() {
     sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'

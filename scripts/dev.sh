@@ -31,9 +31,7 @@ case $build in /*) ;; *) build="$root/$build" ;; esac
 bin="$build/release/bin"
 stop_timeout=${DEV_STOP_TIMEOUT:-30}
 
-# Never fails: after a SIGHUP the terminal may be gone, and the daemons
-# must still be stopped.
-say() { printf 'dev: %s\n' "$*" >&2 2>/dev/null || true; }
+LIB_NAME=dev LIB_SAY_STDERR=1
 
 # Each daemon runs as its own database and RabbitMQ user (least privilege;
 # scripts/roles.env, created by scripts/infra.sh).

@@ -56,44 +56,21 @@ ROOT=$(dirname "$SCRIPT_DIR")
 export PATH="/usr/sbin:/sbin:$PATH"
 # shellcheck source=scripts/lib.sh
 . "$SCRIPT_DIR/lib.sh"
-
-say()  { printf 'infra: %s\n' "$*"; }
-warn() { printf 'infra: warning: %s\n' "$*" >&2; }
-die()  { printf 'infra: error: %s\n' "$*" >&2; exit 1; }
+LIB_NAME=infra
 
 # ---------------------------------------------------------------- settings
 
-# .local.env, read (not sourced) into LOCAL_ENV; see scripts/env.sh.
-declare -A LOCAL_ENV=()
-read_local_env() {
-    local f=$ROOT/.local.env line key val
-    [ -f "$f" ] || die "$f not found"
-    while IFS= read -r line || [ -n "$line" ]; do
-        line=${line%$'\r'}
-        case $line in ''|'#'*) continue ;; 'export '*) line=${line#export } ;; esac
-        [[ $line == *=* ]] || continue
-        key=${line%%=*} val=${line#*=}
-        [[ $key =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
-        if [[ $val == \"*\" || $val == \'*\' ]] && [ ${#val} -ge 2 ]; then
-            val=${val:1:${#val}-2}
-        fi
-        LOCAL_ENV[$key]=$val
-    done <"$f"
-}
-read_local_env
-env_val() { # env_val KEY DEFAULT
-    if [ -n "${LOCAL_ENV[$1]+x}" ]; then printf '%s' "${LOCAL_ENV[$1]}"; else printf '%s' "$2"; fi
-}
-DB_ROOT_PASS=$(env_val DB_PASS 123456)
-DB_APP_USER=$(env_val DB_USER root)
-DB_APP_PASS=$DB_ROOT_PASS
-DB_APP_NAME=$(env_val DB_NAME outbox-demo)
-DB_EXTRA_USER=outbox   # the project's non-root database user, same password
-MQ_APP_USER=$(env_val RABBITMQ_USER outbox)
-MQ_APP_PASS=$(env_val RABBITMQ_PASS 123456)
 # The set of servers (OUTBOX_SERVERS, OUTBOX_VAR, OUTBOX_*_PORT).
 # shellcheck source=scripts/env.sh
 . "$SCRIPT_DIR/env.sh"
+# The credentials of .local.env, as env.sh exported them.
+DB_ROOT_PASS=${DB_PASS:-123456}
+DB_APP_USER=${DB_USER:-root}
+DB_APP_PASS=$DB_ROOT_PASS
+DB_APP_NAME=${DB_NAME:-outbox-demo}
+DB_EXTRA_USER=outbox   # the project's non-root database user, same password
+MQ_APP_USER=${RABBITMQ_USER:-outbox}
+MQ_APP_PASS=${RABBITMQ_PASS:-123456}
 # env.sh and maybe the caller exported the clients' RABBITMQ_* / DB_*: they
 # must not leak into the servers (RabbitMQ reads RABBITMQ_* variables).
 unset RABBITMQ_USER RABBITMQ_PASS RABBITMQ_HOST RABBITMQ_PORT \

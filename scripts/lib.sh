@@ -2,7 +2,14 @@
 # scripts/lib.sh - small helpers the project's bash scripts share.  Source
 # it; it defines functions only and changes no shell option.
 #
+#   say MSG / warn MSG / die MSG
+#                               "<LIB_NAME>: MSG" on stdout (stderr when
+#                               LIB_SAY_STDERR=1); "<LIB_NAME>: warning: MSG"
+#                               on stderr; "<LIB_NAME>: error: MSG" on
+#                               stderr, then on_die (when the script defines
+#                               it) and exit 1.  Set LIB_NAME first.
 #   now_us                      microseconds since the epoch
+#   now_ms                      milliseconds since the epoch
 #   secs START_US               "12.3": seconds since START_US
 #   wait_for SECONDS CMD...     runs CMD every 0.1 s until it succeeds (0)
 #                               or SECONDS pass (1): a deadline, not a sleep
@@ -17,7 +24,22 @@
 #
 # port_holder and free_port need ss (iproute2, scripts/deps.sh tools).
 
+# Never fails (a terminal gone after a SIGHUP must not stop a script that
+# still has daemons to stop).
+say() {
+	local fd=1
+	[ "${LIB_SAY_STDERR:-0}" = 1 ] && fd=2
+	printf '%s: %s\n' "${LIB_NAME:-${0##*/}}" "$*" >&"$fd" 2>/dev/null || true
+}
+warn() { printf '%s: warning: %s\n' "${LIB_NAME:-${0##*/}}" "$*" >&2; }
+die() {
+	printf '%s: error: %s\n' "${LIB_NAME:-${0##*/}}" "$*" >&2
+	if declare -F on_die >/dev/null; then on_die; fi
+	exit 1
+}
+
 now_us() { printf '%s' "${EPOCHREALTIME/./}"; }
+now_ms() { local us; us=$(now_us); printf '%s' $((us / 1000)); }
 
 secs() {
 	local d=$(($(now_us) - $1))

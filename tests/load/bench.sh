@@ -42,7 +42,7 @@ single_secs=${BENCH_SINGLE_SECONDS:-10}
 mkdir -p "$out"
 export MYSQL_PWD="$DB_PASS"
 
-say() { printf 'bench: %s\n' "$*" >&2; }
+LIB_NAME=bench LIB_SAY_STDERR=1
 sql() { mariadb -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" -N -B "$DB_NAME" -e "$1"; }
 # json_num <file> <key>: a number from a one-line JSON object.
 json_num() { sed -nE "s/.*\"$2\": *([0-9.eE+-]+).*/\1/p" "$1" | head -n 1; }

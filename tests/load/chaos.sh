@@ -77,8 +77,8 @@ SETTLE_S=${CHAOS_SETTLE_S:-180}
 AUDIT_BIN=${CHAOS_AUDIT_BIN:-$BIN/outbox-audit}
 SEED=${CHAOS_SEED:-$(( $(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % 1000000000 ))}
 
-say()  { printf 'chaos: %s\n' "$*"; }
-die()  { printf 'chaos: error: %s\n' "$*" >&2; echo "chaos: 0 passed, 1 failed"; exit 1; }
+LIB_NAME=chaos
+on_die() { echo "chaos: 0 passed, 1 failed"; }
 isnum() { [[ $1 =~ ^[0-9]+$ ]]; }
 DB_FAULTS=${CHAOS_DB_FAULTS:-0}
 HOLD_ROUNDS=${CHAOS_HOLD_ROUNDS:-0}
@@ -101,7 +101,6 @@ done
 bash scripts/infra.sh status >/dev/null 2>&1 ||
 	die "the test servers are not running (OUTBOX_SERVERS=test bash scripts/infra.sh start)"
 
-now_ms() { local s; s=$(date +%s%N); printf '%s' $(( s / 1000000 )); }
 # wait_until_ms T: returns at T (ms since the epoch), polling.
 wait_until_ms() { while [ "$(now_ms)" -lt "$1" ]; do sleep 0.1; done; }
 sql() { bash scripts/infra.sh db-sql -N -B -D "$DB_NAME" "$@"; }
