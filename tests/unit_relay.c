@@ -11,6 +11,7 @@
 #include "relay/outbatch.h"
 #include "relay/config.h"
 #include "relay/retention.h"
+#include "suites.h"
 
 Suite *unit_relay_suite(void);
 
@@ -349,20 +350,14 @@ END_TEST
 Suite *
 unit_relay_suite(void)
 {
+	const TTest *const relay[] = { outbatch_builds_bodies,
+	    outbatch_sets_aside_invalid_rows, outbatch_stops_when_full,
+	    outbatch_refuses_bodies_over_the_cap, outbatch_continues_the_trace,
+	    outbatch_tallies_outcomes, log_line_lists_acked_ids,
+	    log_line_shortened_with_a_count, retention_pacing, config_defaults,
+	    config_errors_name_the_variable, NULL };
 	Suite *s = suite_create("relay");
-	TCase *tc = tcase_create("relay");
 
-	tcase_add_test(tc, outbatch_builds_bodies);
-	tcase_add_test(tc, outbatch_sets_aside_invalid_rows);
-	tcase_add_test(tc, outbatch_stops_when_full);
-	tcase_add_test(tc, outbatch_refuses_bodies_over_the_cap);
-	tcase_add_test(tc, outbatch_continues_the_trace);
-	tcase_add_test(tc, outbatch_tallies_outcomes);
-	tcase_add_test(tc, log_line_lists_acked_ids);
-	tcase_add_test(tc, log_line_shortened_with_a_count);
-	tcase_add_test(tc, retention_pacing);
-	tcase_add_test(tc, config_defaults);
-	tcase_add_test(tc, config_errors_name_the_variable);
-	suite_add_tcase(s, tc);
+	suites_case(s, "relay", 0, NULL, NULL, relay);
 	return s;
 }

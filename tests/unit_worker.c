@@ -15,6 +15,7 @@
 #include "worker/config.h"
 #include "worker/handlers.h"
 #include "worker/rows.h"
+#include "suites.h"
 
 Suite *unit_worker_suite(void);
 
@@ -457,22 +458,16 @@ END_TEST
 Suite *
 unit_worker_suite(void)
 {
+	const TTest *const logic[] = { handler_lookup, batch_capacity,
+	    batch_classifies, batch_repeats, batch_ack_tags,
+	    batch_set_bad_releases, rows_texts, rows_chunks, config_defaults,
+	    NULL };
 	Suite *s = suite_create("worker");
-	TCase *tc = tcase_create("logic");
+	TCase *tc = suites_case(s, "logic", 0, NULL, NULL, logic);
 
-	tcase_add_test(tc, handler_lookup);
 	tcase_add_loop_test(tc, customer_created_decode, 0,
 	    (int)(sizeof(cc_cases) / sizeof(cc_cases[0])));
-	tcase_add_test(tc, batch_capacity);
-	tcase_add_test(tc, batch_classifies);
-	tcase_add_test(tc, batch_repeats);
-	tcase_add_test(tc, batch_ack_tags);
-	tcase_add_test(tc, batch_set_bad_releases);
-	tcase_add_test(tc, rows_texts);
-	tcase_add_test(tc, rows_chunks);
-	tcase_add_test(tc, config_defaults);
 	tcase_add_loop_test(tc, config_refused, 0,
 	    (int)(sizeof(bad_cfgs) / sizeof(bad_cfgs[0])));
-	suite_add_tcase(s, tc);
 	return s;
 }
