@@ -16,6 +16,7 @@
 #include "worker/handlers.h"
 #include "worker/rows.h"
 #include "suites.h"
+#include "unit.h"
 
 Suite *unit_worker_suite(void);
 
@@ -387,27 +388,12 @@ END_TEST
 
 /* ---- configuration ---- */
 
-static const char *const worker_vars[] = {
-	"WORKER_PREFETCH", "WORKER_BATCH_MAX", "WORKER_BATCH_WAIT_MS",
-	"WORKER_RETRY_BASE_MS", "WORKER_RETRY_MAX_MS", "WORKER_DLQ_TIMEOUT_MS",
-	"LOG_LEVEL", "LOG_FORMAT", "WORKER_METRICS_PORT", "WORKER_METRICS_BIND",
-};
-
-static void
-clear_env(void)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(worker_vars) / sizeof(worker_vars[0]); i++)
-		unsetenv(worker_vars[i]);
-}
-
 START_TEST(config_defaults)
 {
 	struct worker_config c;
 	char err[256];
 
-	clear_env();
+	unit_env_clear(worker_opts, worker_nopts);
 	ck_assert_int_eq(worker_config_load(&c, err, sizeof(err)), 0);
 	ck_assert_int_eq(c.prefetch, 500);
 	ck_assert_int_eq(c.batch_max, 200);
@@ -445,13 +431,13 @@ START_TEST(config_refused)
 	struct worker_config c;
 	char err[256] = "";
 
-	clear_env();
+	unit_env_clear(worker_opts, worker_nopts);
 	setenv(b->name, b->value, 1);
 	ck_assert_int_eq(worker_config_load(&c, err, sizeof(err)), -1);
 	ck_assert_msg(strncmp(err, b->name, strlen(b->name)) == 0,
 	    "%s=%s: error \"%s\" does not start with the name", b->name,
 	    b->value, err);
-	clear_env();
+	unit_env_clear(worker_opts, worker_nopts);
 }
 END_TEST
 
