@@ -226,7 +226,7 @@ $(B)/bin/outbox-bench-txn: $(call obj,tests/load/bench_txn.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/bin/outbox-bench-e2e: $(call obj,tests/load/bench_e2e.c) $(B)/libcommon.a
+$(B)/bin/outbox-bench-e2e: $(call obj,tests/load/bench_e2e.c tests/load/loadgen.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 
@@ -258,7 +258,7 @@ chaos-db: deps
 chaos-load: $(B)/bin/outbox-chaos-load $(B)/lib/outbox-fsync-hold.so \
 	$(B)/bin/outbox-itest
 
-$(B)/bin/outbox-chaos-load: $(call obj,tests/load/chaos_load.c)
+$(B)/bin/outbox-chaos-load: $(call obj,tests/load/chaos_load.c tests/load/loadgen.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 
