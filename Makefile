@@ -270,7 +270,7 @@ $(B)/bin/outbox-chaos-load: $(call obj,tests/load/chaos_load.c tests/load/loadge
 bench-publish:
 	@$(MAKE) --no-print-directory VARIANT=release $(BUILD_ROOT)/release/bin/outbox-bench-publish
 
-$(B)/bin/outbox-bench-publish: $(call obj,tests/load/bench_publish.c) $(B)/libcommon.a
+$(B)/bin/outbox-bench-publish: $(call obj,tests/load/bench_publish.c tests/load/rawamqp.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -298,6 +298,6 @@ containers-smoke:
 bench-consume:
 	@$(MAKE) --no-print-directory VARIANT=release $(BUILD_ROOT)/release/bin/outbox-bench-consume
 
-$(B)/bin/outbox-bench-consume: $(call obj,tests/load/bench_consume.c) $(B)/libcommon.a
+$(B)/bin/outbox-bench-consume: $(call obj,tests/load/bench_consume.c tests/load/rawamqp.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
