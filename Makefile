@@ -53,7 +53,7 @@ COMMON_SRC := $(wildcard common/*.c)
 APP_LIB_SRC := $(filter-out app/main.c,$(wildcard app/*.c))
 RELAY_LIB_SRC := $(filter-out relay/main.c,$(wildcard relay/*.c))
 WORKER_LIB_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
-IT_SRC := $(wildcard tests/it_*.c) tests/harness.c tests/suites.c
+IT_SRC := $(wildcard tests/it_*.c) $(wildcard tests/harness*.c) tests/suites.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 

@@ -3,10 +3,6 @@
  * MariaDB and RabbitMQ: the messages on the wire, late commits, broker
  * and database outages, kill -9 and duplicates, two relays at once, real
  * nacks and unroutable messages, retention, shutdown, bad config.
- *
- * Rows are inserted with SQL (MariaDB's sequence tables make 20,000 rows
- * one statement); message ids are ID_PREFIX + a 12-digit index, so that
- * a message read back tells which row it came from.
  */
 #include <check.h>
 #include <signal.h>
@@ -15,172 +11,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "harness.h"
+#include "harness_relay.h"
 #include "mq.h"
 
 Suite *it_relay_suite(void);
 
-#define ID_PREFIX "00000000-0000-4000-8000-"
-#define EV "CustomerCreated"
-
-/* ---- rows ---- */
-
-/* Inserts rows first..first+count-1 (message id ID_PREFIX + index, a
- * customer payload), committed together. */
-static void
-rows_insert(long long first, long long count)
-{
-	static const char sql[] =
-	    "INSERT INTO outbox (message_id, event_name, payload, created_at) "
-	    "SELECT CONCAT('" ID_PREFIX "', LPAD(seq, 12, '0')), '" EV "', "
-	    "JSON_OBJECT('id', CONCAT('11111111-0000-4000-8000-', "
-	    "LPAD(seq, 12, '0')), 'email', CONCAT('user', seq, "
-	    "'@example.com'), 'name', CONCAT('User ', seq), 'CreatedAt', "
-	    "'2021-08-04T09:37:07.305317Z', 'UpdatedAt', "
-	    "'2021-08-04T09:37:07.305317Z'), UTC_TIMESTAMP(6) "
-	    "FROM seq_1_to_1000000 WHERE seq BETWEEN ? AND ?";
-	struct db_val a[2] = { DB_INT(first), DB_INT(first + count - 1) };
-	uint64_t n = 0;
-	int rc;
-
-	rc = db_exec(h_db(), sql, a, 2, &n);
-	if (rc == DB_ECONN) /* the test's connection saw a restart */
-		rc = db_exec(h_db(), sql, a, 2, &n);
-	ck_assert_msg(rc == DB_OK, "insert: %s", db_error(h_db()));
-	ck_assert_int_eq((long long)n, count);
-}
-
-static long long
-unpublished(void)
-{
-	return h_count("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
-	    NULL, 0);
-}
-
-static long long
-published(void)
-{
-	return h_count("SELECT COUNT(*) FROM outbox WHERE published_at IS NOT "
-	    "NULL", NULL, 0);
-}
-
-static int
-none_unpublished(void *ud)
-{
-	(void)ud;
-	return unpublished() == 0;
-}
-
-static int
-published_at_least(void *ud)
-{
-	return published() >= *(long long *)ud;
-}
-
-struct log_wait {
-	struct h_daemon *d;
-	const char *s;
-};
-
-static int
-log_has(void *ud)
-{
-	const struct log_wait *w = ud;
-
-	return h_log_contains(w->d, w->s);
-}
-
-static void
-wait_log(struct h_daemon *d, const char *needle, int ms)
-{
-	struct log_wait w = { d, needle };
-
-	ck_assert_msg(h_wait(ms, log_has, &w), "\"%s\" not in %s within %d ms",
-	    needle, d->log, ms);
-}
-
-static void
-wait_all_published(int ms)
-{
-	ck_assert_msg(h_wait(ms, none_unpublished, NULL), "%lld rows still "
-	    "unpublished after %d ms", unpublished(), ms);
-}
-
-/* Index of a message id made by rows_insert, or -1. */
-static long long
-id_index(const char *id)
-{
-	char *end;
-	long long v;
-
-	if (strncmp(id, ID_PREFIX, strlen(ID_PREFIX)) != 0)
-		return -1;
-	v = strtoll(id + strlen(ID_PREFIX), &end, 10);
-	return *end == '\0' ? v : -1;
-}
-
-/* How many times each index 1..n came. */
-struct seen {
-	long long n;
-	unsigned *count;
-	long long other;
-};
-
-static void
-seen_init(struct seen *s, long long n)
-{
-	s->n = n;
-	s->count = calloc((size_t)n + 1, sizeof(*s->count));
-	s->other = 0;
-	ck_assert_ptr_nonnull(s->count);
-}
-
-static void
-seen_fn(void *ud, const struct mq_delivery *d)
-{
-	struct seen *s = ud;
-	long long i = id_index(d->message_id);
-
-	if (i >= 1 && i <= s->n)
-		s->count[i]++;
-	else
-		s->other++;
-}
-
-/* Reads every message of queue (depth known: nothing is publishing) and
- * checks that each index 1..n came at least once; returns the
- * duplicates. */
-static long long
-check_queue(const char *queue, long long n)
-{
-	struct seen s;
-	long long depth = h_mq_depth(queue), i, missing = 0;
-	size_t got;
-
-	ck_assert_msg(depth >= n, "queue %s holds %lld messages, want at "
-	    "least %lld", queue, depth, n);
-	seen_init(&s, n);
-	got = h_mq_collect(queue, (size_t)depth, 60000, seen_fn, &s);
-	ck_assert_int_eq((long long)got, depth);
-	for (i = 1; i <= n; i++) {
-		if (s.count[i] == 0)
-			missing++;
-	}
-	free(s.count);
-	ck_assert_msg(missing == 0, "%lld of %lld rows never reached %s",
-	    missing, n, queue);
-	ck_assert_int_eq(s.other, 0);
-	return depth - n;
-}
-
 /* ---- fixtures ---- */
-
-static void
-relay_setup(void)
-{
-	h_sql("TRUNCATE outbox");
-	h_mq_reset_queues();
-}
 
 static void
 servers_up(void)
@@ -231,7 +67,7 @@ wire_fn(void *ud, const struct mq_delivery *d)
 	else if (strcmp(d->content_type, "application/json") != 0)
 		snprintf(w->err, sizeof(w->err), "content_type %s",
 		    d->content_type);
-	else if (strcmp(d->type, EV) != 0)
+	else if (strcmp(d->type, H_EVENT) != 0)
 		snprintf(w->err, sizeof(w->err), "type %s", d->type);
 	else if (d->delivery_mode != 2)
 		snprintf(w->err, sizeof(w->err), "delivery_mode %d",
@@ -287,7 +123,7 @@ START_TEST(rows_in_messages_out)
 		memcpy(w.id[i], id, sizeof(id));
 		snprintf(payload, sizeof(payload), payloads[i % 3], i, i);
 		snprintf(w.body[i], sizeof(w.body[i]), "{\"id\":\"%s\","
-		    "\"event_name\":\"" EV "\",\"payload\":%s,"
+		    "\"event_name\":\"" H_EVENT "\",\"payload\":%s,"
 		    "\"is_processed\":false}", id, payload);
 		if (i % 2 == 0)
 			snprintf(w.trace[i], sizeof(w.trace[i]), "00-%032x-"
@@ -297,23 +133,23 @@ START_TEST(rows_in_messages_out)
 		a[2] = i % 2 == 0 ? DB_STR(w.trace[i]) : DB_NULL;
 		ck_assert_int_eq(db_exec(h_db(), "INSERT INTO outbox "
 		    "(message_id, event_name, payload, traceparent, "
-		    "created_at) VALUES (?, '" EV "', ?, ?, "
+		    "created_at) VALUES (?, '" H_EVENT "', ?, ?, "
 		    "UTC_TIMESTAMP(6))", a, 3, NULL), DB_OK);
 		w.seq[i] = h_count("SELECT seq FROM outbox WHERE message_id "
 		    "= ?", a, 1);
 	}
-	h_relay_start(&d, "it-relay-wire", NULL);
-	wait_all_published(20000);
-	ck_assert_int_eq(published(), w.n);
+	H_START(&d, H_RELAY, NULL, NULL);
+	h_rows_wait_all_published(60000);
+	ck_assert_int_eq(h_rows_published(), w.n);
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE attempts "
 	    "<> 0 OR last_error IS NOT NULL", NULL, 0), 0);
-	ck_assert_int_eq((int)h_mq_collect(MQ_QUEUE, (size_t)w.n, 10000,
+	ck_assert_int_eq((int)h_mq_collect(MQ_QUEUE, (size_t)w.n, 30000,
 	    wire_fn, &w), w.n);
 	ck_assert_msg(w.err[0] == '\0', "%s", w.err);
 	ck_assert_msg(!w.bad_order, "messages out of sequence order");
 	ck_assert_int_eq(h_mq_depth(MQ_QUEUE), 0);
 
-	ck_assert_int_eq(h_daemon_stop(&d, 10000), 0);
+	h_stop_clean(&d);
 	snprintf(want, sizeof(want), "Published messages: [%s ", w.id[0]);
 	ck_assert(h_log_contains(&d, want));
 	ck_assert(h_log_contains(&d, "config: "));
@@ -330,36 +166,36 @@ END_TEST
 START_TEST(late_commit_of_lower_seq_published)
 {
 	static const char ins[] = "INSERT INTO outbox (message_id, "
-	    "event_name, payload, created_at) VALUES (?, '" EV "', "
+	    "event_name, payload, created_at) VALUES (?, '" H_EVENT "', "
 	    "'{\"id\":\"x\"}', UTC_TIMESTAMP(6))";
 	struct db_params p;
 	struct h_daemon d = { 0 };
 	struct db_val a;
-	struct seen s;
-	long long one = 1, two = 2;
+	struct h_seen s;
 	db_conn *late;
 
 	h_db_params(&p);
 	late = db_new(&p);
 	ck_assert_ptr_nonnull(late);
-	h_relay_start(&d, "it-relay-late", NULL);
+	H_START(&d, H_RELAY, NULL, NULL);
 	ck_assert_int_eq(db_begin(late), DB_OK);
-	a = DB_STR(ID_PREFIX "000000000001");
+	a = DB_STR(H_ID_PREFIX "000000000001");
 	ck_assert_int_eq(db_exec(late, ins, &a, 1, NULL), DB_OK);
-	a = DB_STR(ID_PREFIX "000000000002");
+	a = DB_STR(H_ID_PREFIX "000000000002");
 	ck_assert_int_eq(db_exec(h_db(), ins, &a, 1, NULL), DB_OK);
 	ck_assert(h_count("SELECT MAX(seq) FROM outbox", NULL, 0) >= 2);
-	ck_assert(h_wait(10000, published_at_least, &one));
+	h_rows_wait_published(1, 30000);
 	ck_assert_int_eq(h_mq_depth(MQ_QUEUE), 1);
 	ck_assert_int_eq(db_commit(late), DB_OK);
-	ck_assert(h_wait(10000, published_at_least, &two));
-	seen_init(&s, 2);
-	ck_assert_int_eq((int)h_mq_collect(MQ_QUEUE, 2, 5000, seen_fn, &s), 2);
+	h_rows_wait_published(2, 30000);
+	h_seen_init(&s, 2);
+	ck_assert_int_eq((int)h_mq_collect(MQ_QUEUE, 2, 30000, h_seen_fn, &s),
+	    2);
 	ck_assert_int_eq(s.count[1], 1);
 	ck_assert_int_eq(s.count[2], 1);
-	free(s.count);
+	h_seen_free(&s);
 	db_free(late);
-	ck_assert_int_eq(h_daemon_stop(&d, 10000), 0);
+	h_stop_clean(&d);
 }
 END_TEST
 
@@ -370,27 +206,26 @@ START_TEST(broker_down_rows_wait_then_published)
 	static const char *const env[] = { "RELAY_RECONNECT_MAX_MS=1000",
 	    NULL };
 	struct h_daemon d = { 0 };
-	long long ten = 10;
 	pid_t pid;
 
-	h_relay_start(&d, "it-relay-mq-down", env);
+	H_START(&d, H_RELAY, NULL, env);
 	pid = d.pid;
-	rows_insert(1, 10);
-	ck_assert(h_wait(10000, published_at_least, &ten));
+	h_rows_insert(1, 10);
+	h_rows_wait_published(10, 30000);
 	ck_assert_int_eq(h_infra("mq-stop"), 0);
-	rows_insert(11, 100);
-	wait_log(&d, "broker unavailable", 10000);
+	h_rows_insert(11, 100);
+	ck_assert(h_wait_log(&d, "broker unavailable", 1, 30000));
 	/* Nothing can be confirmed while the broker is down. */
-	ck_assert_int_eq(unpublished(), 100);
+	ck_assert_int_eq(h_rows_unpublished(), 100);
 	ck_assert_int_eq(kill(pid, 0), 0);
 	ck_assert_int_eq(h_infra("mq-start"), 0);
-	wait_all_published(30000);
+	h_rows_wait_all_published(60000);
 	ck_assert_int_eq(d.pid, pid);
 	ck_assert_int_eq(kill(pid, 0), 0);
-	wait_log(&d, "broker reachable again", 5000);
+	ck_assert(h_wait_log(&d, "broker reachable again", 1, 30000));
 	/* Persistent messages in a durable queue survived the restart. */
-	ck_assert_int_eq(check_queue(MQ_QUEUE, 110), 0);
-	ck_assert_int_eq(h_daemon_stop(&d, 10000), 0);
+	ck_assert_int_eq(h_rows_check_queue(MQ_QUEUE, 110), 0);
+	h_stop_clean(&d);
 }
 END_TEST
 
@@ -399,23 +234,22 @@ START_TEST(database_down_then_back)
 	static const char *const env[] = { "RELAY_RECONNECT_MAX_MS=500",
 	    NULL };
 	struct h_daemon d = { 0 };
-	long long five = 5;
 	pid_t pid;
 
-	h_relay_start(&d, "it-relay-db-down", env);
+	H_START(&d, H_RELAY, NULL, env);
 	pid = d.pid;
-	rows_insert(1, 5);
-	ck_assert(h_wait(10000, published_at_least, &five));
+	h_rows_insert(1, 5);
+	h_rows_wait_published(5, 30000);
 	ck_assert_int_eq(h_infra("db-stop"), 0);
-	wait_log(&d, "database unavailable", 10000);
+	ck_assert(h_wait_log(&d, "database unavailable", 1, 30000));
 	ck_assert_int_eq(kill(pid, 0), 0);
 	ck_assert_int_eq(h_infra("db-start"), 0);
-	rows_insert(6, 20);
-	wait_all_published(30000);
+	h_rows_insert(6, 20);
+	h_rows_wait_all_published(60000);
 	ck_assert_int_eq(d.pid, pid);
-	wait_log(&d, "database reachable again", 5000);
-	ck_assert_int_eq(check_queue(MQ_QUEUE, 25), 0);
-	ck_assert_int_eq(h_daemon_stop(&d, 10000), 0);
+	ck_assert(h_wait_log(&d, "database reachable again", 1, 30000));
+	ck_assert_int_eq(h_rows_check_queue(MQ_QUEUE, 25), 0);
+	h_stop_clean(&d);
 }
 END_TEST
 
@@ -427,18 +261,18 @@ START_TEST(kill9_mid_drain_then_restart)
 	    "RELAY_INFLIGHT_BATCHES=3", NULL };
 	enum { N = 20000 };
 	struct h_daemon a = { 0 }, b = { 0 };
-	long long some = 3000, dups, left;
+	long long dups, left;
 
-	rows_insert(1, N);
-	h_relay_start(&a, "it-relay-kill9-a", env);
-	ck_assert(h_wait(60000, published_at_least, &some));
+	h_rows_insert(1, N);
+	H_START(&a, H_RELAY, NULL, env);
+	h_rows_wait_published(3000, 60000);
 	h_daemon_kill9(&a);
-	left = unpublished();
+	left = h_rows_unpublished();
 	ck_assert_msg(left > 0, "drained before the kill: make N larger");
-	h_relay_start(&b, "it-relay-kill9-b", env);
-	wait_all_published(60000);
-	ck_assert_int_eq(h_daemon_stop(&b, 10000), 0);
-	dups = check_queue(MQ_QUEUE, N);
+	H_START(&b, H_RELAY, NULL, env);
+	h_rows_wait_all_published(60000);
+	h_stop_clean(&b);
+	dups = h_rows_check_queue(MQ_QUEUE, N);
 	fprintf(stderr, "kill -9 after %lld of %d rows published: %lld "
 	    "duplicates reached the queue\n", N - left, N, dups);
 	/* Only the batches in flight at the kill can come twice. */
@@ -451,14 +285,14 @@ START_TEST(two_relays_no_duplicates)
 	enum { N = 20000 };
 	struct h_daemon a = { 0 }, b = { 0 };
 
-	rows_insert(1, N);
-	h_relay_start(&a, "it-relay-two-a", NULL);
-	h_relay_start(&b, "it-relay-two-b", NULL);
-	wait_all_published(90000);
-	ck_assert_int_eq(h_daemon_stop(&a, 10000), 0);
-	ck_assert_int_eq(h_daemon_stop(&b, 10000), 0);
+	h_rows_insert(1, N);
+	H_START(&a, H_RELAY, "a", NULL);
+	H_START(&b, H_RELAY, "b", NULL);
+	h_rows_wait_all_published(90000);
+	h_stop_clean(&a);
+	h_stop_clean(&b);
 	ck_assert_int_eq(h_mq_depth(MQ_QUEUE), N);
-	ck_assert_int_eq(check_queue(MQ_QUEUE, N), 0);
+	ck_assert_int_eq(h_rows_check_queue(MQ_QUEUE, N), 0);
 	fprintf(stderr, "two relays: %d and %d batches\n",
 	    h_log_count(&a, "Published messages"),
 	    h_log_count(&b, "Published messages"));
@@ -500,7 +334,7 @@ nack_settled(void *ud)
 {
 	struct nack_state *st = ud;
 
-	st->published = published();
+	st->published = h_rows_published();
 	st->nacked = refused("nacked by the broker");
 	return st->published == 5 && st->nacked == 15;
 }
@@ -517,19 +351,19 @@ START_TEST(nacked_rows_retried_until_accepted)
 	    NACK_POLICY " '^" MQ_QUEUE "$' "
 	    "'{\"max-length\":5,\"overflow\":\"reject-publish\"}'", NULL, 0),
 	    0);
-	ck_assert_msg(h_wait(20000, policy_applied, NULL),
+	ck_assert_msg(h_wait(60000, policy_applied, NULL),
 	    "policy not applied to queue " MQ_QUEUE);
-	h_relay_start(&d, "it-relay-nack", env);
-	rows_insert(1, 20);
-	ck_assert_msg(h_wait(15000, nack_settled, &st), "published %lld "
+	H_START(&d, H_RELAY, NULL, env);
+	h_rows_insert(1, 20);
+	ck_assert_msg(h_wait(60000, nack_settled, &st), "published %lld "
 	    "(want 5), nacked %lld (want 15)", st.published, st.nacked);
 	ck_assert_int_eq(h_mq_depth(MQ_QUEUE), 5);
 	ck_assert(h_log_contains(&d, "nacked"));
 	/* The cause goes away: the same rows go out. */
 	ck_assert_int_eq(h_mq_ctl("-q clear_policy " NACK_POLICY, NULL, 0), 0);
-	wait_all_published(20000);
-	ck_assert_int_eq(check_queue(MQ_QUEUE, 20), 0);
-	ck_assert_int_eq(h_daemon_stop(&d, 10000), 0);
+	h_rows_wait_all_published(60000);
+	ck_assert_int_eq(h_rows_check_queue(MQ_QUEUE, 20), 0);
+	h_stop_clean(&d);
 }
 END_TEST
 
@@ -556,17 +390,17 @@ START_TEST(unroutable_rows_retried_until_routable)
 	mq_conn *c = h_mq_open();
 
 	ck_assert_int_eq(mq_queue_delete(c, LOST_QUEUE), 0);
-	h_relay_start(&d, "it-relay-unroutable", env);
-	rows_insert(1, 10);
-	ck_assert_msg(h_wait(15000, ten_returned, NULL), "%lld rows returned, "
+	H_START(&d, H_RELAY, NULL, env);
+	h_rows_insert(1, 10);
+	ck_assert_msg(h_wait(60000, ten_returned, NULL), "%lld rows returned, "
 	    "want 10", refused("returned by the broker: unroutable"));
-	ck_assert_int_eq(published(), 0);
+	ck_assert_int_eq(h_rows_published(), 0);
 	ck_assert(h_log_contains(&d, "returned as unroutable"));
 	/* A queue appears under the routing key: the rows go out. */
 	ck_assert_int_eq(mq_queue_declare(c, LOST_QUEUE), 0);
-	wait_all_published(20000);
-	ck_assert_int_eq(check_queue(LOST_QUEUE, 10), 0);
-	ck_assert_int_eq(h_daemon_stop(&d, 10000), 0);
+	h_rows_wait_all_published(60000);
+	ck_assert_int_eq(h_rows_check_queue(LOST_QUEUE, 10), 0);
+	h_stop_clean(&d);
 	ck_assert_int_eq(mq_queue_delete(c, LOST_QUEUE), 0);
 	mq_free(c);
 }
@@ -580,21 +414,20 @@ START_TEST(deleted_queue_declared_again)
 	static const char *const env[] = { "RELAY_RETRY_BASE_MS=100",
 	    "RELAY_RETRY_MAX_MS=400", NULL };
 	struct h_daemon d = { 0 };
-	long long five = 5;
 	mq_conn *c = h_mq_open();
 
-	h_relay_start(&d, "it-relay-requeue", env);
-	rows_insert(1, 5);
-	ck_assert(h_wait(10000, published_at_least, &five));
+	H_START(&d, H_RELAY, NULL, env);
+	h_rows_insert(1, 5);
+	h_rows_wait_published(5, 30000);
 	ck_assert_int_eq(mq_queue_delete(c, MQ_QUEUE), 0);
 	mq_free(c);
-	rows_insert(6, 5);
-	wait_all_published(15000);
+	h_rows_insert(6, 5);
+	h_rows_wait_all_published(60000);
 	/* The first try of rows 6..10 came back; the second went through. */
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE seq > 5 "
 	    "AND attempts = 1 AND last_error LIKE 'returned%'", NULL, 0), 5);
 	ck_assert_int_eq(h_mq_depth(MQ_QUEUE), 5);
-	ck_assert_int_eq(h_daemon_stop(&d, 10000), 0);
+	h_stop_clean(&d);
 }
 END_TEST
 
@@ -606,19 +439,19 @@ old_rows_gone(void *ud)
 	(void)ud;
 	return h_count("SELECT COUNT(*) FROM outbox WHERE published_at < "
 	    "UTC_TIMESTAMP(6) - INTERVAL 24 HOUR", NULL, 0) == 0 &&
-	    unpublished() == 0;
+	    h_rows_unpublished() == 0;
 }
 
 static void
 retention_rows(void)
 {
-	rows_insert(1, 1200);
+	h_rows_insert(1, 1200);
 	h_sql("UPDATE outbox SET published_at = UTC_TIMESTAMP(6) - INTERVAL "
 	    "48 HOUR");
-	rows_insert(1201, 10);
+	h_rows_insert(1201, 10);
 	h_sql("UPDATE outbox SET published_at = UTC_TIMESTAMP(6) - INTERVAL 1 "
 	    "HOUR WHERE seq > 1200");
-	rows_insert(1211, 5);
+	h_rows_insert(1211, 5);
 }
 
 START_TEST(retention_deletes_old_published_rows)
@@ -627,11 +460,12 @@ START_TEST(retention_deletes_old_published_rows)
 	struct h_daemon d = { 0 };
 
 	retention_rows();
-	h_relay_start(&d, "it-relay-retention", env);
-	ck_assert(h_wait(15000, old_rows_gone, NULL));
+	H_START(&d, H_RELAY, NULL, env);
+	ck_assert(h_wait(60000, old_rows_gone, NULL));
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox", NULL, 0), 15);
-	wait_log(&d, "retention: deleted 1200 published rows", 5000);
-	ck_assert_int_eq(h_daemon_stop(&d, 10000), 0);
+	ck_assert(h_wait_log(&d, "retention: deleted 1200 published rows", 1,
+	    30000));
+	h_stop_clean(&d);
 }
 END_TEST
 
@@ -641,13 +475,13 @@ START_TEST(retention_zero_keeps_rows)
 	struct h_daemon d = { 0 };
 
 	retention_rows();
-	h_relay_start(&d, "it-relay-keep", env);
+	H_START(&d, H_RELAY, NULL, env);
 	/* Retention runs before each batch: had it been on, the first
 	 * chunk would be gone by the time the new rows are published. */
-	wait_all_published(15000);
+	h_rows_wait_all_published(60000);
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox", NULL, 0),
 	    1215);
-	ck_assert_int_eq(h_daemon_stop(&d, 10000), 0);
+	h_stop_clean(&d);
 	ck_assert(!h_log_contains(&d, "retention: deleted"));
 }
 END_TEST
@@ -659,17 +493,14 @@ START_TEST(sigterm_finishes_batch_and_exits_zero)
 	struct h_daemon d = { 0 };
 	long long pub;
 
-	rows_insert(1, 5000);
-	h_relay_start(&d, "it-relay-sigterm", NULL);
-	wait_log(&d, "Published messages", 20000);
+	h_rows_insert(1, 5000);
+	H_START(&d, H_RELAY, NULL, NULL);
+	ck_assert(h_wait_log(&d, "Published messages", 1, 60000));
 	/* Exit 0 also means LeakSanitizer found nothing. */
-	ck_assert_int_eq(h_daemon_stop(&d, 10000), 0);
-	ck_assert(h_log_contains(&d, "stopped"));
-	ck_assert(!h_log_contains(&d, "AddressSanitizer"));
-	ck_assert(!h_log_contains(&d, "runtime error"));
+	h_stop_clean(&d);
 	/* The batches in flight were finished: every message in the queue
 	 * is a row marked published, and the other way round. */
-	pub = published();
+	pub = h_rows_published();
 	ck_assert(pub > 0);
 	ck_assert_int_eq(h_mq_depth(MQ_QUEUE), pub);
 }
@@ -694,11 +525,11 @@ START_TEST(bad_config_refused)
 {
 	const char *env[2] = { bad_cfgs[_i].env, NULL };
 	struct h_daemon d = { 0 };
-	char name[64];
+	char row[16];
 
-	snprintf(name, sizeof(name), "it-relay-badconfig-%d", _i);
-	h_daemon_start(&d, "outbox-relay", name, env);
-	ck_assert_int_eq(h_daemon_wait(&d, 10000), 1);
+	snprintf(row, sizeof(row), "%d", _i);
+	h_spawn(&d, H_RELAY, __func__, row, env);
+	ck_assert_int_eq(h_daemon_wait(&d, H_STOP_MS), 1);
 	ck_assert_msg(h_log_contains(&d, bad_cfgs[_i].name), "%s: the error "
 	    "does not name the variable (log %s)", bad_cfgs[_i].env, d.log);
 }
@@ -714,7 +545,7 @@ it_relay_suite(void)
 	TCase *out = tcase_create("relay-outage");
 
 	tcase_set_timeout(tc, 60);
-	tcase_add_checked_fixture(tc, relay_setup, NULL);
+	tcase_add_checked_fixture(tc, h_rows_reset, NULL);
 	tcase_add_test(tc, rows_in_messages_out);
 	tcase_add_test(tc, late_commit_of_lower_seq_published);
 	tcase_add_test(tc, retention_deletes_old_published_rows);
@@ -725,13 +556,13 @@ it_relay_suite(void)
 	suite_add_tcase(s, tc);
 
 	tcase_set_timeout(load, 180);
-	tcase_add_checked_fixture(load, relay_setup, NULL);
+	tcase_add_checked_fixture(load, h_rows_reset, NULL);
 	tcase_add_test(load, kill9_mid_drain_then_restart);
 	tcase_add_test(load, two_relays_no_duplicates);
 	suite_add_tcase(s, load);
 
 	tcase_set_timeout(ref, 90);
-	tcase_add_checked_fixture(ref, relay_setup, NULL);
+	tcase_add_checked_fixture(ref, h_rows_reset, NULL);
 	tcase_add_unchecked_fixture(ref, NULL, policy_clear);
 	tcase_add_test(ref, nacked_rows_retried_until_accepted);
 	tcase_add_test(ref, unroutable_rows_retried_until_routable);
@@ -739,7 +570,7 @@ it_relay_suite(void)
 	suite_add_tcase(s, ref);
 
 	tcase_set_timeout(out, 120);
-	tcase_add_checked_fixture(out, relay_setup, NULL);
+	tcase_add_checked_fixture(out, h_rows_reset, NULL);
 	tcase_add_unchecked_fixture(out, NULL, servers_up);
 	tcase_add_test(out, broker_down_rows_wait_then_published);
 	tcase_add_test(out, database_down_then_back);

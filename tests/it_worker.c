@@ -7,156 +7,15 @@
 #include <check.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "harness.h"
-#include "msg.h"
-#include "timefmt.h"
-#include "uid.h"
+#include "clock.h"
+#include "harness_worker.h"
 
 Suite *it_worker_suite(void);
 
-/* Most messages a test publishes. */
-#define MAXMSG 1000
-
-/* Test messages: CustomerCreated bodies with fresh ids. */
-struct msgs {
-	size_t n;
-	char id[MAXMSG][UID_LEN + 1];   /* message ids */
-	char cid[MAXMSG][UID_LEN + 1];  /* customer ids */
-	char email[MAXMSG][64];
-	struct buf payload[MAXMSG];
-	struct buf body[MAXMSG];
-	const char *bodies[MAXMSG];
-	const char *ids[MAXMSG];
-};
-
-static struct msgs M;
-
-/* Makes n CustomerCreated messages (emails tag0@..., tag1@...), the
- * name of message poison (-1: none) being "poison". */
-static void
-msgs_make(struct msgs *m, size_t n, const char *tag, long poison)
-{
-	struct customer c;
-	struct timespec ts;
-	size_t i;
-
-	ck_assert_uint_le(n, MAXMSG);
-	m->n = n;
-	timefmt_now(&ts);
-	for (i = 0; i < n; i++) {
-		memset(&c, 0, sizeof(c));
-		uid_new(m->id[i]);
-		uid_new(m->cid[i]);
-		memcpy(c.id, m->cid[i], UID_LEN + 1);
-		snprintf(m->email[i], sizeof(m->email[i]), "%s%zu@example.com",
-		    tag, i);
-		c.email = m->email[i];
-		c.name = (long)i == poison ? "poison" : "Worker Test";
-		timefmt_rfc3339(&ts, c.created_at, sizeof(c.created_at));
-		timefmt_rfc3339(&ts, c.updated_at, sizeof(c.updated_at));
-		buf_init(&m->payload[i], 4096);
-		buf_init(&m->body[i], 4096);
-		ck_assert_int_eq(msg_customer_json(&c, &m->payload[i]), 0);
-		ck_assert_int_eq(msg_event_body(m->id[i],
-		    MSG_EVENT_CUSTOMER_CREATED, m->payload[i].data,
-		    m->payload[i].len, &m->body[i]), 0);
-		m->bodies[i] = m->body[i].data;
-		m->ids[i] = m->id[i];
-	}
-}
-
-static void
-msgs_publish(struct msgs *m, size_t from, size_t n)
-{
-	h_mq_publish(m->bodies + from, m->ids + from, n);
-}
-
-static long long
-count(const char *sql)
-{
-	return h_count(sql, NULL, 0);
-}
-
-struct count_ud {
-	const char *sql;
-	long long want;
-};
-
-static int
-count_reached(void *ud)
-{
-	struct count_ud *u = ud;
-
-	return count(u->sql) >= u->want;
-}
-
-/* Waits (timeout_ms) until sql counts at least want. */
-static int
-wait_count(const char *sql, long long want, int timeout_ms)
-{
-	struct count_ud u = { sql, want };
-
-	return h_wait(timeout_ms, count_reached, &u);
-}
-
-struct log_ud {
-	const struct h_daemon *d;
-	const char *needle;
-	int want;
-};
-
-static int
-log_reached(void *ud)
-{
-	struct log_ud *u = ud;
-
-	return h_log_count(u->d, u->needle) >= u->want;
-}
-
-static int
-wait_log(const struct h_daemon *d, const char *needle, int want,
-    int timeout_ms)
-{
-	struct log_ud u = { d, needle, want };
-
-	return h_wait(timeout_ms, log_reached, &u);
-}
-
-static int
-queue_drained(void *ud)
-{
-	long long ready, unacked;
-
-	(void)ud;
-	return h_mq_counts(MQ_QUEUE, &ready, &unacked) == 0 && ready == 0 &&
-	    unacked == 0;
-}
-
-/* Every message of m has exactly its welcome mail and its
- * processed_messages row. */
-static void
-assert_exactly_once(const struct msgs *m)
-{
-	struct db_val a[2];
-	size_t i;
-
-	ck_assert_int_eq(count("SELECT COUNT(*) FROM welcome_emails"),
-	    (long long)m->n);
-	ck_assert_int_eq(count("SELECT COUNT(*) FROM processed_messages"),
-	    (long long)m->n);
-	for (i = 0; i < m->n; i++) {
-		a[0] = DB_STR(m->cid[i]);
-		a[1] = DB_STR(m->id[i]);
-		ck_assert_msg(h_count("SELECT COUNT(*) FROM welcome_emails w "
-		    "JOIN processed_messages p ON p.message_id = w.message_id "
-		    "WHERE w.customer_id = ? AND w.message_id = ?", a, 2) == 1,
-		    "message %zu (%s) not handled exactly once", i, m->id[i]);
-	}
-}
+/* The messages of the running test. */
+static struct h_msgs M;
 
 static void
 setup(void)
@@ -168,24 +27,7 @@ setup(void)
 static void
 teardown(void)
 {
-	size_t i;
-
-	for (i = 0; i < M.n; i++) {
-		buf_free(&M.payload[i]);
-		buf_free(&M.body[i]);
-	}
-	M.n = 0;
-}
-
-/* Stops d with SIGTERM: exit 0 (and so no leak), no sanitizer report. */
-static void
-stop_clean(struct h_daemon *d)
-{
-	/* A deadline, not a bound: a few seconds on an idle machine. */
-	ck_assert_int_eq(h_daemon_stop(d, 60000), 0);
-	ck_assert(h_log_contains(d, "stopped"));
-	ck_assert(!h_log_contains(d, "AddressSanitizer"));
-	ck_assert(!h_log_contains(d, "runtime error"));
+	h_msgs_free(&M);
 }
 
 /* ---- handling ---- */
@@ -198,14 +40,14 @@ START_TEST(handles_and_logs_as_the_original)
 	char line[8192];
 	size_t i;
 
-	msgs_make(&M, 50, "handle", -1);
-	h_worker_start(&w, "it-worker-handle", env);
-	msgs_publish(&M, 0, M.n);
-	ck_assert_msg(wait_count("SELECT COUNT(*) FROM welcome_emails",
-	    (long long)M.n, 30000), "not handled in 30 s");
-	assert_exactly_once(&M);
+	h_msgs_make(&M, 50, "handle", -1);
+	H_START(&w, H_WORKER, NULL, env);
+	h_msgs_publish(&M, 0, M.n);
+	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM welcome_emails",
+	    (long long)M.n, 60000), "not handled in 60 s");
+	h_msgs_assert_exactly_once(&M);
 	/* The lines follow the commit. */
-	ck_assert(wait_log(&w, "Handling [", (int)M.n, 10000));
+	ck_assert(h_wait_log(&w, "Handling [", (int)M.n, 30000));
 	for (i = 0; i < M.n; i++) {
 		a[0] = DB_STR(M.cid[i]);
 		a[1] = DB_STR(M.email[i]);
@@ -221,12 +63,12 @@ START_TEST(handles_and_logs_as_the_original)
 	}
 	ck_assert_int_eq(h_log_count(&w, "Handling ["), (int)M.n);
 	/* Every message acked. */
-	ck_assert(h_wait(10000, queue_drained, NULL));
+	h_mq_wait_drained(MQ_QUEUE, 30000);
 	/* Startup logged the configuration without the passwords. */
 	ck_assert(h_log_contains(&w, "WORKER_BATCH_MAX=7"));
 	ck_assert(h_log_contains(&w, "RABBITMQ_PASS=***"));
 	ck_assert(!h_log_contains(&w, "123456"));
-	stop_clean(&w);
+	h_stop_clean(&w);
 }
 END_TEST
 
@@ -237,21 +79,21 @@ START_TEST(same_message_five_times_in_one_batch)
 	char dup[128];
 	int i;
 
-	msgs_make(&M, 1, "five", -1);
+	h_msgs_make(&M, 1, "five", -1);
 	for (i = 0; i < 5; i++) {
 		bodies[i] = M.bodies[0];
 		ids[i] = M.ids[0];
 	}
 	/* Published before the worker starts: one batch holds all five. */
 	h_mq_publish(bodies, ids, 5);
-	h_worker_start(&w, "it-worker-five", NULL);
+	H_START(&w, H_WORKER, NULL, NULL);
 	snprintf(dup, sizeof(dup), "Duplicate message %s", M.id[0]);
-	ck_assert_msg(wait_log(&w, dup, 4, 30000), "4 duplicates not logged");
-	ck_assert(h_wait(10000, queue_drained, NULL));
-	assert_exactly_once(&M);
+	ck_assert_msg(h_wait_log(&w, dup, 4, 30000), "4 duplicates not logged");
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_msgs_assert_exactly_once(&M);
 	ck_assert_int_eq(h_log_count(&w, "Handling ["), 1);
 	ck_assert_int_eq(h_log_count(&w, dup), 4);
-	stop_clean(&w);
+	h_stop_clean(&w);
 }
 END_TEST
 
@@ -261,22 +103,22 @@ START_TEST(same_message_five_times_across_batches)
 	char dup[128];
 	int i;
 
-	msgs_make(&M, 1, "fiveapart", -1);
-	h_worker_start(&w, "it-worker-five-apart", NULL);
+	h_msgs_make(&M, 1, "fiveapart", -1);
+	H_START(&w, H_WORKER, NULL, NULL);
 	snprintf(dup, sizeof(dup), "Duplicate message %s [CustomerCreated]: "
 	    "already processed", M.id[0]);
 	for (i = 0; i < 5; i++) {
 		/* Each copy after the previous one was handled: every
 		 * repeat meets processed_messages, not the batch. */
-		msgs_publish(&M, 0, 1);
-		ck_assert_msg(wait_log(&w, i == 0 ? "Handling [" : dup,
+		h_msgs_publish(&M, 0, 1);
+		ck_assert_msg(h_wait_log(&w, i == 0 ? "Handling [" : dup,
 		    i == 0 ? 1 : i, 30000), "copy %d not handled", i + 1);
 	}
-	ck_assert(h_wait(10000, queue_drained, NULL));
-	assert_exactly_once(&M);
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_msgs_assert_exactly_once(&M);
 	ck_assert_int_eq(h_log_count(&w, "Handling ["), 1);
 	ck_assert_int_eq(h_log_count(&w, dup), 4);
-	stop_clean(&w);
+	h_stop_clean(&w);
 }
 END_TEST
 
@@ -288,86 +130,59 @@ START_TEST(redelivery_after_commit_is_a_duplicate)
 	struct h_daemon w = { 0 };
 	char dup[128];
 
-	msgs_make(&M, 2, "redeliver", -1);
+	h_msgs_make(&M, 2, "redeliver", -1);
 	a[0] = DB_STR(M.id[0]);
 	ck_assert_int_eq(db_exec(h_db(), "INSERT INTO processed_messages "
 	    "(message_id, event_name, processed_at) VALUES (?, "
 	    "'CustomerCreated', UTC_TIMESTAMP(6))", a, 1, NULL), DB_OK);
-	msgs_publish(&M, 0, 2);
-	h_worker_start(&w, "it-worker-redeliver", NULL);
+	h_msgs_publish(&M, 0, 2);
+	H_START(&w, H_WORKER, NULL, NULL);
 	snprintf(dup, sizeof(dup), "Duplicate message %s [CustomerCreated]: "
 	    "already processed", M.id[0]);
-	ck_assert(wait_log(&w, dup, 1, 30000));
-	ck_assert(wait_count("SELECT COUNT(*) FROM welcome_emails", 1, 30000));
-	ck_assert(h_wait(10000, queue_drained, NULL));
+	ck_assert(h_wait_log(&w, dup, 1, 30000));
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 1,
+	    30000));
+	h_mq_wait_drained(MQ_QUEUE, 30000);
 	a[0] = DB_STR(M.cid[0]);
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM welcome_emails WHERE "
 	    "customer_id = ?", a, 1), 0);
 	a[0] = DB_STR(M.cid[1]);
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM welcome_emails WHERE "
 	    "customer_id = ?", a, 1), 1);
-	stop_clean(&w);
+	h_stop_clean(&w);
 }
 END_TEST
 
 /* ---- a batch blocked in the middle of its transaction ---- */
 
-/* A connection of the test's own that holds, uncommitted, the welcome
- * mail of customer cid: the worker's transaction that reaches that row
- * waits for the lock, in the middle of its batch. */
-static db_conn *
-lock_customer(const char *cid)
-{
-	struct db_params p;
-	struct db_val a[2];
-	char mid[UID_LEN + 1];
-	db_conn *c;
-
-	h_db_params(&p);
-	c = db_new(&p);
-	ck_assert_ptr_nonnull(c);
-	uid_new(mid);
-	a[0] = DB_STR(cid);
-	a[1] = DB_STR(mid);
-	ck_assert_int_eq(db_begin(c), DB_OK);
-	ck_assert_int_eq(db_exec(c, "INSERT INTO welcome_emails (customer_id, "
-	    "message_id, email, name, created_at) VALUES (?, ?, 'lock@x.io', "
-	    "'lock', UTC_TIMESTAMP(6))", a, 2, NULL), DB_OK);
-	return c;
-}
-
-/* The worker's statement stuck on that row (a statement of the worker
- * takes milliseconds; INNODB_TRX does not list its transaction reliably
- * on MariaDB 10.11, the process list does). */
-static const char lock_wait_sql[] = "SELECT COUNT(*) FROM "
-    "information_schema.PROCESSLIST WHERE COMMAND = 'Execute' AND "
-    "INFO LIKE 'INSERT INTO welcome_emails%' AND TIME_MS >= 300";
+/* h_lock_customer holds the row of one message's effect: the batch with
+ * that message waits for the lock, halfway through its transaction. */
 
 START_TEST(kill9_mid_batch_then_restart)
 {
 	struct h_daemon w = { 0 }, w2 = { 0 };
 	db_conn *lock;
 
-	msgs_make(&M, 600, "kill", -1);
-	lock = lock_customer(M.cid[450]);
-	msgs_publish(&M, 0, M.n);
-	h_worker_start(&w, "it-worker-kill9", NULL);
-	ck_assert_msg(wait_count(lock_wait_sql, 1, 30000),
+	h_msgs_make(&M, 600, "kill", -1);
+	lock = h_lock_customer(M.cid[450]);
+	h_msgs_publish(&M, 0, M.n);
+	H_START(&w, H_WORKER, NULL, NULL);
+	ck_assert_msg(h_wait_count(h_lock_wait_sql, 1, 30000),
 	    "the worker never reached the locked row");
 	/* Some batches committed, the one holding message 450 is in the
 	 * middle of its transaction. */
-	ck_assert_int_lt(count("SELECT COUNT(*) FROM processed_messages"),
-	    (long long)M.n);
+	ck_assert_int_lt(h_count("SELECT COUNT(*) FROM processed_messages",
+	    NULL, 0), (long long)M.n);
 	h_daemon_kill9(&w);
 	ck_assert_int_eq(db_rollback(lock), DB_OK);
 	db_free(lock);
 
-	h_worker_start(&w2, "it-worker-kill9-restart", NULL);
-	ck_assert_msg(wait_count("SELECT COUNT(*) FROM processed_messages",
+	H_START(&w2, H_WORKER, "restarted", NULL);
+	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM processed_messages",
 	    (long long)M.n, 60000), "not all handled after the restart");
-	ck_assert(h_wait(10000, queue_drained, NULL));
-	assert_exactly_once(&M);
-	stop_clean(&w2);
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_msgs_assert_exactly_once(&M);
+	h_stop_clean(&w2);
 }
 END_TEST
 
@@ -379,35 +194,35 @@ START_TEST(sigterm_finishes_the_batch_in_flight)
 	struct db_val a[1];
 	db_conn *lock;
 
-	msgs_make(&M, 400, "term", -1);
-	lock = lock_customer(M.cid[120]);
-	msgs_publish(&M, 0, M.n);
-	h_worker_start(&w, "it-worker-term", env);
-	ck_assert(wait_count(lock_wait_sql, 1, 30000));
+	h_msgs_make(&M, 400, "term", -1);
+	lock = h_lock_customer(M.cid[120]);
+	h_msgs_publish(&M, 0, M.n);
+	H_START(&w, H_WORKER, NULL, env);
+	ck_assert(h_wait_count(h_lock_wait_sql, 1, 30000));
 	kill(w.pid, SIGTERM);
 	/* The batch goes on once the lock is gone: it commits and is
 	 * acked, then the worker exits without taking more. */
 	ck_assert_int_eq(db_rollback(lock), DB_OK);
 	db_free(lock);
-	ck_assert_int_eq(h_daemon_wait(&w, 15000), 0);
+	ck_assert_int_eq(h_daemon_wait(&w, H_STOP_MS), 0);
 	ck_assert(h_log_contains(&w, "stopped"));
 	ck_assert(!h_log_contains(&w, "AddressSanitizer"));
 	a[0] = DB_STR(M.cid[120]);
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM welcome_emails WHERE "
 	    "customer_id = ? AND name = 'Worker Test'", a, 1), 1);
-	done = count("SELECT COUNT(*) FROM processed_messages");
+	done = h_count("SELECT COUNT(*) FROM processed_messages", NULL, 0);
 	ck_assert_int_lt(done, (long long)M.n);
 	/* The rest is back in the queue, none lost or acked unhandled. */
 	ck_assert_int_eq(h_mq_counts(MQ_QUEUE, &ready, &unacked), 0);
 	ck_assert_int_eq(unacked, 0);
 	ck_assert_int_eq(ready, (long long)M.n - done);
 
-	h_worker_start(&w2, "it-worker-term-restart", NULL);
-	ck_assert(wait_count("SELECT COUNT(*) FROM processed_messages",
+	H_START(&w2, H_WORKER, "restarted", NULL);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM processed_messages",
 	    (long long)M.n, 60000));
-	ck_assert(h_wait(10000, queue_drained, NULL));
-	assert_exactly_once(&M);
-	stop_clean(&w2);
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_msgs_assert_exactly_once(&M);
+	h_stop_clean(&w2);
 }
 END_TEST
 
@@ -464,18 +279,18 @@ START_TEST(undecodable_messages_are_dead_lettered)
 	struct dlq_seen s;
 	struct h_daemon w = { 0 };
 
-	msgs_make(&M, 20, "dlq", -1);
-	h_worker_start(&w, "it-worker-dlq", NULL);
+	h_msgs_make(&M, 20, "dlq", -1);
+	H_START(&w, H_WORKER, NULL, NULL);
 	/* The bad ones first: the good ones behind them must flow. */
 	h_mq_publish(bad, NULL, 4);
-	msgs_publish(&M, 0, M.n);
-	ck_assert(wait_count("SELECT COUNT(*) FROM welcome_emails",
+	h_msgs_publish(&M, 0, M.n);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails",
 	    (long long)M.n, 30000));
-	assert_exactly_once(&M);
-	ck_assert(h_wait(10000, queue_drained, NULL));
+	h_msgs_assert_exactly_once(&M);
+	h_mq_wait_drained(MQ_QUEUE, 30000);
 
 	memset(&s, 0, sizeof(s));
-	ck_assert_uint_eq(h_mq_collect(MQ_DLQ, 4, 10000, dlq_collect, &s), 4);
+	ck_assert_uint_eq(h_mq_collect(MQ_DLQ, 4, 30000, dlq_collect, &s), 4);
 	ck_assert_ptr_nonnull(strstr(dlq_reason(&s, malformed),
 	    "malformed JSON"));
 	ck_assert_ptr_nonnull(strstr(dlq_reason(&s, no_id), "\"id\""));
@@ -489,7 +304,7 @@ START_TEST(undecodable_messages_are_dead_lettered)
 	ck_assert_int_eq(h_log_count(&w, "ERR: "), 4);
 	ck_assert(h_log_contains(&w, "Handle message error: {\"id\": "
 	    "\"oops"));
-	stop_clean(&w);
+	h_stop_clean(&w);
 }
 END_TEST
 
@@ -504,26 +319,27 @@ START_TEST(refused_by_the_database_is_dead_lettered)
 	    "welcome_emails FOR EACH ROW IF NEW.name = 'poison' THEN SIGNAL "
 	    "SQLSTATE '45000' SET MESSAGE_TEXT = 'test: poison refused'; "
 	    "END IF");
-	msgs_make(&M, 30, "poison", 12);
+	h_msgs_make(&M, 30, "poison", 12);
 	/* All 30 in one batch: published before the worker starts. */
-	msgs_publish(&M, 0, M.n);
-	h_worker_start(&w, "it-worker-poison", NULL);
-	ck_assert(wait_count("SELECT COUNT(*) FROM welcome_emails", 29,
+	h_msgs_publish(&M, 0, M.n);
+	H_START(&w, H_WORKER, NULL, NULL);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 29,
 	    30000));
-	ck_assert(h_wait(10000, queue_drained, NULL));
+	h_mq_wait_drained(MQ_QUEUE, 30000);
 	h_sql("DROP TRIGGER test_welcome_poison");
 	memset(&s, 0, sizeof(s));
-	ck_assert_uint_eq(h_mq_collect(MQ_DLQ, 1, 10000, dlq_collect, &s), 1);
+	ck_assert_uint_eq(h_mq_collect(MQ_DLQ, 1, 30000, dlq_collect, &s), 1);
 	ck_assert_str_eq(s.body[0], M.bodies[12]);
 	ck_assert_ptr_nonnull(strstr(s.reason[0], "database refused the "
 	    "effect"));
 	ck_assert_ptr_nonnull(strstr(s.reason[0], "poison refused"));
 	/* The others: exactly once; the refused one: nothing at all. */
-	ck_assert_int_eq(count("SELECT COUNT(*) FROM processed_messages"), 29);
-	ck_assert_int_eq(count("SELECT COUNT(*) FROM welcome_emails WHERE "
-	    "name = 'poison'"), 0);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM processed_messages",
+	    NULL, 0), 29);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM welcome_emails WHERE "
+	    "name = 'poison'", NULL, 0), 0);
 	ck_assert(h_log_contains(&w, "one by one"));
-	stop_clean(&w);
+	h_stop_clean(&w);
 }
 END_TEST
 
@@ -545,34 +361,34 @@ START_TEST(database_down_nothing_acked_then_all_once)
 	struct h_daemon w = { 0 };
 	pid_t pid;
 
-	msgs_make(&M, 300, "dbdown", -1);
-	h_worker_start(&w, "it-worker-dbdown", env);
+	h_msgs_make(&M, 300, "dbdown", -1);
+	H_START(&w, H_WORKER, NULL, env);
 	pid = w.pid;
 	ck_assert_int_eq(h_infra("db-stop"), 0);
-	msgs_publish(&M, 0, M.n);
-	ck_assert(wait_log(&w, "database unavailable", 1, 30000));
+	h_msgs_publish(&M, 0, M.n);
+	ck_assert(h_wait_log(&w, "database unavailable", 1, 30000));
 	/* Several retries later, still nothing acked: every message is
 	 * either held by the worker or still ready. */
-	ck_assert(wait_log(&w, "database still unavailable", 3, 30000));
+	ck_assert(h_wait_log(&w, "database still unavailable", 3, 30000));
 	ck_assert_int_eq(h_mq_counts(MQ_QUEUE, &ready, &unacked), 0);
 	ck_assert_int_eq(ready + unacked, (long long)M.n);
 	ck_assert_int_gt(unacked, 0);
-	ck_assert(wait_log(&w, "database still unavailable", 6, 30000));
+	ck_assert(h_wait_log(&w, "database still unavailable", 6, 30000));
 	ck_assert_int_eq(h_mq_counts(MQ_QUEUE, &ready, &unacked), 0);
 	ck_assert_int_eq(ready + unacked, (long long)M.n);
 	/* One warning for the outage, not one per retry. */
 	ck_assert_int_eq(h_log_count(&w, "WARN: database unavailable"), 1);
 
 	ck_assert_int_eq(h_infra("db-start"), 0);
-	ck_assert_msg(wait_count("SELECT COUNT(*) FROM processed_messages",
+	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM processed_messages",
 	    (long long)M.n, 60000), "not handled after the database came "
 	    "back");
-	ck_assert(h_wait(10000, queue_drained, NULL));
-	assert_exactly_once(&M);
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_msgs_assert_exactly_once(&M);
 	ck_assert_int_eq(w.pid, pid);
 	ck_assert_int_eq(kill(pid, 0), 0);
 	ck_assert(h_log_contains(&w, "database reachable again"));
-	stop_clean(&w);
+	h_stop_clean(&w);
 }
 END_TEST
 
@@ -582,17 +398,17 @@ START_TEST(sigterm_while_database_down)
 	long long ready, unacked, t0;
 	struct h_daemon w = { 0 };
 
-	msgs_make(&M, 50, "termdown", -1);
-	h_worker_start(&w, "it-worker-term-dbdown", env);
+	h_msgs_make(&M, 50, "termdown", -1);
+	H_START(&w, H_WORKER, NULL, env);
 	ck_assert_int_eq(h_infra("db-stop"), 0);
-	msgs_publish(&M, 0, M.n);
-	ck_assert(wait_log(&w, "database unavailable", 1, 30000));
+	h_msgs_publish(&M, 0, M.n);
+	ck_assert(h_wait_log(&w, "database unavailable", 1, 30000));
 	/* Rolled back, left unacked, exit 0: without waiting for the
 	 * database to come back (it does not, within the deadline). */
-	t0 = h_now_ms();
-	ck_assert_int_eq(h_daemon_stop(&w, 60000), 0);
+	t0 = clock_ms();
+	ck_assert_int_eq(h_daemon_stop(&w, H_STOP_MS), 0);
 	fprintf(stderr, "worker: SIGTERM with the database down: exit 0 "
-	    "after %lld ms\n", h_now_ms() - t0);
+	    "after %lld ms\n", clock_ms() - t0);
 	ck_assert(h_log_contains(&w, "left unacknowledged (its transaction "
 	    "rolled back)"));
 	ck_assert(!h_log_contains(&w, "AddressSanitizer"));
@@ -600,7 +416,8 @@ START_TEST(sigterm_while_database_down)
 	ck_assert_int_eq(h_mq_counts(MQ_QUEUE, &ready, &unacked), 0);
 	ck_assert_int_eq(ready, (long long)M.n);
 	ck_assert_int_eq(unacked, 0);
-	ck_assert_int_eq(count("SELECT COUNT(*) FROM processed_messages"), 0);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM processed_messages",
+	    NULL, 0), 0);
 }
 END_TEST
 
@@ -610,25 +427,25 @@ START_TEST(broker_restart_reconnects_and_resumes)
 	struct h_daemon w = { 0 };
 	pid_t pid;
 
-	msgs_make(&M, 40, "mqdown", -1);
-	h_worker_start(&w, "it-worker-mqdown", env);
+	h_msgs_make(&M, 40, "mqdown", -1);
+	H_START(&w, H_WORKER, NULL, env);
 	pid = w.pid;
-	msgs_publish(&M, 0, 20);
-	ck_assert(wait_count("SELECT COUNT(*) FROM processed_messages", 20,
+	h_msgs_publish(&M, 0, 20);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM processed_messages", 20,
 	    30000));
 	ck_assert_int_eq(h_infra("mq-stop"), 0);
-	ck_assert(wait_log(&w, "broker connection lost", 1, 30000));
+	ck_assert(h_wait_log(&w, "broker connection lost", 1, 30000));
 	ck_assert_int_eq(h_infra("mq-start"), 0);
-	ck_assert(wait_log(&w, "broker reachable again", 1, 60000));
+	ck_assert(h_wait_log(&w, "broker reachable again", 1, 60000));
 	/* The queue survived the restart (durable) and flows again. */
-	msgs_publish(&M, 20, 20);
-	ck_assert_msg(wait_count("SELECT COUNT(*) FROM processed_messages",
-	    (long long)M.n, 30000), "not handled after the broker restart");
-	ck_assert(h_wait(10000, queue_drained, NULL));
-	assert_exactly_once(&M);
+	h_msgs_publish(&M, 20, 20);
+	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM processed_messages",
+	    (long long)M.n, 60000), "not handled after the broker restart");
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_msgs_assert_exactly_once(&M);
 	ck_assert_int_eq(w.pid, pid);
 	ck_assert_int_eq(h_log_count(&w, "WARN: broker connection lost"), 1);
-	stop_clean(&w);
+	h_stop_clean(&w);
 }
 END_TEST
 
@@ -652,12 +469,12 @@ START_TEST(connection_closed_mid_transaction)
 	db_conn *lock;
 	pid_t pid;
 
-	msgs_make(&M, 1000, "mqclose", -1);
-	lock = lock_customer(M.cid[450]);
-	msgs_publish(&M, 0, M.n);
-	h_worker_start(&w, "it-worker-mqclose", env);
+	h_msgs_make(&M, 1000, "mqclose", -1);
+	lock = h_lock_customer(M.cid[450]);
+	h_msgs_publish(&M, 0, M.n);
+	H_START(&w, H_WORKER, NULL, env);
 	pid = w.pid;
-	ck_assert(wait_count(lock_wait_sql, 1, 30000));
+	ck_assert(h_wait_count(h_lock_wait_sql, 1, 30000));
 	/* The prefetch window is full: a batch at the committer, the next
 	 * one collected and waiting for it. */
 	ck_assert(h_wait(30000, prefetch_full, NULL));
@@ -665,14 +482,14 @@ START_TEST(connection_closed_mid_transaction)
 	    NULL, 0), 0);
 	ck_assert_int_eq(db_rollback(lock), DB_OK);
 	db_free(lock);
-	ck_assert(wait_log(&w, "broker connection lost", 1, 30000));
-	ck_assert_msg(wait_count("SELECT COUNT(*) FROM processed_messages",
+	ck_assert(h_wait_log(&w, "broker connection lost", 1, 30000));
+	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM processed_messages",
 	    (long long)M.n, 60000), "not all handled after the reconnect");
-	ck_assert(h_wait(10000, queue_drained, NULL));
-	assert_exactly_once(&M);
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_msgs_assert_exactly_once(&M);
 	ck_assert_int_eq(w.pid, pid);
 	ck_assert(h_log_contains(&w, "broker reachable again"));
-	stop_clean(&w);
+	h_stop_clean(&w);
 }
 END_TEST
 
@@ -683,11 +500,11 @@ START_TEST(sigterm_when_idle_exits_0)
 	struct h_daemon w = { 0 };
 	long long t0;
 
-	h_worker_start(&w, "it-worker-idle-term", NULL);
-	t0 = h_now_ms();
-	stop_clean(&w);
+	H_START(&w, H_WORKER, NULL, NULL);
+	t0 = clock_ms();
+	h_stop_clean(&w);
 	fprintf(stderr, "worker: idle SIGTERM: exit 0 after %lld ms\n",
-	    h_now_ms() - t0);
+	    clock_ms() - t0);
 }
 END_TEST
 
@@ -711,11 +528,11 @@ START_TEST(bad_config_refused)
 	const struct bad_env *b = &bad_envs[_i];
 	const char *env[2] = { b->env, NULL };
 	struct h_daemon d = { 0 };
-	char name[64];
+	char row[16];
 
-	snprintf(name, sizeof(name), "it-worker-badconfig-%d", _i);
-	h_daemon_start(&d, "outbox-worker", name, env);
-	ck_assert_int_eq(h_daemon_wait(&d, 10000), 1);
+	snprintf(row, sizeof(row), "%d", _i);
+	h_spawn(&d, H_WORKER, __func__, row, env);
+	ck_assert_int_eq(h_daemon_wait(&d, H_STOP_MS), 1);
 	ck_assert_msg(h_log_contains(&d, b->name), "%s: the log does not name "
 	    "it", b->env);
 	ck_assert(!h_log_contains(&d, "consuming"));
