@@ -14,7 +14,8 @@ Suite *it_app_api_suite(void);
 Suite *it_app_clients_suite(void);
 Suite *it_app_faults_suite(void);
 Suite *it_privileges_suite(void);
-Suite *it_relay_suite(void);
+Suite *it_relay_publish_suite(void);
+Suite *it_relay_faults_suite(void);
 Suite *it_worker_suite(void);
 Suite *it_e2e_suite(void);
 Suite *it_obs_suite(void);
@@ -25,7 +26,9 @@ main(void)
 {
 	static const suite_fn suites[] = {
 		it_app_api_suite, it_app_clients_suite, it_app_faults_suite,
-		it_privileges_suite, it_relay_suite, it_worker_suite,
+		it_privileges_suite,
+		it_relay_publish_suite, it_relay_faults_suite,
+		it_worker_suite,
 		it_e2e_suite, it_obs_suite, it_durability_suite,
 	};
 	int rc;

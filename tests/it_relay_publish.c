@@ -1,30 +1,21 @@
 /*
- * it_relay.c - integration tests of outbox-relay against the real
- * MariaDB and RabbitMQ: the messages on the wire, late commits, broker
- * and database outages, kill -9 and duplicates, two relays at once, real
- * nacks and unroutable messages, retention, shutdown, bad config.
+ * it_relay_publish.c - what outbox-relay publishes, against the real
+ * MariaDB and RabbitMQ: the messages on the wire (bodies, properties,
+ * order, trace), a late commit of a lower seq, two relays on 20,000 rows,
+ * refused messages (real nacks, unroutable and deleted queues) retried
+ * until accepted, and the retention of published rows.  Its faults
+ * (outages, kill -9, SIGTERM) are in it_relay_faults.c.
  */
 #include <check.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "harness_relay.h"
-#include "mq.h"
+#include "suites.h"
 
-Suite *it_relay_suite(void);
-
-/* ---- fixtures ---- */
-
-static void
-servers_up(void)
-{
-	/* After an outage test, whatever its outcome. */
-	h_infra("db-start");
-	h_infra("mq-start");
-}
+Suite *it_relay_publish_suite(void);
 
 /* ---- the messages on the wire ---- */
 
@@ -199,86 +190,7 @@ START_TEST(late_commit_of_lower_seq_published)
 }
 END_TEST
 
-/* ---- outages ---- */
-
-START_TEST(broker_down_rows_wait_then_published)
-{
-	static const char *const env[] = { "RELAY_RECONNECT_MAX_MS=1000",
-	    NULL };
-	struct h_daemon d = { 0 };
-	pid_t pid;
-
-	H_START(&d, H_RELAY, NULL, env);
-	pid = d.pid;
-	h_rows_insert(1, 10);
-	h_rows_wait_published(10, 30000);
-	ck_assert_int_eq(h_infra("mq-stop"), 0);
-	h_rows_insert(11, 100);
-	ck_assert(h_wait_log(&d, "broker unavailable", 1, 30000));
-	/* Nothing can be confirmed while the broker is down. */
-	ck_assert_int_eq(h_rows_unpublished(), 100);
-	ck_assert_int_eq(kill(pid, 0), 0);
-	ck_assert_int_eq(h_infra("mq-start"), 0);
-	h_rows_wait_all_published(60000);
-	ck_assert_int_eq(d.pid, pid);
-	ck_assert_int_eq(kill(pid, 0), 0);
-	ck_assert(h_wait_log(&d, "broker reachable again", 1, 30000));
-	/* Persistent messages in a durable queue survived the restart. */
-	ck_assert_int_eq(h_rows_check_queue(MQ_QUEUE, 110), 0);
-	h_stop_clean(&d);
-}
-END_TEST
-
-START_TEST(database_down_then_back)
-{
-	static const char *const env[] = { "RELAY_RECONNECT_MAX_MS=500",
-	    NULL };
-	struct h_daemon d = { 0 };
-	pid_t pid;
-
-	H_START(&d, H_RELAY, NULL, env);
-	pid = d.pid;
-	h_rows_insert(1, 5);
-	h_rows_wait_published(5, 30000);
-	ck_assert_int_eq(h_infra("db-stop"), 0);
-	ck_assert(h_wait_log(&d, "database unavailable", 1, 30000));
-	ck_assert_int_eq(kill(pid, 0), 0);
-	ck_assert_int_eq(h_infra("db-start"), 0);
-	h_rows_insert(6, 20);
-	h_rows_wait_all_published(60000);
-	ck_assert_int_eq(d.pid, pid);
-	ck_assert(h_wait_log(&d, "database reachable again", 1, 30000));
-	ck_assert_int_eq(h_rows_check_queue(MQ_QUEUE, 25), 0);
-	h_stop_clean(&d);
-}
-END_TEST
-
-/* ---- crashes and concurrency ---- */
-
-START_TEST(kill9_mid_drain_then_restart)
-{
-	static const char *const env[] = { "RELAY_BATCH_SIZE=1000",
-	    "RELAY_INFLIGHT_BATCHES=3", NULL };
-	enum { N = 20000 };
-	struct h_daemon a = { 0 }, b = { 0 };
-	long long dups, left;
-
-	h_rows_insert(1, N);
-	H_START(&a, H_RELAY, NULL, env);
-	h_rows_wait_published(3000, 60000);
-	h_daemon_kill9(&a);
-	left = h_rows_unpublished();
-	ck_assert_msg(left > 0, "drained before the kill: make N larger");
-	H_START(&b, H_RELAY, NULL, env);
-	h_rows_wait_all_published(60000);
-	h_stop_clean(&b);
-	dups = h_rows_check_queue(MQ_QUEUE, N);
-	fprintf(stderr, "kill -9 after %lld of %d rows published: %lld "
-	    "duplicates reached the queue\n", N - left, N, dups);
-	/* Only the batches in flight at the kill can come twice. */
-	ck_assert_int_le(dups, 3 * 1000);
-}
-END_TEST
+/* ---- two relays at once ---- */
 
 START_TEST(two_relays_no_duplicates)
 {
@@ -486,94 +398,24 @@ START_TEST(retention_zero_keeps_rows)
 }
 END_TEST
 
-/* ---- shutdown and config ---- */
-
-START_TEST(sigterm_finishes_batch_and_exits_zero)
-{
-	struct h_daemon d = { 0 };
-	long long pub;
-
-	h_rows_insert(1, 5000);
-	H_START(&d, H_RELAY, NULL, NULL);
-	ck_assert(h_wait_log(&d, "Published messages", 1, 60000));
-	/* Exit 0 also means LeakSanitizer found nothing. */
-	h_stop_clean(&d);
-	/* The batches in flight were finished: every message in the queue
-	 * is a row marked published, and the other way round. */
-	pub = h_rows_published();
-	ck_assert(pub > 0);
-	ck_assert_int_eq(h_mq_depth(MQ_QUEUE), pub);
-}
-END_TEST
-
-static const struct {
-	const char *env;
-	const char *name;
-} bad_cfgs[] = {
-	{ "RELAY_BATCH_SIZE=1001", "RELAY_BATCH_SIZE" },
-	{ "RELAY_BATCH_SIZE=0", "RELAY_BATCH_SIZE" },
-	{ "RELAY_POLL_MS=20ms", "RELAY_POLL_MS" },
-	{ "RELAY_RETRY_MAX_MS=10", "RELAY_RETRY_MAX_MS" },
-	{ "RELAY_RETENTION_HOURS=-1", "RELAY_RETENTION_HOURS" },
-	{ "RABBITMQ_PORT=amqp", "RABBITMQ_PORT" },
-	{ "LOG_LEVEL=loud", "LOG_LEVEL" },
-	{ "LOG_FORMAT=xml", "LOG_FORMAT" },
-	{ "RELAY_INFLIGHT_BATCHES=9", "RELAY_INFLIGHT_BATCHES" },
-};
-
-START_TEST(bad_config_refused)
-{
-	const char *env[2] = { bad_cfgs[_i].env, NULL };
-	struct h_daemon d = { 0 };
-	char row[16];
-
-	snprintf(row, sizeof(row), "%d", _i);
-	h_spawn(&d, H_RELAY, __func__, row, env);
-	ck_assert_int_eq(h_daemon_wait(&d, H_STOP_MS), 1);
-	ck_assert_msg(h_log_contains(&d, bad_cfgs[_i].name), "%s: the error "
-	    "does not name the variable (log %s)", bad_cfgs[_i].env, d.log);
-}
-END_TEST
-
 Suite *
-it_relay_suite(void)
+it_relay_publish_suite(void)
 {
+	const TTest *const wire[] = { rows_in_messages_out,
+	    late_commit_of_lower_seq_published, NULL };
+	const TTest *const two[] = { two_relays_no_duplicates, NULL };
+	const TTest *const refused[] = { nacked_rows_retried_until_accepted,
+	    unroutable_rows_retried_until_routable,
+	    deleted_queue_declared_again, NULL };
+	const TTest *const retention[] = {
+	    retention_deletes_old_published_rows, retention_zero_keeps_rows,
+	    NULL };
 	Suite *s = suite_create("relay");
-	TCase *tc = tcase_create("relay");
-	TCase *load = tcase_create("relay-load");
-	TCase *ref = tcase_create("relay-refused");
-	TCase *out = tcase_create("relay-outage");
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_checked_fixture(tc, h_rows_reset, NULL);
-	tcase_add_test(tc, rows_in_messages_out);
-	tcase_add_test(tc, late_commit_of_lower_seq_published);
-	tcase_add_test(tc, retention_deletes_old_published_rows);
-	tcase_add_test(tc, retention_zero_keeps_rows);
-	tcase_add_test(tc, sigterm_finishes_batch_and_exits_zero);
-	tcase_add_loop_test(tc, bad_config_refused, 0,
-	    (int)(sizeof(bad_cfgs) / sizeof(bad_cfgs[0])));
-	suite_add_tcase(s, tc);
-
-	tcase_set_timeout(load, 180);
-	tcase_add_checked_fixture(load, h_rows_reset, NULL);
-	tcase_add_test(load, kill9_mid_drain_then_restart);
-	tcase_add_test(load, two_relays_no_duplicates);
-	suite_add_tcase(s, load);
-
-	tcase_set_timeout(ref, 90);
-	tcase_add_checked_fixture(ref, h_rows_reset, NULL);
-	tcase_add_unchecked_fixture(ref, NULL, policy_clear);
-	tcase_add_test(ref, nacked_rows_retried_until_accepted);
-	tcase_add_test(ref, unroutable_rows_retried_until_routable);
-	tcase_add_test(ref, deleted_queue_declared_again);
-	suite_add_tcase(s, ref);
-
-	tcase_set_timeout(out, 120);
-	tcase_add_checked_fixture(out, h_rows_reset, NULL);
-	tcase_add_unchecked_fixture(out, NULL, servers_up);
-	tcase_add_test(out, broker_down_rows_wait_then_published);
-	tcase_add_test(out, database_down_then_back);
-	suite_add_tcase(s, out);
+	suites_case(s, "publish", 90, h_rows_reset, NULL, wire);
+	suites_case(s, "two relays", 180, h_rows_reset, NULL, two);
+	tcase_add_unchecked_fixture(suites_case(s, "refused", 120,
+	    h_rows_reset, NULL, refused), NULL, policy_clear);
+	suites_case(s, "retention", 90, h_rows_reset, NULL, retention);
 	return s;
 }
