@@ -1,8 +1,7 @@
 /*
  * it_app_faults.c - the app when things go wrong: the database stopped
  * and started again under a running app (503 at once, then the same
- * process serves again), SIGTERM (a clean exit, nothing leaked), and a
- * bad setting refused.
+ * process serves again), and SIGTERM (a clean exit, nothing leaked).
  */
 #include <check.h>
 #include <signal.h>
@@ -106,17 +105,6 @@ START_TEST(sigterm_clean_exit)
 }
 END_TEST
 
-START_TEST(bad_config_refused)
-{
-	static const char *const env[] = { "APP_PORT=http", NULL };
-	struct h_daemon d = { 0 };
-
-	h_spawn(&d, H_APP, __func__, NULL, env);
-	ck_assert_int_eq(h_daemon_wait(&d, H_STOP_MS), 1);
-	ck_assert(h_log_contains(&d, "APP_PORT"));
-}
-END_TEST
-
 /* After an outage test, whatever its outcome. */
 static void
 database_up(void)
@@ -128,8 +116,7 @@ Suite *
 it_app_faults_suite(void)
 {
 	const TTest *const outage[] = { database_down_then_back, NULL };
-	const TTest *const stop[] = { sigterm_clean_exit, bad_config_refused,
-	    NULL };
+	const TTest *const stop[] = { sigterm_clean_exit, NULL };
 	Suite *s = suite_create("app");
 
 	tcase_add_unchecked_fixture(suites_case(s, "outage", 120,

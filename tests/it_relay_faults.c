@@ -2,8 +2,7 @@
  * it_relay_faults.c - outbox-relay when things go wrong, against the real
  * MariaDB and RabbitMQ: the broker or the database stopped and started
  * again under a running relay, kill -9 in the middle of a drain (the
- * duplicates counted), SIGTERM (the batches in flight finished), and bad
- * settings refused.
+ * duplicates counted), and SIGTERM (the batches in flight finished).
  * What it publishes when all goes well is in it_relay_publish.c.
  */
 #include <check.h>
@@ -130,35 +129,6 @@ START_TEST(sigterm_finishes_batch_and_exits_zero)
 }
 END_TEST
 
-static const struct {
-	const char *env;
-	const char *name;
-} bad_cfgs[] = {
-	{ "RELAY_BATCH_SIZE=1001", "RELAY_BATCH_SIZE" },
-	{ "RELAY_BATCH_SIZE=0", "RELAY_BATCH_SIZE" },
-	{ "RELAY_POLL_MS=20ms", "RELAY_POLL_MS" },
-	{ "RELAY_RETRY_MAX_MS=10", "RELAY_RETRY_MAX_MS" },
-	{ "RELAY_RETENTION_HOURS=-1", "RELAY_RETENTION_HOURS" },
-	{ "RABBITMQ_PORT=amqp", "RABBITMQ_PORT" },
-	{ "LOG_LEVEL=loud", "LOG_LEVEL" },
-	{ "LOG_FORMAT=xml", "LOG_FORMAT" },
-	{ "RELAY_INFLIGHT_BATCHES=9", "RELAY_INFLIGHT_BATCHES" },
-};
-
-START_TEST(bad_config_refused)
-{
-	const char *env[2] = { bad_cfgs[_i].env, NULL };
-	struct h_daemon d = { 0 };
-	char row[16];
-
-	snprintf(row, sizeof(row), "%d", _i);
-	h_spawn(&d, H_RELAY, __func__, row, env);
-	ck_assert_int_eq(h_daemon_wait(&d, H_STOP_MS), 1);
-	ck_assert_msg(h_log_contains(&d, bad_cfgs[_i].name), "%s: the error "
-	    "does not name the variable (log %s)", bad_cfgs[_i].env, d.log);
-}
-END_TEST
-
 Suite *
 it_relay_faults_suite(void)
 {
@@ -174,7 +144,5 @@ it_relay_faults_suite(void)
 	    (int)(sizeof(outages) / sizeof(outages[0])));
 	suites_case(s, "crash", 240, h_rows_reset, NULL, crash);
 	suites_case(s, "shutdown", 120, h_rows_reset, NULL, stop);
-	tcase_add_loop_test(suites_case(s, "config", 60, NULL, NULL, NULL),
-	    bad_config_refused, 0, (int)(sizeof(bad_cfgs) / sizeof(bad_cfgs[0])));
 	return s;
 }

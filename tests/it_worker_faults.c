@@ -3,8 +3,8 @@
  * real MariaDB and RabbitMQ: kill -9 in the middle of a batch's
  * transaction, SIGTERM with a batch in flight and when idle, the
  * database down (nothing acked meanwhile, SIGTERM all the same), a broker
- * restart and a connection closed mid-transaction; bad settings refused.
- * What it does when all goes well is in it_worker_handling.c.
+ * restart and a connection closed mid-transaction.  What it does when all
+ * goes well is in it_worker_handling.c.
  */
 #include <check.h>
 #include <signal.h>
@@ -271,37 +271,6 @@ START_TEST(sigterm_when_idle_exits_0)
 }
 END_TEST
 
-struct bad_env {
-	const char *env;
-	const char *name;
-};
-
-static const struct bad_env bad_envs[] = {
-	{ "WORKER_PREFETCH=lots", "WORKER_PREFETCH" },
-	{ "WORKER_PREFETCH=0", "WORKER_PREFETCH" },
-	{ "WORKER_BATCH_MAX=100000", "WORKER_BATCH_MAX" },
-	{ "WORKER_BATCH_WAIT_MS=-5", "WORKER_BATCH_WAIT_MS" },
-	{ "RABBITMQ_PORT=amqp", "RABBITMQ_PORT" },
-	{ "DB_PORT=70000", "DB_PORT" },
-	{ "LOG_LEVEL=chatty", "LOG_LEVEL" },
-};
-
-START_TEST(bad_config_refused)
-{
-	const struct bad_env *b = &bad_envs[_i];
-	const char *env[2] = { b->env, NULL };
-	struct h_daemon d = { 0 };
-	char row[16];
-
-	snprintf(row, sizeof(row), "%d", _i);
-	h_spawn(&d, H_WORKER, __func__, row, env);
-	ck_assert_int_eq(h_daemon_wait(&d, H_STOP_MS), 1);
-	ck_assert_msg(h_log_contains(&d, b->name), "%s: the log does not name "
-	    "it", b->env);
-	ck_assert(!h_log_contains(&d, "consuming"));
-}
-END_TEST
-
 Suite *
 it_worker_faults_suite(void)
 {
@@ -316,7 +285,5 @@ it_worker_faults_suite(void)
 
 	suites_case(s, "kill and stop", 120, setup, teardown, stop);
 	suites_case(s, "outages", 180, setup_outage, teardown, outages);
-	tcase_add_loop_test(suites_case(s, "config", 60, NULL, NULL, NULL),
-	    bad_config_refused, 0, (int)(sizeof(bad_envs) / sizeof(bad_envs[0])));
 	return s;
 }
