@@ -278,6 +278,13 @@ h_reset_tables(void)
 	h_sql("DELETE FROM customers");
 }
 
+void
+h_reset(void)
+{
+	h_reset_tables();
+	h_mq_reset_queues();
+}
+
 /* ---- daemons ---- */
 
 int

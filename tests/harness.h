@@ -53,6 +53,9 @@ long long h_count(const char *sql, const struct db_val *args, size_t nargs);
 int h_wait_count(const char *sql, long long want, int timeout_ms);
 /* Empties the tables of the system (customers, outbox, processed, ...). */
 void h_reset_tables(void);
+/* Empties the whole system: its tables (h_reset_tables) and its queues
+ * (h_mq_reset_queues). */
+void h_reset(void);
 
 /* The settings of the private servers with the logins of a daemon role
  * ("APP", "RELAY", "WORKER", "AUDIT") from scripts/roles.env. */

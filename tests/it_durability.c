@@ -395,8 +395,7 @@ START_TEST(relay_publishes_no_event_for_a_commit_a_crash_takes_back)
 	long long ready = -1, unacked = -1;
 	int published = 0, round, rounds = hold_rounds();
 
-	h_reset_tables();
-	h_mq_reset_queues();
+	h_reset();
 	H_START(&relay, H_RELAY, NULL, fast_retry);
 	H_START(&worker, H_WORKER, NULL, fast_retry);
 	/* The path works, and every table is open. */
@@ -557,8 +556,7 @@ START_TEST(worker_acks_no_duplicate_of_a_commit_a_crash_takes_back)
 	struct buf body;
 	const char *bodies[1], *ids[1];
 
-	h_reset_tables();
-	h_mq_reset_queues();
+	h_reset();
 	H_START(&worker, H_WORKER, NULL, fast_retry);
 
 	memset(&t, 0, sizeof(t));

@@ -154,8 +154,7 @@ START_TEST(thousand_posts_thousand_welcome_emails)
 	int i;
 
 	ck_assert_int_eq(h_infra("db-start"), 0);
-	h_reset_tables();
-	h_mq_reset_queues();
+	h_reset();
 	H_START(&app, H_APP, NULL, NULL);
 	H_START(&relay, H_RELAY, NULL, NULL);
 	H_START(&worker, H_WORKER, NULL, wenv);

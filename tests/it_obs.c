@@ -228,8 +228,7 @@ START_TEST(metrics_scraped_and_counters_move)
 	double c0, p0, h0, n0;
 	char *text;
 
-	h_reset_tables();
-	h_mq_reset_queues();
+	h_reset();
 	trio_start(&t, __func__, NULL);
 	c0 = metric(t.app_m, created);
 	p0 = metric(t.relay_m, published);
@@ -289,8 +288,7 @@ START_TEST(readyz_follows_the_database)
 	struct trio t;
 	int i, ports[3];
 
-	h_reset_tables();
-	h_mq_reset_queues();
+	h_reset();
 	trio_start(&t, __func__, NULL);
 	/* The app's own /readyz pings the database; its metrics
 	 * listener's only tells the last outcome of its traffic. */
@@ -401,8 +399,7 @@ START_TEST(traceparent_followed_end_to_end)
 	mq_conn *c;
 	long long n;
 
-	h_reset_tables();
-	h_mq_reset_queues();
+	h_reset();
 	/* The app alone first: the row is looked at before any relay. */
 	memset(&t, 0, sizeof(t));
 	H_START(&t.app, H_APP, NULL, json_logs);

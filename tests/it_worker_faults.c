@@ -21,13 +21,6 @@ Suite *it_worker_faults_suite(void);
 static struct h_msgs M;
 
 static void
-setup(void)
-{
-	h_reset_tables();
-	h_mq_reset_queues();
-}
-
-static void
 teardown(void)
 {
 	h_msgs_free(&M);
@@ -113,7 +106,7 @@ setup_outage(void)
 {
 	/* A failed outage test may have left the database stopped. */
 	ck_assert_int_eq(h_infra("db-start"), 0);
-	setup();
+	h_reset();
 }
 
 START_TEST(database_down_nothing_acked_then_all_once)
@@ -283,7 +276,7 @@ it_worker_faults_suite(void)
 	    broker_restart_reconnects_and_resumes, NULL };
 	Suite *s = suite_create("worker");
 
-	suites_case(s, "kill and stop", 120, setup, teardown, stop);
+	suites_case(s, "kill and stop", 120, h_reset, teardown, stop);
 	suites_case(s, "outages", 180, setup_outage, teardown, outages);
 	return s;
 }

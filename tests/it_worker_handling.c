@@ -19,13 +19,6 @@ Suite *it_worker_handling_suite(void);
 static struct h_msgs M;
 
 static void
-setup(void)
-{
-	h_reset_tables();
-	h_mq_reset_queues();
-}
-
-static void
 teardown(void)
 {
 	h_msgs_free(&M);
@@ -282,7 +275,7 @@ it_worker_handling_suite(void)
 	    refused_by_the_database_is_dead_lettered, NULL };
 	Suite *s = suite_create("worker");
 
-	suites_case(s, "handling", 120, setup, teardown, handling);
-	suites_case(s, "dead-letters", 120, setup, teardown, dlq);
+	suites_case(s, "handling", 120, h_reset, teardown, handling);
+	suites_case(s, "dead-letters", 120, h_reset, teardown, dlq);
 	return s;
 }
