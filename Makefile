@@ -54,6 +54,8 @@ APP_LIB_SRC := $(filter-out app/main.c,$(wildcard app/*.c))
 RELAY_LIB_SRC := $(filter-out relay/main.c,$(wildcard relay/*.c))
 WORKER_LIB_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
 IT_SRC := $(wildcard tests/it_*.c) $(wildcard tests/harness*.c) tests/suites.c
+# The relay's poll, run by a test in a session of its own.
+IT_SRC += relay/poll.c relay/outbatch.c relay/unmarked.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 

@@ -17,6 +17,8 @@ Suite *it_privileges_suite(void);
 Suite *it_config_suite(void);
 Suite *it_relay_publish_suite(void);
 Suite *it_relay_faults_suite(void);
+Suite *it_relay_refusals_suite(void);
+Suite *it_relay_sessions_suite(void);
 Suite *it_worker_handling_suite(void);
 Suite *it_worker_faults_suite(void);
 Suite *it_e2e_suite(void);
@@ -30,6 +32,7 @@ main(void)
 		it_app_api_suite, it_app_clients_suite, it_app_faults_suite,
 		it_privileges_suite, it_config_suite,
 		it_relay_publish_suite, it_relay_faults_suite,
+		it_relay_refusals_suite, it_relay_sessions_suite,
 		it_worker_handling_suite, it_worker_faults_suite,
 		it_e2e_suite, it_obs_suite, it_durability_suite,
 	};
