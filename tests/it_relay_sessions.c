@@ -5,13 +5,19 @@
  *     again without a warning and without a readiness change;
  *   - the poll reads no row that waits for a later retry: its handler
  *     reads stay small with 100,000 such rows ahead of a due one (the
- *     relay's own poll_batch, run in a session of the test).
+ *     relay's own poll_batch, run in a session of the test);
+ *   - a relay frozen (SIGSTOP) while it holds rows: the server ends its
+ *     session after idle_transaction_timeout, and another relay
+ *     publishes those rows; the frozen one, woken, goes on without an
+ *     error storm.
  */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "harness_relay.h"
 #include "relay/outbatch.h"
 #include "relay/poll.h"
@@ -140,6 +146,73 @@ START_TEST(poll_reads_no_row_waiting_for_a_retry)
 }
 END_TEST
 
+/* ---- a frozen relay ------------------------------------------------- */
+
+static int
+relay_holds_rows(void *ud)
+{
+	(void)ud;
+	return h_count("SELECT COUNT(*) FROM information_schema.INNODB_TRX t "
+	    "JOIN information_schema.PROCESSLIST p ON p.ID = "
+	    "t.trx_mysql_thread_id WHERE p.USER = 'outbox_relay' AND "
+	    "t.trx_rows_locked > 0", NULL, 0) > 0;
+}
+
+/* Stops the relay at a moment it holds rows: after each batch it
+ * publishes, SIGSTOP, then a look at the server's transactions (its view
+ * of them is refreshed every 100 ms: up to 500 ms for it to show); when
+ * none is open, SIGCONT and the next batch.  1 when frozen so. */
+static int
+freeze_holding_rows(struct h_daemon *d)
+{
+	int batch;
+
+	for (batch = 1; batch <= 50; batch++) {
+		if (!h_wait_log(d, "Published messages", batch, 30000))
+			return 0;
+		ck_assert_int_eq(kill(d->pid, SIGSTOP), 0);
+		if (h_wait(500, relay_holds_rows, NULL))
+			return 1;
+		ck_assert_int_eq(kill(d->pid, SIGCONT), 0);
+	}
+	return 0;
+}
+
+/* A relay frozen while it holds rows keeps them locked until the server
+ * ends its session (idle_transaction_timeout: RELAY_CONFIRM_TIMEOUT_MS +
+ * DB_IO_TIMEOUT + 5 s, 10 s here); then the other relay publishes them.
+ * Woken, the frozen one finds its sessions gone and goes on quietly. */
+START_TEST(frozen_relay_rows_taken_over)
+{
+	static const char *const env[] = { "RELAY_CONFIRM_TIMEOUT_MS=2000",
+	    "DB_IO_TIMEOUT=3", "RELAY_BATCH_SIZE=200",
+	    "RELAY_RECONNECT_MAX_MS=500", NULL };
+	enum { N = 30000 };
+	struct h_daemon a = { 0 }, b = { 0 };
+	long long t0, dups;
+
+	h_rows_insert(1, N);
+	H_START(&a, H_RELAY, "a", env);
+	ck_assert_msg(freeze_holding_rows(&a), "relay a never held rows when "
+	    "stopped");
+	H_START(&b, H_RELAY, "b", env);
+	t0 = clock_ms();
+	h_rows_wait_all_published(60000);
+	fprintf(stderr, "rows of a frozen relay published by the other "
+	    "%lld ms after it started\n", clock_ms() - t0);
+	ck_assert_int_eq(kill(a.pid, SIGCONT), 0);
+	h_stop_clean(&b);
+	h_stop_clean(&a);
+	ck_assert_msg(h_log_count(&a, "WARN") <= 3, "relay a, woken, logged "
+	    "%d warnings (log %s)", h_log_count(&a, "WARN"), a.log);
+	dups = h_rows_check_queue(MQ_QUEUE, N);
+	fprintf(stderr, "frozen relay: %lld duplicates reached the queue\n",
+	    dups);
+	/* At most the batches a had in flight. */
+	ck_assert_int_le(dups, 4 * 200);
+}
+END_TEST
+
 Suite *
 it_relay_sessions_suite(void)
 {
@@ -147,6 +220,7 @@ it_relay_sessions_suite(void)
 	    idle_connections_closed_by_the_server_reopen_quietly, NULL };
 	const TTest *const cost[] = { poll_reads_no_row_waiting_for_a_retry,
 	    NULL };
+	const TTest *const frozen[] = { frozen_relay_rows_taken_over, NULL };
 	Suite *s = suite_create("relay");
 	TCase *tc;
 
@@ -154,5 +228,6 @@ it_relay_sessions_suite(void)
 	    idle);
 	tcase_add_unchecked_fixture(tc, NULL, wait_timeout_default);
 	suites_case(s, "poll cost", 180, h_rows_reset, NULL, cost);
+	suites_case(s, "frozen relay", 180, h_rows_reset, NULL, frozen);
 	return s;
 }
