@@ -7,6 +7,8 @@
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +23,18 @@
 
 #define MQ_CHANNEL 1
 #define MQ_FRAME_MAX 131072
+/* The longest a broker call may write, unless mq_set_op_timeout says. */
+#define MQ_OP_TIMEOUT_MS 30000
+/* After a stop request, what every call may still take. */
+#define MQ_STOP_GRACE_MS 1000
+/* How often the watchdog looks. */
+#define MQ_WATCH_MS 100
+/* A write in progress for this long is looked at: has the broker said
+ * that it blocks publishing? */
+#define MQ_PEEK_AFTER_MS 300
+/* AMQP 0-9-1 connection.blocked: class 10, method 60. */
+#define MQ_BLOCKED_CLASS 10
+#define MQ_BLOCKED_METHOD 60
 
 /* A batch published in confirm mode whose confirms are not all in
  * (mq_publish_start .. mq_publish_wait).  Its tags are consecutive. */
@@ -43,6 +57,18 @@ struct mq_conn {
 	size_t ninfl;
 	int channel_closed; /* the broker closed our channel (close-ok sent) */
 	unsigned refusal;   /* its reply code, until mq_take_refusal */
+	int blocked;        /* the broker blocked publishing (alarm) */
+	char blocked_why[128];
+	/* The watchdog's view (under watch_mu): the socket and deadline of
+	 * the call in progress, if any. */
+	int op_timeout_ms;
+	int watch_fd;
+	long long watch_deadline; /* 0: no call in progress */
+	long long watch_began;
+	int watch_fired;
+	int watch_blocked;  /* the watchdog saw connection.blocked */
+	char watch_why[128];
+	mq_conn *watch_next;
 	char err[512];
 };
 
@@ -99,6 +125,200 @@ mq_check_reply(mq_conn *c, amqp_rpc_reply_t r, const char *what)
 	return -1;
 }
 
+/* ---- deadlines on broker calls --------------------------------------
+ *
+ * rabbitmq-c writes without a deadline: a broker that stops reading
+ * (a memory or disk alarm blocks publishing connections) keeps a publish
+ * or an ack in send() for ever, and heartbeats do not help (the broker
+ * stops watching them on a blocked connection).  Every call that writes
+ * is bracketed by watch_begin/watch_end; a watchdog thread shuts down the
+ * socket of a call past its deadline, which makes the call fail and the
+ * connection close.  Once the process was asked to stop (mq_watch_stop),
+ * every call in progress gets at most MQ_STOP_GRACE_MS more.  The thread
+ * runs while some connection handle exists. */
+
+static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t watch_cv = PTHREAD_COND_INITIALIZER;
+static mq_conn *watch_head;
+static pthread_t watch_thread;
+static int watch_running;
+static volatile sig_atomic_t *watch_stop;
+static long long watch_stop_seen;
+
+/* Looks, without taking them, at the bytes the broker sent on fd and not
+ * yet read: 1 if they hold a connection.blocked frame (its reason in
+ * why).  A frame is recognised by its whole shape (type 1, channel 0,
+ * class and method, reason length, frame end 0xCE), wherever it starts:
+ * the library may have taken the start of the stream already. */
+static int
+peek_blocked(int fd, char *why, size_t whylen)
+{
+	unsigned char buf[8192];
+	ssize_t got;
+	size_t i, n, size, rlen;
+
+	got = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	if (got <= 0)
+		return 0;
+	n = (size_t)got;
+	for (i = 0; i + 12 <= n; i++) {
+		if (buf[i] != AMQP_FRAME_METHOD || buf[i + 1] != 0 ||
+		    buf[i + 2] != 0 || buf[i + 7] != 0 ||
+		    buf[i + 8] != MQ_BLOCKED_CLASS || buf[i + 9] != 0 ||
+		    buf[i + 10] != MQ_BLOCKED_METHOD)
+			continue;
+		size = (size_t)buf[i + 3] << 24 | (size_t)buf[i + 4] << 16 |
+		    (size_t)buf[i + 5] << 8 | buf[i + 6];
+		rlen = buf[i + 11];
+		if (size != 5 + rlen || i + 7 + size >= n ||
+		    buf[i + 7 + size] != AMQP_FRAME_END)
+			continue;
+		snprintf(why, whylen, "%.*s", (int)rlen,
+		    (const char *)buf + i + 12);
+		return 1;
+	}
+	return 0;
+}
+
+static void *
+watch_main(void *arg)
+{
+	struct timespec ts;
+	long long now;
+	mq_conn *c;
+
+	(void)arg;
+	pthread_mutex_lock(&watch_mu);
+	while (watch_head != NULL) {
+		now = clock_ms();
+		if (watch_stop != NULL && *watch_stop && watch_stop_seen == 0)
+			watch_stop_seen = now;
+		for (c = watch_head; c != NULL; c = c->watch_next) {
+			if (c->watch_deadline == 0 || c->watch_fd < 0)
+				continue;
+			/* A broker that blocks publishing reads no more: the
+			 * write would only wait for its deadline. */
+			if (now >= c->watch_began + MQ_PEEK_AFTER_MS &&
+			    peek_blocked(c->watch_fd, c->watch_why,
+			    sizeof(c->watch_why)))
+				c->watch_blocked = 1;
+			if (c->watch_blocked || now >= c->watch_deadline ||
+			    (watch_stop_seen != 0 &&
+			    now >= watch_stop_seen + MQ_STOP_GRACE_MS)) {
+				shutdown(c->watch_fd, SHUT_RDWR);
+				c->watch_fired = 1;
+				c->watch_deadline = 0;
+			}
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += MQ_WATCH_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&watch_cv, &watch_mu, &ts);
+	}
+	pthread_mutex_unlock(&watch_mu);
+	return NULL;
+}
+
+static int
+watch_add(mq_conn *c)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&watch_mu);
+	c->watch_next = watch_head;
+	watch_head = c;
+	if (!watch_running) {
+		if (pthread_create(&watch_thread, NULL, watch_main, NULL) == 0)
+			watch_running = 1;
+		else
+			rc = -1;
+	}
+	pthread_mutex_unlock(&watch_mu);
+	return rc;
+}
+
+static void
+watch_remove(mq_conn *c)
+{
+	mq_conn **pp;
+	int join = 0;
+
+	pthread_mutex_lock(&watch_mu);
+	for (pp = &watch_head; *pp != NULL; pp = &(*pp)->watch_next) {
+		if (*pp == c) {
+			*pp = c->watch_next;
+			break;
+		}
+	}
+	if (watch_head == NULL && watch_running) {
+		watch_running = 0;
+		join = 1;
+		pthread_cond_broadcast(&watch_cv);
+	}
+	pthread_mutex_unlock(&watch_mu);
+	if (join)
+		pthread_join(watch_thread, NULL);
+}
+
+/* A call that may write starts: the watchdog ends it after the op
+ * timeout. */
+static void
+watch_begin(mq_conn *c)
+{
+	pthread_mutex_lock(&watch_mu);
+	c->watch_fd = c->st != NULL ? amqp_get_sockfd(c->st) : -1;
+	c->watch_began = clock_ms();
+	c->watch_deadline = c->watch_began + c->op_timeout_ms;
+	c->watch_fired = 0;
+	c->watch_blocked = 0;
+	pthread_mutex_unlock(&watch_mu);
+}
+
+/* The call is over.  1 when the watchdog had cut it short. */
+static int
+watch_end(mq_conn *c)
+{
+	int fired;
+
+	pthread_mutex_lock(&watch_mu);
+	c->watch_deadline = 0;
+	c->watch_fd = -1;
+	fired = c->watch_fired;
+	c->watch_fired = 0;
+	if (c->watch_blocked) {
+		c->blocked = 1;
+		memcpy(c->blocked_why, c->watch_why, sizeof(c->blocked_why));
+		c->watch_blocked = 0;
+	}
+	pthread_mutex_unlock(&watch_mu);
+	return fired;
+}
+
+void
+mq_watch_stop(volatile sig_atomic_t *stop)
+{
+	pthread_mutex_lock(&watch_mu);
+	watch_stop = stop;
+	watch_stop_seen = 0;
+	pthread_mutex_unlock(&watch_mu);
+}
+
+void
+mq_set_op_timeout(mq_conn *c, int ms)
+{
+	c->op_timeout_ms = ms > 0 ? ms : MQ_OP_TIMEOUT_MS;
+}
+
+/* 1 once the process was asked to stop (mq_watch_stop). */
+static int
+mq_stopping(void)
+{
+	return watch_stop != NULL && *watch_stop;
+}
+
 mq_conn *
 mq_new(const struct mq_params *p)
 {
@@ -107,6 +327,12 @@ mq_new(const struct mq_params *p)
 	if (c == NULL)
 		return NULL;
 	c->p = *p;
+	c->op_timeout_ms = MQ_OP_TIMEOUT_MS;
+	c->watch_fd = -1;
+	if (watch_add(c) == -1) {
+		free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -129,9 +355,12 @@ mq_disconnect(mq_conn *c)
 	if (c->st == NULL)
 		return;
 	if (c->connected) {
-		/* Polite close; a dead peer just makes these fail. */
+		/* Polite close; a dead peer just makes these fail, one that
+		 * does not read is cut by the watchdog. */
+		watch_begin(c);
 		amqp_channel_close(c->st, MQ_CHANNEL, AMQP_REPLY_SUCCESS);
 		amqp_connection_close(c->st, AMQP_REPLY_SUCCESS);
+		watch_end(c);
 	}
 	amqp_destroy_connection(c->st);
 	c->st = NULL;
@@ -144,6 +373,7 @@ mq_free(mq_conn *c)
 	if (c == NULL)
 		return;
 	mq_disconnect(c);
+	watch_remove(c);
 	memset(c->p.pass, 0, sizeof(c->p.pass));
 	free(c);
 }
@@ -158,6 +388,44 @@ const char *
 mq_error(const mq_conn *c)
 {
 	return c->err;
+}
+
+/* Login (asking for connection.blocked notifications), channel, confirm
+ * mode.  0 or -1. */
+static int
+mq_handshake(mq_conn *c, int confirm)
+{
+	amqp_table_entry_t caps[1], props[1];
+	amqp_table_t client;
+
+	caps[0].key = amqp_cstring_bytes("connection.blocked");
+	caps[0].value.kind = AMQP_FIELD_KIND_BOOLEAN;
+	caps[0].value.value.boolean = 1;
+	props[0].key = amqp_cstring_bytes("capabilities");
+	props[0].value.kind = AMQP_FIELD_KIND_TABLE;
+	props[0].value.value.table.num_entries = 1;
+	props[0].value.value.table.entries = caps;
+	client.num_entries = 1;
+	client.entries = props;
+	if (mq_check_reply(c, amqp_login_with_properties(c->st, c->p.vhost, 0,
+	    MQ_FRAME_MAX, c->p.heartbeat_s, &client, AMQP_SASL_METHOD_PLAIN,
+	    c->p.user, c->p.pass), "login") == -1)
+		return -1;
+	amqp_channel_open(c->st, MQ_CHANNEL);
+	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "channel.open") == -1)
+		return -1;
+	c->confirm = confirm;
+	c->next_tag = 1;
+	c->refusal = 0;
+	c->channel_closed = 0;
+	c->blocked = 0;
+	if (confirm) {
+		amqp_confirm_select(c->st, MQ_CHANNEL);
+		if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
+		    "confirm.select") == -1)
+			return -1;
+	}
+	return 0;
 }
 
 int
@@ -186,23 +454,15 @@ mq_connect(mq_conn *c, int confirm)
 		    amqp_error_string2(rc));
 		goto fail;
 	}
-	if (mq_check_reply(c, amqp_login(c->st, c->p.vhost, 0, MQ_FRAME_MAX,
-	    c->p.heartbeat_s, AMQP_SASL_METHOD_PLAIN, c->p.user, c->p.pass),
-	    "login") == -1)
-		goto fail;
-	amqp_channel_open(c->st, MQ_CHANNEL);
-	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "channel.open") == -1)
-		goto fail;
-	c->confirm = confirm;
-	c->next_tag = 1;
-	c->refusal = 0;
-	c->channel_closed = 0;
-	if (confirm) {
-		amqp_confirm_select(c->st, MQ_CHANNEL);
-		if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
-		    "confirm.select") == -1)
-			goto fail;
+	watch_begin(c);
+	rc = mq_handshake(c, confirm);
+	if (watch_end(c)) {
+		mq_set_err(c, "connect %s:%d: no answer within %d ms",
+		    c->p.host, c->p.port, c->op_timeout_ms);
+		rc = -1;
 	}
+	if (rc == -1)
+		goto fail;
 	c->connected = 1;
 	return 0;
 fail:
@@ -250,6 +510,21 @@ mq_fail(mq_conn *c)
 	return -1;
 }
 
+int
+mq_blocked(const mq_conn *c, const char **why)
+{
+	if (why != NULL)
+		*why = c->blocked_why;
+	return c->blocked;
+}
+
+int
+mq_give_up(mq_conn *c, const char *why)
+{
+	mq_set_err(c, "%s", why);
+	return mq_fail(c);
+}
+
 unsigned
 mq_take_refusal(mq_conn *c)
 {
@@ -259,31 +534,47 @@ mq_take_refusal(mq_conn *c)
 	return code;
 }
 
+static int mq_declare_all(mq_conn *c);
+
 int
 mq_declare_topology(mq_conn *c)
 {
-	amqp_table_entry_t qargs[1];
-	amqp_table_t tbl;
+	int rc;
 
 	if (!c->connected) {
 		mq_set_err(c, "not connected");
 		return -1;
 	}
+	watch_begin(c);
+	rc = mq_declare_all(c);
+	if (watch_end(c))
+		mq_set_err(c, "declaring the topology took over %d ms",
+		    c->op_timeout_ms);
+	return rc == 0 ? 0 : mq_fail(c);
+}
+
+/* The declarations of mq_declare_topology.  0, or -1 (error set). */
+static int
+mq_declare_all(mq_conn *c)
+{
+	amqp_table_entry_t qargs[1];
+	amqp_table_t tbl;
+
 	amqp_exchange_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_DLX),
 	    amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
 	if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
 	    "declare exchange " MQ_DLX) == -1)
-		return mq_fail(c);
+		return -1;
 	amqp_queue_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_DLQ), 0, 1,
 	    0, 0, amqp_empty_table);
 	if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
 	    "declare queue " MQ_DLQ) == -1)
-		return mq_fail(c);
+		return -1;
 	amqp_queue_bind(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_DLQ),
 	    amqp_cstring_bytes(MQ_DLX), amqp_cstring_bytes(""),
 	    amqp_empty_table);
 	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "bind " MQ_DLQ) == -1)
-		return mq_fail(c);
+		return -1;
 	qargs[0].key = amqp_cstring_bytes("x-dead-letter-exchange");
 	qargs[0].value.kind = AMQP_FIELD_KIND_UTF8;
 	qargs[0].value.value.bytes = amqp_cstring_bytes(MQ_DLX);
@@ -293,7 +584,7 @@ mq_declare_topology(mq_conn *c)
 	    1, 0, 0, tbl);
 	if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
 	    "declare queue " MQ_QUEUE) == -1)
-		return mq_fail(c);
+		return -1;
 	return 0;
 }
 
@@ -416,6 +707,17 @@ mq_handle_frame(mq_conn *c, const amqp_frame_t *frame)
 			c->channel_closed = 1;
 		return -1;
 	}
+	case AMQP_CONNECTION_BLOCKED_METHOD: {
+		amqp_connection_blocked_t *m = frame->payload.method.decoded;
+
+		c->blocked = 1;
+		snprintf(c->blocked_why, sizeof(c->blocked_why), "%.*s",
+		    (int)m->reason.len, (const char *)m->reason.bytes);
+		return 0;
+	}
+	case AMQP_CONNECTION_UNBLOCKED_METHOD:
+		c->blocked = 0;
+		return 0;
 	case AMQP_CONNECTION_CLOSE_METHOD: {
 		amqp_connection_close_t *m = frame->payload.method.decoded;
 
@@ -437,7 +739,7 @@ mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
 	amqp_table_entry_t hdr[3];
 	struct mq_inflight *b;
 	size_t i, nh;
-	int rc, fd, one = 1, zero = 0;
+	int rc, fd, cut, one = 1, zero = 0;
 
 	for (i = 0; i < n; i++)
 		msgs[i].result = MQ_PENDING;
@@ -468,6 +770,7 @@ mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
 	fd = amqp_get_sockfd(c->st);
 	if (fd >= 0)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
+	watch_begin(c);
 	for (i = 0; i < n; i++) {
 		memset(&props, 0, sizeof(props));
 		props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG |
@@ -510,11 +813,21 @@ mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
 		    &props, (amqp_bytes_t){ msgs[i].len,
 		    (void *)(uintptr_t)msgs[i].body });
 		if (rc != AMQP_STATUS_OK) {
-			mq_set_err(c, "publish: %s", amqp_error_string2(rc));
+			cut = watch_end(c);
+			if (cut && c->blocked)
+				mq_set_err(c, "publish: the broker blocked "
+				    "publishing (%s)", c->blocked_why);
+			else if (cut)
+				mq_set_err(c, "publish: the broker took no data "
+				    "for %d ms", c->op_timeout_ms);
+			else
+				mq_set_err(c, "publish: %s",
+				    amqp_error_string2(rc));
 			return mq_fail(c);
 		}
 		c->next_tag++;
 	}
+	watch_end(c);
 	if (fd >= 0)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &zero,
 		    sizeof(zero));
@@ -526,7 +839,7 @@ mq_publish_wait(mq_conn *c, struct mq_msg *msgs, size_t n, int timeout_ms)
 {
 	amqp_frame_t frame;
 	struct timeval tv;
-	long long deadline, left;
+	long long deadline, left, now, stop_at = 0;
 	size_t k;
 	int rc;
 
@@ -543,16 +856,32 @@ mq_publish_wait(mq_conn *c, struct mq_msg *msgs, size_t n, int timeout_ms)
 	}
 	deadline = clock_ms() + timeout_ms;
 	while (c->infl[k].open > 0) {
-		left = deadline - clock_ms();
+		now = clock_ms();
+		if (mq_stopping()) {
+			/* Asked to stop: a last moment for the confirms. */
+			if (stop_at == 0)
+				stop_at = now + MQ_STOP_GRACE_MS;
+			if (deadline > stop_at)
+				deadline = stop_at;
+		}
+		left = deadline - now;
 		if (left <= 0) {
-			mq_set_err(c, "timed out waiting for %zu confirms",
-			    c->infl[k].open);
+			mq_set_err(c, "timed out waiting for %zu confirms%s",
+			    c->infl[k].open, stop_at != 0 ? " (stopping)" :
+			    "");
 			return mq_fail(c);
 		}
+		/* Slices, so that a stop request is seen soon. */
+		if (left > 200)
+			left = 200;
 		tv.tv_sec = (time_t)(left / 1000);
 		tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
 		amqp_maybe_release_buffers(c->st);
 		rc = amqp_simple_wait_frame_noblock(c->st, &frame, &tv);
+		/* The broker holds what it read until its alarm is over:
+		 * the caller decides how long to wait for it. */
+		if (rc == AMQP_STATUS_TIMEOUT && c->blocked && !mq_stopping())
+			return 1;
 		if (rc == AMQP_STATUS_TIMEOUT)
 			continue;
 		if (rc != AMQP_STATUS_OK) {
@@ -574,9 +903,17 @@ int
 mq_publish_batch(mq_conn *c, const char *exchange, const char *rkey,
     struct mq_msg *msgs, size_t n, int timeout_ms)
 {
+	long long deadline = clock_ms() + timeout_ms, left;
+	int rc;
+
 	if (mq_publish_start(c, exchange, rkey, msgs, n) == -1)
 		return -1;
-	return mq_publish_wait(c, msgs, n, timeout_ms);
+	/* Blocked by the broker or not, timeout_ms in all. */
+	while ((rc = mq_publish_wait(c, msgs, n, timeout_ms)) == 1) {
+		left = deadline - clock_ms();
+		timeout_ms = left > 0 ? (int)left : 1;
+	}
+	return rc;
 }
 
 int
@@ -610,12 +947,16 @@ mq_consume(mq_conn *c, const char *queue, int prefetch)
 		mq_set_err(c, "not connected");
 		return -1;
 	}
+	watch_begin(c);
 	amqp_basic_qos(c->st, MQ_CHANNEL, 0, (uint16_t)prefetch, 0);
-	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "basic.qos") == -1)
+	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "basic.qos") == -1) {
+		watch_end(c);
 		return mq_fail(c);
+	}
 	amqp_basic_consume(c->st, MQ_CHANNEL, amqp_cstring_bytes(queue),
 	    amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "basic.consume") == -1)
+	if (watch_end(c) | (mq_check_reply(c, amqp_get_rpc_reply(c->st),
+	    "basic.consume") == -1))
 		return mq_fail(c);
 	return 0;
 }
@@ -677,6 +1018,7 @@ mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms)
 	amqp_rpc_reply_t r;
 	amqp_frame_t frame;
 	struct timeval tv;
+	int rc;
 
 	memset(d, 0, sizeof(*d));
 	if (!c->connected) {
@@ -700,7 +1042,10 @@ mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms)
 	    r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
 		/* A frame other than a delivery: a close, or a cancel. */
 		free(p);
-		if (amqp_simple_wait_frame(c->st, &frame) != AMQP_STATUS_OK) {
+		watch_begin(c);
+		rc = amqp_simple_wait_frame(c->st, &frame);
+		watch_end(c);
+		if (rc != AMQP_STATUS_OK) {
 			mq_set_err(c, "connection lost");
 			return mq_fail(c);
 		}
@@ -770,7 +1115,10 @@ mq_ack(mq_conn *c, uint64_t tag, int multiple)
 		mq_set_err(c, "not connected");
 		return -1;
 	}
+	watch_begin(c);
 	rc = amqp_basic_ack(c->st, MQ_CHANNEL, tag, multiple);
+	if (watch_end(c))
+		rc = AMQP_STATUS_TIMEOUT;
 	if (rc != AMQP_STATUS_OK) {
 		mq_set_err(c, "ack: %s", amqp_error_string2(rc));
 		return mq_fail(c);
@@ -787,7 +1135,10 @@ mq_reject(mq_conn *c, uint64_t tag, int requeue)
 		mq_set_err(c, "not connected");
 		return -1;
 	}
+	watch_begin(c);
 	rc = amqp_basic_reject(c->st, MQ_CHANNEL, tag, requeue);
+	if (watch_end(c))
+		rc = AMQP_STATUS_TIMEOUT;
 	if (rc != AMQP_STATUS_OK) {
 		mq_set_err(c, "reject: %s", amqp_error_string2(rc));
 		return mq_fail(c);
@@ -810,7 +1161,10 @@ mq_heartbeat(mq_conn *c)
 	memset(&hb, 0, sizeof(hb));
 	hb.frame_type = AMQP_FRAME_HEARTBEAT;
 	hb.channel = 0;
+	watch_begin(c);
 	rc = amqp_send_frame(c->st, &hb);
+	if (watch_end(c))
+		rc = AMQP_STATUS_TIMEOUT;
 	if (rc != AMQP_STATUS_OK) {
 		mq_set_err(c, "heartbeat: %s", amqp_error_string2(rc));
 		return mq_fail(c);
@@ -827,7 +1181,9 @@ mq_purge(mq_conn *c, const char *queue, uint32_t *purged)
 		mq_set_err(c, "not connected");
 		return -1;
 	}
+	watch_begin(c);
 	ok = amqp_queue_purge(c->st, MQ_CHANNEL, amqp_cstring_bytes(queue));
+	watch_end(c);
 	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "queue.purge") == -1)
 		return mq_fail(c);
 	if (purged != NULL)
@@ -845,8 +1201,10 @@ mq_queue_depth(mq_conn *c, const char *queue, uint32_t *messages,
 		mq_set_err(c, "not connected");
 		return -1;
 	}
+	watch_begin(c);
 	ok = amqp_queue_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(queue),
 	    1, 0, 0, 0, amqp_empty_table);
+	watch_end(c);
 	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "passive declare") ==
 	    -1 || ok == NULL)
 		return mq_fail(c);
@@ -864,8 +1222,10 @@ mq_queue_declare(mq_conn *c, const char *queue)
 		mq_set_err(c, "not connected");
 		return -1;
 	}
+	watch_begin(c);
 	amqp_queue_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(queue), 0, 1,
 	    0, 0, amqp_empty_table);
+	watch_end(c);
 	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "queue.declare") ==
 	    -1)
 		return mq_fail(c);
@@ -879,7 +1239,9 @@ mq_queue_delete(mq_conn *c, const char *queue)
 		mq_set_err(c, "not connected");
 		return -1;
 	}
+	watch_begin(c);
 	amqp_queue_delete(c->st, MQ_CHANNEL, amqp_cstring_bytes(queue), 0, 0);
+	watch_end(c);
 	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "queue.delete") ==
 	    -1)
 		return mq_fail(c);

@@ -12,6 +12,7 @@
 #ifndef OUTBOX_MQ_H
 #define OUTBOX_MQ_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -112,6 +113,25 @@ const char *mq_error(const mq_conn *c);
  * such a close the connection stays up with the channel open again (in
  * confirm mode if it was); what was in flight has no confirm. */
 unsigned mq_take_refusal(mq_conn *c);
+/* 1 while the broker has blocked publishing on this connection (a memory
+ * or disk alarm: connection.blocked, asked for at login); why says the
+ * broker's reason.  Seen when the connection is read (mq_service,
+ * mq_publish_wait) or, during a write the broker stopped reading, by the
+ * watchdog (which then cuts the write: the connection is closed).  Stays
+ * 1 after that loss, until the next mq_connect. */
+int mq_blocked(const mq_conn *c, const char **why);
+/* Gives up on the connection (closed, its batches in flight without
+ * confirms), mq_error saying why.  Returns -1. */
+int mq_give_up(mq_conn *c, const char *why);
+
+/* No broker call writes longer than ms (default 30 s): a watchdog thread
+ * shuts the socket of a call past it down, the call fails and the
+ * connection is closed. */
+void mq_set_op_timeout(mq_conn *c, int ms);
+/* The process's stop flag: once it is set, every broker call in
+ * progress gets one more second at most (writes and confirm waits
+ * alike), so that a stop never waits on a broker that stopped reading. */
+void mq_watch_stop(volatile sig_atomic_t *stop);
 
 /* Declares the topology above (idempotent).  0 or -1. */
 int mq_declare_topology(mq_conn *c);
@@ -142,7 +162,10 @@ int mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
     struct mq_msg *msgs, size_t n);
 /* Reads confirms until every message of the batch msgs (n messages,
  * started earlier on c) has a result, or timeout_ms passes.  Returns as
- * mq_publish_batch; the batch is then no longer in flight. */
+ * mq_publish_batch (the batch is then no longer in flight), or 1 when the
+ * broker blocks publishing (mq_blocked) and no confirm came for a moment:
+ * the batch is still in flight, call again (with a new timeout: the
+ * broker holds what it read until its alarm is over). */
 int mq_publish_wait(mq_conn *c, struct mq_msg *msgs, size_t n,
     int timeout_ms);
 

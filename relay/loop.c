@@ -81,6 +81,8 @@ enum outcome {
 	OUT_MQ_LOST, /* the broker failed (batches may still be in flight) */
 	OUT_REFUSED, /* the broker closed the channel over a message: the
 	              * connection is up, nothing in flight has a confirm */
+	OUT_BLOCKED, /* the broker blocked publishing (an alarm): nothing in
+	              * flight, nothing started */
 };
 
 /* Refusals of single messages in a row that mean the broker refuses
@@ -94,13 +96,15 @@ enum state {
 	ST_IDLE,       /* polling an empty outbox */
 	ST_DB_DOWN,    /* backing off from the database */
 	ST_MQ_DOWN,    /* backing off from the broker */
+	ST_BLOCKED,    /* the broker blocked publishing */
 	ST_STOPPING,
 };
 
 static const char *const state_names[] = {
 	[ST_STARTING] = "starting", [ST_PUBLISHING] = "publishing",
 	[ST_IDLE] = "idle", [ST_DB_DOWN] = "database down",
-	[ST_MQ_DOWN] = "broker down", [ST_STOPPING] = "stopping",
+	[ST_MQ_DOWN] = "broker down", [ST_BLOCKED] = "blocked by the broker",
+	[ST_STOPPING] = "stopping",
 };
 
 /* Health of one server: down since the first failure, until a success. */
@@ -140,6 +144,7 @@ struct relay {
 	int redeclare; /* messages came back unroutable: declare again */
 	size_t careful;  /* messages still to publish one at a time */
 	size_t refused_rows; /* rows of batches refused, not yet careful */
+	int blocked;     /* the broker blocks publishing: said once */
 	int refused_in_row; /* single messages refused in a row (careful) */
 };
 
@@ -231,13 +236,26 @@ db_down(struct relay *r, db_conn *db)
 	pause_serviced(r, link_failed(&r->dbl, why));
 }
 
+static void note_blocked(struct relay *r);
+
 static void
 mq_down(struct relay *r)
 {
 	char why[600];
 
-	enter(r, ST_MQ_DOWN);
 	snprintf(why, sizeof(why), "%s", mq_error(r->mq));
+	if (mq_blocked(r->mq, NULL)) {
+		/* Lost while the broker blocked publishing: the next
+		 * connection publishes one message at a time, which fits
+		 * in the socket's buffers, so that the wait for the alarm's
+		 * end is a wait for a confirm, not a write cut short. */
+		note_blocked(r);
+		if (r->careful == 0)
+			r->careful = 1;
+		pause_serviced(r, backoff_next(&r->mql.bo));
+		return;
+	}
+	enter(r, ST_MQ_DOWN);
 	pause_serviced(r, link_failed(&r->mql, why));
 }
 
@@ -286,6 +304,46 @@ check_durability(struct relay *r, db_conn *db)
 		log_warnx("database durability: %s", desc);
 }
 
+/* The broker blocks publishing (a memory or disk alarm): nothing new is
+ * published, the relay says it is not ready, and waits, reading the
+ * connection (mq_service) until the broker unblocks it. */
+static void
+note_blocked(struct relay *r)
+{
+	const char *why;
+
+	if (!r->blocked) {
+		(void)mq_blocked(r->mq, &why);
+		log_warnx("the broker blocked publishing (%s); waiting until it "
+		    "unblocks", why[0] != '\0' ? why : "an alarm");
+		r->blocked = 1;
+		relay_metrics_blocked(1);
+		health_set(SERVER_MQ, 0);
+	}
+	enter(r, ST_BLOCKED);
+}
+
+/* The broker confirmed, or told the relay it unblocked publishing. */
+static void
+note_unblocked(struct relay *r)
+{
+	if (!r->blocked || mq_blocked(r->mq, NULL))
+		return;
+	log_info("the broker unblocked publishing");
+	r->blocked = 0;
+	relay_metrics_blocked(0);
+	if (mq_is_connected(r->mq))
+		health_set(SERVER_MQ, 1);
+}
+
+static void
+blocked(struct relay *r)
+{
+	note_blocked(r);
+	pause_serviced(r, (unsigned)r->cfg->poll_ms);
+	note_unblocked(r);
+}
+
 /* ---- the steps ------------------------------------------------------- */
 
 /* connect: only while no batch is in flight (a declaration is an RPC on
@@ -299,6 +357,8 @@ step_connect(struct relay *r)
 			return OUT_MQ_LOST;
 		r->redeclare = 0;
 	}
+	if (mq_blocked(r->mq, NULL))
+		return OUT_BLOCKED;
 	/* The broker counts as back (its backoff reset) only once a
 	 * message is confirmed, or nothing is due: a connection that the
 	 * broker drops at every publish must not be retried at once. */
@@ -368,8 +428,10 @@ step_fill(struct relay *r)
 	enum outcome o;
 	size_t n;
 
-	/* Careful mode: one message in flight at a time. */
+	/* Careful mode: one message in flight at a time; none started while
+	 * the broker blocks publishing. */
 	while (r->count < (r->careful > 0 ? 1 : r->nslots) && !*r->stop &&
+	    !mq_blocked(r->mq, NULL) &&
 	    ((r->more && !r->redeclare) || r->count == 0)) {
 		s = &r->slot[(r->head + r->count) % r->nslots];
 		retention(r, s->db);
@@ -416,11 +478,28 @@ finish_slot(struct relay *r, struct slot *s)
 	struct outbatch_tally t;
 	double confirmed, took;
 	enum outcome o = OUT_OK;
+	long long end;
 	int db_failed = 0, rc;
 	size_t i;
 
-	if (b->n > 0 && publish_wait(r->pub, r->mq, b) == -1)
-		o = broker_failed(r);
+	if (b->n > 0) {
+		/* While the broker blocks publishing, what it read is held:
+		 * wait for it, saying so (not ready), up to the confirm
+		 * timeout in all (the batch's transaction stays open
+		 * meanwhile); a stop ends the wait within a second. */
+		end = clock_ms() + r->cfg->confirm_timeout_ms;
+		while ((rc = publish_wait(r->pub, r->mq, b)) == 1) {
+			note_blocked(r);
+			if (clock_ms() >= end)
+				rc = mq_give_up(r->mq, "no confirm within "
+				    "RELAY_CONFIRM_TIMEOUT_MS: the broker blocks "
+				    "publishing");
+		}
+		if (rc == -1)
+			o = broker_failed(r);
+		else
+			note_unblocked(r);
+	}
 	if (r->careful > 0 && b->n == 1) {
 		r->careful--;
 		if (o == OUT_REFUSED) {
@@ -593,6 +672,9 @@ relay_loop(struct relay *r)
 			refused(r);
 			r->more = 1;
 			break;
+		case OUT_BLOCKED:
+			blocked(r);
+			break;
 		case OUT_MQ_LOST:
 			finish_all(r);
 			mq_down(r);
@@ -628,6 +710,9 @@ relay_run(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	r.barrier = db_new(&cfg->db);
 	if (r.mq == NULL || r.pub == NULL || r.barrier == NULL)
 		goto nomem;
+	/* No write to the broker outlasts the wait for a confirm. */
+	mq_set_op_timeout(r.mq, cfg->confirm_timeout_ms);
+	mq_watch_stop(stop);
 	if (unmarked_init(&r.unmarked, (size_t)RELAY_INFLIGHT_MAX *
 	    RELAY_BATCH_MAX) == -1)
 		goto nomem;

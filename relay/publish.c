@@ -89,6 +89,7 @@ publish_start(struct publisher *p, mq_conn *mq, struct outbatch *b)
 int
 publish_wait(struct publisher *p, mq_conn *mq, struct outbatch *b)
 {
+	/* 1: blocked, still in flight (the caller waits on). */
 	return mq_publish_wait(mq, b->msgs, b->n, p->cfg->confirm_timeout_ms);
 }
 

@@ -29,7 +29,8 @@ int publish_start(struct publisher *p, mq_conn *mq, struct outbatch *b);
  * a result; -1 when the broker connection failed or the confirms did not
  * come within RELAY_CONFIRM_TIMEOUT_MS (reason in mq_error; the
  * connection is closed): messages still MQ_PENDING must be taken as not
- * published, acked ones are published. */
+ * published, acked ones are published; 1 when the broker blocks
+ * publishing: b is still in flight, wait again. */
 int publish_wait(struct publisher *p, mq_conn *mq, struct outbatch *b);
 
 /* In b's open transaction on db: marks the acked rows (and b->sent[])

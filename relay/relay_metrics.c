@@ -12,7 +12,7 @@
 static struct mcounter *published, *nacked, *returned, *unconfirmed;
 static struct mcounter *confirms, *retries, *batches, *parked, *refused;
 static struct mhist *publish_time, *lag, *barrier;
-static struct mgauge *backlog_rows, *backlog_age;
+static struct mgauge *backlog_rows, *backlog_age, *blocked_g;
 
 void
 relay_metrics_init(void)
@@ -58,6 +58,9 @@ relay_metrics_init(void)
 	    "Time a batch waited, before its publish, for its rows to be on "
 	    "disk (the durability barrier)", NULL, metrics_latency_bounds,
 	    metrics_latency_nbounds);
+	blocked_g = metrics_gauge("outbox_relay_broker_blocked",
+	    "1 while the broker blocks publishing (a memory or disk alarm)",
+	    NULL);
 	backlog_rows = metrics_gauge("outbox_relay_backlog_rows",
 	    "Unpublished outbox rows (sampled every few seconds)", NULL);
 	backlog_age = metrics_gauge("outbox_relay_oldest_unpublished_seconds",
@@ -84,6 +87,12 @@ void
 relay_metrics_lag(double seconds)
 {
 	mhist_observe(lag, seconds < 0 ? 0 : seconds);
+}
+
+void
+relay_metrics_blocked(int on)
+{
+	mgauge_set(blocked_g, on ? 1 : 0);
 }
 
 void

@@ -18,6 +18,8 @@ void relay_metrics_batch(size_t acked, size_t nacked, size_t returned,
 /* One published message: seconds from its row's created_at to its
  * confirm. */
 void relay_metrics_lag(double seconds);
+/* 1 while the broker blocks publishing. */
+void relay_metrics_blocked(int on);
 /* A row parked after its last attempt. */
 void relay_metrics_parked(void);
 /* A message the broker refused by closing the channel. */

@@ -7,12 +7,16 @@
  *   - the broker refuses one message by closing the channel (over its
  *     max_message_size): the others flow, that row counts its attempts
  *     and is parked, no reconnection storm; a body over
- *     RELAY_MAX_MESSAGE_BYTES is refused without asking the broker.
+ *     RELAY_MAX_MESSAGE_BYTES is refused without asking the broker;
+ *   - the broker blocks publishing (a disk alarm): the relay says so
+ *     (not ready, a gauge), stops on SIGTERM within 15 s, and publishes
+ *     everything once the alarm is over.
  */
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "harness_relay.h"
 #include "suites.h"
 
@@ -184,6 +188,125 @@ START_TEST(message_over_relay_limit_parked_without_the_broker)
 }
 END_TEST
 
+/* ---- the broker blocks publishing ------------------------------------ */
+
+static void
+broker_disk_limit(const char *limit)
+{
+	char args[64];
+
+	snprintf(args, sizeof(args), "set_disk_free_limit %s", limit);
+	ck_assert_int_eq(h_mq_ctl(args, NULL, 0), 0);
+}
+
+/* RabbitMQ's default, 50 MB: the alarm is over. */
+static void
+broker_alarm_clear(void)
+{
+	char args[] = "set_disk_free_limit 50MB";
+
+	(void)h_mq_ctl(args, NULL, 0);
+}
+
+static int
+broker_alarm_on(void *ud)
+{
+	char out[512];
+
+	(void)ud;
+	return h_mq_ctl("eval 'rabbit_alarm:get_alarms().'", out,
+	    sizeof(out)) == 0 && strstr(out, "resource_limit") != NULL;
+}
+
+/* Rows first..first+count-1 of h_rows_insert's shape, with a name of
+ * bytes characters. */
+static void
+rows_insert_sized(long long first, long long count, long long bytes)
+{
+	struct db_val a[3] = { DB_INT(bytes), DB_INT(first),
+	    DB_INT(first + count - 1) };
+	uint64_t n = 0;
+	int rc;
+
+	rc = db_exec(h_db(), "INSERT INTO outbox (message_id, event_name, "
+	    "payload, created_at) SELECT CONCAT('" H_ID_PREFIX "', LPAD(seq, "
+	    "12, '0')), '" H_EVENT "', JSON_OBJECT('id', CONCAT("
+	    "'11111111-0000-4000-8000-', LPAD(seq, 12, '0')), 'email', "
+	    "CONCAT('user', seq, '@example.com'), 'name', REPEAT('x', ?)), "
+	    "UTC_TIMESTAMP(6) FROM seq_1_to_1000000 WHERE seq BETWEEN ? AND ?",
+	    a, 3, &n);
+	ck_assert_msg(rc == DB_OK, "insert: %s", db_error(h_db()));
+	ck_assert_int_eq((long long)n, count);
+}
+
+struct port_ud {
+	int port;
+};
+
+static int
+not_ready(void *ud)
+{
+	return readyz(((struct port_ud *)ud)->port) == 503;
+}
+
+/* 1 when the relay's /metrics shows the broker blocking it. */
+static int
+blocked_gauge(void *ud)
+{
+	struct h_resp r;
+	int on;
+
+	if (h_http(((struct port_ud *)ud)->port, "GET", "/metrics", NULL, NULL,
+	    0, NULL, &r) == -1)
+		return 0;
+	on = r.body != NULL &&
+	    strstr(r.body, "\noutbox_relay_broker_blocked 1") != NULL;
+	h_resp_free(&r);
+	return on;
+}
+
+/* Under a disk alarm RabbitMQ blocks publishing connections and stops
+ * reading them: the relay, told so (connection.blocked), says it is not
+ * ready and publishes nothing new; whatever the broker does, SIGTERM
+ * ends it within 15 s, exit 0.  Once the alarm is over, a new relay
+ * publishes every row. */
+START_TEST(blocked_broker_stop_bounded_then_published)
+{
+	struct h_daemon d = { 0 };
+	struct port_ud pu;
+	char penv[48];
+	const char *env[] = { penv, NULL };
+	long long t0;
+	int st;
+
+	pu.port = metrics_port_env(penv, sizeof(penv));
+	rows_insert_sized(1, 2000, 16384);
+	broker_disk_limit("1000000GB");
+	ck_assert_msg(h_wait(10000, broker_alarm_on, NULL), "no disk alarm");
+	H_START(&d, H_RELAY, NULL, env);
+	ck_assert_msg(h_wait(30000, blocked_gauge, &pu), "the relay does not "
+	    "show the broker blocking it (log %s)", d.log);
+	ck_assert_msg(h_wait(10000, not_ready, &pu), "/readyz still 200 while "
+	    "the broker blocks publishing");
+	ck_assert_int_ge(h_log_count(&d, "the broker blocked publishing"), 1);
+	t0 = clock_ms();
+	st = h_daemon_stop(&d, 15000);
+	ck_assert_msg(st == 0, "SIGTERM under a broker alarm: status %d after "
+	    "%lld ms (-1: still running after 15 s; log %s)", st,
+	    clock_ms() - t0, d.log);
+	ck_assert_int_eq(h_log_count(&d, "stopped"), 1);
+	ck_assert_int_gt(h_rows_unpublished(), 0);
+
+	broker_alarm_clear();
+	H_START(&d, H_RELAY, NULL, env);
+	h_rows_wait_all_published(120000);
+	h_stop_clean(&d);
+	/* What the broker had read before the stop is enqueued when the
+	 * alarm ends: copies, at most one of each row here. */
+	ck_assert_int_le(h_rows_check_queue(MQ_QUEUE, 2000), 2000);
+}
+END_TEST
+
 Suite *
 it_relay_refusals_suite(void)
 {
@@ -192,6 +315,8 @@ it_relay_refusals_suite(void)
 	const TTest *const msgs[] = {
 	    message_refused_by_the_broker_parked_others_flow,
 	    message_over_relay_limit_parked_without_the_broker, NULL };
+	const TTest *const blocked[] = {
+	    blocked_broker_stop_bounded_then_published, NULL };
 	Suite *s = suite_create("relay");
 	TCase *tc;
 
@@ -199,5 +324,7 @@ it_relay_refusals_suite(void)
 	tcase_add_unchecked_fixture(tc, NULL, trigger_drop);
 	tc = suites_case(s, "refused messages", 180, h_rows_reset, NULL, msgs);
 	tcase_add_unchecked_fixture(tc, NULL, broker_limit_default);
+	tc = suites_case(s, "blocked broker", 240, h_rows_reset, NULL, blocked);
+	tcase_add_unchecked_fixture(tc, NULL, broker_alarm_clear);
 	return s;
 }
