@@ -114,11 +114,11 @@ msg_decode(const char *body, size_t len, struct msg_event *out,
 	}
 	s = json_string_value(v);
 	n = json_string_length(v);
-	if (!uid_valid(s, n)) {
+	/* In lower case: the worker compares ids byte by byte. */
+	if (!uid_canonical(s, n, out->id)) {
 		snprintf(reason, reasonlen, "\"id\" is not a UUID");
 		goto out;
 	}
-	memcpy(out->id, s, UID_LEN + 1);
 	v = json_object_get(root, "event_name");
 	if (!json_is_string(v)) {
 		snprintf(reason, reasonlen,

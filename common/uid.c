@@ -15,15 +15,34 @@ uid_new(char out[UID_LEN + 1])
 	uuid_unparse_lower(u, out);
 }
 
-int
-uid_valid(const char *s, size_t n)
+/* Parses s (n bytes) into u: 1, or 0 when it is not a UUID. */
+static int
+uid_parse(const char *s, size_t n, uuid_t u)
 {
 	char tmp[UID_LEN + 1];
-	uuid_t u;
 
 	if (n != UID_LEN)
 		return 0;
 	memcpy(tmp, s, UID_LEN);
 	tmp[UID_LEN] = '\0';
 	return uuid_parse(tmp, u) == 0;
+}
+
+int
+uid_valid(const char *s, size_t n)
+{
+	uuid_t u;
+
+	return uid_parse(s, n, u);
+}
+
+int
+uid_canonical(const char *s, size_t n, char out[UID_LEN + 1])
+{
+	uuid_t u;
+
+	if (!uid_parse(s, n, u))
+		return 0;
+	uuid_unparse_lower(u, out);
+	return 1;
 }

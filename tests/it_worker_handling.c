@@ -7,6 +7,7 @@
  * faults (kill -9, SIGTERM, outages) are in it_worker_faults.c.
  */
 #include <check.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -147,6 +148,72 @@ START_TEST(redelivery_after_commit_is_a_duplicate)
 }
 END_TEST
 
+/* m's body i with its message id in upper case, in out (as text). */
+static void
+upper_twin(const struct h_msgs *m, size_t i, char *out, size_t outlen,
+    char id[UID_LEN + 1])
+{
+	char *at;
+	size_t k;
+
+	for (k = 0; k <= UID_LEN; k++)
+		id[k] = (char)toupper((unsigned char)m->id[i][k]);
+	ck_assert_uint_lt(strlen(m->bodies[i]), outlen);
+	snprintf(out, outlen, "%s", m->bodies[i]);
+	at = strstr(out, m->id[i]);
+	ck_assert_ptr_nonnull(at);
+	memcpy(at, id, UID_LEN);
+}
+
+/* Message ids are UUIDs, which are the same in either case: an upper-case
+ * twin of a processed message is a duplicate (it used to wedge the
+ * worker: the table's case-insensitive key found it, the worker's
+ * byte-wise comparison did not, and the insert failed for ever), and so
+ * is a twin in the same batch. */
+START_TEST(upper_case_twin_is_a_duplicate)
+{
+	struct h_daemon w = { 0 };
+	char body[2][1024], id[2][UID_LEN + 1], dup[128];
+	const char *bodies[2], *ids[2];
+
+	h_msgs_make(&M, 4, "twin", -1);
+	H_START(&w, H_WORKER, NULL, NULL);
+	h_msgs_publish(&M, 0, 1);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 1,
+	    30000));
+	/* Its twin, then a normal message. */
+	upper_twin(&M, 0, body[0], sizeof(body[0]), id[0]);
+	bodies[0] = body[0];
+	ids[0] = id[0];
+	h_mq_publish(bodies, ids, 1);
+	h_msgs_publish(&M, 1, 1);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 2,
+	    30000));
+	snprintf(dup, sizeof(dup), "Duplicate message %s [CustomerCreated]: "
+	    "already processed", M.id[0]);
+	ck_assert_msg(h_wait_log(&w, dup, 1, 30000), "the twin of %s is not "
+	    "a duplicate (log %s)", M.id[0], w.log);
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	/* Both cases in one batch (published before the worker reads). */
+	h_stop_clean(&w);
+	upper_twin(&M, 2, body[1], sizeof(body[1]), id[1]);
+	bodies[0] = M.bodies[2];
+	ids[0] = M.ids[2];
+	bodies[1] = body[1];
+	ids[1] = id[1];
+	h_mq_publish(bodies, ids, 2);
+	h_msgs_publish(&M, 3, 1);
+	H_START(&w, H_WORKER, NULL, NULL);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 4,
+	    30000));
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_msgs_assert_exactly_once(&M);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM processed_messages "
+	    "WHERE BINARY message_id <> LOWER(message_id)", NULL, 0), 0);
+	h_stop_clean(&w);
+}
+END_TEST
+
 /* ---- dead-lettering ---- */
 
 struct dlq_seen {
@@ -270,7 +337,8 @@ it_worker_handling_suite(void)
 	const TTest *const handling[] = { handles_and_logs_as_the_original,
 	    same_message_five_times_in_one_batch,
 	    same_message_five_times_across_batches,
-	    redelivery_after_commit_is_a_duplicate, NULL };
+	    redelivery_after_commit_is_a_duplicate,
+	    upper_case_twin_is_a_duplicate, NULL };
 	const TTest *const dlq[] = { undecodable_messages_are_dead_lettered,
 	    refused_by_the_database_is_dead_lettered, NULL };
 	Suite *s = suite_create("worker");

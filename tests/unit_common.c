@@ -220,6 +220,41 @@ START_TEST(uid_roundtrip)
 }
 END_TEST
 
+/* One canonical form: lower case, whatever case came. */
+START_TEST(uid_canonical_lower)
+{
+	char out[UID_LEN + 1];
+
+	ck_assert(uid_canonical("FCB86B89-9404-48C7-9198-B85585FF8AB2", 36,
+	    out));
+	ck_assert_str_eq(out, "fcb86b89-9404-48c7-9198-b85585ff8ab2");
+	ck_assert(uid_canonical("fcb86b89-9404-48c7-9198-B85585ff8aB2", 36,
+	    out));
+	ck_assert_str_eq(out, "fcb86b89-9404-48c7-9198-b85585ff8ab2");
+	ck_assert(!uid_canonical("FCB86B89-9404-48C7-9198-B85585FF8AB", 35,
+	    out));
+	ck_assert(!uid_canonical("GCB86B89-9404-48C7-9198-B85585FF8AB2", 36,
+	    out));
+}
+END_TEST
+
+/* The worker compares message ids byte by byte: decoded ids are in lower
+ * case, so that an upper-case twin is the same message. */
+START_TEST(msg_decode_lower_cases_ids)
+{
+	static const char upper[] = "{\"id\":\"0B5E2A6C-3D4F-4A1B-9C8D-"
+	    "7E6F5A4B3C2D\",\"event_name\":\"CustomerCreated\",\"payload\":"
+	    "{}}";
+	struct msg_event ev;
+	char reason[256];
+
+	ck_assert_int_eq(msg_decode(upper, strlen(upper), &ev, reason,
+	    sizeof(reason)), 0);
+	ck_assert_str_eq(ev.id, "0b5e2a6c-3d4f-4a1b-9c8d-7e6f5a4b3c2d");
+	msg_event_clear(&ev);
+}
+END_TEST
+
 /* ---- trace ---- */
 
 START_TEST(trace_context)
@@ -404,7 +439,8 @@ unit_common_suite(void)
 	const TTest *const common[] = { cfg_defaults, cfg_values, cfg_bad_str,
 	    cfg_parse_int_edges, backoff_grows_and_caps, backoff_jitter_varies,
 	    buf_cap_enforced, time_formats, time_rfc3339_parsed,
-	    msg_decode_created_at, uid_roundtrip, trace_context,
+	    msg_decode_created_at, uid_roundtrip, uid_canonical_lower,
+	    msg_decode_lower_cases_ids, trace_context,
 	    msg_customer_and_body, NULL };
 	Suite *s = suite_create("common");
 	TCase *tc = suites_case(s, "common", 0, NULL, NULL, common);

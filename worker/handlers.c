@@ -54,6 +54,7 @@ cc_decode(const char *payload, size_t len, void **out, char *reason,
     size_t reasonlen)
 {
 	const char *id, *email, *name;
+	char cid[UID_LEN + 1];
 	size_t idlen, elen, nlen;
 	struct welcome *w;
 	json_error_t jerr;
@@ -78,7 +79,7 @@ cc_decode(const char *payload, size_t len, void **out, char *reason,
 	    cc_string(o, "email", &email, &elen, reason, reasonlen) == -1 ||
 	    cc_string(o, "name", &name, &nlen, reason, reasonlen) == -1)
 		goto fail;
-	if (!uid_valid(id, idlen)) {
+	if (!uid_canonical(id, idlen, cid)) {
 		snprintf(reason, reasonlen, "CustomerCreated payload: \"id\" "
 		    "is not a UUID");
 		goto fail;
@@ -99,7 +100,7 @@ cc_decode(const char *payload, size_t len, void **out, char *reason,
 		snprintf(reason, reasonlen, "out of memory");
 		goto fail;
 	}
-	memcpy(w->customer_id, id, UID_LEN + 1);
+	memcpy(w->customer_id, cid, UID_LEN + 1);
 	p = (char *)(w + 1);
 	w->email = p;
 	memcpy(p, email, elen + 1);
