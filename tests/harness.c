@@ -784,6 +784,26 @@ h_mq_ctl(const char *args, char *out, size_t outlen)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+static int
+h_mq_alarm_on(void *ud)
+{
+	char out[512];
+
+	(void)ud;
+	return h_mq_ctl("eval 'rabbit_alarm:get_alarms().'", out,
+	    sizeof(out)) == 0 && strstr(out, "resource_limit") != NULL;
+}
+
+void
+h_mq_disk_alarm(int on)
+{
+	ck_assert_int_eq(h_mq_ctl(on ? "set_disk_free_limit 1000000GB" :
+	    "set_disk_free_limit 50MB", NULL, 0), 0);
+	if (on)
+		ck_assert_msg(h_wait(10000, h_mq_alarm_on, NULL), "the broker "
+		    "raised no disk alarm");
+}
+
 void
 h_mq_publish(const char *const *bodies, const char *const *ids, size_t n)
 {

@@ -167,6 +167,11 @@ void h_mq_publish(const char *const *bodies, const char *const *ids,
  * standard output goes to out (may be NULL), NUL-terminated.  Returns the
  * exit status. */
 int h_mq_ctl(const char *args, char *out, size_t outlen);
+/* on: a disk alarm on the private broker (its free-disk limit far above
+ * the free space: it blocks every publishing connection), waited for;
+ * off: RabbitMQ's default limit again (50 MB), the alarm is over.  Fails
+ * the test when rabbitmqctl does. */
+void h_mq_disk_alarm(int on);
 /* Ready and unacknowledged messages of queue, from rabbitmqctl (slow:
  * about half a second).  0, or -1 when the queue is not listed. */
 int h_mq_counts(const char *queue, long long *ready, long long *unacked);

@@ -3,12 +3,14 @@
  * real MariaDB and RabbitMQ: kill -9 in the middle of a batch's
  * transaction, SIGTERM with a batch in flight and when idle, the
  * database down (nothing acked meanwhile, SIGTERM all the same), a broker
- * restart and a connection closed mid-transaction.  What it does when all
+ * restart and a connection closed mid-transaction, a dead-letter copy
+ * during a broker alarm.  What it does when all
  * goes well is in it_worker_handling.c.
  */
 #include <check.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -264,6 +266,57 @@ START_TEST(sigterm_when_idle_exits_0)
 }
 END_TEST
 
+/* ---- a broker alarm ---- */
+
+static void
+alarm_clear(void)
+{
+	(void)h_mq_ctl("set_disk_free_limit 50MB", NULL, 0);
+}
+
+/* The copy of a message the worker cannot handle goes to outbox.dlx, a
+ * publish: under a disk alarm the broker stops reading it.  The worker
+ * gives up on the copy within its deadline (the queue's own
+ * dead-lettering takes the message), handles the messages behind it,
+ * and stops on SIGTERM within 15 s.  The copy is 16 MiB, more than the
+ * socket buffers hold, so that a write without a deadline would wait for
+ * the alarm's end. */
+START_TEST(dead_letter_copy_during_a_broker_alarm)
+{
+	enum { BIG = 16 << 20 };
+	struct h_daemon w = { 0 };
+	const char *bodies[1];
+	char *big;
+	long long t0;
+	int st;
+
+	big = malloc(BIG + 1);
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', BIG);
+	big[0] = '{';
+	big[BIG] = '\0';
+	bodies[0] = big;
+	h_msgs_make(&M, 10, "alarm", -1);
+	h_mq_publish(bodies, NULL, 1);
+	free(big);
+	h_msgs_publish(&M, 0, M.n);
+	h_mq_disk_alarm(1);
+	H_START(&w, H_WORKER, NULL, NULL);
+	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM welcome_emails",
+	    (long long)M.n, 30000), "the messages behind the one to "
+	    "dead-letter were not handled during the alarm (log %s)", w.log);
+	h_msgs_assert_exactly_once(&M);
+	t0 = clock_ms();
+	st = h_daemon_stop(&w, 15000);
+	ck_assert_msg(st == 0, "SIGTERM under a broker alarm: status %d after "
+	    "%lld ms (log %s)", st, clock_ms() - t0, w.log);
+	h_mq_disk_alarm(0);
+	/* The queue dead-lettered it (no copy of the worker's). */
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 1);
+}
+END_TEST
+
 Suite *
 it_worker_faults_suite(void)
 {
@@ -274,9 +327,14 @@ it_worker_faults_suite(void)
 	    database_down_nothing_acked_then_all_once,
 	    sigterm_while_database_down, connection_closed_mid_transaction,
 	    broker_restart_reconnects_and_resumes, NULL };
+	const TTest *const alarm[] = { dead_letter_copy_during_a_broker_alarm,
+	    NULL };
 	Suite *s = suite_create("worker");
+	TCase *tc;
 
 	suites_case(s, "kill and stop", 120, h_reset, teardown, stop);
 	suites_case(s, "outages", 180, setup_outage, teardown, outages);
+	tc = suites_case(s, "broker alarm", 120, h_reset, teardown, alarm);
+	tcase_add_unchecked_fixture(tc, NULL, alarm_clear);
 	return s;
 }

@@ -385,6 +385,8 @@ consume_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		return -1;
 	}
 	w.next = &w.bat[0];
+	/* Once stopping, no broker call takes more than another second. */
+	mq_watch_stop(stop);
 	backoff_init(&w.mq_bo, (unsigned)cfg->retry_base_ms,
 	    (unsigned)cfg->retry_max_ms);
 

@@ -29,6 +29,10 @@ dlq_new(const struct mq_params *params, int confirm_timeout_ms)
 		return NULL;
 	}
 	q->timeout_ms = confirm_timeout_ms;
+	/* A broker under an alarm stops reading publishing connections: a
+	 * copy's write, like its confirm, gives up after the timeout (the
+	 * message is then rejected, and the queue dead-letters it). */
+	mq_set_op_timeout(q->pub, confirm_timeout_ms);
 	return q;
 }
 
