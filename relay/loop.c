@@ -344,6 +344,40 @@ blocked(struct relay *r)
 	note_unblocked(r);
 }
 
+/* durable_resolve's probe: are the rows of the batch marked? */
+static int
+probe_marked(db_conn *c, void *ud)
+{
+	struct relay *r = ((void **)ud)[0];
+
+	return publish_recorded(r->pub, c, ((void **)ud)[1]);
+}
+
+/* Commits s's batch.  When the reply to the COMMIT is lost, finds out
+ * what became of it (the old session killed and gone, then the marks
+ * looked for, on the barrier's connection): committed counts as
+ * committed, so that the counters and the log stay true; rolled back or
+ * unknown, as a failed commit (the rows confirmed are remembered and
+ * marked later). */
+static int
+commit_batch(struct relay *r, struct slot *s)
+{
+	unsigned long session = db_session_id(s->db);
+	enum durable_outcome o;
+	void *ud[2] = { r, &s->b };
+	int rc;
+
+	if ((rc = db_commit(s->db)) != DB_ECONN)
+		return rc;
+	o = durable_resolve(r->barrier, session, probe_marked, ud, "relay",
+	    r->cfg->confirm_timeout_ms);
+	log_info("the reply to the COMMIT of a published batch was lost; it "
+	    "%s", o == DURABLE_COMMITTED ? "committed" :
+	    o == DURABLE_ROLLED_BACK ? "did not commit (its rows are marked "
+	    "again)" : "is of unknown outcome (its rows are marked again)");
+	return o == DURABLE_COMMITTED ? DB_OK : rc;
+}
+
 /* ---- the steps ------------------------------------------------------- */
 
 /* connect: only while no batch is in flight (a declaration is an RPC on
@@ -529,7 +563,7 @@ finish_slot(struct relay *r, struct slot *s)
 		    db_error(s->db));
 		db_rollback(s->db);
 		db_failed = 1;
-	} else if ((rc = db_commit(s->db)) != DB_OK) {
+	} else if ((rc = commit_batch(r, s)) != DB_OK) {
 		log_debug("commit of a published batch failed (%s)",
 		    db_error(s->db));
 		db_failed = 1;

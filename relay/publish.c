@@ -28,41 +28,56 @@ struct publisher {
 	 * placeholders: one prepared statement for every batch, padded by
 	 * repeating a seq. */
 	char *mark_sql;
+	/* "SELECT seq ... WHERE published_at IS NOT NULL AND seq IN (...)"
+	 * alike: which of them are marked (after a lost COMMIT). */
+	char *marked_sql;
 	struct db_val *mark_args;
 	size_t mark_n;
 	struct backoff retry; /* delays of refused messages */
 	struct buf line;
 };
 
-struct publisher *
-publisher_new(const struct relay_config *cfg)
+/* head followed by n placeholders and ")", malloc'd; NULL without
+ * memory.  The text depends on the configured size only, never on data. */
+static char *
+in_list_sql(const char *head, size_t n)
 {
-	static const char head[] = "UPDATE outbox SET published_at = "
-	    "UTC_TIMESTAMP(6) WHERE seq IN (?";
-	struct publisher *p;
 	struct buf sql;
 	size_t i;
 	int rc;
+
+	buf_init(&sql, strlen(head) + 2 * n + 8);
+	rc = buf_append(&sql, head, strlen(head));
+	for (i = 0; i < n && rc == 0; i++)
+		rc = buf_append(&sql, i == 0 ? "?" : ",?", i == 0 ? 1 : 2);
+	if (rc == 0)
+		rc = buf_append(&sql, ")", 1);
+	if (rc != 0) {
+		buf_free(&sql);
+		return NULL;
+	}
+	return sql.data;
+}
+
+struct publisher *
+publisher_new(const struct relay_config *cfg)
+{
+	struct publisher *p;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	p->cfg = cfg;
 	p->mark_n = (size_t)cfg->batch_size;
-	/* The text depends on the configured size only, never on data. */
-	buf_init(&sql, sizeof(head) + 2 * p->mark_n + 8);
-	rc = buf_append(&sql, head, sizeof(head) - 1);
-	for (i = 1; i < p->mark_n && rc == 0; i++)
-		rc = buf_append(&sql, ",?", 2);
-	if (rc == 0)
-		rc = buf_append(&sql, ")", 1);
+	p->mark_sql = in_list_sql("UPDATE outbox SET published_at = "
+	    "UTC_TIMESTAMP(6) WHERE seq IN (", p->mark_n);
+	p->marked_sql = in_list_sql("SELECT seq FROM outbox WHERE "
+	    "published_at IS NOT NULL AND seq IN (", p->mark_n);
 	p->mark_args = calloc(p->mark_n, sizeof(*p->mark_args));
-	if (rc != 0 || p->mark_args == NULL) {
-		buf_free(&sql);
-		free(p->mark_args);
-		free(p);
+	if (p->mark_sql == NULL || p->marked_sql == NULL ||
+	    p->mark_args == NULL) {
+		publisher_free(p);
 		return NULL;
 	}
-	p->mark_sql = sql.data;
 	backoff_init(&p->retry, (unsigned)cfg->retry_base_ms,
 	    (unsigned)cfg->retry_max_ms);
 	buf_init(&p->line, 64 * 1024);
@@ -75,6 +90,7 @@ publisher_free(struct publisher *p)
 	if (p == NULL)
 		return;
 	free(p->mark_sql);
+	free(p->marked_sql);
 	free(p->mark_args);
 	buf_free(&p->line);
 	free(p);
@@ -123,12 +139,12 @@ publish_reschedule(struct publisher *p, db_conn *db, int64_t seq,
 	return db_exec(db, SQL_RESCHEDULE, a, 3, NULL);
 }
 
-int
-publish_record(struct publisher *p, db_conn *db, const struct outbatch *b)
+/* The seqs of the rows b's transaction marks published, in mark_args
+ * (padded by repeating the first); how many. */
+static size_t
+mark_args_fill(struct publisher *p, const struct outbatch *b)
 {
-	uint64_t affected = 0;
 	size_t i, n = 0;
-	int rc;
 
 	for (i = 0; i < b->n; i++) {
 		if (b->msgs[i].result == MQ_ACKED)
@@ -137,9 +153,46 @@ publish_record(struct publisher *p, db_conn *db, const struct outbatch *b)
 	/* Confirmed in an earlier try: marked now, not published again. */
 	for (i = 0; i < b->nsent; i++)
 		p->mark_args[n++] = DB_INT(b->sent[i]);
+	for (i = n; n > 0 && i < p->mark_n; i++)
+		p->mark_args[i] = p->mark_args[0];
+	return n;
+}
+
+static int
+count_row(void *ud, const struct db_col *cols, size_t ncols)
+{
+	(void)ud;
+	(void)cols;
+	(void)ncols;
+	return 0;
+}
+
+int
+publish_recorded(struct publisher *p, db_conn *db, const struct outbatch *b)
+{
+	size_t n = mark_args_fill(p, b), seen = 0;
+	int rc;
+
+	if (n == 0)
+		return DB_EOTHER;
+	rc = db_query(db, p->marked_sql, p->mark_args, p->mark_n, count_row,
+	    NULL, &seen);
+	if (rc != DB_OK)
+		return rc;
+	if (seen == n)
+		return 1;
+	return seen == 0 ? 0 : DB_EOTHER;
+}
+
+int
+publish_record(struct publisher *p, db_conn *db, const struct outbatch *b)
+{
+	uint64_t affected = 0;
+	size_t i, n;
+	int rc;
+
+	n = mark_args_fill(p, b);
 	if (n > 0) {
-		for (i = n; i < p->mark_n; i++)
-			p->mark_args[i] = p->mark_args[0];
 		rc = db_exec(db, p->mark_sql, p->mark_args, p->mark_n,
 		    &affected);
 		if (rc != DB_OK)

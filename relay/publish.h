@@ -42,6 +42,12 @@ int publish_record(struct publisher *p, db_conn *db, const struct outbatch *b);
 
 /* Logs the outcome of a committed batch: "Published messages: [...]"
  * when something was published, a warning when something was refused. */
+/* After the COMMIT of b's transaction got no reply (durable_resolve's
+ * probe, on another session): 1 when every row it marked published is
+ * marked, 0 when none is; DB_EOTHER for a mix or when it marked none
+ * (nothing tells), or the db_rc of a failed read. */
+int publish_recorded(struct publisher *p, db_conn *db,
+    const struct outbatch *b);
 void publish_log(struct publisher *p, const struct outbatch *b);
 
 #endif

@@ -329,13 +329,16 @@ h_started_line(enum h_kind kind)
 	return h_kinds[kind].started;
 }
 
-/* Forks and execs $OUTBOX_BIN/<bin> with the environment plus env
- * (NULL-terminated), stdout and stderr appended to d->log.  The child
- * dies with the calling process. */
+/* Forks and execs $OUTBOX_BIN/<bin> with the arguments args (NULL, or
+ * NULL-terminated) and the environment plus env (NULL-terminated), stdout
+ * and stderr appended to d->log.  The child dies with the calling
+ * process. */
 static void
-h_fork(struct h_daemon *d, const char *bin, const char *const *env)
+h_fork(struct h_daemon *d, const char *bin, const char *const *args,
+    const char *const *env)
 {
 	char path[512];
+	char *argv[8];
 	pid_t parent = getpid();
 	int fd, i;
 
@@ -355,7 +358,11 @@ h_fork(struct h_daemon *d, const char *bin, const char *const *env)
 		}
 		for (i = 0; env[i] != NULL; i++)
 			putenv((char *)(uintptr_t)env[i]);
-		execl(path, bin, (char *)NULL);
+		argv[0] = (char *)(uintptr_t)bin;
+		for (i = 0; args != NULL && args[i] != NULL && i < 6; i++)
+			argv[i + 1] = (char *)(uintptr_t)args[i];
+		argv[i + 1] = NULL;
+		execv(path, argv);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}
@@ -396,7 +403,46 @@ h_spawn(struct h_daemon *d, enum h_kind kind, const char *test,
 		env[j++] = extra[i];
 	}
 	env[j] = NULL;
-	h_fork(d, k->bin, env);
+	h_fork(d, k->bin, NULL, env);
+}
+
+static int
+h_proxy_listening(void *ud)
+{
+	return h_log_contains(ud, "listening on");
+}
+
+void
+h_proxy_start(struct h_proxy *p, const char *test)
+{
+	static const char *const noenv[] = { NULL };
+	char lport[16], uport[16];
+	const char *args[] = { lport, uport, NULL };
+	struct db_params dp;
+
+	h_role_db_params("APP", &dp);
+	p->port = h_free_port();
+	snprintf(lport, sizeof(lport), "%d", p->port);
+	snprintf(uport, sizeof(uport), "%d", dp.port);
+	snprintf(p->env, sizeof(p->env), "DB_PORT=%d", p->port);
+	snprintf(p->d.name, sizeof(p->d.name), "%s-sqlproxy", test);
+	snprintf(p->d.log, sizeof(p->d.log), "%s/%s.log",
+	    h_env("OUTBOX_TEST_LOGS", "/tmp"), p->d.name);
+	h_fork(&p->d, "outbox-sqlproxy", args, noenv);
+	ck_assert_msg(h_wait(H_READY_MS, h_proxy_listening, &p->d),
+	    "outbox-sqlproxy not listening (log %s)", p->d.log);
+}
+
+void
+h_proxy_cut(struct h_proxy *p)
+{
+	ck_assert_int_eq(kill(p->d.pid, SIGUSR1), 0);
+}
+
+int
+h_proxy_cuts(const struct h_proxy *p)
+{
+	return h_log_count(&p->d, "cut after COMMIT");
 }
 
 struct h_ready {
@@ -802,6 +848,73 @@ h_mq_disk_alarm(int on)
 	if (on)
 		ck_assert_msg(h_wait(10000, h_mq_alarm_on, NULL), "the broker "
 		    "raised no disk alarm");
+}
+
+char *
+h_scrape(int port)
+{
+	struct h_resp r;
+	char *body;
+
+	ck_assert_int_eq(h_http(port, "GET", "/metrics", NULL, NULL, 0, NULL,
+	    &r), 0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_msg(strncmp(r.content_type, "text/plain; version=0.0.4",
+	    25) == 0, "Content-Type %s", r.content_type);
+	body = r.body;
+	r.body = NULL;
+	h_resp_free(&r);
+	return body;
+}
+
+double
+h_series_value(const char *text, const char *series)
+{
+	size_t n = strlen(series);
+	const char *p = text;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, series, n) == 0 && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+		p = strchr(p, '\n');
+		if (p != NULL)
+			p++;
+	}
+	return -1;
+}
+
+double
+h_metric(int port, const char *series)
+{
+	char *text = h_scrape(port);
+	double v = h_series_value(text, series);
+
+	free(text);
+	return v;
+}
+
+struct h_at_least {
+	int port;
+	const char *series;
+	double want;
+};
+
+static int
+h_metric_reached(void *ud)
+{
+	struct h_at_least *a = ud;
+
+	return h_metric(a->port, a->series) >= a->want;
+}
+
+void
+h_wait_metric(int port, const char *series, double want, int timeout_ms)
+{
+	struct h_at_least a = { port, series, want };
+
+	ck_assert_msg(h_wait(timeout_ms, h_metric_reached, &a), "%s on :%d is "
+	    "%g after %d ms, want at least %g", series, port,
+	    h_metric(port, series), timeout_ms, want);
 }
 
 void

@@ -97,6 +97,23 @@ void h_start(struct h_daemon *d, enum h_kind kind, const char *test,
  * started", "consuming outbox"). */
 const char *h_started_line(enum h_kind kind);
 
+/* outbox-sqlproxy (tests/sqlproxy.c) between a daemon and the private
+ * MariaDB: start the daemon with env as an extra setting. */
+struct h_proxy {
+	struct h_daemon d; /* the proxy's process and log */
+	int port;
+	char env[32];      /* "DB_PORT=<port>" */
+};
+
+/* Starts the proxy on a free port, its log named after test; waits until
+ * it listens.  Stop it with h_daemon_stop(&p->d, ...). */
+void h_proxy_start(struct h_proxy *p, const char *test);
+/* Arms one cut: the next COMMIT of any connection is forwarded, then that
+ * connection is closed on both sides (the reply is lost). */
+void h_proxy_cut(struct h_proxy *p);
+/* Cuts done so far. */
+int h_proxy_cuts(const struct h_proxy *p);
+
 /* SIGTERM, then waits up to timeout_ms; returns the exit status (0..255),
  * 128+signal if killed by one, or -1 on timeout (then SIGKILLed). */
 int h_daemon_stop(struct h_daemon *d, int timeout_ms);
@@ -139,6 +156,18 @@ int h_http(int port, const char *method, const char *path, const char *ctype,
     const char *body, size_t len, const char *const *headers,
     struct h_resp *r);
 void h_resp_free(struct h_resp *r);
+/* The /metrics text of the listener on port (malloc'd); fails the test
+ * unless it answers 200 with Prometheus' text format. */
+char *h_scrape(int port);
+/* The value of the series written exactly as series ("name" or
+ * "name{labels}") in text; -1 when absent. */
+double h_series_value(const char *text, const char *series);
+/* The series' value on the listener on port (h_scrape). */
+double h_metric(int port, const char *series);
+/* Waits up to timeout_ms until the series on port is at least want;
+ * fails the test otherwise. */
+void h_wait_metric(int port, const char *series, double want,
+    int timeout_ms);
 /* 1 if body is {"error": "<non-empty string>"} and nothing else. */
 int h_is_error_body(const char *body);
 

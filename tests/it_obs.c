@@ -79,53 +79,6 @@ get_status(int port, const char *path)
 	return st;
 }
 
-/* The /metrics text of the listener on port (malloc'd). */
-static char *
-scrape(int port)
-{
-	struct h_resp r;
-	char *body;
-
-	ck_assert_int_eq(h_http(port, "GET", "/metrics", NULL, NULL, 0, NULL,
-	    &r), 0);
-	ck_assert_int_eq(r.status, 200);
-	ck_assert_msg(strncmp(r.content_type, "text/plain; version=0.0.4",
-	    25) == 0, "Content-Type %s", r.content_type);
-	body = r.body;
-	r.body = NULL;
-	h_resp_free(&r);
-	return body;
-}
-
-/* The value of the series written exactly as series ("name" or
- * "name{labels}") in text; -1 when absent. */
-static double
-series_value(const char *text, const char *series)
-{
-	size_t n = strlen(series);
-	const char *p = text;
-
-	while (p != NULL && *p != '\0') {
-		if (strncmp(p, series, n) == 0 && p[n] == ' ')
-			return strtod(p + n + 1, NULL);
-		p = strchr(p, '\n');
-		if (p != NULL)
-			p++;
-	}
-	return -1;
-}
-
-/* The series' value on the listener on port. */
-static double
-metric(int port, const char *series)
-{
-	char *text = scrape(port);
-	double v = series_value(text, series);
-
-	free(text);
-	return v;
-}
-
 /* `promtool check metrics` on text: fails the test on a non-zero exit or
  * any output (its lint findings). */
 static void
@@ -158,30 +111,6 @@ promtool_check(const char *text, const char *who)
 }
 
 /* ---- waiting ---- */
-
-struct at_least {
-	int port;
-	const char *series;
-	double want;
-};
-
-static int
-reached(void *ud)
-{
-	struct at_least *a = ud;
-
-	return metric(a->port, a->series) >= a->want;
-}
-
-static void
-wait_metric(int port, const char *series, double want)
-{
-	struct at_least a = { port, series, want };
-
-	ck_assert_msg(h_wait(30000, reached, &a), "%s on :%d is %g after "
-	    "30 s, want at least %g", series, port, metric(port, series),
-	    want);
-}
 
 struct ready_is {
 	int port;
@@ -230,42 +159,42 @@ START_TEST(metrics_scraped_and_counters_move)
 
 	h_reset();
 	trio_start(&t, __func__, NULL);
-	c0 = metric(t.app_m, created);
-	p0 = metric(t.relay_m, published);
-	h0 = metric(t.worker_m, handled);
-	n0 = metric(t.worker_m, "outbox_worker_messages_consumed_total");
+	c0 = h_metric(t.app_m, created);
+	p0 = h_metric(t.relay_m, published);
+	h0 = h_metric(t.worker_m, handled);
+	n0 = h_metric(t.worker_m, "outbox_worker_messages_consumed_total");
 	ck_assert(c0 >= 0 && p0 >= 0 && h0 >= 0 && n0 >= 0);
 
 	post_customers(t.app.port, N_POSTS, "flow");
-	ck_assert(metric(t.app_m, created) >= c0 + N_POSTS);
-	wait_metric(t.relay_m, published, p0 + N_POSTS);
-	wait_metric(t.worker_m, handled, h0 + N_POSTS);
-	ck_assert(metric(t.worker_m, "outbox_worker_messages_consumed_total")
+	ck_assert(h_metric(t.app_m, created) >= c0 + N_POSTS);
+	h_wait_metric(t.relay_m, published, p0 + N_POSTS, 30000);
+	h_wait_metric(t.worker_m, handled, h0 + N_POSTS, 30000);
+	ck_assert(h_metric(t.worker_m, "outbox_worker_messages_consumed_total")
 	    >= n0 + N_POSTS);
-	ck_assert(metric(t.relay_m, "outbox_relay_confirms_total") >=
+	ck_assert(h_metric(t.relay_m, "outbox_relay_confirms_total") >=
 	    p0 + N_POSTS);
-	ck_assert(metric(t.relay_m, "outbox_relay_batches_total") >= 1);
-	ck_assert(metric(t.relay_m,
+	ck_assert(h_metric(t.relay_m, "outbox_relay_batches_total") >= 1);
+	ck_assert(h_metric(t.relay_m,
 	    "outbox_relay_commit_to_publish_seconds_count") >= N_POSTS);
-	ck_assert(metric(t.relay_m,
+	ck_assert(h_metric(t.relay_m,
 	    "outbox_relay_batch_publish_seconds_count") >= 1);
-	ck_assert(metric(t.worker_m,
+	ck_assert(h_metric(t.worker_m,
 	    "outbox_worker_created_to_handled_seconds_count") >= N_POSTS);
-	ck_assert(metric(t.worker_m, "outbox_worker_batch_size_count") >= 1);
-	ck_assert(metric(t.worker_m,
+	ck_assert(h_metric(t.worker_m, "outbox_worker_batch_size_count") >= 1);
+	ck_assert(h_metric(t.worker_m,
 	    "outbox_worker_batch_commit_seconds_count") >= 1);
 	/* Sampled every few seconds: present, and never negative. */
-	ck_assert(metric(t.relay_m, "outbox_relay_backlog_rows") >= 0);
-	ck_assert(metric(t.relay_m,
+	ck_assert(h_metric(t.relay_m, "outbox_relay_backlog_rows") >= 0);
+	ck_assert(h_metric(t.relay_m,
 	    "outbox_relay_oldest_unpublished_seconds") >= 0);
 
-	text = scrape(t.app_m);
+	text = h_scrape(t.app_m);
 	promtool_check(text, "app");
 	free(text);
-	text = scrape(t.relay_m);
+	text = h_scrape(t.relay_m);
 	promtool_check(text, "relay");
 	free(text);
-	text = scrape(t.worker_m);
+	text = h_scrape(t.worker_m);
 	promtool_check(text, "worker");
 	free(text);
 
@@ -317,7 +246,7 @@ START_TEST(readyz_follows_the_database)
 		ck_assert_msg(live[i], "daemon %d not live", i);
 		ck_assert_msg(up[i], "daemon %d not ready again", i);
 	}
-	ck_assert(metric(t.relay_m,
+	ck_assert(h_metric(t.relay_m,
 	    "outbox_relay_reconnects_total{server=\"database\"}") >= 1);
 	trio_stop(&t);
 }

@@ -9,6 +9,7 @@
 
 #include "durable.h"
 #include "handlers.h"
+#include "log.h"
 #include "rows.h"
 
 static const struct rows_sql store_seen = {
@@ -130,12 +131,75 @@ store_body(db_conn *db, struct item *const *items, size_t n, int careful,
 	return DB_OK;
 }
 
+/* How long the answer to a lost COMMIT may take to find out (the old
+ * session killed and gone, the ids looked up). */
+#define INBOX_RESOLVE_MS 10000
+
+struct inbox_probe {
+	struct item *const *items;
+	size_t n;
+	struct db_val *vals;
+	size_t found;
+};
+
+static int
+inbox_probe_row(void *ud, const struct db_col *cols, size_t ncols)
+{
+	(void)cols;
+	(void)ncols;
+	((struct inbox_probe *)ud)->found++;
+	return 0;
+}
+
+/* durable_resolve's probe: 1 when every id the lost transaction inserted
+ * is in processed_messages, 0 when none is (a mix: DB_EOTHER, unknown). */
+static int
+inbox_probe(db_conn *c, void *ud)
+{
+	struct inbox_probe *p = ud;
+	size_t i, k = 0;
+	int rc;
+
+	for (i = 0; i < p->n; i++) {
+		if (!p->items[i]->seen_before)
+			p->vals[k++] = DB_STRN(p->items[i]->ev.id, UID_LEN);
+	}
+	p->found = 0;
+	rc = rows_query(c, &store_seen, p->vals, k, inbox_probe_row, p);
+	if (rc != DB_OK)
+		return rc;
+	if (p->found == k)
+		return 1;
+	return p->found == 0 ? 0 : DB_EOTHER;
+}
+
+/* The reply to the COMMIT of a transaction that inserted ids was lost
+ * (session: the id of the session that sent it): finds out whether it
+ * committed.  DB_OK when it did (its rows are there and on disk), else
+ * DB_ECONN (rolled back, or unknown: the retry sees what is there). */
+static int
+inbox_resolve(db_conn *db, unsigned long session, struct item *const *items,
+    size_t n, struct db_val *vals)
+{
+	struct inbox_probe p = { items, n, vals, 0 };
+	enum durable_outcome o;
+
+	o = durable_resolve(db, session, inbox_probe, &p, "worker",
+	    INBOX_RESOLVE_MS);
+	log_info("the reply to a COMMIT was lost; the transaction %s",
+	    o == DURABLE_COMMITTED ? "committed" : o == DURABLE_ROLLED_BACK ?
+	    "did not commit: trying again" : "is of unknown outcome: trying "
+	    "again (ids found processed then are duplicates)");
+	return o == DURABLE_COMMITTED ? DB_OK : DB_ECONN;
+}
+
 int
 inbox_apply(db_conn *db, struct item *const *items, size_t n)
 {
 	struct item **sorted;
 	struct db_val *vals;
 	struct handled *hs;
+	unsigned long session;
 	int rc, careful = 0, wrote = 0;
 
 	if (n == 0)
@@ -153,9 +217,12 @@ inbox_apply(db_conn *db, struct item *const *items, size_t n)
 		rc = store_body(db, items, n, careful, vals, hs, sorted,
 		    &wrote);
 		if (rc == DB_OK) {
-			/* A failed commit has rolled back (or lost the
-			 * connection: then maybe committed). */
+			/* A failed commit has rolled back, or lost the
+			 * connection: then maybe committed, found out. */
+			session = db_session_id(db);
 			rc = db_commit(db);
+			if (rc == DB_ECONN && wrote)
+				rc = inbox_resolve(db, session, items, n, vals);
 			/* Only ids seen before: what said so must be on
 			 * disk before the acks. */
 			if (rc == DB_OK && !wrote)

@@ -22,8 +22,11 @@
  * (common/durable.h) then makes sure the rows that said "processed" are
  * on disk before the messages are acked.  Returns a db_rc:
  *   DB_OK      committed (and, if it wrote nothing, the barrier passed);
- *   DB_ECONN   connection lost (a lost commit may have committed: the
- *              retry then sees the ids as processed);
+ *   DB_ECONN   connection lost (when the reply to the COMMIT was lost,
+ *              what became of it is found out first, durable_resolve:
+ *              DB_OK if it committed; DB_ECONN if it did not, or if that
+ *              could not be known: the retry then sees the ids that are
+ *              there as processed);
  *   DB_ERETRY  deadlock, lock timeout, or another worker inserted one of
  *              the ids meanwhile: retry;
  *   DB_EOTHER  refused: inbox_refused_by_data() tells whether by the
