@@ -40,6 +40,7 @@ struct db_conn {
 	int in_txn;
 	int txn_broken; /* the connection was lost inside the transaction */
 	unsigned long session_id; /* the server's id of the last session */
+	long long server_started; /* when its server started (s, epoch) */
 	long long used_ms;        /* monotonic time of its last use */
 	char session_sql[512];    /* run on every new connection */
 	unsigned err;
@@ -163,6 +164,12 @@ db_session_id(const db_conn *c)
 	return c->session_id;
 }
 
+long long
+db_server_started(const db_conn *c)
+{
+	return c->server_started;
+}
+
 const char *
 db_error(const db_conn *c)
 {
@@ -173,6 +180,27 @@ unsigned
 db_errno(const db_conn *c)
 {
 	return c->err;
+}
+
+/* The start time of the server of the new connection c, into
+ * c->server_started (to the second: now - Uptime).  0 or -1. */
+static int
+db_read_started(db_conn *c)
+{
+	MYSQL_RES *res;
+	MYSQL_ROW row;
+	int rc = -1;
+
+	if (mysql_query(c->my, "SELECT UNIX_TIMESTAMP() - VARIABLE_VALUE FROM "
+	    "information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'UPTIME'")
+	    != 0 || (res = mysql_store_result(c->my)) == NULL)
+		return -1;
+	if ((row = mysql_fetch_row(res)) != NULL && row[0] != NULL) {
+		c->server_started = strtoll(row[0], NULL, 10);
+		rc = 0;
+	}
+	mysql_free_result(res);
+	return rc;
 }
 
 int
@@ -216,6 +244,13 @@ db_connect(db_conn *c)
 	c->connected = 1;
 	c->session_id = mysql_thread_id(c->my);
 	c->used_ms = clock_ms();
+	/* Session ids start again at 1 when the server restarts: the
+	 * start time tells two sessions of the same id apart. */
+	if (db_read_started(c) == -1) {
+		db_set_err(c, mysql_errno(c->my), mysql_error(c->my));
+		db_disconnect(c);
+		return DB_ECONN;
+	}
 	if (c->session_sql[0] != '\0' &&
 	    mysql_query(c->my, c->session_sql) != 0) {
 		db_set_err(c, mysql_errno(c->my), mysql_error(c->my));

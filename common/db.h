@@ -106,6 +106,10 @@ int db_is_connected(const db_conn *c);
  * kept after the connection is lost, for durable_resolve), 0 before
  * the first connection. */
 unsigned long db_session_id(const db_conn *c);
+/* When the server of that session started (seconds since the epoch,
+ * to the second), 0 before the first connection: session ids start
+ * again at 1 when the server restarts. */
+long long db_server_started(const db_conn *c);
 
 /* Text and code of the last error on this connection. */
 const char *db_error(const db_conn *c);

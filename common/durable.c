@@ -70,14 +70,18 @@ session_alive(db_conn *c, unsigned long id)
 }
 
 enum durable_outcome
-durable_resolve(db_conn *c, unsigned long session_id, durable_probe_fn probe,
-    void *ud, const char *name, int timeout_ms)
+durable_resolve(db_conn *c, unsigned long session_id, long long started,
+    durable_probe_fn probe, void *ud, const char *name, int timeout_ms)
 {
 	struct db_val a = DB_INT((long long)session_id);
-	long long deadline = clock_ms() + timeout_ms;
+	long long deadline = clock_ms() + timeout_ms, skew;
 	int alive, seen;
 
-	if (session_id != 0) {
+	if (db_connect(c) != DB_OK)
+		return DURABLE_UNKNOWN;
+	/* Start times are read to the second, each as now - Uptime. */
+	skew = db_server_started(c) - started;
+	if (session_id != 0 && skew >= -2 && skew <= 2) {
 		alive = session_alive(c, session_id);
 		if (alive == 1) {
 			/* A session already gone answers "unknown thread":

@@ -42,18 +42,22 @@ enum durable_outcome {
 typedef int (*durable_probe_fn)(db_conn *c, void *ud);
 
 /* Finds out what became of a transaction whose COMMIT was sent on a
- * session that then broke (session_id: db_session_id of that handle),
- * on c, another connection of the same user:
+ * session that then broke (session_id and started: db_session_id and
+ * db_server_started of that handle), on c, another connection of the
+ * same user:
  *   1. the old session may still be committing: it is killed (unless
  *      already gone) and waited for until it has left the process list,
  *      for at most timeout_ms; before that, not seeing its rows proves
- *      nothing;
+ *      nothing.  When c's server started at another time, the old
+ *      session went with the server it ran on (and the id may now be
+ *      another session's): nothing is killed;
  *   2. probe(c, ud) looks for the rows;
  *   3. rows seen may not be durable yet: a barrier (name) first.
  * DURABLE_UNKNOWN when a step fails or the old session does not leave in
  * time; the caller then knows no more than before. */
 enum durable_outcome durable_resolve(db_conn *c, unsigned long session_id,
-    durable_probe_fn probe, void *ud, const char *name, int timeout_ms);
+    long long started, durable_probe_fn probe, void *ud, const char *name,
+    int timeout_ms);
 
 /* Reads the server's durability settings.  Returns 1 when a commit that
  * returned is on disk (innodb_flush_log_at_trx_commit=1, and sync_binlog=1

@@ -363,13 +363,15 @@ static int
 commit_batch(struct relay *r, struct slot *s)
 {
 	unsigned long session = db_session_id(s->db);
+	long long started = db_server_started(s->db);
 	enum durable_outcome o;
 	void *ud[2] = { r, &s->b };
 	int rc;
 
 	if ((rc = db_commit(s->db)) != DB_ECONN)
 		return rc;
-	o = durable_resolve(r->barrier, session, probe_marked, ud, "relay",
+	o = durable_resolve(r->barrier, session, started, probe_marked, ud,
+	    "relay",
 	    r->cfg->confirm_timeout_ms);
 	log_info("the reply to the COMMIT of a published batch was lost; it "
 	    "%s", o == DURABLE_COMMITTED ? "committed" :

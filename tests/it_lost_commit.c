@@ -7,12 +7,16 @@
  *   - the relay: a batch it published whose marks committed counts as
  *     published (its log line, the counter), and is not marked again;
  *   - the worker: a batch it handled whose commit went through logs its
- *     "Handling" lines and counts as handled, not as duplicates.
+ *     "Handling" lines and counts as handled, not as duplicates;
+ *   - durable_resolve itself: the old session is killed and waited for
+ *     when it runs on the same server, never when its server restarted
+ *     since (session ids start again at 1: the id may be another's now).
  */
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "durable.h"
 #include "harness_relay.h"
 #include "harness_worker.h"
 #include "suites.h"
@@ -104,14 +108,73 @@ START_TEST(worker_resolves_a_lost_commit)
 }
 END_TEST
 
+/* ---- durable_resolve ---- */
+
+static int
+probe_nothing(db_conn *c, void *ud)
+{
+	(void)c;
+	(void)ud;
+	return 0;
+}
+
+/* A connection of the relay's login (the same user as the old session). */
+static db_conn *
+relay_conn(void)
+{
+	struct db_params p;
+	db_conn *c;
+
+	h_role_db_params("RELAY", &p);
+	c = db_new(&p);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(db_connect(c), DB_OK);
+	return c;
+}
+
+/* The old session still there, on the same server: killed, waited for,
+ * then its rows looked for. */
+START_TEST(resolve_kills_the_old_session)
+{
+	db_conn *old = relay_conn(), *c = relay_conn();
+	unsigned long id = db_session_id(old);
+
+	ck_assert_int_eq(durable_resolve(c, id, db_server_started(old),
+	    probe_nothing, NULL, "test", 10000), DURABLE_ROLLED_BACK);
+	/* old's session is gone: the server closed its connection. */
+	ck_assert_int_eq(db_ping(old), DB_ECONN);
+	db_free(old);
+	db_free(c);
+}
+END_TEST
+
+/* A session id of an earlier life of the server names nobody, or another
+ * session now: nothing is killed. */
+START_TEST(resolve_after_a_restart_kills_nobody)
+{
+	db_conn *other = relay_conn(), *c = relay_conn();
+	unsigned long id = db_session_id(other);
+
+	ck_assert_int_eq(durable_resolve(c, id, db_server_started(other) - 100,
+	    probe_nothing, NULL, "test", 10000), DURABLE_ROLLED_BACK);
+	ck_assert_int_eq(db_ping(other), DB_OK);
+	ck_assert_uint_eq(db_session_id(other), id);
+	db_free(other);
+	db_free(c);
+}
+END_TEST
+
 Suite *
 it_lost_commit_suite(void)
 {
 	const TTest *const relay[] = { relay_resolves_a_lost_commit, NULL };
+	const TTest *const resolve[] = { resolve_kills_the_old_session,
+	    resolve_after_a_restart_kills_nobody, NULL };
 	const TTest *const worker[] = { worker_resolves_a_lost_commit, NULL };
 	Suite *s = suite_create("lost commit");
 
 	suites_case(s, "relay", 120, h_rows_reset, NULL, relay);
 	suites_case(s, "worker", 120, h_reset, teardown, worker);
+	suites_case(s, "resolve", 60, NULL, NULL, resolve);
 	return s;
 }

@@ -178,13 +178,13 @@ inbox_probe(db_conn *c, void *ud)
  * committed.  DB_OK when it did (its rows are there and on disk), else
  * DB_ECONN (rolled back, or unknown: the retry sees what is there). */
 static int
-inbox_resolve(db_conn *db, unsigned long session, struct item *const *items,
-    size_t n, struct db_val *vals)
+inbox_resolve(db_conn *db, unsigned long session, long long started,
+    struct item *const *items, size_t n, struct db_val *vals)
 {
 	struct inbox_probe p = { items, n, vals, 0 };
 	enum durable_outcome o;
 
-	o = durable_resolve(db, session, inbox_probe, &p, "worker",
+	o = durable_resolve(db, session, started, inbox_probe, &p, "worker",
 	    INBOX_RESOLVE_MS);
 	log_info("the reply to a COMMIT was lost; the transaction %s",
 	    o == DURABLE_COMMITTED ? "committed" : o == DURABLE_ROLLED_BACK ?
@@ -200,6 +200,7 @@ inbox_apply(db_conn *db, struct item *const *items, size_t n)
 	struct db_val *vals;
 	struct handled *hs;
 	unsigned long session;
+	long long started;
 	int rc, careful = 0, wrote = 0;
 
 	if (n == 0)
@@ -220,9 +221,11 @@ inbox_apply(db_conn *db, struct item *const *items, size_t n)
 			/* A failed commit has rolled back, or lost the
 			 * connection: then maybe committed, found out. */
 			session = db_session_id(db);
+			started = db_server_started(db);
 			rc = db_commit(db);
 			if (rc == DB_ECONN && wrote)
-				rc = inbox_resolve(db, session, items, n, vals);
+				rc = inbox_resolve(db, session, started, items,
+				    n, vals);
 			/* Only ids seen before: what said so must be on
 			 * disk before the acks. */
 			if (rc == DB_OK && !wrote)
