@@ -259,7 +259,7 @@ chaos-db: deps
 	    CHAOS_HOLD_ROUNDS=30 bash tests/load/chaos.sh
 
 chaos-load: $(B)/bin/outbox-chaos-load $(B)/lib/outbox-fsync-hold.so \
-	$(B)/bin/outbox-itest
+	$(B)/bin/outbox-itest $(B)/bin/outbox-sqlproxy
 
 $(B)/bin/outbox-chaos-load: $(call obj,tests/load/chaos_load.c tests/load/loadgen.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)

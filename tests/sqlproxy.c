@@ -10,7 +10,8 @@
  * (3-byte length, sequence number, payload); each SIGUSR1 arms one cut:
  * the next COM_QUERY "COMMIT" of any connection is forwarded to the
  * server, and then both sides of that connection are closed at once, so
- * the server commits (or not) and the client never hears which.  It
+ * the server commits (or not) and the client never hears which; SIGUSR2
+ * disarms the cuts not done yet (a fault window that saw no COMMIT).  It
  * prints "listening" when ready and one line per cut on stdout; SIGTERM
  * or SIGINT end it.  One thread, poll(); no TLS, no compression (the
  * daemons use neither).
@@ -48,6 +49,13 @@ on_usr1(int sig)
 {
 	(void)sig;
 	cuts_armed++;
+}
+
+static void
+on_usr2(int sig)
+{
+	(void)sig;
+	cuts_armed = 0;
 }
 
 static void
@@ -185,6 +193,8 @@ main(int argc, char **argv)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_usr1;
 	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = on_usr2;
+	sigaction(SIGUSR2, &sa, NULL);
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);

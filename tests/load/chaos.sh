@@ -20,7 +20,12 @@
 #     for 0.2-1 s (tests/fsync_hold.c, preloaded into the server, which is
 #     restarted with it at the start of the run), then kill -9+start: every
 #     transaction committed in that window was visible to the relay and
-#     the app, and is gone after recovery (the phantom-events case).  The
+#     the app, and is gone after recovery (the phantom-events case); the
+#     database refusing writes for a while (SET GLOBAL read_only), a
+#     broker disk alarm (it blocks publishing) for a while, the relay
+#     frozen (SIGSTOP, then SIGCONT), and a lost COMMIT reply (the daemons
+#     reach MariaDB through outbox-sqlproxy, which forwards the next
+#     COMMIT and then cuts that connection).  The
 #     schedule (kinds, gaps, downtimes) comes from a seed, printed;
 #     CHAOS_SEED=<n> replays it.  The first faults are one of each kind, in
 #     a random order; the others are random; CHAOS_DB_FAULTS=<n> makes at
@@ -39,6 +44,11 @@
 #     kills of a MariaDB of its own, each while a commit that the relay
 #     can see is held back (tests/it_durability.c, case "phantom events");
 #     no event may be published, nor effect applied, for any of them.
+# The report counts the duplicates the worker absorbed and every delivery;
+# the run fails when the deliveries pass the bound: the rows, plus for
+# each fault one window of copies (the relay's rows in flight,
+# RELAY_INFLIGHT_BATCHES x RELAY_BATCH_SIZE, and the worker's unacked
+# prefetch, WORKER_PREFETCH): what a fault can make be delivered again.
 # Prints a report, then "chaos: 1 passed, 0 failed" (or 0, 1) for
 # tests/run.sh; exit status 0 only if everything held.
 #
@@ -50,7 +60,8 @@
 # CHAOS_AUDIT_BIN (CHAOS_BIN/outbox-audit), CHAOS_DB_FAULTS (0),
 # CHAOS_HOLD_ROUNDS (0: step 7 left out), CHAOS_ITEST (CHAOS_BIN/outbox-itest),
 # CHAOS_HOLD_SO (CHAOS_BIN/../lib/outbox-fsync-hold.so; without it, no
-# db-held faults),
+# db-held faults), CHAOS_PROXY (CHAOS_BIN/outbox-sqlproxy; without it,
+# no lost COMMITs),
 # OUTBOX_TEST_* (the test servers: scripts/ports.env).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -84,6 +95,10 @@ DB_FAULTS=${CHAOS_DB_FAULTS:-0}
 HOLD_ROUNDS=${CHAOS_HOLD_ROUNDS:-0}
 ITEST=${CHAOS_ITEST:-$BIN/outbox-itest}
 HOLD_SO=${CHAOS_HOLD_SO:-$BIN/../lib/outbox-fsync-hold.so}
+PROXY=${CHAOS_PROXY:-$BIN/outbox-sqlproxy}
+# The chaos relay's and worker's windows (their settings below): what one
+# fault can make be delivered again.
+RELAY_INFLIGHT=4 RELAY_BATCH=200 WORKER_PREFETCH=500
 for v in REQUESTS RATE GAP_MIN GAP_MAX SETTLE_S SEED DB_FAULTS HOLD_ROUNDS; do
 	isnum "${!v}" || die "CHAOS_$v=${!v}: not a whole number"
 done
@@ -108,8 +123,9 @@ sql() { bash scripts/infra.sh db-sql -N -B -D "$DB_NAME" "$@"; }
 # ------------------------------------------------------------ the schedule
 # Everything random is drawn here, from the seed, before anything starts.
 RANDOM=$SEED
-all_kinds=(app relay worker db mq)
+all_kinds=(app relay worker db mq db-ro mq-alarm relay-stop)
 [ -f "$HOLD_SO" ] && all_kinds+=(db-held)
+[ -x "$PROXY" ] && all_kinds+=(lost-commit)
 kinds_req=("${all_kinds[@]}")
 # one of each kind first, shuffled (Fisher-Yates)
 for ((i = ${#kinds_req[@]} - 1; i > 0; i--)); do
@@ -183,9 +199,20 @@ done
 APP_PORT=${CHAOS_APP_PORT:-$(free_port)}
 declare -A creds=(
 	[app]="DB_USER=$OUTBOX_APP_DB_USER DB_PASS=$OUTBOX_APP_DB_PASS APP_PORT=$APP_PORT APP_BIND=127.0.0.1 APP_METRICS_PORT=0"
-	[relay]="DB_USER=$OUTBOX_RELAY_DB_USER DB_PASS=$OUTBOX_RELAY_DB_PASS RABBITMQ_USER=$OUTBOX_RELAY_MQ_USER RABBITMQ_PASS=$OUTBOX_RELAY_MQ_PASS RELAY_LOG_IDS=200 RELAY_BATCH_SIZE=200"
-	[worker]="DB_USER=$OUTBOX_WORKER_DB_USER DB_PASS=$OUTBOX_WORKER_DB_PASS RABBITMQ_USER=$OUTBOX_WORKER_MQ_USER RABBITMQ_PASS=$OUTBOX_WORKER_MQ_PASS"
+	[relay]="DB_USER=$OUTBOX_RELAY_DB_USER DB_PASS=$OUTBOX_RELAY_DB_PASS RABBITMQ_USER=$OUTBOX_RELAY_MQ_USER RABBITMQ_PASS=$OUTBOX_RELAY_MQ_PASS RELAY_LOG_IDS=200 RELAY_BATCH_SIZE=$RELAY_BATCH RELAY_INFLIGHT_BATCHES=$RELAY_INFLIGHT"
+	[worker]="DB_USER=$OUTBOX_WORKER_DB_USER DB_PASS=$OUTBOX_WORKER_DB_PASS RABBITMQ_USER=$OUTBOX_WORKER_MQ_USER RABBITMQ_PASS=$OUTBOX_WORKER_MQ_PASS WORKER_PREFETCH=$WORKER_PREFETCH"
 )
+# The lost COMMIT replies: every daemon reaches MariaDB through the proxy
+# (each SIGUSR1 arms one cut).
+proxy_pid=
+if [ -x "$PROXY" ]; then
+	PROXY_PORT=$(free_port)
+	"$PROXY" "$PROXY_PORT" "$DB_PORT" >"$LOGS/sqlproxy.log" 2>&1 &
+	proxy_pid=$!
+	proxy_up() { grep -q '^listening' "$LOGS/sqlproxy.log"; }
+	wait_for 10 proxy_up || die "outbox-sqlproxy did not start (see $LOGS/sqlproxy.log)"
+	for d in app relay worker; do creds[$d]+=" DB_PORT=$PROXY_PORT"; done
+fi
 # supervise NAME: runs the daemon again each time it exits, until
 # $ST/stop exists.  $ST/NAME.pid holds the live pid; NAME.events one line
 # per start and exit: "start PID", "<killed|unexpected|stopped> PID RC".
@@ -224,6 +251,10 @@ cleanup() {
 	done
 	[ -n "${load_pid:-}" ] && kill "$load_pid" 2>/dev/null
 	[ -n "${inj_pid:-}" ] && kill "$inj_pid" 2>/dev/null
+	# Whatever the injector was doing: writes and publishing allowed.
+	sql -e "SET GLOBAL read_only = 0" >/dev/null 2>&1
+	bash scripts/infra.sh mq-ctl -q set_disk_free_limit 50MB >/dev/null 2>&1
+	[ -s "$ST/relay.pid" ] && kill -CONT "$(cat "$ST/relay.pid")" 2>/dev/null
 }
 trap 'cleanup; exit 1' INT TERM
 app_ready() { curl -fs -m 2 -o /dev/null "http://127.0.0.1:$APP_PORT/readyz"; }
@@ -245,7 +276,7 @@ kill9() {
 	done
 }
 inject() {
-	local f k gap down t rc
+	local f k gap down t rc pid
 	for f in "${sched[@]}"; do
 		IFS=: read -r k gap down <<<"$f"
 		wait_until_ms $(( $(now_ms) + gap ))
@@ -268,6 +299,27 @@ inject() {
 		    bash scripts/infra.sh "$k" >>"$LOGS/infra.log" 2>&1 || rc=1
 		    wait_until_ms $(( $(now_ms) + down ))
 		    bash scripts/infra.sh mq-start >>"$LOGS/infra.log" 2>&1 || rc=1 ;;
+		db-ro)
+		    # Reads work, every write of the daemons' users is refused.
+		    sql -e "SET GLOBAL read_only = 1" >>"$LOGS/infra.log" 2>&1 || rc=1
+		    wait_until_ms $(( $(now_ms) + down ))
+		    sql -e "SET GLOBAL read_only = 0" >>"$LOGS/infra.log" 2>&1 || rc=1 ;;
+		mq-alarm)
+		    # Far above the free space: the broker blocks publishing.
+		    bash scripts/infra.sh mq-ctl set_disk_free_limit 1000000GB >>"$LOGS/infra.log" 2>&1 || rc=1
+		    wait_until_ms $(( $(now_ms) + down ))
+		    bash scripts/infra.sh mq-ctl set_disk_free_limit 50MB >>"$LOGS/infra.log" 2>&1 || rc=1 ;;
+		relay-stop)
+		    pid=$(cat "$ST/relay.pid" 2>/dev/null)
+		    kill -STOP "$pid" 2>/dev/null || rc=1
+		    wait_until_ms $(( $(now_ms) + down ))
+		    kill -CONT "$pid" 2>/dev/null || rc=1 ;;
+		lost-commit)
+		    # The next COMMIT within the window loses its reply; none
+		    # came: disarmed (a cut must not wait for a later phase).
+		    kill -USR1 "$proxy_pid" 2>/dev/null || rc=1
+		    wait_until_ms $(( $(now_ms) + down ))
+		    kill -USR2 "$proxy_pid" 2>/dev/null || rc=1 ;;
 		esac
 		echo "$k $rc $(( $(now_ms) - t ))" >>"$ST/faults"
 		printf 'chaos: fault %-7s %s (%d ms)\n' "$k" \
@@ -396,6 +448,7 @@ if ! wait_for 30 sup_done; then
 	for d in app relay worker; do kill -9 "$(cat "$ST/$d.pid")" 2>/dev/null; done
 	wait_for 10 sup_done
 fi
+[ -z "$proxy_pid" ] || { kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null; }
 declare -A n_start=() n_killed=() n_unexp=() first_pid=() last_pid=()
 for d in app relay worker; do
 	n_start[$d]=$(grep -c '^start ' "$ST/$d.events")
@@ -450,6 +503,14 @@ dups=$(cat "$LOGS"/worker.*.log | grep -c 'Duplicate message')
 dups_proc=$(cat "$LOGS"/worker.*.log | grep 'Duplicate message' | grep -c 'already processed')
 dups_batch=$(cat "$LOGS"/worker.*.log | grep 'Duplicate message' | grep -c 'repeated in the batch')
 handled=$(cat "$LOGS"/worker.*.log | grep -c 'Handling \[')
+dead=$(cat "$LOGS"/worker.*.log | grep -c 'dead-lettered message ')
+# Every delivery the worker took: handled, duplicate or dead-lettered.
+deliveries=$((handled + dups + dead))
+window=$((RELAY_INFLIGHT * RELAY_BATCH + WORKER_PREFETCH))
+bound=$((t_outbox + n_faults * window))
+[ "$deliveries" -le "$bound" ] ||
+	fail+=("$deliveries deliveries for $t_outbox rows: over the bound of $bound (rows + $n_faults faults x $window)")
+cuts=$(grep -c '^cut after COMMIT' "$LOGS/sqlproxy.log" 2>/dev/null || true)
 # Ids published twice, as the relay's logs show them: batches of 200 rows
 # with RELAY_LOG_IDS=200 list every id of a batch.
 uuid_re='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
@@ -473,6 +534,7 @@ done
 echo "acknowledged:    $acked 201s checked: lost customers $c_lost_cust, lost effects $c_lost_eff, doubled effects $c_doubled, outbox rows != 1: $c_outbox_not1, effects not from their message: $c_bad_link"
 echo "totals:          customers $t_cust, outbox $t_outbox, processed $t_proc, welcome emails $t_wel"
 echo "duplicates:      $dups delivered and absorbed by the worker ($dups_proc already processed, $dups_batch repeated in a batch); $republished ids published twice by the relay (in its logs, which show $published_seen publishes); $handled effects logged"
+echo "deliveries:      $deliveries for $t_outbox rows ($(awk -v d="$deliveries" -v r="$t_outbox" 'BEGIN { printf "%.3f", r ? d / r : 0 }') per row; bound $bound = rows + $n_faults faults x $window in flight); ${cuts:-0} COMMIT replies cut"
 if [ "$settle_ms" -ge 0 ]; then
 	echo "settle:          $(( settle_ms / 1000 )).$(( settle_ms % 1000 / 100 )) s after the last fault ($(( (t_faults - t_load) / 1000 )) s of faults after the load)"
 else
