@@ -7,6 +7,8 @@
  *   - every customer has its outbox row (or, once that row was pruned by
  *     the relay's retention, its effect);
  *   - no outbox row stays unpublished longer than AUDIT_GRACE_S;
+ *   - no outbox row is parked (the relay gave up on it after
+ *     RELAY_MAX_ATTEMPTS refusals: an operator fixes and releases it);
  *   - every customer older than the grace has exactly one welcome email;
  *   - no effect without a customer, and none without its processed id;
  *   - every processed id has its outbox row (within retention);
@@ -74,6 +76,8 @@ static const struct audit_check audit_checks[] = {
 	{ "outbox rows unpublished longer than the grace",
 	    "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND "
 	    "created_at < ?", 1, 0 },
+	{ "outbox rows parked (RELAY_MAX_ATTEMPTS refusals)",
+	    "SELECT COUNT(*) FROM outbox WHERE parked_at IS NOT NULL", 0, 0 },
 	{ "customers without their welcome email",
 	    "SELECT COUNT(*) FROM customers c LEFT JOIN welcome_emails w ON "
 	    "w.customer_id = c.id WHERE w.customer_id IS NULL AND "

@@ -406,6 +406,25 @@ h_spawn(struct h_daemon *d, enum h_kind kind, const char *test,
 	h_fork(d, k->bin, NULL, env);
 }
 
+int
+h_audit(struct h_daemon *d, const char *test)
+{
+	char creds[4][192];
+	const char *env[8];
+	int i, n, j = 0;
+
+	n = h_role_creds("AUDIT", creds);
+	for (i = 0; i < n; i++)
+		env[j++] = creds[i];
+	env[j++] = "AUDIT_GRACE_S=0";
+	env[j] = NULL;
+	snprintf(d->name, sizeof(d->name), "%s-audit", test);
+	snprintf(d->log, sizeof(d->log), "%s/%s.log",
+	    h_env("OUTBOX_TEST_LOGS", "/tmp"), d->name);
+	h_fork(d, "outbox-audit", NULL, env);
+	return h_daemon_wait(d, 60000);
+}
+
 static int
 h_proxy_listening(void *ud)
 {

@@ -137,6 +137,10 @@ int h_wait_log(const struct h_daemon *d, const char *needle, int n,
 /* A free TCP port on 127.0.0.1. */
 int h_free_port(void);
 
+/* Runs outbox-audit (the audit login, AUDIT_GRACE_S=0) to its end; its
+ * report in d->log, named after test.  Returns its exit status. */
+int h_audit(struct h_daemon *d, const char *test);
+
 /* ---- HTTP ---- */
 
 struct h_resp {

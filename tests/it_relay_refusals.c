@@ -173,7 +173,7 @@ START_TEST(message_over_relay_limit_parked_without_the_broker)
 	static const char *const env[] = { "RELAY_MAX_ATTEMPTS=2",
 	    "RELAY_RETRY_BASE_MS=100", "RELAY_RETRY_MAX_MS=200",
 	    "RELAY_MAX_MESSAGE_BYTES=4096", NULL };
-	struct h_daemon d = { 0 };
+	struct h_daemon d = { 0 }, a = { 0 };
 
 	big_row_insert(8000);
 	h_rows_insert(1, 10);
@@ -185,6 +185,11 @@ START_TEST(message_over_relay_limit_parked_without_the_broker)
 	    "last_error LIKE '%RELAY_MAX_MESSAGE_BYTES%'", NULL, 0), 1);
 	ck_assert_int_eq(h_mq_depth(MQ_QUEUE), 10);
 	h_stop_clean(&d);
+	/* The audit reports it, for an operator to release. */
+	ck_assert_int_eq(h_audit(&a, __func__), 1);
+	ck_assert_msg(h_log_contains(&a, "FAIL  outbox rows parked "
+	    "(RELAY_MAX_ATTEMPTS refusals)     1\n"), "the audit does not "
+	    "report the parked row (report %s)", a.log);
 }
 END_TEST
 
