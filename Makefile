@@ -53,7 +53,9 @@ COMMON_SRC := $(wildcard common/*.c)
 APP_LIB_SRC := $(filter-out app/main.c,$(wildcard app/*.c))
 RELAY_LIB_SRC := $(filter-out relay/main.c,$(wildcard relay/*.c))
 WORKER_LIB_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
-IT_SRC := $(wildcard tests/it_*.c) tests/harness.c tests/suites.c
+IT_SRC := $(wildcard tests/it_*.c) $(wildcard tests/harness*.c) tests/suites.c
+# The relay's poll, run by a test in a session of its own.
+IT_SRC += relay/poll.c relay/outbatch.c relay/unmarked.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -187,6 +189,7 @@ dev: deps build infras migrate
 test: deps
 	@$(TEST_SERVERS) bash tests/run.sh --preflight
 	@$(MAKE) --no-print-directory build-san
+	@$(MAKE) --no-print-directory build
 	@$(TEST_SERVERS) bash tests/run.sh
 
 clean:
@@ -227,7 +230,7 @@ $(B)/bin/outbox-bench-txn: $(call obj,tests/load/bench_txn.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/bin/outbox-bench-e2e: $(call obj,tests/load/bench_e2e.c) $(B)/libcommon.a
+$(B)/bin/outbox-bench-e2e: $(call obj,tests/load/bench_e2e.c tests/load/loadgen.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 
@@ -259,7 +262,7 @@ chaos-db: deps
 chaos-load: $(B)/bin/outbox-chaos-load $(B)/lib/outbox-fsync-hold.so \
 	$(B)/bin/outbox-itest
 
-$(B)/bin/outbox-chaos-load: $(call obj,tests/load/chaos_load.c)
+$(B)/bin/outbox-chaos-load: $(call obj,tests/load/chaos_load.c tests/load/loadgen.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 
@@ -271,7 +274,7 @@ $(B)/bin/outbox-chaos-load: $(call obj,tests/load/chaos_load.c)
 bench-publish:
 	@$(MAKE) --no-print-directory VARIANT=release $(BUILD_ROOT)/release/bin/outbox-bench-publish
 
-$(B)/bin/outbox-bench-publish: $(call obj,tests/load/bench_publish.c) $(B)/libcommon.a
+$(B)/bin/outbox-bench-publish: $(call obj,tests/load/bench_publish.c tests/load/rawamqp.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -299,6 +302,6 @@ containers-smoke:
 bench-consume:
 	@$(MAKE) --no-print-directory VARIANT=release $(BUILD_ROOT)/release/bin/outbox-bench-consume
 
-$(B)/bin/outbox-bench-consume: $(call obj,tests/load/bench_consume.c) $(B)/libcommon.a
+$(B)/bin/outbox-bench-consume: $(call obj,tests/load/bench_consume.c tests/load/rawamqp.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

@@ -12,12 +12,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+
 /* Prepared statements kept per connection; the daemons use a handful. */
 #define DB_STMT_CACHE 32
 /* Initial size of a text result column; longer ones are fetched again. */
 #define DB_COL_INIT 256
 /* Most parameters or result columns of one statement. */
 #define DB_MAX_BINDS 1024
+/* A connection unused this long is pinged before its next statement
+ * outside a transaction: the server may have closed it meanwhile
+ * (wait_timeout), and a fresh one is made without a word instead of
+ * failing the statement. */
+#define DB_IDLE_CHECK_MS 1000
 
 struct db_stmt {
 	char *sql;
@@ -33,6 +40,8 @@ struct db_conn {
 	int in_txn;
 	int txn_broken; /* the connection was lost inside the transaction */
 	unsigned long session_id; /* the server's id of the last session */
+	long long used_ms;        /* monotonic time of its last use */
+	char session_sql[512];    /* run on every new connection */
 	unsigned err;
 	char errmsg[512];
 	struct db_stmt cache[DB_STMT_CACHE];
@@ -206,7 +215,21 @@ db_connect(db_conn *c)
 	}
 	c->connected = 1;
 	c->session_id = mysql_thread_id(c->my);
+	c->used_ms = clock_ms();
+	if (c->session_sql[0] != '\0' &&
+	    mysql_query(c->my, c->session_sql) != 0) {
+		db_set_err(c, mysql_errno(c->my), mysql_error(c->my));
+		db_disconnect(c);
+		return DB_ECONN;
+	}
 	return DB_OK;
+}
+
+void
+db_set_session(db_conn *c, const char *sql)
+{
+	snprintf(c->session_sql, sizeof(c->session_sql), "%s",
+	    sql != NULL ? sql : "");
 }
 
 int
@@ -221,16 +244,23 @@ db_ping(db_conn *c)
 	return DB_OK;
 }
 
-/* Connects if needed and refuses to work on a transaction whose
- * connection was lost. */
+/* Connects if needed (a fresh connection for an idle one that the
+ * server closed) and refuses to work on a transaction whose connection
+ * was lost. */
 static int
 db_ready(db_conn *c)
 {
+	long long now = clock_ms();
+
 	if (c->txn_broken) {
 		db_set_err(c, CR_SERVER_LOST, "connection lost inside a "
 		    "transaction; roll back first");
 		return DB_ECONN;
 	}
+	if (c->connected && !c->in_txn && now - c->used_ms > DB_IDLE_CHECK_MS &&
+	    mysql_ping(c->my) != 0)
+		db_disconnect(c);
+	c->used_ms = now;
 	return db_connect(c);
 }
 

@@ -88,6 +88,12 @@ db_conn *db_new(const struct db_params *params);
 /* Closes and frees; NULL is a no-op. */
 void db_free(db_conn *c);
 
+/* A statement (no values) run on every new connection of c, after the
+ * session defaults (e.g. "SET SESSION TRANSACTION ISOLATION LEVEL READ
+ * COMMITTED"): a connection that cannot run it is closed again.  sql is
+ * copied (at most 511 bytes); NULL clears it. */
+void db_set_session(db_conn *c, const char *sql);
+
 /* Connects if not connected.  DB_OK or DB_ECONN. */
 int db_connect(db_conn *c);
 /* Round trip to the server (connects if needed). */

@@ -41,6 +41,8 @@ struct mq_conn {
 	uint64_t next_tag; /* delivery tag of the next publish (confirm mode) */
 	struct mq_inflight infl[MQ_INFLIGHT_MAX]; /* oldest first */
 	size_t ninfl;
+	int channel_closed; /* the broker closed our channel (close-ok sent) */
+	unsigned refusal;   /* its reply code, until mq_take_refusal */
 	char err[512];
 };
 
@@ -193,6 +195,8 @@ mq_connect(mq_conn *c, int confirm)
 		goto fail;
 	c->confirm = confirm;
 	c->next_tag = 1;
+	c->refusal = 0;
+	c->channel_closed = 0;
 	if (confirm) {
 		amqp_confirm_select(c->st, MQ_CHANNEL);
 		if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
@@ -207,17 +211,52 @@ fail:
 	return -1;
 }
 
-/* Closes the connection after an error (the error text is kept). */
+/* After the broker closed our channel (close-ok sent): the same channel
+ * again, in confirm mode if it was.  0, or -1. */
+static int
+mq_reopen_channel(mq_conn *c)
+{
+	amqp_channel_open(c->st, MQ_CHANNEL);
+	if (amqp_get_rpc_reply(c->st).reply_type != AMQP_RESPONSE_NORMAL)
+		return -1;
+	c->next_tag = 1;
+	if (c->confirm) {
+		amqp_confirm_select(c->st, MQ_CHANNEL);
+		if (amqp_get_rpc_reply(c->st).reply_type !=
+		    AMQP_RESPONSE_NORMAL)
+			return -1;
+	}
+	return 0;
+}
+
+/* After an error (the error text is kept): what was in flight is
+ * forgotten; a channel the broker closed is opened again on the same
+ * connection, anything else closes the connection.  Returns -1. */
 static int
 mq_fail(mq_conn *c)
 {
 	mq_inflight_clear(c);
+	if (c->channel_closed && c->st != NULL && c->connected) {
+		c->channel_closed = 0;
+		if (mq_reopen_channel(c) == 0)
+			return -1;
+	}
+	c->channel_closed = 0;
 	if (c->st != NULL) {
 		amqp_destroy_connection(c->st);
 		c->st = NULL;
 	}
 	c->connected = 0;
 	return -1;
+}
+
+unsigned
+mq_take_refusal(mq_conn *c)
+{
+	unsigned code = c->refusal;
+
+	c->refusal = 0;
+	return code;
 }
 
 int
@@ -363,10 +402,18 @@ mq_handle_frame(mq_conn *c, const amqp_frame_t *frame)
 		return mq_read_return(c);
 	case AMQP_CHANNEL_CLOSE_METHOD: {
 		amqp_channel_close_t *m = frame->payload.method.decoded;
+		amqp_channel_close_ok_t ok = { 0 };
 
 		mq_set_err(c, "channel closed by broker: %u %.*s",
 		    m->reply_code, (int)m->reply_text.len,
 		    (const char *)m->reply_text.bytes);
+		/* It refused something of ours (a message too large, an
+		 * exchange we may not publish to...): the connection is
+		 * fine, the channel is opened again (mq_fail). */
+		c->refusal = m->reply_code;
+		if (amqp_send_method(c->st, MQ_CHANNEL,
+		    AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) == AMQP_STATUS_OK)
+			c->channel_closed = 1;
 		return -1;
 	}
 	case AMQP_CONNECTION_CLOSE_METHOD: {

@@ -62,6 +62,8 @@ enum mq_result {
 	MQ_ACKED,       /* the broker took responsibility for it */
 	MQ_NACKED,      /* refused (e.g. queue full with reject-publish) */
 	MQ_RETURNED,    /* unroutable (mandatory) */
+	MQ_REFUSED,     /* the broker closed the channel over it (set by
+	                 * the caller that found out which message it was) */
 };
 
 struct mq_msg {
@@ -104,6 +106,12 @@ int mq_connect(mq_conn *c, int confirm);
 void mq_disconnect(mq_conn *c);
 int mq_is_connected(const mq_conn *c);
 const char *mq_error(const mq_conn *c);
+/* The reply code of the broker's last close of our channel (it refused
+ * something we sent: 406 a message over its max_message_size, 403 an
+ * exchange we may not publish to...), then 0 until the next one.  After
+ * such a close the connection stays up with the channel open again (in
+ * confirm mode if it was); what was in flight has no confirm. */
+unsigned mq_take_refusal(mq_conn *c);
 
 /* Declares the topology above (idempotent).  0 or -1. */
 int mq_declare_topology(mq_conn *c);

@@ -29,6 +29,13 @@ const struct cfg_opt relay_opts[] = {
 	    "tried again"),
 	CFG_ROW_INT("RELAY_RETRY_MAX_MS", T, retry_max_ms, "60000", 1,
 	    86400000, "largest delay between tries of one message"),
+	CFG_ROW_INT("RELAY_MAX_ATTEMPTS", T, max_attempts, "10", 1, 1000000,
+	    "tries of a message the broker refuses before its row is parked "
+	    "(left unpublished until an operator releases it)"),
+	/* RabbitMQ's own default max_message_size is 128 MiB. */
+	CFG_ROW_INT("RELAY_MAX_MESSAGE_BYTES", T, max_message_bytes,
+	    "16777216", 1024, 134217728, "largest message body the relay "
+	    "publishes; a larger one is refused without asking the broker"),
 	CFG_ROW_INT("RELAY_RECONNECT_MAX_MS", T, reconnect_max_ms, "5000",
 	    100, 300000, "largest delay between reconnection attempts to the "
 	    "database or the broker"),
@@ -64,4 +71,11 @@ relay_config_load(struct relay_config *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+int
+relay_idle_transaction_s(const struct relay_config *cfg)
+{
+	return (cfg->confirm_timeout_ms + 999) / 1000 + cfg->db.io_timeout_s +
+	    5;
 }

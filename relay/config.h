@@ -25,6 +25,8 @@ struct relay_config {
 	int confirm_timeout_ms;
 	int retry_base_ms;
 	int retry_max_ms;
+	int max_attempts;        /* then the row is parked */
+	int max_message_bytes;   /* larger bodies are refused here */
 	int reconnect_max_ms;
 	int retention_hours;
 	int retention_interval_s;
@@ -42,5 +44,12 @@ extern const size_t relay_nopts;
 /* Fills cfg from the environment and checks the settings against each
  * other; 0, or -1 with a reason naming the variable in err. */
 int relay_config_load(struct relay_config *cfg, char *err, size_t errlen);
+
+/* The relay sessions' idle_transaction_timeout (seconds): longer than a
+ * transaction may legitimately stay idle (a batch waiting for its
+ * confirms, RELAY_CONFIRM_TIMEOUT_MS, and for the durability barrier,
+ * DB_IO_TIMEOUT), so that only a frozen or vanished relay is cut off:
+ * the longest a row can stay locked by a relay that stopped. */
+int relay_idle_transaction_s(const struct relay_config *cfg);
 
 #endif

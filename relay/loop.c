@@ -31,6 +31,16 @@
  *   idle     nothing due and nothing in flight: look again after
  *            RELAY_POLL_MS, servicing the broker connection meanwhile.
  *
+ * A message the broker refuses by closing the channel (over its
+ * max_message_size, a forbidden exchange...) would stall the outbox: its
+ * batch is never confirmed and the next batch starts with it again.  So
+ * after such a refusal the relay publishes one message at a time, each
+ * confirmed before the next (careful mode), until the rows that were in
+ * flight have gone through: the one the broker refuses again is the
+ * culprit, and only it is rescheduled (attempts + 1, parked after
+ * RELAY_MAX_ATTEMPTS); the others flow.  Three refusals in a row are
+ * not about one message: the broker is backed off from instead.
+ *
  * Every step reports one enum outcome.  A lost database or broker:
  * what is confirmed is committed, the rest rolled back or left unmarked;
  * the loss is logged once; reconnection with capped exponential backoff
@@ -56,6 +66,7 @@
 #include "publish.h"
 #include "relay_metrics.h"
 #include "retention.h"
+#include "unmarked.h"
 
 /* First delay before reconnecting; doubles up to RELAY_RECONNECT_MAX_MS. */
 #define RELAY_RECONNECT_BASE_MS 100
@@ -68,7 +79,13 @@ enum outcome {
 	OUT_IDLE,    /* nothing due, nothing in flight */
 	OUT_DB_LOST, /* the database failed: nothing of ours is in flight */
 	OUT_MQ_LOST, /* the broker failed (batches may still be in flight) */
+	OUT_REFUSED, /* the broker closed the channel over a message: the
+	              * connection is up, nothing in flight has a confirm */
 };
+
+/* Refusals of single messages in a row that mean the broker refuses
+ * everything, not one message. */
+#define RELAY_REFUSALS_SYSTEMIC 3
 
 /* Where the relay is, for the debug log of its transitions. */
 enum state {
@@ -114,12 +131,16 @@ struct relay {
 	db_conn *barrier; /* autocommit: the durability barrier */
 	int checked;      /* the server's durability settings were logged */
 	db_conn *failed;  /* the connection of the last OUT_DB_LOST */
+	struct unmarked unmarked; /* confirmed rows whose mark failed */
 	mq_conn *mq;
 	struct publisher *pub;
 	struct retention ret;
 	struct backlog backlog;
 	struct link dbl, mql;
 	int redeclare; /* messages came back unroutable: declare again */
+	size_t careful;  /* messages still to publish one at a time */
+	size_t refused_rows; /* rows of batches refused, not yet careful */
+	int refused_in_row; /* single messages refused in a row (careful) */
 };
 
 static void
@@ -228,7 +249,7 @@ retention(struct relay *r, db_conn *db)
 {
 	int rc;
 
-	if (!retention_due(&r->ret, clock_ms()) || poll_connect(db) != DB_OK)
+	if (!retention_due(&r->ret, clock_ms()))
 		return;
 	rc = retention_step(&r->ret, db, clock_ms());
 	if (rc != DB_OK)
@@ -241,7 +262,7 @@ retention(struct relay *r, db_conn *db)
 static void
 sample_backlog(struct relay *r, db_conn *db)
 {
-	if (!backlog_due(&r->backlog, clock_ms()) || poll_connect(db) != DB_OK)
+	if (!backlog_due(&r->backlog, clock_ms()))
 		return;
 	if (backlog_step(&r->backlog, db, clock_ms()) != DB_OK)
 		log_debug("backlog sample: %s", db_error(db));
@@ -278,8 +299,23 @@ step_connect(struct relay *r)
 			return OUT_MQ_LOST;
 		r->redeclare = 0;
 	}
-	link_ok(&r->mql);
+	/* The broker counts as back (its backoff reset) only once a
+	 * message is confirmed, or nothing is due: a connection that the
+	 * broker drops at every publish must not be retried at once. */
 	return OUT_OK;
+}
+
+/* After a failed broker call: OUT_REFUSED when the broker closed the
+ * channel over a message (406 PRECONDITION_FAILED: over its
+ * max_message_size, bad headers; the connection stays), else OUT_MQ_LOST
+ * (a lost connection, or a refusal that is not about one message, such
+ * as 403 on the exchange: backed off from like an outage). */
+static enum outcome
+broker_failed(struct relay *r)
+{
+	if (mq_take_refusal(r->mq) == 406 && mq_is_connected(r->mq))
+		return OUT_REFUSED;
+	return OUT_MQ_LOST;
 }
 
 /* Reads the next batch into s, waits until its rows are durable, and
@@ -294,13 +330,15 @@ read_and_send(struct relay *r, struct slot *s)
 	double t0;
 
 	r->failed = s->db;
-	if (poll_batch(s->db, r->cfg->batch_size, b) != DB_OK)
+	if (poll_batch(s->db, r->careful > 0 ? 1 : r->cfg->batch_size,
+	    &r->unmarked, b) != DB_OK)
 		return OUT_DB_LOST;
-	link_ok(&r->dbl);
 	if (!r->checked)
 		check_durability(r, s->db);
-	if (b->n == 0 && b->nbad == 0) {
+	if (outbatch_taken(b) == 0) {
+		/* Nothing due: the database answered, nothing to write. */
 		db_rollback(s->db);
+		link_ok(&r->dbl);
 		return OUT_OK;
 	}
 	if (b->n > 0) {
@@ -314,8 +352,8 @@ read_and_send(struct relay *r, struct slot *s)
 		relay_metrics_barrier(clock_s() - t0);
 	}
 	s->sent = clock_s();
-	if (publish_start(r->pub, r->mq, b) == -1)
-		return OUT_MQ_LOST;
+	if (b->n > 0 && publish_start(r->pub, r->mq, b) == -1)
+		return broker_failed(r);
 	return OUT_OK;
 }
 
@@ -330,13 +368,14 @@ step_fill(struct relay *r)
 	enum outcome o;
 	size_t n;
 
-	while (r->count < r->nslots && !*r->stop &&
+	/* Careful mode: one message in flight at a time. */
+	while (r->count < (r->careful > 0 ? 1 : r->nslots) && !*r->stop &&
 	    ((r->more && !r->redeclare) || r->count == 0)) {
 		s = &r->slot[(r->head + r->count) % r->nslots];
 		retention(r, s->db);
 		sample_backlog(r, s->db);
 		o = read_and_send(r, s);
-		n = s->b.n + s->b.nbad;
+		n = outbatch_taken(&s->b);
 		if (n > 0)
 			r->count++;
 		r->more = n >= (size_t)r->cfg->batch_size ||
@@ -352,9 +391,24 @@ step_fill(struct relay *r)
 	return OUT_OK;
 }
 
+/* The confirmed rows of b whose mark did not go through: remembered, so
+ * that they are marked, not published again, when locked next. */
+static void
+remember_unmarked(struct relay *r, const struct outbatch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		if (b->msgs[i].result == MQ_ACKED)
+			unmarked_add(&r->unmarked, &b->rows[i].seq, 1);
+	}
+	unmarked_add(&r->unmarked, b->sent, b->nsent);
+}
+
 /* Collects the confirms of s's batch, records the outcome and commits.
- * A record or commit that fails rolls back (the rows are published
- * again later); it does not stop the loop. */
+ * A record or commit that fails is a database failure (OUT_DB_LOST,
+ * unless the broker failed too): the confirmed rows are remembered and
+ * marked later without a new publish. */
 static enum outcome
 finish_slot(struct relay *r, struct slot *s)
 {
@@ -362,28 +416,60 @@ finish_slot(struct relay *r, struct slot *s)
 	struct outbatch_tally t;
 	double confirmed, took;
 	enum outcome o = OUT_OK;
-	int db_failed = 0;
+	int db_failed = 0, rc;
 	size_t i;
 
-	if (publish_wait(r->pub, r->mq, b) == -1)
-		o = OUT_MQ_LOST;
+	if (b->n > 0 && publish_wait(r->pub, r->mq, b) == -1)
+		o = broker_failed(r);
+	if (r->careful > 0 && b->n == 1) {
+		r->careful--;
+		if (o == OUT_REFUSED) {
+			/* Alone in flight: it is the one. */
+			b->msgs[0].result = MQ_REFUSED;
+			snprintf(b->refused_why, sizeof(b->refused_why), "%s",
+			    mq_error(r->mq));
+			log_warnx("outbox row %lld (message %s) refused by the "
+			    "broker: %s", (long long)b->rows[0].seq,
+			    b->rows[0].id, mq_error(r->mq));
+			relay_metrics_refused();
+			r->refused_in_row++;
+		} else if (o == OUT_OK) {
+			r->refused_in_row = 0;
+		}
+		if (r->careful == 0)
+			log_info("publishing in batches again");
+	} else if (o == OUT_REFUSED) {
+		r->refused_rows += b->n;
+	}
 	took = clock_s() - s->sent;
 	confirmed = clock_wall_s();
 	/* Acked messages are recorded even when the connection then broke:
 	 * fewer duplicates after the reconnect. */
-	if (publish_record(r->pub, s->db, b) != DB_OK) {
-		log_warnx("cannot record a published batch (%s); rolled back, "
-		    "its messages will be published again", db_error(s->db));
+	if ((rc = publish_record(r->pub, s->db, b)) != DB_OK) {
+		log_debug("cannot record a published batch (%s); rolled back",
+		    db_error(s->db));
 		db_rollback(s->db);
 		db_failed = 1;
-	} else if (db_commit(s->db) != DB_OK) {
-		log_warnx("commit of a published batch failed (%s); its "
-		    "messages may be published again", db_error(s->db));
+	} else if ((rc = db_commit(s->db)) != DB_OK) {
+		log_debug("commit of a published batch failed (%s)",
+		    db_error(s->db));
 		db_failed = 1;
 	} else {
 		publish_log(r->pub, b);
+		unmarked_del(&r->unmarked, b->sent, b->nsent);
+		link_ok(&r->dbl);
 	}
 	outbatch_tally(b, &t);
+	if (t.acked > 0)
+		link_ok(&r->mql);
+	if (db_failed) {
+		remember_unmarked(r, b);
+		r->failed = s->db;
+		/* A lock wait cut short or a deadlock is no outage: the rows
+		 * are locked and marked again at once. */
+		if (o == OUT_OK && rc != DB_ERETRY)
+			o = OUT_DB_LOST;
+	}
 	if (!db_failed) {
 		relay_metrics_batch(t.acked, t.nacked, t.returned, t.pending,
 		    t.nacked + t.returned + b->nbad, took);
@@ -412,15 +498,17 @@ step_finish(struct relay *r)
 }
 
 /* Every batch in flight, oldest first (after a failure, or to stop).
- * OUT_MQ_LOST if the broker failed for any of them. */
+ * OUT_MQ_LOST if the broker failed for any of them, else OUT_DB_LOST if
+ * the database did (r->failed says where). */
 static enum outcome
 finish_all(struct relay *r)
 {
-	enum outcome o = OUT_OK;
+	enum outcome o = OUT_OK, f;
 
 	while (r->count > 0) {
-		if (step_finish(r) == OUT_MQ_LOST)
-			o = OUT_MQ_LOST;
+		f = step_finish(r);
+		if (f == OUT_MQ_LOST || (f == OUT_DB_LOST && o == OUT_OK))
+			o = f;
 	}
 	return o;
 }
@@ -438,6 +526,51 @@ turn(struct relay *r)
 	return step_finish(r);
 }
 
+/* Rows of the batches in flight. */
+static size_t
+rows_in_flight(const struct relay *r)
+{
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < r->count; i++)
+		n += r->slot[(r->head + i) % r->nslots].b.n;
+	return n;
+}
+
+/* The broker closed the channel over a message (OUT_REFUSED): the
+ * batches in flight are finished without their confirms, and the rows
+ * that were in flight go out one at a time to find which it was; after
+ * RELAY_REFUSALS_SYSTEMIC single messages refused in a row, the broker
+ * refuses everything: back off as from an outage. */
+static void
+refused(struct relay *r)
+{
+	char why[512];
+	size_t n = rows_in_flight(r) + r->refused_rows;
+
+	snprintf(why, sizeof(why), "%s", mq_error(r->mq));
+	finish_all(r);
+	r->refused_rows = 0;
+	if (!mq_is_connected(r->mq)) {
+		mq_down(r);
+		return;
+	}
+	if (r->refused_in_row >= RELAY_REFUSALS_SYSTEMIC) {
+		r->refused_in_row = 0;
+		r->careful = 0;
+		mq_disconnect(r->mq);
+		mq_down(r);
+		return;
+	}
+	if (r->careful == 0) {
+		log_warnx("the broker refused a message (%s); publishing the %zu "
+		    "messages that were in flight one at a time to find which",
+		    why, n > 0 ? n : 1);
+		r->careful = n > 0 ? n : 1;
+	}
+}
+
 static void
 relay_loop(struct relay *r)
 {
@@ -449,8 +582,15 @@ relay_loop(struct relay *r)
 		case OUT_OK:
 			break;
 		case OUT_IDLE:
+			/* Connected, nothing due: as good as progress. */
+			if (mq_is_connected(r->mq))
+				link_ok(&r->mql);
 			enter(r, ST_IDLE);
 			pause_serviced(r, (unsigned)r->cfg->poll_ms);
+			r->more = 1;
+			break;
+		case OUT_REFUSED:
+			refused(r);
 			r->more = 1;
 			break;
 		case OUT_MQ_LOST:
@@ -488,12 +628,18 @@ relay_run(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	r.barrier = db_new(&cfg->db);
 	if (r.mq == NULL || r.pub == NULL || r.barrier == NULL)
 		goto nomem;
+	if (unmarked_init(&r.unmarked, (size_t)RELAY_INFLIGHT_MAX *
+	    RELAY_BATCH_MAX) == -1)
+		goto nomem;
 	r.nslots = cfg->inflight_batches;
 	for (i = 0; i < r.nslots; i++) {
 		r.slot[i].db = db_new(&cfg->db);
 		if (r.slot[i].db == NULL ||
 		    outbatch_init(&r.slot[i].b, (size_t)cfg->batch_size) == -1)
 			goto nomem;
+		outbatch_set_max_body(&r.slot[i].b,
+		    (size_t)cfg->max_message_bytes);
+		poll_session(r.slot[i].db, relay_idle_transaction_s(cfg));
 	}
 	link_init(&r.dbl, "database", SERVER_DB,
 	    (unsigned)cfg->reconnect_max_ms);
@@ -513,6 +659,7 @@ out:
 		db_free(r.slot[i].db);
 	}
 	db_free(r.barrier);
+	unmarked_free(&r.unmarked);
 	publisher_free(r.pub);
 	mq_free(r.mq);
 	return rc;

@@ -15,10 +15,19 @@ outbatch_init(struct outbatch *b, size_t cap)
 	b->rows = calloc(cap, sizeof(*b->rows));
 	b->msgs = calloc(cap, sizeof(*b->msgs));
 	b->bad = calloc(cap, sizeof(*b->bad));
-	if (b->rows == NULL || b->msgs == NULL || b->bad == NULL)
+	b->sent = calloc(cap, sizeof(*b->sent));
+	if (b->rows == NULL || b->msgs == NULL || b->bad == NULL ||
+	    b->sent == NULL)
 		return -1;
 	b->cap = cap;
+	b->max_body = OUTBATCH_BODIES_MAX;
 	return 0;
+}
+
+void
+outbatch_set_max_body(struct outbatch *b, size_t max_body)
+{
+	b->max_body = max_body;
 }
 
 void
@@ -27,6 +36,7 @@ outbatch_free(struct outbatch *b)
 	free(b->rows);
 	free(b->msgs);
 	free(b->bad);
+	free(b->sent);
 	buf_free(&b->bodies);
 	memset(b, 0, sizeof(*b));
 }
@@ -36,7 +46,9 @@ outbatch_reset(struct outbatch *b)
 {
 	b->n = 0;
 	b->nbad = 0;
+	b->nsent = 0;
 	b->full = 0;
+	b->refused_why[0] = '\0';
 	buf_reset(&b->bodies);
 }
 
@@ -51,6 +63,23 @@ outbatch_add_bad(struct outbatch *b, int64_t seq, unsigned attempts,
 	snprintf(x->reason, sizeof(x->reason), "%s", reason);
 }
 
+size_t
+outbatch_taken(const struct outbatch *b)
+{
+	return b->n + b->nbad + b->nsent;
+}
+
+int
+outbatch_add_sent(struct outbatch *b, int64_t seq)
+{
+	if (outbatch_taken(b) >= b->cap) {
+		b->full = 1;
+		return -1;
+	}
+	b->sent[b->nsent++] = seq;
+	return 0;
+}
+
 int
 outbatch_add(struct outbatch *b, int64_t seq, unsigned attempts, const char *id,
     size_t idlen, const char *event, size_t evlen, const char *payload,
@@ -60,7 +89,7 @@ outbatch_add(struct outbatch *b, int64_t seq, unsigned attempts, const char *id,
 	struct outbatch_row *r;
 	size_t before;
 
-	if (b->n + b->nbad >= b->cap) {
+	if (outbatch_taken(b) >= b->cap) {
 		b->full = 1;
 		return -1;
 	}
@@ -88,13 +117,25 @@ outbatch_add(struct outbatch *b, int64_t seq, unsigned attempts, const char *id,
 		b->bodies.len = before;
 		if (b->bodies.data != NULL)
 			b->bodies.data[before] = '\0';
-		if (b->n == 0 && b->nbad == 0) {
+		if (outbatch_taken(b) == 0) {
 			outbatch_add_bad(b, seq, attempts, "message body too "
 			    "large");
 			return 0;
 		}
 		b->full = 1;
 		return -1;
+	}
+	if (b->bodies.len - before > b->max_body) {
+		char why[128]; /* 58 characters and two numbers of up to 20 digits */
+
+		snprintf(why, sizeof(why), "message body of %llu bytes is over "
+		    "RELAY_MAX_MESSAGE_BYTES (%llu)",
+		    (unsigned long long)(b->bodies.len - before),
+		    (unsigned long long)b->max_body);
+		b->bodies.len = before;
+		b->bodies.data[before] = '\0';
+		outbatch_add_bad(b, seq, attempts, why);
+		return 0;
 	}
 	r->seq = seq;
 	r->attempts = attempts;
@@ -148,6 +189,9 @@ outbatch_tally(const struct outbatch *b, struct outbatch_tally *t)
 		case MQ_RETURNED:
 			t->returned++;
 			break;
+		case MQ_REFUSED:
+			t->refused++;
+			break;
 		case MQ_PENDING:
 			t->pending++;
 			break;
@@ -187,6 +231,8 @@ outbatch_result_reason(enum mq_result r)
 		return "nacked by the broker";
 	case MQ_RETURNED:
 		return "returned by the broker: unroutable";
+	case MQ_REFUSED:
+		return "refused by the broker (channel closed)";
 	case MQ_PENDING:
 		return "no confirm from the broker";
 	case MQ_ACKED:

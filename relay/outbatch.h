@@ -39,7 +39,7 @@ struct outbatch_row {
 struct outbatch_bad {
 	int64_t seq;
 	unsigned attempts;
-	char reason[96];
+	char reason[128];
 };
 
 struct outbatch {
@@ -49,6 +49,12 @@ struct outbatch {
 	struct mq_msg *msgs;
 	size_t nbad;
 	struct outbatch_bad *bad;
+	/* Rows the broker confirmed in an earlier try whose mark failed
+	 * (relay/unmarked.h): marked published without a new publish. */
+	size_t nsent;
+	int64_t *sent;
+	size_t max_body;         /* RELAY_MAX_MESSAGE_BYTES */
+	char refused_why[160];   /* the broker's words for MQ_REFUSED */
 	struct buf bodies;
 	int full;                /* a row did not fit: more rows are waiting */
 };
@@ -58,6 +64,9 @@ struct outbatch {
 int outbatch_init(struct outbatch *b, size_t cap);
 /* Frees everything; safe on a zeroed or failed batch. */
 void outbatch_free(struct outbatch *b);
+/* Bodies larger than max_body become bad[] rows (OUTBATCH_BODIES_MAX
+ * until set). */
+void outbatch_set_max_body(struct outbatch *b, size_t max_body);
 /* Empties the batch, keeping its memory. */
 void outbatch_reset(struct outbatch *b);
 
@@ -71,13 +80,19 @@ int outbatch_add(struct outbatch *b, int64_t seq, unsigned attempts,
     const char *id, size_t idlen, const char *event, size_t evlen,
     const char *payload, size_t plen, const char *trace, size_t tracelen);
 
+/* Adds a row the broker already confirmed (see sent[]).  0, or -1 when
+ * the batch is full (b->full is set). */
+int outbatch_add_sent(struct outbatch *b, int64_t seq);
+/* Rows taken: rows[], bad[] and sent[]. */
+size_t outbatch_taken(const struct outbatch *b);
+
 /* Fills msgs[] from rows[] (after the last batch_add: the bodies buffer
  * may have moved while growing).  Every result becomes MQ_PENDING. */
 void outbatch_seal(struct outbatch *b);
 
 /* Counts of the outcomes in msgs[]. */
 struct outbatch_tally {
-	size_t acked, nacked, returned, pending;
+	size_t acked, nacked, returned, refused, pending;
 };
 void outbatch_tally(const struct outbatch *b, struct outbatch_tally *t);
 

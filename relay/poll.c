@@ -3,39 +3,57 @@
  */
 #include "poll.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "timefmt.h"
 
-static const char SQL_SELECT_DUE[] =
+/* The two halves of a batch, both through ix_outbox_due (published_at,
+ * next_attempt_at, seq), so that rows waiting for a later retry and parked
+ * rows are never read: first the retries that are due (oldest due first),
+ * then fresh rows in sequence order. */
+static const char SQL_SELECT_RETRIES[] =
     "SELECT seq, message_id, event_name, payload, attempts, traceparent, "
     "created_at "
     "FROM outbox "
-    "WHERE published_at IS NULL AND (next_attempt_at IS NULL OR "
-    "next_attempt_at <= UTC_TIMESTAMP(6)) "
+    "WHERE published_at IS NULL AND next_attempt_at <= UTC_TIMESTAMP(6) "
+    "ORDER BY next_attempt_at, seq LIMIT ? FOR UPDATE SKIP LOCKED";
+static const char SQL_SELECT_FRESH[] =
+    "SELECT seq, message_id, event_name, payload, attempts, traceparent, "
+    "created_at "
+    "FROM outbox "
+    "WHERE published_at IS NULL AND next_attempt_at IS NULL "
     "ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED";
 
-int
-poll_connect(db_conn *c)
+void
+poll_session(db_conn *c, int idle_transaction_timeout_s)
 {
-	int rc;
+	char sql[256];
 
-	if (db_is_connected(c))
-		return DB_OK;
-	if ((rc = db_connect(c)) != DB_OK)
-		return rc;
-	rc = db_exec_sql(c, "SET SESSION TRANSACTION ISOLATION LEVEL READ "
-	    "COMMITTED");
-	/* Never a connection without it: the next try starts afresh. */
-	if (rc != DB_OK)
-		db_disconnect(c);
-	return rc;
+	/* READ COMMITTED: the locking reads take no gap locks, so the app's
+	 * inserts never wait for a relay.  idle_transaction_timeout: the
+	 * server ends the session of a relay that froze or vanished while
+	 * holding rows, so that another relay takes them.  A lock wait of 2
+	 * s at most: a relay waits for locks only when relays wait for each
+	 * other through their several open transactions, which the server
+	 * cannot see as a deadlock; failing fast breaks it. */
+	snprintf(sql, sizeof(sql), "SET SESSION tx_isolation = "
+	    "'READ-COMMITTED', SESSION idle_transaction_timeout = %d, "
+	    "SESSION innodb_lock_wait_timeout = 2",
+	    idle_transaction_timeout_s);
+	db_set_session(c, sql);
 }
+
+struct poll_ud {
+	struct outbatch *b;
+	const struct unmarked *u;
+};
 
 static int
 poll_row(void *ud, const struct db_col *cols, size_t ncols)
 {
-	struct outbatch *b = ud;
+	struct poll_ud *p = ud;
+	struct outbatch *b = p->b;
 	struct timespec ts;
 	size_t before = b->n;
 	long long seq;
@@ -51,6 +69,10 @@ poll_row(void *ud, const struct db_col *cols, size_t ncols)
 	att = strtoul(cols[4].s, &end, 10);
 	if (*end != '\0')
 		return -1;
+	if (unmarked_has(p->u, (int64_t)seq)) {
+		outbatch_add_sent(b, (int64_t)seq);
+		return 0;
+	}
 	/* A row that does not fit stays locked until the commit and is
 	 * read again by the next batch. */
 	outbatch_add(b, (int64_t)seq, (unsigned)att, cols[1].s, cols[1].len,
@@ -65,17 +87,23 @@ poll_row(void *ud, const struct db_col *cols, size_t ncols)
 }
 
 int
-poll_batch(db_conn *c, int limit, struct outbatch *b)
+poll_batch(db_conn *c, int limit, const struct unmarked *u,
+    struct outbatch *b)
 {
-	struct db_val arg = DB_INT(limit);
+	struct db_val arg;
+	struct poll_ud p = { b, u };
+	size_t got = 0;
 	int rc;
 
 	outbatch_reset(b);
-	if ((rc = poll_connect(c)) != DB_OK)
-		return rc;
 	if ((rc = db_begin(c)) != DB_OK)
 		return rc;
-	rc = db_query(c, SQL_SELECT_DUE, &arg, 1, poll_row, b, NULL);
+	arg = DB_INT(limit);
+	rc = db_query(c, SQL_SELECT_RETRIES, &arg, 1, poll_row, &p, &got);
+	if (rc == DB_OK && (int)got < limit && !b->full) {
+		arg = DB_INT(limit - (int)got);
+		rc = db_query(c, SQL_SELECT_FRESH, &arg, 1, poll_row, &p, NULL);
+	}
 	if (rc != DB_OK) {
 		db_rollback(c);
 		outbatch_reset(b);

@@ -4,23 +4,25 @@
 #ifndef OUTBOX_RELAY_POLL_H
 #define OUTBOX_RELAY_POLL_H
 
-#include "outbatch.h"
 #include "db.h"
+#include "outbatch.h"
+#include "unmarked.h"
 
-/* Gets the connection ready for the relay's transactions: connects if
- * needed and sets READ COMMITTED for the session (the locking reads
- * then take no gap locks, so the app's inserts never wait for a relay).
- * A db_rc. */
-int poll_connect(db_conn *c);
+/* The session settings every relay connection gets (on each new
+ * connection): READ COMMITTED and idle_transaction_timeout. */
+void poll_session(db_conn *c, int idle_transaction_timeout_s);
 
 /* Starts a transaction on c and reads into b (reset first) up to limit
- * unpublished rows that are due, in sequence order, locked FOR UPDATE
+ * unpublished rows that are due (retries that are due first, then fresh
+ * rows in sequence order; parked rows never), locked FOR UPDATE
  * SKIP LOCKED: rows another relay holds are skipped, and the rows read
  * stay locked until the caller commits or rolls back.  The rows are
  * chosen by state, not by "seq above the last seen", so a row that
  * committed after a later one is still found.  On success the
  * transaction stays open, even with no rows; on error it is rolled back.
- * A db_rc. */
-int poll_batch(db_conn *c, int limit, struct outbatch *b);
+ * A row of u (confirmed before, its mark failed) goes to b->sent[]
+ * instead of becoming a message again.  A db_rc. */
+int poll_batch(db_conn *c, int limit, const struct unmarked *u,
+    struct outbatch *b);
 
 #endif

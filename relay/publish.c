@@ -9,11 +9,18 @@
 
 #include "backoff.h"
 #include "log.h"
+#include "relay_metrics.h"
 
 static const char SQL_RESCHEDULE[] =
     "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
     "next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND "
     "WHERE seq = ?";
+/* Parked: no poll reaches next_attempt_at 9999 (migration 010) until an
+ * operator releases the row. */
+static const char SQL_PARK[] =
+    "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
+    "next_attempt_at = '9999-12-31 23:59:59', "
+    "parked_at = UTC_TIMESTAMP(6) WHERE seq = ?";
 
 struct publisher {
 	const struct relay_config *cfg;
@@ -85,13 +92,27 @@ publish_wait(struct publisher *p, mq_conn *mq, struct outbatch *b)
 	return mq_publish_wait(mq, b->msgs, b->n, p->cfg->confirm_timeout_ms);
 }
 
-/* One refused row: attempts + 1, why, and when to try again. */
+/* One refused row: attempts + 1, why, and when to try again; parked
+ * when that was its last attempt. */
 static int
 publish_reschedule(struct publisher *p, db_conn *db, int64_t seq,
     unsigned attempts, const char *reason)
 {
 	struct db_val a[3];
 	unsigned delay_ms;
+	int rc;
+
+	if (attempts + 1 >= (unsigned)p->cfg->max_attempts) {
+		a[0] = DB_STR(reason);
+		a[1] = DB_INT(seq);
+		if ((rc = db_exec(db, SQL_PARK, a, 2, NULL)) != DB_OK)
+			return rc;
+		log_warnx("outbox row %lld parked after %u attempts (last: "
+		    "%s); it stays unpublished until released (README, "
+		    "\"Parked rows\")", (long long)seq, attempts + 1, reason);
+		relay_metrics_parked();
+		return DB_OK;
+	}
 
 	p->retry.attempt = attempts < 64 ? attempts : 64;
 	delay_ms = backoff_next(&p->retry);
@@ -112,6 +133,9 @@ publish_record(struct publisher *p, db_conn *db, const struct outbatch *b)
 		if (b->msgs[i].result == MQ_ACKED)
 			p->mark_args[n++] = DB_INT(b->rows[i].seq);
 	}
+	/* Confirmed in an earlier try: marked now, not published again. */
+	for (i = 0; i < b->nsent; i++)
+		p->mark_args[n++] = DB_INT(b->sent[i]);
 	if (n > 0) {
 		for (i = n; i < p->mark_n; i++)
 			p->mark_args[i] = p->mark_args[0];
@@ -125,10 +149,12 @@ publish_record(struct publisher *p, db_conn *db, const struct outbatch *b)
 	}
 	for (i = 0; i < b->n; i++) {
 		if (b->msgs[i].result != MQ_NACKED &&
-		    b->msgs[i].result != MQ_RETURNED)
+		    b->msgs[i].result != MQ_RETURNED &&
+		    b->msgs[i].result != MQ_REFUSED)
 			continue;
 		rc = publish_reschedule(p, db, b->rows[i].seq,
-		    b->rows[i].attempts,
+		    b->rows[i].attempts, b->msgs[i].result == MQ_REFUSED &&
+		    b->refused_why[0] != '\0' ? b->refused_why :
 		    outbatch_result_reason(b->msgs[i].result));
 		if (rc != DB_OK)
 			return rc;

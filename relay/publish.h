@@ -32,8 +32,8 @@ int publish_start(struct publisher *p, mq_conn *mq, struct outbatch *b);
  * published, acked ones are published. */
 int publish_wait(struct publisher *p, mq_conn *mq, struct outbatch *b);
 
-/* In b's open transaction on db: marks the acked rows published in one
- * statement; nacked, returned and invalid rows get attempts + 1, their
+/* In b's open transaction on db: marks the acked rows (and b->sent[])
+ * published in one statement; nacked, returned and invalid rows get attempts + 1, their
  * last_error and a next try after a capped exponential backoff with
  * jitter.  Pending rows are left as they are.  Does not commit.
  * A db_rc. */

@@ -10,7 +10,7 @@
 #include "metrics.h"
 
 static struct mcounter *published, *nacked, *returned, *unconfirmed;
-static struct mcounter *confirms, *retries, *batches;
+static struct mcounter *confirms, *retries, *batches, *parked, *refused;
 static struct mhist *publish_time, *lag, *barrier;
 static struct mgauge *backlog_rows, *backlog_age;
 
@@ -38,6 +38,12 @@ relay_metrics_init(void)
 	retries = metrics_counter("outbox_relay_retries_scheduled",
 	    "Outbox rows rescheduled with backoff (nacked, returned or "
 	    "invalid)", NULL);
+	parked = metrics_counter("outbox_relay_rows_parked",
+	    "Outbox rows parked after RELAY_MAX_ATTEMPTS refusals (left "
+	    "unpublished until released)", NULL);
+	refused = metrics_counter("outbox_relay_messages_refused",
+	    "Messages the broker refused by closing the channel "
+	    "(rescheduled)", NULL);
 	batches = metrics_counter("outbox_relay_batches",
 	    "Batches committed (rows locked, published, recorded)", NULL);
 	health_init("outbox_relay");
@@ -78,6 +84,18 @@ void
 relay_metrics_lag(double seconds)
 {
 	mhist_observe(lag, seconds < 0 ? 0 : seconds);
+}
+
+void
+relay_metrics_parked(void)
+{
+	mcounter_add(parked, 1);
+}
+
+void
+relay_metrics_refused(void)
+{
+	mcounter_add(refused, 1);
 }
 
 void

@@ -18,6 +18,10 @@ void relay_metrics_batch(size_t acked, size_t nacked, size_t returned,
 /* One published message: seconds from its row's created_at to its
  * confirm. */
 void relay_metrics_lag(double seconds);
+/* A row parked after its last attempt. */
+void relay_metrics_parked(void);
+/* A message the broker refused by closing the channel. */
+void relay_metrics_refused(void);
 /* One durability barrier: seconds from its start to its commit on
  * disk. */
 void relay_metrics_barrier(double seconds);

@@ -29,8 +29,8 @@ void retention_init(struct retention *r, int hours, int interval_s,
 int retention_due(const struct retention *r, long long now_ms);
 
 /* Deletes at most RETENTION_CHUNK published rows older than the
- * retention, in its own (autocommit) transaction on c, which must be
- * outside a transaction and READ COMMITTED (poll_db_ready).  A sweep is
+ * retention, by primary key after a non-locking read (it never waits for
+ * a row another relay holds), on c outside a transaction.  A sweep is
  * a series of steps until a chunk comes back short; it is logged when it
  * deleted something.  A db_rc; on error the sweep is tried again at the
  * next interval. */

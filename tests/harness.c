@@ -22,25 +22,17 @@
 #include "backoff.h"
 #include "buf.h"
 #include "cfg.h"
-
-long long
-h_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "clock.h"
 
 int
 h_wait(int timeout_ms, int (*cond)(void *), void *ud)
 {
-	long long end = h_now_ms() + timeout_ms;
+	long long end = clock_ms() + timeout_ms;
 
 	for (;;) {
 		if (cond(ud))
 			return 1;
-		if (h_now_ms() >= end)
+		if (clock_ms() >= end)
 			return 0;
 		backoff_sleep(10, NULL);
 	}
@@ -109,7 +101,86 @@ h_infra(const char *cmd)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static int h_role_creds(const char *role, char env[4][192]);
+/* ---- logins ---- */
+
+/* The logins of daemon role ("RELAY", ...) from scripts/roles.env, as
+ * "DB_USER=...", "DB_PASS=...", "RABBITMQ_USER=...", "RABBITMQ_PASS=..."
+ * strings in env; returns how many were found. */
+static int
+h_role_creds(const char *role, char env[4][192])
+{
+	static const char *const vars[4][2] = {
+		{ "DB_USER", "DB_USER" },
+		{ "DB_PASS", "DB_PASS" },
+		{ "MQ_USER", "RABBITMQ_USER" },
+		{ "MQ_PASS", "RABBITMQ_PASS" },
+	};
+	char path[512], line[256], key[64], *v;
+	int i, n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/scripts/roles.env",
+	    h_env("OUTBOX_ROOT", "."));
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL && n < 4) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if ((v = strchr(line, '=')) == NULL)
+			continue;
+		*v++ = '\0';
+		for (i = 0; i < 4; i++) {
+			snprintf(key, sizeof(key), "OUTBOX_%s_%s", role,
+			    vars[i][0]);
+			if (strcmp(line, key) == 0)
+				snprintf(env[n++], sizeof(env[0]), "%s=%s",
+				    vars[i][1], v);
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+/* Copies "NAME=value" of the role's logins into p's matching fields. */
+static void
+h_role_apply(const char *role, char *dbu, size_t dbulen, char *dbp,
+    size_t dbplen, char *mqu, size_t mqulen, char *mqp, size_t mqplen)
+{
+	char creds[4][192];
+	int i, n = h_role_creds(role, creds);
+
+	for (i = 0; i < n; i++) {
+		const char *v = strchr(creds[i], '=') + 1;
+
+		if (strncmp(creds[i], "DB_USER=", 8) == 0 && dbu != NULL)
+			snprintf(dbu, dbulen, "%s", v);
+		else if (strncmp(creds[i], "DB_PASS=", 8) == 0 && dbp != NULL)
+			snprintf(dbp, dbplen, "%s", v);
+		else if (strncmp(creds[i], "RABBITMQ_USER=", 14) == 0 &&
+		    mqu != NULL)
+			snprintf(mqu, mqulen, "%s", v);
+		else if (strncmp(creds[i], "RABBITMQ_PASS=", 14) == 0 &&
+		    mqp != NULL)
+			snprintf(mqp, mqplen, "%s", v);
+	}
+}
+
+void
+h_role_db_params(const char *role, struct db_params *p)
+{
+	h_db_params(p);
+	h_role_apply(role, p->user, sizeof(p->user), p->pass, sizeof(p->pass),
+	    NULL, 0, NULL, 0);
+}
+
+void
+h_role_mq_params(const char *role, struct mq_params *p)
+{
+	h_mq_params(p);
+	h_role_apply(role, NULL, 0, NULL, 0, p->user, sizeof(p->user), p->pass,
+	    sizeof(p->pass));
+}
+
+/* ---- database ---- */
 
 static db_conn *h_conn;
 static pid_t h_conn_pid;
@@ -176,6 +247,27 @@ h_count(const char *sql, const struct db_val *args, size_t nargs)
 	return u.v;
 }
 
+struct h_count_want {
+	const char *sql;
+	long long want;
+};
+
+static int
+h_count_reached(void *ud)
+{
+	const struct h_count_want *w = ud;
+
+	return h_count(w->sql, NULL, 0) >= w->want;
+}
+
+int
+h_wait_count(const char *sql, long long want, int timeout_ms)
+{
+	struct h_count_want w = { sql, want };
+
+	return h_wait(timeout_ms, h_count_reached, &w);
+}
+
 void
 h_reset_tables(void)
 {
@@ -185,6 +277,15 @@ h_reset_tables(void)
 	h_sql("DELETE FROM outbox");
 	h_sql("DELETE FROM customers");
 }
+
+void
+h_reset(void)
+{
+	h_reset_tables();
+	h_mq_reset_queues();
+}
+
+/* ---- daemons ---- */
 
 int
 h_free_port(void)
@@ -205,17 +306,39 @@ h_free_port(void)
 	return port;
 }
 
-void
-h_daemon_start(struct h_daemon *d, const char *bin, const char *name,
-    const char *const *extra)
+
+/* What tells the three kinds apart. */
+static const struct h_kind_info {
+	const char *name;    /* in log names */
+	const char *bin;     /* in $OUTBOX_BIN */
+	const char *role;    /* its logins in scripts/roles.env */
+	const char *nomet;   /* no metrics listener: several run at once */
+	const char *started; /* its line once started */
+} h_kinds[] = {
+	[H_APP] = { "app", "outbox-app", "APP", "APP_METRICS_PORT=0",
+	    "listening on" },
+	[H_RELAY] = { "relay", "outbox-relay", "RELAY", "RELAY_METRICS_PORT=0",
+	    "relay started" },
+	[H_WORKER] = { "worker", "outbox-worker", "WORKER",
+	    "WORKER_METRICS_PORT=0", "consuming " MQ_QUEUE },
+};
+
+const char *
+h_started_line(enum h_kind kind)
+{
+	return h_kinds[kind].started;
+}
+
+/* Forks and execs $OUTBOX_BIN/<bin> with the environment plus env
+ * (NULL-terminated), stdout and stderr appended to d->log.  The child
+ * dies with the calling process. */
+static void
+h_fork(struct h_daemon *d, const char *bin, const char *const *env)
 {
 	char path[512];
 	pid_t parent = getpid();
 	int fd, i;
 
-	snprintf(d->name, sizeof(d->name), "%s", name);
-	snprintf(d->log, sizeof(d->log), "%s/%s.log",
-	    h_env("OUTBOX_TEST_LOGS", "/tmp"), name);
 	snprintf(path, sizeof(path), "%s/%s", h_env("OUTBOX_BIN",
 	    "build/san/bin"), bin);
 	d->pid = fork();
@@ -230,18 +353,89 @@ h_daemon_start(struct h_daemon *d, const char *bin, const char *name,
 			dup2(fd, 2);
 			close(fd);
 		}
-		for (i = 0; extra != NULL && extra[i] != NULL; i++)
-			putenv((char *)(uintptr_t)extra[i]);
+		for (i = 0; env[i] != NULL; i++)
+			putenv((char *)(uintptr_t)env[i]);
 		execl(path, bin, (char *)NULL);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}
 }
 
+void
+h_spawn(struct h_daemon *d, enum h_kind kind, const char *test,
+    const char *suffix, const char *const *extra)
+{
+	const struct h_kind_info *k = &h_kinds[kind];
+	char creds[4][192], port[32];
+	const char *env[40];
+	size_t tl = strlen(test);
+	int i, n, j = 0;
+
+	/* START_TEST(x) runs x_fn: the log is named after x. */
+	if (tl > 3 && strcmp(test + tl - 3, "_fn") == 0)
+		tl -= 3;
+	snprintf(d->name, sizeof(d->name), "%.*s-%s%s%s", (int)tl, test,
+	    k->name, suffix != NULL ? "-" : "", suffix != NULL ? suffix : "");
+	snprintf(d->log, sizeof(d->log), "%s/%s.log",
+	    h_env("OUTBOX_TEST_LOGS", "/tmp"), d->name);
+	/* Its own least-privilege logins first: extra may override them. */
+	n = h_role_creds(k->role, creds);
+	for (i = 0; i < n; i++)
+		env[j++] = creds[i];
+	env[j++] = k->nomet;
+	d->port = 0;
+	if (kind == H_APP) {
+		d->port = h_free_port();
+		snprintf(port, sizeof(port), "APP_PORT=%d", d->port);
+		env[j++] = port;
+		env[j++] = "APP_BIND=127.0.0.1";
+	}
+	for (i = 0; extra != NULL && extra[i] != NULL; i++) {
+		ck_assert_msg(j < (int)(sizeof(env) / sizeof(env[0])) - 1,
+		    "%s: too many settings", d->name);
+		env[j++] = extra[i];
+	}
+	env[j] = NULL;
+	h_fork(d, k->bin, env);
+}
+
+struct h_ready {
+	const struct h_daemon *d;
+	enum h_kind kind;
+};
+
+static int
+h_is_ready(void *ud)
+{
+	const struct h_ready *r = ud;
+	struct h_resp resp;
+	int ok;
+
+	if (r->kind != H_APP)
+		return h_log_contains(r->d, h_kinds[r->kind].started);
+	if (h_http(r->d->port, "GET", "/readyz", NULL, NULL, 0, NULL,
+	    &resp) == -1)
+		return 0;
+	ok = resp.status == 200;
+	h_resp_free(&resp);
+	return ok;
+}
+
+void
+h_start(struct h_daemon *d, enum h_kind kind, const char *test,
+    const char *suffix, const char *const *extra)
+{
+	struct h_ready r = { d, kind };
+
+	h_spawn(d, kind, test, suffix, extra);
+	ck_assert_msg(h_wait(H_READY_MS, h_is_ready, &r), "%s not ready in "
+	    "%d s (log %s)", d->name, H_READY_MS / 1000, d->log);
+}
+
 static int
 h_reap(struct h_daemon *d, int timeout_ms)
 {
-	long long end = h_now_ms() + timeout_ms;
+	long long end = clock_ms() + timeout_ms;
 	int st;
 	pid_t r;
 
@@ -253,7 +447,7 @@ h_reap(struct h_daemon *d, int timeout_ms)
 				return WEXITSTATUS(st);
 			return 128 + WTERMSIG(st);
 		}
-		if (r < 0 || h_now_ms() >= end)
+		if (r < 0 || clock_ms() >= end)
 			return -1;
 		backoff_sleep(10, NULL);
 	}
@@ -282,6 +476,21 @@ h_daemon_stop(struct h_daemon *d, int timeout_ms)
 		d->pid = 0;
 	}
 	return rc;
+}
+
+void
+h_stop_clean(struct h_daemon *d)
+{
+	const char *name = d->name;
+
+	ck_assert_msg(h_daemon_stop(d, H_STOP_MS) == 0, "%s: no exit 0 within "
+	    "%d s of SIGTERM (log %s)", name, H_STOP_MS / 1000, d->log);
+	ck_assert_msg(h_log_contains(d, "stopped"), "%s: no \"stopped\" "
+	    "(log %s)", name, d->log);
+	ck_assert_msg(!h_log_contains(d, "AddressSanitizer"), "%s: ASan "
+	    "report (log %s)", name, d->log);
+	ck_assert_msg(!h_log_contains(d, "runtime error"), "%s: UBSan "
+	    "report (log %s)", name, d->log);
 }
 
 void
@@ -317,48 +526,27 @@ h_log_contains(const struct h_daemon *d, const char *needle)
 	return h_log_count(d, needle) > 0;
 }
 
-struct h_ready {
-	struct h_daemon *d;
+struct h_log_want {
+	const struct h_daemon *d;
+	const char *needle;
+	int n;
 };
 
 static int
-h_app_ready(void *ud)
+h_log_reached(void *ud)
 {
-	struct h_ready *r = ud;
-	struct h_resp resp;
-	int ok;
+	const struct h_log_want *w = ud;
 
-	if (h_http(r->d->port, "GET", "/readyz", NULL, NULL, 0, NULL,
-	    &resp) == -1)
-		return 0;
-	ok = resp.status == 200;
-	h_resp_free(&resp);
-	return ok;
+	return h_log_count(w->d, w->needle) >= w->n;
 }
 
-void
-h_app_start(struct h_daemon *d, const char *name, const char *const *extra)
+int
+h_wait_log(const struct h_daemon *d, const char *needle, int n,
+    int timeout_ms)
 {
-	static char portenv[32], creds[4][192];
-	const char *env[32];
-	struct h_ready r = { d };
-	int i = 0, j, n;
+	struct h_log_want w = { d, needle, n };
 
-	d->port = h_free_port();
-	snprintf(portenv, sizeof(portenv), "APP_PORT=%d", d->port);
-	env[i++] = portenv;
-	env[i++] = "APP_BIND=127.0.0.1";
-	env[i++] = "APP_METRICS_PORT=0";
-	/* As in production: the app's own least-privilege login. */
-	n = h_role_creds("APP", creds);
-	for (j = 0; j < n; j++)
-		env[i++] = creds[j];
-	for (j = 0; extra != NULL && extra[j] != NULL && i < 31; j++)
-		env[i++] = extra[j];
-	env[i] = NULL;
-	h_daemon_start(d, "outbox-app", name, env);
-	ck_assert_msg(h_wait(15000, h_app_ready, &r), "%s not ready in 15 s "
-	    "(log %s)", name, d->log);
+	return h_wait(timeout_ms, h_log_reached, &w);
 }
 
 /* ---- HTTP ---- */
@@ -495,7 +683,8 @@ h_is_error_body(const char *body)
 	return ok;
 }
 
-/* ---- broker (relay tests) ---- */
+/* ---- broker ---- */
+
 
 mq_conn *
 h_mq_open(void)
@@ -541,7 +730,7 @@ h_mq_collect(const char *queue, size_t n, int timeout_ms,
     void (*fn)(void *ud, const struct mq_delivery *d), void *ud)
 {
 	struct mq_delivery d;
-	long long end = h_now_ms() + timeout_ms, left;
+	long long end = clock_ms() + timeout_ms, left;
 	mq_conn *c = h_mq_open();
 	uint64_t last = 0;
 	size_t got = 0;
@@ -549,7 +738,7 @@ h_mq_collect(const char *queue, size_t n, int timeout_ms,
 
 	ck_assert_msg(mq_consume(c, queue, 500) == 0, "consume %s: %s", queue,
 	    mq_error(c));
-	while (got < n && (left = end - h_now_ms()) > 0) {
+	while (got < n && (left = end - clock_ms()) > 0) {
 		rc = mq_next(c, &d, left < 200 ? (int)left : 200);
 		ck_assert_msg(rc >= 0, "consume %s: %s", queue, mq_error(c));
 		if (rc == 0)
@@ -594,80 +783,6 @@ h_mq_ctl(const char *args, char *out, size_t outlen)
 	st = pclose(f);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
-
-struct h_started {
-	const struct h_daemon *d;
-};
-
-static int
-h_relay_started(void *ud)
-{
-	struct h_started *s = ud;
-
-	return h_log_contains(s->d, "relay started");
-}
-
-/* The logins of daemon role ("RELAY", ...) from scripts/roles.env, as
- * "DB_USER=...", "DB_PASS=...", "RABBITMQ_USER=...", "RABBITMQ_PASS=..."
- * strings in env; returns how many were found. */
-static int
-h_role_creds(const char *role, char env[4][192])
-{
-	static const char *const vars[4][2] = {
-		{ "DB_USER", "DB_USER" },
-		{ "DB_PASS", "DB_PASS" },
-		{ "MQ_USER", "RABBITMQ_USER" },
-		{ "MQ_PASS", "RABBITMQ_PASS" },
-	};
-	char path[512], line[256], key[64], *v;
-	int i, n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/scripts/roles.env",
-	    h_env("OUTBOX_ROOT", "."));
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL && n < 4) {
-		line[strcspn(line, "\r\n")] = '\0';
-		if ((v = strchr(line, '=')) == NULL)
-			continue;
-		*v++ = '\0';
-		for (i = 0; i < 4; i++) {
-			snprintf(key, sizeof(key), "OUTBOX_%s_%s", role,
-			    vars[i][0]);
-			if (strcmp(line, key) == 0)
-				snprintf(env[n++], sizeof(env[0]), "%s=%s",
-				    vars[i][1], v);
-		}
-	}
-	fclose(f);
-	return n;
-}
-
-void
-h_relay_start(struct h_daemon *d, const char *name, const char *const *extra)
-{
-	static char creds[4][192];
-	struct h_started s = { d };
-	const char *env[40];
-	int i, n;
-
-	/* Its own least-privilege logins first: extra may override them. */
-	n = h_role_creds("RELAY", creds);
-	for (i = 0; i < n; i++)
-		env[i] = creds[i];
-	/* No metrics listener unless the test asks (extra): several
-	 * relays run at once. */
-	env[n++] = "RELAY_METRICS_PORT=0";
-	for (i = 0; extra != NULL && extra[i] != NULL && n < 39; i++)
-		env[n++] = extra[i];
-	env[n] = NULL;
-	h_daemon_start(d, "outbox-relay", name, env);
-	ck_assert_msg(h_wait(15000, h_relay_started, &s), "%s not started in "
-	    "15 s (log %s)", name, d->log);
-}
-
-/* ---- broker and worker (worker tests) ---- */
 
 void
 h_mq_publish(const char *const *bodies, const char *const *ids, size_t n)
@@ -720,74 +835,22 @@ h_mq_counts(const char *queue, long long *ready, long long *unacked)
 }
 
 static int
-h_worker_started(void *ud)
+h_mq_drained(void *ud)
 {
-	struct h_started *s = ud;
+	long long ready, unacked;
 
-	return h_log_contains(s->d, "consuming " MQ_QUEUE);
+	return h_mq_counts(ud, &ready, &unacked) == 0 && ready == 0 &&
+	    unacked == 0;
 }
 
 void
-h_worker_start(struct h_daemon *d, const char *name,
-    const char *const *extra)
+h_mq_wait_drained(const char *queue, int timeout_ms)
 {
-	static char creds[4][192];
-	struct h_started s = { d };
-	const char *env[40];
-	int i, n;
+	long long ready = -1, unacked = -1;
 
-	/* Its own logins first, no metrics listener unless asked: extra
-	 * may still override them. */
-	n = h_role_creds("WORKER", creds);
-	for (i = 0; i < n; i++)
-		env[i] = creds[i];
-	env[n++] = "WORKER_METRICS_PORT=0";
-	for (i = 0; extra != NULL && extra[i] != NULL && n < 39; i++)
-		env[n++] = extra[i];
-	env[n] = NULL;
-	h_daemon_start(d, "outbox-worker", name, env);
-	ck_assert_msg(h_wait(15000, h_worker_started, &s), "%s not consuming "
-	    "in 15 s (log %s)", name, d->log);
-}
-
-/* ---- least privilege ---- */
-
-/* Copies "NAME=value" of the role's logins into p's matching fields. */
-static void
-h_role_apply(const char *role, char *dbu, size_t dbulen, char *dbp,
-    size_t dbplen, char *mqu, size_t mqulen, char *mqp, size_t mqplen)
-{
-	char creds[4][192];
-	int i, n = h_role_creds(role, creds);
-
-	for (i = 0; i < n; i++) {
-		const char *v = strchr(creds[i], '=') + 1;
-
-		if (strncmp(creds[i], "DB_USER=", 8) == 0 && dbu != NULL)
-			snprintf(dbu, dbulen, "%s", v);
-		else if (strncmp(creds[i], "DB_PASS=", 8) == 0 && dbp != NULL)
-			snprintf(dbp, dbplen, "%s", v);
-		else if (strncmp(creds[i], "RABBITMQ_USER=", 14) == 0 &&
-		    mqu != NULL)
-			snprintf(mqu, mqulen, "%s", v);
-		else if (strncmp(creds[i], "RABBITMQ_PASS=", 14) == 0 &&
-		    mqp != NULL)
-			snprintf(mqp, mqplen, "%s", v);
-	}
-}
-
-void
-h_role_db_params(const char *role, struct db_params *p)
-{
-	h_db_params(p);
-	h_role_apply(role, p->user, sizeof(p->user), p->pass, sizeof(p->pass),
-	    NULL, 0, NULL, 0);
-}
-
-void
-h_role_mq_params(const char *role, struct mq_params *p)
-{
-	h_mq_params(p);
-	h_role_apply(role, NULL, 0, NULL, 0, p->user, sizeof(p->user), p->pass,
-	    sizeof(p->pass));
+	if (h_wait(timeout_ms, h_mq_drained, (void *)(uintptr_t)queue))
+		return;
+	h_mq_counts(queue, &ready, &unacked);
+	ck_abort_msg("queue %s not drained within %d ms: %lld ready, %lld "
+	    "unacked", queue, timeout_ms, ready, unacked);
 }

@@ -1,7 +1,9 @@
 /*
  * harness.h - what the integration tests share: the real servers'
- * settings, daemons forked on free ports with their logs in files, an
- * HTTP client, database assertions, and waiting with deadlines.
+ * settings, the daemons forked on free ports as their own logins with
+ * their logs in files named after the test, an HTTP client, database and
+ * broker helpers, and waiting with deadlines.  What only the relay's or
+ * the worker's tests share is in harness_relay.h and harness_worker.h.
  *
  * Environment (set by tests/run.sh): DB_* and RABBITMQ_* of the test
  * servers, OUTBOX_BIN (folder of the binaries under test), OUTBOX_ROOT
@@ -18,10 +20,15 @@
 
 /* ---- waiting ---- */
 
+/* Deadlines for what should take a second: generous, because the tests
+ * run under ASan on a loaded machine.  A deadline says when to give up,
+ * never how fast something must be. */
+#define H_READY_MS 60000 /* a daemon's start, until it is ready */
+#define H_STOP_MS 60000  /* a daemon's exit after SIGTERM */
+
 /* Polls cond(ud) every 10 ms until it returns non-zero (returns 1) or
  * timeout_ms passes (returns 0). */
 int h_wait(int timeout_ms, int (*cond)(void *), void *ud);
-long long h_now_ms(void);
 
 /* ---- servers ---- */
 
@@ -41,26 +48,62 @@ void h_sql(const char *sql);
 /* Runs a query whose first column of the first row is an integer; with
  * args.  Fails the test on error; returns -1 when there is no row. */
 long long h_count(const char *sql, const struct db_val *args, size_t nargs);
+/* Waits up to timeout_ms until sql (no values) counts at least want;
+ * returns 1, or 0 when it did not. */
+int h_wait_count(const char *sql, long long want, int timeout_ms);
 /* Empties the tables of the system (customers, outbox, processed, ...). */
 void h_reset_tables(void);
+/* Empties the whole system: its tables (h_reset_tables) and its queues
+ * (h_mq_reset_queues). */
+void h_reset(void);
+
+/* The settings of the private servers with the logins of a daemon role
+ * ("APP", "RELAY", "WORKER", "AUDIT") from scripts/roles.env. */
+void h_role_db_params(const char *role, struct db_params *p);
+void h_role_mq_params(const char *role, struct mq_params *p);
 
 /* ---- daemons ---- */
 
+enum h_kind { H_APP, H_RELAY, H_WORKER };
+
 struct h_daemon {
 	pid_t pid;
-	char name[64];
+	char name[128];
 	char log[512];
-	int port;
+	int port; /* the app's HTTP port */
 };
 
-/* Forks and execs $OUTBOX_BIN/<bin> with the environment plus extra
- * ("NAME=value" strings, NULL-terminated), stderr and stdout to a log file
- * named after name.  The child dies with the test process. */
-void h_daemon_start(struct h_daemon *d, const char *bin, const char *name,
-    const char *const *extra);
+/* Forks the daemon of kind (outbox-app, outbox-relay, outbox-worker from
+ * $OUTBOX_BIN) as its own least-privilege login (scripts/roles.env), the
+ * app on a free port of 127.0.0.1 (d->port), without a metrics listener,
+ * with the environment plus extra ("NAME=value" strings, NULL-terminated,
+ * which may override all of that).  Its stdout and stderr go to
+ * $OUTBOX_TEST_LOGS/<test>-<kind>.log, or <test>-<kind>-<suffix>.log:
+ * test is the name of the calling function (a test's START_TEST(x) body
+ * is x_fn, whose "_fn" is dropped), suffix tells apart the daemons of one
+ * kind that a test starts (NULL: none).  The daemon dies with the test
+ * process.  Does not wait: for a daemon that must refuse to start. */
+void h_spawn(struct h_daemon *d, enum h_kind kind, const char *test,
+    const char *suffix, const char *const *extra);
+/* h_spawn, then waits (H_READY_MS) until the daemon is ready: the app
+ * answers /readyz with 200, the relay and the worker logged their started
+ * line (h_started_line).  Fails the test otherwise. */
+void h_start(struct h_daemon *d, enum h_kind kind, const char *test,
+    const char *suffix, const char *const *extra);
+/* h_start from a test or fixture, its log named after it. */
+#define H_START(d, kind, suffix, extra)                                     \
+	h_start((d), (kind), __func__, (suffix), (extra))
+/* The line a daemon of kind logs once started ("listening on", "relay
+ * started", "consuming outbox"). */
+const char *h_started_line(enum h_kind kind);
+
 /* SIGTERM, then waits up to timeout_ms; returns the exit status (0..255),
  * 128+signal if killed by one, or -1 on timeout (then SIGKILLed). */
 int h_daemon_stop(struct h_daemon *d, int timeout_ms);
+/* SIGTERM: the daemon must exit 0 within H_STOP_MS (so LeakSanitizer
+ * found nothing either), having logged "stopped" and no sanitizer
+ * report.  Fails the test otherwise. */
+void h_stop_clean(struct h_daemon *d);
 /* Waits up to timeout_ms for the daemon to exit by itself; returns as
  * h_daemon_stop, -1 on timeout (the daemon is left running). */
 int h_daemon_wait(struct h_daemon *d, int timeout_ms);
@@ -70,13 +113,12 @@ void h_daemon_kill9(struct h_daemon *d);
 int h_log_contains(const struct h_daemon *d, const char *needle);
 /* Number of lines of the log that contain needle. */
 int h_log_count(const struct h_daemon *d, const char *needle);
+/* Waits up to timeout_ms until at least n lines of the log contain
+ * needle; returns 1, or 0 when they did not. */
+int h_wait_log(const struct h_daemon *d, const char *needle, int n,
+    int timeout_ms);
 /* A free TCP port on 127.0.0.1. */
 int h_free_port(void);
-
-/* Starts outbox-app on a free port and waits for /readyz (fails the test
- * when it is not ready within 15 s). */
-void h_app_start(struct h_daemon *d, const char *name,
-    const char *const *extra);
 
 /* ---- HTTP ---- */
 
@@ -100,7 +142,7 @@ void h_resp_free(struct h_resp *r);
 /* 1 if body is {"error": "<non-empty string>"} and nothing else. */
 int h_is_error_body(const char *body);
 
-/* ---- broker (relay tests) ---- */
+/* ---- broker ---- */
 
 /* A new broker connection of the test's own (channel 1, no confirm mode);
  * fails the test when the broker does not answer.  Free with mq_free. */
@@ -114,41 +156,22 @@ long long h_mq_depth(const char *queue);
  * until n came or timeout_ms passed; returns how many came. */
 size_t h_mq_collect(const char *queue, size_t n, int timeout_ms,
     void (*fn)(void *ud, const struct mq_delivery *d), void *ud);
-/* Runs rabbitmqctl with args (shell words) against the private broker,
- * through `scripts/infra.sh mq-ctl` (same node name and cookie).  Its
- * standard output goes to out (may be NULL), NUL-terminated.  Returns the
- * exit status. */
-int h_mq_ctl(const char *args, char *out, size_t outlen);
-
-/* Starts outbox-relay as its own database and RabbitMQ user (from
- * scripts/roles.env, least privilege) with the environment plus extra,
- * and waits (15 s) for its "relay started" line; fails the test
- * otherwise. */
-void h_relay_start(struct h_daemon *d, const char *name,
-    const char *const *extra);
-
-/* ---- broker and worker (worker tests) ---- */
-
 /* Publishes n bodies to queue outbox through the default exchange,
  * persistent, on a confirm-mode connection of its own; message_id ids[i]
  * when ids and ids[i] are not NULL.  Fails the test unless the broker
  * confirmed every message. */
 void h_mq_publish(const char *const *bodies, const char *const *ids,
     size_t n);
+/* Runs rabbitmqctl with args (shell words) against the private broker,
+ * through `scripts/infra.sh mq-ctl` (same node name and cookie).  Its
+ * standard output goes to out (may be NULL), NUL-terminated.  Returns the
+ * exit status. */
+int h_mq_ctl(const char *args, char *out, size_t outlen);
 /* Ready and unacknowledged messages of queue, from rabbitmqctl (slow:
  * about half a second).  0, or -1 when the queue is not listed. */
 int h_mq_counts(const char *queue, long long *ready, long long *unacked);
-
-/* Starts outbox-worker as its own database and RabbitMQ user (from
- * scripts/roles.env, least privilege) with the environment plus extra,
- * and waits (15 s) for its "consuming outbox" line; fails the test
- * otherwise. */
-void h_worker_start(struct h_daemon *d, const char *name,
-    const char *const *extra);
-
-/* The settings of the private servers with the logins of a daemon role
- * ("APP", "RELAY", "WORKER", "AUDIT") from scripts/roles.env. */
-void h_role_db_params(const char *role, struct db_params *p);
-void h_role_mq_params(const char *role, struct mq_params *p);
+/* Waits up to timeout_ms until queue holds no message, ready or
+ * unacknowledged (every one acked); fails the test otherwise. */
+void h_mq_wait_drained(const char *queue, int timeout_ms);
 
 #endif

@@ -35,8 +35,10 @@
 
 #include "buf.h"
 #include "cfg.h"
+#include "clock.h"
 #include "harness.h"
 #include "msg.h"
+#include "suites.h"
 #include "timefmt.h"
 #include "uid.h"
 
@@ -274,7 +276,7 @@ held_start(struct held_txn *t, const char *tag)
 	    "SELECT COUNT(*) FROM processed_messages WHERE message_id = ?" :
 	    "SELECT COUNT(*) FROM customers WHERE id = ?";
 	v.arg = t->processed_only ? t->msg_id : t->cust_id;
-	ck_assert_msg(h_wait(10000, visible, &v), "the held transaction "
+	ck_assert_msg(h_wait(30000, visible, &v), "the held transaction "
 	    "never became visible (%d: %s)", t->rc, t->rc == DB_OK ? "" :
 	    "see the held thread's statements");
 }
@@ -393,13 +395,12 @@ START_TEST(relay_publishes_no_event_for_a_commit_a_crash_takes_back)
 	long long ready = -1, unacked = -1;
 	int published = 0, round, rounds = hold_rounds();
 
-	h_reset_tables();
-	h_mq_reset_queues();
-	h_relay_start(&relay, "hold-relay", fast_retry);
-	h_worker_start(&worker, "hold-worker", fast_retry);
+	h_reset();
+	H_START(&relay, H_RELAY, NULL, fast_retry);
+	H_START(&worker, H_WORKER, NULL, fast_retry);
 	/* The path works, and every table is open. */
 	post_direct("warm", warm);
-	ck_assert_msg(handled(warm, 15000), "the warm-up message was not "
+	ck_assert_msg(handled(warm, 60000), "the warm-up message was not "
 	    "handled");
 
 	for (round = 0; round < rounds; round++) {
@@ -421,7 +422,7 @@ START_TEST(relay_publishes_no_event_for_a_commit_a_crash_takes_back)
 	/* The system settles: a new customer goes all the way through, and
 	 * nothing is left in the queue. */
 	post_direct("after", after);
-	ck_assert_msg(handled(after, 30000), "nothing handled after the "
+	ck_assert_msg(handled(after, 60000), "nothing handled after the "
 	    "restart (logs %s, %s)", relay.log, worker.log);
 	ck_assert_int_eq(h_mq_counts("outbox", &ready, &unacked), 0);
 	ck_assert_msg(ready == 0 && unacked == 0, "queue not drained: %lld "
@@ -436,8 +437,8 @@ START_TEST(relay_publishes_no_event_for_a_commit_a_crash_takes_back)
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM welcome_emails w "
 	    "LEFT JOIN customers c ON c.id = w.customer_id WHERE c.id IS NULL",
 	    NULL, 0), 0);
-	ck_assert_int_eq(h_daemon_stop(&relay, 15000), 0);
-	ck_assert_int_eq(h_daemon_stop(&worker, 15000), 0);
+	ck_assert_int_eq(h_daemon_stop(&relay, H_STOP_MS), 0);
+	ck_assert_int_eq(h_daemon_stop(&worker, H_STOP_MS), 0);
 	if (rounds > 1)
 		printf("durability: %d crashes of the database with a commit "
 		    "held, 0 events published for them\n", rounds);
@@ -470,8 +471,17 @@ ask_run(void *arg)
 		a->status = r.status;
 		h_resp_free(&r);
 	}
-	a->at_ms = h_now_ms();
+	a->at_ms = clock_ms();
 	return NULL;
+}
+
+/* The three asks of q all answered. */
+static int
+all_answered(void *ud)
+{
+	const struct ask *q = ud;
+
+	return q[0].at_ms != 0 && q[1].at_ms != 0 && q[2].at_ms != 0;
 }
 
 START_TEST(app_reports_nothing_a_crash_takes_back)
@@ -485,7 +495,7 @@ START_TEST(app_reports_nothing_a_crash_takes_back)
 	int i;
 
 	h_reset_tables();
-	h_app_start(&app, "hold-app", app_env);
+	H_START(&app, H_APP, NULL, app_env);
 	uid_new(uid);
 	snprintf(idem_key, sizeof(idem_key), "hold-%.8s", uid);
 	snprintf(idem_hdr, sizeof(idem_hdr), "Idempotency-Key: %s", idem_key);
@@ -514,10 +524,8 @@ START_TEST(app_reports_nothing_a_crash_takes_back)
 		ck_assert_int_eq(pthread_create(&q[i].th, NULL, ask_run,
 		    &q[i]), 0);
 	/* Today's app answers at once; give it the time to. */
-	for (i = 0; i < 150 && (q[0].at_ms == 0 || q[1].at_ms == 0 ||
-	    q[2].at_ms == 0); i++)
-		usleep(10 * 1000);
-	killed_at = h_now_ms();
+	(void)h_wait(1500, all_answered, q);
+	killed_at = clock_ms();
 	crash_and_restart();
 	for (i = 0; i < 3; i++)
 		pthread_join(q[i].th, NULL);
@@ -535,23 +543,11 @@ START_TEST(app_reports_nothing_a_crash_takes_back)
 		    "%s %s answered %ld about a customer that does not exist",
 		    q[i].method, q[i].path, q[i].status);
 	}
-	ck_assert_int_eq(h_daemon_stop(&app, 15000), 0);
+	ck_assert_int_eq(h_daemon_stop(&app, H_STOP_MS), 0);
 }
 END_TEST
 
 /* ---- the worker ---------------------------------------------------- */
-
-struct dup_ud {
-	const struct h_daemon *d;
-};
-
-static int
-dup_logged(void *ud)
-{
-	struct dup_ud *u = ud;
-
-	return h_log_contains(u->d, "Duplicate message");
-}
 
 START_TEST(worker_acks_no_duplicate_of_a_commit_a_crash_takes_back)
 {
@@ -559,11 +555,9 @@ START_TEST(worker_acks_no_duplicate_of_a_commit_a_crash_takes_back)
 	struct held_txn t;
 	struct buf body;
 	const char *bodies[1], *ids[1];
-	struct dup_ud lu;
 
-	h_reset_tables();
-	h_mq_reset_queues();
-	h_worker_start(&worker, "hold-dup-worker", fast_retry);
+	h_reset();
+	H_START(&worker, H_WORKER, NULL, fast_retry);
 
 	memset(&t, 0, sizeof(t));
 	t.processed_only = 1;
@@ -577,44 +571,37 @@ START_TEST(worker_acks_no_duplicate_of_a_commit_a_crash_takes_back)
 	h_mq_publish(bodies, ids, 1);
 	/* Today's worker sees the id and acks at once as a duplicate;
 	 * give it the time to. */
-	lu.d = &worker;
-	(void)h_wait(3000, dup_logged, &lu);
+	(void)h_wait_log(&worker, "Duplicate message", 1, 3000);
 	crash_and_restart();
 	held_lost(&t);
 
 	/* Unacked, the message comes back and is handled for real. */
-	ck_assert_msg(handled(t.cust_id, 30000), "the message was acked as a "
+	ck_assert_msg(handled(t.cust_id, 60000), "the message was acked as a "
 	    "duplicate of a processed id that the crash took back: its "
 	    "effect is lost (log %s)", worker.log);
 	ck_assert_int_eq(count1("SELECT COUNT(*) FROM processed_messages "
 	    "WHERE message_id = ?", t.msg_id), 1);
 	buf_free(&body);
-	ck_assert_int_eq(h_daemon_stop(&worker, 15000), 0);
+	ck_assert_int_eq(h_daemon_stop(&worker, H_STOP_MS), 0);
 }
 END_TEST
 
 Suite *
 it_durability_suite(void)
 {
+	const TTest *const phantom[] = {
+	    relay_publishes_no_event_for_a_commit_a_crash_takes_back, NULL };
+	const TTest *const answers[] = {
+	    app_reports_nothing_a_crash_takes_back,
+	    worker_acks_no_duplicate_of_a_commit_a_crash_takes_back, NULL };
 	Suite *s = suite_create("durability");
-	TCase *tc;
 
 	/* Each case runs the suite's MariaDB (started, then stopped). */
-	tc = tcase_create("phantom events");
-	tcase_add_unchecked_fixture(tc, hold_server_up, hold_server_down);
-	tcase_add_checked_fixture(tc, use_hold_server, NULL);
-	tcase_set_timeout(tc, 1200);
-	tcase_add_test(tc,
-	    relay_publishes_no_event_for_a_commit_a_crash_takes_back);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("answers and acks");
-	tcase_add_unchecked_fixture(tc, hold_server_up, hold_server_down);
-	tcase_add_checked_fixture(tc, use_hold_server, NULL);
-	tcase_set_timeout(tc, 180);
-	tcase_add_test(tc, app_reports_nothing_a_crash_takes_back);
-	tcase_add_test(tc,
-	    worker_acks_no_duplicate_of_a_commit_a_crash_takes_back);
-	suite_add_tcase(s, tc);
+	tcase_add_unchecked_fixture(suites_case(s, "phantom events", 1200,
+	    use_hold_server, NULL, phantom), hold_server_up,
+	    hold_server_down);
+	tcase_add_unchecked_fixture(suites_case(s, "answers and acks", 180,
+	    use_hold_server, NULL, answers), hold_server_up,
+	    hold_server_down);
 	return s;
 }

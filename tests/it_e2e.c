@@ -13,7 +13,9 @@
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "harness.h"
+#include "suites.h"
 #include "uid.h"
 
 Suite *it_e2e_suite(void);
@@ -107,25 +109,6 @@ cmp_key_id(const void *key, const void *elem)
 	return strcmp(key, y->id);
 }
 
-struct count_ud {
-	const char *sql;
-	long long want;
-};
-
-static int
-count_reached(void *ud)
-{
-	struct count_ud *u = ud;
-
-	return h_count(u->sql, NULL, 0) >= u->want;
-}
-
-static int
-lines_written(void *ud)
-{
-	return h_log_count(ud, "Handling [CustomerCreated]") >= N_POSTS;
-}
-
 /* Reads the worker's log: every "Handling" line's payload must be the
  * JSON of a customer the app created, each exactly once. */
 static void
@@ -166,16 +149,15 @@ START_TEST(thousand_posts_thousand_welcome_emails)
 {
 	static const char *const wenv[] = { "WORKER_RETRY_MAX_MS=1000", NULL };
 	struct h_daemon app = { 0 }, relay = { 0 }, worker = { 0 };
-	struct count_ud u = { "SELECT COUNT(*) FROM welcome_emails", N_POSTS };
+	static const char mails[] = "SELECT COUNT(*) FROM welcome_emails";
 	long long t0;
 	int i;
 
 	ck_assert_int_eq(h_infra("db-start"), 0);
-	h_reset_tables();
-	h_mq_reset_queues();
-	h_app_start(&app, "e2e-app", NULL);
-	h_relay_start(&relay, "e2e-relay", NULL);
-	h_worker_start(&worker, "e2e-worker", wenv);
+	h_reset();
+	H_START(&app, H_APP, NULL, NULL);
+	H_START(&relay, H_RELAY, NULL, NULL);
+	H_START(&worker, H_WORKER, NULL, wenv);
 
 	for (i = 0; i < N_POSTS; i++) {
 		snprintf(posts[i].body, sizeof(posts[i].body),
@@ -183,7 +165,7 @@ START_TEST(thousand_posts_thousand_welcome_emails)
 		    i);
 		buf_init(&posts[i].out, 4096);
 	}
-	t0 = h_now_ms();
+	t0 = clock_ms();
 	post_all(app.port);
 	for (i = 0; i < N_POSTS; i++) {
 		ck_assert_msg(posts[i].status == 201, "POST %d: %ld %s", i,
@@ -195,10 +177,10 @@ START_TEST(thousand_posts_thousand_welcome_emails)
 		ck_assert(posts[i].id != NULL &&
 		    uid_valid(posts[i].id, strlen(posts[i].id)));
 	}
-	ck_assert_msg(h_wait(120000, count_reached, &u), "%lld welcome mails "
-	    "after 120 s", h_count(u.sql, NULL, 0));
+	ck_assert_msg(h_wait_count(mails, N_POSTS, 120000), "%lld welcome "
+	    "mails after 120 s", h_count(mails, NULL, 0));
 	fprintf(stderr, "e2e: %d POSTs to %d welcome mails in %lld ms\n",
-	    N_POSTS, N_POSTS, h_now_ms() - t0);
+	    N_POSTS, N_POSTS, clock_ms() - t0);
 
 	/* Exactly one welcome mail per customer, with its data, written
 	 * for the message the app put in the outbox for it. */
@@ -217,7 +199,8 @@ START_TEST(thousand_posts_thousand_welcome_emails)
 	    "published_at IS NULL", NULL, 0), 0);
 
 	/* The original's lines (written once the commit is done). */
-	ck_assert(h_wait(10000, lines_written, &worker));
+	ck_assert(h_wait_log(&worker, "Handling [CustomerCreated]", N_POSTS,
+	    30000));
 	qsort(posts, N_POSTS, sizeof(posts[0]), cmp_post_id);
 	check_worker_lines(&worker);
 	for (i = 0; i < N_POSTS; i++)
@@ -228,9 +211,9 @@ START_TEST(thousand_posts_thousand_welcome_emails)
 	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 0);
 
 	/* All three stop cleanly (exit 0: no leak either). */
-	ck_assert_int_eq(h_daemon_stop(&worker, 15000), 0);
-	ck_assert_int_eq(h_daemon_stop(&relay, 15000), 0);
-	ck_assert_int_eq(h_daemon_stop(&app, 15000), 0);
+	h_stop_clean(&worker);
+	h_stop_clean(&relay);
+	h_stop_clean(&app);
 	for (i = 0; i < N_POSTS; i++) {
 		json_decref(posts[i].customer);
 		buf_free(&posts[i].out);
@@ -241,11 +224,10 @@ END_TEST
 Suite *
 it_e2e_suite(void)
 {
+	const TTest *const e2e[] = { thousand_posts_thousand_welcome_emails,
+	    NULL };
 	Suite *s = suite_create("e2e");
-	TCase *tc = tcase_create("three daemons");
 
-	tcase_set_timeout(tc, 240);
-	tcase_add_test(tc, thousand_posts_thousand_welcome_emails);
-	suite_add_tcase(s, tc);
+	suites_case(s, "three daemons", 240, NULL, NULL, e2e);
 	return s;
 }

@@ -1,16 +1,26 @@
 /*
  * it_main.c - runs the integration suites against the real servers.
- * Each suite lives in its own it_*.c.  Select one with
- * CK_RUN_SUITE=<name>, one case with CK_RUN_CASE=<name>.
+ * Each file it_*.c holds the tests of one concern, in a suite named
+ * after what it tests (app, relay, worker, privileges, config, e2e, obs,
+ * durability; several files may add cases to one suite).  Select a
+ * suite with CK_RUN_SUITE=<name>, one case with CK_RUN_CASE=<name>.
  */
 #include <curl/curl.h>
 
 #include "db.h"
 #include "suites.h"
 
-Suite *it_app_suite(void);
-Suite *it_relay_suite(void);
-Suite *it_worker_suite(void);
+Suite *it_app_api_suite(void);
+Suite *it_app_clients_suite(void);
+Suite *it_app_faults_suite(void);
+Suite *it_privileges_suite(void);
+Suite *it_config_suite(void);
+Suite *it_relay_publish_suite(void);
+Suite *it_relay_faults_suite(void);
+Suite *it_relay_refusals_suite(void);
+Suite *it_relay_sessions_suite(void);
+Suite *it_worker_handling_suite(void);
+Suite *it_worker_faults_suite(void);
 Suite *it_e2e_suite(void);
 Suite *it_obs_suite(void);
 Suite *it_durability_suite(void);
@@ -19,8 +29,12 @@ int
 main(void)
 {
 	static const suite_fn suites[] = {
-		it_app_suite, it_relay_suite, it_worker_suite, it_e2e_suite,
-		it_obs_suite, it_durability_suite,
+		it_app_api_suite, it_app_clients_suite, it_app_faults_suite,
+		it_privileges_suite, it_config_suite,
+		it_relay_publish_suite, it_relay_faults_suite,
+		it_relay_refusals_suite, it_relay_sessions_suite,
+		it_worker_handling_suite, it_worker_faults_suite,
+		it_e2e_suite, it_obs_suite, it_durability_suite,
 	};
 	int rc;
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "suites.h"
 
 Suite *it_obs_suite(void);
 
@@ -27,11 +28,12 @@ struct trio {
 	char app_env[40], relay_env[40], worker_env[40];
 };
 
+/* Starts the three, their logs named after test (the caller's
+ * __func__). */
 static void
-trio_start(struct trio *t, const char *tag, const char *log_format)
+trio_start(struct trio *t, const char *test, const char *log_format)
 {
 	const char *aenv[3], *renv[3], *wenv[4];
-	char name[64];
 
 	memset(t, 0, sizeof(*t));
 	t->app_m = h_free_port();
@@ -49,20 +51,17 @@ trio_start(struct trio *t, const char *tag, const char *log_format)
 	wenv[1] = "WORKER_RETRY_MAX_MS=500";
 	aenv[1] = renv[1] = wenv[2] = log_format;
 	aenv[2] = renv[2] = wenv[3] = NULL;
-	snprintf(name, sizeof(name), "obs-%s-app", tag);
-	h_app_start(&t->app, name, aenv);
-	snprintf(name, sizeof(name), "obs-%s-relay", tag);
-	h_relay_start(&t->relay, name, renv);
-	snprintf(name, sizeof(name), "obs-%s-worker", tag);
-	h_worker_start(&t->worker, name, wenv);
+	h_start(&t->app, H_APP, test, NULL, aenv);
+	h_start(&t->relay, H_RELAY, test, NULL, renv);
+	h_start(&t->worker, H_WORKER, test, NULL, wenv);
 }
 
 static void
 trio_stop(struct trio *t)
 {
-	ck_assert_int_eq(h_daemon_stop(&t->worker, 15000), 0);
-	ck_assert_int_eq(h_daemon_stop(&t->relay, 15000), 0);
-	ck_assert_int_eq(h_daemon_stop(&t->app, 15000), 0);
+	h_stop_clean(&t->worker);
+	h_stop_clean(&t->relay);
+	h_stop_clean(&t->app);
 }
 
 /* ---- scraping ---- */
@@ -229,9 +228,8 @@ START_TEST(metrics_scraped_and_counters_move)
 	double c0, p0, h0, n0;
 	char *text;
 
-	h_reset_tables();
-	h_mq_reset_queues();
-	trio_start(&t, "flow", NULL);
+	h_reset();
+	trio_start(&t, __func__, NULL);
 	c0 = metric(t.app_m, created);
 	p0 = metric(t.relay_m, published);
 	h0 = metric(t.worker_m, handled);
@@ -290,9 +288,8 @@ START_TEST(readyz_follows_the_database)
 	struct trio t;
 	int i, ports[3];
 
-	h_reset_tables();
-	h_mq_reset_queues();
-	trio_start(&t, "ready", NULL);
+	h_reset();
+	trio_start(&t, __func__, NULL);
 	/* The app's own /readyz pings the database; its metrics
 	 * listener's only tells the last outcome of its traffic. */
 	ports[0] = t.app.port;
@@ -302,12 +299,12 @@ START_TEST(readyz_follows_the_database)
 		r200[i].port = r503[i].port = ports[i];
 		r200[i].want = 200;
 		r503[i].want = 503;
-		ck_assert_msg(h_wait(15000, ready_is, &r200[i]), "daemon %d "
+		ck_assert_msg(h_wait(30000, ready_is, &r200[i]), "daemon %d "
 		    "not ready", i);
 	}
 	ck_assert_int_eq(h_infra("db-stop"), 0);
 	for (i = 0; i < 3; i++) {
-		down[i] = h_wait(15000, ready_is, &r503[i]);
+		down[i] = h_wait(30000, ready_is, &r503[i]);
 		live[i] = get_status(ports[i], "/healthz") == 200;
 	}
 	/* The database first, whatever the outcome. */
@@ -349,19 +346,6 @@ tp_fn(void *ud, const struct mq_delivery *d)
 	s->seq = (long long)d->seq;
 }
 
-struct log_wait {
-	const struct h_daemon *d;
-	const char *needle;
-};
-
-static int
-log_has(void *ud)
-{
-	struct log_wait *w = ud;
-
-	return h_log_contains(w->d, w->needle);
-}
-
 /* Every line of d's log is a JSON object with the four fields. */
 static void
 check_json_log(const struct h_daemon *d)
@@ -400,12 +384,12 @@ START_TEST(traceparent_followed_end_to_end)
 	static const char trace_id[] = "4bf92f3577b34da6a3ce929d0e0e4736";
 	static const char parent[] =
 	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	static const char *const json_logs[] = { "LOG_FORMAT=json", NULL };
 	const char *hdr[] = { "traceparent: "
 	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", NULL };
 	const char *body =
 	    "{\"email\":\"trace@example.com\",\"name\":\"Trace\"}";
 	char want[128], sql[256];
-	struct log_wait lw;
 	struct tp_seen seen;
 	struct mq_params mp;
 	struct mq_msg m;
@@ -415,12 +399,10 @@ START_TEST(traceparent_followed_end_to_end)
 	mq_conn *c;
 	long long n;
 
-	h_reset_tables();
-	h_mq_reset_queues();
+	h_reset();
 	/* The app alone first: the row is looked at before any relay. */
 	memset(&t, 0, sizeof(t));
-	h_app_start(&t.app, "obs-trace-app",
-	    (const char *const[]){ "LOG_FORMAT=json", NULL });
+	H_START(&t.app, H_APP, NULL, json_logs);
 	h_http(t.app.port, "POST", "/customers", "application/json", body,
 	    strlen(body), hdr, &r);
 	ck_assert_msg(r.status == 201, "POST: %ld", r.status);
@@ -436,16 +418,15 @@ START_TEST(traceparent_followed_end_to_end)
 	ck_assert_msg(n == 1, "%lld outbox rows continue the trace", n);
 
 	/* The relay's AMQP header: the same trace. */
-	h_relay_start(&t.relay, "obs-trace-relay",
-	    (const char *const[]){ "LOG_FORMAT=json", NULL });
+	H_START(&t.relay, H_RELAY, NULL, json_logs);
 	memset(&seen, 0, sizeof(seen));
-	ck_assert_int_eq((int)h_mq_collect(MQ_QUEUE, 1, 15000, tp_fn, &seen),
+	ck_assert_int_eq((int)h_mq_collect(MQ_QUEUE, 1, 30000, tp_fn, &seen),
 	    1);
 	snprintf(want, sizeof(want), "00-%s-", trace_id);
 	ck_assert_msg(strncmp(seen.traceparent, want, strlen(want)) == 0,
 	    "AMQP traceparent header \"%s\", want trace %s",
 	    seen.traceparent, trace_id);
-	ck_assert_int_eq(h_daemon_stop(&t.relay, 15000), 0);
+	h_stop_clean(&t.relay);
 
 	/* Put the message back as the relay sent it, for the worker. */
 	h_mq_params(&mp);
@@ -464,20 +445,17 @@ START_TEST(traceparent_followed_end_to_end)
 	mq_free(c);
 
 	/* The worker's line shows it. */
-	h_worker_start(&t.worker, "obs-trace-worker",
-	    (const char *const[]){ "LOG_FORMAT=json", NULL });
+	H_START(&t.worker, H_WORKER, NULL, json_logs);
 	snprintf(want, sizeof(want), "traceparent=00-%s-", trace_id);
-	lw.d = &t.worker;
-	lw.needle = want;
-	ck_assert_msg(h_wait(15000, log_has, &lw), "no worker line with %s "
-	    "(log %s)", want, t.worker.log);
+	ck_assert_msg(h_wait_log(&t.worker, want, 1, 30000), "no worker line "
+	    "with %s (log %s)", want, t.worker.log);
 	ck_assert(h_log_contains(&t.worker, "Handling [CustomerCreated] - "
 	    "Payload: '"));
 	ck_assert(h_log_contains(&t.worker, json_string_value(
 	    json_object_get(o, "id"))));
 	json_decref(o);
-	ck_assert_int_eq(h_daemon_stop(&t.worker, 15000), 0);
-	ck_assert_int_eq(h_daemon_stop(&t.app, 15000), 0);
+	h_stop_clean(&t.worker);
+	h_stop_clean(&t.app);
 	check_json_log(&t.app);
 	check_json_log(&t.relay);
 	check_json_log(&t.worker);
@@ -487,13 +465,12 @@ END_TEST
 Suite *
 it_obs_suite(void)
 {
+	const TTest *const obs[] = { metrics_scraped_and_counters_move,
+	    readyz_follows_the_database, traceparent_followed_end_to_end,
+	    NULL };
 	Suite *s = suite_create("obs");
-	TCase *tc = tcase_create("metrics, readiness, trace, json logs");
 
-	tcase_set_timeout(tc, 180);
-	tcase_add_test(tc, metrics_scraped_and_counters_move);
-	tcase_add_test(tc, readyz_follows_the_database);
-	tcase_add_test(tc, traceparent_followed_end_to_end);
-	suite_add_tcase(s, tc);
+	suites_case(s, "metrics, readiness, trace, json logs", 180, NULL,
+	    NULL, obs);
 	return s;
 }

@@ -1,9 +1,27 @@
 /*
- * suites.c - the runner shared by the unit and integration binaries.
+ * suites.c - cases and the runner shared by the unit and integration
+ * binaries (see suites.h).
  */
 #include "suites.h"
 
 #include <stdio.h>
+
+TCase *
+suites_case(Suite *s, const char *name, double timeout_s, SFun setup,
+    SFun teardown, const TTest *const *tests)
+{
+	TCase *tc = tcase_create(name);
+	size_t i;
+
+	if (timeout_s > 0)
+		tcase_set_timeout(tc, timeout_s);
+	if (setup != NULL || teardown != NULL)
+		tcase_add_checked_fixture(tc, setup, teardown);
+	for (i = 0; tests != NULL && tests[i] != NULL; i++)
+		tcase_add_test(tc, tests[i]);
+	suite_add_tcase(s, tc);
+	return tc;
+}
 
 int
 suites_run(const char *label, const suite_fn *fns, size_t n,

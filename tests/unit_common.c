@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "msg.h"
+#include "suites.h"
 #include "timefmt.h"
 #include "trace.h"
 #include "uid.h"
@@ -400,26 +401,17 @@ END_TEST
 Suite *
 unit_common_suite(void)
 {
+	const TTest *const common[] = { cfg_defaults, cfg_values, cfg_bad_str,
+	    cfg_parse_int_edges, backoff_grows_and_caps, backoff_jitter_varies,
+	    buf_cap_enforced, time_formats, time_rfc3339_parsed,
+	    msg_decode_created_at, uid_roundtrip, trace_context,
+	    msg_customer_and_body, NULL };
 	Suite *s = suite_create("common");
-	TCase *tc = tcase_create("common");
+	TCase *tc = suites_case(s, "common", 0, NULL, NULL, common);
 
-	tcase_add_test(tc, cfg_defaults);
-	tcase_add_test(tc, cfg_values);
 	tcase_add_loop_test(tc, cfg_bad_int, 0,
 	    (int)(sizeof(bad_ports) / sizeof(bad_ports[0])));
-	tcase_add_test(tc, cfg_bad_str);
-	tcase_add_test(tc, cfg_parse_int_edges);
-	tcase_add_test(tc, backoff_grows_and_caps);
-	tcase_add_test(tc, backoff_jitter_varies);
-	tcase_add_test(tc, buf_cap_enforced);
-	tcase_add_test(tc, time_formats);
-	tcase_add_test(tc, time_rfc3339_parsed);
-	tcase_add_test(tc, msg_decode_created_at);
-	tcase_add_test(tc, uid_roundtrip);
-	tcase_add_test(tc, trace_context);
-	tcase_add_test(tc, msg_customer_and_body);
 	tcase_add_loop_test(tc, msg_decode_rejects, 0,
 	    (int)(sizeof(bad_msgs) / sizeof(bad_msgs[0])));
-	suite_add_tcase(s, tc);
 	return s;
 }

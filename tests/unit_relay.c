@@ -11,6 +11,8 @@
 #include "relay/outbatch.h"
 #include "relay/config.h"
 #include "relay/retention.h"
+#include "suites.h"
+#include "unit.h"
 
 Suite *unit_relay_suite(void);
 
@@ -275,28 +277,12 @@ END_TEST
 
 /* ---- configuration ---- */
 
-static const char *const relay_env[] = {
-	"RELAY_BATCH_SIZE", "RELAY_INFLIGHT_BATCHES", "RELAY_POLL_MS",
-	"RELAY_RETRY_BASE_MS",
-	"RELAY_RETRY_MAX_MS", "RELAY_RETENTION_HOURS", "RELAY_ROUTING_KEY",
-	"DB_PORT", "RABBITMQ_PORT", "RELAY_METRICS_PORT", "RELAY_METRICS_BIND",
-};
-
-static void
-env_clear(void)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(relay_env) / sizeof(relay_env[0]); i++)
-		unsetenv(relay_env[i]);
-}
-
 START_TEST(config_defaults)
 {
 	struct relay_config c;
 	char err[256];
 
-	env_clear();
+	unit_env_clear(relay_opts, relay_nopts);
 	ck_assert_int_eq(relay_config_load(&c, err, sizeof(err)), 0);
 	ck_assert_int_eq(c.batch_size, 500);
 	ck_assert_int_eq(c.inflight_batches, 4);
@@ -332,37 +318,31 @@ START_TEST(config_errors_name_the_variable)
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		env_clear();
+		unit_env_clear(relay_opts, relay_nopts);
 		setenv(bad[i].name, bad[i].val, 1);
 		ck_assert_int_eq(relay_config_load(&c, err, sizeof(err)), -1);
 		ck_assert_msg(strstr(err, bad[i].name) != NULL, "%s=%s: %s",
 		    bad[i].name, bad[i].val, err);
 	}
-	env_clear();
+	unit_env_clear(relay_opts, relay_nopts);
 	setenv("RELAY_BATCH_SIZE", "1000", 1);
 	ck_assert_int_eq(relay_config_load(&c, err, sizeof(err)), 0);
 	ck_assert_int_eq(c.batch_size, RELAY_BATCH_MAX);
-	env_clear();
+	unit_env_clear(relay_opts, relay_nopts);
 }
 END_TEST
 
 Suite *
 unit_relay_suite(void)
 {
+	const TTest *const relay[] = { outbatch_builds_bodies,
+	    outbatch_sets_aside_invalid_rows, outbatch_stops_when_full,
+	    outbatch_refuses_bodies_over_the_cap, outbatch_continues_the_trace,
+	    outbatch_tallies_outcomes, log_line_lists_acked_ids,
+	    log_line_shortened_with_a_count, retention_pacing, config_defaults,
+	    config_errors_name_the_variable, NULL };
 	Suite *s = suite_create("relay");
-	TCase *tc = tcase_create("relay");
 
-	tcase_add_test(tc, outbatch_builds_bodies);
-	tcase_add_test(tc, outbatch_sets_aside_invalid_rows);
-	tcase_add_test(tc, outbatch_stops_when_full);
-	tcase_add_test(tc, outbatch_refuses_bodies_over_the_cap);
-	tcase_add_test(tc, outbatch_continues_the_trace);
-	tcase_add_test(tc, outbatch_tallies_outcomes);
-	tcase_add_test(tc, log_line_lists_acked_ids);
-	tcase_add_test(tc, log_line_shortened_with_a_count);
-	tcase_add_test(tc, retention_pacing);
-	tcase_add_test(tc, config_defaults);
-	tcase_add_test(tc, config_errors_name_the_variable);
-	suite_add_tcase(s, tc);
+	suites_case(s, "relay", 0, NULL, NULL, relay);
 	return s;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "app/validate.h"
+#include "suites.h"
 
 Suite *unit_validate_suite(void);
 
@@ -144,14 +145,11 @@ END_TEST
 Suite *
 unit_validate_suite(void)
 {
+	const TTest *const validate[] = { lengths, utf8, content_type_and_key,
+	    NULL };
 	Suite *s = suite_create("validate");
-	TCase *tc = tcase_create("validate");
 
-	tcase_add_loop_test(tc, body_table, 0,
-	    (int)(sizeof(cases) / sizeof(cases[0])));
-	tcase_add_test(tc, lengths);
-	tcase_add_test(tc, utf8);
-	tcase_add_test(tc, content_type_and_key);
-	suite_add_tcase(s, tc);
+	tcase_add_loop_test(suites_case(s, "validate", 0, NULL, NULL,
+	    validate), body_table, 0, (int)(sizeof(cases) / sizeof(cases[0])));
 	return s;
 }

@@ -15,6 +15,8 @@
 #include "worker/config.h"
 #include "worker/handlers.h"
 #include "worker/rows.h"
+#include "suites.h"
+#include "unit.h"
 
 Suite *unit_worker_suite(void);
 
@@ -386,27 +388,12 @@ END_TEST
 
 /* ---- configuration ---- */
 
-static const char *const worker_vars[] = {
-	"WORKER_PREFETCH", "WORKER_BATCH_MAX", "WORKER_BATCH_WAIT_MS",
-	"WORKER_RETRY_BASE_MS", "WORKER_RETRY_MAX_MS", "WORKER_DLQ_TIMEOUT_MS",
-	"LOG_LEVEL", "LOG_FORMAT", "WORKER_METRICS_PORT", "WORKER_METRICS_BIND",
-};
-
-static void
-clear_env(void)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(worker_vars) / sizeof(worker_vars[0]); i++)
-		unsetenv(worker_vars[i]);
-}
-
 START_TEST(config_defaults)
 {
 	struct worker_config c;
 	char err[256];
 
-	clear_env();
+	unit_env_clear(worker_opts, worker_nopts);
 	ck_assert_int_eq(worker_config_load(&c, err, sizeof(err)), 0);
 	ck_assert_int_eq(c.prefetch, 500);
 	ck_assert_int_eq(c.batch_max, 200);
@@ -444,35 +431,29 @@ START_TEST(config_refused)
 	struct worker_config c;
 	char err[256] = "";
 
-	clear_env();
+	unit_env_clear(worker_opts, worker_nopts);
 	setenv(b->name, b->value, 1);
 	ck_assert_int_eq(worker_config_load(&c, err, sizeof(err)), -1);
 	ck_assert_msg(strncmp(err, b->name, strlen(b->name)) == 0,
 	    "%s=%s: error \"%s\" does not start with the name", b->name,
 	    b->value, err);
-	clear_env();
+	unit_env_clear(worker_opts, worker_nopts);
 }
 END_TEST
 
 Suite *
 unit_worker_suite(void)
 {
+	const TTest *const logic[] = { handler_lookup, batch_capacity,
+	    batch_classifies, batch_repeats, batch_ack_tags,
+	    batch_set_bad_releases, rows_texts, rows_chunks, config_defaults,
+	    NULL };
 	Suite *s = suite_create("worker");
-	TCase *tc = tcase_create("logic");
+	TCase *tc = suites_case(s, "logic", 0, NULL, NULL, logic);
 
-	tcase_add_test(tc, handler_lookup);
 	tcase_add_loop_test(tc, customer_created_decode, 0,
 	    (int)(sizeof(cc_cases) / sizeof(cc_cases[0])));
-	tcase_add_test(tc, batch_capacity);
-	tcase_add_test(tc, batch_classifies);
-	tcase_add_test(tc, batch_repeats);
-	tcase_add_test(tc, batch_ack_tags);
-	tcase_add_test(tc, batch_set_bad_releases);
-	tcase_add_test(tc, rows_texts);
-	tcase_add_test(tc, rows_chunks);
-	tcase_add_test(tc, config_defaults);
 	tcase_add_loop_test(tc, config_refused, 0,
 	    (int)(sizeof(bad_cfgs) / sizeof(bad_cfgs[0])));
-	suite_add_tcase(s, tc);
 	return s;
 }

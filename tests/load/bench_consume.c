@@ -29,7 +29,6 @@
  * on any error.  Not part of `make test`: `make bench-consume` builds it.
  */
 #include <amqp.h>
-#include <amqp_tcp_socket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,13 +40,14 @@
 #include "backoff.h"
 #include "buf.h"
 #include "cfg.h"
+#include "clock.h"
 #include "db.h"
 #include "mq.h"
 #include "msg.h"
+#include "rawamqp.h"
 #include "timefmt.h"
 #include "uid.h"
 
-#define CH 1
 /* Messages per confirmed publish batch while filling. */
 #define FILL_CHUNK 1000
 
@@ -62,30 +62,6 @@ static const struct cfg_opt bench_opts[] = {
 	MQ_CFG_ROWS(T, mq),
 };
 #undef T
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-arg_int(int argc, char **argv, int i, int def, int min, int max, int *out)
-{
-	if (argc <= i) {
-		*out = def;
-		return 0;
-	}
-	if (cfg_parse_int(argv[i], min, max, out) == -1) {
-		fprintf(stderr, "bench: argument %d: expected an integer in "
-		    "[%d, %d]\n", i, min, max);
-		return -1;
-	}
-	return 0;
-}
 
 /* Publishes count CustomerCreated messages to queue (default exchange),
  * FILL_CHUNK at a time with confirms.  0 or -1. */
@@ -167,20 +143,6 @@ out:
 	return ret;
 }
 
-static int
-check(amqp_rpc_reply_t r, const char *what)
-{
-	if (r.reply_type == AMQP_RESPONSE_NORMAL)
-		return 0;
-	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
-		fprintf(stderr, "bench: %s: %s\n", what,
-		    amqp_error_string2(r.library_error));
-	else
-		fprintf(stderr, "bench: %s: broker error 0x%08x\n", what,
-		    r.reply.id);
-	return -1;
-}
-
 /* Drains count messages of queue with the raw library.  0 or -1. */
 static int
 drain_raw(const struct mq_params *p, const char *queue, int count,
@@ -189,57 +151,47 @@ drain_raw(const struct mq_params *p, const char *queue, int count,
 	amqp_connection_state_t st;
 	amqp_envelope_t env;
 	amqp_rpc_reply_t r;
-	amqp_socket_t *sock;
 	struct timeval tv;
 	uint64_t last = 0;
 	int got = 0, unacked = 0, ret = -1;
 	double t0 = 0, dt;
 
-	st = amqp_new_connection();
-	if ((sock = amqp_tcp_socket_new(st)) == NULL ||
-	    amqp_socket_open(sock, p->host, p->port) != AMQP_STATUS_OK) {
-		fprintf(stderr, "bench: cannot connect\n");
+	if (raw_open(&st, p->host, p->port, p->vhost, p->user, p->pass) == -1)
 		goto out;
-	}
-	if (check(amqp_login(st, p->vhost, 0, 131072, 0,
-	    AMQP_SASL_METHOD_PLAIN, p->user, p->pass), "login") == -1)
+	amqp_basic_qos(st, RAW_CH, 0, (uint16_t)prefetch, 0);
+	if (raw_check(amqp_get_rpc_reply(st), "basic.qos") == -1)
 		goto out;
-	amqp_channel_open(st, CH);
-	if (check(amqp_get_rpc_reply(st), "channel.open") == -1)
-		goto out;
-	amqp_basic_qos(st, CH, 0, (uint16_t)prefetch, 0);
-	if (check(amqp_get_rpc_reply(st), "basic.qos") == -1)
-		goto out;
-	amqp_basic_consume(st, CH, amqp_cstring_bytes(queue), amqp_empty_bytes,
-	    0, 0, 0, amqp_empty_table);
-	if (check(amqp_get_rpc_reply(st), "basic.consume") == -1)
+	amqp_basic_consume(st, RAW_CH, amqp_cstring_bytes(queue),
+	    amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+	if (raw_check(amqp_get_rpc_reply(st), "basic.consume") == -1)
 		goto out;
 	while (got < count) {
 		tv.tv_sec = 30;
 		tv.tv_usec = 0;
 		amqp_maybe_release_buffers(st);
 		r = amqp_consume_message(st, &env, &tv, 0);
-		if (check(r, "consume") == -1)
+		if (raw_check(r, "consume") == -1)
 			goto out;
 		if (got == 0)
-			t0 = now_s();
+			t0 = clock_s();
 		last = env.delivery_tag;
 		amqp_destroy_envelope(&env);
 		got++;
 		if (++unacked >= ack_every || got == count) {
-			if (amqp_basic_ack(st, CH, last, 1) != AMQP_STATUS_OK) {
+			if (amqp_basic_ack(st, RAW_CH, last, 1) !=
+			    AMQP_STATUS_OK) {
 				fprintf(stderr, "bench: ack failed\n");
 				goto out;
 			}
 			unacked = 0;
 		}
 	}
-	dt = now_s() - t0;
+	dt = clock_s() - t0;
 	printf("raw consume: %d msgs in %.2f s = %.0f msg/s (prefetch %d, "
 	    "multiple-ack every %d)\n", count, dt, (double)count / dt,
 	    prefetch, ack_every);
 	ret = 0;
-	amqp_channel_close(st, CH, AMQP_REPLY_SUCCESS);
+	amqp_channel_close(st, RAW_CH, AMQP_REPLY_SUCCESS);
 	amqp_connection_close(st, AMQP_REPLY_SUCCESS);
 out:
 	amqp_destroy_connection(st);
@@ -250,27 +202,20 @@ out:
 static int
 scratch(const struct mq_params *p, const char *queue, int create)
 {
-	amqp_connection_state_t st = amqp_new_connection();
-	amqp_socket_t *sock;
+	amqp_connection_state_t st;
 	int ret = -1;
 
-	if ((sock = amqp_tcp_socket_new(st)) == NULL ||
-	    amqp_socket_open(sock, p->host, p->port) != AMQP_STATUS_OK ||
-	    check(amqp_login(st, p->vhost, 0, 131072, 0,
-	    AMQP_SASL_METHOD_PLAIN, p->user, p->pass), "login") == -1)
-		goto out;
-	amqp_channel_open(st, CH);
-	if (check(amqp_get_rpc_reply(st), "channel.open") == -1)
+	if (raw_open(&st, p->host, p->port, p->vhost, p->user, p->pass) == -1)
 		goto out;
 	if (create)
-		amqp_queue_declare(st, CH, amqp_cstring_bytes(queue), 0, 1, 0,
-		    0, amqp_empty_table);
+		amqp_queue_declare(st, RAW_CH, amqp_cstring_bytes(queue), 0, 1,
+		    0, 0, amqp_empty_table);
 	else
-		amqp_queue_delete(st, CH, amqp_cstring_bytes(queue), 0, 0);
-	if (check(amqp_get_rpc_reply(st), "queue.declare/delete") == -1)
+		amqp_queue_delete(st, RAW_CH, amqp_cstring_bytes(queue), 0, 0);
+	if (raw_check(amqp_get_rpc_reply(st), "queue.declare/delete") == -1)
 		goto out;
 	ret = 0;
-	amqp_channel_close(st, CH, AMQP_REPLY_SUCCESS);
+	amqp_channel_close(st, RAW_CH, AMQP_REPLY_SUCCESS);
 	amqp_connection_close(st, AMQP_REPLY_SUCCESS);
 out:
 	amqp_destroy_connection(st);
@@ -310,7 +255,7 @@ wait_processed(const struct db_params *p, int count, int timeout_s)
 
 	if ((db = db_new(p)) == NULL)
 		return -1;
-	t_end = now_s() + timeout_s;
+	t_end = clock_s() + timeout_s;
 	for (;;) {
 		memset(&s, 0, sizeof(s));
 		if (db_query(db, "SELECT COUNT(*), MIN(processed_at), "
@@ -321,7 +266,7 @@ wait_processed(const struct db_params *p, int count, int timeout_s)
 		}
 		if (s.n >= count)
 			break;
-		if (now_s() > t_end) {
+		if (clock_s() > t_end) {
 			fprintf(stderr, "bench: only %lld of %d processed after "
 			    "%d s\n", s.n, count, timeout_s);
 			goto out;
@@ -363,9 +308,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[1], "raw") == 0) {
-		if (arg_int(argc, argv, 2, 100000, 1, 10000000, &count) == -1 ||
-		    arg_int(argc, argv, 3, 500, 1, 65535, &a2) == -1 ||
-		    arg_int(argc, argv, 4, 200, 1, 65535, &a3) == -1)
+		if (raw_arg_int(argc, argv, 2, 100000, 1, 10000000, &count) == -1 ||
+		    raw_arg_int(argc, argv, 3, 500, 1, 65535, &a2) == -1 ||
+		    raw_arg_int(argc, argv, 4, 200, 1, 65535, &a3) == -1)
 			return 2;
 		snprintf(queue, sizeof(queue), "bench.consume.%ld",
 		    (long)getpid());
@@ -378,14 +323,14 @@ main(int argc, char **argv)
 		return rc == 0 ? 0 : 1;
 	}
 	if (strcmp(argv[1], "drain") == 0) {
-		if (arg_int(argc, argv, 2, 100000, 1, 10000000, &count) == -1 ||
-		    arg_int(argc, argv, 3, 500, 1, 65535, &a2) == -1 ||
-		    arg_int(argc, argv, 4, 200, 1, 65535, &a3) == -1)
+		if (raw_arg_int(argc, argv, 2, 100000, 1, 10000000, &count) == -1 ||
+		    raw_arg_int(argc, argv, 3, 500, 1, 65535, &a2) == -1 ||
+		    raw_arg_int(argc, argv, 4, 200, 1, 65535, &a3) == -1)
 			return 2;
 		return drain_raw(&cfg.mq, MQ_QUEUE, count, a2, a3) == 0 ? 0 : 1;
 	}
 	if (strcmp(argv[1], "fill") == 0) {
-		if (arg_int(argc, argv, 2, 100000, 1, 10000000, &count) == -1)
+		if (raw_arg_int(argc, argv, 2, 100000, 1, 10000000, &count) == -1)
 			return 2;
 		rc = fill(&cfg.mq, MQ_QUEUE, count);
 		if (rc == 0)
@@ -393,8 +338,8 @@ main(int argc, char **argv)
 		return rc == 0 ? 0 : 1;
 	}
 	if (strcmp(argv[1], "wait") == 0) {
-		if (arg_int(argc, argv, 2, 100000, 1, 10000000, &count) == -1 ||
-		    arg_int(argc, argv, 3, 600, 1, 86400, &a2) == -1)
+		if (raw_arg_int(argc, argv, 2, 100000, 1, 10000000, &count) == -1 ||
+		    raw_arg_int(argc, argv, 3, 600, 1, 86400, &a2) == -1)
 			return 2;
 		db_global_init();
 		rc = wait_processed(&cfg.db, count, a2);

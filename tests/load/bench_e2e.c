@@ -7,9 +7,9 @@
  *
  *   outbox-bench-e2e <port> [rate/s] [seconds]      (defaults 1000, 30)
  *
- * Open loop: requests are sent on schedule whether or not earlier ones
- * were answered (up to 1024 in flight), so a slow system shows as latency,
- * not as a lower offered rate.  Prints one JSON object.
+ * Open loop (loadgen.c): requests are sent on schedule whether or not
+ * earlier ones were answered (up to 1024 in flight), so a slow system
+ * shows as latency, not as a lower offered rate.  Prints one JSON object.
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -20,7 +20,9 @@
 
 #include "backoff.h"
 #include "cfg.h"
+#include "clock.h"
 #include "db.h"
+#include "loadgen.h"
 #include "log.h"
 
 #define E2E_MAX_INFLIGHT 1024
@@ -33,28 +35,13 @@ static const struct cfg_opt e2e_opts[] = {
 	DB_CFG_ROWS(struct e2e_cfg, db),
 };
 
-struct req {
-	char body[160];
-	struct curl_slist *hdr;
-	double sent;
+/* The run: the emails' prefix, what came back. */
+struct e2e {
+	char like[64];           /* SQL LIKE pattern of the run's emails */
+	long long ok, bad;
+	double *http_lat;        /* seconds, one per 201 */
+	size_t nhttp;
 };
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static size_t
-discard(char *p, size_t size, size_t n, void *ud)
-{
-	(void)p;
-	(void)ud;
-	return size * n;
-}
 
 static int
 cmp_double(const void *a, const void *b)
@@ -108,20 +95,42 @@ count_cb(void *ud, const struct db_col *cols, size_t ncols)
 	return 0;
 }
 
+static void
+e2e_prepare(void *ud, struct loadgen_req *r)
+{
+	const struct e2e *e = ud;
+
+	snprintf(r->body, sizeof(r->body), "{\"email\":\"%.*s%lld@example."
+	    "com\",\"name\":\"E2E\"}", (int)strlen(e->like) - 1, e->like,
+	    r->n);
+}
+
+static int
+e2e_done(void *ud, const struct loadgen_req *r, CURLcode res, long st)
+{
+	struct e2e *e = ud;
+
+	(void)res;
+	if (st == 201) {
+		e->ok++;
+		e->http_lat[e->nhttp++] = clock_s() - r->sent;
+	} else {
+		e->bad++;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	int port, rate = 1000, secs = 30, running, i, inflight = 0;
-	long long sent = 0, due, ok = 0, bad = 0, effects = 0;
-	double t0, end, *http_lat;
-	size_t nhttp = 0;
+	int port, rate = 1000, secs = 30, i;
+	long long effects = 0;
 	struct e2e_cfg cfg;
+	struct loadgen lg;
+	struct e2e e;
 	struct db_val arg;
 	struct lat l = { 0 };
-	char url[128], like[64], err[256];
-	struct req *reqs;
-	CURLMsg *msg;
-	CURLM *m;
+	char url[128], err[256];
 	db_conn *c;
 
 	log_init("bench-e2e", LOG_LVL_INFO);
@@ -132,83 +141,38 @@ main(int argc, char **argv)
 	if (cfg_load(e2e_opts, 1 * (sizeof(e2e_opts) / sizeof(e2e_opts[0])),
 	    &cfg, err, sizeof(err)) == -1)
 		fatalx("config: %s", err);
-	reqs = calloc((size_t)rate * (size_t)secs, sizeof(*reqs));
-	http_lat = calloc((size_t)rate * (size_t)secs, sizeof(*http_lat));
-	if (reqs == NULL || http_lat == NULL)
+	memset(&e, 0, sizeof(e));
+	e.http_lat = calloc((size_t)rate * (size_t)secs, sizeof(*e.http_lat));
+	if (e.http_lat == NULL)
 		fatalx("out of memory");
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/customers", port);
-	snprintf(like, sizeof(like), "e2e-%d-%ld-%%", (int)getpid(),
+	snprintf(e.like, sizeof(e.like), "e2e-%d-%ld-%%", (int)getpid(),
 	    (long)time(NULL));
+	memset(&lg, 0, sizeof(lg));
+	lg.url = url;
+	lg.total = (long long)rate * secs;
+	lg.rate = rate;
+	lg.max_inflight = E2E_MAX_INFLIGHT;
+	lg.max_conns = 256;
+	lg.timeout_ms = 30000;
+	lg.prepare = e2e_prepare;
+	lg.done = e2e_done;
+	lg.ud = &e;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	m = curl_multi_init();
-	curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, 256L);
-	t0 = now_s();
-	end = t0 + secs;
-	for (;;) {
-		double now = now_s();
-
-		due = now >= end ? (long long)rate * secs :
-		    (long long)((now - t0) * rate);
-		while (sent < due && inflight < E2E_MAX_INFLIGHT) {
-			struct req *r = &reqs[sent];
-			CURL *h = curl_easy_init();
-			int n = snprintf(r->body, sizeof(r->body),
-			    "{\"email\":\"%.*s%lld@example.com\",\"name\":"
-			    "\"E2E\"}", (int)strlen(like) - 1, like, sent);
-
-			(void)n;
-			r->hdr = curl_slist_append(NULL,
-			    "Content-Type: application/json");
-			r->sent = now;
-			curl_easy_setopt(h, CURLOPT_URL, url);
-			curl_easy_setopt(h, CURLOPT_POSTFIELDS, r->body);
-			curl_easy_setopt(h, CURLOPT_HTTPHEADER, r->hdr);
-			curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-			curl_easy_setopt(h, CURLOPT_PRIVATE, r);
-			curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
-			curl_multi_add_handle(m, h);
-			sent++;
-			inflight++;
-		}
-		curl_multi_perform(m, &running);
-		while ((msg = curl_multi_info_read(m, &i)) != NULL) {
-			struct req *r;
-			long st = 0;
-
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-			    (char **)&r);
-			curl_easy_getinfo(msg->easy_handle,
-			    CURLINFO_RESPONSE_CODE, &st);
-			if (st == 201) {
-				ok++;
-				http_lat[nhttp++] = now_s() - r->sent;
-			} else {
-				bad++;
-			}
-			curl_slist_free_all(r->hdr);
-			curl_multi_remove_handle(m, msg->easy_handle);
-			curl_easy_cleanup(msg->easy_handle);
-			inflight--;
-		}
-		if (sent >= (long long)rate * secs && inflight == 0)
-			break;
-		curl_multi_poll(m, NULL, 0, 1, NULL);
-	}
-	curl_multi_cleanup(m);
+	if (loadgen_run(&lg) == -1)
+		fatalx("out of memory");
 	curl_global_cleanup();
 
 	/* Wait (bounded) for the worker to have done every effect. */
 	db_global_init();
 	if ((c = db_new(&cfg.db)) == NULL)
 		fatalx("out of memory");
-	arg = DB_STR(like);
+	arg = DB_STR(e.like);
 	for (i = 0; i < 600; i++) {
 		if (db_query(c, "SELECT COUNT(*) FROM welcome_emails WHERE "
 		    "email LIKE ?", &arg, 1, count_cb, &effects, NULL) != DB_OK)
 			fatalx("count effects: %s", db_error(c));
-		if (effects >= ok)
+		if (effects >= e.ok)
 			break;
 		backoff_sleep(100, NULL);
 	}
@@ -220,17 +184,16 @@ main(int argc, char **argv)
 	db_free(c);
 	db_global_end();
 	qsort(l.v, l.n, sizeof(*l.v), cmp_double);
-	qsort(http_lat, nhttp, sizeof(*http_lat), cmp_double);
+	qsort(e.http_lat, e.nhttp, sizeof(*e.http_lat), cmp_double);
 	printf("{\"rate\": %d, \"seconds\": %d, \"sent\": %lld, \"created\": "
 	    "%lld, \"failed\": %lld, \"offered_per_s\": %.1f, "
 	    "\"http_p50_ms\": %.2f, \"http_p99_ms\": %.2f, \"effects\": %zu, "
 	    "\"e2e_p50_ms\": %.2f, \"e2e_p99_ms\": %.2f, \"e2e_max_ms\": %.2f}\n",
-	    rate, secs, sent, ok, bad, (double)sent / (now_s() - t0),
-	    pct(http_lat, nhttp, 0.5) * 1e3, pct(http_lat, nhttp, 0.99) * 1e3,
-	    l.n, pct(l.v, l.n, 0.5) * 1e3, pct(l.v, l.n, 0.99) * 1e3,
-	    l.n ? l.v[l.n - 1] * 1e3 : 0.0);
+	    rate, secs, lg.sent, e.ok, e.bad, (double)lg.sent /
+	    (clock_s() - lg.t0), pct(e.http_lat, e.nhttp, 0.5) * 1e3,
+	    pct(e.http_lat, e.nhttp, 0.99) * 1e3, l.n, pct(l.v, l.n, 0.5) * 1e3,
+	    pct(l.v, l.n, 0.99) * 1e3, l.n ? l.v[l.n - 1] * 1e3 : 0.0);
 	free(l.v);
-	free(http_lat);
-	free(reqs);
-	return ok == 0 || (long long)l.n < ok ? 1 : 0;
+	free(e.http_lat);
+	return e.ok == 0 || (long long)l.n < e.ok ? 1 : 0;
 }

@@ -23,7 +23,6 @@
  * Exits 1 on any error, nack or return.
  */
 #include <amqp.h>
-#include <amqp_tcp_socket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,17 +32,8 @@
 #include <unistd.h>
 
 #include "cfg.h"
-
-#define CH 1
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "clock.h"
+#include "rawamqp.h"
 
 static const char *
 env_or(const char *name, const char *def)
@@ -53,41 +43,11 @@ env_or(const char *name, const char *def)
 	return v != NULL && *v != '\0' ? v : def;
 }
 
-static int
-check(amqp_rpc_reply_t r, const char *what)
-{
-	if (r.reply_type == AMQP_RESPONSE_NORMAL)
-		return 0;
-	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
-		fprintf(stderr, "bench: %s: %s\n", what,
-		    amqp_error_string2(r.library_error));
-	else
-		fprintf(stderr, "bench: %s: broker error 0x%08x\n", what,
-		    r.reply.id);
-	return -1;
-}
-
-static int
-arg_int(int argc, char **argv, int i, int def, int min, int max, int *out)
-{
-	if (argc <= i) {
-		*out = def;
-		return 0;
-	}
-	if (cfg_parse_int(argv[i], min, max, out) == -1) {
-		fprintf(stderr, "bench: argument %d: expected an integer in "
-		    "[%d, %d]\n", i, min, max);
-		return -1;
-	}
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
 	amqp_connection_state_t st;
 	amqp_basic_properties_t props;
-	amqp_socket_t *sock;
 	amqp_frame_t frame;
 	amqp_bytes_t body;
 	struct timeval tv;
@@ -102,11 +62,11 @@ main(int argc, char **argv)
 		props_on = 1;
 		skip = 1;
 	}
-	if (arg_int(argc - skip, argv + skip, 1, 100000, 1, 100000000,
+	if (raw_arg_int(argc - skip, argv + skip, 1, 100000, 1, 100000000,
 	    &count) == -1 ||
-	    arg_int(argc - skip, argv + skip, 2, 1000, 1, 65535,
+	    raw_arg_int(argc - skip, argv + skip, 2, 1000, 1, 65535,
 	    &inflight) == -1 ||
-	    arg_int(argc - skip, argv + skip, 3, 320, 1, 1 << 20,
+	    raw_arg_int(argc - skip, argv + skip, 3, 320, 1, 1 << 20,
 	    &size) == -1)
 		return 2;
 	if (cfg_parse_int(env_or("RABBITMQ_PORT", "5672"), 1, 65535,
@@ -123,26 +83,16 @@ main(int argc, char **argv)
 	body.len = (size_t)size;
 	snprintf(queue, sizeof(queue), "bench.publish.%ld", (long)getpid());
 
-	st = amqp_new_connection();
-	if ((sock = amqp_tcp_socket_new(st)) == NULL ||
-	    amqp_socket_open(sock, env_or("RABBITMQ_HOST", "127.0.0.1"),
-	    port) != AMQP_STATUS_OK) {
-		fprintf(stderr, "bench: cannot connect\n");
-		goto out;
-	}
-	if (check(amqp_login(st, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
+	if (raw_open(&st, env_or("RABBITMQ_HOST", "127.0.0.1"), port, "/",
 	    env_or("RABBITMQ_USER", "guest"),
-	    env_or("RABBITMQ_PASS", "guest")), "login") == -1)
+	    env_or("RABBITMQ_PASS", "guest")) == -1)
 		goto out;
-	amqp_channel_open(st, CH);
-	if (check(amqp_get_rpc_reply(st), "channel.open") == -1)
-		goto out;
-	amqp_queue_declare(st, CH, amqp_cstring_bytes(queue), 0, 1, 0, 0,
+	amqp_queue_declare(st, RAW_CH, amqp_cstring_bytes(queue), 0, 1, 0, 0,
 	    amqp_empty_table);
-	if (check(amqp_get_rpc_reply(st), "queue.declare") == -1)
+	if (raw_check(amqp_get_rpc_reply(st), "queue.declare") == -1)
 		goto out;
-	amqp_confirm_select(st, CH);
-	if (check(amqp_get_rpc_reply(st), "confirm.select") == -1)
+	amqp_confirm_select(st, RAW_CH);
+	if (raw_check(amqp_get_rpc_reply(st), "confirm.select") == -1)
 		goto out;
 
 	memset(&props, 0, sizeof(props));
@@ -151,7 +101,7 @@ main(int argc, char **argv)
 	props.content_type = amqp_cstring_bytes("application/json");
 	props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
 
-	t0 = now_s();
+	t0 = clock_s();
 	while (done < (uint64_t)count) {
 		/* Fill the window, then read what the broker has sent back
 		 * (blocking only when the window is full or all are out). */
@@ -182,7 +132,7 @@ main(int argc, char **argv)
 				props.headers.num_entries = 2;
 				props.headers.entries = hdr;
 			}
-			rc = amqp_basic_publish(st, CH, amqp_empty_bytes,
+			rc = amqp_basic_publish(st, RAW_CH, amqp_empty_bytes,
 			    amqp_cstring_bytes(queue), 1, 0, &props, body);
 			if (rc != AMQP_STATUS_OK) {
 				fprintf(stderr, "bench: publish: %s\n",
@@ -233,14 +183,14 @@ main(int argc, char **argv)
 				low++;
 		}
 	}
-	dt = now_s() - t0;
+	dt = clock_s() - t0;
 	printf("raw publish: %d msgs in %.2f s = %.0f msg/s (inflight %d, "
 	    "%d B, %s)\n", count, dt, (double)count / dt, inflight, size,
 	    props_on ? "props" : "bare");
 	ret = 0;
-	amqp_queue_delete(st, CH, amqp_cstring_bytes(queue), 0, 0);
-	check(amqp_get_rpc_reply(st), "queue.delete");
-	amqp_channel_close(st, CH, AMQP_REPLY_SUCCESS);
+	amqp_queue_delete(st, RAW_CH, amqp_cstring_bytes(queue), 0, 0);
+	raw_check(amqp_get_rpc_reply(st), "queue.delete");
+	amqp_channel_close(st, RAW_CH, AMQP_REPLY_SUCCESS);
 	amqp_connection_close(st, AMQP_REPLY_SUCCESS);
 out:
 	amqp_destroy_connection(st);

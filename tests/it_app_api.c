@@ -1,27 +1,26 @@
 /*
- * it_app.c - integration tests of outbox-app against the real MariaDB:
- * the bad-request table, creation and reads, concurrency, idempotency
- * keys, atomicity of the two inserts, database outage, shutdown.
+ * it_app_api.c - the app's HTTP API against the real MariaDB, one app
+ * for the whole case: the table of bad requests (status, JSON error
+ * body, nothing written), creation and reads, health, 200 concurrent
+ * creations and 50 of one email, Idempotency-Key replay, conflict and
+ * concurrency, and the atomicity of the customer and its outbox row.
  */
 #include <check.h>
 #include <curl/curl.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "harness.h"
+#include "suites.h"
 
-Suite *it_app_suite(void);
+Suite *it_app_api_suite(void);
 
 #define JSON "application/json"
 
+/* The app all the tests of the case talk to. */
 static struct h_daemon app;
 
 /* Rows in every table the app writes. */
@@ -34,17 +33,16 @@ rows_everywhere(void)
 }
 
 static void
-app_up(void)
+api_app_up(void)
 {
 	static const char *const env[] = { "APP_DB_POOL=4", NULL };
-	struct h_resp r;
-
-	h_reset_tables();
-	h_app_start(&app, "it-app", env);
 	/* The customer the duplicate-email cases collide with. */
 	static const char dup[] =
 	    "{\"email\":\"Dup@Example.com\",\"name\":\"D\"}";
+	struct h_resp r;
 
+	h_reset_tables();
+	H_START(&app, H_APP, NULL, env);
 	ck_assert_int_eq(h_http(app.port, "POST", "/customers", JSON, dup,
 	    strlen(dup), NULL, &r), 0);
 	ck_assert_int_eq(r.status, 201);
@@ -52,9 +50,9 @@ app_up(void)
 }
 
 static void
-app_down(void)
+api_app_down(void)
 {
-	h_daemon_stop(&app, 10000);
+	h_daemon_stop(&app, H_STOP_MS);
 }
 
 /* ---- the bad-request table ---- */
@@ -559,415 +557,19 @@ START_TEST(outbox_failure_rolls_back_customer)
 }
 END_TEST
 
-/* ---- limits ---- */
-
-START_TEST(oversized_header_refused)
-{
-	static char hdr[40 * 1024];
-	const char *hdrs[] = { hdr, NULL };
-	struct h_resp r;
-	int rc;
-
-	memcpy(hdr, "X-Big: ", 7);
-	memset(hdr + 7, 'x', sizeof(hdr) - 8);
-	hdr[sizeof(hdr) - 1] = '\0';
-	rc = h_http(app.port, "GET", "/healthz", NULL, NULL, 0, hdrs, &r);
-	/* Refused with a 4xx, or the connection is dropped. */
-	ck_assert_msg(rc == -1 || (r.status >= 400 && r.status < 500),
-	    "status %ld", r.status);
-	h_resp_free(&r);
-	/* And the server goes on serving others. */
-	ck_assert_int_eq(h_http(app.port, "GET", "/healthz", NULL, NULL, 0,
-	    NULL, &r), 0);
-	ck_assert_int_eq(r.status, 200);
-	h_resp_free(&r);
-}
-END_TEST
-
-/* ---- hostile clients ---- */
-
-/* Opens a TCP connection to the app; -1 on failure. */
-static int
-raw_connect(int port)
-{
-	struct sockaddr_in sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	if (fd < 0)
-		return -1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static long
-rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kib = strtol(line + 6, NULL, 10);
-	fclose(f);
-	return kib;
-}
-
-static void
-raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
-/* 300 idle connections, 200 slowloris requests (headers or body never
- * finished) and 100 oversized bodies announced: other clients are still
- * served, and the app's memory stays bounded. */
-START_TEST(slow_and_idle_clients_do_not_block)
-{
-	enum { IDLE = 300, SLOW = 200, BIG = 100, GOOD = 100 };
-	static int fds[IDLE + SLOW + BIG];
-	static const char slow_hdr[] = "POST /customers HTTP/1.1\r\n"
-	    "Host: x\r\nContent-Type: application/json\r\n";
-	static const char slow_body[] = "POST /customers HTTP/1.1\r\n"
-	    "Host: x\r\nContent-Type: application/json\r\n"
-	    "Content-Length: 1000\r\n\r\n{\"email\":";
-	static const char big[] = "POST /customers HTTP/1.1\r\n"
-	    "Host: x\r\nContent-Type: application/json\r\n"
-	    "Content-Length: 100000000\r\n\r\n";
-	long rss0, rss1;
-	int i, n = 0, ok = 0;
-	struct h_resp r;
-	char body[128];
-
-	raise_nofile();
-	rss0 = rss_kib(app.pid);
-	for (i = 0; i < IDLE; i++)
-		if ((fds[n] = raw_connect(app.port)) >= 0)
-			n++;
-	for (i = 0; i < SLOW; i++) {
-		if ((fds[n] = raw_connect(app.port)) < 0)
-			continue;
-		if (i % 2 == 0)
-			ck_assert(write(fds[n], slow_hdr, sizeof(slow_hdr) - 1) > 0);
-		else
-			ck_assert(write(fds[n], slow_body, sizeof(slow_body) - 1) > 0);
-		n++;
-	}
-	for (i = 0; i < BIG; i++) {
-		if ((fds[n] = raw_connect(app.port)) < 0)
-			continue;
-		ck_assert(write(fds[n], big, sizeof(big) - 1) > 0);
-		n++;
-	}
-	ck_assert_int_ge(n, IDLE + SLOW + BIG - 10);
-	for (i = 0; i < GOOD; i++) {
-		snprintf(body, sizeof(body), "{\"email\":\"hostile%d@example.com\","
-		    "\"name\":\"H\"}", i);
-		ck_assert_int_eq(h_http(app.port, "POST", "/customers", JSON,
-		    body, strlen(body), NULL, &r), 0);
-		ok += r.status == 201;
-		h_resp_free(&r);
-	}
-	ck_assert_int_eq(ok, GOOD);
-	rss1 = rss_kib(app.pid);
-	fprintf(stderr, "hostile: %d open connections; app RSS %ld KiB -> "
-	    "%ld KiB\n", n, rss0, rss1);
-	/* Bounded: 600 connections cost at most their memory limit each
-	 * (APP_CONN_MEMORY_KIB, 32 KiB) plus bookkeeping, not the 100 MB
-	 * the big requests announced. */
-	ck_assert_int_lt(rss1 - rss0, 64 * 1024);
-	for (i = 0; i < n; i++)
-		close(fds[i]);
-}
-END_TEST
-
-struct limit_ud {
-	int port;
-};
-
-static int
-healthz_ok(void *ud)
-{
-	struct limit_ud *u = ud;
-	struct h_resp r;
-	int ok;
-
-	if (h_http(u->port, "GET", "/healthz", NULL, NULL, 0, NULL, &r) == -1)
-		return 0;
-	ok = r.status == 200;
-	h_resp_free(&r);
-	return ok;
-}
-
-/* A flood that fills the connection limit with idle connections is shed
- * by the idle timeout: the server serves again without anyone leaving. */
-START_TEST(connection_flood_is_shed)
-{
-	enum { FLOOD = 150 };
-	static const char *const env[] = { "APP_MAX_CONNECTIONS=100",
-		"APP_CONN_TIMEOUT=2", NULL };
-	static int fds[FLOOD];
-	struct limit_ud u;
-	struct h_daemon d = { 0 };
-	int i, n = 0;
-
-	raise_nofile();
-	h_app_start(&d, "it-app-flood", env);
-	u.port = d.port;
-	for (i = 0; i < FLOOD; i++)
-		if ((fds[n] = raw_connect(d.port)) >= 0)
-			n++;
-	/* Within the timeout plus a margin, a new client is served while
-	 * the flood's sockets are still open on our side. */
-	ck_assert_msg(h_wait(15000, healthz_ok, &u), "not served again "
-	    "within 15 s of a connection flood");
-	for (i = 0; i < n; i++)
-		close(fds[i]);
-	ck_assert_int_eq(h_daemon_stop(&d, 10000), 0);
-}
-END_TEST
-
-/* ---- least privilege ---- */
-
-/* Runs sql as role's login; returns db_errno (0 when it was allowed). */
-static unsigned
-as_role(const char *role, const char *sql)
-{
-	struct db_params p;
-	unsigned e = 0;
-	db_conn *c;
-
-	h_role_db_params(role, &p);
-	c = db_new(&p);
-	ck_assert_ptr_nonnull(c);
-	ck_assert_msg(db_connect(c) == DB_OK, "%s login: %s", role,
-	    db_error(c));
-	if (db_exec_sql(c, sql) != DB_OK)
-		e = db_errno(c);
-	db_free(c);
-	return e;
-}
-
-static const struct {
-	const char *role;
-	const char *sql;
-	int allowed;
-} grants[] = {
-	/* 1142: command denied for the table. */
-	{ "APP", "SELECT COUNT(*) FROM welcome_emails", 0 },
-	{ "APP", "SELECT COUNT(*) FROM processed_messages", 0 },
-	{ "APP", "SELECT COUNT(*) FROM outbox", 0 },
-	{ "APP", "UPDATE outbox SET attempts = 0 WHERE seq = 0", 0 },
-	{ "APP", "DELETE FROM customers WHERE id = ''", 0 },
-	{ "APP", "DROP TABLE customers", 0 },
-	{ "RELAY", "SELECT COUNT(*) FROM customers", 0 },
-	{ "RELAY", "INSERT INTO outbox (message_id, event_name, payload, "
-	    "created_at) VALUES ('x', 'y', '{}', NOW())", 0 },
-	{ "RELAY", "SELECT COUNT(*) FROM welcome_emails", 0 },
-	{ "WORKER", "INSERT INTO customers (id, email, name, created_at, "
-	    "updated_at) VALUES ('x', 'x@y.io', 'x', NOW(), NOW())", 0 },
-	{ "WORKER", "SELECT COUNT(*) FROM customers", 0 },
-	{ "WORKER", "SELECT COUNT(*) FROM outbox", 0 },
-	{ "WORKER", "DELETE FROM processed_messages", 0 },
-	{ "AUDIT", "DELETE FROM outbox WHERE seq = 0", 0 },
-	/* And what each needs is allowed. */
-	{ "APP", "SELECT COUNT(*) FROM customers", 1 },
-	{ "RELAY", "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL", 1 },
-	{ "WORKER", "SELECT COUNT(*) FROM processed_messages", 1 },
-	{ "AUDIT", "SELECT COUNT(*) FROM welcome_emails", 1 },
-};
-
-START_TEST(database_grants)
-{
-	unsigned e = as_role(grants[_i].role, grants[_i].sql);
-
-	if (grants[_i].allowed)
-		ck_assert_msg(e == 0, "%s: %s refused (%u)", grants[_i].role,
-		    grants[_i].sql, e);
-	else
-		ck_assert_msg(e == 1142 || e == 1143, "%s: %s: want refused "
-		    "(1142), got %u", grants[_i].role, grants[_i].sql, e);
-}
-END_TEST
-
-/* The worker's RabbitMQ user cannot publish through the default exchange
- * (straight into queue outbox), and the relay's cannot reach outside the
- * topology. */
-START_TEST(broker_permissions)
-{
-	struct mq_params p;
-	struct mq_msg m;
-	mq_conn *c;
-
-	memset(&m, 0, sizeof(m));
-	m.body = "{}";
-	m.len = 2;
-	m.message_id = "00000000-0000-4000-8000-000000000001";
-	m.type = "CustomerCreated";
-	h_role_mq_params("WORKER", &p);
-	c = mq_new(&p);
-	ck_assert_ptr_nonnull(c);
-	ck_assert_msg(mq_connect(c, 1) == 0, "worker login: %s", mq_error(c));
-	ck_assert_int_eq(mq_publish_batch(c, "", MQ_QUEUE, &m, 1, 5000), -1);
-	ck_assert_msg(strstr(mq_error(c), "403") != NULL, "want 403: %s",
-	    mq_error(c));
-	mq_free(c);
-
-	h_role_mq_params("RELAY", &p);
-	c = mq_new(&p);
-	ck_assert_ptr_nonnull(c);
-	ck_assert_msg(mq_connect(c, 0) == 0, "relay login: %s", mq_error(c));
-	ck_assert_int_eq(mq_declare_topology(c), 0);
-	ck_assert_int_eq(mq_consume(c, "not-the-outbox", 1), -1);
-	ck_assert_msg(strstr(mq_error(c), "403") != NULL, "want 403: %s",
-	    mq_error(c));
-	mq_free(c);
-}
-END_TEST
-
-/* ---- database outage ---- */
-
-struct created_ud {
-	int port;
-	int n;
-};
-
-static int
-post_created(void *ud)
-{
-	struct created_ud *u = ud;
-	char body[128];
-	struct h_resp r;
-	int ok;
-
-	snprintf(body, sizeof(body), "{\"email\":\"back%d@example.com\","
-	    "\"name\":\"Back\"}", u->n++);
-	if (h_http(u->port, "POST", "/customers", JSON, body, strlen(body),
-	    NULL, &r) == -1)
-		return 0;
-	ok = r.status == 201;
-	h_resp_free(&r);
-	return ok;
-}
-
-START_TEST(database_down_then_back)
-{
-	static const char body[] = "{\"email\":\"down@example.com\","
-	    "\"name\":\"Down\"}";
-	struct created_ud u = { app.port, 0 };
-	struct h_resp r;
-	pid_t pid = app.pid;
-	long long t0;
-
-	ck_assert_int_eq(h_infra("db-stop"), 0);
-	t0 = h_now_ms();
-	ck_assert_int_eq(h_http(app.port, "POST", "/customers", JSON, body,
-	    strlen(body), NULL, &r), 0);
-	ck_assert_int_eq(r.status, 503);
-	ck_assert(h_is_error_body(r.body));
-	h_resp_free(&r);
-	ck_assert_int_eq(h_http(app.port, "GET", "/readyz", NULL, NULL, 0,
-	    NULL, &r), 0);
-	ck_assert_int_eq(r.status, 503);
-	h_resp_free(&r);
-	ck_assert_int_eq(h_http(app.port, "GET", "/healthz", NULL, NULL, 0,
-	    NULL, &r), 0);
-	ck_assert_int_eq(r.status, 200);
-	h_resp_free(&r);
-	fprintf(stderr, "database down: answered 503 in %lld ms\n",
-	    h_now_ms() - t0);
-	ck_assert_int_eq(kill(pid, 0), 0);
-
-	ck_assert_int_eq(h_infra("db-start"), 0);
-	/* The same process recovers by itself. */
-	ck_assert_msg(h_wait(30000, post_created, &u),
-	    "no 201 within 30 s of the database restart");
-	ck_assert_int_eq(app.pid, pid);
-	ck_assert_int_eq(kill(pid, 0), 0);
-	ck_assert(h_log_contains(&app, "database unavailable"));
-	ck_assert(h_log_contains(&app, "database reachable again"));
-}
-END_TEST
-
-/* ---- shutdown ---- */
-
-START_TEST(sigterm_clean_exit)
-{
-	static const char body[] = "{\"email\":\"term@example.com\","
-	    "\"name\":\"Term\"}";
-	struct h_daemon d = { 0 };
-	struct h_resp r;
-
-	h_app_start(&d, "it-app-sigterm", NULL);
-	ck_assert_int_eq(h_http(d.port, "POST", "/customers", JSON, body,
-	    strlen(body), NULL, &r), 0);
-	ck_assert_int_eq(r.status, 201);
-	h_resp_free(&r);
-	/* Exit 0 also means LeakSanitizer found nothing. */
-	ck_assert_int_eq(h_daemon_stop(&d, 10000), 0);
-	ck_assert(h_log_contains(&d, "stopped"));
-	ck_assert(!h_log_contains(&d, "ERROR: AddressSanitizer"));
-	ck_assert(!h_log_contains(&d, "runtime error"));
-}
-END_TEST
-
-START_TEST(bad_config_refused)
-{
-	static const char *const env[] = { "APP_PORT=http", NULL };
-	struct h_daemon d = { 0 };
-
-	h_daemon_start(&d, "outbox-app", "it-app-badconfig", env);
-	ck_assert_int_eq(h_daemon_wait(&d, 10000), 1);
-	ck_assert(h_log_contains(&d, "APP_PORT"));
-}
-END_TEST
-
 Suite *
-it_app_suite(void)
+it_app_api_suite(void)
 {
+	const TTest *const api[] = { create_and_get, health,
+	    concurrent_distinct, concurrent_same_email,
+	    idempotency_replay_and_conflict, idempotency_concurrent,
+	    outbox_failure_rolls_back_customer, NULL };
 	Suite *s = suite_create("app");
-	TCase *tc = tcase_create("api");
-	TCase *out = tcase_create("outage");
+	TCase *tc;
 
-	tcase_set_timeout(tc, 120);
-	tcase_add_unchecked_fixture(tc, app_up, app_down);
+	tc = suites_case(s, "api", 120, NULL, NULL, api);
+	tcase_add_unchecked_fixture(tc, api_app_up, api_app_down);
 	tcase_add_loop_test(tc, bad_request, 0,
 	    (int)(sizeof(bads) / sizeof(bads[0])));
-	tcase_add_test(tc, create_and_get);
-	tcase_add_test(tc, health);
-	tcase_add_test(tc, concurrent_distinct);
-	tcase_add_test(tc, concurrent_same_email);
-	tcase_add_test(tc, idempotency_replay_and_conflict);
-	tcase_add_test(tc, idempotency_concurrent);
-	tcase_add_test(tc, outbox_failure_rolls_back_customer);
-	tcase_add_test(tc, oversized_header_refused);
-	tcase_add_test(tc, slow_and_idle_clients_do_not_block);
-	tcase_add_test(tc, connection_flood_is_shed);
-	tcase_add_test(tc, sigterm_clean_exit);
-	tcase_add_test(tc, bad_config_refused);
-	tcase_add_loop_test(tc, database_grants, 0,
-	    (int)(sizeof(grants) / sizeof(grants[0])));
-	tcase_add_test(tc, broker_permissions);
-	suite_add_tcase(s, tc);
-
-	tcase_set_timeout(out, 120);
-	tcase_add_unchecked_fixture(out, app_up, app_down);
-	tcase_add_test(out, database_down_then_back);
-	suite_add_tcase(s, out);
 	return s;
 }

@@ -1,0 +1,122 @@
+/*
+ * it_privileges.c - each daemon's logins get what it needs and nothing
+ * more (scripts/db-users.sql, scripts/rabbitmq-definitions.*): the
+ * statements each database login may and may not run, and what the
+ * worker's and the relay's RabbitMQ users may not do.  The logins are the
+ * daemons' own, from scripts/roles.env (APP, RELAY, WORKER, AUDIT).
+ */
+#include <check.h>
+#include <string.h>
+
+#include "harness.h"
+#include "suites.h"
+
+Suite *it_privileges_suite(void);
+
+
+/* Runs sql as role's login; returns db_errno (0 when it was allowed). */
+static unsigned
+as_role(const char *role, const char *sql)
+{
+	struct db_params p;
+	unsigned e = 0;
+	db_conn *c;
+
+	h_role_db_params(role, &p);
+	c = db_new(&p);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(db_connect(c) == DB_OK, "%s login: %s", role,
+	    db_error(c));
+	if (db_exec_sql(c, sql) != DB_OK)
+		e = db_errno(c);
+	db_free(c);
+	return e;
+}
+
+static const struct {
+	const char *role;
+	const char *sql;
+	int allowed;
+} grants[] = {
+	/* 1142: command denied for the table. */
+	{ "APP", "SELECT COUNT(*) FROM welcome_emails", 0 },
+	{ "APP", "SELECT COUNT(*) FROM processed_messages", 0 },
+	{ "APP", "SELECT COUNT(*) FROM outbox", 0 },
+	{ "APP", "UPDATE outbox SET attempts = 0 WHERE seq = 0", 0 },
+	{ "APP", "DELETE FROM customers WHERE id = ''", 0 },
+	{ "APP", "DROP TABLE customers", 0 },
+	{ "RELAY", "SELECT COUNT(*) FROM customers", 0 },
+	{ "RELAY", "INSERT INTO outbox (message_id, event_name, payload, "
+	    "created_at) VALUES ('x', 'y', '{}', NOW())", 0 },
+	{ "RELAY", "SELECT COUNT(*) FROM welcome_emails", 0 },
+	{ "WORKER", "INSERT INTO customers (id, email, name, created_at, "
+	    "updated_at) VALUES ('x', 'x@y.io', 'x', NOW(), NOW())", 0 },
+	{ "WORKER", "SELECT COUNT(*) FROM customers", 0 },
+	{ "WORKER", "SELECT COUNT(*) FROM outbox", 0 },
+	{ "WORKER", "DELETE FROM processed_messages", 0 },
+	{ "AUDIT", "DELETE FROM outbox WHERE seq = 0", 0 },
+	/* And what each needs is allowed. */
+	{ "APP", "SELECT COUNT(*) FROM customers", 1 },
+	{ "RELAY", "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL", 1 },
+	{ "WORKER", "SELECT COUNT(*) FROM processed_messages", 1 },
+	{ "AUDIT", "SELECT COUNT(*) FROM welcome_emails", 1 },
+};
+
+START_TEST(database_grants)
+{
+	unsigned e = as_role(grants[_i].role, grants[_i].sql);
+
+	if (grants[_i].allowed)
+		ck_assert_msg(e == 0, "%s: %s refused (%u)", grants[_i].role,
+		    grants[_i].sql, e);
+	else
+		ck_assert_msg(e == 1142 || e == 1143, "%s: %s: want refused "
+		    "(1142), got %u", grants[_i].role, grants[_i].sql, e);
+}
+END_TEST
+
+/* The worker's RabbitMQ user cannot publish through the default exchange
+ * (straight into queue outbox), and the relay's cannot reach outside the
+ * topology. */
+START_TEST(broker_permissions)
+{
+	struct mq_params p;
+	struct mq_msg m;
+	mq_conn *c;
+
+	memset(&m, 0, sizeof(m));
+	m.body = "{}";
+	m.len = 2;
+	m.message_id = "00000000-0000-4000-8000-000000000001";
+	m.type = "CustomerCreated";
+	h_role_mq_params("WORKER", &p);
+	c = mq_new(&p);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(mq_connect(c, 1) == 0, "worker login: %s", mq_error(c));
+	ck_assert_int_eq(mq_publish_batch(c, "", MQ_QUEUE, &m, 1, 5000), -1);
+	ck_assert_msg(strstr(mq_error(c), "403") != NULL, "want 403: %s",
+	    mq_error(c));
+	mq_free(c);
+
+	h_role_mq_params("RELAY", &p);
+	c = mq_new(&p);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(mq_connect(c, 0) == 0, "relay login: %s", mq_error(c));
+	ck_assert_int_eq(mq_declare_topology(c), 0);
+	ck_assert_int_eq(mq_consume(c, "not-the-outbox", 1), -1);
+	ck_assert_msg(strstr(mq_error(c), "403") != NULL, "want 403: %s",
+	    mq_error(c));
+	mq_free(c);
+}
+END_TEST
+
+Suite *
+it_privileges_suite(void)
+{
+	const TTest *const broker[] = { broker_permissions, NULL };
+	Suite *s = suite_create("privileges");
+
+	tcase_add_loop_test(suites_case(s, "logins", 60, NULL, NULL, broker),
+	    database_grants, 0, (int)(sizeof(grants) / sizeof(grants[0])));
+	return s;
+}

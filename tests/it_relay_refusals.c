@@ -1,0 +1,203 @@
+/*
+ * it_relay_refusals.c - outbox-relay when a server refuses what it asks,
+ * against the real MariaDB and RabbitMQ:
+ *   - the database reads but refuses writes (a trigger refuses the mark):
+ *     no storm of copies, not ready, one warning, all published and marked
+ *     once writes work again;
+ *   - the broker refuses one message by closing the channel (over its
+ *     max_message_size): the others flow, that row counts its attempts
+ *     and is parked, no reconnection storm; a body over
+ *     RELAY_MAX_MESSAGE_BYTES is refused without asking the broker.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness_relay.h"
+#include "suites.h"
+
+Suite *it_relay_refusals_suite(void);
+
+static int
+metrics_port_env(char *buf, size_t len)
+{
+	int port = h_free_port();
+
+	snprintf(buf, len, "RELAY_METRICS_PORT=%d", port);
+	return port;
+}
+
+/* The status of GET /readyz on the relay's metrics port. */
+static long
+readyz(int port)
+{
+	struct h_resp r;
+	long st;
+
+	if (h_http(port, "GET", "/readyz", NULL, NULL, 0, NULL, &r) == -1)
+		return 0;
+	st = r.status;
+	h_resp_free(&r);
+	return st;
+}
+
+struct depth_ud {
+	long long over;
+};
+
+static int
+depth_over(void *ud)
+{
+	struct depth_ud *u = ud;
+
+	return h_mq_depth(MQ_QUEUE) > u->over;
+}
+
+/* ---- the database refuses writes ------------------------------------- */
+
+static void
+trigger_drop(void)
+{
+	h_sql("DROP TRIGGER IF EXISTS test_refuse_mark");
+}
+
+/* A mark the database refuses is a database failure: the relay backs
+ * off instead of publishing the backlog again at every confirm, is not
+ * ready, warns once; the messages it had confirmed are marked, not sent
+ * again, once writes work. */
+START_TEST(refused_writes_no_storm_then_marked)
+{
+	struct h_daemon d = { 0 };
+	struct depth_ud over = { 30 };
+	char penv[48];
+	const char *env[] = { penv, NULL };
+	int port = metrics_port_env(penv, sizeof(penv));
+
+	h_sql("CREATE TRIGGER test_refuse_mark BEFORE UPDATE ON outbox "
+	    "FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = "
+	    "'marks refused by the test'");
+	H_START(&d, H_RELAY, NULL, env);
+	h_rows_insert(1, 10);
+	/* For 6 s, at most 3 copies of each of the 10 rows. */
+	ck_assert_msg(!h_wait(6000, depth_over, &over), "%lld messages in "
+	    "the queue for 10 rows: the relay publishes again at once when "
+	    "the database refuses the mark", h_mq_depth(MQ_QUEUE));
+	ck_assert_int_eq(readyz(port), 503);
+	ck_assert_int_eq(h_rows_unpublished(), 10);
+	ck_assert_int_le(h_log_count(&d, "WARN"), 1);
+	trigger_drop();
+	h_rows_wait_all_published(60000);
+	ck_assert_int_eq(h_rows_check_queue(MQ_QUEUE, 10), 0);
+	h_stop_clean(&d);
+}
+END_TEST
+
+/* ---- the broker refuses a message ------------------------------------ */
+
+static void
+broker_max_message_size(long long bytes)
+{
+	char args[128];
+
+	snprintf(args, sizeof(args), "eval 'application:set_env(rabbit, "
+	    "max_message_size, %lld).'", bytes);
+	ck_assert_int_eq(h_mq_ctl(args, NULL, 0), 0);
+}
+
+static void
+broker_limit_default(void)
+{
+	/* RabbitMQ 3.10's default, 128 MiB. */
+	broker_max_message_size(134217728);
+}
+
+/* Row 0: an id of its own and a payload of bytes characters. */
+static void
+big_row_insert(long long bytes)
+{
+	struct db_val a = DB_INT(bytes);
+	int rc;
+
+	rc = db_exec(h_db(), "INSERT INTO outbox (message_id, event_name, "
+	    "payload, created_at) VALUES ('" H_ID_PREFIX "000000000000', '"
+	    H_EVENT "', JSON_OBJECT('id', '11111111-0000-4000-8000-"
+	    "000000000000', 'email', 'big@example.com', 'name', REPEAT('x', "
+	    "?)), UTC_TIMESTAMP(6))", &a, 1, NULL);
+	ck_assert_msg(rc == DB_OK, "insert: %s", db_error(h_db()));
+}
+
+static int
+big_row_parked(void *ud)
+{
+	(void)ud;
+	return h_count("SELECT COUNT(*) FROM outbox WHERE message_id = '"
+	    H_ID_PREFIX "000000000000' AND parked_at IS NOT NULL", NULL, 0) ==
+	    1;
+}
+
+/* The broker closes the channel over a message larger than its
+ * max_message_size: the relay finds which (one at a time), counts that
+ * row's attempts and parks it after RELAY_MAX_ATTEMPTS; the rows after it
+ * are published; the connection stays up (no reconnect storm). */
+START_TEST(message_refused_by_the_broker_parked_others_flow)
+{
+	static const char *const env[] = { "RELAY_MAX_ATTEMPTS=3",
+	    "RELAY_RETRY_BASE_MS=100", "RELAY_RETRY_MAX_MS=200", NULL };
+	struct h_daemon d = { 0 };
+
+	broker_max_message_size(4096);
+	big_row_insert(8000);
+	h_rows_insert(1, 10);
+	H_START(&d, H_RELAY, NULL, env);
+	h_rows_wait_published(10, 30000);
+	ck_assert_msg(h_wait(60000, big_row_parked, NULL), "the oversized "
+	    "row was not parked (log %s)", d.log);
+	ck_assert_int_eq(h_count("SELECT attempts FROM outbox WHERE "
+	    "message_id = '" H_ID_PREFIX "000000000000'", NULL, 0), 3);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE "
+	    "last_error LIKE '%max size%'", NULL, 0), 1);
+	ck_assert_int_eq(h_log_count(&d, "broker unavailable"), 0);
+	ck_assert_int_eq(h_log_count(&d, "parked after 3 attempts"), 1);
+	h_stop_clean(&d);
+}
+END_TEST
+
+/* A body over RELAY_MAX_MESSAGE_BYTES never goes to the broker: the row
+ * is parked after its attempts, the others flow. */
+START_TEST(message_over_relay_limit_parked_without_the_broker)
+{
+	static const char *const env[] = { "RELAY_MAX_ATTEMPTS=2",
+	    "RELAY_RETRY_BASE_MS=100", "RELAY_RETRY_MAX_MS=200",
+	    "RELAY_MAX_MESSAGE_BYTES=4096", NULL };
+	struct h_daemon d = { 0 };
+
+	big_row_insert(8000);
+	h_rows_insert(1, 10);
+	H_START(&d, H_RELAY, NULL, env);
+	h_rows_wait_published(10, 30000);
+	ck_assert_msg(h_wait(60000, big_row_parked, NULL), "the oversized "
+	    "row was not parked (log %s)", d.log);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE "
+	    "last_error LIKE '%RELAY_MAX_MESSAGE_BYTES%'", NULL, 0), 1);
+	ck_assert_int_eq(h_mq_depth(MQ_QUEUE), 10);
+	h_stop_clean(&d);
+}
+END_TEST
+
+Suite *
+it_relay_refusals_suite(void)
+{
+	const TTest *const writes[] = { refused_writes_no_storm_then_marked,
+	    NULL };
+	const TTest *const msgs[] = {
+	    message_refused_by_the_broker_parked_others_flow,
+	    message_over_relay_limit_parked_without_the_broker, NULL };
+	Suite *s = suite_create("relay");
+	TCase *tc;
+
+	tc = suites_case(s, "refused writes", 120, h_rows_reset, NULL, writes);
+	tcase_add_unchecked_fixture(tc, NULL, trigger_drop);
+	tc = suites_case(s, "refused messages", 180, h_rows_reset, NULL, msgs);
+	tcase_add_unchecked_fixture(tc, NULL, broker_limit_default);
+	return s;
+}

@@ -1,0 +1,281 @@
+/*
+ * it_worker_handling.c - what outbox-worker does with the messages it
+ * consumes, against the real MariaDB and RabbitMQ: each effect once and
+ * the original's log line, the same message five times (in one batch and
+ * across batches), a redelivery after a commit, and dead-lettering with
+ * reasons (undecodable messages, an effect the database refuses).  Its
+ * faults (kill -9, SIGTERM, outages) are in it_worker_faults.c.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness_worker.h"
+#include "suites.h"
+
+Suite *it_worker_handling_suite(void);
+
+/* The messages of the running test. */
+static struct h_msgs M;
+
+static void
+teardown(void)
+{
+	h_msgs_free(&M);
+}
+
+/* ---- handling ---- */
+
+START_TEST(handles_and_logs_as_the_original)
+{
+	static const char *const env[] = { "WORKER_BATCH_MAX=7", NULL };
+	struct db_val a[4];
+	struct h_daemon w = { 0 };
+	char line[8192];
+	size_t i;
+
+	h_msgs_make(&M, 50, "handle", -1);
+	H_START(&w, H_WORKER, NULL, env);
+	h_msgs_publish(&M, 0, M.n);
+	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM welcome_emails",
+	    (long long)M.n, 60000), "not handled in 60 s");
+	h_msgs_assert_exactly_once(&M);
+	/* The lines follow the commit. */
+	ck_assert(h_wait_log(&w, "Handling [", (int)M.n, 30000));
+	for (i = 0; i < M.n; i++) {
+		a[0] = DB_STR(M.cid[i]);
+		a[1] = DB_STR(M.email[i]);
+		a[2] = DB_STR("Worker Test");
+		a[3] = DB_STR(M.id[i]);
+		ck_assert_int_eq(h_count("SELECT COUNT(*) FROM welcome_emails "
+		    "WHERE customer_id = ? AND email = ? AND name = ? AND "
+		    "message_id = ? AND sent_at IS NULL", a, 4), 1);
+		/* The original's line, with the payload as it came. */
+		snprintf(line, sizeof(line), "Handling [CustomerCreated] - "
+		    "Payload: '%s'", M.payload[i].data);
+		ck_assert_msg(h_log_count(&w, line) == 1, "no line: %s", line);
+	}
+	ck_assert_int_eq(h_log_count(&w, "Handling ["), (int)M.n);
+	/* Every message acked. */
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	/* Startup logged the configuration without the passwords. */
+	ck_assert(h_log_contains(&w, "WORKER_BATCH_MAX=7"));
+	ck_assert(h_log_contains(&w, "RABBITMQ_PASS=***"));
+	ck_assert(!h_log_contains(&w, "123456"));
+	h_stop_clean(&w);
+}
+END_TEST
+
+START_TEST(same_message_five_times_in_one_batch)
+{
+	const char *bodies[5], *ids[5];
+	struct h_daemon w = { 0 };
+	char dup[128];
+	int i;
+
+	h_msgs_make(&M, 1, "five", -1);
+	for (i = 0; i < 5; i++) {
+		bodies[i] = M.bodies[0];
+		ids[i] = M.ids[0];
+	}
+	/* Published before the worker starts: one batch holds all five. */
+	h_mq_publish(bodies, ids, 5);
+	H_START(&w, H_WORKER, NULL, NULL);
+	snprintf(dup, sizeof(dup), "Duplicate message %s", M.id[0]);
+	ck_assert_msg(h_wait_log(&w, dup, 4, 30000), "4 duplicates not logged");
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_msgs_assert_exactly_once(&M);
+	ck_assert_int_eq(h_log_count(&w, "Handling ["), 1);
+	ck_assert_int_eq(h_log_count(&w, dup), 4);
+	h_stop_clean(&w);
+}
+END_TEST
+
+START_TEST(same_message_five_times_across_batches)
+{
+	struct h_daemon w = { 0 };
+	char dup[128];
+	int i;
+
+	h_msgs_make(&M, 1, "fiveapart", -1);
+	H_START(&w, H_WORKER, NULL, NULL);
+	snprintf(dup, sizeof(dup), "Duplicate message %s [CustomerCreated]: "
+	    "already processed", M.id[0]);
+	for (i = 0; i < 5; i++) {
+		/* Each copy after the previous one was handled: every
+		 * repeat meets processed_messages, not the batch. */
+		h_msgs_publish(&M, 0, 1);
+		ck_assert_msg(h_wait_log(&w, i == 0 ? "Handling [" : dup,
+		    i == 0 ? 1 : i, 30000), "copy %d not handled", i + 1);
+	}
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_msgs_assert_exactly_once(&M);
+	ck_assert_int_eq(h_log_count(&w, "Handling ["), 1);
+	ck_assert_int_eq(h_log_count(&w, dup), 4);
+	h_stop_clean(&w);
+}
+END_TEST
+
+/* A batch committed but not acked (the worker died in between) comes
+ * back: it must be a duplicate, with no second effect. */
+START_TEST(redelivery_after_commit_is_a_duplicate)
+{
+	struct db_val a[1];
+	struct h_daemon w = { 0 };
+	char dup[128];
+
+	h_msgs_make(&M, 2, "redeliver", -1);
+	a[0] = DB_STR(M.id[0]);
+	ck_assert_int_eq(db_exec(h_db(), "INSERT INTO processed_messages "
+	    "(message_id, event_name, processed_at) VALUES (?, "
+	    "'CustomerCreated', UTC_TIMESTAMP(6))", a, 1, NULL), DB_OK);
+	h_msgs_publish(&M, 0, 2);
+	H_START(&w, H_WORKER, NULL, NULL);
+	snprintf(dup, sizeof(dup), "Duplicate message %s [CustomerCreated]: "
+	    "already processed", M.id[0]);
+	ck_assert(h_wait_log(&w, dup, 1, 30000));
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 1,
+	    30000));
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	a[0] = DB_STR(M.cid[0]);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM welcome_emails WHERE "
+	    "customer_id = ?", a, 1), 0);
+	a[0] = DB_STR(M.cid[1]);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM welcome_emails WHERE "
+	    "customer_id = ?", a, 1), 1);
+	h_stop_clean(&w);
+}
+END_TEST
+
+/* ---- dead-lettering ---- */
+
+struct dlq_seen {
+	int n;
+	char body[8][512];
+	char reason[8][256];
+};
+
+static void
+dlq_collect(void *ud, const struct mq_delivery *d)
+{
+	struct dlq_seen *s = ud;
+
+	if (s->n >= 8)
+		return;
+	snprintf(s->body[s->n], sizeof(s->body[0]), "%.*s", (int)d->len,
+	    d->body);
+	snprintf(s->reason[s->n], sizeof(s->reason[0]), "%s", d->reason);
+	s->n++;
+}
+
+/* The reason of the dead-lettered copy of body (fails if missing). */
+static const char *
+dlq_reason(const struct dlq_seen *s, const char *body)
+{
+	int i;
+
+	for (i = 0; i < s->n; i++) {
+		if (strcmp(s->body[i], body) == 0)
+			return s->reason[i];
+	}
+	ck_abort_msg("not dead-lettered: %s", body);
+	return NULL;
+}
+
+START_TEST(undecodable_messages_are_dead_lettered)
+{
+	static const char malformed[] = "{\"id\": \"oops";
+	static const char no_id[] = "{\"event_name\":\"CustomerCreated\","
+	    "\"payload\":{\"id\":\"c0000000-0000-4000-8000-000000000001\","
+	    "\"email\":\"a@b.io\",\"name\":\"N\"},\"is_processed\":false}";
+	static const char unknown[] = "{\"id\":\"d0000000-0000-4000-8000-"
+	    "000000000001\",\"event_name\":\"CustomerDeleted\",\"payload\":"
+	    "{\"id\":\"c0000000-0000-4000-8000-000000000001\"},"
+	    "\"is_processed\":false}";
+	static const char no_email[] = "{\"id\":\"d0000000-0000-4000-8000-"
+	    "000000000002\",\"event_name\":\"CustomerCreated\",\"payload\":"
+	    "{\"id\":\"c0000000-0000-4000-8000-000000000001\",\"name\":\"N\"},"
+	    "\"is_processed\":false}";
+	const char *bad[4] = { malformed, no_id, unknown, no_email };
+	struct dlq_seen s;
+	struct h_daemon w = { 0 };
+
+	h_msgs_make(&M, 20, "dlq", -1);
+	H_START(&w, H_WORKER, NULL, NULL);
+	/* The bad ones first: the good ones behind them must flow. */
+	h_mq_publish(bad, NULL, 4);
+	h_msgs_publish(&M, 0, M.n);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails",
+	    (long long)M.n, 30000));
+	h_msgs_assert_exactly_once(&M);
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+
+	memset(&s, 0, sizeof(s));
+	ck_assert_uint_eq(h_mq_collect(MQ_DLQ, 4, 30000, dlq_collect, &s), 4);
+	ck_assert_ptr_nonnull(strstr(dlq_reason(&s, malformed),
+	    "malformed JSON"));
+	ck_assert_ptr_nonnull(strstr(dlq_reason(&s, no_id), "\"id\""));
+	ck_assert_str_eq(dlq_reason(&s, unknown),
+	    "no handler for event \"CustomerDeleted\"");
+	ck_assert_ptr_nonnull(strstr(dlq_reason(&s, no_email), "\"email\""));
+	/* Nothing else in the dead-letter queue. */
+	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 0);
+	/* The original's two lines for each. */
+	ck_assert_int_eq(h_log_count(&w, "Handle message error: "), 4);
+	ck_assert_int_eq(h_log_count(&w, "ERR: "), 4);
+	ck_assert(h_log_contains(&w, "Handle message error: {\"id\": "
+	    "\"oops"));
+	h_stop_clean(&w);
+}
+END_TEST
+
+START_TEST(refused_by_the_database_is_dead_lettered)
+{
+	struct dlq_seen s;
+	struct h_daemon w = { 0 };
+
+	/* A real refusal inside the batch's transaction, for one row. */
+	h_sql("DROP TRIGGER IF EXISTS test_welcome_poison");
+	h_sql("CREATE TRIGGER test_welcome_poison BEFORE INSERT ON "
+	    "welcome_emails FOR EACH ROW IF NEW.name = 'poison' THEN SIGNAL "
+	    "SQLSTATE '45000' SET MESSAGE_TEXT = 'test: poison refused'; "
+	    "END IF");
+	h_msgs_make(&M, 30, "poison", 12);
+	/* All 30 in one batch: published before the worker starts. */
+	h_msgs_publish(&M, 0, M.n);
+	H_START(&w, H_WORKER, NULL, NULL);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 29,
+	    30000));
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_sql("DROP TRIGGER test_welcome_poison");
+	memset(&s, 0, sizeof(s));
+	ck_assert_uint_eq(h_mq_collect(MQ_DLQ, 1, 30000, dlq_collect, &s), 1);
+	ck_assert_str_eq(s.body[0], M.bodies[12]);
+	ck_assert_ptr_nonnull(strstr(s.reason[0], "database refused the "
+	    "effect"));
+	ck_assert_ptr_nonnull(strstr(s.reason[0], "poison refused"));
+	/* The others: exactly once; the refused one: nothing at all. */
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM processed_messages",
+	    NULL, 0), 29);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM welcome_emails WHERE "
+	    "name = 'poison'", NULL, 0), 0);
+	ck_assert(h_log_contains(&w, "one by one"));
+	h_stop_clean(&w);
+}
+END_TEST
+
+Suite *
+it_worker_handling_suite(void)
+{
+	const TTest *const handling[] = { handles_and_logs_as_the_original,
+	    same_message_five_times_in_one_batch,
+	    same_message_five_times_across_batches,
+	    redelivery_after_commit_is_a_duplicate, NULL };
+	const TTest *const dlq[] = { undecodable_messages_are_dead_lettered,
+	    refused_by_the_database_is_dead_lettered, NULL };
+	Suite *s = suite_create("worker");
+
+	suites_case(s, "handling", 120, h_reset, teardown, handling);
+	suites_case(s, "dead-letters", 120, h_reset, teardown, dlq);
+	return s;
+}
