@@ -108,7 +108,8 @@ $(B)/bin/outbox-worker: $(call obj,worker/main.c $(WORKER_LIB_SRC)) $(B)/libcomm
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(B)/bin/outbox-migrate: $(call obj,migrations/migrate.c) $(B)/libcommon.a
+MIGRATE_LIB_SRC := migrations/sqlsplit.c
+$(B)/bin/outbox-migrate: $(call obj,migrations/migrate.c $(MIGRATE_LIB_SRC)) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -118,7 +119,7 @@ $(B)/bin/outbox-audit: $(call obj,audit/audit.c) $(B)/libcommon.a
 
 # Every unit test in one binary: no two modules of the tree share a name.
 UNIT_SRC := $(wildcard tests/unit_*.c) tests/suites.c
-$(B)/bin/outbox-unit: $(call obj,$(UNIT_SRC) $(APP_LIB_SRC) $(RELAY_LIB_SRC) $(WORKER_LIB_SRC)) $(B)/libcommon.a
+$(B)/bin/outbox-unit: $(call obj,$(UNIT_SRC) $(APP_LIB_SRC) $(RELAY_LIB_SRC) $(WORKER_LIB_SRC) $(MIGRATE_LIB_SRC)) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 

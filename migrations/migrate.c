@@ -16,9 +16,11 @@
 
 #include "buf.h"
 #include "cfg.h"
+#include "clock.h"
 #include "daemon.h"
 #include "db.h"
 #include "log.h"
+#include "sqlsplit.h"
 
 #define MIGRATE_MAX_FILES 1000
 #define MIGRATE_FILE_MAX (1024 * 1024)
@@ -122,51 +124,26 @@ migrate_read(const char *path, struct buf *b)
 	return 0;
 }
 
-/* Runs each statement of the SQL text: statements end with ';' outside
- * quotes; "--" comments run to the end of the line. */
+/* Runs each statement of the SQL text in turn (sqlsplit.h: the mysql
+ * client's rules, DELIMITER lines included); stops at the first error. */
 static int
 migrate_exec_file(db_conn *c, const char *file, char *sql)
 {
-	char *p = sql, *start = sql, quote = 0;
-	int rc;
+	struct sqlsplit s;
+	char *stmt;
+	int line, rc;
 
-	for (;; p++) {
-		if (quote) {
-			if (*p == '\0')
-				break;
-			if (*p == '\\' && p[1] != '\0')
-				p++;
-			else if (*p == quote)
-				quote = 0;
-			continue;
+	sqlsplit_init(&s, sql);
+	while ((rc = sqlsplit_next(&s, &stmt, &line)) == 1) {
+		if (db_exec_sql(c, stmt) != DB_OK) {
+			log_warnx("migrate: %s:%d: %s", file, line,
+			    db_error(c));
+			return -1;
 		}
-		if (*p == '-' && p[1] == '-') {
-			while (*p != '\0' && *p != '\n')
-				*p++ = ' ';
-			if (*p == '\0')
-				break;
-			continue;
-		}
-		if (*p == '\'' || *p == '"' || *p == '`') {
-			quote = *p;
-			continue;
-		}
-		if (*p != ';' && *p != '\0')
-			continue;
-		{
-			char end = *p;
-
-			*p = '\0';
-			if (start[strspn(start, " \t\r\n")] != '\0' &&
-			    (rc = db_exec_sql(c, start)) != DB_OK) {
-				log_warnx("migrate: %s: %s", file,
-				    db_error(c));
-				return -1;
-			}
-			if (end == '\0')
-				break;
-			start = p + 1;
-		}
+	}
+	if (rc == -1) {
+		log_warnx("migrate: %s: %s", file, s.err);
+		return -1;
 	}
 	return 0;
 }
@@ -200,6 +177,7 @@ migrate_run(db_conn *c, const struct migrate_config *cfg)
 	size_t n, i, applied = 0;
 	struct buf sql;
 	int got = 0, found, rc = -1;
+	double t0;
 
 	if (migrate_list(cfg->dir, list, &n) == -1)
 		return -1;
@@ -234,6 +212,8 @@ migrate_run(db_conn *c, const struct migrate_config *cfg)
 		}
 		if (found)
 			continue;
+		log_info("migrate: applying %s", list[i].file);
+		t0 = clock_s();
 		snprintf(path, sizeof(path), "%s/%s", cfg->dir, list[i].file);
 		buf_reset(&sql);
 		if (migrate_read(path, &sql) == -1 || sql.data == NULL ||
@@ -247,7 +227,8 @@ migrate_run(db_conn *c, const struct migrate_config *cfg)
 			    db_error(c));
 			goto out_buf;
 		}
-		log_info("migrate: applied %s", list[i].file);
+		log_info("migrate: applied %s in %.2f s", list[i].file,
+		    clock_s() - t0);
 		applied++;
 	}
 	log_info("migrate: %zu applied, %zu files, schema up to date",

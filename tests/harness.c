@@ -321,6 +321,9 @@ static const struct h_kind_info {
 	    "relay started" },
 	[H_WORKER] = { "worker", "outbox-worker", "WORKER",
 	    "WORKER_METRICS_PORT=0", "consuming " MQ_QUEUE },
+	/* The schema's owner: the environment's login, no listener. */
+	[H_MIGRATE] = { "migrate", "outbox-migrate", NULL, NULL,
+	    "schema up to date" },
 };
 
 const char *
@@ -386,10 +389,11 @@ h_spawn(struct h_daemon *d, enum h_kind kind, const char *test,
 	snprintf(d->log, sizeof(d->log), "%s/%s.log",
 	    h_env("OUTBOX_TEST_LOGS", "/tmp"), d->name);
 	/* Its own least-privilege logins first: extra may override them. */
-	n = h_role_creds(k->role, creds);
+	n = k->role != NULL ? h_role_creds(k->role, creds) : 0;
 	for (i = 0; i < n; i++)
 		env[j++] = creds[i];
-	env[j++] = k->nomet;
+	if (k->nomet != NULL)
+		env[j++] = k->nomet;
 	d->port = 0;
 	if (kind == H_APP) {
 		d->port = h_free_port();

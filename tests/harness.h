@@ -64,7 +64,9 @@ void h_role_mq_params(const char *role, struct mq_params *p);
 
 /* ---- daemons ---- */
 
-enum h_kind { H_APP, H_RELAY, H_WORKER };
+/* H_MIGRATE: outbox-migrate, as the environment's (administrator's)
+ * login; it exits by itself (h_daemon_wait). */
+enum h_kind { H_APP, H_RELAY, H_WORKER, H_MIGRATE };
 
 struct h_daemon {
 	pid_t pid;

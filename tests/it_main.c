@@ -25,6 +25,7 @@ Suite *it_e2e_suite(void);
 Suite *it_obs_suite(void);
 Suite *it_durability_suite(void);
 Suite *it_lost_commit_suite(void);
+Suite *it_migrations_suite(void);
 
 int
 main(void)
@@ -36,7 +37,7 @@ main(void)
 		it_relay_refusals_suite, it_relay_sessions_suite,
 		it_worker_handling_suite, it_worker_faults_suite,
 		it_e2e_suite, it_obs_suite, it_durability_suite,
-		it_lost_commit_suite,
+		it_lost_commit_suite, it_migrations_suite,
 	};
 	int rc;
 

@@ -11,6 +11,7 @@ Suite *unit_common_suite(void);
 Suite *unit_validate_suite(void);
 Suite *unit_relay_suite(void);
 Suite *unit_worker_suite(void);
+Suite *unit_migrate_suite(void);
 
 void
 unit_env_clear(const struct cfg_opt *opts, size_t n)
@@ -26,7 +27,7 @@ main(void)
 {
 	static const suite_fn suites[] = {
 		unit_common_suite, unit_validate_suite, unit_relay_suite,
-		unit_worker_suite,
+		unit_worker_suite, unit_migrate_suite,
 	};
 
 	return suites_run("unit", suites, sizeof(suites) / sizeof(suites[0]),
