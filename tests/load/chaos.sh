@@ -394,7 +394,7 @@ audit_rc=$?
 # ------------------------------------------------------------ exact check
 acked=$(wc -l <"$IDS")
 {
-	echo "CREATE TEMPORARY TABLE chaos_acked (id CHAR(36) CHARACTER SET ascii NOT NULL, KEY (id));"
+	echo "CREATE TEMPORARY TABLE chaos_acked (id VARCHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, KEY (id));"
 	grep -E '^[0-9a-fA-F-]{36}$' "$IDS" | awk '
 		NR % 1000 == 1 { if (NR > 1) print ";"; printf "INSERT INTO chaos_acked VALUES " ; sep = "" }
 		{ printf "%s(\x27%s\x27)", sep, $1; sep = "," }
@@ -408,11 +408,11 @@ SELECT
      ON w.customer_id = a.id WHERE COALESCE(w.n, 0) = 0),
  (SELECT COUNT(*) FROM chaos_acked a JOIN (SELECT customer_id, COUNT(*) n FROM welcome_emails GROUP BY customer_id) w
      ON w.customer_id = a.id WHERE w.n > 1),
- (SELECT COUNT(*) FROM chaos_acked a LEFT JOIN (SELECT CAST(JSON_VALUE(payload, '$.id') AS CHAR(36) CHARACTER SET ascii) cid, COUNT(*) n
+ (SELECT COUNT(*) FROM chaos_acked a LEFT JOIN (SELECT CAST(JSON_VALUE(payload, '$.id') AS CHAR(36) CHARACTER SET ascii) COLLATE ascii_bin cid, COUNT(*) n
      FROM outbox WHERE event_name = 'CustomerCreated' GROUP BY cid) o ON o.cid = a.id WHERE COALESCE(o.n, 0) <> 1),
  (SELECT COUNT(*) FROM chaos_acked a JOIN welcome_emails w ON w.customer_id = a.id
      LEFT JOIN outbox o ON o.message_id = w.message_id
-       AND CAST(JSON_VALUE(o.payload, '$.id') AS CHAR(36) CHARACTER SET ascii) = a.id
+       AND CAST(JSON_VALUE(o.payload, '$.id') AS CHAR(36) CHARACTER SET ascii) COLLATE ascii_bin = a.id
      LEFT JOIN processed_messages p ON p.message_id = w.message_id
      WHERE o.message_id IS NULL OR p.message_id IS NULL),
  (SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM outbox),
