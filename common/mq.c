@@ -7,7 +7,6 @@
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <signal.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -20,21 +19,12 @@
 
 #include "clock.h"
 #include "log.h"
+#include "mq_watch.h"
 
 #define MQ_CHANNEL 1
 #define MQ_FRAME_MAX 131072
 /* The longest a broker call may write, unless mq_set_op_timeout says. */
 #define MQ_OP_TIMEOUT_MS 30000
-/* After a stop request, what every call may still take. */
-#define MQ_STOP_GRACE_MS 1000
-/* How often the watchdog looks. */
-#define MQ_WATCH_MS 100
-/* A write in progress for this long is looked at: has the broker said
- * that it blocks publishing? */
-#define MQ_PEEK_AFTER_MS 300
-/* AMQP 0-9-1 connection.blocked: class 10, method 60. */
-#define MQ_BLOCKED_CLASS 10
-#define MQ_BLOCKED_METHOD 60
 
 /* A batch published in confirm mode whose confirms are not all in
  * (mq_publish_start .. mq_publish_wait).  Its tags are consecutive. */
@@ -59,16 +49,8 @@ struct mq_conn {
 	unsigned refusal;   /* its reply code, until mq_take_refusal */
 	int blocked;        /* the broker blocked publishing (alarm) */
 	char blocked_why[128];
-	/* The watchdog's view (under watch_mu): the socket and deadline of
-	 * the call in progress, if any. */
-	int op_timeout_ms;
-	int watch_fd;
-	long long watch_deadline; /* 0: no call in progress */
-	long long watch_began;
-	int watch_fired;
-	int watch_blocked;  /* the watchdog saw connection.blocked */
-	char watch_why[128];
-	mq_conn *watch_next;
+	int op_timeout_ms;  /* the longest a call may write */
+	struct mq_watch watch;
 	char err[512];
 };
 
@@ -125,198 +107,35 @@ mq_check_reply(mq_conn *c, amqp_rpc_reply_t r, const char *what)
 	return -1;
 }
 
-/* ---- deadlines on broker calls --------------------------------------
- *
- * rabbitmq-c writes without a deadline: a broker that stops reading
- * (a memory or disk alarm blocks publishing connections) keeps a publish
- * or an ack in send() for ever, and heartbeats do not help (the broker
- * stops watching them on a blocked connection).  Every call that writes
- * is bracketed by watch_begin/watch_end; a watchdog thread shuts down the
- * socket of a call past its deadline, which makes the call fail and the
- * connection close.  Once the process was asked to stop (mq_watch_stop),
- * every call in progress gets at most MQ_STOP_GRACE_MS more.  The thread
- * runs while some connection handle exists. */
-
-static pthread_mutex_t watch_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t watch_cv = PTHREAD_COND_INITIALIZER;
-static mq_conn *watch_head;
-static pthread_t watch_thread;
-static int watch_running;
-static volatile sig_atomic_t *watch_stop;
-static long long watch_stop_seen;
-
-/* Looks, without taking them, at the bytes the broker sent on fd and not
- * yet read: 1 if they hold a connection.blocked frame (its reason in
- * why).  A frame is recognised by its whole shape (type 1, channel 0,
- * class and method, reason length, frame end 0xCE), wherever it starts:
- * the library may have taken the start of the stream already. */
-static int
-peek_blocked(int fd, char *why, size_t whylen)
-{
-	unsigned char buf[8192];
-	ssize_t got;
-	size_t i, n, size, rlen;
-
-	got = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
-	if (got <= 0)
-		return 0;
-	n = (size_t)got;
-	for (i = 0; i + 12 <= n; i++) {
-		if (buf[i] != AMQP_FRAME_METHOD || buf[i + 1] != 0 ||
-		    buf[i + 2] != 0 || buf[i + 7] != 0 ||
-		    buf[i + 8] != MQ_BLOCKED_CLASS || buf[i + 9] != 0 ||
-		    buf[i + 10] != MQ_BLOCKED_METHOD)
-			continue;
-		size = (size_t)buf[i + 3] << 24 | (size_t)buf[i + 4] << 16 |
-		    (size_t)buf[i + 5] << 8 | buf[i + 6];
-		rlen = buf[i + 11];
-		if (size != 5 + rlen || i + 7 + size >= n ||
-		    buf[i + 7 + size] != AMQP_FRAME_END)
-			continue;
-		snprintf(why, whylen, "%.*s", (int)rlen,
-		    (const char *)buf + i + 12);
-		return 1;
-	}
-	return 0;
-}
-
-static void *
-watch_main(void *arg)
-{
-	struct timespec ts;
-	long long now;
-	mq_conn *c;
-
-	(void)arg;
-	pthread_mutex_lock(&watch_mu);
-	while (watch_head != NULL) {
-		now = clock_ms();
-		if (watch_stop != NULL && *watch_stop && watch_stop_seen == 0)
-			watch_stop_seen = now;
-		for (c = watch_head; c != NULL; c = c->watch_next) {
-			if (c->watch_deadline == 0 || c->watch_fd < 0)
-				continue;
-			/* A broker that blocks publishing reads no more: the
-			 * write would only wait for its deadline. */
-			if (now >= c->watch_began + MQ_PEEK_AFTER_MS &&
-			    peek_blocked(c->watch_fd, c->watch_why,
-			    sizeof(c->watch_why)))
-				c->watch_blocked = 1;
-			if (c->watch_blocked || now >= c->watch_deadline ||
-			    (watch_stop_seen != 0 &&
-			    now >= watch_stop_seen + MQ_STOP_GRACE_MS)) {
-				shutdown(c->watch_fd, SHUT_RDWR);
-				c->watch_fired = 1;
-				c->watch_deadline = 0;
-			}
-		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += MQ_WATCH_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&watch_cv, &watch_mu, &ts);
-	}
-	pthread_mutex_unlock(&watch_mu);
-	return NULL;
-}
-
-static int
-watch_add(mq_conn *c)
-{
-	int rc = 0;
-
-	pthread_mutex_lock(&watch_mu);
-	c->watch_next = watch_head;
-	watch_head = c;
-	if (!watch_running) {
-		if (pthread_create(&watch_thread, NULL, watch_main, NULL) == 0)
-			watch_running = 1;
-		else
-			rc = -1;
-	}
-	pthread_mutex_unlock(&watch_mu);
-	return rc;
-}
-
-static void
-watch_remove(mq_conn *c)
-{
-	mq_conn **pp;
-	int join = 0;
-
-	pthread_mutex_lock(&watch_mu);
-	for (pp = &watch_head; *pp != NULL; pp = &(*pp)->watch_next) {
-		if (*pp == c) {
-			*pp = c->watch_next;
-			break;
-		}
-	}
-	if (watch_head == NULL && watch_running) {
-		watch_running = 0;
-		join = 1;
-		pthread_cond_broadcast(&watch_cv);
-	}
-	pthread_mutex_unlock(&watch_mu);
-	if (join)
-		pthread_join(watch_thread, NULL);
-}
+/* ---- deadlines on broker calls (mq_watch.c) ------------------------- */
 
 /* A call that may write starts: the watchdog ends it after the op
  * timeout. */
 static void
 watch_begin(mq_conn *c)
 {
-	pthread_mutex_lock(&watch_mu);
-	c->watch_fd = c->st != NULL ? amqp_get_sockfd(c->st) : -1;
-	c->watch_began = clock_ms();
-	c->watch_deadline = c->watch_began + c->op_timeout_ms;
-	c->watch_fired = 0;
-	c->watch_blocked = 0;
-	pthread_mutex_unlock(&watch_mu);
+	mq_watch_begin(&c->watch, c->st != NULL ? amqp_get_sockfd(c->st) : -1,
+	    c->op_timeout_ms);
 }
 
-/* The call is over.  1 when the watchdog had cut it short. */
+/* The call is over.  1 when the watchdog had cut it short; a
+ * connection.blocked it saw meanwhile counts as read. */
 static int
 watch_end(mq_conn *c)
 {
-	int fired;
+	int blocked = 0;
+	int fired = mq_watch_end(&c->watch, &blocked, c->blocked_why,
+	    sizeof(c->blocked_why));
 
-	pthread_mutex_lock(&watch_mu);
-	c->watch_deadline = 0;
-	c->watch_fd = -1;
-	fired = c->watch_fired;
-	c->watch_fired = 0;
-	if (c->watch_blocked) {
+	if (blocked)
 		c->blocked = 1;
-		memcpy(c->blocked_why, c->watch_why, sizeof(c->blocked_why));
-		c->watch_blocked = 0;
-	}
-	pthread_mutex_unlock(&watch_mu);
 	return fired;
-}
-
-void
-mq_watch_stop(volatile sig_atomic_t *stop)
-{
-	pthread_mutex_lock(&watch_mu);
-	watch_stop = stop;
-	watch_stop_seen = 0;
-	pthread_mutex_unlock(&watch_mu);
 }
 
 void
 mq_set_op_timeout(mq_conn *c, int ms)
 {
 	c->op_timeout_ms = ms > 0 ? ms : MQ_OP_TIMEOUT_MS;
-}
-
-/* 1 once the process was asked to stop (mq_watch_stop). */
-static int
-mq_stopping(void)
-{
-	return watch_stop != NULL && *watch_stop;
 }
 
 mq_conn *
@@ -328,8 +147,7 @@ mq_new(const struct mq_params *p)
 		return NULL;
 	c->p = *p;
 	c->op_timeout_ms = MQ_OP_TIMEOUT_MS;
-	c->watch_fd = -1;
-	if (watch_add(c) == -1) {
+	if (mq_watch_add(&c->watch) == -1) {
 		free(c);
 		return NULL;
 	}
@@ -373,7 +191,7 @@ mq_free(mq_conn *c)
 	if (c == NULL)
 		return;
 	mq_disconnect(c);
-	watch_remove(c);
+	mq_watch_remove(&c->watch);
 	memset(c->p.pass, 0, sizeof(c->p.pass));
 	free(c);
 }
@@ -857,10 +675,10 @@ mq_publish_wait(mq_conn *c, struct mq_msg *msgs, size_t n, int timeout_ms)
 	deadline = clock_ms() + timeout_ms;
 	while (c->infl[k].open > 0) {
 		now = clock_ms();
-		if (mq_stopping()) {
+		if (mq_watch_stopping()) {
 			/* Asked to stop: a last moment for the confirms. */
 			if (stop_at == 0)
-				stop_at = now + MQ_STOP_GRACE_MS;
+				stop_at = now + MQ_WATCH_STOP_GRACE_MS;
 			if (deadline > stop_at)
 				deadline = stop_at;
 		}
@@ -880,7 +698,7 @@ mq_publish_wait(mq_conn *c, struct mq_msg *msgs, size_t n, int timeout_ms)
 		rc = amqp_simple_wait_frame_noblock(c->st, &frame, &tv);
 		/* The broker holds what it read until its alarm is over:
 		 * the caller decides how long to wait for it. */
-		if (rc == AMQP_STATUS_TIMEOUT && c->blocked && !mq_stopping())
+		if (rc == AMQP_STATUS_TIMEOUT && c->blocked && !mq_watch_stopping())
 			return 1;
 		if (rc == AMQP_STATUS_TIMEOUT)
 			continue;
