@@ -111,6 +111,27 @@ START_TEST(cfg_parse_int_edges)
 }
 END_TEST
 
+/* Strict: digits with an optional '-', nothing strtoll would skip or
+ * take on top (a sign '+', leading white space of any kind). */
+START_TEST(cfg_parse_int_strict)
+{
+	static const char *const bad[] = { "+3000", " 3000", "\t3000",
+	    "\n3000", "\v3000", "\f3000", "\r3000", "3000 ", "3000\n", "",
+	    "-", "+", "- 1", "--1", "-+1", "0x10", "1e3", "3,000" };
+	size_t i;
+	int v = 7;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(cfg_parse_int(bad[i], -100000, 100000, &v) == -1,
+		    "\"%s\" accepted as %d", bad[i], v);
+	ck_assert_int_eq(v, 7);
+	ck_assert_int_eq(cfg_parse_int("0", 0, 10, &v), 0);
+	ck_assert_int_eq(cfg_parse_int("-0", -1, 10, &v), 0);
+	ck_assert_int_eq(cfg_parse_int("007", 0, 10, &v), 0);
+	ck_assert_int_eq(v, 7);
+}
+END_TEST
+
 /* ---- backoff ---- */
 
 START_TEST(backoff_grows_and_caps)
@@ -402,8 +423,8 @@ Suite *
 unit_common_suite(void)
 {
 	const TTest *const common[] = { cfg_defaults, cfg_values, cfg_bad_str,
-	    cfg_parse_int_edges, backoff_grows_and_caps, backoff_jitter_varies,
-	    buf_cap_enforced, time_formats, time_rfc3339_parsed,
+	    cfg_parse_int_edges, cfg_parse_int_strict, backoff_grows_and_caps,
+	    backoff_jitter_varies, buf_cap_enforced, time_formats, time_rfc3339_parsed,
 	    msg_decode_created_at, uid_roundtrip, trace_context,
 	    msg_customer_and_body, NULL };
 	Suite *s = suite_create("common");
