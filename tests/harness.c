@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -397,6 +398,107 @@ h_spawn(struct h_daemon *d, enum h_kind kind, const char *test,
 	}
 	env[j] = NULL;
 	h_fork(d, k->bin, env);
+}
+
+void
+h_sqlproxy_start(struct h_daemon *d, const char *test)
+{
+	struct db_params p;
+	char lport[16], uport[16], path[512];
+	pid_t parent = getpid();
+	int fd;
+
+	h_db_params(&p);
+	d->port = h_free_port();
+	snprintf(d->name, sizeof(d->name), "%s-sqlproxy", test);
+	snprintf(d->log, sizeof(d->log), "%s/%s.log",
+	    h_env("OUTBOX_TEST_LOGS", "/tmp"), d->name);
+	snprintf(lport, sizeof(lport), "%d", d->port);
+	snprintf(uport, sizeof(uport), "%d", p.port);
+	snprintf(path, sizeof(path), "%s/outbox-sqlproxy",
+	    h_env("OUTBOX_BIN", "build/san/bin"));
+	d->pid = fork();
+	ck_assert_int_ge(d->pid, 0);
+	if (d->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		execl(path, "outbox-sqlproxy", lport, uport, (char *)NULL);
+		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+		_exit(127);
+	}
+	ck_assert_msg(h_wait_log(d, "listening", 1, H_READY_MS),
+	    "%s not listening (log %s)", d->name, d->log);
+}
+
+int
+h_tcp_connect(int port)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Reads fd into out until needle is in it (1), the peer closed (-1 when a
+ * needle was given, else 1) or the deadline passed (0). */
+static int
+h_tcp_read(int fd, const char *needle, int timeout_ms, char *out,
+    size_t outlen)
+{
+	long long end = clock_ms() + timeout_ms;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	size_t used = out != NULL ? strlen(out) : 0;
+	char tmp[4096];
+	ssize_t r;
+
+	for (;;) {
+		if (needle != NULL && strstr(out, needle) != NULL)
+			return 1;
+		if (clock_ms() >= end)
+			return 0;
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		r = read(fd, tmp, sizeof(tmp));
+		if (r <= 0)
+			return needle != NULL ? -1 : 1;
+		if (out != NULL && used + 1 < outlen) {
+			if ((size_t)r > outlen - 1 - used)
+				r = (ssize_t)(outlen - 1 - used);
+			memcpy(out + used, tmp, (size_t)r);
+			used += (size_t)r;
+			out[used] = '\0';
+		}
+	}
+}
+
+int
+h_tcp_wait_closed(int fd, int timeout_ms, char *out, size_t outlen)
+{
+	return h_tcp_read(fd, NULL, timeout_ms, out, outlen);
+}
+
+int
+h_tcp_read_until(int fd, const char *needle, int timeout_ms, char *out,
+    size_t outlen)
+{
+	return h_tcp_read(fd, needle, timeout_ms, out, outlen);
 }
 
 struct h_ready {
