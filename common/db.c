@@ -8,6 +8,7 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <errmsg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ struct db_conn {
 	int in_txn;
 	int txn_broken; /* the connection was lost inside the transaction */
 	unsigned long session_id; /* the server's id of the last session */
+	_Atomic unsigned long *session_out; /* a copy for another thread */
 	long long used_ms;        /* monotonic time of its last use */
 	char session_sql[512];    /* run on every new connection */
 	unsigned err;
@@ -163,6 +165,20 @@ db_session_id(const db_conn *c)
 	return c->session_id;
 }
 
+void
+db_share_session_id(db_conn *c, _Atomic unsigned long *out)
+{
+	c->session_out = out;
+	if (out != NULL)
+		atomic_store(out, c->session_id);
+}
+
+int
+db_lock_wait_timed_out(const db_conn *c)
+{
+	return c->err == ER_LOCK_WAIT_TIMEOUT;
+}
+
 const char *
 db_error(const db_conn *c)
 {
@@ -215,6 +231,8 @@ db_connect(db_conn *c)
 	}
 	c->connected = 1;
 	c->session_id = mysql_thread_id(c->my);
+	if (c->session_out != NULL)
+		atomic_store(c->session_out, c->session_id);
 	c->used_ms = clock_ms();
 	if (c->session_sql[0] != '\0' &&
 	    mysql_query(c->my, c->session_sql) != 0) {

@@ -106,10 +106,17 @@ int db_is_connected(const db_conn *c);
  * kept after the connection is lost, for durable_resolve), 0 before
  * the first connection. */
 unsigned long db_session_id(const db_conn *c);
+/* Keeps *out equal to db_session_id(c) from now on (updated at every
+ * new connection), for another thread to read, e.g. to KILL a statement
+ * that hangs.  NULL stops it. */
+void db_share_session_id(db_conn *c, _Atomic unsigned long *out);
 
 /* Text and code of the last error on this connection. */
 const char *db_error(const db_conn *c);
 unsigned db_errno(const db_conn *c);
+/* 1 when the last error was a lock wait that timed out (the statement
+ * rolled back, the transaction still open), else 0. */
+int db_lock_wait_timed_out(const db_conn *c);
 
 int db_begin(db_conn *c);
 int db_commit(db_conn *c);

@@ -69,28 +69,36 @@ session_alive(db_conn *c, unsigned long id)
 	return n > 0;
 }
 
+int
+durable_end_session(db_conn *c, unsigned long session_id, int timeout_ms)
+{
+	struct db_val a = DB_INT((long long)session_id);
+	long long deadline = clock_ms() + timeout_ms;
+	int alive;
+
+	if (session_id == 0)
+		return 0;
+	alive = session_alive(c, session_id);
+	if (alive == 1) {
+		/* A session already gone answers "unknown thread": the wait
+		 * below tells. */
+		(void)db_exec(c, SQL_KILL, &a, 1, NULL);
+	}
+	while (alive == 1 && clock_ms() < deadline) {
+		backoff_sleep(10, NULL);
+		alive = session_alive(c, session_id);
+	}
+	return alive == 0 ? 0 : -1;
+}
+
 enum durable_outcome
 durable_resolve(db_conn *c, unsigned long session_id, durable_probe_fn probe,
     void *ud, const char *name, int timeout_ms)
 {
-	struct db_val a = DB_INT((long long)session_id);
-	long long deadline = clock_ms() + timeout_ms;
-	int alive, seen;
+	int seen;
 
-	if (session_id != 0) {
-		alive = session_alive(c, session_id);
-		if (alive == 1) {
-			/* A session already gone answers "unknown thread":
-			 * the wait below tells. */
-			(void)db_exec(c, SQL_KILL, &a, 1, NULL);
-		}
-		while (alive == 1 && clock_ms() < deadline) {
-			backoff_sleep(10, NULL);
-			alive = session_alive(c, session_id);
-		}
-		if (alive != 0)
-			return DURABLE_UNKNOWN;
-	}
+	if (durable_end_session(c, session_id, timeout_ms) != 0)
+		return DURABLE_UNKNOWN;
 	seen = probe(c, ud);
 	if (seen < 0)
 		return DURABLE_UNKNOWN;
