@@ -174,6 +174,17 @@ db_share_session_id(db_conn *c, _Atomic unsigned long *out)
 }
 
 int
+db_count_row(void *ud, const struct db_col *cols, size_t ncols)
+{
+	long long *n = ud;
+
+	if (ncols != 1 || cols[0].is_null)
+		return -1;
+	*n = strtoll(cols[0].s, NULL, 10);
+	return 0;
+}
+
+int
 db_lock_wait_timed_out(const db_conn *c)
 {
 	return c->err == ER_LOCK_WAIT_TIMEOUT;

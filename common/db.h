@@ -88,6 +88,10 @@ db_conn *db_new(const struct db_params *params);
 /* Closes and frees; NULL is a no-op. */
 void db_free(db_conn *c);
 
+/* A db_row_fn for "SELECT COUNT(*) ...": one integer column into
+ * *(long long *)ud; -1 for any other row. */
+int db_count_row(void *ud, const struct db_col *cols, size_t ncols);
+
 /* A statement (no values) run on every new connection of c, after the
  * session defaults (e.g. "SET SESSION TRANSACTION ISOLATION LEVEL READ
  * COMMITTED"): a connection that cannot run it is closed again.  sql is

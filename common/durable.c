@@ -40,17 +40,6 @@ static const char SQL_SESSION_ALIVE[] =
     "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?";
 static const char SQL_KILL[] = "KILL CONNECTION ?";
 
-static int
-count_row(void *ud, const struct db_col *cols, size_t ncols)
-{
-	long long *n = ud;
-
-	if (ncols != 1 || cols[0].is_null)
-		return -1;
-	*n = strtoll(cols[0].s, NULL, 10);
-	return 0;
-}
-
 /* 1 while the session is in the process list, 0 once it is gone, or a
  * db_rc. */
 static int
@@ -60,9 +49,9 @@ session_alive(db_conn *c, unsigned long id)
 	long long n = -1;
 	int rc;
 
-	rc = db_query(c, SQL_SESSION_ALIVE, &a, 1, count_row, &n, NULL);
+	rc = db_query(c, SQL_SESSION_ALIVE, &a, 1, db_count_row, &n, NULL);
 	if (rc == DB_ECONN)
-		rc = db_query(c, SQL_SESSION_ALIVE, &a, 1, count_row, &n,
+		rc = db_query(c, SQL_SESSION_ALIVE, &a, 1, db_count_row, &n,
 		    NULL);
 	if (rc != DB_OK)
 		return rc;

@@ -331,10 +331,11 @@ h_started_line(enum h_kind kind)
 }
 
 /* Forks and execs $OUTBOX_BIN/<bin> with the environment plus env
- * (NULL-terminated), stdout and stderr appended to d->log.  The child
- * dies with the calling process. */
+ * (NULL-terminated) and the arguments arg1, arg2 (NULL: none), stdout and
+ * stderr appended to d->log.  The child dies with the calling process. */
 static void
-h_fork(struct h_daemon *d, const char *bin, const char *const *env)
+h_fork(struct h_daemon *d, const char *bin, const char *const *env,
+    const char *arg1, const char *arg2)
 {
 	char path[512];
 	pid_t parent = getpid();
@@ -356,7 +357,8 @@ h_fork(struct h_daemon *d, const char *bin, const char *const *env)
 		}
 		for (i = 0; env[i] != NULL; i++)
 			putenv((char *)(uintptr_t)env[i]);
-		execl(path, bin, (char *)NULL);
+		execl(path, bin, arg1, arg1 != NULL ? arg2 : NULL,
+		    (char *)NULL);
 		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}
@@ -397,16 +399,15 @@ h_spawn(struct h_daemon *d, enum h_kind kind, const char *test,
 		env[j++] = extra[i];
 	}
 	env[j] = NULL;
-	h_fork(d, k->bin, env);
+	h_fork(d, k->bin, env, NULL, NULL);
 }
 
 void
 h_sqlproxy_start(struct h_daemon *d, const char *test)
 {
+	static const char *const noenv[] = { NULL };
 	struct db_params p;
-	char lport[16], uport[16], path[512];
-	pid_t parent = getpid();
-	int fd;
+	char lport[16], uport[16];
 
 	h_db_params(&p);
 	d->port = h_free_port();
@@ -415,24 +416,7 @@ h_sqlproxy_start(struct h_daemon *d, const char *test)
 	    h_env("OUTBOX_TEST_LOGS", "/tmp"), d->name);
 	snprintf(lport, sizeof(lport), "%d", d->port);
 	snprintf(uport, sizeof(uport), "%d", p.port);
-	snprintf(path, sizeof(path), "%s/outbox-sqlproxy",
-	    h_env("OUTBOX_BIN", "build/san/bin"));
-	d->pid = fork();
-	ck_assert_int_ge(d->pid, 0);
-	if (d->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		execl(path, "outbox-sqlproxy", lport, uport, (char *)NULL);
-		fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
-		_exit(127);
-	}
+	h_fork(d, "outbox-sqlproxy", noenv, lport, uport);
 	ck_assert_msg(h_wait_log(d, "listening", 1, H_READY_MS),
 	    "%s not listening (log %s)", d->name, d->log);
 }
