@@ -189,6 +189,7 @@ dev: deps build infras migrate
 test: deps
 	@$(TEST_SERVERS) bash tests/run.sh --preflight
 	@$(MAKE) --no-print-directory build-san
+	@$(MAKE) --no-print-directory build
 	@$(TEST_SERVERS) bash tests/run.sh
 
 clean:

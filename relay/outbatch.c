@@ -126,11 +126,12 @@ outbatch_add(struct outbatch *b, int64_t seq, unsigned attempts, const char *id,
 		return -1;
 	}
 	if (b->bodies.len - before > b->max_body) {
-		char why[96];
+		char why[128]; /* 58 characters and two numbers of up to 20 digits */
 
-		snprintf(why, sizeof(why), "message body of %zu bytes is over "
-		    "RELAY_MAX_MESSAGE_BYTES (%zu)", b->bodies.len - before,
-		    b->max_body);
+		snprintf(why, sizeof(why), "message body of %llu bytes is over "
+		    "RELAY_MAX_MESSAGE_BYTES (%llu)",
+		    (unsigned long long)(b->bodies.len - before),
+		    (unsigned long long)b->max_body);
 		b->bodies.len = before;
 		b->bodies.data[before] = '\0';
 		outbatch_add_bad(b, seq, attempts, why);

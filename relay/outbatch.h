@@ -39,7 +39,7 @@ struct outbatch_row {
 struct outbatch_bad {
 	int64_t seq;
 	unsigned attempts;
-	char reason[96];
+	char reason[128];
 };
 
 struct outbatch {

@@ -63,6 +63,21 @@ daemons_left() {
 }
 exited() { ! kill -0 "$1" 2>/dev/null; }
 ready() { grep -q '^dev: all ready' "$1"; }
+# ready_or_ended LOG: ready, or make dev already gave up (a failed build
+# ends it at once: no waiting out the deadline for a line that cannot come).
+ready_or_ended() { ready "$1" || exited "$MAKE_PID"; }
+# came_up N LOG: make dev reached 'all ready' within N s; when it did not,
+# its output is shown and the test ends here (every later step would fail
+# on the same cause, each after its own deadline).
+came_up() {
+	wait_for "$1" ready_or_ended "$2" || true
+	check "$3: make dev says 'dev: all ready' within $1 s" ready "$2"
+	ready "$2" && return 0
+	echo "dev: make dev output:"
+	tail -n 40 "$2"
+	stop_dev
+	finish
+}
 relay_line() { grep -q '^outbox-demo-relay *| .* Published messages: \[' "$1"; }
 worker_line() {
 	grep -q "^outbox-demo-worker *| .* Handling \[CustomerCreated\] - Payload: '.*\"email\":\"$2\"" "$1"
@@ -97,7 +112,7 @@ for i in $(seq 1 "$runs"); do
 	out="$logs/make-dev-$i.log"
 	echo "dev: --- start $i of $runs ($out)"
 	start_dev "$out"
-	check "$i: make dev says 'dev: all ready' within $ready_s s" wait_for "$ready_s" ready "$out"
+	came_up "$ready_s" "$out" "$i"
 	ready_s=180
 	email="dev-test-$$-$i-$RANDOM@example.com"
 	body=$(curl -s -m 10 -X POST -H "Content-Type: application/json" \
@@ -133,7 +148,7 @@ done
 out="$logs/make-dev-kill.log"
 echo "dev: --- start with the relay killed ($out)"
 start_dev "$out"
-check "kill: make dev says 'dev: all ready' within $ready_s s" wait_for "$ready_s" ready "$out"
+came_up "$ready_s" "$out" kill
 relay=$(pgrep -f "^$bin/outbox-relay( |$)" || true)
 check "kill: the relay's pid found (${relay:-none})" test -n "$relay"
 [ -z "$relay" ] || kill -KILL "$relay"
