@@ -216,12 +216,16 @@ ka_client_main(void *arg)
 	return NULL;
 }
 
+/* An insert of the app has been waiting half a second: the row lock.
+ * (INNODB_TRX is a cache that lags for tens of seconds under this load;
+ * the process list does not.) */
 static int
 lock_waiting(void *ud)
 {
 	(void)ud;
-	return h_count("SELECT COUNT(*) FROM information_schema.INNODB_TRX "
-	    "WHERE trx_state = 'LOCK WAIT'", NULL, 0) >= 1;
+	return h_count("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+	    "WHERE USER = 'outbox_app' AND TIME_MS >= 500 AND "
+	    "INFO LIKE 'INSERT INTO customers%'", NULL, 0) >= 1;
 }
 
 static int
@@ -300,11 +304,10 @@ START_TEST(sigterm_under_keepalive_load)
 			struct ka_out *o = &ks[i].out[j];
 
 			a = DB_STR(o->email);
+			/* The 201s are counted here and checked as a set
+			 * below: one query each would outlast the test. */
 			if (o->rc == CURLE_OK && o->status == 201) {
 				n201++;
-				ck_assert_msg(h_count("SELECT COUNT(*) FROM "
-				    "customers WHERE email = ?", &a, 1) == 1,
-				    "201 for %s without its row", o->email);
 			} else if (o->rc == CURLE_OK && o->status == 503) {
 				n503++;
 				stuck += ks[i].blocked;
@@ -316,6 +319,10 @@ START_TEST(sigterm_under_keepalive_load)
 			    o->rc == CURLE_SEND_ERROR ||
 			    o->rc == CURLE_RECV_ERROR) {
 				closed++;
+				ck_assert_msg(h_count("SELECT COUNT(*) FROM "
+				    "customers WHERE email = ?", &a, 1) == 0,
+				    "%s closed without an answer, but "
+				    "committed", o->email);
 				ck_assert_msg(!ks[i].blocked, "the stuck request "
 				    "got no answer: %s", curl_easy_strerror(o->rc));
 			} else {
@@ -327,6 +334,10 @@ START_TEST(sigterm_under_keepalive_load)
 				    "Connection: close");
 		}
 	}
+	/* Every 201 has its row: the emails are unique and every request
+	 * without a 201 was seen to have none. */
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM customers WHERE email "
+	    "LIKE 'ka%'", NULL, 0), n201);
 	/* Every customer has its event (one set-based look: a query per
 	 * customer through JSON_VALUE would scan the outbox each time). */
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM customers c LEFT JOIN "
