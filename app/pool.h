@@ -1,6 +1,7 @@
 /*
  * pool.h - the app's database side: a fixed pool of threads, each with
- * its own connection, serving a bounded queue of jobs.
+ * its own connection, serving a bounded queue of jobs, and one thread
+ * that prunes expired idempotency keys on a connection of its own.
  *
  * The HTTP thread never touches the database: it submits a job and is
  * called back (from a pool thread) when the job has its answer.  Create
