@@ -42,7 +42,6 @@ struct pool {
 	pthread_cond_t cv;
 	struct job *head, *tail;
 	unsigned qlen;
-	unsigned pending;
 	int stopping;
 	int aborted; /* pool_abort ran: a lost session is its doing */
 	pthread_t *threads;
@@ -100,15 +99,6 @@ job_error(struct job *j, int status, const char *msg)
 		buf_append(&j->body, "{\"error\":\"internal error\"}", 26);
 	free(txt);
 	json_decref(o);
-}
-
-static void
-job_finish(struct pool *p, struct job *j)
-{
-	j->done(j);
-	pthread_mutex_lock(&p->mu);
-	p->pending--;
-	pthread_mutex_unlock(&p->mu);
 }
 
 /* ---- database health ---------------------------------------------- */
@@ -198,8 +188,11 @@ pool_resolve(struct pool_thread *t, struct job **jobs, size_t n)
 		/* The barrier made everything read before it durable. */
 		t->unsure = 0;
 		customers_after_commit(t->c, jobs, n, &t->unsure);
+		app_metrics_lost_commit(LOST_COMMITTED);
 		return;
 	}
+	app_metrics_lost_commit(out == DURABLE_ROLLED_BACK ? LOST_ROLLED_BACK :
+	    LOST_UNKNOWN);
 	if (out == DURABLE_ROLLED_BACK) {
 		log_warnx("a COMMIT reply was lost: the group of %zu was not "
 		    "committed; answering 503", n);
@@ -346,6 +339,8 @@ pool_pruner_main(void *arg)
 			    p->cfg->prune_chunk, &n);
 		if (rc == DB_OK && n > 0 && total == 0)
 			t0 = clock_ms();
+		if (n > 0)
+			app_metrics_keys_pruned(n);
 		total += n;
 		if (rc == DB_OK && n == (unsigned long long)p->cfg->prune_chunk)
 			continue;
@@ -442,7 +437,7 @@ pool_thread_main(void *arg)
 			pool_creates(t, creates, nc);
 		pool_settle(t, batch, n);
 		for (i = 0; i < n; i++)
-			job_finish(p, batch[i]);
+			batch[i]->done(batch[i]);
 		atomic_store(&t->busy, 0);
 	}
 	free(batch);
@@ -568,7 +563,6 @@ pool_submit(struct pool *p, struct job *j)
 		p->head = j;
 	p->tail = j;
 	p->qlen++;
-	p->pending++;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
@@ -583,17 +577,6 @@ pool_db_up(void *ud)
 	up = !p->down;
 	pthread_mutex_unlock(&p->hmu);
 	return up;
-}
-
-unsigned
-pool_pending(struct pool *p)
-{
-	unsigned n;
-
-	pthread_mutex_lock(&p->mu);
-	n = p->pending;
-	pthread_mutex_unlock(&p->mu);
-	return n;
 }
 
 void
@@ -616,7 +599,7 @@ pool_abort(struct pool *p)
 	while ((j = queued) != NULL) {
 		queued = j->next;
 		job_error(j, 503, "shutting down");
-		job_finish(p, j);
+		j->done(j);
 	}
 	/* Working: their sessions are killed, which rolls back what did not
 	 * commit; a group whose COMMIT was on its way finds out what became

@@ -57,8 +57,6 @@ void pool_submit(struct pool *p, struct job *j);
 /* 1 unless the last database call found it unavailable (thread-safe;
  * ud is the pool: usable as a readiness callback). */
 int pool_db_up(void *ud);
-/* Jobs submitted and not yet done. */
-unsigned pool_pending(struct pool *p);
 /* The shutdown deadline came: stops taking jobs (pool_submit answers
  * 503 from then on), answers the queued ones 503, and ends the database
  * sessions of the threads at work (KILL, waited for until they left):

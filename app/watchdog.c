@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "app_metrics.h"
 #include "backoff.h"
 #include "clock.h"
 #include "log.h"
@@ -37,7 +38,6 @@ struct watchdog {
 	long long timeout_ms;
 	int close_idle;
 	volatile sig_atomic_t stop;
-	unsigned long cut;
 	pthread_t th;
 };
 
@@ -78,7 +78,7 @@ wconn_check(struct watchdog *w, struct wconn *c, long long now)
 	}
 	if (now - c->started_ms >= w->timeout_ms) {
 		wconn_close(c);
-		w->cut++;
+		app_metrics_request_cut();
 		log_debug("http: a request not complete %lld ms after its "
 		    "first byte: connection closed", now - c->started_ms);
 	}
@@ -205,15 +205,4 @@ watchdog_close_idle(struct watchdog *w)
 	for (c = w->head; c != NULL; c = c->next)
 		wconn_check(w, c, now);
 	pthread_mutex_unlock(&w->mu);
-}
-
-unsigned long
-watchdog_cut_count(struct watchdog *w)
-{
-	unsigned long n;
-
-	pthread_mutex_lock(&w->mu);
-	n = w->cut;
-	pthread_mutex_unlock(&w->mu);
-	return n;
 }

@@ -51,7 +51,5 @@ void watchdog_request_done(struct watchdog *w, struct wconn *c);
  * (idle keep-alive ones, and each one once its answer is sent) are
  * closed. */
 void watchdog_close_idle(struct watchdog *w);
-/* Connections cut at the deadline so far. */
-unsigned long watchdog_cut_count(struct watchdog *w);
 
 #endif
