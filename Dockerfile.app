@@ -18,7 +18,8 @@ LABEL outbox.stage=build
 WORKDIR /src
 # The -dev package list lives in one place, scripts/deps.sh (group "build":
 # build-essential pkg-config libmicrohttpd-dev default-libmysqlclient-dev
-# librabbitmq-dev libjansson-dev uuid-dev, check, libcurl; no recommends).
+# librabbitmq-dev libjansson-dev uuid-dev, check, libcurl, libunistring-dev;
+# no recommends).
 COPY scripts/deps.sh scripts/lib.sh scripts/
 RUN bash scripts/deps.sh build
 # The whole tree minus .dockerignore (git, build output, servers' data,
@@ -32,6 +33,7 @@ LABEL outbox.stage=runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libmicrohttpd12 libmariadb3 librabbitmq4 libjansson4 libuuid1 \
+      libunistring2 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 outbox \
  && useradd --system --uid 10001 --gid outbox --no-create-home \

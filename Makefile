@@ -29,7 +29,8 @@ TEST_SERVERS := env -u OUTBOX_VAR -u OUTBOX_DB_PORT -u OUTBOX_MQ_PORT \
 
 PKGS := libmicrohttpd libmariadb librabbitmq jansson uuid
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lpthread
+# libunistring (Unicode character classes) has no pkg-config file.
+PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lunistring -lpthread
 TEST_PKG_CFLAGS = $(shell pkg-config --cflags check libcurl)
 TEST_PKG_LIBS = $(shell pkg-config --libs check libcurl)
 

@@ -1,6 +1,7 @@
 /*
  * app_metrics.c - the app's series: requests by route and status, request
- * latency by route, group-commit sizes, database outages and retries.
+ * latency by route, group-commit sizes, database outages and retries,
+ * requests cut at their deadline, pruned keys, lost COMMIT replies.
  */
 #include "app_metrics.h"
 
@@ -19,7 +20,8 @@ static const int statuses[] = {
 static struct mcounter *req_by[ROUTE_COUNT][NSTATUS + 1]; /* + "other" */
 static struct mhist *latency[ROUTE_COUNT];
 static struct mhist *group;
-static struct mcounter *outages, *retries;
+static struct mcounter *outages, *retries, *cut, *pruned;
+static struct mcounter *lost[LOST_COUNT];
 
 void
 app_metrics_init(void)
@@ -57,6 +59,39 @@ app_metrics_init(void)
 	    "database became unavailable", NULL);
 	retries = metrics_counter("outbox_app_db_retries", "Transactions "
 	    "run again (deadlock, or one by one after a failed group)", NULL);
+	cut = metrics_counter("outbox_app_requests_cut", "Connections closed "
+	    "because their request was not complete within "
+	    "APP_REQUEST_TIMEOUT", NULL);
+	pruned = metrics_counter("outbox_app_idempotency_keys_pruned",
+	    "Expired idempotency keys deleted", NULL);
+	lost[LOST_COMMITTED] = metrics_counter("outbox_app_lost_commit_replies",
+	    "Groups whose COMMIT reply was lost, by what they turned out to "
+	    "be", "outcome=\"committed\"");
+	lost[LOST_ROLLED_BACK] = metrics_counter(
+	    "outbox_app_lost_commit_replies", "Groups whose COMMIT reply was "
+	    "lost, by what they turned out to be", "outcome=\"rolled_back\"");
+	lost[LOST_UNKNOWN] = metrics_counter("outbox_app_lost_commit_replies",
+	    "Groups whose COMMIT reply was lost, by what they turned out to "
+	    "be", "outcome=\"unknown\"");
+}
+
+void
+app_metrics_request_cut(void)
+{
+	mcounter_add(cut, 1);
+}
+
+void
+app_metrics_keys_pruned(unsigned long long n)
+{
+	mcounter_add(pruned, n);
+}
+
+void
+app_metrics_lost_commit(enum app_lost_commit outcome)
+{
+	if (outcome < LOST_COUNT)
+		mcounter_add(lost[outcome], 1);
 }
 
 void

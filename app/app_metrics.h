@@ -22,5 +22,13 @@ void app_metrics_group(size_t n);
 void app_metrics_db_outage(void);
 /* A transaction retried (deadlock, or one by one after a group failed). */
 void app_metrics_retry(void);
+/* A connection closed at APP_REQUEST_TIMEOUT (app/watchdog.c). */
+void app_metrics_request_cut(void);
+/* n expired idempotency keys deleted. */
+void app_metrics_keys_pruned(unsigned long long n);
+/* What a group whose COMMIT reply was lost turned out to be. */
+enum app_lost_commit { LOST_COMMITTED, LOST_ROLLED_BACK, LOST_UNKNOWN,
+	LOST_COUNT };
+void app_metrics_lost_commit(enum app_lost_commit outcome);
 
 #endif

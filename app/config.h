@@ -19,12 +19,16 @@ struct app_config {
 	int http_threads;
 	int max_connections;
 	int conn_timeout_s;
+	int request_timeout_s;
+	int shutdown_timeout_s;
 	int conn_memory_kib;
 	int body_max;
 	int db_pool;
 	int group_max;           /* at most APP_GROUP_MAX_LIMIT */
 	int queue_max;
+	int lock_wait_s;
 	int idem_ttl_hours;
+	int prune_chunk;
 	int access_log;
 	int metrics_port;        /* 0: no metrics listener */
 	char metrics_bind[64];

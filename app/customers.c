@@ -29,9 +29,13 @@ static const char SQL_SELECT_IDEM[] =
 static const char SQL_SELECT_CUSTOMER[] =
     "SELECT id, email, name, created_at, updated_at FROM customers "
     "WHERE id = ?";
-/* A small chunk per statement: pruning never holds many locks at once. */
+/* A small chunk per statement, oldest first along the created_at index:
+ * pruning never holds many locks at once. */
 static const char SQL_PRUNE_IDEM[] =
-    "DELETE FROM idempotency_keys WHERE created_at < ? LIMIT 1000";
+    "DELETE FROM idempotency_keys WHERE created_at < ? "
+    "ORDER BY created_at LIMIT ?";
+static const char SQL_PROBE_CUSTOMER[] =
+    "SELECT COUNT(*) FROM customers WHERE id = ?";
 
 struct idem_row {
 	int found;
@@ -186,13 +190,16 @@ create_one(db_conn *c, struct job *j)
 }
 
 int
-customers_create(db_conn *c, struct job **jobs, size_t n, int *unsure)
+customers_create(db_conn *c, struct job **jobs, size_t n, int *unsure,
+    enum create_phase *phase)
 {
 	size_t i;
 	int rc, wrote = 0;
 
+	*phase = CREATE_NOT_BEGUN;
 	if ((rc = begin_fresh(c)) != DB_OK)
 		return rc;
+	*phase = CREATE_IN_TXN;
 	for (i = 0; i < n; i++) {
 		if ((rc = create_one(c, jobs[i])) != DB_OK) {
 			db_rollback(c);
@@ -203,12 +210,28 @@ customers_create(db_conn *c, struct job **jobs, size_t n, int *unsure)
 		if (jobs[i]->status == 201 && !jobs[i]->derived)
 			wrote = 1;
 	}
-	if ((rc = db_commit(c)) != DB_OK)
+	*phase = CREATE_COMMIT_SENT;
+	if ((rc = db_commit(c)) != DB_OK) {
+		/* Refused by the server (a deadlock at commit): rolled
+		 * back.  Lost on the way: unknown, the caller finds out. */
+		if (rc != DB_ECONN)
+			*phase = CREATE_IN_TXN;
 		return rc;
+	}
 	/* Our commit wrote rows: it is on disk, and so is everything read
 	 * before it. */
 	if (wrote)
 		*unsure = 0;
+	customers_after_commit(c, jobs, n, unsure);
+	return DB_OK;
+}
+
+void
+customers_after_commit(db_conn *c, struct job **jobs, size_t n, int *unsure)
+{
+	size_t i;
+	int rc;
+
 	for (i = 0; i < n; i++) {
 		if (!jobs[i]->replay)
 			continue;
@@ -216,7 +239,30 @@ customers_create(db_conn *c, struct job **jobs, size_t n, int *unsure)
 		if (!idem_lookup(c, jobs[i], &rc) && jobs[i]->status != 409)
 			job_error(jobs[i], 503, "try again");
 	}
-	return DB_OK;
+}
+
+int
+customers_probe(db_conn *c, void *ud)
+{
+	const struct customers_group *g = ud;
+	static const char pfx[] = "/customers/";
+	long long n = -1;
+	struct db_val a;
+	size_t i;
+	int rc;
+
+	/* One transaction: one written row tells for all of them. */
+	for (i = 0; i < g->n; i++) {
+		if (g->jobs[i]->status == 201 && !g->jobs[i]->derived)
+			break;
+	}
+	if (i == g->n)
+		return 1;
+	a = DB_STR(g->jobs[i]->location + sizeof(pfx) - 1);
+	rc = db_query(c, SQL_PROBE_CUSTOMER, &a, 1, db_count_row, &n, NULL);
+	if (rc != DB_OK)
+		return rc;
+	return n > 0;
 }
 
 struct cust_row {
@@ -273,11 +319,12 @@ customers_get(db_conn *c, struct job *j, int *unsure)
 }
 
 int
-customers_prune_keys(db_conn *c, int ttl_hours, unsigned long long *deleted)
+customers_prune_keys(db_conn *c, int ttl_hours, int chunk,
+    unsigned long long *deleted)
 {
 	struct timespec cutoff;
 	char ts[TIMEFMT_LEN];
-	struct db_val a;
+	struct db_val a[2];
 	uint64_t n = 0;
 	int rc;
 
@@ -286,8 +333,9 @@ customers_prune_keys(db_conn *c, int ttl_hours, unsigned long long *deleted)
 	cutoff.tv_sec -= (time_t)ttl_hours * 3600;
 	if (timefmt_sql(&cutoff, ts, sizeof(ts)) == -1)
 		return DB_EOTHER;
-	a = DB_STR(ts);
-	if ((rc = db_exec(c, SQL_PRUNE_IDEM, &a, 1, &n)) == DB_OK)
+	a[0] = DB_STR(ts);
+	a[1] = DB_INT(chunk);
+	if ((rc = db_exec(c, SQL_PRUNE_IDEM, a, 2, &n)) == DB_OK)
 		*deleted = (unsigned long long)n;
 	return rc;
 }

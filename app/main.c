@@ -80,7 +80,12 @@ main(int argc, char **argv)
 	while (!app_stop)
 		backoff_sleep(100, &app_stop);
 	log_info("shutting down");
-	http_stop(h);
+	if (http_stop(h) != 0) {
+		/* Connections still wait for a database that hangs beyond
+		 * its own timeouts: nothing can be stopped in order. */
+		log_warnx("stopped with requests unanswered");
+		_exit(1);
+	}
 	obs_stop(obs);
 	pool_free(pool);
 	db_global_end();

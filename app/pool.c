@@ -2,14 +2,17 @@
  * pool.c - the app's database pool: the job queue, the threads that
  * serve it (each with its own connection), the database health shared
  * by them (answer 503 at once while it is down, try again with backoff),
- * the durability of answers read from other transactions, and the
- * periodic pruning of idempotency keys.  The statements themselves are
- * app/customers.c's.
+ * the durability of answers read from other transactions, what became
+ * of a group whose COMMIT got no reply, the rollback of what is left at
+ * the shutdown deadline, and the pruning of expired idempotency keys by
+ * a thread of its own.  The statements themselves are app/customers.c's.
  */
 #include "pool.h"
 
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +26,9 @@
 #include "durable.h"
 #include "log.h"
 
-/* How often (s) the idempotency keys past their TTL are deleted. */
-#define POOL_PRUNE_EVERY 60
+/* The pruner's pause (ms) once no expired key is left, and after a
+ * failure. */
+#define POOL_PRUNE_IDLE_MS 10000
 /* Attempts at a transaction that hit a deadlock before answering 503. */
 #define POOL_DEADLOCK_TRIES 5
 
@@ -38,8 +42,8 @@ struct pool {
 	pthread_cond_t cv;
 	struct job *head, *tail;
 	unsigned qlen;
-	unsigned pending;
 	int stopping;
+	int aborted; /* pool_abort ran: a lost session is its doing */
 	pthread_t *threads;
 	int nthreads;
 	/* database health, shared by the pool threads */
@@ -47,7 +51,12 @@ struct pool {
 	int down;
 	struct timespec retry_at;
 	struct backoff bo;
-	time_t last_prune;
+	/* the threads, for pool_abort */
+	struct pool_thread **ts;
+	/* the pruner of expired idempotency keys */
+	pthread_t pruner;
+	int has_pruner;
+	volatile sig_atomic_t prune_stop;
 };
 
 /* One thread of the pool and what it owns. */
@@ -58,6 +67,10 @@ struct pool_thread {
 	/* An answer was read from another transaction's rows and no commit
 	 * of ours that wrote rows followed: they may not be durable yet. */
 	int unsure;
+	/* Its session on the server (db_share_session_id) and whether it
+	 * is working on jobs: pool_abort kills the sessions of busy ones. */
+	_Atomic unsigned long sid;
+	atomic_int busy;
 };
 
 void
@@ -86,15 +99,6 @@ job_error(struct job *j, int status, const char *msg)
 		buf_append(&j->body, "{\"error\":\"internal error\"}", 26);
 	free(txt);
 	json_decref(o);
-}
-
-static void
-job_finish(struct pool *p, struct job *j)
-{
-	j->done(j);
-	pthread_mutex_lock(&p->mu);
-	p->pending--;
-	pthread_mutex_unlock(&p->mu);
 }
 
 /* ---- database health ---------------------------------------------- */
@@ -144,23 +148,87 @@ pool_db_ok(struct pool *p)
 	pthread_mutex_unlock(&p->hmu);
 }
 
+/* 1 once pool_abort ran. */
+static int
+pool_aborted(struct pool *p)
+{
+	int a;
+
+	pthread_mutex_lock(&p->mu);
+	a = p->aborted;
+	pthread_mutex_unlock(&p->mu);
+	return a;
+}
+
 /* ---- the jobs ------------------------------------------------------ */
 
 /* The create jobs a thread took: one transaction; if it fails for
  * another reason than a lost database (a deadlock, one bad request),
  * each job alone, so that the others still succeed. */
+/* The group's COMMIT went out and its reply never came: the old session
+ * is ended, then its rows looked for (durable_resolve).  201 (and the
+ * rest of the group's answers) when they are there and durable; 503 when
+ * they are not (nothing was written: a retry is safe) or when it cannot
+ * be found out. */
+static void
+pool_resolve(struct pool_thread *t, struct job **jobs, size_t n)
+{
+	struct customers_group g = { jobs, n };
+	char name[DURABLE_NAME_MAX];
+	enum durable_outcome out;
+	size_t i;
+
+	snprintf(name, sizeof(name), "app:%d", t->index);
+	out = durable_resolve(t->c, db_session_id(t->c), db_server_started(t->c),
+	    customers_probe, &g, name, t->p->cfg->db.io_timeout_s * 1000);
+	if (out == DURABLE_COMMITTED) {
+		log_info("a COMMIT reply was lost: the group of %zu is "
+		    "committed, answered as such", n);
+		pool_db_ok(t->p);
+		/* The barrier made everything read before it durable. */
+		t->unsure = 0;
+		customers_after_commit(t->c, jobs, n, &t->unsure);
+		app_metrics_lost_commit(LOST_COMMITTED);
+		return;
+	}
+	app_metrics_lost_commit(out == DURABLE_ROLLED_BACK ? LOST_ROLLED_BACK :
+	    LOST_UNKNOWN);
+	if (out == DURABLE_ROLLED_BACK) {
+		log_warnx("a COMMIT reply was lost: the group of %zu was not "
+		    "committed; answering 503", n);
+	} else {
+		log_warnx("a COMMIT reply was lost and its outcome cannot be "
+		    "found out (%s); answering 503", db_error(t->c));
+		pool_db_failed(t->p, t->c, "commit outcome");
+	}
+	for (i = 0; i < n; i++)
+		job_error(jobs[i], 503, "database unavailable, try again "
+		    "(with the same Idempotency-Key)");
+}
+
 static void
 pool_creates(struct pool_thread *t, struct job **jobs, size_t n)
 {
+	enum create_phase phase = CREATE_NOT_BEGUN;
 	size_t i;
 	int rc = DB_ECONN, tries;
 
 	if (pool_db_gate(t->p)) {
 		app_metrics_group(n);
-		rc = customers_create(t->c, jobs, n, &t->unsure);
+		rc = customers_create(t->c, jobs, n, &t->unsure, &phase);
 	}
 	if (rc == DB_OK) {
 		pool_db_ok(t->p);
+		return;
+	}
+	if (rc == DB_ECONN && phase == CREATE_COMMIT_SENT) {
+		pool_resolve(t, jobs, n);
+		return;
+	}
+	if (rc == DB_ECONN && pool_aborted(t->p)) {
+		/* pool_abort ended the session: rolled back, not an outage. */
+		for (i = 0; i < n; i++)
+			job_error(jobs[i], 503, "shutting down");
 		return;
 	}
 	if (rc == DB_ECONN) {
@@ -176,12 +244,19 @@ pool_creates(struct pool_thread *t, struct job **jobs, size_t n)
 	for (i = 0; i < n; i++) {
 		for (tries = 0; tries < POOL_DEADLOCK_TRIES; tries++) {
 			app_metrics_retry();
-			rc = customers_create(t->c, &jobs[i], 1, &t->unsure);
-			if (rc != DB_ERETRY)
+			rc = customers_create(t->c, &jobs[i], 1, &t->unsure,
+			    &phase);
+			/* A deadlock is retried; a lock wait already
+			 * waited its time. */
+			if (rc != DB_ERETRY || db_lock_wait_timed_out(t->c))
 				break;
 		}
 		if (rc == DB_OK)
 			continue;
+		if (rc == DB_ECONN && phase == CREATE_COMMIT_SENT) {
+			pool_resolve(t, &jobs[i], 1);
+			continue;
+		}
 		if (rc == DB_ECONN) {
 			pool_db_failed(t->p, t->c, "create customer");
 			job_error(jobs[i], 503, "database unavailable");
@@ -237,17 +312,54 @@ pool_ping(struct pool_thread *t, struct job *j)
 	buf_append(&j->body, "{\"status\":\"ready\"}", 18);
 }
 
-/* Deletes idempotency keys past their TTL, a small chunk at a time. */
-static void
-pool_prune(struct pool_thread *t)
+/* The pruner: deletes idempotency keys past their TTL, a small chunk
+ * per statement (one short transaction each, few locks), back to back
+ * while a whole chunk goes, so that it keeps up with any rate of keyed
+ * requests; then pauses.  Its own connection: it never takes a pool
+ * thread from the requests. */
+static void *
+pool_pruner_main(void *arg)
 {
-	unsigned long long n = 0;
+	struct pool *p = arg;
+	unsigned long long n, total = 0;
+	long long t0 = 0;
+	db_conn *c;
+	int rc;
 
-	if (customers_prune_keys(t->c, t->p->cfg->idem_ttl_hours, &n) != DB_OK)
-		log_warnx("prune idempotency keys: %s", db_error(t->c));
-	else if (n > 0)
-		log_info("pruned %llu idempotency keys older than %d h", n,
-		    t->p->cfg->idem_ttl_hours);
+	if ((c = db_new(&p->cfg->db)) == NULL) {
+		log_warnx("idempotency-key pruner: out of memory; keys are not "
+		    "pruned");
+		return NULL;
+	}
+	while (!p->prune_stop) {
+		n = 0;
+		rc = DB_ECONN;
+		if (pool_db_gate(p))
+			rc = customers_prune_keys(c, p->cfg->idem_ttl_hours,
+			    p->cfg->prune_chunk, &n);
+		if (rc == DB_OK && n > 0 && total == 0)
+			t0 = clock_ms();
+		if (n > 0)
+			app_metrics_keys_pruned(n);
+		total += n;
+		if (rc == DB_OK && n == (unsigned long long)p->cfg->prune_chunk)
+			continue;
+		if (rc != DB_OK && rc != DB_ECONN)
+			log_warnx("prune idempotency keys: %s", db_error(c));
+		if (total > 0) {
+			long long ms = clock_ms() - t0;
+
+			log_info("pruned %llu idempotency keys older than %d h "
+			    "in %lld ms (%.0f keys/s)", total,
+			    p->cfg->idem_ttl_hours, ms,
+			    ms > 0 ? (double)total * 1000.0 / (double)ms :
+			    (double)total);
+			total = 0;
+		}
+		backoff_sleep(POOL_PRUNE_IDLE_MS, &p->prune_stop);
+	}
+	db_free(c);
+	return NULL;
 }
 
 /* Before the answers of a batch go out: what they report of other
@@ -277,29 +389,17 @@ pool_settle(struct pool_thread *t, struct job **jobs, size_t n)
 
 /* ---- the threads --------------------------------------------------- */
 
-/* Takes up to max jobs (into batch) or, for thread 0 on an idle minute,
- * nothing and *prune = 1.  Returns the jobs taken; 0 with *prune == 0:
- * the pool stops. */
+/* Takes up to max jobs (into batch); marks the thread busy when it took
+ * any.  Returns the jobs taken; 0: the pool stops. */
 static size_t
-pool_take(struct pool_thread *t, struct job **batch, size_t max, int *prune)
+pool_take(struct pool_thread *t, struct job **batch, size_t max)
 {
 	struct pool *p = t->p;
-	struct timespec until;
 	size_t n;
 
-	*prune = 0;
 	pthread_mutex_lock(&p->mu);
-	while (p->head == NULL && !p->stopping) {
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += 1;
-		pthread_cond_timedwait(&p->cv, &p->mu, &until);
-		if (p->head == NULL && t->index == 0 &&
-		    time(NULL) - p->last_prune >= POOL_PRUNE_EVERY) {
-			p->last_prune = time(NULL);
-			*prune = 1;
-			break;
-		}
-	}
+	while (p->head == NULL && !p->stopping)
+		pthread_cond_wait(&p->cv, &p->mu);
 	for (n = 0; n < max && p->head != NULL; n++) {
 		batch[n] = p->head;
 		p->head = p->head->next;
@@ -307,6 +407,7 @@ pool_take(struct pool_thread *t, struct job **batch, size_t max, int *prune)
 	}
 	if (p->head == NULL)
 		p->tail = NULL;
+	atomic_store(&t->busy, n > 0);
 	pthread_mutex_unlock(&p->mu);
 	return n;
 }
@@ -318,14 +419,11 @@ pool_thread_main(void *arg)
 	struct pool *p = t->p;
 	struct job **batch, *creates[APP_GROUP_MAX_LIMIT], *j;
 	size_t n, nc, i, max = (size_t)p->cfg->group_max;
-	int prune;
 
 	batch = calloc(max, sizeof(*batch));
 	if (batch == NULL)
 		fatalx("out of memory");
-	while ((n = pool_take(t, batch, max, &prune)) > 0 || prune) {
-		if (prune && pool_db_gate(p))
-			pool_prune(t);
+	while ((n = pool_take(t, batch, max)) > 0) {
 		for (i = nc = 0; i < n; i++) {
 			j = batch[i];
 			if (j->kind == JOB_CREATE)
@@ -339,11 +437,10 @@ pool_thread_main(void *arg)
 			pool_creates(t, creates, nc);
 		pool_settle(t, batch, n);
 		for (i = 0; i < n; i++)
-			job_finish(p, batch[i]);
+			batch[i]->done(batch[i]);
+		atomic_store(&t->busy, 0);
 	}
 	free(batch);
-	db_free(t->c);
-	free(t);
 	return NULL;
 }
 
@@ -358,15 +455,24 @@ pool_join(struct pool *p)
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	/* Threads answer what is queued before they exit. */
-	for (i = 0; i < p->nthreads; i++)
+	for (i = 0; i < p->nthreads; i++) {
 		pthread_join(p->threads[i], NULL);
+		db_free(p->ts[i]->c);
+		free(p->ts[i]);
+	}
 	p->nthreads = 0;
+	if (p->has_pruner) {
+		p->prune_stop = 1;
+		pthread_join(p->pruner, NULL);
+		p->has_pruner = 0;
+	}
 }
 
 static void
 pool_destroy(struct pool *p)
 {
 	free(p->threads);
+	free(p->ts);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->hmu);
@@ -378,6 +484,7 @@ pool_new(const struct app_config *cfg)
 {
 	struct pool_thread *t;
 	struct pool *p;
+	char lock_sql[80];
 	int i;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
@@ -385,12 +492,18 @@ pool_new(const struct app_config *cfg)
 		return NULL;
 	}
 	p->cfg = cfg;
+	/* A row lock held elsewhere (an administrator's transaction) costs
+	 * one request a 503 after APP_LOCK_WAIT_TIMEOUT, not the socket
+	 * timeout that would look like an outage. */
+	snprintf(lock_sql, sizeof(lock_sql),
+	    "SET SESSION innodb_lock_wait_timeout = %d", cfg->lock_wait_s);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_init(&p->hmu, NULL);
 	backoff_init(&p->bo, 100, 2000);
 	p->threads = calloc((size_t)cfg->db_pool, sizeof(*p->threads));
-	if (p->threads == NULL) {
+	p->ts = calloc((size_t)cfg->db_pool, sizeof(*p->ts));
+	if (p->threads == NULL || p->ts == NULL) {
 		log_warnx("database pool: out of memory");
 		pool_destroy(p);
 		return NULL;
@@ -404,6 +517,10 @@ pool_new(const struct app_config *cfg)
 		}
 		t->p = p;
 		t->index = i;
+		atomic_init(&t->sid, 0);
+		atomic_init(&t->busy, 0);
+		db_share_session_id(t->c, &t->sid);
+		db_set_session(t->c, lock_sql);
 		if (pthread_create(&p->threads[i], NULL, pool_thread_main,
 		    t) != 0) {
 			log_warnx("database pool: cannot start thread %d", i);
@@ -411,8 +528,13 @@ pool_new(const struct app_config *cfg)
 			free(t);
 			goto fail;
 		}
-		p->nthreads++;
+		p->ts[p->nthreads++] = t;
 	}
+	if (pthread_create(&p->pruner, NULL, pool_pruner_main, p) != 0) {
+		log_warnx("database pool: cannot start the key pruner");
+		goto fail;
+	}
+	p->has_pruner = 1;
 	return p;
 fail:
 	pool_join(p);
@@ -441,7 +563,6 @@ pool_submit(struct pool *p, struct job *j)
 		p->head = j;
 	p->tail = j;
 	p->qlen++;
-	p->pending++;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
@@ -458,15 +579,42 @@ pool_db_up(void *ud)
 	return up;
 }
 
-unsigned
-pool_pending(struct pool *p)
+void
+pool_abort(struct pool *p)
 {
-	unsigned n;
+	struct job *j, *queued;
+	db_conn *admin;
+	unsigned long sid;
+	int i, timeout_ms = p->cfg->db.io_timeout_s * 1000;
 
 	pthread_mutex_lock(&p->mu);
-	n = p->pending;
+	p->stopping = 1;
+	p->aborted = 1;
+	queued = p->head;
+	p->head = p->tail = NULL;
+	p->qlen = 0;
+	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
-	return n;
+	/* Queued: never begun. */
+	while ((j = queued) != NULL) {
+		queued = j->next;
+		job_error(j, 503, "shutting down");
+		j->done(j);
+	}
+	/* Working: their sessions are killed, which rolls back what did not
+	 * commit; a group whose COMMIT was on its way finds out what became
+	 * of it (pool_resolve) like after any lost reply. */
+	if ((admin = db_new(&p->cfg->db)) == NULL)
+		return;
+	for (i = 0; i < p->nthreads; i++) {
+		if (!atomic_load(&p->ts[i]->busy))
+			continue;
+		sid = atomic_load(&p->ts[i]->sid);
+		if (sid != 0 && durable_end_session(admin, sid, timeout_ms) != 0)
+			log_warnx("shutdown: session %lu of pool thread %d not "
+			    "ended: %s", sid, i, db_error(admin));
+	}
+	db_free(admin);
 }
 
 void

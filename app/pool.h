@@ -1,6 +1,7 @@
 /*
  * pool.h - the app's database side: a fixed pool of threads, each with
- * its own connection, serving a bounded queue of jobs.
+ * its own connection, serving a bounded queue of jobs, and one thread
+ * that prunes expired idempotency keys on a connection of its own.
  *
  * The HTTP thread never touches the database: it submits a job and is
  * called back (from a pool thread) when the job has its answer.  Create
@@ -56,8 +57,13 @@ void pool_submit(struct pool *p, struct job *j);
 /* 1 unless the last database call found it unavailable (thread-safe;
  * ud is the pool: usable as a readiness callback). */
 int pool_db_up(void *ud);
-/* Jobs submitted and not yet done. */
-unsigned pool_pending(struct pool *p);
+/* The shutdown deadline came: stops taking jobs (pool_submit answers
+ * 503 from then on), answers the queued ones 503, and ends the database
+ * sessions of the threads at work (KILL, waited for until they left):
+ * their transactions are rolled back and answered 503, unless a COMMIT
+ * was on its way (then its outcome is found out, see pool_resolve).
+ * The threads answer every job they hold soon after.  Then pool_free. */
+void pool_abort(struct pool *p);
 /* Stops taking jobs (pool_submit answers 503 from then on), lets the
  * threads answer every job already queued, joins them, closes their
  * connections, frees.  NULL is a no-op. */

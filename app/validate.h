@@ -1,6 +1,7 @@
 /*
  * validate.h - parsing and validation of the POST /customers body and of
  * the Idempotency-Key header.  Pure functions: no I/O, no allocation kept.
+ * Character classes: libunistring (Unicode 14.0.0 in Debian 12).
  */
 #ifndef OUTBOX_APP_VALIDATE_H
 #define OUTBOX_APP_VALIDATE_H
@@ -21,7 +22,9 @@ struct new_customer {
  * status to answer: 0 when valid, 400 (not JSON, not an object) or 422
  * (a field missing, empty, not a string, too long or invalid), with a
  * human-readable reason in err.  Unknown fields are ignored, as the
- * original did. */
+ * original did, whatever valid JSON they hold (numbers of any size
+ * included; nesting up to 512 levels); duplicate keys, at any depth,
+ * get 400. */
 int validate_customer_body(const char *body, size_t len,
     struct new_customer *out, char *err, size_t errlen);
 
@@ -29,13 +32,15 @@ int validate_customer_body(const char *body, size_t len,
  * the number of code points. */
 int validate_utf8(const char *s, size_t len, size_t *nchars);
 
-/* Email rules: 1..254 bytes, valid UTF-8, no whitespace or control
- * characters, exactly one '@' with text on both sides, and a dot inside
+/* Email rules: 1..254 bytes, valid UTF-8, no character of the Unicode
+ * categories Z* (spaces, separators), Cc (controls) or Cf (format:
+ * zero-width, bidi controls), exactly one '@' with text on both sides, and a dot inside
  * the domain (not first, not last, no "..").  0 or -1 with a reason. */
 int validate_email(const char *s, size_t len, char *err, size_t errlen);
 
 /* Name rules: valid UTF-8, 1..255 characters, no control characters
- * (C0, DEL, C1), not only spaces.  0 or -1 with a reason. */
+ * (Cc: C0, DEL, C1) and no line or paragraph separators (Zl, Zp), not
+ * only spaces.  0 or -1 with a reason. */
 int validate_name(const char *s, size_t len, char *err, size_t errlen);
 
 /* Idempotency-Key: 1..255 bytes of visible ASCII.  0 or -1 with reason. */

@@ -3,6 +3,7 @@
  */
 #include "cfg.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,10 @@ cfg_parse_int(const char *s, long long min, long long max, int *out)
 	long long v;
 	char *end;
 
-	if (s == NULL || *s == '\0' || *s == ' ' || *s == '\t')
+	/* Digits with an optional '-' and nothing else: strtoll alone would
+	 * also take a '+' and skip leading white space of any kind. */
+	if (s == NULL || !(isdigit((unsigned char)s[0]) ||
+	    (s[0] == '-' && isdigit((unsigned char)s[1]))))
 		return -1;
 	errno = 0;
 	v = strtoll(s, &end, 10);

@@ -49,7 +49,8 @@ struct cfg_opt {
 	  .choices = CHOICES }
 
 /* Safe string-to-integer: the whole string must be a decimal integer in
- * [min, max].  Returns 0, or -1 and leaves *out unchanged. */
+ * [min, max], digits with an optional leading '-' (no '+', no white
+ * space anywhere).  Returns 0, or -1 and leaves *out unchanged. */
 int cfg_parse_int(const char *s, long long min, long long max, int *out);
 
 /* Fills dst from the environment (or the defaults) for every row.

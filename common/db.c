@@ -8,6 +8,7 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 #include <errmsg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,7 @@ struct db_conn {
 	int txn_broken; /* the connection was lost inside the transaction */
 	unsigned long session_id; /* the server's id of the last session */
 	long long server_started; /* when its server started (s, epoch) */
+	_Atomic unsigned long *session_out; /* a copy for another thread */
 	long long used_ms;        /* monotonic time of its last use */
 	char session_sql[512];    /* run on every new connection */
 	unsigned err;
@@ -170,6 +172,31 @@ db_server_started(const db_conn *c)
 	return c->server_started;
 }
 
+void
+db_share_session_id(db_conn *c, _Atomic unsigned long *out)
+{
+	c->session_out = out;
+	if (out != NULL)
+		atomic_store(out, c->session_id);
+}
+
+int
+db_count_row(void *ud, const struct db_col *cols, size_t ncols)
+{
+	long long *n = ud;
+
+	if (ncols != 1 || cols[0].is_null)
+		return -1;
+	*n = strtoll(cols[0].s, NULL, 10);
+	return 0;
+}
+
+int
+db_lock_wait_timed_out(const db_conn *c)
+{
+	return c->err == ER_LOCK_WAIT_TIMEOUT;
+}
+
 const char *
 db_error(const db_conn *c)
 {
@@ -243,6 +270,8 @@ db_connect(db_conn *c)
 	}
 	c->connected = 1;
 	c->session_id = mysql_thread_id(c->my);
+	if (c->session_out != NULL)
+		atomic_store(c->session_out, c->session_id);
 	c->used_ms = clock_ms();
 	/* Session ids start again at 1 when the server restarts: the
 	 * start time tells two sessions of the same id apart. */

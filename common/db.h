@@ -88,6 +88,10 @@ db_conn *db_new(const struct db_params *params);
 /* Closes and frees; NULL is a no-op. */
 void db_free(db_conn *c);
 
+/* A db_row_fn for "SELECT COUNT(*) ...": one integer column into
+ * *(long long *)ud; -1 for any other row. */
+int db_count_row(void *ud, const struct db_col *cols, size_t ncols);
+
 /* A statement (no values) run on every new connection of c, after the
  * session defaults (e.g. "SET SESSION TRANSACTION ISOLATION LEVEL READ
  * COMMITTED"): a connection that cannot run it is closed again.  sql is
@@ -110,10 +114,17 @@ unsigned long db_session_id(const db_conn *c);
  * to the second), 0 before the first connection: session ids start
  * again at 1 when the server restarts. */
 long long db_server_started(const db_conn *c);
+/* Keeps *out equal to db_session_id(c) from now on (updated at every
+ * new connection), for another thread to read, e.g. to KILL a statement
+ * that hangs.  NULL stops it. */
+void db_share_session_id(db_conn *c, _Atomic unsigned long *out);
 
 /* Text and code of the last error on this connection. */
 const char *db_error(const db_conn *c);
 unsigned db_errno(const db_conn *c);
+/* 1 when the last error was a lock wait that timed out (the statement
+ * rolled back, the transaction still open), else 0. */
+int db_lock_wait_timed_out(const db_conn *c);
 
 int db_begin(db_conn *c);
 int db_commit(db_conn *c);

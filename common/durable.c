@@ -40,17 +40,6 @@ static const char SQL_SESSION_ALIVE[] =
     "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?";
 static const char SQL_KILL[] = "KILL CONNECTION ?";
 
-static int
-count_row(void *ud, const struct db_col *cols, size_t ncols)
-{
-	long long *n = ud;
-
-	if (ncols != 1 || cols[0].is_null)
-		return -1;
-	*n = strtoll(cols[0].s, NULL, 10);
-	return 0;
-}
-
 /* 1 while the session is in the process list, 0 once it is gone, or a
  * db_rc. */
 static int
@@ -60,41 +49,53 @@ session_alive(db_conn *c, unsigned long id)
 	long long n = -1;
 	int rc;
 
-	rc = db_query(c, SQL_SESSION_ALIVE, &a, 1, count_row, &n, NULL);
+	rc = db_query(c, SQL_SESSION_ALIVE, &a, 1, db_count_row, &n, NULL);
 	if (rc == DB_ECONN)
-		rc = db_query(c, SQL_SESSION_ALIVE, &a, 1, count_row, &n,
+		rc = db_query(c, SQL_SESSION_ALIVE, &a, 1, db_count_row, &n,
 		    NULL);
 	if (rc != DB_OK)
 		return rc;
 	return n > 0;
 }
 
+int
+durable_end_session(db_conn *c, unsigned long session_id, int timeout_ms)
+{
+	struct db_val a = DB_INT((long long)session_id);
+	long long deadline = clock_ms() + timeout_ms;
+	int alive;
+
+	if (session_id == 0)
+		return 0;
+	alive = session_alive(c, session_id);
+	if (alive == 1) {
+		/* A session already gone answers "unknown thread": the wait
+		 * below tells. */
+		(void)db_exec(c, SQL_KILL, &a, 1, NULL);
+	}
+	while (alive == 1 && clock_ms() < deadline) {
+		backoff_sleep(10, NULL);
+		alive = session_alive(c, session_id);
+	}
+	return alive == 0 ? 0 : -1;
+}
+
 enum durable_outcome
 durable_resolve(db_conn *c, unsigned long session_id, long long started,
     durable_probe_fn probe, void *ud, const char *name, int timeout_ms)
 {
-	struct db_val a = DB_INT((long long)session_id);
-	long long deadline = clock_ms() + timeout_ms, skew;
-	int alive, seen;
+	long long skew;
+	int seen;
 
 	if (db_connect(c) != DB_OK)
 		return DURABLE_UNKNOWN;
-	/* Start times are read to the second, each as now - Uptime. */
+	/* Start times are read to the second, each as now - Uptime.  On
+	 * another server life the old session went with its server (and
+	 * its id may be another session's now): nothing to end. */
 	skew = db_server_started(c) - started;
-	if (session_id != 0 && skew >= -2 && skew <= 2) {
-		alive = session_alive(c, session_id);
-		if (alive == 1) {
-			/* A session already gone answers "unknown thread":
-			 * the wait below tells. */
-			(void)db_exec(c, SQL_KILL, &a, 1, NULL);
-		}
-		while (alive == 1 && clock_ms() < deadline) {
-			backoff_sleep(10, NULL);
-			alive = session_alive(c, session_id);
-		}
-		if (alive != 0)
-			return DURABLE_UNKNOWN;
-	}
+	if (skew >= -2 && skew <= 2 &&
+	    durable_end_session(c, session_id, timeout_ms) != 0)
+		return DURABLE_UNKNOWN;
 	seen = probe(c, ud);
 	if (seen < 0)
 		return DURABLE_UNKNOWN;

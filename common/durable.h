@@ -41,6 +41,15 @@ enum durable_outcome {
  * db_rc (< 0) when the read failed.  Runs on c, outside a transaction. */
 typedef int (*durable_probe_fn)(db_conn *c, void *ud);
 
+/* Ends the server's session session_id (one of this user's; 0: none):
+ * KILL CONNECTION unless it is already gone, then waits, on c, until it
+ * has left the process list, for at most timeout_ms: from then on its
+ * transaction is rolled back or committed for good, and nothing of it
+ * can still change.  0 once it is gone, -1 otherwise (not in time, or
+ * the server away). */
+int durable_end_session(db_conn *c, unsigned long session_id,
+    int timeout_ms);
+
 /* Finds out what became of a transaction whose COMMIT was sent on a
  * session that then broke (session_id and started: db_session_id and
  * db_server_started of that handle), on c, another connection of the

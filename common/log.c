@@ -1,5 +1,6 @@
 /*
- * log.c - Go-logger-compatible line logging to stderr.
+ * log.c - Go-logger-compatible line logging to stderr.  Every line is one
+ * line: what a message carries from outside is escaped (log.h).
  */
 #include "log.h"
 
@@ -57,28 +58,84 @@ log_appendf(char *line, size_t *n, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Appends s as the inside of a JSON string (quotes, backslashes and
- * control characters escaped). */
-static void
-log_append_json(char *line, size_t *n, size_t cap, const char *s)
+/* Length of the valid UTF-8 sequence at s (n bytes available): 1..4, or
+ * 0 when the bytes there are not one (stray, overlong, surrogate, past
+ * U+10FFFF, cut short). */
+static size_t
+log_utf8_len(const unsigned char *s, size_t n)
+{
+	size_t need, k;
+	unsigned cp, min;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		need = 1;
+		cp = s[0] & 0x1fu;
+		min = 0x80;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		need = 2;
+		cp = s[0] & 0x0fu;
+		min = 0x800;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		need = 3;
+		cp = s[0] & 0x07u;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n <= need)
+		return 0;
+	for (k = 1; k <= need; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3fu);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return need + 1;
+}
+
+/* Appends s to line[*n..cap) with what could forge a line or drive a
+ * terminal made visible: bytes below 0x20, 0x7f and bytes that are not
+ * valid UTF-8 become \xNN (text); in JSON (json != 0) quotes and
+ * backslashes are escaped too, control bytes become \u00NN and invalid
+ * bytes the text \\xNN, so that the line stays valid JSON.  Stops where
+ * the next piece might not fit: returns 1 if s was cut, else 0. */
+static int
+log_append_safe(char *line, size_t *n, size_t cap, const char *s, int json)
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char ch;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s), k;
 
-	for (; *s != '\0' && *n + 7 < cap; s++) {
-		ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\') {
-			line[(*n)++] = '\\';
-			line[(*n)++] = (char)ch;
-		} else if (ch < 0x20) {
-			memcpy(line + *n, "\\u00", 4);
-			line[*n + 4] = hex[ch >> 4];
-			line[*n + 5] = hex[ch & 15];
-			*n += 6;
+	while (left > 0 && *n + 7 < cap) {
+		k = log_utf8_len(p, left);
+		if (k == 1 && p[0] >= 0x20 && p[0] != 0x7f) {
+			if (json && (p[0] == '"' || p[0] == '\\'))
+				line[(*n)++] = '\\';
+			line[(*n)++] = (char)p[0];
+		} else if (k > 1) {
+			memcpy(line + *n, p, k);
+			*n += k;
 		} else {
-			line[(*n)++] = (char)ch;
+			k = 1;
+			if (json && p[0] < 0x80) {
+				memcpy(line + *n, "\\u00", 4);
+				*n += 4;
+			} else {
+				if (json)
+					line[(*n)++] = '\\';
+				memcpy(line + *n, "\\x", 2);
+				*n += 2;
+			}
+			line[(*n)++] = hex[p[0] >> 4];
+			line[(*n)++] = hex[p[0] & 15];
 		}
+		p += k;
+		left -= k;
 	}
+	return left > 0;
 }
 
 static void
@@ -97,12 +154,12 @@ log_emit_json(enum log_level lvl, const char *errstr, const char *fmt,
 	n = strftime(line, cap, "{\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
 	log_appendf(line, &n, cap, ".%06ldZ\",\"level\":\"%s\",\"process\":\"",
 	    ts.tv_nsec / 1000, names[lvl]);
-	log_append_json(line, &n, cap, log_proc);
+	log_append_safe(line, &n, cap, log_proc, 1);
 	log_appendf(line, &n, cap, "\",\"message\":\"");
-	log_append_json(line, &n, cap, msg);
+	log_append_safe(line, &n, cap, msg, 1);
 	if (errstr != NULL) {
 		log_appendf(line, &n, cap, "\",\"error\":\"");
-		log_append_json(line, &n, cap, errstr);
+		log_append_safe(line, &n, cap, errstr, 1);
 	}
 	line[n++] = '"';
 	line[n++] = '}';
@@ -115,10 +172,11 @@ static void
 log_emit(enum log_level lvl, const char *prefix, const char *errstr,
     const char *fmt, va_list ap)
 {
-	char line[LOG_LINE_MAX];
+	char msg[LOG_LINE_MAX], line[LOG_LINE_MAX];
 	size_t n, cap = sizeof(line) - 1; /* room for the newline */
 	struct tm tm;
 	time_t now;
+	int cut;
 
 	if (lvl < log_min)
 		return;
@@ -131,11 +189,16 @@ log_emit(enum log_level lvl, const char *prefix, const char *errstr,
 	n = strftime(line, cap, "%Y/%m/%d %H:%M:%S ", &tm);
 	if (prefix != NULL)
 		log_appendf(line, &n, cap, "%s", prefix);
-	log_append(line, &n, cap, fmt, ap);
-	if (errstr != NULL)
-		log_appendf(line, &n, cap, ": %s", errstr);
-	if (n >= cap - 1)
-		memcpy(line + cap - 4, "...", 3);
+	/* The message may carry bytes from outside (a request's path, a
+	 * server's error text): escaped, so that it stays one line. */
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cut = log_append_safe(line, &n, cap, msg, 0);
+	if (errstr != NULL) {
+		log_appendf(line, &n, cap, ": ");
+		cut |= log_append_safe(line, &n, cap, errstr, 0);
+	}
+	if (cut)
+		memcpy(line + n - 3, "...", 3);
 	line[n++] = '\n';
 	/* One write per line keeps lines of concurrent threads whole. */
 	while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR)

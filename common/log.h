@@ -5,6 +5,13 @@
  * log_warn appends strerror(errno); log_warnx does not.  fatal/fatalx log
  * and exit(1): use them only at start-up or for impossible states.
  * Every function is thread-safe: each line is written with one write(2).
+ *
+ * A line is always one line, whatever its message carries from outside
+ * (a request's path, a server's error text): bytes below 0x20, 0x7f and
+ * bytes that are not valid UTF-8 are written as \xNN (backslashes are
+ * left alone, so JSON payloads read as before).  The JSON format escapes
+ * them the JSON way (control bytes \u00NN, invalid bytes the text \xNN)
+ * and stays valid JSON.
  */
 #ifndef OUTBOX_LOG_H
 #define OUTBOX_LOG_H

@@ -31,7 +31,7 @@ set -euo pipefail
 
 readonly BUILD_PKGS=(build-essential pkg-config libmicrohttpd-dev
     default-libmysqlclient-dev librabbitmq-dev libjansson-dev uuid-dev check
-    libcurl4-openssl-dev)
+    libcurl4-openssl-dev libunistring-dev)
 readonly SERVER_PKGS=(mariadb-server mariadb-client rabbitmq-server)
 readonly TOOL_PKGS=(curl wrk clang libclang-rt-14-dev valgrind prometheus
     procps iproute2)

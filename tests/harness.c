@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -466,6 +467,70 @@ int
 h_proxy_cuts(const struct h_proxy *p)
 {
 	return h_log_count(&p->d, "cut after COMMIT");
+}
+
+int
+h_tcp_connect(int port)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Reads fd into out until needle is in it (1), the peer closed (-1 when a
+ * needle was given, else 1) or the deadline passed (0). */
+static int
+h_tcp_read(int fd, const char *needle, int timeout_ms, char *out,
+    size_t outlen)
+{
+	long long end = clock_ms() + timeout_ms;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	size_t used = out != NULL ? strlen(out) : 0;
+	char tmp[4096];
+	ssize_t r;
+
+	for (;;) {
+		if (needle != NULL && strstr(out, needle) != NULL)
+			return 1;
+		if (clock_ms() >= end)
+			return 0;
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		r = read(fd, tmp, sizeof(tmp));
+		if (r <= 0)
+			return needle != NULL ? -1 : 1;
+		if (out != NULL && used + 1 < outlen) {
+			if ((size_t)r > outlen - 1 - used)
+				r = (ssize_t)(outlen - 1 - used);
+			memcpy(out + used, tmp, (size_t)r);
+			used += (size_t)r;
+			out[used] = '\0';
+		}
+	}
+}
+
+int
+h_tcp_wait_closed(int fd, int timeout_ms, char *out, size_t outlen)
+{
+	return h_tcp_read(fd, NULL, timeout_ms, out, outlen);
+}
+
+int
+h_tcp_read_until(int fd, const char *needle, int timeout_ms, char *out,
+    size_t outlen)
+{
+	return h_tcp_read(fd, needle, timeout_ms, out, outlen);
 }
 
 struct h_ready {

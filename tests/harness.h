@@ -139,6 +139,21 @@ int h_wait_log(const struct h_daemon *d, const char *needle, int n,
 /* A free TCP port on 127.0.0.1. */
 int h_free_port(void);
 
+/* ---- raw TCP ---- */
+
+/* A TCP connection to 127.0.0.1:port, or -1. */
+int h_tcp_connect(int port);
+/* Waits up to timeout_ms for the peer to close fd (read returns 0 or an
+ * error), appending what it sent to out (NUL-terminated, at most outlen
+ * - 1 bytes; out may be NULL).  Returns 1 when closed, 0 at the
+ * deadline. */
+int h_tcp_wait_closed(int fd, int timeout_ms, char *out, size_t outlen);
+/* Reads fd, appending to out (NUL-terminated, outlen > 0), until out
+ * contains needle (returns 1), the peer closes (-1) or timeout_ms passes
+ * (0). */
+int h_tcp_read_until(int fd, const char *needle, int timeout_ms, char *out,
+    size_t outlen);
+
 /* Runs outbox-audit (the audit login, AUDIT_GRACE_S=0) to its end; its
  * report in d->log, named after test.  Returns its exit status. */
 int h_audit(struct h_daemon *d, const char *test);

@@ -3,16 +3,20 @@
  * for the whole case: the table of bad requests (status, JSON error
  * body, nothing written), creation and reads, health, 200 concurrent
  * creations and 50 of one email, Idempotency-Key replay, conflict and
- * concurrency, and the atomicity of the customer and its outbox row.
+ * concurrency, and the atomicity of the customer and its outbox row;
+ * expired idempotency keys pruned under load.
  */
 #include <check.h>
+#include <ctype.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "harness.h"
 #include "suites.h"
 
@@ -267,6 +271,7 @@ START_TEST(create_and_get)
 	json_t *o, *p;
 	char path[256];
 	const char *id;
+	size_t i;
 
 	ck_assert_int_eq(h_http(app.port, "POST", "/customers", JSON, body,
 	    strlen(body), NULL, &r), 0);
@@ -299,6 +304,18 @@ START_TEST(create_and_get)
 	ck_assert_int_eq(h_http(app.port, "GET", path, NULL, NULL, 0, NULL,
 	    &g), 0);
 	ck_assert_int_eq(g.status, 200);
+	p = json_of(&g);
+	ck_assert(json_equal(o, p));
+	json_decref(p);
+	h_resp_free(&g);
+
+	/* The same id in upper case names the same customer (a UUID is
+	 * read without case; the ids are stored in lower case). */
+	for (i = strlen("/customers/"); path[i] != '\0'; i++)
+		path[i] = (char)toupper((unsigned char)path[i]);
+	ck_assert_int_eq(h_http(app.port, "GET", path, NULL, NULL, 0, NULL,
+	    &g), 0);
+	ck_assert_msg(g.status == 200, "GET %s: %ld", path, g.status);
 	p = json_of(&g);
 	ck_assert(json_equal(o, p));
 	json_decref(p);
@@ -557,6 +574,80 @@ START_TEST(outbox_failure_rolls_back_customer)
 }
 END_TEST
 
+/* ---- expired idempotency keys ---- */
+
+struct keyed_load {
+	int port;
+	volatile int stop;
+	int sent, created;
+};
+
+static void *
+keyed_load_main(void *arg)
+{
+	struct keyed_load *k = arg;
+	char body[128], key[64];
+	const char *hdrs[] = { key, NULL };
+	struct h_resp r;
+
+	while (!k->stop) {
+		snprintf(body, sizeof(body), "{\"email\":\"keyed%d@example.com\","
+		    "\"name\":\"K\"}", k->sent);
+		snprintf(key, sizeof(key), "Idempotency-Key: live-%d", k->sent);
+		k->sent++;
+		if (h_http(k->port, "POST", "/customers", JSON, body,
+		    strlen(body), hdrs, &r) == 0 && r.status == 201)
+			k->created++;
+		h_resp_free(&r);
+	}
+	return NULL;
+}
+
+static int
+expired_gone(void *ud)
+{
+	(void)ud;
+	return h_count("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key "
+	    "LIKE 'expired-%'", NULL, 0) == 0;
+}
+
+/* 50,000 keys past APP_IDEMPOTENCY_TTL_HOURS all go while the app serves
+ * keyed requests, whose own keys stay. */
+START_TEST(expired_keys_pruned_under_load)
+{
+	static const char *const env[] = { "APP_DB_POOL=4", NULL };
+	struct keyed_load k = { 0 };
+	struct h_daemon d = { 0 };
+	pthread_t th;
+	long long t0;
+	int gone;
+
+	h_sql("INSERT INTO idempotency_keys (idem_key, request_email, "
+	    "request_name, status, customer_id, response_body, created_at) "
+	    "SELECT CONCAT('expired-', seq), 'old@example.com', 'Old', 201, "
+	    "'" UUID0 "', '{}', UTC_TIMESTAMP(6) - INTERVAL 49 HOUR "
+	    "FROM seq_1_to_50000");
+	H_START(&d, H_APP, NULL, env);
+	k.port = d.port;
+	ck_assert_int_eq(pthread_create(&th, NULL, keyed_load_main, &k), 0);
+	t0 = clock_ms();
+	gone = h_wait(180000, expired_gone, NULL);
+	k.stop = 1;
+	pthread_join(th, NULL);
+	fprintf(stderr, "50,000 expired keys: %s after %lld ms, %d of %d "
+	    "keyed requests created meanwhile\n", gone ? "gone" : "NOT gone",
+	    clock_ms() - t0, k.created, k.sent);
+	ck_assert_msg(gone, "%lld expired keys left after 180 s",
+	    h_count("SELECT COUNT(*) FROM idempotency_keys WHERE idem_key "
+	    "LIKE 'expired-%'", NULL, 0));
+	ck_assert_int_gt(k.created, 0);
+	ck_assert_int_eq(k.created, k.sent);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM idempotency_keys WHERE "
+	    "idem_key LIKE 'live-%'", NULL, 0), k.created);
+	h_stop_clean(&d);
+}
+END_TEST
+
 Suite *
 it_app_api_suite(void)
 {
@@ -564,6 +655,7 @@ it_app_api_suite(void)
 	    concurrent_distinct, concurrent_same_email,
 	    idempotency_replay_and_conflict, idempotency_concurrent,
 	    outbox_failure_rolls_back_customer, NULL };
+	const TTest *const keys[] = { expired_keys_pruned_under_load, NULL };
 	Suite *s = suite_create("app");
 	TCase *tc;
 
@@ -571,5 +663,6 @@ it_app_api_suite(void)
 	tcase_add_unchecked_fixture(tc, api_app_up, api_app_down);
 	tcase_add_loop_test(tc, bad_request, 0,
 	    (int)(sizeof(bads) / sizeof(bads[0])));
+	suites_case(s, "keys", 300, h_reset_tables, NULL, keys);
 	return s;
 }

@@ -18,6 +18,9 @@ static const struct {
 	const char *env; /* NAME=value: the error must name NAME */
 } bad_settings[] = {
 	{ H_APP, "APP_PORT=http" },
+	{ H_APP, "APP_PORT=+3000" },
+	{ H_APP, "APP_DB_POOL=\n4" },
+	{ H_WORKER, "DB_PORT=\v3306" },
 	{ H_RELAY, "RELAY_BATCH_SIZE=1001" },
 	{ H_RELAY, "RELAY_BATCH_SIZE=0" },
 	{ H_RELAY, "RELAY_POLL_MS=20ms" },

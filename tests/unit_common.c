@@ -1,16 +1,19 @@
 /*
  * unit_common.c - unit tests of the shared library: config parsing,
- * backoff, buffers, timestamps, UUIDs, the message schema.
+ * backoff, buffers, timestamps, UUIDs, the message schema, log lines.
  */
 #include <check.h>
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "buf.h"
 #include "cfg.h"
+#include "log.h"
 #include "msg.h"
 #include "suites.h"
 #include "timefmt.h"
@@ -108,6 +111,27 @@ START_TEST(cfg_parse_int_edges)
 	ck_assert_int_eq(cfg_parse_int("101", 0, 100, &v), -1);
 	ck_assert_int_eq(cfg_parse_int(NULL, 0, 100, &v), -1);
 	ck_assert_int_eq(v, -5);
+}
+END_TEST
+
+/* Strict: digits with an optional '-', nothing strtoll would skip or
+ * take on top (a sign '+', leading white space of any kind). */
+START_TEST(cfg_parse_int_strict)
+{
+	static const char *const bad[] = { "+3000", " 3000", "\t3000",
+	    "\n3000", "\v3000", "\f3000", "\r3000", "3000 ", "3000\n", "",
+	    "-", "+", "- 1", "--1", "-+1", "0x10", "1e3", "3,000" };
+	size_t i;
+	int v = 7;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(cfg_parse_int(bad[i], -100000, 100000, &v) == -1,
+		    "\"%s\" accepted as %d", bad[i], v);
+	ck_assert_int_eq(v, 7);
+	ck_assert_int_eq(cfg_parse_int("0", 0, 10, &v), 0);
+	ck_assert_int_eq(cfg_parse_int("-0", -1, 10, &v), 0);
+	ck_assert_int_eq(cfg_parse_int("007", 0, 10, &v), 0);
+	ck_assert_int_eq(v, 7);
 }
 END_TEST
 
@@ -433,15 +457,67 @@ START_TEST(msg_decode_rejects)
 }
 END_TEST
 
+/* ---- log lines ---- */
+
+/* What log_info(fmt, arg) writes in format f, into out. */
+static void
+log_capture(enum log_format f, const char *arg, char *out, size_t outlen)
+{
+	FILE *tmp = tmpfile();
+	int saved = dup(2);
+	size_t n;
+
+	ck_assert_ptr_nonnull(tmp);
+	ck_assert_int_ge(saved, 0);
+	dup2(fileno(tmp), 2);
+	log_set_format(f);
+	log_info("GET %s", arg);
+	log_set_format(LOG_FMT_TEXT);
+	dup2(saved, 2);
+	close(saved);
+	rewind(tmp);
+	n = fread(out, 1, outlen - 1, tmp);
+	out[n] = '\0';
+	fclose(tmp);
+}
+
+/* Bytes from outside cannot forge a line or drive a terminal: control
+ * bytes, DEL and invalid UTF-8 are escaped; valid UTF-8 and backslashes
+ * stay; the JSON format stays valid JSON with the same text. */
+START_TEST(log_lines_escape_outside_bytes)
+{
+	static const char hostile[] = "/x\n2026/11/26 23:53:44 201 - 3.210ms "
+	    "POST /customers\r\x1b[31m\x7f\xff\xc3\x28\xed\xa0\x80 Zo\xc3\xab \\n";
+	static const char want[] = "GET /x\\x0a2026/11/26 23:53:44 201 - "
+	    "3.210ms POST /customers\\x0d\\x1b[31m\\x7f\\xff\\xc3(\\xed\\xa0"
+	    "\\x80 Zo\xc3\xab \\n\n";
+	char out[4096];
+	json_t *o;
+
+	log_capture(LOG_FMT_TEXT, hostile, out, sizeof(out));
+	ck_assert_msg(strlen(out) > 20 && strcmp(out + 20, want) == 0,
+	    "text line: %s", out);
+	log_capture(LOG_FMT_JSON, hostile, out, sizeof(out));
+	ck_assert_ptr_nonnull(strchr(out, '\n'));
+	ck_assert_ptr_eq(strchr(out, '\n'), out + strlen(out) - 1);
+	o = json_loads(out, 0, NULL);
+	ck_assert_msg(o != NULL, "not JSON: %s", out);
+	ck_assert_str_eq(json_string_value(json_object_get(o, "message")),
+	    "GET /x\n2026/11/26 23:53:44 201 - 3.210ms POST /customers\r"
+	    "\x1b[31m\x7f\\xff\\xc3(\\xed\\xa0\\x80 Zo\xc3\xab \\n");
+	json_decref(o);
+}
+END_TEST
+
 Suite *
 unit_common_suite(void)
 {
 	const TTest *const common[] = { cfg_defaults, cfg_values, cfg_bad_str,
-	    cfg_parse_int_edges, backoff_grows_and_caps, backoff_jitter_varies,
-	    buf_cap_enforced, time_formats, time_rfc3339_parsed,
-	    msg_decode_created_at, uid_roundtrip, uid_canonical_lower,
-	    msg_decode_lower_cases_ids, trace_context,
-	    msg_customer_and_body, NULL };
+	    cfg_parse_int_edges, cfg_parse_int_strict, backoff_grows_and_caps,
+	    backoff_jitter_varies, buf_cap_enforced, time_formats,
+	    time_rfc3339_parsed, msg_decode_created_at, uid_roundtrip,
+	    uid_canonical_lower, msg_decode_lower_cases_ids, trace_context,
+	    msg_customer_and_body, log_lines_escape_outside_bytes, NULL };
 	Suite *s = suite_create("common");
 	TCase *tc = suites_case(s, "common", 0, NULL, NULL, common);
 

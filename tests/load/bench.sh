@@ -14,6 +14,8 @@
 #              then one request at a time (10/s, each done before the
 #              next: the latency of a lone request, polling included)
 #     memory   resident size of each daemon idle and while draining
+#     pruning  BENCH_PRUNE_KEYS (200,000) expired idempotency keys deleted
+#              by the app's pruner while wrk loads it: keys/s
 #
 # Prints a table and writes $BUILD_ROOT/bench/result.json.  Loopback only;
 # every load is bounded in count and time.  Not part of `make test`: it
@@ -39,6 +41,7 @@ secs=${BENCH_SECONDS:-15}
 e2e_rate=${BENCH_E2E_RATE:-1000}
 e2e_secs=${BENCH_E2E_SECONDS:-30}
 single_secs=${BENCH_SINGLE_SECONDS:-10}
+prune_n=${BENCH_PRUNE_KEYS:-200000}
 mkdir -p "$out"
 export MYSQL_PWD="$DB_PASS"
 
@@ -122,6 +125,33 @@ app_p99=$(awk '$1 == "99%" { print $2 }' "$out/wrk.out" | to_ms)
 app_non2xx=$(sed -nE 's/.*Non-2xx or 3xx responses: *([0-9]+).*/\1/p' "$out/wrk.out")
 app_non2xx=${app_non2xx:-0}
 app_load=$(hwm_kib "${pid[app]}")
+stop app
+
+# ---- expired idempotency keys, pruned while the app takes load ---------
+reset
+sql "INSERT INTO idempotency_keys (idem_key, request_email, request_name,
+     status, customer_id, response_body, created_at)
+     SELECT CONCAT('expired-', seq), 'old@example.com', 'Old', 201,
+     '00000000-0000-4000-8000-000000000000', '{}',
+     UTC_TIMESTAMP(6) - INTERVAL 49 HOUR FROM seq_1_to_$prune_n"
+port=$(free_port)
+t_prune=$(now)
+start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
+wait_for 30 ready
+say "pruning: $prune_n expired idempotency keys under wrk, 64 connections"
+wrk -t2 -c64 -d"${secs}s" -s tests/load/bench_post.lua \
+	"http://127.0.0.1:$port/" >"$out/wrk-prune.out" 2>&1 &
+wrk_pid=$!
+pruned() { [ "$(sql "SELECT COUNT(*) FROM idempotency_keys WHERE idem_key LIKE 'expired-%'")" = 0 ]; }
+if wait_for 300 pruned; then
+	prune_s=$(elapsed "$t_prune")
+	prune_rate=$(awk -v n="$prune_n" -v s="$prune_s" 'BEGIN { printf "%.0f", n / s }')
+else
+	prune_s=null prune_rate=0
+fi
+wait "$wrk_pid" || true
+prune_rps=$(sed -nE 's/^Requests\/sec: *([0-9.]+).*/\1/p' "$out/wrk-prune.out")
+say "pruning: $prune_n keys in $prune_s s = $prune_rate keys/s (app meanwhile ${prune_rps:-0} req/s)"
 stop app
 
 # ---- raw: confirmed publishing ----------------------------------------
@@ -210,6 +240,8 @@ cpus=$(nproc)
 	printf '%-44s %14s\n' "e2e at $e2e_rate/s: p50 / p99 / max (ms)" "$e2e_p50 / $e2e_p99 / $e2e_max"
 	printf '%-44s %14s\n' "  e2e created / effects" "$e2e_ok / $e2e_fx"
 	printf '%-44s %14s\n' "e2e one at a time: p50 / p99 / max (ms)" "$one_p50 / $one_p99 / $one_max"
+	printf '%-44s %14s\n' "expired keys pruned under load (keys/s)" "$prune_rate"
+	printf '%-44s %14s\n' "  app meanwhile (req/s)" "${prune_rps:-0}"
 	printf '%-44s %14s\n' "RSS idle app / relay / worker (MiB)" "$(mib "$app_idle") / $(mib "$relay_idle") / $(mib "$worker_idle")"
 	printf '%-44s %14s\n' "RSS peak under load app / relay / worker" "$(mib "$app_load") / $(mib "$relay_load") / $(mib "$worker_load")"
 	printf '(%s cores; servers and load on this machine; raw limits measured in this run)\n' "$cpus"
@@ -224,6 +256,7 @@ cat >"$out/result.json" <<EOF
   "worker": { "messages": $rows, "seconds": $worker_s, "msg_per_s": ${worker_rate:-0}, "ratio": $(ratio "${worker_rate:-0}" "$raw_con") },
   "e2e": { "rate": $e2e_rate, "seconds": $e2e_secs, "created": ${e2e_ok:-0}, "effects": ${e2e_fx:-0}, "p50_ms": ${e2e_p50:-0}, "p99_ms": ${e2e_p99:-0}, "max_ms": ${e2e_max:-0} },
   "e2e_single": { "rate": 10, "seconds": $single_secs, "p50_ms": ${one_p50:-0}, "p99_ms": ${one_p99:-0}, "max_ms": ${one_max:-0} },
+  "pruning": { "keys": $prune_n, "seconds": $prune_s, "keys_per_s": $prune_rate, "app_req_per_s": ${prune_rps:-0} },
   "rss_kib": { "app_idle": $app_idle, "relay_idle": $relay_idle, "worker_idle": $worker_idle, "app_peak": $app_load, "relay_peak": $relay_load, "worker_peak": $worker_load }
 }
 EOF

@@ -12,10 +12,13 @@
 #     that restarts it when it exits (docker compose `restart: on-failure`)
 #     and records why it exited: killed by the injector, or on its own
 #     (an unexpected exit, which fails the run, whatever its status);
-#  3. runs outbox-chaos-load (N POSTs at a steady rate, open loop); the
+#  3. runs outbox-chaos-load (N POSTs at a steady rate, open loop, on
+#     kept-alive connections that live across the app's restarts); the
 #     id of every 201 goes to a file;
 #  4. meanwhile a fault injector, at random moments, does one of:
-#     kill -9 app | relay | worker, RabbitMQ stop+start or kill -9+start,
+#     kill -9 app | relay | worker, SIGTERM to the app (half of the app's
+#     faults: it must exit 0 within APP_SHUTDOWN_TIMEOUT + 5 s under
+#     that load, then the supervisor starts it again), RabbitMQ stop+start or kill -9+start,
 #     MariaDB kill -9+start, and "db-held": MariaDB's redo log held back
 #     for 0.2-1 s (tests/fsync_hold.c, preloaded into the server, which is
 #     restarted with it at the start of the run), then kill -9+start: every
@@ -154,6 +157,8 @@ sched=()
 for k in "${kinds[@]}"; do
 	# RabbitMQ: a clean stop or a kill -9, then start.
 	[ "$k" = mq ] && { if ((RANDOM % 2)); then k=mq-stop; else k=mq-kill; fi; }
+	# The app: a kill -9 or an orderly stop (SIGTERM).
+	[ "$k" = app ] && { if ((RANDOM % 2)); then k=app-term; fi; }
 	gap=$(( GAP_MIN * 1000 + (RANDOM * 32768 + RANDOM) % ((GAP_MAX - GAP_MIN) * 1000 + 1) ))
 	down=$(( 200 + RANDOM % 2800 ))  # server downtime, ms (db, mq)
 	# db-held: how long the log is held before the kill, 200-1000 ms
@@ -215,7 +220,8 @@ if [ -x "$PROXY" ]; then
 fi
 # supervise NAME: runs the daemon again each time it exits, until
 # $ST/stop exists.  $ST/NAME.pid holds the live pid; NAME.events one line
-# per start and exit: "start PID", "<killed|unexpected|stopped> PID RC".
+# per start and exit: "start PID", "<killed|termed|unexpected|stopped> PID
+# RC".
 supervise() {
 	local d=$1 n=0 pid rc why
 	while [ ! -e "$ST/stop" ]; do
@@ -228,6 +234,7 @@ supervise() {
 		wait "$pid"
 		rc=$?
 		if [ -e "$ST/killed.$pid" ]; then why=killed
+		elif [ -e "$ST/termed.$pid" ]; then why=termed
 		elif [ -e "$ST/stop" ]; then why=stopped
 		else why=unexpected
 		fi
@@ -275,6 +282,21 @@ kill9() {
 		sleep 0.1  # between two incarnations: wait for the next one
 	done
 }
+# term NAME: SIGTERM to the live daemon, marked first; returns 1 unless
+# it is gone within APP_SHUTDOWN_TIMEOUT (10 s) + 5 s (its exit status is
+# checked from its events at the end).
+term() {
+	local d=$1 pid end
+	pid=$(cat "$ST/$d.pid" 2>/dev/null)
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+	touch "$ST/termed.$pid"
+	kill -TERM "$pid" 2>/dev/null || return 1
+	end=$(( $(now_ms) + 15000 ))
+	while kill -0 "$pid" 2>/dev/null; do
+		[ "$(now_ms)" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
 inject() {
 	local f k gap down t rc pid
 	for f in "${sched[@]}"; do
@@ -284,6 +306,7 @@ inject() {
 		rc=0
 		case $k in
 		app|relay|worker) kill9 "$k" || rc=1 ;;
+		app-term) term app || rc=1 ;;
 		db) bash scripts/infra.sh db-kill >>"$LOGS/infra.log" 2>&1 || rc=1
 		    wait_until_ms $(( $(now_ms) + down ))
 		    bash scripts/infra.sh db-start >>"$LOGS/infra.log" 2>&1 || rc=1 ;;
@@ -449,13 +472,17 @@ if ! wait_for 30 sup_done; then
 	wait_for 10 sup_done
 fi
 [ -z "$proxy_pid" ] || { kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null; }
-declare -A n_start=() n_killed=() n_unexp=() first_pid=() last_pid=()
+declare -A n_start=() n_killed=() n_termed=() n_unexp=() first_pid=() last_pid=()
 for d in app relay worker; do
 	n_start[$d]=$(grep -c '^start ' "$ST/$d.events")
 	n_killed[$d]=$(grep -c '^killed ' "$ST/$d.events")
+	n_termed[$d]=$(grep -c '^termed ' "$ST/$d.events")
 	n_unexp[$d]=$(grep -c '^unexpected ' "$ST/$d.events")
 	first_pid[$d]=$(awk '$1 == "start" { print $2; exit }' "$ST/$d.events")
 	last_pid[$d]=$(awk '$1 == "start" { p = $2 } END { print p }' "$ST/$d.events")
+	if grep -q '^termed [0-9]* [1-9]' "$ST/$d.events"; then
+		fail+=("$d: exit status not 0 on an injected SIGTERM: $(grep '^termed [0-9]* [1-9]' "$ST/$d.events" | awk '{ printf "pid %s status %s; ", $2, $3 }')")
+	fi
 	if [ "${n_unexp[$d]}" != 0 ]; then
 		fail+=("$d exited without being killed: $(grep '^unexpected ' "$ST/$d.events" | awk '{ printf "pid %s status %s; ", $2, $3 }')")
 	fi
@@ -528,8 +555,8 @@ echo "load:            $(jget sent) requests sent at $RATE/s, $(jget created_201
 echo "post-fault load: ${post_ok:-0}/50 x 201"
 echo "faults:          $n_faults injected ($fault_counts)"
 for d in app relay worker; do
-	printf 'daemon %-7s  %d injected kills, %d restarts by the supervisor, %d unexpected exits; pid %s -> %s\n' \
-		"$d" "${n_killed[$d]}" $(( n_start[$d] - 1 )) "${n_unexp[$d]}" "${first_pid[$d]}" "${last_pid[$d]}"
+	printf 'daemon %-7s  %d injected kills, %d injected SIGTERMs, %d restarts by the supervisor, %d unexpected exits; pid %s -> %s\n' \
+		"$d" "${n_killed[$d]}" "${n_termed[$d]}" $(( n_start[$d] - 1 )) "${n_unexp[$d]}" "${first_pid[$d]}" "${last_pid[$d]}"
 done
 echo "acknowledged:    $acked 201s checked: lost customers $c_lost_cust, lost effects $c_lost_eff, doubled effects $c_doubled, outbox rows != 1: $c_outbox_not1, effects not from their message: $c_bad_link"
 echo "totals:          customers $t_cust, outbox $t_outbox, processed $t_proc, welcome emails $t_wel"
