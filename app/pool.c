@@ -231,7 +231,9 @@ pool_creates(struct pool_thread *t, struct job **jobs, size_t n)
 			job_error(jobs[i], 503, "shutting down");
 		return;
 	}
-	if (rc == DB_ECONN) {
+	/* A server that takes no writes (read_only, a full disk) is down
+	 * for the app: no request of the group is at fault. */
+	if (rc == DB_ECONN || (rc == DB_EOTHER && db_refuses_writes(t->c))) {
 		if (pool_db_gate(t->p))
 			pool_db_failed(t->p, t->c, "create customers");
 		for (i = 0; i < n; i++)
@@ -257,7 +259,7 @@ pool_creates(struct pool_thread *t, struct job **jobs, size_t n)
 			pool_resolve(t, &jobs[i], 1);
 			continue;
 		}
-		if (rc == DB_ECONN) {
+		if (rc == DB_ECONN || db_refuses_writes(t->c)) {
 			pool_db_failed(t->p, t->c, "create customer");
 			job_error(jobs[i], 503, "database unavailable");
 		} else if (rc == DB_ERETRY) {
@@ -276,7 +278,8 @@ pool_get(struct pool_thread *t, struct job *j)
 
 	if (pool_db_gate(t->p))
 		rc = customers_get(t->c, j, &t->unsure);
-	if (rc == DB_ECONN) {
+	/* The barrier before an answer is a write. */
+	if (rc == DB_ECONN || (rc != DB_OK && db_refuses_writes(t->c))) {
 		if (pool_db_gate(t->p))
 			pool_db_failed(t->p, t->c, "get customer");
 		job_error(j, 503, "database unavailable");
@@ -377,7 +380,7 @@ pool_settle(struct pool_thread *t, struct job **jobs, size_t n)
 	snprintf(name, sizeof(name), "app:%d", t->index);
 	if ((rc = durable_barrier(t->c, name)) == DB_OK)
 		return;
-	if (rc == DB_ECONN)
+	if (rc == DB_ECONN || db_refuses_writes(t->c))
 		pool_db_failed(t->p, t->c, "durability barrier");
 	else
 		log_warnx("durability barrier: %s", db_error(t->c));

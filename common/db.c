@@ -192,6 +192,20 @@ db_count_row(void *ud, const struct db_col *cols, size_t ncols)
 }
 
 int
+db_refuses_writes(const db_conn *c)
+{
+	switch (c->err) {
+	case ER_OPTION_PREVENTS_STATEMENT: /* read_only */
+	case ER_READ_ONLY_MODE:
+	case ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION:
+	case ER_DISK_FULL:
+	case ER_RECORD_FILE_FULL:
+		return 1;
+	}
+	return 0;
+}
+
+int
 db_lock_wait_timed_out(const db_conn *c)
 {
 	return c->err == ER_LOCK_WAIT_TIMEOUT;

@@ -125,6 +125,9 @@ unsigned db_errno(const db_conn *c);
 /* 1 when the last error was a lock wait that timed out (the statement
  * rolled back, the transaction still open), else 0. */
 int db_lock_wait_timed_out(const db_conn *c);
+/* 1 when the last error says the server takes no writes now (read_only,
+ * a full disk): an outage of the database, not a fault of the request. */
+int db_refuses_writes(const db_conn *c);
 
 int db_begin(db_conn *c);
 int db_commit(db_conn *c);

@@ -1,7 +1,8 @@
 /*
  * it_app_faults.c - the app when things go wrong: the database stopped
  * and started again under a running app (503 at once, then the same
- * process serves again), the reply to a COMMIT lost (the app finds out:
+ * process serves again), the database refusing writes (an outage too),
+ * the reply to a COMMIT lost (the app finds out:
  * 201 for what was committed), and SIGTERM (a clean exit, nothing
  * leaked; under keep-alive load with a request stuck on a row lock:
  * every request answered or cleanly closed, no 503 for a commit).
@@ -92,6 +93,49 @@ START_TEST(database_down_then_back)
 	h_stop_clean(&app);
 }
 END_TEST
+
+/* The database answers but refuses every write (read_only, a full disk):
+ * that is an outage for the app, as for the relay: 503 (retry later, with
+ * the same Idempotency-Key), one warning, backoff; not a 500 per request
+ * and a warning each.  Writes allowed again: 201 from the same process. */
+START_TEST(database_refuses_writes_then_back)
+{
+	static const char *const env[] = { "APP_DB_POOL=2", NULL };
+	struct h_daemon app = { 0 };
+	struct created_ud u = { 0, 1000 };
+	char body[128];
+	struct h_resp r;
+	int i, n503 = 0;
+
+	H_START(&app, H_APP, NULL, env);
+	u.port = app.port;
+	h_sql("SET GLOBAL read_only = 1");
+	for (i = 0; i < 20; i++) {
+		snprintf(body, sizeof(body), "{\"email\":\"ro%d@example.com\","
+		    "\"name\":\"Read Only\"}", i);
+		ck_assert_int_eq(h_http(app.port, "POST", "/customers", JSON,
+		    body, strlen(body), NULL, &r), 0);
+		ck_assert_msg(r.status == 503, "POST while the database refuses "
+		    "writes: %ld %s", r.status, r.body);
+		n503++;
+		h_resp_free(&r);
+	}
+	ck_assert_int_eq(n503, 20);
+	ck_assert_int_le(h_log_count(&app, "WARN"), 1);
+	ck_assert_int_eq(h_log_count(&app, " 500 - "), 0);
+	h_sql("SET GLOBAL read_only = 0");
+	ck_assert_msg(h_wait(60000, post_created, &u),
+	    "no 201 within 60 s of writes allowed again");
+	ck_assert(h_log_contains(&app, "database reachable again"));
+	h_stop_clean(&app);
+}
+END_TEST
+
+static void
+writes_allowed(void)
+{
+	h_sql("SET GLOBAL read_only = 0");
+}
 
 /* ---- a lost COMMIT reply ---- */
 
@@ -384,11 +428,14 @@ it_app_faults_suite(void)
 	    sigterm_under_keepalive_load, NULL };
 	const TTest *const lost[] = { commit_reply_lost_answers_what_committed,
 	    NULL };
+	const TTest *const ro[] = { database_refuses_writes_then_back, NULL };
 	Suite *s = suite_create("app");
 
 	tcase_add_unchecked_fixture(suites_case(s, "outage", 120,
 	    h_reset_tables, NULL, outage), NULL, database_up);
 	suites_case(s, "shutdown", 240, h_reset_tables, NULL, stop);
 	suites_case(s, "commit lost", 120, h_reset_tables, NULL, lost);
+	tcase_add_unchecked_fixture(suites_case(s, "writes refused", 120,
+	    h_reset_tables, NULL, ro), NULL, writes_allowed);
 	return s;
 }
