@@ -503,6 +503,9 @@ if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error' "$LOGS"/*.lo
 	fail+=("sanitizer reports in: $(tr '\n' ' ' <"$ST/san")")
 fi
 [ "$load_rc" = 0 ] || fail+=("outbox-chaos-load exit $load_rc (see $LOGS/load.err)")
+# A fault is an outage (503: retry), never an internal error.
+n500=$(sed -nE 's/.*"statuses": \{[^}]*"500": ([0-9]+).*/\1/p' "$LOGS/load.json")
+[ -z "$n500" ] || fail+=("$n500 requests answered 500 (internal error) during the faults (see $LOGS/app.*.log)")
 n_faults=$(wc -l <"$ST/faults" 2>/dev/null || echo 0)
 [ "$n_faults" = "$FAULTS" ] || fail+=("$n_faults faults injected of $FAULTS planned")
 if grep -q ' 1 ' "$ST/faults" 2>/dev/null; then
