@@ -31,7 +31,7 @@ uid_parse(const char *s, size_t n, uuid_t u)
 int
 uid_valid(const char *s, size_t n)
 {
-	uuid_t u;
+	uuid_t u = { 0 };
 
 	return uid_parse(s, n, u);
 }
@@ -39,7 +39,7 @@ uid_valid(const char *s, size_t n)
 int
 uid_canonical(const char *s, size_t n, char out[UID_LEN + 1])
 {
-	uuid_t u;
+	uuid_t u = { 0 };
 
 	if (!uid_parse(s, n, u))
 		return 0;

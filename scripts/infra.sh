@@ -22,6 +22,8 @@
 #                        outbox-<port>@localhost
 #   OUTBOX_MQ_DIST_PORT  OUTBOX_MQ_PORT+1  Erlang distribution
 #   OUTBOX_MQ_EPMD_PORT  OUTBOX_MQ_PORT+2  a private epmd (not the shared 4369)
+#                        (both 25000 lower when AMQP+2 is 32768 or more:
+#                        dev 31721, 31722)
 # A port held by a listener stops `start` at once, saying who holds it. A
 # start that cannot bind (an outgoing connection may hold any port of the
 # ephemeral range, where the dev ports are) waits for the port's sockets to
@@ -81,8 +83,14 @@ DB_PORT=$OUTBOX_DB_PORT
 MQ_PORT=$OUTBOX_MQ_PORT
 is_port "$DB_PORT" || die "OUTBOX_DB_PORT=$DB_PORT: not a port number (1..65535)"
 is_port "$MQ_PORT" || die "OUTBOX_MQ_PORT=$MQ_PORT: not a port number (1..65535)"
-MQ_DIST_PORT=${OUTBOX_MQ_DIST_PORT:-$((MQ_PORT + 1))}
-MQ_EPMD_PORT=${OUTBOX_MQ_EPMD_PORT:-$((MQ_PORT + 2))}
+# The distribution and epmd ports are ours to choose: when AMQP+2 would be
+# in the ephemeral range (the dev set keeps the original's 56720), they go
+# 25000 lower (56720: 31721, 31722), where no outgoing connection can
+# hold them when the node starts.
+mq_base=$MQ_PORT
+[ "$((MQ_PORT + 2))" -lt 32768 ] || mq_base=$((MQ_PORT - 25000))
+MQ_DIST_PORT=${OUTBOX_MQ_DIST_PORT:-$((mq_base + 1))}
+MQ_EPMD_PORT=${OUTBOX_MQ_EPMD_PORT:-$((mq_base + 2))}
 is_port "$MQ_DIST_PORT" || die "OUTBOX_MQ_DIST_PORT=$MQ_DIST_PORT: not a port number (1..65535); set it explicitly"
 is_port "$MQ_EPMD_PORT" || die "OUTBOX_MQ_EPMD_PORT=$MQ_EPMD_PORT: not a port number (1..65535); set it explicitly"
 declare -A seen_port=()
@@ -709,10 +717,10 @@ mq_start() {
 mq_ports_free() {
     ensure_no_listener rabbitmq "$MQ_PORT" "$(port_hint MQ)"
     ensure_no_listener "rabbitmq (distribution)" "$MQ_DIST_PORT" \
-        "$(port_hint MQ) (distribution: AMQP+1, or OUTBOX_MQ_DIST_PORT)"
+        "$(port_hint MQ) (distribution: OUTBOX_MQ_DIST_PORT)"
     epmd_ours ||
         ensure_no_listener "rabbitmq (epmd)" "$MQ_EPMD_PORT" \
-            "$(port_hint MQ) (epmd: AMQP+2, or OUTBOX_MQ_EPMD_PORT)"
+            "$(port_hint MQ) (epmd: OUTBOX_MQ_EPMD_PORT)"
 }
 
 # mq_launch: starts the node, waits for its AMQP port: 0; 1 when a port

@@ -128,7 +128,7 @@ static void
 mt_schema_up(void)
 {
 	struct db_params p;
-	struct h_daemon d;
+	struct h_daemon d = { 0 };
 	char dir[600];
 	db_conn *c;
 
@@ -452,7 +452,7 @@ START_TEST(an_upper_case_twin_of_a_processed_id_is_another_key)
 {
 	static const char lower[] = "0b9e6a1c-5f3d-4e2a-9c7b-1d2e3f4a5b6c";
 	static const char upper[] = "0B9E6A1C-5F3D-4E2A-9C7B-1D2E3F4A5B6C";
-	struct h_daemon d;
+	struct h_daemon d = { 0 };
 	struct db_val a[2];
 	int rc;
 
@@ -484,7 +484,7 @@ END_TEST
 START_TEST(every_id_survives_byte_for_byte)
 {
 	struct mt_fill f;
-	struct h_daemon d;
+	struct h_daemon d = { 0 };
 	char *before, *after;
 	double t0, secs, rows;
 
@@ -893,7 +893,7 @@ mt_worker_body(struct mt_writer *w, void *ud)
 static void
 mt_worker_step(struct mt_writer *w)
 {
-	struct mt_worker_ud u;
+	struct mt_worker_ud u = { 0 };
 	size_t i;
 
 	for (i = 0; i < MT_WORKER_BATCH; i++) {
@@ -1000,7 +1000,7 @@ START_TEST(writers_lose_nothing_and_wait_little)
 	};
 	struct mt_ids targets = { 0 };
 	struct mt_fill f;
-	struct h_daemon d;
+	struct h_daemon d = { 0 };
 	long long n_cust, n_outbox, n_proc, n_wel, unpub, sent;
 	double t0, secs, rows;
 	char *row;
@@ -1137,7 +1137,7 @@ START_TEST(a_second_run_applies_nothing_and_changes_nothing)
 	    "welcome_emails), (SELECT SUM(CRC32(CONCAT_WS(',', idem_key, "
 	    "customer_id))) FROM idempotency_keys))";
 	struct mt_fill f;
-	struct h_daemon d;
+	struct h_daemon d = { 0 };
 	char *before, *after;
 
 	mt_fill(MT_ROWS / 4, &f);
@@ -1187,7 +1187,7 @@ mt_shadow_has_rows(void *ud)
 START_TEST(a_migration_killed_half_way_resumes)
 {
 	struct mt_fill f;
-	struct h_daemon d;
+	struct h_daemon d = { 0 };
 	long long total, copied;
 	struct db_params p;
 	db_conn *locker;
@@ -1267,7 +1267,7 @@ END_TEST
 START_TEST(a_table_with_triggers_of_its_own_is_refused)
 {
 	struct mt_fill f;
-	struct h_daemon d;
+	struct h_daemon d = { 0 };
 	char *before, *after;
 
 	mt_fill(MT_ROWS / 4, &f);
