@@ -347,7 +347,11 @@ pool_pruner_main(void *arg)
 		total += n;
 		if (rc == DB_OK && n == (unsigned long long)p->cfg->prune_chunk)
 			continue;
-		if (rc != DB_OK && rc != DB_ECONN)
+		/* Writes refused: the outage is the pool's (one warning,
+		 * the gate); any other failure is the pruner's own. */
+		if (rc != DB_OK && rc != DB_ECONN && db_refuses_writes(c))
+			pool_db_failed(p, c, "prune idempotency keys");
+		else if (rc != DB_OK && rc != DB_ECONN)
 			log_warnx("prune idempotency keys: %s", db_error(c));
 		if (total > 0) {
 			long long ms = clock_ms() - t0;
