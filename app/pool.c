@@ -231,9 +231,7 @@ pool_creates(struct pool_thread *t, struct job **jobs, size_t n)
 			job_error(jobs[i], 503, "shutting down");
 		return;
 	}
-	/* A server that takes no writes (read_only, a full disk) is down
-	 * for the app: no request of the group is at fault. */
-	if (rc == DB_ECONN || (rc == DB_EOTHER && db_refuses_writes(t->c))) {
+	if (rc == DB_ECONN) {
 		if (pool_db_gate(t->p))
 			pool_db_failed(t->p, t->c, "create customers");
 		for (i = 0; i < n; i++)
@@ -259,7 +257,7 @@ pool_creates(struct pool_thread *t, struct job **jobs, size_t n)
 			pool_resolve(t, &jobs[i], 1);
 			continue;
 		}
-		if (rc == DB_ECONN || db_refuses_writes(t->c)) {
+		if (rc == DB_ECONN) {
 			pool_db_failed(t->p, t->c, "create customer");
 			job_error(jobs[i], 503, "database unavailable");
 		} else if (rc == DB_ERETRY) {
@@ -278,8 +276,7 @@ pool_get(struct pool_thread *t, struct job *j)
 
 	if (pool_db_gate(t->p))
 		rc = customers_get(t->c, j, &t->unsure);
-	/* The barrier before an answer is a write. */
-	if (rc == DB_ECONN || (rc != DB_OK && db_refuses_writes(t->c))) {
+	if (rc == DB_ECONN) {
 		if (pool_db_gate(t->p))
 			pool_db_failed(t->p, t->c, "get customer");
 		job_error(j, 503, "database unavailable");
@@ -347,11 +344,9 @@ pool_pruner_main(void *arg)
 		total += n;
 		if (rc == DB_OK && n == (unsigned long long)p->cfg->prune_chunk)
 			continue;
-		/* Writes refused: the outage is the pool's (one warning,
-		 * the gate); any other failure is the pruner's own. */
-		if (rc != DB_OK && rc != DB_ECONN && db_refuses_writes(c))
-			pool_db_failed(p, c, "prune idempotency keys");
-		else if (rc != DB_OK && rc != DB_ECONN)
+		/* A database down (or refusing writes) is reported by the
+		 * requests, once. */
+		if (rc != DB_OK && rc != DB_ECONN)
 			log_warnx("prune idempotency keys: %s", db_error(c));
 		if (total > 0) {
 			long long ms = clock_ms() - t0;
@@ -384,7 +379,7 @@ pool_settle(struct pool_thread *t, struct job **jobs, size_t n)
 	snprintf(name, sizeof(name), "app:%d", t->index);
 	if ((rc = durable_barrier(t->c, name)) == DB_OK)
 		return;
-	if (rc == DB_ECONN || db_refuses_writes(t->c))
+	if (rc == DB_ECONN)
 		pool_db_failed(t->p, t->c, "durability barrier");
 	else
 		log_warnx("durability barrier: %s", db_error(t->c));

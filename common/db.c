@@ -86,6 +86,14 @@ db_is_conn_error(unsigned e)
 	case ER_CON_COUNT_ERROR:
 	case ER_QUERY_INTERRUPTED:
 	case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8) */
+	/* A server that takes no writes now (read_only, a full disk) is
+	 * down for every daemon, as a lost one is: not the fault of the
+	 * statement. */
+	case ER_OPTION_PREVENTS_STATEMENT:
+	case ER_READ_ONLY_MODE:
+	case ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION:
+	case ER_DISK_FULL:
+	case ER_RECORD_FILE_FULL:
 		return 1;
 	}
 	return 0;
@@ -188,20 +196,6 @@ db_count_row(void *ud, const struct db_col *cols, size_t ncols)
 	if (ncols != 1 || cols[0].is_null)
 		return -1;
 	*n = strtoll(cols[0].s, NULL, 10);
-	return 0;
-}
-
-int
-db_refuses_writes(const db_conn *c)
-{
-	switch (c->err) {
-	case ER_OPTION_PREVENTS_STATEMENT: /* read_only */
-	case ER_READ_ONLY_MODE:
-	case ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION:
-	case ER_DISK_FULL:
-	case ER_RECORD_FILE_FULL:
-		return 1;
-	}
 	return 0;
 }
 

@@ -46,7 +46,8 @@ struct db_params {
 enum db_rc {
 	DB_OK = 0,
 	DB_EDUP = -1,   /* duplicate key (ER_DUP_ENTRY) */
-	DB_ECONN = -2,  /* no connection, or lost: reconnect and retry */
+	DB_ECONN = -2,  /* no connection, lost, or the server takes no writes
+	                 * now (read_only, a full disk): reconnect, retry */
 	DB_ERETRY = -3, /* deadlock or lock wait timeout: retry the txn */
 	DB_EOTHER = -4, /* anything else: a bug, a constraint, a trigger */
 };
@@ -125,9 +126,6 @@ unsigned db_errno(const db_conn *c);
 /* 1 when the last error was a lock wait that timed out (the statement
  * rolled back, the transaction still open), else 0. */
 int db_lock_wait_timed_out(const db_conn *c);
-/* 1 when the last error says the server takes no writes now (read_only,
- * a full disk): an outage of the database, not a fault of the request. */
-int db_refuses_writes(const db_conn *c);
 
 int db_begin(db_conn *c);
 int db_commit(db_conn *c);
@@ -142,8 +140,8 @@ int db_exec_sql(db_conn *c, const char *sql);
 int db_exec(db_conn *c, const char *sql, const struct db_val *args,
     size_t nargs, uint64_t *affected);
 
-/* Runs a prepared query and calls fn for each row.  *nrows (may be NULL)
- * receives the number of rows seen. */
+/* Runs a prepared query and calls fn (NULL: none) for each row.  *nrows
+ * (may be NULL) receives the number of rows seen. */
 int db_query(db_conn *c, const char *sql, const struct db_val *args,
     size_t nargs, db_row_fn fn, void *ud, size_t *nrows);
 

@@ -344,13 +344,18 @@ blocked(struct relay *r)
 	note_unblocked(r);
 }
 
+struct marked_probe {
+	struct publisher *pub;
+	const struct outbatch *b;
+};
+
 /* durable_resolve's probe: are the rows of the batch marked? */
 static int
 probe_marked(db_conn *c, void *ud)
 {
-	struct relay *r = ((void **)ud)[0];
+	struct marked_probe *m = ud;
 
-	return publish_recorded(r->pub, c, ((void **)ud)[1]);
+	return publish_recorded(m->pub, c, m->b);
 }
 
 /* Commits s's batch.  When the reply to the COMMIT is lost, finds out
@@ -365,12 +370,12 @@ commit_batch(struct relay *r, struct slot *s)
 	unsigned long session = db_session_id(s->db);
 	long long started = db_server_started(s->db);
 	enum durable_outcome o;
-	void *ud[2] = { r, &s->b };
+	struct marked_probe ud = { r->pub, &s->b };
 	int rc;
 
 	if ((rc = db_commit(s->db)) != DB_ECONN)
 		return rc;
-	o = durable_resolve(r->barrier, session, started, probe_marked, ud,
+	o = durable_resolve(r->barrier, session, started, probe_marked, &ud,
 	    "relay",
 	    r->cfg->confirm_timeout_ms);
 	log_info("the reply to the COMMIT of a published batch was lost; it "

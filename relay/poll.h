@@ -8,8 +8,8 @@
 #include "outbatch.h"
 #include "unmarked.h"
 
-/* The session settings every relay connection gets (on each new
- * connection): READ COMMITTED and idle_transaction_timeout. */
+/* The session settings of every new relay connection: READ COMMITTED
+ * and idle_transaction_timeout. */
 void poll_session(db_conn *c, int idle_transaction_timeout_s);
 
 /* Starts a transaction on c and reads into b (reset first) up to limit

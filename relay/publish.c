@@ -158,15 +158,6 @@ mark_args_fill(struct publisher *p, const struct outbatch *b)
 	return n;
 }
 
-static int
-count_row(void *ud, const struct db_col *cols, size_t ncols)
-{
-	(void)ud;
-	(void)cols;
-	(void)ncols;
-	return 0;
-}
-
 int
 publish_recorded(struct publisher *p, db_conn *db, const struct outbatch *b)
 {
@@ -175,8 +166,8 @@ publish_recorded(struct publisher *p, db_conn *db, const struct outbatch *b)
 
 	if (n == 0)
 		return DB_EOTHER;
-	rc = db_query(db, p->marked_sql, p->mark_args, p->mark_n, count_row,
-	    NULL, &seen);
+	rc = db_query(db, p->marked_sql, p->mark_args, p->mark_n, NULL, NULL,
+	    &seen);
 	if (rc != DB_OK)
 		return rc;
 	if (seen == n)

@@ -237,16 +237,8 @@ not_ready(void *ud)
 static int
 blocked_gauge(void *ud)
 {
-	struct h_resp r;
-	int on;
-
-	if (h_http(((struct port_ud *)ud)->port, "GET", "/metrics", NULL, NULL,
-	    0, NULL, &r) == -1)
-		return 0;
-	on = r.body != NULL &&
-	    strstr(r.body, "\noutbox_relay_broker_blocked 1") != NULL;
-	h_resp_free(&r);
-	return on;
+	return h_metric(((struct port_ud *)ud)->port,
+	    "outbox_relay_broker_blocked") == 1;
 }
 
 /* Under a disk alarm RabbitMQ blocks publishing connections and stops

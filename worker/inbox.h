@@ -36,7 +36,7 @@ int inbox_apply(db_conn *db, struct item *const *items, size_t n);
 /* 1 if the last error of db is about the data of a row (too long, bad
  * value, a constraint or a trigger refusing it): retrying the same
  * message cannot succeed, but other messages can.  0 for errors of the
- * database itself (missing table, privileges, read-only...). */
+ * database itself (missing table, privileges...). */
 int inbox_refused_by_data(const db_conn *db);
 
 #endif
