@@ -4,6 +4,7 @@
  */
 #include <check.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,11 +237,132 @@ START_TEST(uid_roundtrip)
 	ck_assert_uint_eq(strlen(a), UID_LEN);
 	ck_assert_str_ne(a, b);
 	ck_assert(uid_valid(a, strlen(a)));
-	ck_assert(a[14] == '4');
+	ck_assert(a[14] == '7');
 	ck_assert(!uid_valid("not-a-uuid", 10));
 	ck_assert(!uid_valid("fcb86b89-9404-48c7-9198-b85585ff8ab", 35));
 	ck_assert(!uid_valid("fcb86b89-9404-48c7-9198-b85585ff8abz", 36));
 	ck_assert(uid_valid("fcb86b89-9404-48c7-9198-b85585ff8ab2", 36));
+}
+END_TEST
+
+/* Version 7 (RFC 9562): the milliseconds in the first 48 bits, version
+ * and variant where they belong, and uid_time_ms reads the time back. */
+START_TEST(uid_v7_layout)
+{
+	char a[UID_LEN + 1], hex[13];
+	struct timespec ts;
+	int64_t ms, now;
+	int i;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	uid_new(a);
+	ck_assert(uid_time_ms(a, strlen(a), &ms));
+	ck_assert_msg(ms >= now && ms < now + 1000, "%s: %lld, now %lld", a,
+	    (long long)ms, (long long)now);
+	/* A time far ahead, so that this process's last time is below it. */
+	uid_new_at(INT64_C(4102444800123), a);
+	ck_assert(uid_valid(a, strlen(a)));
+	for (i = 0; i < 8; i++)
+		hex[i] = a[i];
+	for (i = 0; i < 4; i++)
+		hex[8 + i] = a[9 + i];
+	hex[12] = '\0';
+	ck_assert_str_eq(hex, "03bb2cc3d87b"); /* 4102444800123 */
+	ck_assert_int_eq(a[8], '-');
+	ck_assert_int_eq(a[14], '7');
+	ck_assert_ptr_nonnull(strchr("89ab", a[19]));
+	ck_assert(uid_time_ms(a, strlen(a), &ms));
+	ck_assert_int_eq(ms, INT64_C(4102444800123));
+	/* Other versions carry no time; nor does a non-UUID. */
+	ck_assert(!uid_time_ms("fcb86b89-9404-48c7-9198-b85585ff8ab2", 36, &ms));
+	ck_assert(!uid_time_ms("03bb2cc3-d87b-7000-c000-000000000000", 36, &ms));
+	ck_assert(!uid_time_ms("03bb2cc3-d87b-7000-8000-00000000000", 35, &ms));
+	ck_assert(uid_time_ms("03BB2CC3-D87B-7FFF-BFFF-FFFFFFFFFFFF", 36, &ms));
+	ck_assert_int_eq(ms, INT64_C(4102444800123));
+}
+END_TEST
+
+/* Every id greater than the one before, as text: while the clock stalls
+ * (past the counter's 4,096 ids in one millisecond), when it steps back,
+ * and when it moves on. */
+START_TEST(uid_v7_ordered)
+{
+	char prev[UID_LEN + 1], cur[UID_LEN + 1];
+	const int64_t t0 = INT64_C(4200000000000);
+	int64_t ms, last = 0;
+	int i;
+
+	uid_new_at(t0, prev);
+	for (i = 0; i < 20000; i++) {
+		/* 10,000 at one time, then the clock 5 s back, then on. */
+		int64_t now = i < 10000 ? t0 : i < 15000 ? t0 - 5000 :
+		    t0 + 1000 + i;
+
+		uid_new_at(now, cur);
+		ck_assert_msg(strcmp(prev, cur) < 0, "%d: %s then %s", i, prev,
+		    cur);
+		ck_assert(uid_time_ms(cur, UID_LEN, &ms));
+		ck_assert(ms >= last);
+		last = ms;
+		memcpy(prev, cur, sizeof(cur));
+	}
+	/* 15,000 ids at t0 or before: the time field moved on by at most
+	 * one millisecond per 4,096 ids; then the clock took over. */
+	ck_assert_int_eq(last, t0 + 1000 + 19999);
+	uid_new_at(t0 + 1, cur);
+	ck_assert(uid_time_ms(cur, UID_LEN, &ms));
+	ck_assert_int_eq(ms, last);
+}
+END_TEST
+
+#define UID_THREADS 4
+#define UID_PER_THREAD 25000
+
+struct uid_run {
+	pthread_t t;
+	char (*ids)[UID_LEN + 1];
+};
+
+static void *
+uid_run_main(void *arg)
+{
+	struct uid_run *r = arg;
+	int i;
+
+	for (i = 0; i < UID_PER_THREAD; i++)
+		uid_new(r->ids[i]);
+	return NULL;
+}
+
+static int
+uid_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Four threads at once: each thread's ids ascend, and no id is made
+ * twice. */
+START_TEST(uid_v7_threads_unique)
+{
+	static char ids[UID_THREADS * UID_PER_THREAD][UID_LEN + 1];
+	struct uid_run r[UID_THREADS];
+	int i, j;
+
+	for (i = 0; i < UID_THREADS; i++) {
+		r[i].ids = ids + i * UID_PER_THREAD;
+		ck_assert_int_eq(pthread_create(&r[i].t, NULL, uid_run_main,
+		    &r[i]), 0);
+	}
+	for (i = 0; i < UID_THREADS; i++) {
+		ck_assert_int_eq(pthread_join(r[i].t, NULL), 0);
+		for (j = 1; j < UID_PER_THREAD; j++)
+			ck_assert(strcmp(r[i].ids[j - 1], r[i].ids[j]) < 0);
+	}
+	qsort(ids, UID_THREADS * UID_PER_THREAD, sizeof(ids[0]), uid_cmp);
+	for (j = 1; j < UID_THREADS * UID_PER_THREAD; j++)
+		ck_assert_msg(strcmp(ids[j - 1], ids[j]) != 0, "twice: %s",
+		    ids[j]);
 }
 END_TEST
 
@@ -516,6 +638,7 @@ unit_common_suite(void)
 	    cfg_parse_int_edges, cfg_parse_int_strict, backoff_grows_and_caps,
 	    backoff_jitter_varies, buf_cap_enforced, time_formats,
 	    time_rfc3339_parsed, msg_decode_created_at, uid_roundtrip,
+	    uid_v7_layout, uid_v7_ordered, uid_v7_threads_unique,
 	    uid_canonical_lower, msg_decode_lower_cases_ids, trace_context,
 	    msg_customer_and_body, log_lines_escape_outside_bytes, NULL };
 	Suite *s = suite_create("common");
