@@ -317,7 +317,7 @@ START_TEST(uid_v7_ordered)
 END_TEST
 
 #define UID_THREADS 4
-#define UID_PER_THREAD 25000
+#define UID_PER_THREAD 10000
 
 struct uid_run {
 	pthread_t t;
