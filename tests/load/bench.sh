@@ -16,12 +16,25 @@
 #     memory   resident size of each daemon idle and while draining
 #     pruning  BENCH_PRUNE_KEYS (200,000) expired idempotency keys deleted
 #              by the app's pruner while wrk loads it: keys/s
+#   with history (BENCH_HISTORY_ROWS, 10,000,000; 0 skips it):
+#     the same app, relay, worker and e2e measurements again, with that
+#              many rows of history already in customers, outbox
+#              (published), processed_messages and welcome_emails, next to
+#              the empty-table figures of this run, as ratios; how long the
+#              history took to load, and the tables' sizes
+#     keys     the key forms of processed_messages at that history: rows/s
+#              of the worker's inserts (autocommit batches of 500) with
+#              time-ordered ids as VARCHAR(36) (what the schema has), as
+#              VARBINARY(16), and random (version 4) ids as VARCHAR(36);
+#              bytes per row of each
 #
 # Prints a table and writes $BUILD_ROOT/bench/result.json.  Loopback only;
 # every load is bounded in count and time.  Not part of `make test`: it
 # asserts nothing, it measures.  Knobs: BENCH_ROWS (100000),
 # BENCH_SECONDS (15, the closed-loop runs), BENCH_E2E_RATE (1000),
-# BENCH_E2E_SECONDS (30), BENCH_SINGLE_SECONDS (10, at 10 requests/s).
+# BENCH_E2E_SECONDS (30), BENCH_SINGLE_SECONDS (10, at 10 requests/s),
+# BENCH_HISTORY_ROWS (10000000), BENCH_KEY_ROWS (100000, the key forms'
+# inserts).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -42,6 +55,8 @@ e2e_rate=${BENCH_E2E_RATE:-1000}
 e2e_secs=${BENCH_E2E_SECONDS:-30}
 single_secs=${BENCH_SINGLE_SECONDS:-10}
 prune_n=${BENCH_PRUNE_KEYS:-200000}
+hist_n=${BENCH_HISTORY_ROWS:-10000000}
+key_n=${BENCH_KEY_ROWS:-100000}
 mkdir -p "$out"
 export MYSQL_PWD="$DB_PASS"
 
@@ -101,31 +116,124 @@ trap cleanup EXIT
 rm -f "$out"/*.log "$out"/*.out
 quiet=(APP_ACCESS_LOG=0 APP_METRICS_PORT=0 LOG_LEVEL=warn)
 
+# v7 <salt> <ms>: SQL for a version-7 id (common/uid.c's layout) at the
+# time <ms> (an expression of seq, Unix milliseconds), its counter and
+# random bits from seq and the salt: the same salt and seq give the same
+# id in every table (the outbox row's id is the processed row's).
+v7() {
+	local h="LOWER(CONCAT(LPAD(HEX($2), 12, '0'), '7', LPAD(HEX(seq MOD 4096), 3, '0'), HEX(8 + seq DIV 4096 MOD 4), SUBSTR(MD5(CONCAT('$1', '-', seq)), 1, 15)))"
+	echo "INSERT(INSERT(INSERT(INSERT($h, 21, 0, '-'), 17, 0, '-'), 13, 0, '-'), 9, 0, '-')"
+}
+# id_floor: a version-7 id below every id made from now on (a second of
+# margin): the rows made after this point, found by primary key.
+id_floor() {
+	local ms=$(($(date +%s%3N) - 1000))
+	printf '%08x-%04x-0000-0000-000000000000\n' $((ms >> 16)) $((ms & 0xffff))
+}
+declare -A R=()  # R[measure.tag]: tag "empty" or "history"
+
+# ---- app ingest --------------------------------------------------------
+ready() { curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; }
+# wrk prints latencies as 1.23ms, 456.00us or 1.02s.
+to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.2f", v }'; }
+measure_app() { # <tag>
+	local t=$1 n
+	port=$(free_port)
+	start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
+	wait_for 30 ready
+	[ "$t" = empty ] && app_idle=$(rss_kib "${pid[app]}")
+	say "app ingest ($t): wrk, 64 connections, ${secs} s"
+	wrk -t2 -c64 -d"${secs}s" --latency -s tests/load/bench_post.lua \
+		"http://127.0.0.1:$port/" | tee "$out/wrk-$t.out" >&2
+	R[app_rps.$t]=$(sed -nE 's/^Requests\/sec: *([0-9.]+).*/\1/p' "$out/wrk-$t.out")
+	R[app_p50.$t]=$(awk '$1 == "50%" { print $2 }' "$out/wrk-$t.out" | to_ms)
+	R[app_p99.$t]=$(awk '$1 == "99%" { print $2 }' "$out/wrk-$t.out" | to_ms)
+	n=$(sed -nE 's/.*Non-2xx or 3xx responses: *([0-9]+).*/\1/p' "$out/wrk-$t.out")
+	R[app_non2xx.$t]=${n:-0}
+	[ "$t" = empty ] && app_load=$(hwm_kib "${pid[app]}")
+	stop app
+}
+
+# ---- relay drain -------------------------------------------------------
+measure_relay() { # <tag>
+	local t=$1 t0 s base
+	base=$(date +%s%3N)
+	say "relay ($t): seeding $rows outbox rows"
+	sql "INSERT INTO outbox (message_id, event_name, payload, created_at)
+	     SELECT $(v7 "relay-m-$t" "$base + seq DIV 100"), 'CustomerCreated',
+	            JSON_OBJECT('id', $(v7 "relay-c-$t" "$base + seq DIV 100"),
+	                        'email', CONCAT('bench', seq, '@example.com'),
+	                        'name', 'Bench', 'CreatedAt', '2026-01-01T00:00:00.000000Z',
+	                        'UpdatedAt', '2026-01-01T00:00:00.000000Z'),
+	            UTC_TIMESTAMP(6)
+	     FROM seq_1_to_${rows}"
+	drained() { [ "$(sql 'SELECT COUNT(*) FROM outbox WHERE published_at IS NULL')" = 0 ]; }
+	say "relay ($t): draining"
+	# Timed by the database clock (start, last published_at) and polled
+	# slowly: a client process every 0.1 s would steal CPU from the relay.
+	t0=$(sql "SELECT UTC_TIMESTAMP(6)")
+	start relay LOG_LEVEL=warn RELAY_LOG_IDS=0 RELAY_RETENTION_HOURS=0
+	wait_for_every 0.5 600 drained
+	s=$(sql "SELECT TIMESTAMPDIFF(MICROSECOND, '$t0', MAX(published_at)) / 1e6 FROM outbox")
+	[ "$t" = empty ] && relay_load=$(hwm_kib "${pid[relay]}")
+	stop relay
+	R[relay_s.$t]=$s
+	R[relay_rate.$t]=$(awk -v n="$rows" -v s="$s" 'BEGIN { printf "%.1f", n / s }')
+	say "relay ($t): $rows rows in $s s = ${R[relay_rate.$t]} msg/s"
+}
+
+# ---- worker drain (the relay's messages are queued) -------------------
+measure_worker() { # <tag> <id floor of the relay's rows>
+	local t=$1 t0
+	say "worker ($t): draining the $rows queued messages"
+	t0=$(now)
+	start worker LOG_LEVEL=warn
+	"$bin/outbox-bench-consume" wait "$rows" 600 "$2" | tee "$out/worker-$t.out" >&2
+	R[worker_s.$t]=$(elapsed "$t0")
+	R[worker_rate.$t]=$(rate_of "$out/worker-$t.out")
+	[ "$t" = empty ] && worker_load=$(hwm_kib "${pid[worker]}")
+	stop worker
+}
+
+# ---- end to end --------------------------------------------------------
+measure_e2e() { # <tag>
+	local t=$1
+	port=$(free_port)
+	start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
+	start relay LOG_LEVEL=warn
+	start worker LOG_LEVEL=warn
+	wait_for 30 ready
+	if [ "$t" = empty ]; then
+		relay_idle=$(rss_kib "${pid[relay]}")
+		worker_idle=$(rss_kib "${pid[worker]}")
+	fi
+	say "end to end ($t): $e2e_rate POST/s for $e2e_secs s, open loop"
+	"$bin/outbox-bench-e2e" "$port" "$e2e_rate" "$e2e_secs" | tee "$out/e2e-$t.out" >&2
+	if [ "$t" = empty ]; then
+		say "end to end, one request at a time: 10 POST/s for $single_secs s"
+		"$bin/outbox-bench-e2e" "$port" 10 "$single_secs" | tee "$out/e2e-single.out" >&2
+	fi
+	cleanup
+	R[e2e_p50.$t]=$(json_num "$out/e2e-$t.out" e2e_p50_ms)
+	R[e2e_p99.$t]=$(json_num "$out/e2e-$t.out" e2e_p99_ms)
+	R[e2e_max.$t]=$(json_num "$out/e2e-$t.out" e2e_max_ms)
+	R[e2e_ok.$t]=$(json_num "$out/e2e-$t.out" created)
+	R[e2e_fx.$t]=$(json_num "$out/e2e-$t.out" effects)
+	if [ "$t" = empty ]; then
+		one_p50=$(json_num "$out/e2e-single.out" e2e_p50_ms)
+		one_p99=$(json_num "$out/e2e-single.out" e2e_p99_ms)
+		one_max=$(json_num "$out/e2e-single.out" e2e_max_ms)
+	fi
+}
+
 # ---- raw: the two-row transaction ------------------------------------
 reset
 say "raw two-row transactions, 64 connections, ${secs} s"
 "$bin/outbox-bench-txn" 64 "$secs" | tee "$out/txn.out" >&2
 raw_txn=$(json_num "$out/txn.out" tx_per_s)
 
-# ---- app ingest --------------------------------------------------------
 reset
-port=$(free_port)
-start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
-ready() { curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; }
-wait_for 30 ready
-app_idle=$(rss_kib "${pid[app]}")
-say "app ingest: wrk, 64 connections, ${secs} s"
-wrk -t2 -c64 -d"${secs}s" --latency -s tests/load/bench_post.lua \
-	"http://127.0.0.1:$port/" | tee "$out/wrk.out" >&2
-app_rps=$(sed -nE 's/^Requests\/sec: *([0-9.]+).*/\1/p' "$out/wrk.out")
-# wrk prints latencies as 1.23ms, 456.00us or 1.02s.
-to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.2f", v }'; }
-app_p50=$(awk '$1 == "50%" { print $2 }' "$out/wrk.out" | to_ms)
-app_p99=$(awk '$1 == "99%" { print $2 }' "$out/wrk.out" | to_ms)
-app_non2xx=$(sed -nE 's/.*Non-2xx or 3xx responses: *([0-9]+).*/\1/p' "$out/wrk.out")
-app_non2xx=${app_non2xx:-0}
-app_load=$(hwm_kib "${pid[app]}")
-stop app
+measure_app empty
 
 # ---- expired idempotency keys, pruned while the app takes load ---------
 reset
@@ -165,99 +273,205 @@ say "raw publish with the messages' properties"
 "$bin/outbox-bench-publish" --props "$rows" 1000 | tee "$out/publish-props.out" >&2
 raw_pub_props=$(rate_of "$out/publish-props.out")
 
-# ---- relay drain -------------------------------------------------------
 reset
-say "relay: seeding $rows outbox rows"
-sql "INSERT INTO outbox (message_id, event_name, payload, created_at)
-     SELECT UUID(), 'CustomerCreated',
-            JSON_OBJECT('id', UUID(), 'email', CONCAT('bench', seq, '@example.com'),
-                        'name', 'Bench', 'CreatedAt', '2026-01-01T00:00:00.000000Z',
-                        'UpdatedAt', '2026-01-01T00:00:00.000000Z'),
-            UTC_TIMESTAMP(6)
-     FROM seq_1_to_${rows}"
-drained() { [ "$(sql 'SELECT COUNT(*) FROM outbox WHERE published_at IS NULL')" = 0 ]; }
-say "relay: draining"
-# Timed by the database clock (start, last published_at) and polled
-# slowly: a client process every 0.1 s would steal CPU from the relay.
-t0=$(sql "SELECT UTC_TIMESTAMP(6)")
-start relay LOG_LEVEL=warn RELAY_LOG_IDS=0 RELAY_RETENTION_HOURS=0
-wait_for_every 0.5 600 drained
-relay_s=$(sql "SELECT TIMESTAMPDIFF(MICROSECOND, '$t0', MAX(published_at)) / 1e6 FROM outbox")
-relay_load=$(hwm_kib "${pid[relay]}")
-stop relay
-relay_rate=$(awk -v n="$rows" -v s="$relay_s" 'BEGIN { printf "%.1f", n / s }')
-say "relay: $rows rows in $relay_s s = $relay_rate msg/s"
+floor=$(id_floor)
+measure_relay empty
 
 # ---- raw: consuming ----------------------------------------------------
 say "raw consume: $rows messages, prefetch 500, multiple acks"
 "$bin/outbox-bench-consume" raw "$rows" 500 200 | tee "$out/consume.out" >&2
 raw_con=$(rate_of "$out/consume.out")
 
-# ---- worker drain (the relay's messages are queued) -------------------
-say "worker: draining the $rows queued messages"
-t=$(now)
-start worker LOG_LEVEL=warn
-"$bin/outbox-bench-consume" wait "$rows" 600 | tee "$out/worker.out" >&2
-worker_s=$(elapsed "$t")
-worker_rate=$(rate_of "$out/worker.out")
-worker_load=$(hwm_kib "${pid[worker]}")
-stop worker
-
-# ---- end to end --------------------------------------------------------
+measure_worker empty "$floor"
 reset
-port=$(free_port)
-start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
-start relay LOG_LEVEL=warn
-start worker LOG_LEVEL=warn
-wait_for 30 ready
-relay_idle=$(rss_kib "${pid[relay]}")
-worker_idle=$(rss_kib "${pid[worker]}")
-say "end to end: $e2e_rate POST/s for $e2e_secs s, open loop"
-"$bin/outbox-bench-e2e" "$port" "$e2e_rate" "$e2e_secs" | tee "$out/e2e.out" >&2
-say "end to end, one request at a time: 10 POST/s for $single_secs s"
-"$bin/outbox-bench-e2e" "$port" 10 "$single_secs" | tee "$out/e2e-single.out" >&2
-cleanup
+measure_e2e empty
 
-e2e_p50=$(json_num "$out/e2e.out" e2e_p50_ms)
-e2e_p99=$(json_num "$out/e2e.out" e2e_p99_ms)
-e2e_max=$(json_num "$out/e2e.out" e2e_max_ms)
-e2e_ok=$(json_num "$out/e2e.out" created)
-e2e_fx=$(json_num "$out/e2e.out" effects)
-one_p50=$(json_num "$out/e2e-single.out" e2e_p50_ms)
-one_p99=$(json_num "$out/e2e-single.out" e2e_p99_ms)
-one_max=$(json_num "$out/e2e-single.out" e2e_max_ms)
+# ---- the same with history ----------------------------------------------
+# History as a deployment has it after days: hist_n customers with their
+# published outbox rows, processed ids and welcome emails, spread over the
+# last day (older than an hour, younger than the outbox's 24 h retention,
+# so no sweep runs during the measurements), with time-ordered ids as the
+# app makes them and emails spread over the key space as real ones are.
+# Loaded with bulk inserts into the emptied tables (unique_checks off: one
+# sorted build of each index, not a row at a time), two tables at a time.
+if [ "$hist_n" -gt 0 ]; then
+	reset
+	hist_base=$(($(date +%s%3N) - 24 * 3600 * 1000))
+	hist_ms="$hist_base + seq * $((23 * 3600 * 1000)) DIV $hist_n"
+	hist_at="FROM_UNIXTIME(($hist_ms) / 1000)"
+	hist_cid=$(v7 hc "$hist_ms")
+	hist_mid=$(v7 hm "$hist_ms")
+	hist_email="CONCAT(SUBSTR(MD5(CONCAT('he', seq)), 1, 12), '-', seq, '@example.com')"
+	bulk() { sql "SET time_zone = '+00:00'; SET unique_checks = 0;
+		SET foreign_key_checks = 0; START TRANSACTION; $1; COMMIT"; }
+	say "history: loading $hist_n rows into each of customers, outbox, processed_messages, welcome_emails"
+	t_hist=$(now)
+	{
+		bulk "INSERT INTO customers (id, email, name, created_at, updated_at)
+		      SELECT $hist_cid, $hist_email, CONCAT('History ', seq), $hist_at, $hist_at
+		      FROM seq_1_to_$hist_n"
+		bulk "INSERT INTO outbox (message_id, event_name, payload, created_at, published_at)
+		      SELECT $hist_mid, 'CustomerCreated',
+		             JSON_OBJECT('id', $hist_cid, 'email', $hist_email,
+		                         'name', CONCAT('History ', seq),
+		                         'CreatedAt', DATE_FORMAT($hist_at, '%Y-%m-%dT%H:%i:%s.%fZ'),
+		                         'UpdatedAt', DATE_FORMAT($hist_at, '%Y-%m-%dT%H:%i:%s.%fZ')),
+		             $hist_at, $hist_at + INTERVAL 1 SECOND
+		      FROM seq_1_to_$hist_n"
+	} &
+	hist_a=$!
+	bulk "INSERT INTO processed_messages (message_id, event_name, processed_at)
+	      SELECT $hist_mid, 'CustomerCreated', $hist_at + INTERVAL 2 SECOND
+	      FROM seq_1_to_$hist_n"
+	bulk "INSERT INTO welcome_emails (customer_id, message_id, email, name, created_at)
+	      SELECT $hist_cid, $hist_mid, $hist_email, CONCAT('History ', seq),
+	             $hist_at + INTERVAL 2 SECOND
+	      FROM seq_1_to_$hist_n"
+	wait "$hist_a"
+	hist_load_s=$(elapsed "$t_hist")
+	say "history: loaded in $hist_load_s s"
+	sql "ANALYZE TABLE customers, outbox, processed_messages, welcome_emails" >/dev/null
+	sizes() {
+		sql "SELECT table_name, table_rows, ROUND(data_length / 1048576),
+		            ROUND(index_length / 1048576)
+		     FROM information_schema.tables
+		     WHERE table_schema = DATABASE() AND table_name IN
+		           ('customers', 'outbox', 'processed_messages', 'welcome_emails')
+		     ORDER BY table_name"
+	}
+	sizes | tee "$out/history-sizes.txt" >&2
+	# A deployment that has run for days holds in its buffer pool what its
+	# writes touch; this one holds the pages loaded last.  Read the one
+	# index that takes writes at random places (customers' unique email)
+	# once, as those days would have, into the pool's young part (a scan
+	# otherwise only passes through its old part): the figures below are
+	# the steady state, not the first minutes after a restart (README,
+	# "History and memory").
+	sql "SET GLOBAL innodb_old_blocks_time = 0;
+	     SELECT COUNT(*) FROM customers FORCE INDEX (uq_customers_email);
+	     SET GLOBAL innodb_old_blocks_time = DEFAULT" >/dev/null
+	hist_reads0=$(sql "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_reads'" | cut -f2)
+
+	measure_app history
+	# The app's rows join the history (published, as if relayed): the
+	# relay's drain below is of its own seeded rows only.
+	sql "UPDATE outbox SET published_at = UTC_TIMESTAMP(6) WHERE published_at IS NULL"
+	sql "TRUNCATE TABLE idempotency_keys"
+	floor=$(id_floor)
+	measure_relay history
+	measure_worker history "$floor"
+	measure_e2e history
+	hist_reads=$(( $(sql "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_reads'" | cut -f2) - hist_reads0 ))
+	hist_pool=$(sql "SELECT @@innodb_buffer_pool_size DIV 1048576")
+
+	# ---- key forms at this history -------------------------------------
+	# Three copies of processed_messages' shape holding hist_n ids each,
+	# then key_n inserts in the worker's autocommit batches of 500: the
+	# ids as they are now (version 7, VARCHAR(36)), as 16 bytes, and
+	# random (version 4, as before version 7).
+	say "keys: loading three copies of $hist_n processed ids"
+	key_table() { # <name> <key type> <key expression>
+		sql "DROP TABLE IF EXISTS $1;
+		     CREATE TABLE $1 (message_id $2 NOT NULL,
+		         event_name VARCHAR(64) CHARACTER SET ascii NOT NULL,
+		         processed_at DATETIME(6) NOT NULL, PRIMARY KEY (message_id))
+		         ENGINE = InnoDB"
+		bulk "INSERT INTO $1 SELECT $3, 'CustomerCreated', $hist_at FROM seq_1_to_$hist_n"
+	}
+	key_v4="INSERT(INSERT(INSERT(INSERT(LOWER(CONCAT(SUBSTR(MD5(CONCAT(salt, '-', seq)), 1, 12), '4', SUBSTR(MD5(CONCAT(salt, '-', seq)), 13, 3), '8', SUBSTR(MD5(CONCAT(salt, '-', seq)), 16, 15))), 21, 0, '-'), 17, 0, '-'), 13, 0, '-'), 9, 0, '-')"
+	key_table _bench_key36 "VARCHAR(36) CHARACTER SET ascii COLLATE ascii_bin" "$hist_mid"
+	key_table _bench_key16 "VARBINARY(16)" "UNHEX(REPLACE($hist_mid, '-', ''))"
+	key_table _bench_key36r "VARCHAR(36) CHARACTER SET ascii COLLATE ascii_bin" "${key_v4//salt/\'hr\'}"
+	sql "ANALYZE TABLE _bench_key36, _bench_key16, _bench_key36r" >/dev/null
+	key_insert() { # <table> <key expression of seq, salt>: rows/s
+		local i t0 new_ms e
+		new_ms="$(date +%s%3N) + seq DIV 10"
+		t0=$(now)
+		for ((i = 0; i < key_n / 500; i++)); do
+			e=${2//salt/\'k$i\'}
+			echo "INSERT INTO $1 SELECT ${e//NEWMS/$new_ms + $i * 50}, 'CustomerCreated', UTC_TIMESTAMP(6) FROM seq_1_to_500;"
+		done | mariadb -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" "$DB_NAME" || return 1
+		awk -v n="$key_n" -v s="$(elapsed "$t0")" 'BEGIN { printf "%.0f", n / s }'
+	}
+	key_new=$(v7 salt "NEWMS")
+	key_new=${key_new//\'salt\'/salt}
+	for k in _bench_key36 _bench_key16 _bench_key36r; do
+		case $k in
+		_bench_key36) e=$key_new ;;
+		_bench_key16) e="UNHEX(REPLACE($key_new, '-', ''))" ;;
+		*) e=$key_v4 ;;
+		esac
+		R[keys_rate.$k]=$(key_insert "$k" "$e") || die "keys: the inserts into $k failed"
+		R[keys_bytes.$k]=$(sql "SELECT ROUND((data_length + index_length) / table_rows)
+		     FROM information_schema.tables WHERE table_schema = DATABASE()
+		     AND table_name = '$k'")
+		say "keys: $k: ${R[keys_rate.$k]} rows/s, ${R[keys_bytes.$k]} bytes/row"
+	done
+	sql "DROP TABLE _bench_key36, _bench_key16, _bench_key36r"
+	reset
+fi
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 cpus=$(nproc)
+g() { echo "${R[$1]:-0}"; }
 {
 	printf '\n%-44s %14s %14s %7s\n' "measure" "system" "raw limit" "ratio"
-	printf '%-44s %14s %14s %7s\n' "app POST /customers, 64 conn (req/s)" "$app_rps" "$raw_txn" "$(ratio "$app_rps" "$raw_txn")"
-	printf '%-44s %14s\n' "  app p50 / p99 latency (ms)" "$app_p50 / $app_p99"
-	printf '%-44s %14s\n' "  app non-2xx answers" "$app_non2xx"
-	printf '%-44s %14s %14s %7s\n' "relay drain of $rows rows (msg/s)" "$relay_rate" "$raw_pub_props" "$(ratio "$relay_rate" "$raw_pub_props")"
-	printf '%-44s %14s %14s %7s\n' "  vs raw publish without properties" "$relay_rate" "$raw_pub" "$(ratio "$relay_rate" "$raw_pub")"
-	printf '%-44s %14s %14s %7s\n' "worker drain of $rows msgs (msg/s)" "$worker_rate" "$raw_con" "$(ratio "$worker_rate" "$raw_con")"
-	printf '%-44s %14s\n' "e2e at $e2e_rate/s: p50 / p99 / max (ms)" "$e2e_p50 / $e2e_p99 / $e2e_max"
-	printf '%-44s %14s\n' "  e2e created / effects" "$e2e_ok / $e2e_fx"
+	printf '%-44s %14s %14s %7s\n' "app POST /customers, 64 conn (req/s)" "$(g app_rps.empty)" "$raw_txn" "$(ratio "$(g app_rps.empty)" "$raw_txn")"
+	printf '%-44s %14s\n' "  app p50 / p99 latency (ms)" "$(g app_p50.empty) / $(g app_p99.empty)"
+	printf '%-44s %14s\n' "  app non-2xx answers" "$(g app_non2xx.empty)"
+	printf '%-44s %14s %14s %7s\n' "relay drain of $rows rows (msg/s)" "$(g relay_rate.empty)" "$raw_pub_props" "$(ratio "$(g relay_rate.empty)" "$raw_pub_props")"
+	printf '%-44s %14s %14s %7s\n' "  vs raw publish without properties" "$(g relay_rate.empty)" "$raw_pub" "$(ratio "$(g relay_rate.empty)" "$raw_pub")"
+	printf '%-44s %14s %14s %7s\n' "worker drain of $rows msgs (msg/s)" "$(g worker_rate.empty)" "$raw_con" "$(ratio "$(g worker_rate.empty)" "$raw_con")"
+	printf '%-44s %14s\n' "e2e at $e2e_rate/s: p50 / p99 / max (ms)" "$(g e2e_p50.empty) / $(g e2e_p99.empty) / $(g e2e_max.empty)"
+	printf '%-44s %14s\n' "  e2e created / effects" "$(g e2e_ok.empty) / $(g e2e_fx.empty)"
 	printf '%-44s %14s\n' "e2e one at a time: p50 / p99 / max (ms)" "$one_p50 / $one_p99 / $one_max"
 	printf '%-44s %14s\n' "expired keys pruned under load (keys/s)" "$prune_rate"
 	printf '%-44s %14s\n' "  app meanwhile (req/s)" "${prune_rps:-0}"
 	printf '%-44s %14s\n' "RSS idle app / relay / worker (MiB)" "$(mib "$app_idle") / $(mib "$relay_idle") / $(mib "$worker_idle")"
 	printf '%-44s %14s\n' "RSS peak under load app / relay / worker" "$(mib "$app_load") / $(mib "$relay_load") / $(mib "$worker_load")"
+	if [ "$hist_n" -gt 0 ]; then
+		printf '\nwith %s rows of history in each table (loaded in %s s)\n' "$hist_n" "$hist_load_s"
+		printf '%-44s %14s %14s %7s\n' "measure" "history" "empty" "ratio"
+		printf '%-44s %14s %14s %7s\n' "app POST /customers, 64 conn (req/s)" "$(g app_rps.history)" "$(g app_rps.empty)" "$(ratio "$(g app_rps.history)" "$(g app_rps.empty)")"
+		printf '%-44s %14s %14s\n' "  app p50 / p99 latency (ms)" "$(g app_p50.history) / $(g app_p99.history)" "$(g app_p50.empty) / $(g app_p99.empty)"
+		printf '%-44s %14s %14s %7s\n' "relay drain of $rows rows (msg/s)" "$(g relay_rate.history)" "$(g relay_rate.empty)" "$(ratio "$(g relay_rate.history)" "$(g relay_rate.empty)")"
+		printf '%-44s %14s %14s %7s\n' "worker drain of $rows msgs (msg/s)" "$(g worker_rate.history)" "$(g worker_rate.empty)" "$(ratio "$(g worker_rate.history)" "$(g worker_rate.empty)")"
+		printf '%-44s %14s %14s %7s\n' "e2e at $e2e_rate/s: p50 (ms; ratio empty/history)" "$(g e2e_p50.history)" "$(g e2e_p50.empty)" "$(ratio "$(g e2e_p50.empty)" "$(g e2e_p50.history)")"
+		printf '%-44s %14s %14s %7s\n' "e2e at $e2e_rate/s: p99 (ms; ratio empty/history)" "$(g e2e_p99.history)" "$(g e2e_p99.empty)" "$(ratio "$(g e2e_p99.empty)" "$(g e2e_p99.history)")"
+		printf '%-44s %14s %14s\n' "  e2e created / effects" "$(g e2e_ok.history) / $(g e2e_fx.history)" "$(g e2e_ok.empty) / $(g e2e_fx.empty)"
+		printf '%-44s %14s\n' "  pages read from disk meanwhile (pool MiB)" "$hist_reads ($hist_pool)"
+		printf 'tables (rows, data MiB, index MiB):\n'
+		sed 's/^/  /' "$out/history-sizes.txt"
+		printf '%-44s %14s %14s\n' "key form at history, inserts of 500" "rows/s" "bytes/row"
+		printf '%-44s %14s %14s\n' "  version 7, VARCHAR(36) (the schema)" "$(g keys_rate._bench_key36)" "$(g keys_bytes._bench_key36)"
+		printf '%-44s %14s %14s\n' "  version 7, VARBINARY(16)" "$(g keys_rate._bench_key16)" "$(g keys_bytes._bench_key16)"
+		printf '%-44s %14s %14s\n' "  version 4 (random), VARCHAR(36)" "$(g keys_rate._bench_key36r)" "$(g keys_bytes._bench_key36r)"
+	fi
 	printf '(%s cores; servers and load on this machine; raw limits measured in this run)\n' "$cpus"
 } | tee "$out/table.txt"
 
-cat >"$out/result.json" <<EOF
+hist_json=null
+if [ "$hist_n" -gt 0 ]; then
+	hist_json="{ \"rows\": $hist_n, \"load_seconds\": $hist_load_s, \"buffer_pool_mib\": $hist_pool, \"pages_read\": $hist_reads,
+    \"app_req_per_s\": $(g app_rps.history), \"app_ratio\": $(ratio "$(g app_rps.history)" "$(g app_rps.empty)"),
+    \"relay_msg_per_s\": $(g relay_rate.history), \"relay_ratio\": $(ratio "$(g relay_rate.history)" "$(g relay_rate.empty)"),
+    \"worker_msg_per_s\": $(g worker_rate.history), \"worker_ratio\": $(ratio "$(g worker_rate.history)" "$(g worker_rate.empty)"),
+    \"e2e_p50_ms\": $(g e2e_p50.history), \"e2e_p99_ms\": $(g e2e_p99.history), \"e2e_p50_ratio\": $(ratio "$(g e2e_p50.empty)" "$(g e2e_p50.history)"),
+    \"keys\": { \"v7_varchar36_rows_per_s\": $(g keys_rate._bench_key36), \"v7_varbinary16_rows_per_s\": $(g keys_rate._bench_key16), \"v4_varchar36_rows_per_s\": $(g keys_rate._bench_key36r),
+      \"v7_varchar36_bytes_per_row\": $(g keys_bytes._bench_key36), \"v7_varbinary16_bytes_per_row\": $(g keys_bytes._bench_key16), \"v4_varchar36_bytes_per_row\": $(g keys_bytes._bench_key36r) } }"
+fi
+cat >"$out/result.json" <<JSON
 {
   "cores": $cpus,
   "raw": { "txn_per_s_64conn": ${raw_txn:-0}, "publish_per_s_1000_inflight": ${raw_pub:-0}, "publish_props_per_s_1000_inflight": ${raw_pub_props:-0}, "consume_per_s_prefetch_500": ${raw_con:-0} },
-  "app": { "req_per_s_64conn": ${app_rps:-0}, "p50_ms": ${app_p50:-0}, "p99_ms": ${app_p99:-0}, "non_2xx": ${app_non2xx:-0}, "ratio": $(ratio "$app_rps" "$raw_txn") },
-  "relay": { "rows": $rows, "seconds": $relay_s, "msg_per_s": $relay_rate, "ratio": $(ratio "$relay_rate" "$raw_pub_props"), "ratio_vs_bare": $(ratio "$relay_rate" "$raw_pub") },
-  "worker": { "messages": $rows, "seconds": $worker_s, "msg_per_s": ${worker_rate:-0}, "ratio": $(ratio "${worker_rate:-0}" "$raw_con") },
-  "e2e": { "rate": $e2e_rate, "seconds": $e2e_secs, "created": ${e2e_ok:-0}, "effects": ${e2e_fx:-0}, "p50_ms": ${e2e_p50:-0}, "p99_ms": ${e2e_p99:-0}, "max_ms": ${e2e_max:-0} },
+  "app": { "req_per_s_64conn": $(g app_rps.empty), "p50_ms": $(g app_p50.empty), "p99_ms": $(g app_p99.empty), "non_2xx": $(g app_non2xx.empty), "ratio": $(ratio "$(g app_rps.empty)" "$raw_txn") },
+  "relay": { "rows": $rows, "seconds": $(g relay_s.empty), "msg_per_s": $(g relay_rate.empty), "ratio": $(ratio "$(g relay_rate.empty)" "$raw_pub_props"), "ratio_vs_bare": $(ratio "$(g relay_rate.empty)" "$raw_pub") },
+  "worker": { "messages": $rows, "seconds": $(g worker_s.empty), "msg_per_s": $(g worker_rate.empty), "ratio": $(ratio "$(g worker_rate.empty)" "$raw_con") },
+  "e2e": { "rate": $e2e_rate, "seconds": $e2e_secs, "created": $(g e2e_ok.empty), "effects": $(g e2e_fx.empty), "p50_ms": $(g e2e_p50.empty), "p99_ms": $(g e2e_p99.empty), "max_ms": $(g e2e_max.empty) },
   "e2e_single": { "rate": 10, "seconds": $single_secs, "p50_ms": ${one_p50:-0}, "p99_ms": ${one_p99:-0}, "max_ms": ${one_max:-0} },
   "pruning": { "keys": $prune_n, "seconds": $prune_s, "keys_per_s": $prune_rate, "app_req_per_s": ${prune_rps:-0} },
-  "rss_kib": { "app_idle": $app_idle, "relay_idle": $relay_idle, "worker_idle": $worker_idle, "app_peak": $app_load, "relay_peak": $relay_load, "worker_peak": $worker_load }
+  "rss_kib": { "app_idle": $app_idle, "relay_idle": $relay_idle, "worker_idle": $worker_idle, "app_peak": $app_load, "relay_peak": $relay_load, "worker_peak": $worker_load },
+  "history": $hist_json
 }
-EOF
+JSON
 say "result: $out/result.json"
