@@ -13,5 +13,7 @@
 
 /* A new version-7 id whose time field is ms (Unix milliseconds). */
 void testuid_v7_at(int64_t ms, char out[UID_LEN + 1]);
+/* A new random version-4 id: no time in it. */
+void testuid_v4(char out[UID_LEN + 1]);
 
 #endif
