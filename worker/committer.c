@@ -14,6 +14,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "db.h"
+#include "durable.h"
 #include "health.h"
 #include "log.h"
 #include "inbox.h"
@@ -42,8 +43,8 @@ struct committer {
 
 enum try_rc { TRY_OK, TRY_REFUSED, TRY_CANCELLED };
 
-/* A transaction committed: an outage ends (common/health.h: the one
- * warning of an outage is shared with the pruner, inbox_prune.c). */
+/* A write went through: an outage ends (common/health.h: the one
+ * warning of an outage is shared with the pruner, inbox_retention.c). */
 static void
 db_answered(struct committer *c)
 {
@@ -52,6 +53,24 @@ db_answered(struct committer *c)
 		    c->retries);
 	c->retries = 0;
 	backoff_reset(&c->bo);
+}
+
+/* Idle: is the database still (or again) there?  While an outage is
+ * reported the look is a write, the durability barrier's own row (a
+ * server that refuses writes answers pings: only a write ends the
+ * outage, even when no message comes); otherwise a ping, for the
+ * readiness flag only (the next batch reports a loss). */
+static void
+idle_check(struct committer *c)
+{
+	if (!health_outage(SERVER_DB)) {
+		health_set(SERVER_DB, db_ping(c->db) == DB_OK);
+		return;
+	}
+	if (durable_barrier(c->db, "worker") == DB_OK)
+		db_answered(c);
+	else
+		health_set(SERVER_DB, 0);
 }
 
 static int
@@ -197,12 +216,8 @@ committer_main(void *arg)
 		if (c->quit)
 			break;
 		if (c->batch == NULL || c->running) {
-			/* Idle: is the database still (or again) there?
-			 * Only the readiness flag: the next batch reports
-			 * a loss, and the next write the end of an outage
-			 * (a server that refuses writes answers pings). */
 			pthread_mutex_unlock(&c->mu);
-			health_set(SERVER_DB, db_ping(c->db) == DB_OK);
+			idle_check(c);
 			pthread_mutex_lock(&c->mu);
 			continue;
 		}
