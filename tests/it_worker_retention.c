@@ -174,9 +174,10 @@ some_deleted(void *ud)
 	return ids_like("old") < *(long long *)ud;
 }
 
-/* The database refuses writes (read_only) in the middle of a sweep: one
- * warning, retries at debug level, and once writes are allowed again the
- * sweep finishes by itself. */
+/* The database refuses writes (read_only) in the middle of a sweep, and
+ * then to the handling too: one warning for both (the worker's one
+ * outage), retries at debug level, and once writes are allowed again the
+ * sweep finishes by itself and the messages are handled, once. */
 START_TEST(refused_writes_one_warning_then_resumes)
 {
 	static const char *const env[] = {
@@ -197,12 +198,20 @@ START_TEST(refused_writes_one_warning_then_resumes)
 	ck_assert(h_wait_log(&w, "database still unavailable (pruning "
 	    "processed ids)", 3, 30000));
 	ck_assert_int_eq(h_log_count(&w, "WARN"), 1);
+	h_msgs_make(&M, 20, "readonly", -1);
+	h_msgs_publish(&M, 0, M.n);
+	ck_assert(h_wait_log(&w, "database still unavailable: ", 2, 30000));
+	ck_assert_int_eq(h_log_count(&w, "WARN"), 1);
 	ck_assert_int_gt(ids_like("old") + ids_like("late"), 0);
 	h_sql("SET GLOBAL read_only = 0");
 	ck_assert_msg(h_wait(60000, old_gone, "old"), "%lld old ids left "
 	    "after writes came back", ids_like("old"));
 	ck_assert(h_wait(30000, old_gone, "late"));
 	ck_assert(h_wait_log(&w, "database reachable again", 1, 30000));
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails",
+	    (long long)M.n, 60000));
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_msgs_assert_exactly_once(&M);
 	ck_assert_int_eq(h_log_count(&w, "WARN"), 1);
 	h_stop_clean(&w);
 }
