@@ -11,7 +11,6 @@
 
 #include <jansson.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include "db.h"
 #include "durable.h"
 #include "log.h"
+#include "pruner.h"
 
 /* The pruner's pause (ms) once no expired key is left, and after a
  * failure. */
@@ -54,9 +54,7 @@ struct pool {
 	/* the threads, for pool_abort */
 	struct pool_thread **ts;
 	/* the pruner of expired idempotency keys */
-	pthread_t pruner;
-	int has_pruner;
-	volatile sig_atomic_t prune_stop;
+	struct pruner *pruner;
 };
 
 /* One thread of the pool and what it owns. */
@@ -312,56 +310,51 @@ pool_ping(struct pool_thread *t, struct job *j)
 	buf_append(&j->body, "{\"status\":\"ready\"}", 18);
 }
 
-/* The pruner: deletes idempotency keys past their TTL, a small chunk
- * per statement (one short transaction each, few locks), back to back
- * while a whole chunk goes, so that it keeps up with any rate of keyed
- * requests; then pauses.  Its own connection: it never takes a pool
- * thread from the requests. */
-static void *
-pool_pruner_main(void *arg)
+/* The key pruner (common/pruner.h): deletes idempotency keys past their
+ * TTL, APP_PRUNE_CHUNK per statement (one short transaction each, few
+ * locks), back to back while a whole chunk goes, so that it keeps up with
+ * any rate of keyed requests; then pauses.  Its own connection: it never
+ * takes a pool thread from the requests.  A database down (or refusing
+ * writes) is reported by the requests, once; the pruner only waits for
+ * the pool's gate. */
+static int
+pool_prune_chunk(void *ud, db_conn *c, uint64_t *deleted)
 {
-	struct pool *p = arg;
-	unsigned long long n, total = 0;
-	long long t0 = 0;
-	db_conn *c;
+	struct pool *p = ud;
+	unsigned long long n = 0;
 	int rc;
 
-	if ((c = db_new(&p->cfg->db)) == NULL) {
-		log_warnx("idempotency-key pruner: out of memory; keys are not "
-		    "pruned");
-		return NULL;
-	}
-	while (!p->prune_stop) {
-		n = 0;
-		rc = DB_ECONN;
-		if (pool_db_gate(p))
-			rc = customers_prune_keys(c, p->cfg->idem_ttl_hours,
-			    p->cfg->prune_chunk, &n);
-		if (rc == DB_OK && n > 0 && total == 0)
-			t0 = clock_ms();
-		if (n > 0)
-			app_metrics_keys_pruned(n);
-		total += n;
-		if (rc == DB_OK && n == (unsigned long long)p->cfg->prune_chunk)
-			continue;
-		/* A database down (or refusing writes) is reported by the
-		 * requests, once. */
-		if (rc != DB_OK && rc != DB_ECONN)
-			log_warnx("prune idempotency keys: %s", db_error(c));
-		if (total > 0) {
-			long long ms = clock_ms() - t0;
+	rc = customers_prune_keys(c, p->cfg->idem_ttl_hours,
+	    p->cfg->prune_chunk, &n);
+	*deleted = n;
+	return rc;
+}
 
-			log_info("pruned %llu idempotency keys older than %d h "
-			    "in %lld ms (%.0f keys/s)", total,
-			    p->cfg->idem_ttl_hours, ms,
-			    ms > 0 ? (double)total * 1000.0 / (double)ms :
-			    (double)total);
-			total = 0;
-		}
-		backoff_sleep(POOL_PRUNE_IDLE_MS, &p->prune_stop);
-	}
-	db_free(c);
-	return NULL;
+static int
+pool_prune_gate(void *ud)
+{
+	return pool_db_gate(ud);
+}
+
+static void
+pool_keys_pruned(uint64_t n)
+{
+	app_metrics_keys_pruned((unsigned long long)n);
+}
+
+static struct pruner *
+pool_pruner_start(struct pool *p)
+{
+	struct pruner_spec s = { .chunk = pool_prune_chunk,
+	    .chunk_rows = (uint64_t)p->cfg->prune_chunk,
+	    .rest_ms = POOL_PRUNE_IDLE_MS, .fail_ms = POOL_PRUNE_IDLE_MS,
+	    .gate = pool_prune_gate, .pruned = pool_keys_pruned, .ud = p };
+
+	snprintf(s.what, sizeof(s.what), "idempotency keys older than %d h",
+	    p->cfg->idem_ttl_hours);
+	snprintf(s.unit, sizeof(s.unit), "keys");
+	snprintf(s.task, sizeof(s.task), "prune idempotency keys");
+	return pruner_start(&p->cfg->db, &s);
 }
 
 /* Before the answers of a batch go out: what they report of other
@@ -463,11 +456,8 @@ pool_join(struct pool *p)
 		free(p->ts[i]);
 	}
 	p->nthreads = 0;
-	if (p->has_pruner) {
-		p->prune_stop = 1;
-		pthread_join(p->pruner, NULL);
-		p->has_pruner = 0;
-	}
+	pruner_free(p->pruner);
+	p->pruner = NULL;
 }
 
 static void
@@ -532,11 +522,8 @@ pool_new(const struct app_config *cfg)
 		}
 		p->ts[p->nthreads++] = t;
 	}
-	if (pthread_create(&p->pruner, NULL, pool_pruner_main, p) != 0) {
-		log_warnx("database pool: cannot start the key pruner");
+	if ((p->pruner = pool_pruner_start(p)) == NULL)
 		goto fail;
-	}
-	p->has_pruner = 1;
 	return p;
 fail:
 	pool_join(p);

@@ -10,8 +10,12 @@
  *   - no outbox row is parked (the relay gave up on it after
  *     RELAY_MAX_ATTEMPTS refusals: an operator fixes and releases it);
  *   - every customer older than the grace has exactly one welcome email;
- *   - no effect without a customer, and none without its processed id;
+ *   - no effect without a customer, and none without its processed id
+ *     (while the worker's inbox retention keeps it);
  *   - every processed id has its outbox row (within retention);
+ *   - the inbox retention (WORKER_PROCESSED_RETENTION_HOURS, read from
+ *     the worker's own variable) is not shorter than the outbox's plus
+ *     1 h: a message the relay may still publish again must find its id;
  *   - the dead-letter queue is empty.
  * Rows younger than AUDIT_GRACE_S are in flight, not violations.
  */
@@ -32,6 +36,7 @@ struct audit_config {
 	struct mq_params mq;
 	int grace_s;
 	int retention_hours;
+	int inbox_hours;
 };
 
 #define T struct audit_config
@@ -42,26 +47,40 @@ static const struct cfg_opt audit_opts[] = {
 	    "seconds a row may be in flight before it counts as a violation"),
 	CFG_ROW_INT("AUDIT_RETENTION_HOURS", T, retention_hours, "24", 0,
 	    87600, "the relay's RELAY_RETENTION_HOURS (0: rows never pruned)"),
+	/* The worker's own variable: one env file configures both. */
+	CFG_ROW_INT("WORKER_PROCESSED_RETENTION_HOURS", T, inbox_hours, "168",
+	    0, 87600, "the worker's inbox retention (0: ids never pruned)"),
 };
 #undef T
 #define NOPTS (sizeof(audit_opts) / sizeof(audit_opts[0]))
 
-/* A count query; args are the cutoff timestamps it needs. */
+/* The cutoff timestamp a check takes (its one placeholder). */
+enum audit_cut {
+	CUT_NONE,
+	CUT_GRACE,     /* now - AUDIT_GRACE_S */
+	CUT_KEPT,      /* outbox rows surely kept: the retention - 1 h */
+	CUT_INBOX_KEPT, /* processed ids surely kept: the inbox's - 1 h */
+	CUT_INBOX_OLD, /* processed ids past the inbox retention */
+	CUT_COUNT
+};
+
+/* A count query. */
 struct audit_check {
 	const char *what;
 	const char *sql;
-	int args;     /* 0, or 1 = the grace cutoff, 2 = the retention cutoff */
+	enum audit_cut args;
 	int is_fact;  /* informational: never a violation */
 };
 
 static const struct audit_check audit_checks[] = {
-	{ "customers", "SELECT COUNT(*) FROM customers", 0, 1 },
-	{ "outbox rows", "SELECT COUNT(*) FROM outbox", 0, 1 },
+	{ "customers", "SELECT COUNT(*) FROM customers", CUT_NONE, 1 },
+	{ "outbox rows", "SELECT COUNT(*) FROM outbox", CUT_NONE, 1 },
 	{ "outbox rows unpublished", "SELECT COUNT(*) FROM outbox WHERE "
-	    "published_at IS NULL", 0, 1 },
-	{ "processed messages", "SELECT COUNT(*) FROM processed_messages", 0,
+	    "published_at IS NULL", CUT_NONE, 1 },
+	{ "processed messages", "SELECT COUNT(*) FROM processed_messages",
+	    CUT_NONE, 1 },
+	{ "welcome emails", "SELECT COUNT(*) FROM welcome_emails", CUT_NONE,
 	    1 },
-	{ "welcome emails", "SELECT COUNT(*) FROM welcome_emails", 0, 1 },
 	{ "customers without an outbox row (nor an effect)",
 	    "SELECT COUNT(*) FROM customers c "
 	    /* Cast to the key's character set and collation (migration
@@ -74,31 +93,39 @@ static const struct audit_check audit_checks[] = {
 	    "WHERE event_name = 'CustomerCreated' GROUP BY cid) o "
 	    "ON o.cid = c.id "
 	    "LEFT JOIN welcome_emails w ON w.customer_id = c.id "
-	    "WHERE o.cid IS NULL AND w.customer_id IS NULL", 0, 0 },
+	    "WHERE o.cid IS NULL AND w.customer_id IS NULL", CUT_NONE, 0 },
 	{ "outbox rows unpublished longer than the grace",
 	    "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND "
-	    "created_at < ?", 1, 0 },
+	    "created_at < ?", CUT_GRACE, 0 },
 	{ "outbox rows parked (RELAY_MAX_ATTEMPTS refusals)",
-	    "SELECT COUNT(*) FROM outbox WHERE parked_at IS NOT NULL", 0, 0 },
+	    "SELECT COUNT(*) FROM outbox WHERE parked_at IS NOT NULL",
+	    CUT_NONE, 0 },
 	{ "customers without their welcome email",
 	    "SELECT COUNT(*) FROM customers c LEFT JOIN welcome_emails w ON "
 	    "w.customer_id = c.id WHERE w.customer_id IS NULL AND "
-	    "c.created_at < ?", 1, 0 },
+	    "c.created_at < ?", CUT_GRACE, 0 },
 	{ "welcome emails without a customer",
 	    "SELECT COUNT(*) FROM welcome_emails w LEFT JOIN customers c ON "
-	    "c.id = w.customer_id WHERE c.id IS NULL", 0, 0 },
+	    "c.id = w.customer_id WHERE c.id IS NULL", CUT_NONE, 0 },
+	/* The effect and the id are written in one transaction: an email
+	 * younger than the inbox retention (minus the worker's margin of
+	 * 1 h) must still have its id; an older one may have lost it. */
 	{ "welcome emails without their processed id",
 	    "SELECT COUNT(*) FROM welcome_emails w LEFT JOIN "
 	    "processed_messages p ON p.message_id = w.message_id "
-	    "WHERE p.message_id IS NULL", 0, 0 },
+	    "WHERE p.message_id IS NULL AND w.created_at >= ?",
+	    CUT_INBOX_KEPT, 0 },
 	{ "welcome emails not from their customer's event",
 	    "SELECT COUNT(*) FROM welcome_emails w JOIN outbox o ON "
 	    "o.message_id = w.message_id WHERE JSON_VALUE(o.payload, '$.id') "
-	    "<> w.customer_id", 0, 0 },
+	    "<> w.customer_id", CUT_NONE, 0 },
 	{ "processed ids without an outbox row",
 	    "SELECT COUNT(*) FROM processed_messages p LEFT JOIN outbox o ON "
 	    "o.message_id = p.message_id WHERE o.seq IS NULL AND "
-	    "p.processed_at >= ?", 2, 0 },
+	    "p.processed_at >= ?", CUT_KEPT, 0 },
+	{ "processed ids older than the inbox retention (not pruned yet)",
+	    "SELECT COUNT(*) FROM processed_messages WHERE processed_at < ?",
+	    CUT_INBOX_OLD, 1 },
 };
 #define NCHECKS (sizeof(audit_checks) / sizeof(audit_checks[0]))
 
@@ -112,11 +139,16 @@ audit_count_cb(void *ud, const struct db_col *cols, size_t ncols)
 	return 0;
 }
 
+/* now - back_s into out; back_s < 0: the epoch (nothing is older). */
 static void
 audit_cutoff(time_t back_s, char *out, size_t outlen)
 {
 	struct timespec ts;
 
+	if (back_s < 0) {
+		snprintf(out, outlen, "1970-01-01 00:00:00");
+		return;
+	}
 	timefmt_now(&ts);
 	ts.tv_sec -= back_s;
 	timefmt_sql(&ts, out, outlen);
@@ -138,7 +170,7 @@ audit_line(int json, int *first, const char *what, long long v,
 int
 main(int argc, char **argv)
 {
-	char err[256], grace[TIMEFMT_LEN], kept[TIMEFMT_LEN];
+	char err[256], cut[CUT_COUNT][TIMEFMT_LEN];
 	struct audit_config cfg;
 	uint32_t ready = 0, consumers = 0;
 	struct db_val arg;
@@ -154,16 +186,21 @@ main(int argc, char **argv)
 		return 0;
 	json = argc > 1 && strcmp(argv[1], "--json") == 0;
 	memset(&cfg, 0, sizeof(cfg));
+	memset(cut, 0, sizeof(cut));
 	if (cfg_load(audit_opts, NOPTS, &cfg, err, sizeof(err)) == -1)
 		fatalx("config: %s", err);
-	audit_cutoff(cfg.grace_s, grace, sizeof(grace));
-	if (cfg.retention_hours > 0)
-		/* An hour of margin: a row processed just before its outbox
-		 * row was pruned is not a violation. */
-		audit_cutoff((time_t)cfg.retention_hours * 3600 - 3600, kept,
-		    sizeof(kept));
-	else
-		snprintf(kept, sizeof(kept), "1970-01-01 00:00:00");
+	audit_cutoff(cfg.grace_s, cut[CUT_GRACE], TIMEFMT_LEN);
+	/* An hour of margin: a row processed just before its outbox row
+	 * was pruned is not a violation. */
+	audit_cutoff(cfg.retention_hours > 0 ? (time_t)cfg.retention_hours *
+	    3600 - 3600 : -1, cut[CUT_KEPT], TIMEFMT_LEN);
+	/* The worker's margin (worker/inbox_retention.h): it applies no
+	 * message older than its retention minus 1 h. */
+	audit_cutoff(cfg.inbox_hours > 0 ? (time_t)cfg.inbox_hours * 3600 -
+	    3600 : -1, cut[CUT_INBOX_KEPT], TIMEFMT_LEN);
+	/* Retention 0: nothing is past it (the epoch). */
+	audit_cutoff(cfg.inbox_hours > 0 ? (time_t)cfg.inbox_hours * 3600 :
+	    -1, cut[CUT_INBOX_OLD], TIMEFMT_LEN);
 
 	db_global_init();
 	if ((c = db_new(&cfg.db)) == NULL || db_connect(c) != DB_OK) {
@@ -173,14 +210,15 @@ main(int argc, char **argv)
 		return 2;
 	}
 	printf(json ? "{\n  \"checks\": [" : "outbox audit (grace %d s, "
-	    "retention %d h)\n", cfg.grace_s, cfg.retention_hours);
+	    "retention %d h, inbox retention %d h)\n", cfg.grace_s,
+	    cfg.retention_hours, cfg.inbox_hours);
 	for (i = 0; i < NCHECKS; i++) {
 		const struct audit_check *k = &audit_checks[i];
 
 		v = -1;
-		arg = DB_STR(k->args == 1 ? grace : kept);
-		if (db_query(c, k->sql, &arg, k->args ? 1 : 0, audit_count_cb,
-		    &v, NULL) != DB_OK) {
+		arg = DB_STR(cut[k->args]);
+		if (db_query(c, k->sql, &arg, k->args != CUT_NONE ? 1 : 0,
+		    audit_count_cb, &v, NULL) != DB_OK) {
 			fflush(stdout);
 			log_warnx("audit: %s: %s", k->what, db_error(c));
 			db_free(c);
@@ -193,6 +231,13 @@ main(int argc, char **argv)
 	}
 	db_free(c);
 	db_global_end();
+	/* A message the relay may publish again (its row kept) must find
+	 * its processed id: the inbox keeps ids at least as long, plus the
+	 * worker's margin. */
+	v = cfg.inbox_hours > 0 && cfg.inbox_hours < cfg.retention_hours + 1;
+	violations += (int)v;
+	audit_line(json, &first, "inbox retention shorter than the outbox "
+	    "retention + 1 h", v, v ? "FAIL" : "ok");
 
 	fflush(stdout);
 	if ((m = mq_new(&cfg.mq)) == NULL || mq_connect(m, 0) == -1) {

@@ -16,6 +16,7 @@ static const char *const server_labels[SERVER_COUNT] = {
 static struct mcounter *reconnects[SERVER_COUNT];
 static struct mgauge *up_gauge[SERVER_COUNT];
 static atomic_int up[SERVER_COUNT];
+static atomic_int outage[SERVER_COUNT];
 
 void
 health_init(const char *prefix)
@@ -44,6 +45,29 @@ void
 health_reconnected(enum server s)
 {
 	mcounter_add(reconnects[s], 1);
+}
+
+int
+health_outage_begin(enum server s)
+{
+	health_set(s, 0);
+	return atomic_exchange(&outage[s], 1) == 0;
+}
+
+int
+health_outage_end(enum server s)
+{
+	health_set(s, 1);
+	if (atomic_exchange(&outage[s], 0) == 0)
+		return 0;
+	health_reconnected(s);
+	return 1;
+}
+
+int
+health_outage(enum server s)
+{
+	return atomic_load(&outage[s]);
 }
 
 int

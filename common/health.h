@@ -18,6 +18,19 @@ void health_init(const char *prefix);
 void health_set(enum server s, int up);
 /* A server answered again after failing.  Thread-safe. */
 void health_reconnected(enum server s);
+/* One warning per outage of a server, whichever of the daemon's threads
+ * meets it first (the worker's committer and its pruner share the
+ * database).  health_outage_begin: a failure; also marks the server
+ * down; 1 when it begins an outage (the caller logs the one warning), 0
+ * when one is being reported already.  health_outage_end: a write went
+ * through; also marks the server up; 1 when that ends an outage (the
+ * caller logs it; the reconnect is counted), else 0.  A server that
+ * answers but refuses writes (read_only) is still out: only a write ends
+ * the outage.  health_outage: 1 while one is being reported.
+ * Thread-safe. */
+int health_outage_begin(enum server s);
+int health_outage_end(enum server s);
+int health_outage(enum server s);
 /* The obs ready callback: 1 while both servers answer.  ud is unused. */
 int health_ready(void *ud);
 

@@ -596,7 +596,8 @@ mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
 		    AMQP_BASIC_HEADERS_FLAG;
 		props.content_type = amqp_cstring_bytes("application/json");
 		props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
-		props.timestamp = (uint64_t)time(NULL);
+		props.timestamp = msgs[i].timestamp != 0 ?
+		    msgs[i].timestamp : (uint64_t)time(NULL);
 		if (msgs[i].message_id != NULL) {
 			props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
 			props.message_id = amqp_cstring_bytes(msgs[i].message_id);

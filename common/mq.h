@@ -76,6 +76,7 @@ struct mq_msg {
 	int64_t seq;            /* outbox sequence, sent as a header */
 	const char *reason;     /* NULL, or the dead-letter reason header */
 	const char *traceparent; /* NULL, or the traceparent header */
+	uint64_t timestamp;     /* seconds since the epoch; 0: now */
 	/* out */
 	enum mq_result result;
 };

@@ -18,6 +18,7 @@ GRANT SELECT, INSERT, DELETE ON idempotency_keys TO outbox_app_role;
 GRANT SELECT, UPDATE, DELETE ON outbox TO outbox_relay_role;
 
 -- worker: its dedup table and its effect; it cannot touch customers.
+-- (Migration 011 adds DELETE on processed_messages: its retention.)
 GRANT SELECT, INSERT ON processed_messages TO outbox_worker_role;
 GRANT SELECT, INSERT, UPDATE ON welcome_emails TO outbox_worker_role;
 

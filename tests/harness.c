@@ -412,16 +412,21 @@ h_spawn(struct h_daemon *d, enum h_kind kind, const char *test,
 }
 
 int
-h_audit(struct h_daemon *d, const char *test)
+h_audit(struct h_daemon *d, const char *test, const char *const *extra)
 {
 	char creds[4][192];
-	const char *env[8];
+	const char *env[16];
 	int i, n, j = 0;
 
 	n = h_role_creds("AUDIT", creds);
 	for (i = 0; i < n; i++)
 		env[j++] = creds[i];
 	env[j++] = "AUDIT_GRACE_S=0";
+	for (i = 0; extra != NULL && extra[i] != NULL; i++) {
+		ck_assert_msg(j < (int)(sizeof(env) / sizeof(env[0])) - 1,
+		    "audit: too many settings");
+		env[j++] = extra[i];
+	}
 	env[j] = NULL;
 	snprintf(d->name, sizeof(d->name), "%s-audit", test);
 	snprintf(d->log, sizeof(d->log), "%s/%s.log",
@@ -1008,6 +1013,13 @@ h_wait_metric(int port, const char *series, double want, int timeout_ms)
 void
 h_mq_publish(const char *const *bodies, const char *const *ids, size_t n)
 {
+	h_mq_publish_at(bodies, ids, n, 0);
+}
+
+void
+h_mq_publish_at(const char *const *bodies, const char *const *ids, size_t n,
+    uint64_t ts)
+{
 	struct mq_params p;
 	struct mq_msg *m;
 	mq_conn *c;
@@ -1024,6 +1036,7 @@ h_mq_publish(const char *const *bodies, const char *const *ids, size_t n)
 		m[i].len = strlen(bodies[i]);
 		m[i].message_id = ids != NULL ? ids[i] : NULL;
 		m[i].type = NULL;
+		m[i].timestamp = ts;
 	}
 	ck_assert_msg(mq_publish_batch(c, "", MQ_QUEUE, m, n, 30000) == 0,
 	    "publish: %s", mq_error(c));

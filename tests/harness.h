@@ -13,6 +13,7 @@
 #define OUTBOX_TEST_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "db.h"
@@ -154,9 +155,10 @@ int h_tcp_wait_closed(int fd, int timeout_ms, char *out, size_t outlen);
 int h_tcp_read_until(int fd, const char *needle, int timeout_ms, char *out,
     size_t outlen);
 
-/* Runs outbox-audit (the audit login, AUDIT_GRACE_S=0) to its end; its
- * report in d->log, named after test.  Returns its exit status. */
-int h_audit(struct h_daemon *d, const char *test);
+/* Runs outbox-audit (the audit login, AUDIT_GRACE_S=0, and extra:
+ * "NAME=value" strings, NULL-terminated, or NULL) to its end; its report
+ * in d->log, named after test.  Returns its exit status. */
+int h_audit(struct h_daemon *d, const char *test, const char *const *extra);
 
 /* ---- HTTP ---- */
 
@@ -212,6 +214,10 @@ size_t h_mq_collect(const char *queue, size_t n, int timeout_ms,
  * confirmed every message. */
 void h_mq_publish(const char *const *bodies, const char *const *ids,
     size_t n);
+/* h_mq_publish with the AMQP timestamp ts (seconds since the epoch; 0:
+ * now) on every message. */
+void h_mq_publish_at(const char *const *bodies, const char *const *ids,
+    size_t n, uint64_t ts);
 /* Runs rabbitmqctl with args (shell words) against the private broker,
  * through `scripts/infra.sh mq-ctl` (same node name and cookie).  Its
  * standard output goes to out (may be NULL), NUL-terminated.  Returns the

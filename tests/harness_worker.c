@@ -44,6 +44,26 @@ h_msgs_make(struct h_msgs *m, size_t n, const char *tag, long poison)
 }
 
 void
+h_msgs_reid(struct h_msgs *m, size_t i, const char *id)
+{
+	ck_assert_uint_lt(i, m->n);
+	snprintf(m->id[i], sizeof(m->id[i]), "%s", id);
+	buf_reset(&m->body[i]);
+	ck_assert_int_eq(msg_event_body(m->id[i], MSG_EVENT_CUSTOMER_CREATED,
+	    m->payload[i].data, m->payload[i].len, &m->body[i]), 0);
+	m->bodies[i] = m->body[i].data;
+}
+
+long long
+h_msgs_welcomes(const struct h_msgs *m, size_t i)
+{
+	struct db_val a = DB_STR(m->cid[i]);
+
+	return h_count("SELECT COUNT(*) FROM welcome_emails WHERE "
+	    "customer_id = ?", &a, 1);
+}
+
+void
 h_msgs_publish(const struct h_msgs *m, size_t from, size_t n)
 {
 	h_mq_publish(m->bodies + from, m->ids + from, n);
@@ -79,6 +99,19 @@ h_msgs_assert_exactly_once(const struct h_msgs *m)
 		    "WHERE w.customer_id = ? AND w.message_id = ?", a, 2) == 1,
 		    "message %zu (%s) not handled exactly once", i, m->id[i]);
 	}
+}
+
+void
+h_dlq_collect(void *ud, const struct mq_delivery *d)
+{
+	struct h_dlq_seen *s = ud;
+
+	if (s->n >= 8)
+		return;
+	snprintf(s->body[s->n], sizeof(s->body[0]), "%.*s", (int)d->len,
+	    d->body);
+	snprintf(s->reason[s->n], sizeof(s->reason[0]), "%s", d->reason);
+	s->n++;
 }
 
 db_conn *

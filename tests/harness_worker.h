@@ -29,6 +29,10 @@ struct h_msgs {
 /* Makes n CustomerCreated messages (emails tag0@..., tag1@...), the
  * name of message poison (-1: none) being "poison". */
 void h_msgs_make(struct h_msgs *m, size_t n, const char *tag, long poison);
+/* Message i of m gets the id id (its body made again). */
+void h_msgs_reid(struct h_msgs *m, size_t i, const char *id);
+/* The welcome emails of the customer of message i of m. */
+long long h_msgs_welcomes(const struct h_msgs *m, size_t i);
 /* Publishes messages from..from+n-1 of m (h_mq_publish). */
 void h_msgs_publish(const struct h_msgs *m, size_t from, size_t n);
 /* Frees what h_msgs_make allocated; m is empty again. */
@@ -36,6 +40,15 @@ void h_msgs_free(struct h_msgs *m);
 /* Every message of m has exactly its welcome mail and its
  * processed_messages row, and there are no others. */
 void h_msgs_assert_exactly_once(const struct h_msgs *m);
+
+/* The copies read back from the dead-letter queue (the first 8), for
+ * h_mq_collect: fn h_dlq_collect, ud a zeroed struct h_dlq_seen. */
+struct h_dlq_seen {
+	int n;
+	char body[8][1024];
+	char reason[8][256];  /* their x-dlq-reason */
+};
+void h_dlq_collect(void *ud, const struct mq_delivery *d);
 
 /* A connection of the test's own that holds, uncommitted, the welcome
  * mail of customer cid: the worker's transaction that reaches that row

@@ -21,6 +21,7 @@ Suite *it_relay_refusals_suite(void);
 Suite *it_relay_sessions_suite(void);
 Suite *it_worker_handling_suite(void);
 Suite *it_worker_faults_suite(void);
+Suite *it_worker_retention_suite(void);
 Suite *it_e2e_suite(void);
 Suite *it_obs_suite(void);
 Suite *it_durability_suite(void);
@@ -36,6 +37,7 @@ main(void)
 		it_relay_publish_suite, it_relay_faults_suite,
 		it_relay_refusals_suite, it_relay_sessions_suite,
 		it_worker_handling_suite, it_worker_faults_suite,
+		it_worker_retention_suite,
 		it_e2e_suite, it_obs_suite, it_durability_suite,
 		it_lost_commit_suite, it_migrations_suite,
 	};

@@ -1,7 +1,7 @@
 /*
  * it_migrations.c - the schema's migrations against the real MariaDB:
  * migration 009 (every id column to VARCHAR ... COLLATE ascii_bin,
- * converted online).
+ * converted online); migration 011 run again.
  *
  * Each test builds a schema of its own, `outbox-migtest` (dropped first,
  * then every migration but 009 through outbox-migrate: a database
@@ -1293,17 +1293,51 @@ START_TEST(a_table_with_triggers_of_its_own_is_refused)
 }
 END_TEST
 
+/* Migration 011 (the inbox retention's index, the worker's DELETE) run
+ * again changes nothing, and run where the index is missing puts it back
+ * (online: ALGORITHM = INPLACE, LOCK = NONE, which the server refuses
+ * rather than block writes). */
+START_TEST(migration_011_runs_again)
+{
+	static const char idx[] = "SELECT COUNT(*) FROM information_schema."
+	    "STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
+	    "'processed_messages' AND INDEX_NAME = 'ix_processed_at' AND "
+	    "COLUMN_NAME = 'processed_at'";
+	struct h_daemon d = { 0 };
+
+	ck_assert_int_eq(mt_count(idx), 1);
+	ck_assert_int_eq(MT_MIGRATE(&d, NULL, "all"), 0);
+	h_sql("DELETE FROM schema_migrations WHERE version = 11");
+	ck_assert_int_eq(MT_MIGRATE(&d, NULL, "011-again"), 0);
+	ck_assert(h_log_contains(&d, "applied 011_processed_retention.sql"));
+	ck_assert_int_eq(mt_count(idx), 1);
+	h_sql("ALTER TABLE processed_messages DROP INDEX ix_processed_at");
+	h_sql("DELETE FROM schema_migrations WHERE version = 11");
+	ck_assert_int_eq(MT_MIGRATE(&d, NULL, "011-back"), 0);
+	ck_assert_int_eq(mt_count(idx), 1);
+	ck_assert_int_eq(mt_count("SELECT COUNT(*) FROM schema_migrations "
+	    "WHERE version = 11"), 1);
+}
+END_TEST
+
 Suite *
 it_migrations_suite(void)
 {
 	Suite *s = suite_create("migrations");
 	TCase *twin = tcase_create("ids compare byte for byte");
 	TCase *tc = tcase_create("009 id columns");
+	TCase *ret = tcase_create("011 processed retention");
 
 	tcase_add_checked_fixture(twin, mt_schema_up, NULL);
 	tcase_add_unchecked_fixture(twin, NULL, mt_schema_down);
 	tcase_add_test(twin, an_upper_case_twin_of_a_processed_id_is_another_key);
 	suite_add_tcase(s, twin);
+
+	tcase_set_timeout(ret, 120);
+	tcase_add_checked_fixture(ret, mt_schema_up, NULL);
+	tcase_add_unchecked_fixture(ret, NULL, mt_schema_down);
+	tcase_add_test(ret, migration_011_runs_again);
+	suite_add_tcase(s, ret);
 
 	tcase_set_timeout(tc, 900);
 	tcase_add_checked_fixture(tc, mt_schema_up, NULL);

@@ -53,12 +53,17 @@ static const struct {
 	    "updated_at) VALUES ('x', 'x@y.io', 'x', NOW(), NOW())", 0 },
 	{ "WORKER", "SELECT COUNT(*) FROM customers", 0 },
 	{ "WORKER", "SELECT COUNT(*) FROM outbox", 0 },
-	{ "WORKER", "DELETE FROM processed_messages", 0 },
+	{ "WORKER", "UPDATE processed_messages SET event_name = 'x' WHERE "
+	    "message_id = ''", 0 },
+	{ "WORKER", "DELETE FROM welcome_emails WHERE customer_id = ''", 0 },
 	{ "AUDIT", "DELETE FROM outbox WHERE seq = 0", 0 },
 	/* And what each needs is allowed. */
 	{ "APP", "SELECT COUNT(*) FROM customers", 1 },
 	{ "RELAY", "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL", 1 },
 	{ "WORKER", "SELECT COUNT(*) FROM processed_messages", 1 },
+	/* Its inbox retention (migration 011). */
+	{ "WORKER", "DELETE FROM processed_messages WHERE processed_at < "
+	    "'1970-01-02'", 1 },
 	{ "AUDIT", "SELECT COUNT(*) FROM welcome_emails", 1 },
 };
 

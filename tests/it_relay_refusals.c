@@ -186,7 +186,7 @@ START_TEST(message_over_relay_limit_parked_without_the_broker)
 	ck_assert_int_eq(h_mq_depth(MQ_QUEUE), 10);
 	h_stop_clean(&d);
 	/* The audit reports it, for an operator to release. */
-	ck_assert_int_eq(h_audit(&a, __func__), 1);
+	ck_assert_int_eq(h_audit(&a, __func__, NULL), 1);
 	ck_assert_msg(h_log_contains(&a, "FAIL  outbox rows parked "
 	    "(RELAY_MAX_ATTEMPTS refusals)     1\n"), "the audit does not "
 	    "report the parked row (report %s)", a.log);

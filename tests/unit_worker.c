@@ -1,9 +1,11 @@
 /*
  * unit_worker.c - unit tests of the worker's pure logic: the handler
  * table, CustomerCreated payload decoding, batch bookkeeping (decoding,
- * repeats, the ack tag), multi-row statement texts, configuration.
+ * repeats, the ack tag), the inbox retention's age rule, multi-row
+ * statement texts, configuration.
  */
 #include <check.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +14,12 @@
 #include "log.h"
 #include "msg.h"
 #include "worker/inbatch.h"
+#include "worker/inbox_retention.h"
 #include "worker/config.h"
 #include "worker/handlers.h"
 #include "worker/rows.h"
 #include "suites.h"
+#include "testuid.h"
 #include "unit.h"
 
 Suite *unit_worker_suite(void);
@@ -233,7 +237,7 @@ START_TEST(batch_classifies)
 		d = delivery(10 + i, bodies[i]);
 		ck_assert_int_eq(inbatch_add(&b, &d), 0);
 	}
-	ck_assert_uint_eq(inbatch_prepare(&b), 4);
+	ck_assert_uint_eq(inbatch_prepare(&b, 0, 0), 4);
 	ck_assert_int_eq(b.items[0].state, ITEM_OK);
 	ck_assert_str_eq(b.items[0].ev.id, ID1);
 	ck_assert_ptr_eq(b.items[0].h, handler_find("CustomerCreated"));
@@ -283,7 +287,7 @@ START_TEST(batch_repeats)
 		d = delivery(i + 1, body_for(ids[i]));
 		ck_assert_int_eq(inbatch_add(&b, &d), 0);
 	}
-	ck_assert_uint_eq(inbatch_prepare(&b), 0);
+	ck_assert_uint_eq(inbatch_prepare(&b, 0, 0), 0);
 	for (i = 0; i < 6; i++)
 		ck_assert_msg(b.items[i].dup_in_batch == dup[i], "item %zu",
 		    i);
@@ -329,13 +333,130 @@ START_TEST(batch_set_bad_releases)
 	ck_assert_int_eq(inbatch_init(&b, 1), 0);
 	d = delivery(1, body_for(ID1));
 	inbatch_add(&b, &d);
-	inbatch_prepare(&b);
+	inbatch_prepare(&b, 0, 0);
 	ck_assert_ptr_nonnull(b.items[0].data);
 	inbatch_set_bad(&b.items[0], "database refused the effect: x");
 	ck_assert_int_eq(b.items[0].state, ITEM_BAD);
 	ck_assert_ptr_null(b.items[0].data);
 	ck_assert_str_eq(b.items[0].reason, "database refused the effect: x");
 	/* LeakSanitizer checks that the payload was released. */
+	inbatch_free(&b);
+}
+END_TEST
+
+/* ---- the inbox retention's age rule ---- */
+
+#define HOUR_MS (3600 * 1000LL)
+/* Some "now", in Unix ms (2026-11-30). */
+#define NOW_MS 1796000000000LL
+/* Not a version-7 id: a version-4 one, without a time. */
+#define V4 LLONG_MIN
+
+struct age_case {
+	const char *what;
+	long long id_age_ms;  /* age of a version-7 id, or V4 */
+	long long ts_age_s;   /* age of the AMQP timestamp; -1: none */
+	int hours;            /* WORKER_PROCESSED_RETENTION_HOURS */
+	enum age_source source;
+	int too_old;
+};
+
+static const struct age_case age_cases[] = {
+	{ "v7, just inside retention - 1 h", 167 * HOUR_MS, -1, 168,
+	    AGE_FROM_ID, 0 },
+	{ "v7, 1 ms past it", 167 * HOUR_MS + 1, -1, 168, AGE_FROM_ID, 1 },
+	{ "v7, a year old", 8760 * HOUR_MS, -1, 168, AGE_FROM_ID, 1 },
+	{ "v7, fresh", 0, -1, 168, AGE_FROM_ID, 0 },
+	{ "v7, from a clock ahead", -HOUR_MS, -1, 168, AGE_FROM_ID, 0 },
+	{ "v7 young wins over an old timestamp", HOUR_MS, 200 * 3600, 168,
+	    AGE_FROM_ID, 0 },
+	{ "v7 old wins over a young timestamp", 200 * HOUR_MS, 1, 168,
+	    AGE_FROM_ID, 1 },
+	{ "v4, old timestamp", V4, 168 * 3600, 168, AGE_FROM_TIMESTAMP, 1 },
+	{ "v4, timestamp just inside", V4, 167 * 3600, 168,
+	    AGE_FROM_TIMESTAMP, 0 },
+	{ "v4, timestamp 1 s past", V4, 167 * 3600 + 1, 168,
+	    AGE_FROM_TIMESTAMP, 1 },
+	{ "v4, no timestamp: applied", V4, -1, 168, AGE_NONE, 0 },
+	{ "retention 0: never too old", 8760 * HOUR_MS, 8760 * 3600, 0,
+	    AGE_FROM_ID, 0 },
+	{ "retention 2 h: 1 h left", 2 * HOUR_MS, -1, 2, AGE_FROM_ID, 1 },
+};
+
+START_TEST(age_rule)
+{
+	const struct age_case *k = &age_cases[_i];
+	char id[UID_LEN + 1], reason[INBATCH_REASON_MAX] = "";
+	struct msg_age a;
+	uint64_t ts;
+
+	if (k->id_age_ms != V4)
+		testuid_v7_at(NOW_MS - k->id_age_ms, id);
+	else
+		snprintf(id, sizeof(id), "%s", ID1);
+	ts = k->ts_age_s >= 0 ? (uint64_t)(NOW_MS / 1000 - k->ts_age_s) : 0;
+	inbox_age(id, UID_LEN, ts, NOW_MS, &a);
+	ck_assert_msg(a.source == k->source, "%s: source %d", k->what,
+	    (int)a.source);
+	ck_assert_msg(inbox_too_old(&a, k->hours, reason, sizeof(reason)) ==
+	    k->too_old, "%s: want too_old %d", k->what, k->too_old);
+	ck_assert_int_eq(inbox_too_old(&a, k->hours, NULL, 0), k->too_old);
+	if (!k->too_old)
+		return;
+	/* The reason names the setting and what the operator is to know. */
+	ck_assert_ptr_nonnull(strstr(reason, "older than "
+	    "WORKER_PROCESSED_RETENTION_HOURS"));
+	ck_assert_ptr_nonnull(strstr(reason, "cannot be told apart from a "
+	    "message already handled"));
+}
+END_TEST
+
+/* In a batch: the too old are dead-lettered (their class, their reason),
+ * the rest go to the database; a repeat of a refused message is judged
+ * on its own (a younger copy of a version-4 id is applied). */
+START_TEST(batch_too_old)
+{
+	char old7[UID_LEN + 1], young7[UID_LEN + 1];
+	struct item *cands[5];
+	struct mq_delivery d;
+	struct inbatch b;
+	size_t i;
+
+	testuid_v7_at(NOW_MS - 200 * HOUR_MS, old7);
+	testuid_v7_at(NOW_MS - HOUR_MS, young7);
+	ck_assert_int_eq(inbatch_init(&b, 5), 0);
+	d = delivery(1, body_for(old7));
+	inbatch_add(&b, &d);
+	d = delivery(2, body_for(young7));
+	inbatch_add(&b, &d);
+	d = delivery(3, body_for(ID1));
+	d.timestamp = (uint64_t)(NOW_MS / 1000 - 200 * 3600);
+	inbatch_add(&b, &d);
+	d = delivery(4, body_for(ID1));
+	d.timestamp = (uint64_t)(NOW_MS / 1000 - 60);
+	inbatch_add(&b, &d);
+	d = delivery(5, body_for(ID2));
+	inbatch_add(&b, &d);
+	ck_assert_uint_eq(inbatch_prepare(&b, 168, NOW_MS), 2);
+	for (i = 0; i < 5; i++)
+		ck_assert_msg((b.items[i].state == ITEM_BAD) == (i == 0 ||
+		    i == 2), "item %zu", i);
+	ck_assert_int_eq(b.items[0].dead, DEAD_TOO_OLD);
+	ck_assert_int_eq(b.items[2].dead, DEAD_TOO_OLD);
+	ck_assert_ptr_nonnull(strstr(b.items[0].reason, "its id was made"));
+	ck_assert_ptr_nonnull(strstr(b.items[2].reason, "it was published"));
+	ck_assert_ptr_null(b.items[0].data);
+	ck_assert_int_eq(b.items[3].dup_in_batch, 0);
+	ck_assert_uint_eq(inbatch_candidates(&b, cands), 3);
+	ck_assert_ptr_eq(cands[0], &b.items[1]);
+	ck_assert_ptr_eq(cands[1], &b.items[3]);
+	ck_assert_ptr_eq(cands[2], &b.items[4]);
+	inbatch_free(&b);
+	/* Retention 0: the same message is applied. */
+	ck_assert_int_eq(inbatch_init(&b, 1), 0);
+	d = delivery(1, body_for(old7));
+	inbatch_add(&b, &d);
+	ck_assert_uint_eq(inbatch_prepare(&b, 0, NOW_MS), 0);
 	inbatch_free(&b);
 }
 END_TEST
@@ -402,6 +523,8 @@ START_TEST(config_defaults)
 	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
 	ck_assert_int_eq(c.metrics_port, 9466);
 	ck_assert_str_eq(c.metrics_bind, "0.0.0.0");
+	ck_assert_int_eq(c.retention_hours, 168);
+	ck_assert_int_eq(c.retention_interval_s, 60);
 }
 END_TEST
 
@@ -423,6 +546,12 @@ static const struct bad_cfg bad_cfgs[] = {
 	{ "LOG_LEVEL", "verbose" },
 	{ "LOG_FORMAT", "xml" },
 	{ "WORKER_METRICS_PORT", "65536" },
+	{ "WORKER_PROCESSED_RETENTION_HOURS", "-1" },
+	{ "WORKER_PROCESSED_RETENTION_HOURS", "1" }, /* no time left */
+	{ "WORKER_PROCESSED_RETENTION_HOURS", "87601" },
+	{ "WORKER_PROCESSED_RETENTION_HOURS", "7d" },
+	{ "WORKER_PROCESSED_RETENTION_INTERVAL", "0" },
+	{ "WORKER_PROCESSED_RETENTION_INTERVAL", "86401" },
 };
 
 START_TEST(config_refused)
@@ -446,13 +575,15 @@ unit_worker_suite(void)
 {
 	const TTest *const logic[] = { handler_lookup, batch_capacity,
 	    batch_classifies, batch_repeats, batch_ack_tags,
-	    batch_set_bad_releases, rows_texts, rows_chunks, config_defaults,
+	    batch_set_bad_releases, batch_too_old, rows_texts, rows_chunks, config_defaults,
 	    NULL };
 	Suite *s = suite_create("worker");
 	TCase *tc = suites_case(s, "logic", 0, NULL, NULL, logic);
 
 	tcase_add_loop_test(tc, customer_created_decode, 0,
 	    (int)(sizeof(cc_cases) / sizeof(cc_cases[0])));
+	tcase_add_loop_test(tc, age_rule, 0,
+	    (int)(sizeof(age_cases) / sizeof(age_cases[0])));
 	tcase_add_loop_test(tc, config_refused, 0,
 	    (int)(sizeof(bad_cfgs) / sizeof(bad_cfgs[0])));
 	return s;

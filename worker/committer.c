@@ -14,6 +14,7 @@
 #include "backoff.h"
 #include "clock.h"
 #include "db.h"
+#include "durable.h"
 #include "health.h"
 #include "log.h"
 #include "inbox.h"
@@ -37,25 +38,39 @@ struct committer {
 	db_conn *db;
 	struct backoff bo;
 	struct item **cands;
-	int db_down;         /* an outage is being reported */
 	unsigned retries;
 };
 
 enum try_rc { TRY_OK, TRY_REFUSED, TRY_CANCELLED };
 
-/* The database answered: an outage ends. */
+/* A write went through: an outage ends (common/health.h: the one
+ * warning of an outage is shared with the pruner, inbox_retention.c). */
 static void
 db_answered(struct committer *c)
 {
-	if (c->db_down) {
+	if (health_outage_end(SERVER_DB))
 		log_info("database reachable again after %u retries",
 		    c->retries);
-		health_reconnected(SERVER_DB);
-	}
-	c->db_down = 0;
 	c->retries = 0;
 	backoff_reset(&c->bo);
-	health_set(SERVER_DB, 1);
+}
+
+/* Idle: is the database still (or again) there?  While an outage is
+ * reported the look is a write, the durability barrier's own row (a
+ * server that refuses writes answers pings: only a write ends the
+ * outage, even when no message comes); otherwise a ping, for the
+ * readiness flag only (the next batch reports a loss). */
+static void
+idle_check(struct committer *c)
+{
+	if (!health_outage(SERVER_DB)) {
+		health_set(SERVER_DB, db_ping(c->db) == DB_OK);
+		return;
+	}
+	if (durable_barrier(c->db, "worker") == DB_OK)
+		db_answered(c);
+	else
+		health_set(SERVER_DB, 0);
 }
 
 static int
@@ -92,7 +107,7 @@ static enum try_rc
 try_commit(struct committer *c, struct item *const *items, size_t n,
     size_t held)
 {
-	int rc, quiet = !c->db_down;
+	int rc, quiet = !health_outage(SERVER_DB);
 	double t0;
 
 	for (;;) {
@@ -114,14 +129,12 @@ try_commit(struct committer *c, struct item *const *items, size_t n,
 		if (rc == DB_ERETRY) {
 			log_info("transaction conflict (%s); retrying",
 			    db_error(c->db));
-		} else if (!c->db_down) {
+		} else if (health_outage_begin(SERVER_DB)) {
 			/* Once per outage; the retries go to debug. */
 			log_warnx("database %s: %s; holding %zu messages "
 			    "unacknowledged, retrying with backoff",
 			    rc == DB_ECONN ? "unavailable" : "error",
 			    db_error(c->db), held);
-			c->db_down = 1;
-			health_set(SERVER_DB, 0);
 		} else {
 			log_debug("database still unavailable: %s",
 			    db_error(c->db));
@@ -187,10 +200,9 @@ committer_main(void *arg)
 
 	/* Not fatal: the first batch waits for the database. */
 	if (db_connect(c->db) != DB_OK) {
-		log_warnx("database unavailable: %s; messages wait in the "
-		    "queue until it answers", db_error(c->db));
-		c->db_down = 1;
-		health_set(SERVER_DB, 0);
+		if (health_outage_begin(SERVER_DB))
+			log_warnx("database unavailable: %s; messages wait in "
+			    "the queue until it answers", db_error(c->db));
 	} else {
 		health_set(SERVER_DB, 1);
 	}
@@ -204,14 +216,8 @@ committer_main(void *arg)
 		if (c->quit)
 			break;
 		if (c->batch == NULL || c->running) {
-			/* Idle: is the database still (or again) there?
-			 * Only the readiness flag and the outage's end are
-			 * reported; the next batch reports a loss. */
 			pthread_mutex_unlock(&c->mu);
-			if (db_ping(c->db) == DB_OK)
-				db_answered(c);
-			else
-				health_set(SERVER_DB, 0);
+			idle_check(c);
 			pthread_mutex_lock(&c->mu);
 			continue;
 		}

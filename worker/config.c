@@ -29,6 +29,12 @@ const struct cfg_opt worker_opts[] = {
 	    600000, "largest retry delay (exponential backoff, jitter)"),
 	CFG_ROW_INT("WORKER_DLQ_TIMEOUT_MS", T, dlq_timeout_ms, "5000", 100,
 	    60000, "ms to wait for the broker to confirm a dead-letter copy"),
+	CFG_ROW_INT("WORKER_PROCESSED_RETENTION_HOURS", T, retention_hours,
+	    "168", 0, 87600, "processed ids older than this are deleted, and "
+	    "messages older than this minus 1 h are dead-lettered (0: never)"),
+	CFG_ROW_INT("WORKER_PROCESSED_RETENTION_INTERVAL", T,
+	    retention_interval_s, "60", 1, 86400,
+	    "seconds between two sweeps of old processed ids"),
 	DAEMON_OBS_ROWS(T, "WORKER", "9466"),
 	DAEMON_LOG_ROWS(T),
 };
@@ -52,6 +58,15 @@ worker_config_load(struct worker_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "WORKER_RETRY_MAX_MS: %d is smaller than "
 		    "WORKER_RETRY_BASE_MS (%d)", cfg->retry_max_ms,
 		    cfg->retry_base_ms);
+		return -1;
+	}
+	/* The margin for the clocks of two hosts would leave no time at
+	 * all to handle a message. */
+	if (cfg->retention_hours == 1) {
+		snprintf(err, errlen, "WORKER_PROCESSED_RETENTION_HOURS: 1 "
+		    "leaves no time to handle a message (messages older than "
+		    "the retention minus 1 h are dead-lettered): 0 or at "
+		    "least 2");
 		return -1;
 	}
 	return 0;

@@ -335,7 +335,8 @@ turn(struct worker *w)
 			dlq_service(w->dlq);
 		return OUT_OK;
 	}
-	if (inbatch_prepare(w->next) > 0 &&
+	if (inbatch_prepare(w->next, w->cfg->retention_hours,
+	    (int64_t)(clock_wall_s() * 1000.0)) > 0 &&
 	    dlq_settle(w->dlq, w->mq, w->next) == -1)
 		return OUT_BROKER_LOST;
 	/* One batch at the committer at a time, acked in order. */

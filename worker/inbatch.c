@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "inbox_retention.h"
+
 int
 inbatch_init(struct inbatch *b, size_t cap)
 {
@@ -142,14 +144,32 @@ batch_mark_repeats(struct inbatch *b)
 	}
 }
 
+/* A message too old for the inbox retention becomes ITEM_BAD. */
+static void
+item_check_age(struct item *it, int retention_hours, int64_t now_ms)
+{
+	char reason[INBATCH_REASON_MAX];
+	struct msg_age a;
+
+	inbox_age(it->ev.id, strlen(it->ev.id), it->d.timestamp, now_ms, &a);
+	if (!inbox_too_old(&a, retention_hours, reason, sizeof(reason)))
+		return;
+	inbatch_set_bad(it, reason);
+	it->dead = DEAD_TOO_OLD;
+}
+
 size_t
-inbatch_prepare(struct inbatch *b)
+inbatch_prepare(struct inbatch *b, int retention_hours, int64_t now_ms)
 {
 	size_t i, bad = 0;
 
 	for (i = 0; i < b->n; i++) {
 		if (b->items[i].state == ITEM_PENDING)
 			inbatch_decode_item(&b->items[i]);
+		/* Before the repeats are marked: a repeat of a message
+		 * refused here must not count as its duplicate. */
+		if (b->items[i].state == ITEM_OK)
+			item_check_age(&b->items[i], retention_hours, now_ms);
 		bad += b->items[i].state == ITEM_BAD;
 	}
 	batch_mark_repeats(b);

@@ -58,10 +58,13 @@ int inbatch_full(const struct inbatch *b);
 int inbatch_add(struct inbatch *b, struct mq_delivery *d);
 
 /* Decodes every pending item: envelope (msg_decode), handler, payload;
- * an item that fails becomes ITEM_BAD with its reason.  Then marks the
- * repeats of a message id within the batch (dup_in_batch).  Returns the
- * number of ITEM_BAD items. */
-size_t inbatch_prepare(struct inbatch *b);
+ * an item that fails becomes ITEM_BAD with its reason, and so does one
+ * too old to be applied under an inbox retention of retention_hours at
+ * now_ms (Unix ms; inbox_retention.h).  Then marks the repeats of a
+ * message id within the batch (dup_in_batch).  Returns the number of
+ * ITEM_BAD items. */
+size_t inbatch_prepare(struct inbatch *b, int retention_hours,
+    int64_t now_ms);
 
 /* Decodes one delivery body into it (used by batch_prepare). */
 void inbatch_decode_item(struct item *it);

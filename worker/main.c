@@ -1,7 +1,9 @@
 /*
- * main.c - outbox-worker: wiring only.  Config, signals, the consume loop
- * (consume.c), shutdown.  SIGTERM/SIGINT: the loop finishes or rolls back
- * the batch in flight, closes its connections, and the process exits 0.
+ * main.c - outbox-worker: wiring only.  Config, signals, the inbox
+ * retention's pruner (inbox_retention.c), the consume loop (consume.c),
+ * shutdown.  SIGTERM/SIGINT: the loop finishes or rolls back the batch in
+ * flight, closes its connections, the pruner stops, and the process
+ * exits 0.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -15,7 +17,9 @@
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
+#include "inbox_retention.h"
 #include "obs.h"
+#include "pruner.h"
 #include "worker_metrics.h"
 
 static volatile sig_atomic_t worker_stop;
@@ -24,9 +28,10 @@ int
 main(int argc, char **argv)
 {
 	struct worker_config cfg;
+	struct pruner *pruner;
 	struct obs *obs = NULL;
 	char err[256];
-	int rc;
+	int rc, failed;
 
 	log_init("worker", LOG_LVL_INFO);
 	if (daemon_help(argc, argv, "usage: outbox-worker\nConsumes queue "
@@ -46,7 +51,10 @@ main(int argc, char **argv)
 	    cfg.metrics_port, health_ready, NULL)) == NULL)
 		log_warnx("consuming without the metrics listener");
 	db_global_init();
-	rc = consume_run(&cfg, &worker_stop);
+	/* The inbox retention's own thread and connection. */
+	pruner = inbox_pruner_start(&cfg, &failed);
+	rc = failed ? -1 : consume_run(&cfg, &worker_stop);
+	pruner_free(pruner);
 	obs_stop(obs);
 	db_global_end();
 	metrics_free_all();

@@ -15,9 +15,10 @@
 static const char *const dead_labels[DEAD_CLASS_COUNT] = {
 	"reason=\"malformed\"", "reason=\"unknown_event\"",
 	"reason=\"invalid_payload\"", "reason=\"db_refused\"",
+	"reason=\"too_old\"",
 };
 
-static struct mcounter *consumed, *handled, *dups, *retries;
+static struct mcounter *consumed, *handled, *dups, *retries, *pruned;
 static struct mcounter *dead[DEAD_CLASS_COUNT];
 static struct mhist *lag, *bsize, *commit_time;
 
@@ -47,6 +48,9 @@ worker_metrics_init(void)
 		    "the dead-letter queue, by reason", dead_labels[i]);
 	retries = metrics_counter("outbox_worker_db_retries",
 	    "Database transactions run again (outage, deadlock)", NULL);
+	pruned = metrics_counter("outbox_worker_processed_pruned",
+	    "Processed ids deleted by the inbox retention "
+	    "(WORKER_PROCESSED_RETENTION_HOURS)", NULL);
 	health_init("outbox_worker");
 	lag = metrics_histogram("outbox_worker_created_to_handled_seconds",
 	    "Time from the payload's CreatedAt (the app's request) to the "
@@ -103,6 +107,12 @@ void
 worker_metrics_batch(size_t n)
 {
 	mhist_observe(bsize, (double)n);
+}
+
+void
+worker_metrics_pruned(uint64_t n)
+{
+	mcounter_add(pruned, n);
 }
 
 void

@@ -7,6 +7,7 @@
 #define OUTBOX_WORKER_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Why a message was dead-lettered (the label "reason" of
  * outbox_worker_messages_dead_lettered_total). */
@@ -15,6 +16,7 @@ enum dead_class {
 	DEAD_UNKNOWN_EVENT, /* no handler for its event_name */
 	DEAD_BAD_PAYLOAD,   /* the handler refused the payload */
 	DEAD_DB_REFUSED,    /* the database refused its effect */
+	DEAD_TOO_OLD,       /* older than the inbox retention allows */
 	DEAD_CLASS_COUNT
 };
 
@@ -34,5 +36,7 @@ void worker_metrics_retry(void);
 void worker_metrics_batch(size_t n);
 /* One transaction committed: its time, BEGIN to COMMIT. */
 void worker_metrics_commit(double seconds);
+/* Processed ids deleted by the inbox retention. */
+void worker_metrics_pruned(uint64_t n);
 
 #endif
