@@ -132,12 +132,36 @@ id_floor() {
 }
 declare -A R=()  # R[measure.tag]: tag "empty" or "history"
 
+# settle: waits (at most 300 s) until the pages the last step dirtied are
+# written (dirty pages under 1 % of the buffer pool), the page cleaner at
+# full speed meanwhile: every measurement starts from the same clean
+# state, not with the flush debt of the one before (a minute of bulk load,
+# or wrk's burst into the random email index, leaves hundreds of MiB).
+dirty_ok() {
+	local d t
+	read -r d t < <(sql "SELECT
+	    (SELECT variable_value FROM information_schema.global_status
+	     WHERE variable_name = 'INNODB_BUFFER_POOL_PAGES_DIRTY'),
+	    (SELECT variable_value FROM information_schema.global_status
+	     WHERE variable_name = 'INNODB_BUFFER_POOL_PAGES_TOTAL')")
+	[ "$d" -le $((t / 100)) ]
+}
+settle() {
+	sql "SET GLOBAL innodb_max_dirty_pages_pct_lwm = 0.001;
+	     SET GLOBAL innodb_max_dirty_pages_pct = 0"
+	wait_for_every 0.5 300 dirty_ok ||
+		say "settle: dirty pages still above 1 % of the pool after 300 s"
+	sql "SET GLOBAL innodb_max_dirty_pages_pct = DEFAULT;
+	     SET GLOBAL innodb_max_dirty_pages_pct_lwm = DEFAULT"
+}
+
 # ---- app ingest --------------------------------------------------------
 ready() { curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; }
 # wrk prints latencies as 1.23ms, 456.00us or 1.02s.
 to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.2f", v }'; }
 measure_app() { # <tag>
 	local t=$1 n
+	settle
 	port=$(free_port)
 	start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
 	wait_for 30 ready
@@ -168,6 +192,7 @@ measure_relay() { # <tag>
 	            UTC_TIMESTAMP(6)
 	     FROM seq_1_to_${rows}"
 	drained() { [ "$(sql 'SELECT COUNT(*) FROM outbox WHERE published_at IS NULL')" = 0 ]; }
+	settle
 	say "relay ($t): draining"
 	# Timed by the database clock (start, last published_at) and polled
 	# slowly: a client process every 0.1 s would steal CPU from the relay.
@@ -185,6 +210,7 @@ measure_relay() { # <tag>
 # ---- worker drain (the relay's messages are queued) -------------------
 measure_worker() { # <tag> <id floor of the relay's rows>
 	local t=$1 t0
+	settle
 	say "worker ($t): draining the $rows queued messages"
 	t0=$(now)
 	start worker LOG_LEVEL=warn
@@ -198,6 +224,7 @@ measure_worker() { # <tag> <id floor of the relay's rows>
 # ---- end to end --------------------------------------------------------
 measure_e2e() { # <tag>
 	local t=$1
+	settle
 	port=$(free_port)
 	start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
 	start relay LOG_LEVEL=warn
@@ -228,6 +255,7 @@ measure_e2e() { # <tag>
 
 # ---- raw: the two-row transaction ------------------------------------
 reset
+settle
 say "raw two-row transactions, 64 connections, ${secs} s"
 "$bin/outbox-bench-txn" 64 "$secs" | tee "$out/txn.out" >&2
 raw_txn=$(json_num "$out/txn.out" tx_per_s)
