@@ -3,8 +3,10 @@
  * servers: each /metrics passes `promtool check metrics` and its
  * counters move with the traffic; /healthz, and /readyz following the
  * database; one W3C traceparent followed from the POST through the
- * outbox row and the relay's AMQP header to the worker's log line; and
- * LOG_FORMAT=json lines that are JSON objects.
+ * outbox row and the relay's AMQP header to the worker's log line;
+ * LOG_FORMAT=json lines that are JSON objects; and the worker's gauges of
+ * the queues' depths following a dead-lettered message, a purge and a
+ * deleted dead-letter queue.
  */
 #include <check.h>
 #include <jansson.h>
@@ -15,11 +17,15 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_worker.h"
 #include "suites.h"
 
 Suite *it_obs_suite(void);
 
 #define N_POSTS 5
+
+/* The messages of dlq_gauge_follows_the_dead_letter_queue. */
+static struct h_msgs M_obs;
 
 /* The three daemons, each with its metrics listener on a free port. */
 struct trio {
@@ -391,12 +397,75 @@ START_TEST(traceparent_followed_end_to_end)
 }
 END_TEST
 
+/* ---- the queues' depths (worker/qdepth.c) ---- */
+
+/* The DLQ gauge (what the "DLQ not empty" alert reads) moves with the
+ * queue, sampled by the worker as its own login; a deleted dead-letter
+ * queue (the broker closes the sampler's channel) costs nothing but the
+ * sample: messages are still handled, the outbox gauge still sampled,
+ * and the DLQ gauge follows again once the queue is back. */
+START_TEST(dlq_gauge_follows_the_dead_letter_queue)
+{
+	static const char dlq_g[] = "outbox_worker_dlq_messages";
+	static const char queue_g[] = "outbox_worker_queue_messages";
+	const char *bad[1] = { "{\"id\": \"not json" };
+	struct h_daemon w = { 0 };
+	const char *wenv[2];
+	char env[40];
+	mq_conn *c;
+	int port;
+
+	h_reset();
+	port = h_free_port();
+	snprintf(env, sizeof(env), "WORKER_METRICS_PORT=%d", port);
+	wenv[0] = env;
+	wenv[1] = NULL;
+	H_START(&w, H_WORKER, NULL, wenv);
+	h_wait_metric_is(port, dlq_g, 0, 30000);
+	ck_assert(h_metric(port, queue_g) >= 0);
+
+	/* A message the worker cannot decode: dead-lettered, counted. */
+	h_mq_publish(bad, NULL, 1);
+	h_wait_metric_is(port, dlq_g, 1, 30000);
+	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 1);
+
+	/* An operator empties the DLQ: back to 0. */
+	c = h_mq_open();
+	ck_assert_msg(mq_purge(c, MQ_DLQ, NULL) == 0, "purge: %s",
+	    mq_error(c));
+	mq_free(c);
+	h_wait_metric_is(port, dlq_g, 0, 30000);
+
+	/* The DLQ deleted: the sample fails (said once in the log), the
+	 * worker goes on handling, the outbox gauge is still sampled. */
+	c = h_mq_open();
+	ck_assert_msg(mq_queue_delete(c, MQ_DLQ) == 0, "delete: %s",
+	    mq_error(c));
+	mq_free(c);
+	ck_assert(h_wait_log(&w, "queue depth of outbox.dlq", 1, 30000));
+	h_msgs_make(&M_obs, 3, "qdepth", -1);
+	h_msgs_publish(&M_obs, 0, M_obs.n);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 3,
+	    30000));
+	h_msgs_assert_exactly_once(&M_obs);
+	h_msgs_free(&M_obs);
+	h_wait_metric_is(port, queue_g, 0, 30000);
+
+	/* Back (as the worker's next connect declares it): followed again. */
+	h_mq_reset_queues();
+	h_mq_publish(bad, NULL, 1);
+	h_wait_metric_is(port, dlq_g, 1, 30000);
+	ck_assert_int_eq(h_log_count(&w, "queue depth of outbox.dlq"), 1);
+	h_stop_clean(&w);
+}
+END_TEST
+
 Suite *
 it_obs_suite(void)
 {
 	const TTest *const obs[] = { metrics_scraped_and_counters_move,
 	    readyz_follows_the_database, traceparent_followed_end_to_end,
-	    NULL };
+	    dlq_gauge_follows_the_dead_letter_queue, NULL };
 	Suite *s = suite_create("obs");
 
 	suites_case(s, "metrics, readiness, trace, json logs", 180, NULL,
