@@ -161,6 +161,11 @@ fi
 # `make dev` driven as a user would (start, POST, see the lines, Ctrl-C).
 run dev bash tests/dev_test.sh
 
+# The monitoring against the live daemons: a private Prometheus with the
+# shipped configuration, every dashboard query, an alert firing and
+# resolving (tests/monitor_test.sh).
+run monitor bash tests/monitor_test.sh
+
 # A short chaos run (tests/load/chaos.sh) with the ASan+UBSan daemons: kill -9
 # of app, relay and worker, a RabbitMQ and a MariaDB restart under load;
 # every 201 checked, sanitizer reports and unexpected exits fail it.
