@@ -11,6 +11,11 @@
 #   Grafana): schemaVersion, uid, title, time, the datasource variable,
 #   every panel's id (unique), type, title, gridPos and datasource, every
 #   target's expr, refId (unique in its panel) and datasource;
+# - the compose profile "monitoring": images pinned (Prometheus to
+#   Debian's version), mounted files present, Grafana's provisioning
+#   pointing at the profile's Prometheus and at the dashboard's folder,
+#   `docker-compose config -q` with the profile where docker-compose is
+#   installed (scripts/containers.sh installs it);
 # - the live system: app, relay and worker (the sanitizer build, each as
 #   its own login, metrics on free ports) on the test servers, and a
 #   private Prometheus on OUTBOX_PROM_PORT (scripts/ports.env) with the
@@ -122,6 +127,39 @@ check "dashboard: every panel and target queries \${datasource}, every target ha
 	        and (.refId | type) == "string"] | all | not)
 	   or (.targets | map(.refId) | length != (unique | length))
 	then "panel \(.id): \(.title)" else empty end'
+
+# ---- the compose profile "monitoring" -----------------------------------
+compose=docker-compose.yml
+# image NAME: the image of the profile's service NAME.
+image() {
+	sed -n "/^  $1:\$/,/^  [a-z]/s/^    image: *//p" "$compose" | head -n 1
+}
+prom_version=$(prometheus --version 2>&1 | sed -n 's/^prometheus, version \([0-9.]*\).*/\1/p')
+check "compose: Prometheus pinned to Debian's version (image $(image prometheus), Debian $prom_version)" \
+	test "$(image prometheus)" = "prom/prometheus:v$prom_version"
+check "compose: Grafana pinned to an exact version (image $(image grafana))" \
+	grep -qE '^grafana/grafana:[0-9]+\.[0-9]+\.[0-9]+$' <<<"$(image grafana)"
+mounts_exist() {
+	local src bad=0
+	while IFS= read -r src; do
+		[ -e "$src" ] || { echo "missing: $src"; bad=1; }
+	done < <(sed -n 's/^ *- \(\.\/monitoring\/[^:]*\):.*/\1/p' "$compose")
+	return "$bad"
+}
+check "compose: every file it mounts from monitoring/ exists" mounts_exist
+check "compose: Prometheus mounts the generated configuration and alerts.yml" \
+	grep -qF -- '- ./monitoring/prometheus-compose.yml:/etc/prometheus/prometheus.yml:ro' "$compose"
+check "grafana: the datasource is the profile's Prometheus (http://prometheus:9090)" \
+	grep -qE '^ +url: http://prometheus:9090$' monitoring/grafana/provisioning/datasources/prometheus.yml
+dash_dir=$(sed -n 's/^ *path: *//p' monitoring/grafana/provisioning/dashboards/outbox.yml)
+check "grafana: the dashboard provider reads the folder dashboard.json is mounted in ($dash_dir)" \
+	grep -qF -- "- ./monitoring/dashboard.json:$dash_dir/dashboard.json:ro" "$compose"
+if command -v docker-compose >/dev/null 2>&1; then
+	check "compose: docker-compose config -q with the profile" \
+		docker-compose -f "$compose" --profile monitoring config -q
+else
+	echo "monitor: docker-compose config not run (docker-compose not installed; scripts/containers.sh setup installs it)"
+fi
 
 # ---- the live system ----------------------------------------------------
 bash scripts/infra.sh start >"$logs/monitor-infra.log" 2>&1 ||
