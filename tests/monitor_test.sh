@@ -23,9 +23,12 @@
 #   intervals, every rule's `for:` shortened to 3 s.  The three targets
 #   come up; after 20 POSTs every query of every dashboard panel
 #   returns data (a finite value); no OutboxDaemonDown while all run;
-#   the relay stopped (SIGTERM), OutboxDaemonDown for job outbox-relay
-#   goes to firing through /api/v1/alerts (its annotations rendered),
-#   then is gone once the relay runs again.
+#   a message dead-lettered (an outbox row of an event the worker has no
+#   handler for) makes OutboxDeadLetters fire (the worker's DLQ gauge,
+#   end to end), the DLQ purged resolves it; the relay stopped (SIGTERM),
+#   OutboxDaemonDown for job outbox-relay goes to firing through
+#   /api/v1/alerts (its annotations rendered), then is gone once the
+#   relay runs again.
 #
 # Deadlines, never fixed sleeps.  Prometheus, the daemons and the
 # Prometheus data folder are removed whatever happens.  Needs curl, jq,
@@ -234,26 +237,46 @@ while IFS=$'\t' read -r title expr; do
 	check "panel \"$title\" has data: $expr" wait_for 15 has_data "$e"
 done < <(jq -r '.panels[] | .title as $t | .targets[] | [$t, .expr] | @tsv' "$dash")
 
-# ---- an alert through Prometheus's API ----------------------------------
+# ---- alerts through Prometheus's API ------------------------------------
 alerts() { curl -sf -m 5 "$prom/api/v1/alerts"; }
-down_state() { # the state of OutboxDaemonDown for the relay, "" if none
-	alerts | jq -r '[.data.alerts[] | select(.labels.alertname == "OutboxDaemonDown"
-		and .labels.job == "outbox-relay")] | .[0].state // ""'
+alert_state() { # alert_state NAME JOB: its state, "" when not there
+	alerts | jq -r --arg a "$1" --arg j "$2" '[.data.alerts[] |
+		select(.labels.alertname == $a and .labels.job == $j)] | .[0].state // ""'
 }
-state_is() { [ "$(down_state)" = "$1" ]; }
-check "no OutboxDaemonDown while the three run" state_is ""
+state_is() { [ "$(alert_state "$1" "$2")" = "$3" ]; }
+summary() { # summary NAME: the summary of the alert NAME
+	alerts | jq -r --arg a "$1" '.data.alerts[] | select(.labels.alertname == $a) | .annotations.summary'
+}
+check "no OutboxDaemonDown while the three run" state_is OutboxDaemonDown outbox-relay ""
+
+# A dead letter: an outbox row of an event the worker has no handler for,
+# published by the relay, dead-lettered by the worker; the worker's DLQ
+# gauge, then OutboxDeadLetters.  Emptied (as an operator would), the
+# alert resolves.
+mq_ctl() { bash scripts/infra.sh mq-ctl "$@" >>"$logs/monitor-infra.log" 2>&1; }
+check "the DLQ emptied before (rabbitmqctl purge_queue)" mq_ctl purge_queue outbox.dlq
+check "OutboxDeadLetters not firing once the DLQ is empty (within 60 s)" \
+	wait_for 60 state_is OutboxDeadLetters outbox-worker ""
+check "an outbox row of an unknown event inserted" bash scripts/infra.sh db-sql -D "$DB_NAME" -e \
+	"INSERT INTO outbox (message_id, event_name, payload, created_at) VALUES (UUID(), 'MonitorTestUnknown', '{}', UTC_TIMESTAMP(6))"
+check "OutboxDeadLetters firing within 60 s" wait_for 60 state_is OutboxDeadLetters outbox-worker firing
+check "its summary counts the message (got: $(summary OutboxDeadLetters))" \
+	test "$(summary OutboxDeadLetters)" = "dead-lettered messages waiting in outbox.dlq: 1"
+check "the DLQ purged" mq_ctl purge_queue outbox.dlq
+check "OutboxDeadLetters resolved within 60 s" wait_for 60 state_is OutboxDeadLetters outbox-worker ""
 firing_now=$(alerts | jq -r '[.data.alerts[] | select(.state == "firing") | .labels.alertname] | join(" ")')
-echo "monitor: alerts firing before the relay stops (left by earlier tests' data, if any): ${firing_now:-none}"
+echo "monitor: alerts firing before the relay stops (from earlier tests' data, if any): ${firing_now:-none}"
 
 stop relay
-check "OutboxDaemonDown{job=\"outbox-relay\"} firing within 60 s" wait_for 60 state_is firing
-summary=$(alerts | jq -r '.data.alerts[] | select(.labels.alertname == "OutboxDaemonDown") | .annotations.summary')
-check "its summary names the relay and its target (got: $summary)" \
-	test "$summary" = "outbox-relay on 127.0.0.1:$RELAY_METRICS_PORT is down"
+check "OutboxDaemonDown{job=\"outbox-relay\"} firing within 60 s" \
+	wait_for 60 state_is OutboxDaemonDown outbox-relay firing
+check "its summary names the relay and its target (got: $(summary OutboxDaemonDown))" \
+	test "$(summary OutboxDaemonDown)" = "outbox-relay on 127.0.0.1:$RELAY_METRICS_PORT is down"
 
 start relay
 check "the relay back, ready within 60 s" wait_for 60 ready "$RELAY_METRICS_PORT"
-check "OutboxDaemonDown resolved (gone from /api/v1/alerts) within 60 s" wait_for 60 state_is ""
+check "OutboxDaemonDown resolved (gone from /api/v1/alerts) within 60 s" \
+	wait_for 60 state_is OutboxDaemonDown outbox-relay ""
 
 for d in app relay worker prometheus; do
 	stop "$d"
