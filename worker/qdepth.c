@@ -56,9 +56,13 @@ qdepth_main(void *arg)
 {
 	struct qdepth *q = arg;
 
-	while (!q->stop) {
-		qdepth_sample(q);
+	/* The first sample after one interval: by then the consume loop
+	 * has declared the queues (a fresh broker has none before). */
+	for (;;) {
 		backoff_sleep(QDEPTH_INTERVAL_MS, &q->stop);
+		if (q->stop)
+			break;
+		qdepth_sample(q);
 	}
 	return NULL;
 }

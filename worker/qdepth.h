@@ -23,7 +23,8 @@
 struct qdepth;
 
 /* Starts the thread (signals blocked in it: they are the main thread's),
- * which connects at its first sample, at once; p is copied.  NULL on
+ * which connects at its first sample, QDEPTH_INTERVAL_MS later (the
+ * gauges read 0 until then); p is copied.  NULL on
  * failure (logged): the worker then runs without the gauges. */
 struct qdepth *qdepth_start(const struct mq_params *p);
 /* Stops the thread (a sample in progress ends first; the pause is cut
