@@ -5,8 +5,9 @@
  * database; one W3C traceparent followed from the POST through the
  * outbox row and the relay's AMQP header to the worker's log line;
  * LOG_FORMAT=json lines that are JSON objects; and the worker's gauges of
- * the queues' depths following a dead-lettered message, a purge and a
- * deleted dead-letter queue.
+ * the queues' depths: the DLQ's following a dead-lettered message, a
+ * purge and a deleted dead-letter queue, the outbox's counting the ready
+ * messages only.
  */
 #include <check.h>
 #include <jansson.h>
@@ -24,7 +25,7 @@ Suite *it_obs_suite(void);
 
 #define N_POSTS 5
 
-/* The messages of dlq_gauge_follows_the_dead_letter_queue. */
+/* The messages of the queue gauges' tests. */
 static struct h_msgs M_obs;
 
 /* The three daemons, each with its metrics listener on a free port. */
@@ -399,6 +400,27 @@ END_TEST
 
 /* ---- the queues' depths (worker/qdepth.c) ---- */
 
+/* Starts w (its log named after test), a worker with its metrics on a
+ * free port, returned, and its queue gauges sampled every second; extra:
+ * NULL or up to 4 more settings, NULL-terminated. */
+static int
+start_sampled_worker(struct h_daemon *w, const char *test,
+    const char *const *extra)
+{
+	const char *env[7];
+	char port_env[40];
+	int port = h_free_port(), n = 0;
+
+	snprintf(port_env, sizeof(port_env), "WORKER_METRICS_PORT=%d", port);
+	env[n++] = port_env;
+	env[n++] = "WORKER_QUEUE_SAMPLE_INTERVAL=1";
+	while (extra != NULL && *extra != NULL && n < 6)
+		env[n++] = *extra++;
+	env[n] = NULL;
+	h_start(w, H_WORKER, test, NULL, env);
+	return port;
+}
+
 /* The DLQ gauge (what the "DLQ not empty" alert reads) moves with the
  * queue, sampled by the worker as its own login; a deleted dead-letter
  * queue (the broker closes the sampler's channel) costs nothing but the
@@ -410,17 +432,11 @@ START_TEST(dlq_gauge_follows_the_dead_letter_queue)
 	static const char queue_g[] = "outbox_worker_queue_messages";
 	const char *bad[1] = { "{\"id\": \"not json" };
 	struct h_daemon w = { 0 };
-	const char *wenv[2];
-	char env[40];
 	mq_conn *c;
 	int port;
 
 	h_reset();
-	port = h_free_port();
-	snprintf(env, sizeof(env), "WORKER_METRICS_PORT=%d", port);
-	wenv[0] = env;
-	wenv[1] = NULL;
-	H_START(&w, H_WORKER, NULL, wenv);
+	port = start_sampled_worker(&w, __func__, NULL);
 	h_wait_metric_is(port, dlq_g, 0, 30000);
 	ck_assert(h_metric(port, queue_g) >= 0);
 
@@ -460,12 +476,44 @@ START_TEST(dlq_gauge_follows_the_dead_letter_queue)
 }
 END_TEST
 
+/* The outbox gauge counts the ready messages, not those delivered and
+ * unacked: a worker (prefetch 10) stuck on a locked row holds 10, the
+ * other 20 wait in the queue; the lock gone, they drain to 0. */
+START_TEST(queue_gauge_counts_ready_messages)
+{
+	static const char queue_g[] = "outbox_worker_queue_messages";
+	static const char *const prefetch10[] = { "WORKER_PREFETCH=10",
+	    "WORKER_BATCH_MAX=10", NULL };
+	struct h_daemon w = { 0 };
+	db_conn *lock;
+	int port;
+
+	h_reset();
+	h_msgs_make(&M_obs, 30, "qready", -1);
+	lock = h_lock_customer(M_obs.cid[0]);
+	port = start_sampled_worker(&w, __func__, prefetch10);
+	h_msgs_publish(&M_obs, 0, M_obs.n);
+	ck_assert_msg(h_wait_count(h_lock_wait_sql, 1, 30000),
+	    "the worker never reached the locked row");
+	h_wait_metric_is(port, queue_g, 20, 30000);
+	ck_assert_int_eq(db_rollback(lock), DB_OK);
+	db_free(lock);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 30,
+	    30000));
+	h_wait_metric_is(port, queue_g, 0, 30000);
+	h_msgs_assert_exactly_once(&M_obs);
+	h_msgs_free(&M_obs);
+	h_stop_clean(&w);
+}
+END_TEST
+
 Suite *
 it_obs_suite(void)
 {
 	const TTest *const obs[] = { metrics_scraped_and_counters_move,
 	    readyz_follows_the_database, traceparent_followed_end_to_end,
-	    dlq_gauge_follows_the_dead_letter_queue, NULL };
+	    dlq_gauge_follows_the_dead_letter_queue,
+	    queue_gauge_counts_ready_messages, NULL };
 	Suite *s = suite_create("obs");
 
 	suites_case(s, "metrics, readiness, trace, json logs", 180, NULL,

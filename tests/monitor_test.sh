@@ -66,7 +66,10 @@ APP_PORT=$(free_port)
 APP_METRICS_PORT=$(free_port)
 RELAY_METRICS_PORT=$(free_port)
 WORKER_METRICS_PORT=$(free_port)
-export APP_PORT APP_METRICS_PORT RELAY_METRICS_PORT WORKER_METRICS_PORT
+# The worker's queue gauges every second (5 s by default).
+WORKER_QUEUE_SAMPLE_INTERVAL=1
+export APP_PORT APP_METRICS_PORT RELAY_METRICS_PORT WORKER_METRICS_PORT \
+	WORKER_QUEUE_SAMPLE_INTERVAL
 prom_port=$OUTBOX_PROM_PORT
 prom_dir=$(mktemp -d "${TMPDIR:-/tmp}/outbox-prometheus.XXXXXX")
 prom="http://127.0.0.1:$prom_port"

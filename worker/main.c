@@ -57,7 +57,8 @@ main(int argc, char **argv)
 	pruner = inbox_pruner_start(&cfg, &failed);
 	/* The gauges of the queues' depths: a thread and connection of
 	 * their own, never in the way of a delivery. */
-	qdepth = failed ? NULL : qdepth_start(&cfg.mq);
+	qdepth = failed ? NULL : qdepth_start(&cfg.mq,
+	    cfg.queue_sample_s);
 	rc = failed ? -1 : consume_run(&cfg, &worker_stop);
 	qdepth_free(qdepth);
 	pruner_free(pruner);

@@ -16,6 +16,7 @@ struct qdepth {
 	mq_conn *c;
 	pthread_t th;
 	volatile sig_atomic_t stop;
+	unsigned interval_ms;
 	int failing; /* the last sample failed (and was logged) */
 };
 
@@ -32,7 +33,7 @@ qdepth_one(struct qdepth *q, const char *queue, void (*set)(double))
 		if (!q->failing && !q->stop)
 			log_warnx("queue depth of %s: %s (its gauge keeps its "
 			    "last value; next try in %d s)", queue,
-			    mq_error(q->c), QDEPTH_INTERVAL_MS / 1000);
+			    mq_error(q->c), q->interval_ms / 1000);
 		return -1;
 	}
 	set((double)n);
@@ -59,7 +60,7 @@ qdepth_main(void *arg)
 	/* The first sample after one interval: by then the consume loop
 	 * has declared the queues (a fresh broker has none before). */
 	for (;;) {
-		backoff_sleep(QDEPTH_INTERVAL_MS, &q->stop);
+		backoff_sleep(q->interval_ms, &q->stop);
 		if (q->stop)
 			break;
 		qdepth_sample(q);
@@ -68,7 +69,7 @@ qdepth_main(void *arg)
 }
 
 struct qdepth *
-qdepth_start(const struct mq_params *p)
+qdepth_start(const struct mq_params *p, int interval_s)
 {
 	struct qdepth *q = calloc(1, sizeof(*q));
 	sigset_t all, old;
@@ -79,6 +80,7 @@ qdepth_start(const struct mq_params *p)
 		free(q);
 		return NULL;
 	}
+	q->interval_ms = (unsigned)interval_s * 1000;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	e = pthread_create(&q->th, NULL, qdepth_main, q);

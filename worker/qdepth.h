@@ -1,9 +1,10 @@
 /*
  * qdepth.h - the queue depth sampler: a thread of the worker's with a
  * broker connection of its own (the worker's login) that reads the ready
- * messages of queues outbox and outbox.dlq every QDEPTH_INTERVAL_MS by a
- * passive queue.declare, for the gauges outbox_worker_queue_messages and
- * outbox_worker_dlq_messages (what the "DLQ not empty" alert reads).
+ * messages of queues outbox and outbox.dlq by a passive queue.declare,
+ * for the gauges outbox_worker_queue_messages and
+ * outbox_worker_dlq_messages (what the "DLQ not empty" alert reads), every
+ * WORKER_QUEUE_SAMPLE_INTERVAL seconds (5 by default).
  *
  * Off the consume loop's connection and thread: a slow or lost broker
  * delays a sample, never a delivery.  A passive declare of a missing
@@ -17,16 +18,13 @@
 
 #include "mq.h"
 
-/* Milliseconds between two samples. */
-#define QDEPTH_INTERVAL_MS 5000
-
 struct qdepth;
 
 /* Starts the thread (signals blocked in it: they are the main thread's),
- * which connects at its first sample, QDEPTH_INTERVAL_MS later (the
- * gauges read 0 until then); p is copied.  NULL on
+ * which connects at its first sample, interval_s later (the gauges read
+ * 0 until then), then samples every interval_s; p is copied.  NULL on
  * failure (logged): the worker then runs without the gauges. */
-struct qdepth *qdepth_start(const struct mq_params *p);
+struct qdepth *qdepth_start(const struct mq_params *p, int interval_s);
 /* Stops the thread (a sample in progress ends first; the pause is cut
  * short), joins it, closes its connection, frees.  NULL is a no-op. */
 void qdepth_free(struct qdepth *q);

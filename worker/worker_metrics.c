@@ -55,11 +55,12 @@ worker_metrics_init(void)
 	    "(WORKER_PROCESSED_RETENTION_HOURS)", NULL);
 	health_init("outbox_worker");
 	queue_depth = metrics_gauge("outbox_worker_queue_messages",
-	    "Ready messages in queue outbox (sampled every 5 s by a passive "
-	    "declare; unacknowledged deliveries not counted)", NULL);
+	    "Ready messages in queue outbox (sampled every "
+	    "WORKER_QUEUE_SAMPLE_INTERVAL s by a passive declare; "
+	    "unacknowledged deliveries not counted)", NULL);
 	dlq_depth = metrics_gauge("outbox_worker_dlq_messages",
 	    "Ready messages in the dead-letter queue outbox.dlq (sampled "
-	    "every 5 s by a passive declare)", NULL);
+	    "every WORKER_QUEUE_SAMPLE_INTERVAL s by a passive declare)", NULL);
 	lag = metrics_histogram("outbox_worker_created_to_handled_seconds",
 	    "Time from the payload's CreatedAt (the app's request) to the "
 	    "commit of the message's effect: the whole path's lag", NULL,
