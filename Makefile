@@ -4,6 +4,7 @@
 #   make build   release binaries into build/release/bin
 #   make test    install, ASan+UBSan build, tests on the test servers
 #   make dev     install, start the dev servers, migrate, run the daemons
+#                (MONITOR=1: and a private Prometheus with monitoring/)
 #   make infras  only start the dev MariaDB and RabbitMQ
 #   make clean   stop both sets of private servers, remove build output
 #
@@ -183,8 +184,10 @@ infras: deps
 migrate: build infras
 	@scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
 
+# MONITOR=1: a private Prometheus too (scripts/dev.sh; README, "Monitoring").
+MONITOR ?= 0
 dev: deps build infras migrate
-	@bash scripts/dev.sh
+	@DEV_MONITOR=$(MONITOR) bash scripts/dev.sh
 
 # tests/run.sh starts the test servers (and stops them if it did).
 test: deps

@@ -19,6 +19,13 @@
 #
 # `make dev` runs it after installing, starting the servers, migrating and
 # building.  Daemons whose binary is not built are skipped.
+#
+# DEV_MONITOR=1 (make dev MONITOR=1): a private Prometheus runs beside
+# them, as one more of them ("outbox-demo-prometheus | ...", stopped
+# and reported the same way): Debian's /usr/bin/prometheus with a copy
+# of monitoring/prometheus.yml and alerts.yml for these daemons' metrics
+# ports (scripts/prometheus.sh), on 127.0.0.1:$OUTBOX_DEV_PROM_PORT
+# (scripts/ports.env), data under $OUTBOX_VAR/prometheus.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -60,7 +67,10 @@ prefix() { # prefix NAME: copies stdin to stdout, each line prefixed
 
 start() {
 	local d=$1 fd
-	if [ ! -x "$bin/outbox-$d" ]; then
+	local -a cmd=("$bin/outbox-$d")
+	if [ "$d" = prometheus ]; then
+		cmd=(bash scripts/prometheus.sh run "$prom_dir" "$prom_port")
+	elif [ ! -x "$bin/outbox-$d" ]; then
 		say "$bin/outbox-$d is not built; skipping $d"
 		return 0
 	fi
@@ -71,7 +81,7 @@ start() {
 	# A background job is never a process group leader: setsid makes the
 	# new session without forking, so $! is the daemon itself.
 	# shellcheck disable=SC2086 # creds are NAME=value words
-	env ${creds[$d]} setsid "$bin/outbox-$d" >&"$fd" 2>&1 &
+	env ${creds[$d]:-} setsid "${cmd[@]}" >&"$fd" 2>&1 &
 	pid[$d]=$!
 	exec {fd}>&-
 	running+=("$d")
@@ -138,6 +148,17 @@ trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
 trap 'on_signal HUP' HUP
 
+monitor=${DEV_MONITOR:-0}
+prom_port=${OUTBOX_DEV_PROM_PORT:-23091}
+prom_dir="$OUTBOX_VAR/prometheus"
+if [ "$monitor" = 1 ]; then
+	command -v prometheus >/dev/null 2>&1 ||
+		die "MONITOR=1: prometheus not found (bash scripts/deps.sh tools installs it)"
+	holder=$(port_holder "$prom_port")
+	[ -z "$holder" ] || die "MONITOR=1: port 127.0.0.1:$prom_port is already in use ($holder); move it with OUTBOX_DEV_PROM_PORT"
+	bash scripts/prometheus.sh config "$prom_dir"
+fi
+
 for d in app relay worker; do
 	start "$d"
 done
@@ -145,6 +166,7 @@ if [ ${#running[@]} -eq 0 ]; then
 	say "nothing to run; build first (make build)"
 	exit 1
 fi
+[ "$monitor" != 1 ] || start prometheus
 say "starting ${running[*]}; Ctrl-C stops"
 
 # Readiness: each daemon's /readyz (database and broker connected), with a
@@ -153,7 +175,11 @@ declare -A ready_url=(
 	[app]="http://127.0.0.1:${APP_PORT:-3000}/readyz"
 	[relay]="http://127.0.0.1:${RELAY_METRICS_PORT:-9465}/readyz"
 	[worker]="http://127.0.0.1:${WORKER_METRICS_PORT:-9466}/readyz"
+	[prometheus]="http://127.0.0.1:$prom_port/-/ready"
 )
+prom_line=
+[ "$monitor" != 1 ] ||
+	prom_line="; Prometheus on http://127.0.0.1:$prom_port (alerts: /alerts, targets: /targets)"
 ready() { curl -sf -m 2 -o /dev/null "$1"; }
 (
 	for d in "${running[@]}"; do
@@ -162,7 +188,7 @@ ready() { curl -sf -m 2 -o /dev/null "$1"; }
 			exit 1
 		fi
 	done
-	say "all ready: API on http://localhost:${APP_PORT:-3000}"
+	say "all ready: API on http://localhost:${APP_PORT:-3000}$prom_line"
 ) &
 ready_pid=$!
 

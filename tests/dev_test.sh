@@ -14,6 +14,10 @@
 # left.  Then once more, with the relay killed (kill -9) from outside:
 # reported loudly ("dev: *** relay EXITED"), the others stopped cleanly,
 # make fails, no daemon left.
+# The last of the DEV_TEST_RUNS is `make dev MONITOR=1`: besides the
+# above, "dev: all ready" names the Prometheus, which answers on its port
+# and scrapes the three daemons (up == 1), and Ctrl-C stops it too
+# ("dev: prometheus stopped (exit 0)", its port free again).
 #
 # `make dev` runs against the test servers (scripts/ports.env) with the
 # daemons' own ports moved to free ones, so a `make dev` of the user's may
@@ -52,7 +56,11 @@ APP_PORT=$(free_port)
 APP_METRICS_PORT=$(free_port)
 RELAY_METRICS_PORT=$(free_port)
 WORKER_METRICS_PORT=$(free_port)
-export APP_PORT APP_METRICS_PORT RELAY_METRICS_PORT WORKER_METRICS_PORT
+# The Prometheus of the MONITOR=1 run: not the user's make dev's.
+OUTBOX_DEV_PROM_PORT=$(free_port)
+export APP_PORT APP_METRICS_PORT RELAY_METRICS_PORT WORKER_METRICS_PORT \
+	OUTBOX_DEV_PROM_PORT
+prom="http://127.0.0.1:$OUTBOX_DEV_PROM_PORT"
 
 # daemons_left: 0 when none of this checkout's make dev daemons runs, 1
 # when some do, 2 when pgrep itself fails (never a vacuous pass).
@@ -85,12 +93,15 @@ worker_line() {
 # Lines of make and dev.sh (not the daemons' own) that report a failure.
 alarms() { grep -vE '^outbox-demo-[a-z]+ *\|' "$1" | grep -E 'EXITED|Error' || true; }
 
-# start_dev LOG: `make dev` in a process group of its own (job control),
-# as a terminal runs it; a plain `&` job would ignore SIGINT.
+# start_dev LOG [MAKE ARG...]: `make dev` in a process group of its own
+# (job control), as a terminal runs it; a plain `&` job would ignore
+# SIGINT.
 MAKE_PID=
 start_dev() {
+	local log=$1
+	shift
 	set -m
-	make --no-print-directory dev >"$1" 2>&1 &
+	make --no-print-directory dev "$@" >"$log" 2>&1 &
 	MAKE_PID=$!
 	set +m
 }
@@ -108,11 +119,25 @@ trap stop_dev EXIT
 
 # The first start may build the release binaries: a generous deadline.
 ready_s=600
+# up3: Prometheus scrapes the three daemons.
+up3() {
+	[ "$(curl -sf -m 2 --get --data-urlencode 'query=count(up{job=~"outbox-.*"} == 1)' \
+		"$prom/api/v1/query" | grep -o '"value":\[[^]]*\]' | grep -o '"[0-9]*"]')" = '"3"]' ]
+}
+prom_port_free() { [ -z "$(port_holder "$OUTBOX_DEV_PROM_PORT")" ]; }
+
 for i in $(seq 1 "$runs"); do
 	out="$logs/make-dev-$i.log"
-	echo "dev: --- start $i of $runs ($out)"
-	start_dev "$out"
+	monitor=0
+	[ "$i" -ne "$runs" ] || monitor=1
+	echo "dev: --- start $i of $runs ($out)$([ "$monitor" = 0 ] || echo ', MONITOR=1')"
+	start_dev "$out" "MONITOR=$monitor"
 	came_up "$ready_s" "$out" "$i"
+	if [ "$monitor" = 1 ]; then
+		check "$i: 'dev: all ready' names the Prometheus" \
+			grep -q "^dev: all ready: .*Prometheus on $prom " "$out"
+		check "$i: Prometheus scrapes the three daemons within 30 s" wait_for 30 up3
+	fi
 	ready_s=180
 	email="dev-test-$$-$i-$RANDOM@example.com"
 	body=$(curl -s -m 10 -X POST -H "Content-Type: application/json" \
@@ -140,6 +165,10 @@ for i in $(seq 1 "$runs"); do
 		check "$i: $d logged its clean stop" grep -q "^outbox-demo-$d *| .*stopped" "$out"
 	done
 	check "$i: no daemon left running" daemons_left
+	if [ "$monitor" = 1 ]; then
+		check "$i: prometheus exited 0" grep -q "^dev: prometheus stopped (exit 0)" "$out"
+		check "$i: Prometheus's port free again" prom_port_free
+	fi
 	[ "$failed" -eq 0 ] || { echo "dev: make dev output:"; tail -n 40 "$out"; }
 	stop_dev
 done

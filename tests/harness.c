@@ -986,28 +986,40 @@ h_metric(int port, const char *series)
 	return v;
 }
 
-struct h_at_least {
+struct h_metric_want {
 	int port;
 	const char *series;
 	double want;
+	int exact; /* 1: equal to want; 0: at least want */
 };
 
 static int
 h_metric_reached(void *ud)
 {
-	struct h_at_least *a = ud;
+	struct h_metric_want *a = ud;
+	double v = h_metric(a->port, a->series);
 
-	return h_metric(a->port, a->series) >= a->want;
+	return a->exact ? v == a->want : v >= a->want;
 }
 
 void
 h_wait_metric(int port, const char *series, double want, int timeout_ms)
 {
-	struct h_at_least a = { port, series, want };
+	struct h_metric_want a = { port, series, want, 0 };
 
 	ck_assert_msg(h_wait(timeout_ms, h_metric_reached, &a), "%s on :%d is "
 	    "%g after %d ms, want at least %g", series, port,
 	    h_metric(port, series), timeout_ms, want);
+}
+
+void
+h_wait_metric_is(int port, const char *series, double want, int timeout_ms)
+{
+	struct h_metric_want a = { port, series, want, 1 };
+
+	ck_assert_msg(h_wait(timeout_ms, h_metric_reached, &a), "%s on :%d is "
+	    "%g after %d ms, want %g", series, port, h_metric(port, series),
+	    timeout_ms, want);
 }
 
 void

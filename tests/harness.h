@@ -191,6 +191,9 @@ double h_metric(int port, const char *series);
  * fails the test otherwise. */
 void h_wait_metric(int port, const char *series, double want,
     int timeout_ms);
+/* The same, until the series is exactly want (a gauge going down too). */
+void h_wait_metric_is(int port, const char *series, double want,
+    int timeout_ms);
 /* 1 if body is {"error": "<non-empty string>"} and nothing else. */
 int h_is_error_body(const char *body);
 

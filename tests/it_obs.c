@@ -3,8 +3,11 @@
  * servers: each /metrics passes `promtool check metrics` and its
  * counters move with the traffic; /healthz, and /readyz following the
  * database; one W3C traceparent followed from the POST through the
- * outbox row and the relay's AMQP header to the worker's log line; and
- * LOG_FORMAT=json lines that are JSON objects.
+ * outbox row and the relay's AMQP header to the worker's log line;
+ * LOG_FORMAT=json lines that are JSON objects; and the worker's gauges of
+ * the queues' depths: the DLQ's following a dead-lettered message, a
+ * purge and a deleted dead-letter queue, the outbox's counting the ready
+ * messages only.
  */
 #include <check.h>
 #include <jansson.h>
@@ -15,11 +18,15 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_worker.h"
 #include "suites.h"
 
 Suite *it_obs_suite(void);
 
 #define N_POSTS 5
+
+/* The messages of the queue gauges' tests. */
+static struct h_msgs M_obs;
 
 /* The three daemons, each with its metrics listener on a free port. */
 struct trio {
@@ -391,12 +398,122 @@ START_TEST(traceparent_followed_end_to_end)
 }
 END_TEST
 
+/* ---- the queues' depths (worker/qdepth.c) ---- */
+
+/* Starts w (its log named after test), a worker with its metrics on a
+ * free port, returned, and its queue gauges sampled every second; extra:
+ * NULL or up to 4 more settings, NULL-terminated. */
+static int
+start_sampled_worker(struct h_daemon *w, const char *test,
+    const char *const *extra)
+{
+	const char *env[7];
+	char port_env[40];
+	int port = h_free_port(), n = 0;
+
+	snprintf(port_env, sizeof(port_env), "WORKER_METRICS_PORT=%d", port);
+	env[n++] = port_env;
+	env[n++] = "WORKER_QUEUE_SAMPLE_INTERVAL=1";
+	while (extra != NULL && *extra != NULL && n < 6)
+		env[n++] = *extra++;
+	env[n] = NULL;
+	h_start(w, H_WORKER, test, NULL, env);
+	return port;
+}
+
+/* The DLQ gauge (what the "DLQ not empty" alert reads) moves with the
+ * queue, sampled by the worker as its own login; a deleted dead-letter
+ * queue (the broker closes the sampler's channel) costs nothing but the
+ * sample: messages are still handled, the outbox gauge still sampled,
+ * and the DLQ gauge follows again once the queue is back. */
+START_TEST(dlq_gauge_follows_the_dead_letter_queue)
+{
+	static const char dlq_g[] = "outbox_worker_dlq_messages";
+	static const char queue_g[] = "outbox_worker_queue_messages";
+	const char *bad[1] = { "{\"id\": \"not json" };
+	struct h_daemon w = { 0 };
+	mq_conn *c;
+	int port;
+
+	h_reset();
+	port = start_sampled_worker(&w, __func__, NULL);
+	h_wait_metric_is(port, dlq_g, 0, 30000);
+	ck_assert(h_metric(port, queue_g) >= 0);
+
+	/* A message the worker cannot decode: dead-lettered, counted. */
+	h_mq_publish(bad, NULL, 1);
+	h_wait_metric_is(port, dlq_g, 1, 30000);
+	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 1);
+
+	/* An operator empties the DLQ: back to 0. */
+	c = h_mq_open();
+	ck_assert_msg(mq_purge(c, MQ_DLQ, NULL) == 0, "purge: %s",
+	    mq_error(c));
+	mq_free(c);
+	h_wait_metric_is(port, dlq_g, 0, 30000);
+
+	/* The DLQ deleted: the sample fails (said once in the log), the
+	 * worker goes on handling, the outbox gauge is still sampled. */
+	c = h_mq_open();
+	ck_assert_msg(mq_queue_delete(c, MQ_DLQ) == 0, "delete: %s",
+	    mq_error(c));
+	mq_free(c);
+	ck_assert(h_wait_log(&w, "queue depth of outbox.dlq", 1, 30000));
+	h_msgs_make(&M_obs, 3, "qdepth", -1);
+	h_msgs_publish(&M_obs, 0, M_obs.n);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 3,
+	    30000));
+	h_msgs_assert_exactly_once(&M_obs);
+	h_msgs_free(&M_obs);
+	h_wait_metric_is(port, queue_g, 0, 30000);
+
+	/* Back (as the worker's next connect declares it): followed again. */
+	h_mq_reset_queues();
+	h_mq_publish(bad, NULL, 1);
+	h_wait_metric_is(port, dlq_g, 1, 30000);
+	ck_assert_int_eq(h_log_count(&w, "queue depth of outbox.dlq"), 1);
+	h_stop_clean(&w);
+}
+END_TEST
+
+/* The outbox gauge counts the ready messages, not those delivered and
+ * unacked: a worker (prefetch 10) stuck on a locked row holds 10, the
+ * other 20 wait in the queue; the lock gone, they drain to 0. */
+START_TEST(queue_gauge_counts_ready_messages)
+{
+	static const char queue_g[] = "outbox_worker_queue_messages";
+	static const char *const prefetch10[] = { "WORKER_PREFETCH=10",
+	    "WORKER_BATCH_MAX=10", NULL };
+	struct h_daemon w = { 0 };
+	db_conn *lock;
+	int port;
+
+	h_reset();
+	h_msgs_make(&M_obs, 30, "qready", -1);
+	lock = h_lock_customer(M_obs.cid[0]);
+	port = start_sampled_worker(&w, __func__, prefetch10);
+	h_msgs_publish(&M_obs, 0, M_obs.n);
+	ck_assert_msg(h_wait_count(h_lock_wait_sql, 1, 30000),
+	    "the worker never reached the locked row");
+	h_wait_metric_is(port, queue_g, 20, 30000);
+	ck_assert_int_eq(db_rollback(lock), DB_OK);
+	db_free(lock);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 30,
+	    30000));
+	h_wait_metric_is(port, queue_g, 0, 30000);
+	h_msgs_assert_exactly_once(&M_obs);
+	h_msgs_free(&M_obs);
+	h_stop_clean(&w);
+}
+END_TEST
+
 Suite *
 it_obs_suite(void)
 {
 	const TTest *const obs[] = { metrics_scraped_and_counters_move,
 	    readyz_follows_the_database, traceparent_followed_end_to_end,
-	    NULL };
+	    dlq_gauge_follows_the_dead_letter_queue,
+	    queue_gauge_counts_ready_messages, NULL };
 	Suite *s = suite_create("obs");
 
 	suites_case(s, "metrics, readiness, trace, json logs", 180, NULL,

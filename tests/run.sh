@@ -120,6 +120,13 @@ run deps bash tests/deps_test.sh
 
 run unit "$OUTBOX_BIN/outbox-unit"
 
+# The alerting rules (monitoring/alerts.yml): each one's promtool unit
+# tests (monitoring/alerts_test.yml: fires when it should, not before its
+# for:, not when healthy).
+run alerts bash -c 'if promtool check rules monitoring/alerts.yml &&
+	promtool test rules monitoring/alerts_test.yml; then
+	echo "alerts: 1 passed, 0 failed"; else echo "alerts: 0 passed, 1 failed"; exit 1; fi'
+
 echo "== servers ($OUTBOX_SERVERS: MariaDB 127.0.0.1:$OUTBOX_DB_PORT, RabbitMQ 127.0.0.1:$OUTBOX_MQ_PORT, data $OUTBOX_VAR)"
 t=$(now_us)
 servers_started=0
@@ -153,6 +160,11 @@ fi
 
 # `make dev` driven as a user would (start, POST, see the lines, Ctrl-C).
 run dev bash tests/dev_test.sh
+
+# The monitoring against the live daemons: a private Prometheus with the
+# shipped configuration, every dashboard query, an alert firing and
+# resolving (tests/monitor_test.sh).
+run monitor bash tests/monitor_test.sh
 
 # A short chaos run (tests/load/chaos.sh) with the ASan+UBSan daemons: kill -9
 # of app, relay and worker, a RabbitMQ and a MariaDB restart under load;

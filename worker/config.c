@@ -35,6 +35,9 @@ const struct cfg_opt worker_opts[] = {
 	CFG_ROW_INT("WORKER_PROCESSED_RETENTION_INTERVAL", T,
 	    retention_interval_s, "60", 1, 86400,
 	    "seconds between two sweeps of old processed ids"),
+	CFG_ROW_INT("WORKER_QUEUE_SAMPLE_INTERVAL", T, queue_sample_s, "5",
+	    1, 3600, "seconds between two samples of the depths of queues "
+	    "outbox and outbox.dlq (gauges)"),
 	DAEMON_OBS_ROWS(T, "WORKER", "9466"),
 	DAEMON_LOG_ROWS(T),
 };

@@ -21,6 +21,7 @@ struct worker_config {
 	int dlq_timeout_ms;  /* wait for the broker's confirm of a DLQ copy */
 	int retention_hours; /* processed ids kept; 0: for ever */
 	int retention_interval_s; /* between two sweeps of old ids */
+	int queue_sample_s;  /* between two samples of the queues' depths */
 	int metrics_port;    /* 0: no metrics listener */
 	char metrics_bind[64];
 	int log_level;           /* enum log_level */

@@ -1,9 +1,9 @@
 /*
  * main.c - outbox-worker: wiring only.  Config, signals, the inbox
- * retention's pruner (inbox_retention.c), the consume loop (consume.c),
- * shutdown.  SIGTERM/SIGINT: the loop finishes or rolls back the batch in
- * flight, closes its connections, the pruner stops, and the process
- * exits 0.
+ * retention's pruner (inbox_retention.c), the queue depth sampler
+ * (qdepth.c), the consume loop (consume.c), shutdown.  SIGTERM/SIGINT:
+ * the loop finishes or rolls back the batch in flight, closes its
+ * connections, the sampler and the pruner stop, and the process exits 0.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +20,7 @@
 #include "inbox_retention.h"
 #include "obs.h"
 #include "pruner.h"
+#include "qdepth.h"
 #include "worker_metrics.h"
 
 static volatile sig_atomic_t worker_stop;
@@ -29,6 +30,7 @@ main(int argc, char **argv)
 {
 	struct worker_config cfg;
 	struct pruner *pruner;
+	struct qdepth *qdepth;
 	struct obs *obs = NULL;
 	char err[256];
 	int rc, failed;
@@ -53,7 +55,12 @@ main(int argc, char **argv)
 	db_global_init();
 	/* The inbox retention's own thread and connection. */
 	pruner = inbox_pruner_start(&cfg, &failed);
+	/* The gauges of the queues' depths: a thread and connection of
+	 * their own, never in the way of a delivery. */
+	qdepth = failed ? NULL : qdepth_start(&cfg.mq,
+	    cfg.queue_sample_s);
 	rc = failed ? -1 : consume_run(&cfg, &worker_stop);
+	qdepth_free(qdepth);
 	pruner_free(pruner);
 	obs_stop(obs);
 	db_global_end();

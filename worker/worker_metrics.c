@@ -1,7 +1,8 @@
 /*
  * worker_metrics.c - the worker's series: deliveries consumed, effects,
  * duplicates, dead letters by reason, retries, reconnects; created-to-
- * handled lag, batch sizes and commit times (servers and readiness:
+ * handled lag, batch sizes and commit times; the depths of outbox and
+ * outbox.dlq (servers and readiness:
  * common/health.c).
  */
 #include "worker_metrics.h"
@@ -21,6 +22,7 @@ static const char *const dead_labels[DEAD_CLASS_COUNT] = {
 static struct mcounter *consumed, *handled, *dups, *retries, *pruned;
 static struct mcounter *dead[DEAD_CLASS_COUNT];
 static struct mhist *lag, *bsize, *commit_time;
+static struct mgauge *queue_depth, *dlq_depth;
 
 void
 worker_metrics_init(void)
@@ -52,6 +54,13 @@ worker_metrics_init(void)
 	    "Processed ids deleted by the inbox retention "
 	    "(WORKER_PROCESSED_RETENTION_HOURS)", NULL);
 	health_init("outbox_worker");
+	queue_depth = metrics_gauge("outbox_worker_queue_messages",
+	    "Ready messages in queue outbox (sampled every "
+	    "WORKER_QUEUE_SAMPLE_INTERVAL s by a passive declare; "
+	    "unacknowledged deliveries not counted)", NULL);
+	dlq_depth = metrics_gauge("outbox_worker_dlq_messages",
+	    "Ready messages in the dead-letter queue outbox.dlq (sampled "
+	    "every WORKER_QUEUE_SAMPLE_INTERVAL s by a passive declare)", NULL);
 	lag = metrics_histogram("outbox_worker_created_to_handled_seconds",
 	    "Time from the payload's CreatedAt (the app's request) to the "
 	    "commit of the message's effect: the whole path's lag", NULL,
@@ -119,4 +128,16 @@ void
 worker_metrics_commit(double seconds)
 {
 	mhist_observe(commit_time, seconds);
+}
+
+void
+worker_metrics_queue_depth(double n)
+{
+	mgauge_set(queue_depth, n);
+}
+
+void
+worker_metrics_dlq_depth(double n)
+{
+	mgauge_set(dlq_depth, n);
 }

@@ -38,5 +38,9 @@ void worker_metrics_batch(size_t n);
 void worker_metrics_commit(double seconds);
 /* Processed ids deleted by the inbox retention. */
 void worker_metrics_pruned(uint64_t n);
+/* The last sample of the ready messages in queue outbox / outbox.dlq
+ * (qdepth.c). */
+void worker_metrics_queue_depth(double n);
+void worker_metrics_dlq_depth(double n);
 
 #endif
