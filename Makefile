@@ -54,13 +54,15 @@ COMMON_SRC := $(wildcard common/*.c)
 APP_LIB_SRC := $(filter-out app/main.c,$(wildcard app/*.c))
 RELAY_LIB_SRC := $(filter-out relay/main.c,$(wildcard relay/*.c))
 WORKER_LIB_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
+ADMIN_LIB_SRC := $(filter-out admin/main.c,$(wildcard admin/*.c))
 IT_SRC := $(wildcard tests/it_*.c) $(wildcard tests/harness*.c) tests/suites.c tests/testuid.c
 # The relay's poll, run by a test in a session of its own.
 IT_SRC += relay/poll.c relay/outbatch.c relay/unmarked.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
-BINS := $(B)/bin/outbox-app $(B)/bin/outbox-migrate $(B)/bin/outbox-audit
+BINS := $(B)/bin/outbox-app $(B)/bin/outbox-migrate $(B)/bin/outbox-audit \
+	$(B)/bin/outbox-admin
 ifneq ($(wildcard relay/main.c),)
 BINS += $(B)/bin/outbox-relay
 endif
@@ -118,9 +120,13 @@ $(B)/bin/outbox-audit: $(call obj,audit/audit.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(B)/bin/outbox-admin: $(call obj,admin/main.c $(ADMIN_LIB_SRC)) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # Every unit test in one binary: no two modules of the tree share a name.
 UNIT_SRC := $(wildcard tests/unit_*.c) tests/suites.c tests/testuid.c
-$(B)/bin/outbox-unit: $(call obj,$(UNIT_SRC) $(APP_LIB_SRC) $(RELAY_LIB_SRC) $(WORKER_LIB_SRC) $(MIGRATE_LIB_SRC)) $(B)/libcommon.a
+$(B)/bin/outbox-unit: $(call obj,$(UNIT_SRC) $(APP_LIB_SRC) $(RELAY_LIB_SRC) $(WORKER_LIB_SRC) $(MIGRATE_LIB_SRC) admin/args.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 
