@@ -6,9 +6,10 @@
 #   make dev     install, start the dev servers, migrate, run the daemons
 #   make infras  only start the dev MariaDB and RabbitMQ
 #   make clean   stop both sets of private servers, remove build output
+#   make admin ARGS="dlq list"  outbox-admin on the dev servers
 #
 # Two sets of private servers (scripts/ports.env): dev (make dev, infras,
-# migrate, audit) and test (make test, chaos, chaos-db, bench, valgrind,
+# migrate, audit, admin) and test (make test, chaos, chaos-db, bench, valgrind,
 # containers-smoke), with their own ports and data: the tests never touch
 # what `make dev` wrote, and may run while it runs.
 #   make lint    banned functions, cppcheck
@@ -78,7 +79,7 @@ TEST_BINS += $(B)/lib/outbox-fsync-hold.so
 TEST_BINS += $(B)/bin/outbox-sqlproxy
 
 .PHONY: all build build-san tests-bin deps infras migrate dev test clean \
-	lint fuzz audit bench valgrind
+	lint fuzz audit admin bench valgrind
 
 all: build
 
@@ -231,6 +232,16 @@ audit: build
 	    RABBITMQ_USER=$$OUTBOX_AUDIT_MQ_USER \
 	    RABBITMQ_PASS=$$OUTBOX_AUDIT_MQ_PASS \
 	    $(BUILD_ROOT)/release/bin/outbox-audit
+
+# An operator's tool for stuck and dead-lettered messages (admin/main.c;
+# README, "Admin"), as its own login:  make admin ARGS="dlq list"
+ARGS ?= status
+admin: build
+	@. scripts/roles.env && scripts/env.sh env \
+	    DB_USER=$$OUTBOX_ADMIN_DB_USER DB_PASS=$$OUTBOX_ADMIN_DB_PASS \
+	    RABBITMQ_USER=$$OUTBOX_ADMIN_MQ_USER \
+	    RABBITMQ_PASS=$$OUTBOX_ADMIN_MQ_PASS \
+	    $(BUILD_ROOT)/release/bin/outbox-admin $(ARGS)
 
 # ---- app benchmark: raw two-row transaction client (not part of `make test`)
 $(B)/bin/outbox-bench-txn: $(call obj,tests/load/bench_txn.c) $(B)/libcommon.a
