@@ -60,10 +60,27 @@ struct dlq_msg {
 /* The messages taken from the DLQ, in queue order. */
 struct dlq_held {
 	struct dlq_msg *m;
-	size_t n;
+	size_t n, cap;
 	int bounded; /* stopped at ADMIN_DLQ_MAX: the queue may hold more */
 	int missing; /* the queue does not exist (yet) */
 };
+
+/* Room for more messages in h.  0, or -1 (logged). */
+static int
+dlq_grow(struct dlq_held *h)
+{
+	size_t cap = h->cap == 0 ? 64 : h->cap * 2;
+	struct dlq_msg *m = realloc(h->m, cap * sizeof(*m));
+
+	if (m == NULL) {
+		log_warnx("dlq: out of memory");
+		return -1;
+	}
+	memset(m + h->cap, 0, (cap - h->cap) * sizeof(*m));
+	h->m = m;
+	h->cap = cap;
+	return 0;
+}
 
 /* Takes up to max messages of the DLQ.  0, or -1 (logged; the broker
  * gives back what was taken when the connection goes). */
@@ -75,13 +92,12 @@ dlq_take(mq_conn *mq, int max, struct dlq_held *h)
 	int rc;
 
 	memset(h, 0, sizeof(*h));
-	if ((h->m = calloc((size_t)max, sizeof(*h->m))) == NULL) {
-		log_warnx("dlq: out of memory");
-		return -1;
-	}
 	while (h->n < (size_t)max) {
-		struct dlq_msg *m = &h->m[h->n];
+		struct dlq_msg *m;
 
+		if (h->n == h->cap && dlq_grow(h) == -1)
+			return -1;
+		m = &h->m[h->n];
 		rc = mq_get(mq, MQ_DLQ, &m->d);
 		if (rc == -1 && h->n == 0 && strstr(mq_error(mq), "404")) {
 			/* Nobody declared it yet: nothing was dead-lettered. */
@@ -436,6 +452,8 @@ dlq_report(const struct dlq_held *h, const struct admin_args *a,
 	if (a->json) {
 		json_object_set_new(doc, "count", json_integer((json_int_t)n));
 		json_object_set_new(doc, "bounded", json_boolean(h->bounded));
+		json_object_set_new(doc, "queue_exists",
+		    json_boolean(!h->missing));
 		json_object_set_new(doc, "messages", list);
 		if (show)
 			json_object_set_new(doc, "not_found",
@@ -512,7 +530,7 @@ dlq_purge(const struct admin_config *cfg, const struct admin_args *a)
 int
 admin_dlq(const struct admin_config *cfg, const struct admin_args *a)
 {
-	struct dlq_held h = { NULL, 0, 0, 0 };
+	struct dlq_held h = { NULL, 0, 0, 0, 0 };
 	json_t *missing = json_array();
 	size_t nmissing;
 	mq_conn *mq;

@@ -130,10 +130,11 @@ parked_in_list(struct buf *b, const char *head, size_t n)
 
 /* Releases the given seqs that are parked, in one transaction: those
  * rows locked (FOR UPDATE: another release waits), then one UPDATE.
- * Seqs not parked (unknown, published, or never parked) are reported. */
+ * Seqs not parked (unknown, published, or never parked) are reported
+ * and counted in *nmissing.  0, or -1 (logged). */
 static int
 parked_release_some(db_conn *c, const struct admin_args *a, json_t *doc,
-    uint64_t *released)
+    uint64_t *released, size_t *nmissing)
 {
 	struct buf sel, upd;
 	struct db_val *args = calloc(a->n, sizeof(*args));
@@ -170,6 +171,7 @@ parked_release_some(db_conn *c, const struct admin_args *a, json_t *doc,
 	for (i = 0; i < a->n; i++) {
 		if (found[i])
 			continue;
+		(*nmissing)++;
 		json_array_append_new(missing, json_integer(a->seqs[i]));
 		if (!a->json)
 			printf("seq %" PRId64 ": not parked (unknown, published "
@@ -190,6 +192,7 @@ admin_parked(const struct admin_config *cfg, const struct admin_args *a)
 {
 	json_t *doc;
 	uint64_t released = 0;
+	size_t nmissing = 0;
 	db_conn *c;
 	int rc;
 
@@ -207,7 +210,7 @@ admin_parked(const struct admin_config *cfg, const struct admin_args *a)
 		if (rc == -1)
 			log_warnx("parked release: %s", db_error(c));
 	} else {
-		rc = parked_release_some(c, a, doc, &released);
+		rc = parked_release_some(c, a, doc, &released, &nmissing);
 	}
 	db_free(c);
 	if (rc == -1) {
@@ -224,7 +227,7 @@ admin_parked(const struct admin_config *cfg, const struct admin_args *a)
 		    released, released == 1 ? "" : "s");
 	}
 	/* Nothing released, or not all that was asked: 1. */
-	if (released == 0 || (!a->all && released < a->n))
+	if (released == 0 || nmissing > 0)
 		return ADMIN_REFUSED;
 	return ADMIN_OK;
 }

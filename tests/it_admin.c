@@ -7,7 +7,8 @@
  * between the replay's publish and the DLQ removal loses nothing; replay
  * refuses messages too old for the inbox retention and reports unknown
  * ids; purge refuses without a terminal and without --yes; parked list
- * and release; the status figures against known rows; bad input.
+ * and release (then published by the relay); the status figures against
+ * known rows; bad input and servers that cannot be asked.
  */
 #include <check.h>
 #include <jansson.h>
@@ -121,6 +122,7 @@ dlq_by_broker(size_t i)
 
 START_TEST(list_and_show_leave_the_dlq_as_it_was)
 {
+	const char *const bound2[] = { "ADMIN_DLQ_MAX=2", NULL };
 	struct h_daemon a = { 0 };
 	char ids[512], again[512], want[512];
 	json_t *doc, *m, *death;
@@ -155,6 +157,14 @@ START_TEST(list_and_show_leave_the_dlq_as_it_was)
 	/* Given back: now flagged redelivered. */
 	m = json_array_get(json_object_get(doc, "messages"), 0);
 	ck_assert(json_is_true(json_object_get(m, "redelivered")));
+	json_decref(doc);
+	h_mq_wait_depth(MQ_DLQ, 3);
+
+	/* Bounded: the first two, said so, and all three back. */
+	ck_assert_int_eq(ADMIN(&a, bound2, "dlq", "list", "--json"), 0);
+	doc = admin_json(&a);
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "count")), 2);
+	ck_assert(json_is_true(json_object_get(doc, "bounded")));
 	json_decref(doc);
 	h_mq_wait_depth(MQ_DLQ, 3);
 
@@ -450,8 +460,8 @@ seq_of(int nth)
 
 START_TEST(parked_list_and_release)
 {
-	struct h_daemon a = { 0 };
-	char s1[32], s4[32];
+	struct h_daemon a = { 0 }, r = { 0 };
+	char s1[32], s2[32], s3[32], s4[32];
 	json_t *doc, *rows;
 
 	outbox_row("NULL", 5, PARKED_AT, "UTC_TIMESTAMP(6)",
@@ -462,6 +472,8 @@ START_TEST(parked_list_and_release)
 	    "UTC_TIMESTAMP(6)");
 	outbox_row("NULL", 1, "UTC_TIMESTAMP(6)", "NULL", "UTC_TIMESTAMP(6)");
 	snprintf(s1, sizeof(s1), "%lld", seq_of(0));
+	snprintf(s2, sizeof(s2), "%lld", seq_of(1));
+	snprintf(s3, sizeof(s3), "%lld", seq_of(2));
 	snprintf(s4, sizeof(s4), "%lld", seq_of(3));
 
 	ck_assert_int_eq(ADMIN(&a, NULL, "--json", "parked", "list"), 0);
@@ -490,14 +502,21 @@ START_TEST(parked_list_and_release)
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE attempts "
 	    "= 1 AND next_attempt_at IS NOT NULL", NULL, 0), 1);
 
-	ck_assert_int_eq(ADMIN(&a, NULL, "parked", "release", "--all"), 0);
+	/* A seq given twice is one row. */
+	ck_assert_int_eq(ADMIN(&a, NULL, "parked", "release", s2, s3, s2), 0);
 	ck_assert(h_log_contains(&a, "released 2 rows"));
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE parked_at "
 	    "IS NOT NULL", NULL, 0), 0);
 	/* Nothing left to release: 1. */
 	ck_assert_int_eq(ADMIN(&a, NULL, "parked", "release", "--all"), 1);
+	ck_assert(h_log_contains(&a, "released 0 rows"));
 	ck_assert_int_eq(ADMIN(&a, NULL, "parked", "list"), 0);
 	ck_assert(h_log_contains(&a, "0 parked rows"));
+	/* The relay takes the released rows again. */
+	H_START(&r, H_RELAY, NULL, NULL);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM outbox WHERE "
+	    "published_at IS NOT NULL", 4, 30000));
+	h_stop_clean(&r);
 }
 END_TEST
 
