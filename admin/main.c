@@ -10,6 +10,7 @@
 #include "admin.h"
 #include "cfg.h"
 #include "daemon.h"
+#include "inbox_age.h"
 #include "log.h"
 
 #define T struct admin_config
@@ -102,7 +103,8 @@ main(int argc, char **argv)
 		return ADMIN_REFUSED;
 	}
 	memset(&cfg, 0, sizeof(cfg));
-	if (cfg_load(admin_opts, NOPTS, &cfg, err, sizeof(err)) == -1) {
+	if (cfg_load(admin_opts, NOPTS, &cfg, err, sizeof(err)) == -1 ||
+	    inbox_hours_check(cfg.inbox_hours, err, sizeof(err)) == -1) {
 		fprintf(stderr, "outbox-admin: config: %s\n", err);
 		return ADMIN_REFUSED;
 	}

@@ -55,3 +55,14 @@ inbox_too_old(const struct msg_age *a, int hours, char *reason,
 	    "it was published at", at, a->age_ms / (3600 * 1000));
 	return 1;
 }
+
+int
+inbox_hours_check(int hours, char *err, size_t errlen)
+{
+	if (hours != 1)
+		return 0;
+	snprintf(err, errlen, "WORKER_PROCESSED_RETENTION_HOURS: 1 leaves no "
+	    "time to handle a message (messages older than the retention "
+	    "minus 1 h are dead-lettered): 0 or at least 2");
+	return -1;
+}

@@ -46,4 +46,9 @@ void inbox_age(const char *id, size_t n, uint64_t ts, int64_t now_ms,
 int inbox_too_old(const struct msg_age *a, int hours, char *reason,
     size_t reasonlen);
 
+/* 0 when WORKER_PROCESSED_RETENTION_HOURS may be hours; else -1 with
+ * why in err[errlen]: 1 h, all margin, would leave no time at all to
+ * handle a message (its range, 0..87600, is the settings table's). */
+int inbox_hours_check(int hours, char *err, size_t errlen);
+
 #endif

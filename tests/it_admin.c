@@ -524,6 +524,8 @@ END_TEST
 START_TEST(bad_input_is_refused)
 {
 	const char *const nowhere[] = { "DB_PORT=1", "RABBITMQ_PORT=1", NULL };
+	const char *const one_hour[] = { "DB_PORT=1", "RABBITMQ_PORT=1",
+	    "WORKER_PROCESSED_RETENTION_HOURS=1", NULL };
 	struct h_daemon a = { 0 };
 
 	ck_assert_int_eq(ADMIN(&a, nowhere, "dlq"), 1);
@@ -535,6 +537,10 @@ START_TEST(bad_input_is_refused)
 	ck_assert_int_eq(ADMIN(&a, nowhere, "status", "--yes"), 1);
 	ck_assert_int_eq(ADMIN(&a, nowhere, "status", "--help"), 0);
 	ck_assert(h_log_contains(&a, "WORKER_PROCESSED_RETENTION_HOURS"));
+	/* A setting the worker refuses too. */
+	ck_assert_int_eq(ADMIN(&a, one_hour, "status"), 1);
+	ck_assert(h_log_contains(&a, "WORKER_PROCESSED_RETENTION_HOURS: 1 "
+	    "leaves no time"));
 	/* A server that cannot be asked: 2. */
 	ck_assert_int_eq(ADMIN(&a, nowhere, "status"), 2);
 	ck_assert_int_eq(ADMIN(&a, nowhere, "dlq", "list"), 2);
