@@ -185,7 +185,52 @@ dlq_time(uint64_t ts, char *out, size_t outlen)
 		snprintf(out, outlen, "-");
 }
 
-/* The message as JSON (body: with its body text). */
+/* s (n bytes, from the broker: any bytes) as a JSON string: as it is
+ * when it is valid UTF-8, else as a log line shows it (log_visible);
+ * "" and n 0: null. */
+static json_t *
+dlq_jstr(const char *s, size_t n)
+{
+	json_t *j;
+	char *v;
+
+	if (n == 0)
+		return json_null();
+	if ((j = json_stringn(s, n)) != NULL)
+		return j;
+	if ((v = malloc(4 * n + 8)) == NULL)
+		return json_null();
+	log_visible(s, n, v, 4 * n + 8);
+	j = json_string(v);
+	free(v);
+	return j;
+}
+
+/* Prints s (n bytes, from the broker) so that it can neither break the
+ * report's lines nor drive the terminal (log_visible); "-" when empty. */
+static void
+dlq_print(const char *s, size_t n)
+{
+	char small[256], *v = small;
+	size_t cap = 4 * n + 8;
+
+	if (n == 0) {
+		fputs("-", stdout);
+		return;
+	}
+	if (cap > sizeof(small) && (v = malloc(cap)) == NULL) {
+		fputs("(out of memory)", stdout);
+		return;
+	}
+	log_visible(s, n, v, cap > sizeof(small) ? cap : sizeof(small));
+	fputs(v, stdout);
+	if (v != small)
+		free(v);
+}
+
+#define DLQ_PUTS(s) dlq_print((s), strlen(s))
+
+/* The message as JSON (body: with its body text and its properties). */
 static json_t *
 dlq_json(const struct dlq_msg *m, int body)
 {
@@ -196,22 +241,23 @@ dlq_json(const struct dlq_msg *m, int body)
 	dlq_reason(d, reason, sizeof(reason));
 	dlq_trace_id(d, trace);
 	dlq_time(d->timestamp, at, sizeof(at));
-	json_object_set_new(o, "message_id", json_string(d->message_id));
-	json_object_set_new(o, "event", json_string(d->type));
-	json_object_set_new(o, "reason", json_string(reason));
-	json_object_set_new(o, "dlq_reason", d->reason[0] != '\0' ?
-	    json_string(d->reason) : json_null());
+	json_object_set_new(o, "message_id", dlq_jstr(d->message_id,
+	    strlen(d->message_id)));
+	json_object_set_new(o, "event", dlq_jstr(d->type, strlen(d->type)));
+	json_object_set_new(o, "reason", dlq_jstr(reason, strlen(reason)));
+	json_object_set_new(o, "dlq_reason", dlq_jstr(d->reason,
+	    strlen(d->reason)));
 	if (d->death_reason[0] != '\0') {
 		death = json_object();
-		json_object_set_new(death, "reason",
-		    json_string(d->death_reason));
-		json_object_set_new(death, "queue", json_string(d->death_queue));
+		json_object_set_new(death, "reason", dlq_jstr(d->death_reason,
+		    strlen(d->death_reason)));
+		json_object_set_new(death, "queue", dlq_jstr(d->death_queue,
+		    strlen(d->death_queue)));
 		json_object_set_new(death, "count",
 		    json_integer(d->death_count));
 	}
 	json_object_set_new(o, "x_death", death);
-	json_object_set_new(o, "trace_id", trace[0] != '\0' ?
-	    json_string(trace) : json_null());
+	json_object_set_new(o, "trace_id", dlq_jstr(trace, strlen(trace)));
 	json_object_set_new(o, "timestamp", d->timestamp != 0 ?
 	    json_string(at) : json_null());
 	json_object_set_new(o, "seq", d->seq >= 0 ? json_integer(d->seq) :
@@ -219,18 +265,20 @@ dlq_json(const struct dlq_msg *m, int body)
 	json_object_set_new(o, "redelivered", json_boolean(d->redelivered));
 	json_object_set_new(o, "size", json_integer((json_int_t)d->len));
 	if (body) {
-		json_object_set_new(o, "traceparent", d->traceparent[0] != '\0' ?
-		    json_string(d->traceparent) : json_null());
+		json_object_set_new(o, "traceparent", dlq_jstr(d->traceparent,
+		    strlen(d->traceparent)));
 		json_object_set_new(o, "content_type",
-		    json_string(d->content_type));
+		    dlq_jstr(d->content_type, strlen(d->content_type)));
 		json_object_set_new(o, "delivery_mode",
 		    json_integer(d->delivery_mode));
-		json_object_set_new(o, "body", json_stringn_nocheck(d->body,
-		    d->len));
+		json_object_set_new(o, "body", d->len > 0 ?
+		    dlq_jstr(d->body, d->len) : json_string(""));
 	}
 	return o;
 }
 
+/* The message as text: what it is and why, in two lines (body: its
+ * properties and its body too). */
 static void
 dlq_text(const struct dlq_msg *m, int body)
 {
@@ -240,16 +288,38 @@ dlq_text(const struct dlq_msg *m, int body)
 	dlq_reason(d, reason, sizeof(reason));
 	dlq_trace_id(d, trace);
 	dlq_time(d->timestamp, at, sizeof(at));
-	printf("%s  %s  %s  trace %s\n  reason: %s\n",
-	    d->message_id[0] != '\0' ? d->message_id : "(no message id)",
-	    d->type[0] != '\0' ? d->type : "-", at,
-	    trace[0] != '\0' ? trace : "-", reason);
-	if (body)
-		printf("  seq %" PRId64 ", %zu bytes, content type %s, delivery "
-		    "mode %d, traceparent %s\n  body: %.*s\n", d->seq, d->len,
-		    d->content_type[0] != '\0' ? d->content_type : "-",
-		    d->delivery_mode, d->traceparent[0] != '\0' ?
-		    d->traceparent : "-", (int)d->len, d->body);
+	DLQ_PUTS(d->message_id);
+	fputs("  ", stdout);
+	DLQ_PUTS(d->type);
+	printf("  %s  trace %s\n  reason: ", at, trace[0] != '\0' ? trace :
+	    "-");
+	DLQ_PUTS(reason);
+	putchar('\n');
+	if (!body)
+		return;
+	fputs("  ", stdout);
+	if (d->seq >= 0)
+		printf("seq %" PRId64 ", ", d->seq);
+	printf("%zu bytes, delivery mode %d, content type ", d->len,
+	    d->delivery_mode);
+	DLQ_PUTS(d->content_type);
+	fputs(", traceparent ", stdout);
+	DLQ_PUTS(d->traceparent);
+	fputs("\n  body: ", stdout);
+	dlq_print(d->body, d->len);
+	putchar('\n');
+}
+
+/* A message's name in a report: its message id, else its body's id. */
+static void
+dlq_name(const struct dlq_msg *m)
+{
+	if (m->d.message_id[0] != '\0')
+		DLQ_PUTS(m->d.message_id);
+	else if (m->id[0] != '\0')
+		fputs(m->id, stdout);
+	else
+		fputs("(no message id)", stdout);
 }
 
 /* 1 when message m is one the operator named (its message id, or the
@@ -283,11 +353,13 @@ dlq_choose(struct dlq_held *h, const struct admin_args *a, json_t *missing)
 		if (hit)
 			continue;
 		nmissing++;
-		json_array_append_new(missing, json_string(a->ids[k]));
-		if (!a->json)
-			printf("%s: not in %s%s\n", a->ids[k], MQ_DLQ,
-			    h->bounded ? " (among the first ADMIN_DLQ_MAX)" :
-			    "");
+		json_array_append_new(missing, dlq_jstr(a->ids[k],
+		    strlen(a->ids[k])));
+		if (!a->json) {
+			DLQ_PUTS(a->ids[k]);
+			printf(": not in %s%s\n", MQ_DLQ, h->bounded ?
+			    " (among the first ADMIN_DLQ_MAX)" : "");
+		}
 	}
 	return nmissing;
 }
@@ -398,18 +470,19 @@ dlq_replay_report(const struct dlq_held *h, const struct admin_args *a,
 		if (a->json) {
 			o = json_object();
 			json_object_set_new(o, "message_id",
-			    json_string(m->d.message_id));
+			    dlq_jstr(m->d.message_id,
+			    strlen(m->d.message_id)));
 			json_object_set_new(o, "result",
 			    json_string(names[m->state]));
 			json_object_set_new(o, "why", m->why[0] != '\0' ?
 			    json_string(m->why) : json_null());
 			json_array_append_new(list, o);
 		} else if (m->state == DLQ_REPLAYED) {
-			printf("%s: replayed to %s\n", m->d.message_id,
-			    MQ_QUEUE);
+			dlq_name(m);
+			printf(": replayed to %s\n", MQ_QUEUE);
 		} else {
-			printf("%s: left in %s: %s\n", m->d.message_id, MQ_DLQ,
-			    m->why);
+			dlq_name(m);
+			printf(": left in %s: %s\n", MQ_DLQ, m->why);
 		}
 	}
 	if (a->json) {

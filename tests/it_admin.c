@@ -68,11 +68,12 @@ admin_ids(const json_t *doc, char *out, size_t outlen)
 	}
 }
 
-/* Puts message i of M straight into the DLQ, as the worker dead-letters
- * one: x-dlq-reason reason, its message id, type, sequence i + 1, a
- * traceparent, timestamp ts (0: now). */
+/* Puts body straight into the DLQ, as the worker dead-letters a message:
+ * x-dlq-reason reason, message id id, type CustomerCreated, sequence seq,
+ * a traceparent, timestamp ts (0: now). */
 static void
-dlq_put(size_t i, const char *reason, uint64_t ts)
+dlq_put_body(const char *body, const char *id, const char *reason,
+    int64_t seq, uint64_t ts)
 {
 	struct mq_params p;
 	struct mq_msg m;
@@ -85,11 +86,11 @@ dlq_put(size_t i, const char *reason, uint64_t ts)
 	ck_assert_msg(mq_connect(c, 1) == 0, "broker: %s", mq_error(c));
 	trace_child(NULL, tp);
 	memset(&m, 0, sizeof(m));
-	m.body = M.bodies[i];
-	m.len = strlen(M.bodies[i]);
-	m.message_id = M.id[i];
+	m.body = body;
+	m.len = strlen(body);
+	m.message_id = id;
 	m.type = MSG_EVENT_CUSTOMER_CREATED;
-	m.seq = (int64_t)i + 1;
+	m.seq = seq;
 	m.reason = reason;
 	m.traceparent = tp;
 	m.timestamp = ts;
@@ -97,6 +98,13 @@ dlq_put(size_t i, const char *reason, uint64_t ts)
 	    "publish: %s", mq_error(c));
 	ck_assert_int_eq(m.result, MQ_ACKED);
 	mq_free(c);
+}
+
+/* Message i of M into the DLQ (dlq_put_body), sequence i + 1. */
+static void
+dlq_put(size_t i, const char *reason, uint64_t ts)
+{
+	dlq_put_body(M.bodies[i], M.id[i], reason, (int64_t)i + 1, ts);
 }
 
 /* Message i of M through queue outbox, then rejected without requeue by
@@ -196,6 +204,36 @@ START_TEST(list_and_show_leave_the_dlq_as_it_was)
 	ck_assert(h_log_contains(&a, "not in outbox.dlq"));
 	h_mq_wait_depth(MQ_DLQ, 3);
 	ck_assert_int_eq(h_mq_depth(MQ_QUEUE), 0);
+}
+END_TEST
+
+/* What a dead-lettered message carries comes from outside: shown, it
+ * can neither break the report's lines nor drive the terminal, and the
+ * JSON report stays valid JSON. */
+START_TEST(show_makes_outside_bytes_visible)
+{
+	static const char body[] = "\x1b[2J{\"id\": \xff}\nforged line";
+	struct h_daemon a = { 0 };
+	json_t *doc, *m;
+
+	dlq_put_body(body, "bad-id", "undecodable: \x1b[31mred\n", 7, 0);
+	ck_assert_int_eq(ADMIN(&a, NULL, "dlq", "show", "bad-id"), 0);
+	ck_assert(h_log_contains(&a, "body: \\x1b[2J{\"id\": \\xff}\\x0a"
+	    "forged line"));
+	ck_assert(h_log_contains(&a, "reason: undecodable: \\x1b[31mred"
+	    "\\x0a"));
+	ck_assert(!h_log_contains(&a, "\x1b"));
+	ck_assert_int_eq(ADMIN(&a, NULL, "--json", "dlq", "show", "bad-id"), 0);
+	doc = admin_json(&a);
+	m = json_array_get(json_object_get(doc, "messages"), 0);
+	/* Not UTF-8: as the text shows it; valid UTF-8: as it is. */
+	ck_assert_str_eq(json_string_value(json_object_get(m, "body")),
+	    "\\x1b[2J{\"id\": \\xff}\\x0aforged line");
+	ck_assert_str_eq(json_string_value(json_object_get(m, "dlq_reason")),
+	    "undecodable: \x1b[31mred\n");
+	ck_assert_int_eq(json_integer_value(json_object_get(m, "seq")), 7);
+	json_decref(doc);
+	h_mq_wait_depth(MQ_DLQ, 1);
 }
 END_TEST
 
@@ -551,6 +589,7 @@ Suite *
 it_admin_suite(void)
 {
 	const TTest *const dlq[] = { list_and_show_leave_the_dlq_as_it_was,
+	    show_makes_outside_bytes_visible,
 	    replayed_message_is_handled_once,
 	    replay_of_a_handled_message_is_a_duplicate,
 	    crash_between_publish_and_removal_loses_nothing,
