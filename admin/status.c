@@ -79,7 +79,7 @@ status_queue(const struct admin_config *cfg, mq_conn **m, const char *queue,
 		}
 		json_object_set_new(q, "exists", json_false());
 		if (!json)
-			printf("  %-38s %s\n", queue, "does not exist");
+			printf("  queue %-32s does not exist (yet)\n", queue);
 	} else {
 		json_object_set_new(q, "exists", json_true());
 		json_object_set_new(q, "ready", json_integer(ready));
