@@ -93,11 +93,13 @@ main(int argc, char **argv)
 
 	log_init("admin", LOG_LVL_WARN);
 	/* --help wherever it is, e.g. after a command. */
-	for (i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-			argc = 2, argv = help;
-	if (daemon_help(argc, argv, args_usage, admin_opts, NOPTS))
-		return ADMIN_OK;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
+			daemon_help(2, help, args_usage, admin_opts, NOPTS);
+			return ADMIN_OK;
+		}
+	}
 	if (args_parse(argc, argv, &args, err, sizeof(err)) == -1) {
 		fprintf(stderr, "outbox-admin: %s\n%s\n", err, args_usage);
 		return ADMIN_REFUSED;
