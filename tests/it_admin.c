@@ -237,6 +237,83 @@ START_TEST(show_makes_outside_bytes_visible)
 }
 END_TEST
 
+/* What a replay published, as consumed from queue outbox. */
+struct seen {
+	int n;
+	struct {
+		char id[128], type[128], reason[256], death[32], tp[64];
+		char ctype[64], body[1024];
+		int64_t seq;
+		int mode;
+		uint64_t ts;
+	} m[4];
+};
+
+static void
+seen_collect(void *ud, const struct mq_delivery *d)
+{
+	struct seen *s = ud;
+
+	if (s->n >= 4)
+		return;
+	snprintf(s->m[s->n].id, sizeof(s->m[0].id), "%s", d->message_id);
+	snprintf(s->m[s->n].type, sizeof(s->m[0].type), "%s", d->type);
+	snprintf(s->m[s->n].reason, sizeof(s->m[0].reason), "%s", d->reason);
+	snprintf(s->m[s->n].death, sizeof(s->m[0].death), "%s",
+	    d->death_reason);
+	snprintf(s->m[s->n].tp, sizeof(s->m[0].tp), "%s", d->traceparent);
+	snprintf(s->m[s->n].ctype, sizeof(s->m[0].ctype), "%s",
+	    d->content_type);
+	snprintf(s->m[s->n].body, sizeof(s->m[0].body), "%.*s", (int)d->len,
+	    d->body);
+	s->m[s->n].seq = d->seq;
+	s->m[s->n].mode = d->delivery_mode;
+	s->m[s->n].ts = d->timestamp;
+	s->n++;
+}
+
+/* A replay publishes what the relay published (body, message id, type,
+ * sequence, traceparent, timestamp, persistent, JSON), without the
+ * reasons it was dead-lettered with: neither the worker's x-dlq-reason
+ * nor the broker's x-death. */
+START_TEST(replay_sends_what_the_relay_sent)
+{
+	struct h_daemon a = { 0 };
+	struct seen s;
+	char tp[64];
+	json_t *doc;
+
+	h_msgs_make(&M, 2, "adm-wire", -1);
+	dlq_put(0, "test: wire", 1700000000);
+	dlq_by_broker(1);
+	ck_assert_int_eq(ADMIN(&a, NULL, "--json", "dlq", "show", M.id[0]), 0);
+	doc = admin_json(&a);
+	snprintf(tp, sizeof(tp), "%s", json_string_value(json_object_get(
+	    json_array_get(json_object_get(doc, "messages"), 0),
+	    "traceparent")));
+	json_decref(doc);
+	ck_assert_int_eq(ADMIN(&a, NULL, "dlq", "replay", "--all"), 0);
+	memset(&s, 0, sizeof(s));
+	ck_assert_uint_eq(h_mq_collect(MQ_QUEUE, 2, 30000, seen_collect, &s),
+	    2);
+	ck_assert_str_eq(s.m[0].id, M.id[0]);
+	ck_assert_str_eq(s.m[0].body, M.bodies[0]);
+	ck_assert_str_eq(s.m[0].type, MSG_EVENT_CUSTOMER_CREATED);
+	ck_assert_int_eq(s.m[0].seq, 1);
+	ck_assert_str_eq(s.m[0].tp, tp);
+	ck_assert_uint_eq(s.m[0].ts, 1700000000);
+	ck_assert_str_eq(s.m[1].id, M.id[1]);
+	ck_assert_str_eq(s.m[1].body, M.bodies[1]);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_str_eq(s.m[i].reason, "");
+		ck_assert_str_eq(s.m[i].death, "");
+		ck_assert_int_eq(s.m[i].mode, 2);
+		ck_assert_str_eq(s.m[i].ctype, "application/json");
+	}
+	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 0);
+}
+END_TEST
+
 /* The worker dead-letters a message whose effect the database refuses;
  * once the cause is fixed, the replay is handled, once. */
 START_TEST(replayed_message_is_handled_once)
@@ -589,7 +666,7 @@ Suite *
 it_admin_suite(void)
 {
 	const TTest *const dlq[] = { list_and_show_leave_the_dlq_as_it_was,
-	    show_makes_outside_bytes_visible,
+	    show_makes_outside_bytes_visible, replay_sends_what_the_relay_sent,
 	    replayed_message_is_handled_once,
 	    replay_of_a_handled_message_is_a_duplicate,
 	    crash_between_publish_and_removal_loses_nothing,
