@@ -184,11 +184,38 @@ START_TEST(admin_broker_permissions)
 }
 END_TEST
 
+/* The audit only reads queue depths (passive declares, which need no
+ * permission): its RabbitMQ user can neither declare nor delete a queue
+ * of the topology (a delete would take every message in it). */
+START_TEST(audit_cannot_change_the_topology)
+{
+	struct mq_params p;
+	uint32_t n;
+	mq_conn *c;
+
+	h_mq_reset_queues();
+	h_role_mq_params("AUDIT", &p);
+	c = mq_new(&p);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(mq_connect(c, 0) == 0, "audit login: %s", mq_error(c));
+	ck_assert_int_eq(mq_queue_depth(c, MQ_DLQ, &n, NULL), 0);
+	ck_assert_int_eq(mq_queue_delete(c, MQ_DLQ), -1);
+	ck_assert_msg(strstr(mq_error(c), "403") != NULL, "want 403: %s",
+	    mq_error(c));
+	ck_assert_int_eq(mq_connect(c, 0), 0);
+	ck_assert_int_eq(mq_declare_topology(c), -1);
+	ck_assert_msg(strstr(mq_error(c), "403") != NULL, "want 403: %s",
+	    mq_error(c));
+	mq_free(c);
+	ck_assert_int_ge(h_mq_depth(MQ_DLQ), 0);
+}
+END_TEST
+
 Suite *
 it_privileges_suite(void)
 {
 	const TTest *const broker[] = { broker_permissions,
-	    admin_broker_permissions, NULL };
+	    admin_broker_permissions, audit_cannot_change_the_topology, NULL };
 	Suite *s = suite_create("privileges");
 
 	tcase_add_loop_test(suites_case(s, "logins", 60, NULL, NULL, broker),
