@@ -7,9 +7,10 @@
 #                (MONITOR=1: and a private Prometheus with monitoring/)
 #   make infras  only start the dev MariaDB and RabbitMQ
 #   make clean   stop both sets of private servers, remove build output
+#   make admin ARGS="dlq list"  outbox-admin on the dev servers
 #
 # Two sets of private servers (scripts/ports.env): dev (make dev, infras,
-# migrate, audit) and test (make test, chaos, chaos-db, bench, valgrind,
+# migrate, audit, admin) and test (make test, chaos, chaos-db, bench, valgrind,
 # containers-smoke), with their own ports and data: the tests never touch
 # what `make dev` wrote, and may run while it runs.
 #   make lint    banned functions, cppcheck
@@ -55,13 +56,15 @@ COMMON_SRC := $(wildcard common/*.c)
 APP_LIB_SRC := $(filter-out app/main.c,$(wildcard app/*.c))
 RELAY_LIB_SRC := $(filter-out relay/main.c,$(wildcard relay/*.c))
 WORKER_LIB_SRC := $(filter-out worker/main.c,$(wildcard worker/*.c))
+ADMIN_LIB_SRC := $(filter-out admin/main.c,$(wildcard admin/*.c))
 IT_SRC := $(wildcard tests/it_*.c) $(wildcard tests/harness*.c) tests/suites.c tests/testuid.c
 # The relay's poll, run by a test in a session of its own.
 IT_SRC += relay/poll.c relay/outbatch.c relay/unmarked.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
-BINS := $(B)/bin/outbox-app $(B)/bin/outbox-migrate $(B)/bin/outbox-audit
+BINS := $(B)/bin/outbox-app $(B)/bin/outbox-migrate $(B)/bin/outbox-audit \
+	$(B)/bin/outbox-admin
 ifneq ($(wildcard relay/main.c),)
 BINS += $(B)/bin/outbox-relay
 endif
@@ -77,7 +80,7 @@ TEST_BINS += $(B)/lib/outbox-fsync-hold.so
 TEST_BINS += $(B)/bin/outbox-sqlproxy
 
 .PHONY: all build build-san tests-bin deps infras migrate dev test clean \
-	lint fuzz audit bench valgrind
+	lint fuzz audit admin bench valgrind
 
 all: build
 
@@ -119,9 +122,13 @@ $(B)/bin/outbox-audit: $(call obj,audit/audit.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(B)/bin/outbox-admin: $(call obj,admin/main.c $(ADMIN_LIB_SRC)) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # Every unit test in one binary: no two modules of the tree share a name.
 UNIT_SRC := $(wildcard tests/unit_*.c) tests/suites.c tests/testuid.c
-$(B)/bin/outbox-unit: $(call obj,$(UNIT_SRC) $(APP_LIB_SRC) $(RELAY_LIB_SRC) $(WORKER_LIB_SRC) $(MIGRATE_LIB_SRC)) $(B)/libcommon.a
+$(B)/bin/outbox-unit: $(call obj,$(UNIT_SRC) $(APP_LIB_SRC) $(RELAY_LIB_SRC) $(WORKER_LIB_SRC) $(MIGRATE_LIB_SRC) admin/args.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 
@@ -228,6 +235,16 @@ audit: build
 	    RABBITMQ_USER=$$OUTBOX_AUDIT_MQ_USER \
 	    RABBITMQ_PASS=$$OUTBOX_AUDIT_MQ_PASS \
 	    $(BUILD_ROOT)/release/bin/outbox-audit
+
+# An operator's tool for stuck and dead-lettered messages (admin/main.c;
+# README, "Admin"), as its own login:  make admin ARGS="dlq list"
+ARGS ?= status
+admin: build
+	@. scripts/roles.env && scripts/env.sh env \
+	    DB_USER=$$OUTBOX_ADMIN_DB_USER DB_PASS=$$OUTBOX_ADMIN_DB_PASS \
+	    RABBITMQ_USER=$$OUTBOX_ADMIN_MQ_USER \
+	    RABBITMQ_PASS=$$OUTBOX_ADMIN_MQ_PASS \
+	    $(BUILD_ROOT)/release/bin/outbox-admin $(ARGS)
 
 # ---- app benchmark: raw two-row transaction client (not part of `make test`)
 $(B)/bin/outbox-bench-txn: $(call obj,tests/load/bench_txn.c) $(B)/libcommon.a

@@ -96,18 +96,20 @@ log_utf8_len(const unsigned char *s, size_t n)
 	return need + 1;
 }
 
-/* Appends s to line[*n..cap) with what could forge a line or drive a
- * terminal made visible: bytes below 0x20, 0x7f and bytes that are not
- * valid UTF-8 become \xNN (text); in JSON (json != 0) quotes and
- * backslashes are escaped too, control bytes become \u00NN and invalid
- * bytes the text \\xNN, so that the line stays valid JSON.  Stops where
- * the next piece might not fit: returns 1 if s was cut, else 0. */
+/* Appends s (len bytes) to line[*n..cap) with what could forge a line
+ * or drive a terminal made visible: bytes below 0x20, 0x7f and bytes
+ * that are not valid UTF-8 become \xNN (text); in JSON (json != 0)
+ * quotes and backslashes are escaped too, control bytes become \u00NN
+ * and invalid bytes the text \\xNN, so that the line stays valid JSON.
+ * Stops where the next piece might not fit: returns 1 if s was cut,
+ * else 0. */
 static int
-log_append_safe(char *line, size_t *n, size_t cap, const char *s, int json)
+log_append_safe(char *line, size_t *n, size_t cap, const char *s,
+    size_t len, int json)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s;
-	size_t left = strlen(s), k;
+	size_t left = len, k;
 
 	while (left > 0 && *n + 7 < cap) {
 		k = log_utf8_len(p, left);
@@ -138,6 +140,19 @@ log_append_safe(char *line, size_t *n, size_t cap, const char *s, int json)
 	return left > 0;
 }
 
+int
+log_visible(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t at = 0;
+	int cut;
+
+	if (outlen == 0)
+		return n > 0;
+	cut = log_append_safe(out, &at, outlen, s, n, 0);
+	out[at] = '\0';
+	return cut;
+}
+
 static void
 log_emit_json(enum log_level lvl, const char *errstr, const char *fmt,
     va_list ap)
@@ -154,12 +169,13 @@ log_emit_json(enum log_level lvl, const char *errstr, const char *fmt,
 	n = strftime(line, cap, "{\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
 	log_appendf(line, &n, cap, ".%06ldZ\",\"level\":\"%s\",\"process\":\"",
 	    ts.tv_nsec / 1000, names[lvl]);
-	log_append_safe(line, &n, cap, log_proc, 1);
+	log_append_safe(line, &n, cap, log_proc, strlen(log_proc), 1);
 	log_appendf(line, &n, cap, "\",\"message\":\"");
-	log_append_safe(line, &n, cap, msg, 1);
+	log_append_safe(line, &n, cap, msg, strlen(msg), 1);
 	if (errstr != NULL) {
 		log_appendf(line, &n, cap, "\",\"error\":\"");
-		log_append_safe(line, &n, cap, errstr, 1);
+		log_append_safe(line, &n, cap, errstr, strlen(errstr),
+		    1);
 	}
 	line[n++] = '"';
 	line[n++] = '}';
@@ -192,10 +208,11 @@ log_emit(enum log_level lvl, const char *prefix, const char *errstr,
 	/* The message may carry bytes from outside (a request's path, a
 	 * server's error text): escaped, so that it stays one line. */
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	cut = log_append_safe(line, &n, cap, msg, 0);
+	cut = log_append_safe(line, &n, cap, msg, strlen(msg), 0);
 	if (errstr != NULL) {
 		log_appendf(line, &n, cap, ": ");
-		cut |= log_append_safe(line, &n, cap, errstr, 0);
+		cut |= log_append_safe(line, &n, cap, errstr,
+		    strlen(errstr), 0);
 	}
 	if (cut)
 		memcpy(line + n - 3, "...", 3);

@@ -17,6 +17,7 @@
 #define OUTBOX_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_LVL_DEBUG = 0, LOG_LVL_INFO = 1, LOG_LVL_WARN = 2 };
 
@@ -33,6 +34,13 @@ void log_init(const char *procname, enum log_level min_level);
 extern const char *const log_level_names[];
 extern const char *const log_format_names[];
 void log_set_format(enum log_format f);
+
+/* s (n bytes, from outside: it may hold any byte) as a log line shows
+ * it: bytes below 0x20, 0x7f and bytes that are not valid UTF-8 as
+ * \xNN, so that it can neither forge a line nor drive a terminal; into
+ * out[outlen], NUL-terminated.  Returns 1 when it was cut to fit, else
+ * 0; 4 * n + 8 bytes always hold it. */
+int log_visible(const char *s, size_t n, char *out, size_t outlen);
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

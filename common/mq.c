@@ -607,10 +607,12 @@ mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
 			props.type = amqp_cstring_bytes(msgs[i].type);
 		}
 		nh = 0;
-		hdr[nh].key = amqp_cstring_bytes(MQ_HDR_SEQ);
-		hdr[nh].value.kind = AMQP_FIELD_KIND_I64;
-		hdr[nh].value.value.i64 = msgs[i].seq;
-		nh++;
+		if (msgs[i].seq >= 0) {
+			hdr[nh].key = amqp_cstring_bytes(MQ_HDR_SEQ);
+			hdr[nh].value.kind = AMQP_FIELD_KIND_I64;
+			hdr[nh].value.value.i64 = msgs[i].seq;
+			nh++;
+		}
 		if (msgs[i].reason != NULL) {
 			hdr[nh].key = amqp_cstring_bytes(MQ_HDR_DLQ_REASON);
 			hdr[nh].value.kind = AMQP_FIELD_KIND_UTF8;
@@ -792,7 +794,49 @@ mq_copy_prop(char *dst, size_t dstlen, int present, amqp_bytes_t b)
 	dst[n] = '\0';
 }
 
-/* Reads the headers the system sets (sequence, dead-letter reason). */
+/* 1 if the table key k is the C string s. */
+static int
+mq_key_is(amqp_bytes_t k, const char *s)
+{
+	return k.len == strlen(s) && memcmp(k.bytes, s, k.len) == 0;
+}
+
+/* The first entry of the broker's x-death header (a list of tables,
+ * latest death first) into d. */
+static void
+mq_read_death(struct mq_delivery *d, const amqp_field_value_t *v)
+{
+	const amqp_table_t *t;
+	const amqp_table_entry_t *e;
+	int i;
+
+	if (v->kind != AMQP_FIELD_KIND_ARRAY || v->value.array.num_entries < 1 ||
+	    v->value.array.entries[0].kind != AMQP_FIELD_KIND_TABLE)
+		return;
+	t = &v->value.array.entries[0].value.table;
+	for (i = 0; i < t->num_entries; i++) {
+		e = &t->entries[i];
+		if (mq_key_is(e->key, "reason") &&
+		    (e->value.kind == AMQP_FIELD_KIND_UTF8 ||
+		    e->value.kind == AMQP_FIELD_KIND_BYTES))
+			mq_copy_prop(d->death_reason, sizeof(d->death_reason), 1,
+			    e->value.value.bytes);
+		else if (mq_key_is(e->key, "queue") &&
+		    (e->value.kind == AMQP_FIELD_KIND_UTF8 ||
+		    e->value.kind == AMQP_FIELD_KIND_BYTES))
+			mq_copy_prop(d->death_queue, sizeof(d->death_queue), 1,
+			    e->value.value.bytes);
+		else if (mq_key_is(e->key, "count") &&
+		    e->value.kind == AMQP_FIELD_KIND_I64)
+			d->death_count = e->value.value.i64;
+		else if (mq_key_is(e->key, "count") &&
+		    e->value.kind == AMQP_FIELD_KIND_I32)
+			d->death_count = e->value.value.i32;
+	}
+}
+
+/* Reads the headers the system sets (sequence, dead-letter reason, trace
+ * context) and the broker's x-death. */
 static void
 mq_read_headers(struct mq_delivery *d, const amqp_basic_properties_t *p)
 {
@@ -806,7 +850,9 @@ mq_read_headers(struct mq_delivery *d, const amqp_basic_properties_t *p)
 		return;
 	for (i = 0; i < p->headers.num_entries; i++) {
 		e = &p->headers.entries[i];
-		if (e->key.len == strlen(MQ_HDR_SEQ) &&
+		if (mq_key_is(e->key, "x-death"))
+			mq_read_death(d, &e->value);
+		else if (e->key.len == strlen(MQ_HDR_SEQ) &&
 		    memcmp(e->key.bytes, MQ_HDR_SEQ, e->key.len) == 0) {
 			if (e->value.kind == AMQP_FIELD_KIND_I64)
 				d->seq = e->value.value.i64;
@@ -830,6 +876,25 @@ mq_read_headers(struct mq_delivery *d, const amqp_basic_properties_t *p)
 	}
 }
 
+static void mq_fill(struct mq_delivery *d, struct mq_priv *p);
+
+/* Clears d and allocates what a delivery will be read into; NULL (error
+ * set) when not connected or out of memory. */
+static struct mq_priv *
+mq_delivery_new(mq_conn *c, struct mq_delivery *d)
+{
+	struct mq_priv *p;
+
+	memset(d, 0, sizeof(*d));
+	if (!c->connected) {
+		mq_set_err(c, "not connected");
+		return NULL;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		mq_set_err(c, "out of memory");
+	return p;
+}
+
 int
 mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms)
 {
@@ -839,15 +904,8 @@ mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms)
 	struct timeval tv;
 	int rc;
 
-	memset(d, 0, sizeof(*d));
-	if (!c->connected) {
-		mq_set_err(c, "not connected");
+	if ((p = mq_delivery_new(c, d)) == NULL)
 		return -1;
-	}
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		mq_set_err(c, "out of memory");
-		return -1;
-	}
 	tv.tv_sec = timeout_ms / 1000;
 	tv.tv_usec = (timeout_ms % 1000) * 1000;
 	amqp_maybe_release_buffers(c->st);
@@ -890,6 +948,15 @@ mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms)
 		free(p);
 		return mq_fail(c);
 	}
+	mq_fill(d, p);
+	return 1;
+}
+
+/* A delivery (or a basic.get's message) in p, read into d, which owns p
+ * from now on. */
+static void
+mq_fill(struct mq_delivery *d, struct mq_priv *p)
+{
 	d->tag = p->env.delivery_tag;
 	d->redelivered = p->env.redelivered;
 	d->body = p->env.message.body.bytes;
@@ -910,7 +977,6 @@ mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms)
 	if (p->env.message.properties._flags & AMQP_BASIC_TIMESTAMP_FLAG)
 		d->timestamp = p->env.message.properties.timestamp;
 	d->priv = p;
-	return 1;
 }
 
 void
@@ -926,8 +992,58 @@ mq_delivery_free(struct mq_delivery *d)
 }
 
 int
-mq_ack(mq_conn *c, uint64_t tag, int multiple)
+mq_get(mq_conn *c, const char *queue, struct mq_delivery *d)
 {
+	amqp_basic_get_ok_t *ok;
+	struct mq_priv *p;
+	amqp_rpc_reply_t r;
+	int cut;
+
+	if ((p = mq_delivery_new(c, d)) == NULL)
+		return -1;
+	amqp_maybe_release_buffers(c->st);
+	watch_begin(c);
+	r = amqp_basic_get(c->st, MQ_CHANNEL, amqp_cstring_bytes(queue), 0);
+	if (r.reply_type == AMQP_RESPONSE_NORMAL &&
+	    r.reply.id == AMQP_BASIC_GET_OK_METHOD) {
+		ok = r.reply.decoded;
+		p->env.channel = MQ_CHANNEL;
+		p->env.delivery_tag = ok->delivery_tag;
+		p->env.redelivered = ok->redelivered;
+		r = amqp_read_message(c->st, MQ_CHANNEL, &p->env.message, 0);
+		cut = watch_end(c);
+		if (cut || mq_check_reply(c, r, "basic.get: message") == -1) {
+			free(p);
+			if (cut)
+				mq_set_err(c, "basic.get: no answer within %d ms",
+				    c->op_timeout_ms);
+			return mq_fail(c);
+		}
+		mq_fill(d, p);
+		return 1;
+	}
+	cut = watch_end(c);
+	free(p);
+	if (cut) {
+		mq_set_err(c, "basic.get: no answer within %d ms",
+		    c->op_timeout_ms);
+		return mq_fail(c);
+	}
+	if (mq_check_reply(c, r, "basic.get") == -1)
+		return mq_fail(c);
+	return 0; /* basic.get-empty */
+}
+
+/* How a delivery is settled. */
+enum mq_answer { MQ_ANSWER_ACK, MQ_ANSWER_REJECT, MQ_ANSWER_NACK };
+
+/* Sends the answer to delivery tag (multiple, requeue as the method
+ * takes them).  0 or -1. */
+static int
+mq_answer(mq_conn *c, enum mq_answer how, uint64_t tag, int multiple,
+    int requeue)
+{
+	static const char *const names[] = { "ack", "reject", "nack" };
 	int rc;
 
 	if (!c->connected) {
@@ -935,34 +1051,38 @@ mq_ack(mq_conn *c, uint64_t tag, int multiple)
 		return -1;
 	}
 	watch_begin(c);
-	rc = amqp_basic_ack(c->st, MQ_CHANNEL, tag, multiple);
+	if (how == MQ_ANSWER_ACK)
+		rc = amqp_basic_ack(c->st, MQ_CHANNEL, tag, multiple);
+	else if (how == MQ_ANSWER_REJECT)
+		rc = amqp_basic_reject(c->st, MQ_CHANNEL, tag, requeue);
+	else
+		rc = amqp_basic_nack(c->st, MQ_CHANNEL, tag, multiple,
+		    requeue);
 	if (watch_end(c))
 		rc = AMQP_STATUS_TIMEOUT;
 	if (rc != AMQP_STATUS_OK) {
-		mq_set_err(c, "ack: %s", amqp_error_string2(rc));
+		mq_set_err(c, "%s: %s", names[how], amqp_error_string2(rc));
 		return mq_fail(c);
 	}
 	return 0;
 }
 
 int
+mq_nack(mq_conn *c, uint64_t tag, int multiple, int requeue)
+{
+	return mq_answer(c, MQ_ANSWER_NACK, tag, multiple, requeue);
+}
+
+int
+mq_ack(mq_conn *c, uint64_t tag, int multiple)
+{
+	return mq_answer(c, MQ_ANSWER_ACK, tag, multiple, 0);
+}
+
+int
 mq_reject(mq_conn *c, uint64_t tag, int requeue)
 {
-	int rc;
-
-	if (!c->connected) {
-		mq_set_err(c, "not connected");
-		return -1;
-	}
-	watch_begin(c);
-	rc = amqp_basic_reject(c->st, MQ_CHANNEL, tag, requeue);
-	if (watch_end(c))
-		rc = AMQP_STATUS_TIMEOUT;
-	if (rc != AMQP_STATUS_OK) {
-		mq_set_err(c, "reject: %s", amqp_error_string2(rc));
-		return mq_fail(c);
-	}
-	return 0;
+	return mq_answer(c, MQ_ANSWER_REJECT, tag, 0, requeue);
 }
 
 int

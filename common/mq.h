@@ -73,7 +73,8 @@ struct mq_msg {
 	size_t len;
 	const char *message_id; /* unique within a batch */
 	const char *type;       /* event name */
-	int64_t seq;            /* outbox sequence, sent as a header */
+	int64_t seq;            /* outbox sequence, sent as a header (< 0:
+	                         * none, e.g. a replayed message without) */
 	const char *reason;     /* NULL, or the dead-letter reason header */
 	const char *traceparent; /* NULL, or the traceparent header */
 	uint64_t timestamp;     /* seconds since the epoch; 0: now */
@@ -94,6 +95,13 @@ struct mq_delivery {
 	int delivery_mode;     /* 2: persistent; 0 when absent */
 	uint64_t timestamp;    /* seconds since the epoch; 0 when absent */
 	char traceparent[64];  /* MQ_HDR_TRACEPARENT header, "" when absent */
+	/* The broker's own dead-lettering (the x-death header, its first
+	 * entry: the latest): why ("rejected", "expired", "maxlen",
+	 * "delivery_limit"), from which queue, how many times; "", "", 0
+	 * when absent. */
+	char death_reason[32];
+	char death_queue[128];
+	int64_t death_count;
 	void *priv;
 };
 
@@ -181,6 +189,16 @@ int mq_consume(mq_conn *c, const char *queue, int prefetch);
  * mq_delivery_free), 0: nothing yet, -1: connection error. */
 int mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms);
 void mq_delivery_free(struct mq_delivery *d);
+/* basic.get: takes one message of queue with a manual ack, as a
+ * consumer's delivery (settle it with mq_ack, mq_reject or mq_nack).
+ * 1: *d filled (release with mq_delivery_free), 0: the queue is empty,
+ * -1: an error (a missing queue, a refusal: the connection is closed,
+ * and every message it held goes back to its queue). */
+int mq_get(mq_conn *c, const char *queue, struct mq_delivery *d);
+/* basic.nack: tag (and every unsettled one before it when multiple) back
+ * to its queue (requeue 1, flagged redelivered) or to the queue's
+ * dead-letter exchange (0).  0 or -1. */
+int mq_nack(mq_conn *c, uint64_t tag, int multiple, int requeue);
 /* Acknowledges tag (and all before it when multiple).  0 or -1. */
 int mq_ack(mq_conn *c, uint64_t tag, int multiple);
 /* Rejects tag; requeue 0 sends it to the queue's dead-letter exchange. */

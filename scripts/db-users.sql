@@ -23,3 +23,8 @@ CREATE USER IF NOT EXISTS 'outbox_audit'@'%' IDENTIFIED BY 'audit-123456';
 ALTER USER 'outbox_audit'@'%' IDENTIFIED BY 'audit-123456';
 GRANT outbox_audit_role TO 'outbox_audit'@'%';
 SET DEFAULT ROLE outbox_audit_role FOR 'outbox_audit'@'%';
+CREATE ROLE IF NOT EXISTS outbox_admin_role;
+CREATE USER IF NOT EXISTS 'outbox_admin'@'%' IDENTIFIED BY 'admin-123456';
+ALTER USER 'outbox_admin'@'%' IDENTIFIED BY 'admin-123456';
+GRANT outbox_admin_role TO 'outbox_admin'@'%';
+SET DEFAULT ROLE outbox_admin_role FOR 'outbox_admin'@'%';

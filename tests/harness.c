@@ -248,8 +248,9 @@ h_count(const char *sql, const struct db_val *args, size_t nargs)
 	return u.v;
 }
 
+/* What h_wait_count or h_mq_wait_depth waits for. */
 struct h_count_want {
-	const char *sql;
+	const char *what; /* the query, or the queue */
 	long long want;
 };
 
@@ -258,7 +259,7 @@ h_count_reached(void *ud)
 {
 	const struct h_count_want *w = ud;
 
-	return h_count(w->sql, NULL, 0) >= w->want;
+	return h_count(w->what, NULL, 0) >= w->want;
 }
 
 int
@@ -267,6 +268,23 @@ h_wait_count(const char *sql, long long want, int timeout_ms)
 	struct h_count_want w = { sql, want };
 
 	return h_wait(timeout_ms, h_count_reached, &w);
+}
+
+static int
+h_depth_reached(void *ud)
+{
+	const struct h_count_want *w = ud;
+
+	return h_mq_depth(w->what) == w->want;
+}
+
+void
+h_mq_wait_depth(const char *queue, long long want)
+{
+	struct h_count_want w = { queue, want };
+
+	ck_assert_msg(h_wait(30000, h_depth_reached, &w), "%s: %lld ready, "
+	    "want %lld", queue, h_mq_depth(queue), want);
 }
 
 void
@@ -342,7 +360,7 @@ h_fork(struct h_daemon *d, const char *bin, const char *const *args,
     const char *const *env)
 {
 	char path[512];
-	char *argv[8];
+	char *argv[18];
 	pid_t parent = getpid();
 	int fd, i;
 
@@ -360,10 +378,16 @@ h_fork(struct h_daemon *d, const char *bin, const char *const *args,
 			dup2(fd, 2);
 			close(fd);
 		}
+		/* No child reads a terminal (outbox-admin asks on one). */
+		fd = open("/dev/null", O_RDONLY);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			close(fd);
+		}
 		for (i = 0; env[i] != NULL; i++)
 			putenv((char *)(uintptr_t)env[i]);
 		argv[0] = (char *)(uintptr_t)bin;
-		for (i = 0; args != NULL && args[i] != NULL && i < 6; i++)
+		for (i = 0; args != NULL && args[i] != NULL && i < 16; i++)
 			argv[i + 1] = (char *)(uintptr_t)args[i];
 		argv[i + 1] = NULL;
 		execv(path, argv);
@@ -411,28 +435,62 @@ h_spawn(struct h_daemon *d, enum h_kind kind, const char *test,
 	h_fork(d, k->bin, NULL, env);
 }
 
-int
-h_audit(struct h_daemon *d, const char *test, const char *const *extra)
+/* Runs the tool bin (args: NULL-terminated, or NULL) as role's logins
+ * with the settings pre (may be NULL) then extra (may be NULL), its
+ * output in the log named name, to its end; returns its exit status. */
+static int
+h_tool(struct h_daemon *d, const char *bin, const char *role,
+    const char *name, const char *const *args, const char *pre,
+    const char *const *extra)
 {
 	char creds[4][192];
 	const char *env[16];
 	int i, n, j = 0;
 
-	n = h_role_creds("AUDIT", creds);
+	n = h_role_creds(role, creds);
 	for (i = 0; i < n; i++)
 		env[j++] = creds[i];
-	env[j++] = "AUDIT_GRACE_S=0";
+	if (pre != NULL)
+		env[j++] = pre;
 	for (i = 0; extra != NULL && extra[i] != NULL; i++) {
 		ck_assert_msg(j < (int)(sizeof(env) / sizeof(env[0])) - 1,
-		    "audit: too many settings");
+		    "%s: too many settings", bin);
 		env[j++] = extra[i];
 	}
 	env[j] = NULL;
-	snprintf(d->name, sizeof(d->name), "%s-audit", test);
+	snprintf(d->name, sizeof(d->name), "%s", name);
 	snprintf(d->log, sizeof(d->log), "%s/%s.log",
 	    h_env("OUTBOX_TEST_LOGS", "/tmp"), d->name);
-	h_fork(d, "outbox-audit", NULL, env);
+	h_fork(d, bin, args, env);
 	return h_daemon_wait(d, 60000);
+}
+
+int
+h_audit(struct h_daemon *d, const char *test, const char *const *extra)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s-audit", test);
+	return h_tool(d, "outbox-audit", "AUDIT", name, NULL,
+	    "AUDIT_GRACE_S=0", extra);
+}
+
+int
+h_admin(struct h_daemon *d, const char *test, const char *const *args,
+    const char *const *extra)
+{
+	static int runs;
+	size_t tl = strlen(test);
+	char name[128], path[512];
+
+	if (tl > 3 && strcmp(test + tl - 3, "_fn") == 0)
+		tl -= 3;
+	snprintf(name, sizeof(name), "%.*s-admin-%d", (int)tl, test, ++runs);
+	/* This run's output alone, whatever an earlier run left. */
+	snprintf(path, sizeof(path), "%s/%s.log",
+	    h_env("OUTBOX_TEST_LOGS", "/tmp"), name);
+	unlink(path);
+	return h_tool(d, "outbox-admin", "ADMIN", name, args, NULL, extra);
 }
 
 static int

@@ -59,7 +59,7 @@ void h_reset_tables(void);
 void h_reset(void);
 
 /* The settings of the private servers with the logins of a daemon role
- * ("APP", "RELAY", "WORKER", "AUDIT") from scripts/roles.env. */
+ * ("APP", "RELAY", "WORKER", "AUDIT", "ADMIN") from scripts/roles.env. */
 void h_role_db_params(const char *role, struct db_params *p);
 void h_role_mq_params(const char *role, struct mq_params *p);
 
@@ -160,6 +160,15 @@ int h_tcp_read_until(int fd, const char *needle, int timeout_ms, char *out,
  * in d->log, named after test.  Returns its exit status. */
 int h_audit(struct h_daemon *d, const char *test, const char *const *extra);
 
+/* Runs outbox-admin with the arguments args (NULL-terminated, at most
+ * 16) as the admin's logins, with extra ("NAME=value" strings,
+ * NULL-terminated, or NULL), standard input /dev/null, to its end; its
+ * output (standard output and error) alone in d->log, named after test
+ * and the run's number.  Returns its exit status (128+9 when it was
+ * killed by SIGKILL). */
+int h_admin(struct h_daemon *d, const char *test, const char *const *args,
+    const char *const *extra);
+
 /* ---- HTTP ---- */
 
 struct h_resp {
@@ -234,6 +243,9 @@ void h_mq_disk_alarm(int on);
 /* Ready and unacknowledged messages of queue, from rabbitmqctl (slow:
  * about half a second).  0, or -1 when the queue is not listed. */
 int h_mq_counts(const char *queue, long long *ready, long long *unacked);
+/* Waits (30 s at most) until queue holds exactly want ready messages;
+ * fails the test otherwise. */
+void h_mq_wait_depth(const char *queue, long long want);
 /* Waits up to timeout_ms until queue holds no message, ready or
  * unacknowledged (every one acked); fails the test otherwise. */
 void h_mq_wait_drained(const char *queue, int timeout_ms);

@@ -114,6 +114,17 @@ h_dlq_collect(void *ud, const struct mq_delivery *d)
 	s->n++;
 }
 
+void
+h_poison_refused(int on)
+{
+	h_sql("DROP TRIGGER IF EXISTS test_welcome_poison");
+	if (on)
+		h_sql("CREATE TRIGGER test_welcome_poison BEFORE INSERT ON "
+		    "welcome_emails FOR EACH ROW IF NEW.name = 'poison' THEN "
+		    "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'test: poison "
+		    "refused'; END IF");
+}
+
 db_conn *
 h_lock_customer(const char *cid)
 {

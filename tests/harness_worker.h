@@ -50,6 +50,11 @@ struct h_dlq_seen {
 };
 void h_dlq_collect(void *ud, const struct mq_delivery *d);
 
+/* on: the database refuses the welcome mail of a customer named
+ * "poison" (a trigger signals an error: "test: poison refused"), as a
+ * real refusal inside the worker's transaction; off: the trigger goes. */
+void h_poison_refused(int on);
+
 /* A connection of the test's own that holds, uncommitted, the welcome
  * mail of customer cid: the worker's transaction that reaches that row
  * waits for the lock, in the middle of its batch.  Roll it back and free

@@ -3,7 +3,8 @@
  * more (scripts/db-users.sql, scripts/rabbitmq-definitions.*): the
  * statements each database login may and may not run, and what the
  * worker's and the relay's RabbitMQ users may not do.  The logins are the
- * daemons' own, from scripts/roles.env (APP, RELAY, WORKER, AUDIT).
+ * daemons' own, from scripts/roles.env (APP, RELAY, WORKER, AUDIT), and
+ * outbox-admin's (ADMIN).
  */
 #include <check.h>
 #include <string.h>
@@ -57,6 +58,17 @@ static const struct {
 	    "message_id = ''", 0 },
 	{ "WORKER", "DELETE FROM welcome_emails WHERE customer_id = ''", 0 },
 	{ "AUDIT", "DELETE FROM outbox WHERE seq = 0", 0 },
+	/* outbox-admin: parked rows released, nothing else written. */
+	{ "ADMIN", "DELETE FROM outbox WHERE seq = 0", 0 },
+	{ "ADMIN", "UPDATE outbox SET published_at = NOW() WHERE seq = 0", 0 },
+	{ "ADMIN", "UPDATE outbox SET payload = '{}' WHERE seq = 0", 0 },
+	{ "ADMIN", "INSERT INTO outbox (message_id, event_name, payload, "
+	    "created_at) VALUES ('x', 'y', '{}', NOW())", 0 },
+	{ "ADMIN", "SELECT COUNT(*) FROM customers", 0 },
+	{ "ADMIN", "SELECT COUNT(*) FROM welcome_emails", 0 },
+	{ "ADMIN", "DELETE FROM processed_messages WHERE message_id = ''", 0 },
+	{ "ADMIN", "INSERT INTO processed_messages (message_id, event_name, "
+	    "processed_at) VALUES ('x', 'y', NOW())", 0 },
 	/* And what each needs is allowed. */
 	{ "APP", "SELECT COUNT(*) FROM customers", 1 },
 	{ "RELAY", "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL", 1 },
@@ -65,6 +77,15 @@ static const struct {
 	{ "WORKER", "DELETE FROM processed_messages WHERE processed_at < "
 	    "'1970-01-02'", 1 },
 	{ "AUDIT", "SELECT COUNT(*) FROM welcome_emails", 1 },
+	{ "ADMIN", "SELECT COUNT(*), MIN(created_at), MAX(published_at) FROM "
+	    "outbox WHERE published_at IS NULL AND parked_at IS NULL AND "
+	    "attempts > 0", 1 },
+	{ "ADMIN", "SELECT MAX(processed_at) FROM processed_messages", 1 },
+	{ "ADMIN", "UPDATE outbox SET parked_at = NULL, attempts = 0, "
+	    "next_attempt_at = NULL WHERE published_at IS NULL AND parked_at "
+	    "IS NOT NULL AND seq IN (0)", 1 },
+	{ "ADMIN", "SELECT seq FROM outbox WHERE parked_at IS NOT NULL AND "
+	    "seq IN (0) FOR UPDATE", 1 },
 };
 
 START_TEST(database_grants)
@@ -115,10 +136,87 @@ START_TEST(broker_permissions)
 }
 END_TEST
 
+/* The broker refused c's last call with 403 (access refused); then c
+ * connects again (confirm: in confirm mode; -1: not at all). */
+static void
+refused_403(mq_conn *c, int confirm)
+{
+	ck_assert_msg(strstr(mq_error(c), "403") != NULL, "want 403: %s",
+	    mq_error(c));
+	if (confirm >= 0)
+		ck_assert_int_eq(mq_connect(c, confirm), 0);
+}
+
+/* outbox-admin's RabbitMQ user: it takes (and gives back) what is in
+ * outbox.dlq and publishes through the default exchange; it cannot
+ * consume or take from queue outbox, declare anything, or publish to the
+ * dead-letter exchange. */
+START_TEST(admin_broker_permissions)
+{
+	struct mq_delivery d;
+	struct mq_params p;
+	struct mq_msg m;
+	uint32_t n;
+	mq_conn *c;
+
+	h_mq_reset_queues();
+	memset(&m, 0, sizeof(m));
+	m.body = "{}";
+	m.len = 2;
+	m.message_id = "00000000-0000-4000-8000-000000000002";
+	h_role_mq_params("ADMIN", &p);
+	c = mq_new(&p);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(mq_connect(c, 1) == 0, "admin login: %s", mq_error(c));
+	/* Allowed: publish to outbox through the default exchange, read
+	 * the depths, take from the DLQ and give back. */
+	ck_assert_int_eq(mq_publish_batch(c, "", MQ_QUEUE, &m, 1, 5000), 0);
+	ck_assert_int_eq(m.result, MQ_ACKED);
+	ck_assert_int_eq(mq_queue_depth(c, MQ_QUEUE, &n, NULL), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(mq_get(c, MQ_DLQ, &d), 0);
+	/* Refused: 403, each closing the connection (reopened). */
+	ck_assert_int_eq(mq_get(c, MQ_QUEUE, &d), -1);
+	refused_403(c, 1);
+	ck_assert_int_eq(mq_consume(c, MQ_QUEUE, 1), -1);
+	refused_403(c, 1);
+	ck_assert_int_eq(mq_queue_declare(c, "outbox.admin-test"), -1);
+	refused_403(c, 1);
+	ck_assert_int_eq(mq_publish_batch(c, MQ_DLX, "", &m, 1, 5000), -1);
+	refused_403(c, -1);
+	mq_free(c);
+}
+END_TEST
+
+/* The audit only reads queue depths (passive declares, which need no
+ * permission): its RabbitMQ user can neither declare nor delete a queue
+ * of the topology (a delete would take every message in it). */
+START_TEST(audit_cannot_change_the_topology)
+{
+	struct mq_params p;
+	uint32_t n;
+	mq_conn *c;
+
+	h_mq_reset_queues();
+	h_role_mq_params("AUDIT", &p);
+	c = mq_new(&p);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(mq_connect(c, 0) == 0, "audit login: %s", mq_error(c));
+	ck_assert_int_eq(mq_queue_depth(c, MQ_DLQ, &n, NULL), 0);
+	ck_assert_int_eq(mq_queue_delete(c, MQ_DLQ), -1);
+	refused_403(c, 0);
+	ck_assert_int_eq(mq_declare_topology(c), -1);
+	refused_403(c, -1);
+	mq_free(c);
+	ck_assert_int_ge(h_mq_depth(MQ_DLQ), 0);
+}
+END_TEST
+
 Suite *
 it_privileges_suite(void)
 {
-	const TTest *const broker[] = { broker_permissions, NULL };
+	const TTest *const broker[] = { broker_permissions,
+	    admin_broker_permissions, audit_cannot_change_the_topology, NULL };
 	Suite *s = suite_create("privileges");
 
 	tcase_add_loop_test(suites_case(s, "logins", 60, NULL, NULL, broker),

@@ -279,11 +279,7 @@ START_TEST(refused_by_the_database_is_dead_lettered)
 	struct h_daemon w = { 0 };
 
 	/* A real refusal inside the batch's transaction, for one row. */
-	h_sql("DROP TRIGGER IF EXISTS test_welcome_poison");
-	h_sql("CREATE TRIGGER test_welcome_poison BEFORE INSERT ON "
-	    "welcome_emails FOR EACH ROW IF NEW.name = 'poison' THEN SIGNAL "
-	    "SQLSTATE '45000' SET MESSAGE_TEXT = 'test: poison refused'; "
-	    "END IF");
+	h_poison_refused(1);
 	h_msgs_make(&M, 30, "poison", 12);
 	/* All 30 in one batch: published before the worker starts. */
 	h_msgs_publish(&M, 0, M.n);
@@ -291,7 +287,7 @@ START_TEST(refused_by_the_database_is_dead_lettered)
 	ck_assert(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 29,
 	    30000));
 	h_mq_wait_drained(MQ_QUEUE, 30000);
-	h_sql("DROP TRIGGER test_welcome_poison");
+	h_poison_refused(0);
 	memset(&s, 0, sizeof(s));
 	ck_assert_uint_eq(h_mq_collect(MQ_DLQ, 1, 30000, h_dlq_collect, &s), 1);
 	ck_assert_str_eq(s.body[0], M.bodies[12]);

@@ -631,6 +631,25 @@ START_TEST(log_lines_escape_outside_bytes)
 }
 END_TEST
 
+/* log_visible: the same escapes for bytes that are not a line (a
+ * dead-lettered body): a NUL inside stays visible, a cut is said. */
+START_TEST(log_visible_escapes_any_bytes)
+{
+	static const char body[] = "{\"a\":1}\0\n\x1b[2J\xff Zo\xc3\xab";
+	char out[128], small[12];
+
+	ck_assert_int_eq(log_visible(body, sizeof(body) - 1, out, sizeof(out)),
+	    0);
+	ck_assert_str_eq(out, "{\"a\":1}\\x00\\x0a\\x1b[2J\\xff "
+	    "Zo\xc3\xab");
+	ck_assert_int_eq(log_visible(body, sizeof(body) - 1, small,
+	    sizeof(small)), 1);
+	ck_assert_uint_lt(strlen(small), sizeof(small));
+	ck_assert_int_eq(log_visible("", 0, small, sizeof(small)), 0);
+	ck_assert_str_eq(small, "");
+}
+END_TEST
+
 Suite *
 unit_common_suite(void)
 {
@@ -640,7 +659,8 @@ unit_common_suite(void)
 	    time_rfc3339_parsed, msg_decode_created_at, uid_roundtrip,
 	    uid_v7_layout, uid_v7_ordered, uid_v7_threads_unique,
 	    uid_canonical_lower, msg_decode_lower_cases_ids, trace_context,
-	    msg_customer_and_body, log_lines_escape_outside_bytes, NULL };
+	    msg_customer_and_body, log_lines_escape_outside_bytes,
+	    log_visible_escapes_any_bytes, NULL };
 	Suite *s = suite_create("common");
 	TCase *tc = suites_case(s, "common", 0, NULL, NULL, common);
 

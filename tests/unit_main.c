@@ -12,6 +12,7 @@ Suite *unit_validate_suite(void);
 Suite *unit_relay_suite(void);
 Suite *unit_worker_suite(void);
 Suite *unit_migrate_suite(void);
+Suite *unit_admin_suite(void);
 
 void
 unit_env_clear(const struct cfg_opt *opts, size_t n)
@@ -27,7 +28,7 @@ main(void)
 {
 	static const suite_fn suites[] = {
 		unit_common_suite, unit_validate_suite, unit_relay_suite,
-		unit_worker_suite, unit_migrate_suite,
+		unit_worker_suite, unit_migrate_suite, unit_admin_suite,
 	};
 
 	return suites_run("unit", suites, sizeof(suites) / sizeof(suites[0]),

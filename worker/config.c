@@ -8,6 +8,7 @@
 
 #include "cfg.h"
 #include "daemon.h"
+#include "inbox_age.h"
 #include "log.h"
 
 #define T struct worker_config
@@ -63,14 +64,5 @@ worker_config_load(struct worker_config *cfg, char *err, size_t errlen)
 		    cfg->retry_base_ms);
 		return -1;
 	}
-	/* The margin for the clocks of two hosts would leave no time at
-	 * all to handle a message. */
-	if (cfg->retention_hours == 1) {
-		snprintf(err, errlen, "WORKER_PROCESSED_RETENTION_HOURS: 1 "
-		    "leaves no time to handle a message (messages older than "
-		    "the retention minus 1 h are dead-lettered): 0 or at "
-		    "least 2");
-		return -1;
-	}
-	return 0;
+	return inbox_hours_check(cfg->retention_hours, err, errlen);
 }

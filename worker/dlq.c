@@ -164,7 +164,7 @@ dlq_settle(struct dlq *q, mq_conn *consumer, struct inbatch *b)
 		msgs[n].traceparent = it->d.traceparent[0] ?
 		    it->d.traceparent : NULL;
 		/* Its publish time, not the copy's: the age of a message
-		 * without a time in its id (inbox_retention.h) survives a
+		 * without a time in its id (common/inbox_age.h) survives a
 		 * stay in the dead-letter queue. */
 		msgs[n].timestamp = it->d.timestamp;
 		its[n++] = it;

@@ -60,7 +60,7 @@ int inbatch_add(struct inbatch *b, struct mq_delivery *d);
 /* Decodes every pending item: envelope (msg_decode), handler, payload;
  * an item that fails becomes ITEM_BAD with its reason, and so does one
  * too old to be applied under an inbox retention of retention_hours at
- * now_ms (Unix ms; inbox_retention.h).  Then marks the repeats of a
+ * now_ms (Unix ms; common/inbox_age.h).  Then marks the repeats of a
  * message id within the batch (dup_in_batch).  Returns the number of
  * ITEM_BAD items. */
 size_t inbatch_prepare(struct inbatch *b, int retention_hours,

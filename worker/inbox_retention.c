@@ -1,69 +1,19 @@
 /*
- * inbox_retention.c - the inbox retention: old processed ids deleted,
- * and messages too old to be told apart from handled ones refused
- * (inbox_retention.h).
+ * inbox_retention.c - the inbox retention: old processed ids deleted
+ * (inbox_retention.h; the too-old rule is common/inbox_age.c).
  */
 #include "inbox_retention.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 
 #include "chunkdel.h"
 #include "health.h"
 #include "log.h"
 #include "pruner.h"
-#include "timefmt.h"
-#include "uid.h"
 #include "worker_metrics.h"
 
 /* Between two whole chunks: the committer's transactions go first. */
 #define INBOX_PRUNE_GAP_MS 10
-
-void
-inbox_age(const char *id, size_t n, uint64_t ts, int64_t now_ms,
-    struct msg_age *out)
-{
-	int64_t ms;
-
-	if (uid_time_ms(id, n, &ms)) {
-		out->source = AGE_FROM_ID;
-		out->born_ms = ms;
-	} else if (ts > 0 && ts < (uint64_t)INT64_MAX / 1000) {
-		out->source = AGE_FROM_TIMESTAMP;
-		out->born_ms = (int64_t)ts * 1000;
-	} else {
-		out->source = AGE_NONE;
-		out->born_ms = 0;
-		out->age_ms = 0;
-		return;
-	}
-	out->age_ms = now_ms - out->born_ms;
-}
-
-int
-inbox_too_old(const struct msg_age *a, int hours, char *reason,
-    size_t reasonlen)
-{
-	struct timespec born;
-	char at[40];
-
-	if (hours <= 0 || a->source == AGE_NONE ||
-	    a->age_ms <= (int64_t)hours * 3600 * 1000 - INBOX_MARGIN_MS)
-		return 0;
-	if (reason == NULL)
-		return 1;
-	born.tv_sec = (time_t)(a->born_ms / 1000);
-	born.tv_nsec = (long)(a->born_ms % 1000) * 1000000L;
-	if (timefmt_rfc3339(&born, at, sizeof(at)) == -1)
-		snprintf(at, sizeof(at), "%" PRId64 " ms", a->born_ms);
-	snprintf(reason, reasonlen, "older than WORKER_PROCESSED_RETENTION_HOURS "
-	    "(%d h) minus 1 h: %s %s, %" PRId64 " h ago; its processed id may "
-	    "be deleted, so it cannot be told apart from a message already "
-	    "handled: not applied, an operator decides", hours,
-	    a->source == AGE_FROM_ID ? "its id was made at" :
-	    "it was published at", at, a->age_ms / (3600 * 1000));
-	return 1;
-}
 
 /* ---- the pruner ---- */
 

@@ -11,10 +11,8 @@
  * older one is dead-lettered with its reason: it cannot be told apart
  * from one already handled, an operator decides.
  *
- * A message's age: from its id when that is a version-7 UUID (48 bits of
- * Unix milliseconds: when the app made it), else from its AMQP timestamp
- * (when the relay published it, in seconds); with neither, it has none
- * and is applied.
+ * The age rule itself (inbox_age, inbox_too_old) is in common/inbox_age.h:
+ * outbox-admin refuses to replay what the worker would refuse.
  */
 #ifndef OUTBOX_WORKER_INBOX_RETENTION_H
 #define OUTBOX_WORKER_INBOX_RETENTION_H
@@ -23,33 +21,7 @@
 #include <stdint.h>
 
 #include "config.h"
-
-/* For the clocks of two hosts. */
-#define INBOX_MARGIN_MS (3600 * 1000LL)
-
-enum age_source {
-	AGE_NONE,      /* no time in the id, no timestamp */
-	AGE_FROM_ID,   /* a version-7 id */
-	AGE_FROM_TIMESTAMP, /* the AMQP timestamp */
-};
-
-struct msg_age {
-	enum age_source source;
-	int64_t born_ms; /* Unix ms (AGE_NONE: 0) */
-	int64_t age_ms;  /* now - born_ms; negative when born "later" */
-};
-
-/* The age at now_ms (Unix ms) of a message with id (n bytes) and AMQP
- * timestamp ts (seconds since the epoch, 0 when absent). */
-void inbox_age(const char *id, size_t n, uint64_t ts, int64_t now_ms,
-    struct msg_age *out);
-
-/* 1 when a message of age a must not be applied under a retention of
- * hours (0: no retention, never too old): older than hours minus
- * INBOX_MARGIN_MS.  Then, when reason is not NULL, why (for the
- * dead-letter header and the log) into reason[reasonlen]. */
-int inbox_too_old(const struct msg_age *a, int hours, char *reason,
-    size_t reasonlen);
+#include "inbox_age.h"
 
 struct pruner;
 
