@@ -8,7 +8,9 @@
 #   servers  MariaDB and RabbitMQ servers and the mariadb client
 #   tools    curl, wrk (bench), clang + compiler-rt (sanitizers), valgrind,
 #            prometheus (promtool, checks the /metrics text in the tests),
-#            procps (pgrep) and iproute2 (ss) for the test scripts
+#            procps (pgrep) and iproute2 (ss) for the test scripts,
+#            gnuplot-nox and jq (the bench's charts), libxml2-utils
+#            (xmllint: the charts' test)
 #   all      all of the above (the default)
 #
 # When every package is installed it prints one line and exits 0 (no apt, no
@@ -34,14 +36,14 @@ readonly BUILD_PKGS=(build-essential pkg-config libmicrohttpd-dev
     libcurl4-openssl-dev libunistring-dev)
 readonly SERVER_PKGS=(mariadb-server mariadb-client rabbitmq-server)
 readonly TOOL_PKGS=(curl wrk clang libclang-rt-14-dev valgrind prometheus
-    procps iproute2)
+    procps iproute2 gnuplot-nox jq libxml2-utils)
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LIB_NAME=deps
 
 usage() {
-    sed -n '3,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 check_only=0
