@@ -178,7 +178,7 @@ drain_series() {
 			       printf "%.3f %d\n", ($1 + 0.5) / 4, $2 * 4; b = $1 + 1 }'
 	} >"$1" 2>>"$out/charts.log" || {
 		rm -f "$1"
-		echo "bench: the series $1 failed" >>"$out/charts.log"
+		echo "bench: warning: the series $1 failed" >>"$out/charts.log"
 	}
 }
 
@@ -543,5 +543,6 @@ say "result: $out/result.json"
 if bash tests/load/bench_charts.sh "$out" >>"$out/charts.log" 2>&1; then
 	say "charts: $(cd "$out" && echo ./*.svg)"
 else
-	warn "charts: $(grep -m 1 -E '^bench(-charts)?:' "$out/charts.log") (more in $out/charts.log)"
+	warn "charts: $(sed -nE 's/^bench(-charts)?: warning: //p' "$out/charts.log" |
+		head -n 1) (all: $out/charts.log)"
 fi

@@ -67,9 +67,10 @@ plot() {
 thousands() { sed -E ':a; s/^([0-9]+)([0-9]{3})/\1,\2/; ta' <<<"$1"; }
 
 # ---- end-to-end latency distribution ---------------------------------
-# cdf <tag>: tmp/cdf-<tag>.dat (latency fraction, thinned to at most
-# about 1,000 points: a point where the latency grew 1 % or the fraction
-# 0.002 since the last kept, and the last) and "n p50 p99" on stdout,
+# cdf <tag>: tmp/cdf-<tag>.dat (latency fraction, thinned: a point
+# where the latency grew 1 % or the fraction 0.002 since the last kept,
+# and the last: at most 500 + 230 per decade of latency, however many
+# messages) and "n p50 p99" on stdout,
 # the percentiles as bench_e2e.c takes them (the value at rank
 # p * (n - 1), rounded).
 cdf() {
