@@ -76,12 +76,6 @@ rate_of() { sed -nE 's/.*= *([0-9.]+) msg\/s.*/\1/p' "$1" | tail -n 1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "null" }'; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-free_port() {
-	local p
-	for p in $(seq 39000 39999); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
 # wait_for_every <interval> <seconds> <command...>: polls until it succeeds.
 wait_for_every() {
 	local every=$1 end=$((SECONDS + $2))
@@ -184,6 +178,7 @@ drain_series() {
 
 # ---- app ingest --------------------------------------------------------
 ready() { curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; }
+wait_app() { wait_for 30 ready || die "the app did not answer /readyz in 30 s ($out/app.log)"; }
 # wrk prints latencies as 1.23ms, 456.00us or 1.02s.
 to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.2f", v }'; }
 measure_app() { # <tag>
@@ -191,7 +186,7 @@ measure_app() { # <tag>
 	settle
 	port=$(free_port)
 	start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
-	wait_for 30 ready
+	wait_app
 	[ "$t" = empty ] && app_idle=$(rss_kib "${pid[app]}")
 	say "app ingest ($t): wrk, 64 connections, ${secs} s"
 	wrk -t2 -c64 -d"${secs}s" --latency -s tests/load/bench_post.lua \
@@ -261,7 +256,7 @@ measure_e2e() { # <tag>
 	start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
 	start relay LOG_LEVEL=warn
 	start worker LOG_LEVEL=warn
-	wait_for 30 ready
+	wait_app
 	if [ "$t" = empty ]; then
 		relay_idle=$(rss_kib "${pid[relay]}")
 		worker_idle=$(rss_kib "${pid[worker]}")
@@ -306,7 +301,7 @@ sql "INSERT INTO idempotency_keys (idem_key, request_email, request_name,
 port=$(free_port)
 t_prune=$(now)
 start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
-wait_for 30 ready
+wait_app
 say "pruning: $prune_n expired idempotency keys under wrk, 64 connections"
 wrk -t2 -c64 -d"${secs}s" -s tests/load/bench_post.lua \
 	"http://127.0.0.1:$port/" >"$out/wrk-prune.out" 2>&1 &
