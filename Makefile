@@ -80,7 +80,7 @@ TEST_BINS += $(B)/lib/outbox-fsync-hold.so
 TEST_BINS += $(B)/bin/outbox-sqlproxy
 
 .PHONY: all build build-san tests-bin deps infras migrate dev test clean \
-	lint fuzz audit admin bench valgrind
+	lint fuzz audit admin bench bench-charts valgrind
 
 all: build
 
@@ -219,6 +219,13 @@ bench: deps
 	@$(TEST_SERVERS) bash scripts/infra.sh start
 	@$(TEST_SERVERS) scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
 	@$(TEST_SERVERS) bash tests/load/bench.sh
+
+# The charts of a bench run drawn again from its folder, the bench not
+# run again (BENCH_DIR, default the last run's): after a change of their
+# style (tests/load/charts/*.gp), or of what they show.
+BENCH_DIR ?= $(BUILD_ROOT)/bench
+bench-charts: deps
+	@bash tests/load/bench_charts.sh $(BENCH_DIR)
 
 # The three daemons under valgrind memcheck with traffic (tests/load/valgrind.sh).
 valgrind: deps

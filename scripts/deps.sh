@@ -9,8 +9,9 @@
 #   tools    curl, wrk (bench), clang + compiler-rt (sanitizers), valgrind,
 #            prometheus (promtool, checks the /metrics text in the tests;
 #            the private Prometheus of make dev MONITOR=1 and the tests),
-#            jq (the monitoring test), procps (pgrep) and iproute2 (ss)
-#            for the test scripts
+#            jq (the monitoring test, the bench's charts), procps (pgrep)
+#            and iproute2 (ss) for the test scripts, gnuplot-nox (the
+#            bench's charts), libxml2-utils (xmllint: the charts' test)
 #   all      all of the above (the default)
 #
 # When every package is installed it prints one line and exits 0 (no apt, no
@@ -36,14 +37,14 @@ readonly BUILD_PKGS=(build-essential pkg-config libmicrohttpd-dev
     libcurl4-openssl-dev libunistring-dev)
 readonly SERVER_PKGS=(mariadb-server mariadb-client rabbitmq-server)
 readonly TOOL_PKGS=(curl wrk clang libclang-rt-14-dev valgrind prometheus
-    jq procps iproute2)
+    jq procps iproute2 gnuplot-nox libxml2-utils)
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LIB_NAME=deps
 
 usage() {
-    sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 check_only=0

@@ -118,6 +118,9 @@ timing lint "$t"
 # scripts/deps.sh leaves the host's services alone (fakes, no apt).
 run deps bash tests/deps_test.sh
 
+# The bench's charts drawn from small known files (no bench, no server).
+run charts bash tests/bench_charts_test.sh
+
 run unit "$OUTBOX_BIN/outbox-unit"
 
 # The alerting rules (monitoring/alerts.yml): each one's promtool unit

@@ -28,7 +28,14 @@
 #              VARBINARY(16), and random (version 4) ids as VARCHAR(36);
 #              bytes per row of each
 #
-# Prints a table and writes $BUILD_ROOT/bench/result.json.  Loopback only;
+# Prints a table and writes, in $BUILD_ROOT/bench: result.json; the data
+# of the charts (e2e-latency-<tag>.dat: every end-to-end latency at
+# BENCH_E2E_RATE, sorted; drain-relay-<tag>.dat, drain-worker-<tag>.dat:
+# msg/s in 250 ms steps during the drains; <tag> empty or history) and
+# the charts tests/load/bench_charts.sh draws from them and result.json
+# (e2e-latency-cdf.svg, drain-throughput.svg, ratios.svg; `make
+# bench-charts` draws them again); a chart that cannot be drawn is one
+# warning (charts.log says more), never a failed bench.  Loopback only;
 # every load is bounded in count and time.  Not part of `make test`: it
 # asserts nothing, it measures.  Knobs: BENCH_ROWS (100000),
 # BENCH_SECONDS (15, the closed-loop runs), BENCH_E2E_RATE (1000),
@@ -69,12 +76,6 @@ rate_of() { sed -nE 's/.*= *([0-9.]+) msg\/s.*/\1/p' "$1" | tail -n 1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "null" }'; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
-free_port() {
-	local p
-	for p in $(seq 39000 39999); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
 # wait_for_every <interval> <seconds> <command...>: polls until it succeeds.
 wait_for_every() {
 	local every=$1 end=$((SECONDS + $2))
@@ -113,7 +114,7 @@ stop() {
 cleanup() { for d in "${!pid[@]}"; do stop "$d"; done; }
 trap cleanup EXIT
 
-rm -f "$out"/*.log "$out"/*.out
+rm -f "$out"/*.log "$out"/*.out "$out"/*.dat "$out"/*.svg
 quiet=(APP_ACCESS_LOG=0 APP_METRICS_PORT=0 LOG_LEVEL=warn)
 
 # v7 <salt> <ms>: SQL for a version-7 id (common/uid.c's layout) at the
@@ -155,8 +156,29 @@ settle() {
 	     SET GLOBAL innodb_max_dirty_pages_pct_lwm = DEFAULT"
 }
 
+# drain_series <file> <table> <column> <start> <what>: a drain's
+# throughput over time, msg/s in 250 ms steps from <start> (database
+# clock), counted after the drain from the times the system wrote itself
+# (published_at, processed_at, each through its index): nothing samples
+# during the drain, which a client polling often would slow (see the
+# relay's).  A series that fails is said in charts.log, and its chart
+# says it is missing: the bench's numbers go on.
+drain_series() {
+	{
+		echo "# $5: seconds since the start, msg/s in 250 ms steps"
+		sql "SELECT FLOOR(TIMESTAMPDIFF(MICROSECOND, '$4', $3) / 250000), COUNT(*)
+		     FROM $2 WHERE $3 >= '$4' GROUP BY 1 ORDER BY 1" |
+			awk '{ for (; b < $1; b++) printf "%.3f 0\n", (b + 0.5) / 4
+			       printf "%.3f %d\n", ($1 + 0.5) / 4, $2 * 4; b = $1 + 1 }'
+	} >"$1" 2>>"$out/charts.log" || {
+		rm -f "$1"
+		echo "bench: warning: the series $1 failed" >>"$out/charts.log"
+	}
+}
+
 # ---- app ingest --------------------------------------------------------
 ready() { curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; }
+wait_app() { wait_for 30 ready || die "the app did not answer /readyz in 30 s ($out/app.log)"; }
 # wrk prints latencies as 1.23ms, 456.00us or 1.02s.
 to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.2f", v }'; }
 measure_app() { # <tag>
@@ -164,7 +186,7 @@ measure_app() { # <tag>
 	settle
 	port=$(free_port)
 	start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
-	wait_for 30 ready
+	wait_app
 	[ "$t" = empty ] && app_idle=$(rss_kib "${pid[app]}")
 	say "app ingest ($t): wrk, 64 connections, ${secs} s"
 	wrk -t2 -c64 -d"${secs}s" --latency -s tests/load/bench_post.lua \
@@ -205,13 +227,16 @@ measure_relay() { # <tag>
 	R[relay_s.$t]=$s
 	R[relay_rate.$t]=$(awk -v n="$rows" -v s="$s" 'BEGIN { printf "%.1f", n / s }')
 	say "relay ($t): $rows rows in $s s = ${R[relay_rate.$t]} msg/s"
+	drain_series "$out/drain-relay-$t.dat" outbox published_at "$t0" \
+		"relay drain of $rows rows ($t)"
 }
 
 # ---- worker drain (the relay's messages are queued) -------------------
 measure_worker() { # <tag> <id floor of the relay's rows>
-	local t=$1 t0
+	local t=$1 t0 t0_db
 	settle
 	say "worker ($t): draining the $rows queued messages"
+	t0_db=$(sql "SELECT UTC_TIMESTAMP(6)")
 	t0=$(now)
 	start worker LOG_LEVEL=warn
 	"$bin/outbox-bench-consume" wait "$rows" 600 "$2" | tee "$out/worker-$t.out" >&2
@@ -219,6 +244,8 @@ measure_worker() { # <tag> <id floor of the relay's rows>
 	R[worker_rate.$t]=$(rate_of "$out/worker-$t.out")
 	[ "$t" = empty ] && worker_load=$(hwm_kib "${pid[worker]}")
 	stop worker
+	drain_series "$out/drain-worker-$t.dat" processed_messages processed_at \
+		"$t0_db" "worker drain of $rows messages ($t)"
 }
 
 # ---- end to end --------------------------------------------------------
@@ -229,13 +256,14 @@ measure_e2e() { # <tag>
 	start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
 	start relay LOG_LEVEL=warn
 	start worker LOG_LEVEL=warn
-	wait_for 30 ready
+	wait_app
 	if [ "$t" = empty ]; then
 		relay_idle=$(rss_kib "${pid[relay]}")
 		worker_idle=$(rss_kib "${pid[worker]}")
 	fi
 	say "end to end ($t): $e2e_rate POST/s for $e2e_secs s, open loop"
-	"$bin/outbox-bench-e2e" "$port" "$e2e_rate" "$e2e_secs" | tee "$out/e2e-$t.out" >&2
+	"$bin/outbox-bench-e2e" "$port" "$e2e_rate" "$e2e_secs" \
+		"$out/e2e-latency-$t.dat" | tee "$out/e2e-$t.out" >&2
 	if [ "$t" = empty ]; then
 		say "end to end, one request at a time: 10 POST/s for $single_secs s"
 		"$bin/outbox-bench-e2e" "$port" 10 "$single_secs" | tee "$out/e2e-single.out" >&2
@@ -273,7 +301,7 @@ sql "INSERT INTO idempotency_keys (idem_key, request_email, request_name,
 port=$(free_port)
 t_prune=$(now)
 start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
-wait_for 30 ready
+wait_app
 say "pruning: $prune_n expired idempotency keys under wrk, 64 connections"
 wrk -t2 -c64 -d"${secs}s" -s tests/load/bench_post.lua \
 	"http://127.0.0.1:$port/" >"$out/wrk-prune.out" 2>&1 &
@@ -503,3 +531,13 @@ cat >"$out/result.json" <<JSON
 }
 JSON
 say "result: $out/result.json"
+
+# The charts of this run, beside result.json (`make bench-charts` draws
+# them again from this folder): one that cannot be drawn is one warning
+# here, never the end of the numbers above.
+if bash tests/load/bench_charts.sh "$out" >>"$out/charts.log" 2>&1; then
+	say "charts: $(cd "$out" && echo ./*.svg)"
+else
+	warn "charts: $(sed -nE 's/^bench(-charts)?: warning: //p' "$out/charts.log" |
+		head -n 1) (all: $out/charts.log)"
+fi

@@ -5,7 +5,14 @@
  * before its 201) to the worker's effect (its welcome_emails row, written
  * in the worker's transaction).  Both times come from the database clock.
  *
- *   outbox-bench-e2e <port> [rate/s] [seconds]      (defaults 1000, 30)
+ *   outbox-bench-e2e <port> [rate/s] [seconds] [latency file]
+ *                                                   (defaults 1000, 30)
+ *
+ * With a latency file, also writes there every end-to-end latency in ms,
+ * sorted, one a line after a "#" header line (tests/load/bench_charts.sh
+ * draws its distribution): the values the percentiles come from, already
+ * in memory, so it costs a few milliseconds and no more memory; a file
+ * that cannot be written is a warning, never a failed run.
  *
  * Open loop (loadgen.c): requests are sent on schedule whether or not
  * earlier ones were answered (up to 1024 in flight), so a slow system
@@ -96,6 +103,32 @@ lat_cb(void *ud, const struct db_col *cols, size_t ncols)
 	return 0;
 }
 
+/* Writes the sorted latencies v (seconds) to path in ms: 0 or -1
+ * (warned). */
+static int
+lat_write(const char *path, const double *v, size_t n, int rate, int secs)
+{
+	FILE *f;
+	size_t i;
+	int rc = 0;
+
+	if ((f = fopen(path, "w")) == NULL) {
+		log_warn("latency file %s", path);
+		return -1;
+	}
+	fprintf(f, "# outbox-bench-e2e: %d POST/s for %d s, %zu effects; "
+	    "end-to-end latency (ms), sorted\n", rate, secs, n);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%.3f\n", v[i] * 1e3);
+	if (ferror(f))
+		rc = -1;
+	if (fclose(f) != 0)
+		rc = -1;
+	if (rc == -1)
+		log_warn("latency file %s: write", path);
+	return rc;
+}
+
 static int
 count_cb(void *ud, const struct db_col *cols, size_t ncols)
 {
@@ -147,8 +180,10 @@ main(int argc, char **argv)
 	log_init("bench-e2e", LOG_LVL_INFO);
 	if (argc < 2 || cfg_parse_int(argv[1], 1, 65535, &port) == -1 ||
 	    (argc > 2 && cfg_parse_int(argv[2], 1, 100000, &rate) == -1) ||
-	    (argc > 3 && cfg_parse_int(argv[3], 1, 3600, &secs) == -1))
-		fatalx("usage: outbox-bench-e2e <port> [rate/s] [seconds]");
+	    (argc > 3 && cfg_parse_int(argv[3], 1, 3600, &secs) == -1) ||
+	    argc > 5)
+		fatalx("usage: outbox-bench-e2e <port> [rate/s] [seconds] "
+		    "[latency file]");
 	if (cfg_load(e2e_opts, 1 * (sizeof(e2e_opts) / sizeof(e2e_opts[0])),
 	    &cfg, err, sizeof(err)) == -1)
 		fatalx("config: %s", err);
@@ -207,6 +242,8 @@ main(int argc, char **argv)
 	db_global_end();
 	qsort(l.v, l.n, sizeof(*l.v), cmp_double);
 	qsort(e.http_lat, e.nhttp, sizeof(*e.http_lat), cmp_double);
+	if (argc > 4)
+		(void)lat_write(argv[4], l.v, l.n, rate, secs);
 	printf("{\"rate\": %d, \"seconds\": %d, \"sent\": %lld, \"created\": "
 	    "%lld, \"failed\": %lld, \"offered_per_s\": %.1f, "
 	    "\"http_p50_ms\": %.2f, \"http_p99_ms\": %.2f, \"effects\": %zu, "
