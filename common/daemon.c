@@ -3,6 +3,7 @@
  */
 #include "daemon.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,4 +52,21 @@ daemon_signals(volatile sig_atomic_t *stop)
 	sa.sa_handler = SIG_IGN;
 	sa.sa_flags = 0;
 	sigaction(SIGPIPE, &sa, NULL);
+}
+
+int
+daemon_thread(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int e;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	e = pthread_create(th, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		errno = e;
+		return -1;
+	}
+	return 0;
 }

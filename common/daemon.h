@@ -5,6 +5,7 @@
 #ifndef OUTBOX_DAEMON_H
 #define OUTBOX_DAEMON_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 
@@ -43,5 +44,10 @@ void daemon_logging(const char *procname, int level, int format);
  * ignored (a closed peer is an error return, not a death).  stop must
  * outlive the process's use of signals. */
 void daemon_signals(volatile sig_atomic_t *stop);
+
+/* Starts fn(arg) in *th with every signal blocked in it (signals go to
+ * the main thread, which owns the stop flag).  Returns 0, or -1 with
+ * errno set. */
+int daemon_thread(pthread_t *th, void *(*fn)(void *), void *arg);
 
 #endif

@@ -3,13 +3,13 @@
  */
 #include "pruner.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 
 #include "backoff.h"
 #include "clock.h"
+#include "daemon.h"
 #include "log.h"
 
 struct pruner {
@@ -74,8 +74,6 @@ struct pruner *
 pruner_start(const struct db_params *db, const struct pruner_spec *spec)
 {
 	struct pruner *p = calloc(1, sizeof(*p));
-	sigset_t all, old;
-	int e;
 
 	if (p == NULL || (p->c = db_new(db)) == NULL) {
 		log_warnx("%s: out of memory; nothing is pruned", spec->task);
@@ -83,12 +81,7 @@ pruner_start(const struct db_params *db, const struct pruner_spec *spec)
 		return NULL;
 	}
 	p->spec = *spec;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	e = pthread_create(&p->th, NULL, pruner_main, p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (e != 0) {
-		errno = e;
+	if (daemon_thread(&p->th, pruner_main, p) == -1) {
 		log_warn("%s: cannot start its thread", spec->task);
 		db_free(p->c);
 		free(p);

@@ -40,13 +40,7 @@ TEST_NAME=dev
 # shellcheck source=tests/check.sh
 . "$root/tests/check.sh"
 
-missing=()
-for t in make curl pgrep ss; do
-	command -v "$t" >/dev/null 2>&1 || missing+=("$t")
-done
-check "tools present (make curl pgrep ss; missing: ${missing[*]:-none}; bash scripts/deps.sh tools installs them)" \
-	test ${#missing[@]} -eq 0
-[ ${#missing[@]} -eq 0 ] || finish
+need_tools make curl pgrep ss
 check "DEV_TEST_RUNS=$runs is at least 5" test "$runs" -ge 5 2>/dev/null
 
 # Not the dev servers: this test writes customers.  tests/run.sh has

@@ -48,13 +48,7 @@ TEST_NAME=monitor
 # shellcheck source=tests/check.sh
 . "$root/tests/check.sh"
 
-missing=()
-for t in curl jq prometheus promtool; do
-	command -v "$t" >/dev/null 2>&1 || missing+=("$t")
-done
-check "tools present (curl jq prometheus promtool; missing: ${missing[*]:-none}; bash scripts/deps.sh tools installs them)" \
-	test ${#missing[@]} -eq 0
-[ ${#missing[@]} -eq 0 ] || finish
+need_tools curl jq prometheus promtool
 
 # ---- the configurations -------------------------------------------------
 use_test_servers

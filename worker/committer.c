@@ -5,13 +5,13 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "backoff.h"
+#include "daemon.h"
 #include "clock.h"
 #include "db.h"
 #include "durable.h"
@@ -238,9 +238,7 @@ struct committer *
 committer_new(const struct worker_config *cfg)
 {
 	pthread_condattr_t ca;
-	sigset_t all, old;
 	struct committer *c;
-	int e;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto oom;
@@ -255,13 +253,7 @@ committer_new(const struct worker_config *cfg)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&c->cv, &ca);
 	pthread_condattr_destroy(&ca);
-	/* Signals go to the main thread, which owns the stop flag. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	e = pthread_create(&c->thread, NULL, committer_main, c);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (e != 0) {
-		errno = e;
+	if (daemon_thread(&c->thread, committer_main, c) == -1) {
 		log_warn("cannot start the database thread");
 		pthread_cond_destroy(&c->cv);
 		pthread_mutex_destroy(&c->mu);

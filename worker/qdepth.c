@@ -3,12 +3,12 @@
  */
 #include "qdepth.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 
 #include "backoff.h"
+#include "daemon.h"
 #include "log.h"
 #include "worker_metrics.h"
 
@@ -72,8 +72,6 @@ struct qdepth *
 qdepth_start(const struct mq_params *p, int interval_s)
 {
 	struct qdepth *q = calloc(1, sizeof(*q));
-	sigset_t all, old;
-	int e;
 
 	if (q == NULL || (q->c = mq_new(p)) == NULL) {
 		log_warnx("queue depth sample: out of memory; no queue gauges");
@@ -81,12 +79,7 @@ qdepth_start(const struct mq_params *p, int interval_s)
 		return NULL;
 	}
 	q->interval_ms = (unsigned)interval_s * 1000;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	e = pthread_create(&q->th, NULL, qdepth_main, q);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (e != 0) {
-		errno = e;
+	if (daemon_thread(&q->th, qdepth_main, q) == -1) {
 		log_warn("queue depth sample: cannot start its thread");
 		mq_free(q->c);
 		free(q);
