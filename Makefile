@@ -27,7 +27,8 @@ B := $(BUILD_ROOT)/$(VARIANT)
 # The test servers, whatever OUTBOX_* the caller's shell exports for the
 # dev ones (scripts/lib.sh's use_test_servers does the same).
 TEST_SERVERS := env -u OUTBOX_VAR -u OUTBOX_DB_PORT -u OUTBOX_MQ_PORT \
-	-u OUTBOX_MQ_DIST_PORT -u OUTBOX_MQ_EPMD_PORT OUTBOX_SERVERS=test
+	-u OUTBOX_MQ_DIST_PORT -u OUTBOX_MQ_EPMD_PORT -u OUTBOX_MQ_PORTS \
+	-u OUTBOX_MQ_DIST_PORTS OUTBOX_SERVERS=test
 
 PKGS := libmicrohttpd libmariadb librabbitmq jansson uuid
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
