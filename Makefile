@@ -4,7 +4,8 @@
 #   make build   release binaries into build/release/bin
 #   make test    install, ASan+UBSan build, tests on the test servers
 #   make dev     install, start the dev servers, migrate, run the daemons
-#                (MONITOR=1: and a private Prometheus with monitoring/)
+#                (MONITOR=1: and a private Prometheus with monitoring/;
+#                RELAYS=N WORKERS=M; OUTBOX_MQ_NODES=3: a RabbitMQ cluster)
 #   make infras  only start the dev MariaDB and RabbitMQ
 #   make clean   stop both sets of private servers, remove build output
 #   make admin ARGS="dlq list"  outbox-admin on the dev servers
@@ -193,9 +194,13 @@ migrate: build infras
 	@scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
 
 # MONITOR=1: a private Prometheus too (scripts/dev.sh; README, "Monitoring").
+# RELAYS=N WORKERS=M: that many relays and workers (scripts/dev.sh).
+# OUTBOX_MQ_NODES=3 in the environment: against a 3-node RabbitMQ cluster.
 MONITOR ?= 0
+RELAYS ?= 1
+WORKERS ?= 1
 dev: deps build infras migrate
-	@DEV_MONITOR=$(MONITOR) bash scripts/dev.sh
+	@DEV_MONITOR=$(MONITOR) DEV_RELAYS=$(RELAYS) DEV_WORKERS=$(WORKERS) bash scripts/dev.sh
 
 # tests/run.sh starts the test servers (and stops them if it did).
 test: deps
