@@ -271,7 +271,12 @@ port_free() { [ -z "$(port_users "$1")" ]; }
 # port_hint DB|MQ: how to move that port.
 port_hint() {
     local slot="OUTBOX_${SERVERS^^}_$1_PORT" own="OUTBOX_$1_PORT"
-    if [ "${!slot:-}" = "${!own}" ]; then
+    if [ "$1" = MQ ] && [ "$MQ_NODES" -gt 1 ]; then
+        slot=OUTBOX_CLUSTER_MQ_PORTS
+        [ "$SERVERS" != dev ] || slot=OUTBOX_DEV_CLUSTER_MQ_PORTS
+        printf 'another checkout? move this one'"'"'s %s cluster with %s, %s and %s (README, "Ports")' \
+            "$SERVERS" "$slot" "${slot/_PORTS/_DIST_PORTS}" "${slot/_PORTS/_EPMD_PORT}"
+    elif [ "${!slot:-}" = "${!own}" ]; then
         printf 'another checkout? move this one'"'"'s %s servers with %s (README, "Ports")' \
             "$SERVERS" "$slot"
     else
