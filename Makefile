@@ -26,10 +26,11 @@ export BUILD_ROOT
 B := $(BUILD_ROOT)/$(VARIANT)
 
 # The test servers, whatever OUTBOX_* the caller's shell exports for the
-# dev ones (scripts/lib.sh's use_test_servers does the same).
+# dev ones, with one RabbitMQ node (scripts/lib.sh's use_test_servers does
+# the same; tests/cluster_test.sh asks for its cluster itself).
 TEST_SERVERS := env -u OUTBOX_VAR -u OUTBOX_DB_PORT -u OUTBOX_MQ_PORT \
 	-u OUTBOX_MQ_DIST_PORT -u OUTBOX_MQ_EPMD_PORT -u OUTBOX_MQ_PORTS \
-	-u OUTBOX_MQ_DIST_PORTS OUTBOX_SERVERS=test
+	-u OUTBOX_MQ_DIST_PORTS -u OUTBOX_MQ_NODES OUTBOX_SERVERS=test
 
 PKGS := libmicrohttpd libmariadb librabbitmq jansson uuid
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -298,7 +299,9 @@ chaos-db: deps
 # The broker failover of tests/cluster_test.sh (make test runs it with
 # 2,000 POSTs) at the issue's size: 20,000 POSTs at 300/s through 2 relays
 # and 2 workers, the leader of the queue outbox killed (kill -9) under
-# load, against the 3-node cluster of the test set (release build).
+# load, two nodes of three down, then a rolling restart of the three under
+# 12,000 more POSTs, against the 3-node cluster of the test set (release
+# build).
 CLUSTER_REQUESTS ?= 20000
 CLUSTER_RATE ?= 300
 .PHONY: chaos-cluster
@@ -306,7 +309,7 @@ chaos-cluster: deps
 	@$(MAKE) --no-print-directory VARIANT=release binaries chaos-load
 	@$(TEST_SERVERS) CLUSTER_BIN=$(abspath $(BUILD_ROOT))/release/bin \
 	    CLUSTER_REQUESTS=$(CLUSTER_REQUESTS) CLUSTER_RATE=$(CLUSTER_RATE) \
-	    CLUSTER_SETTLE_S=180 bash tests/cluster_test.sh
+	    CLUSTER_SETTLE_S=180 CLUSTER_ROLLING_POSTS=12000 bash tests/cluster_test.sh
 
 chaos-load: $(B)/bin/outbox-chaos-load $(B)/lib/outbox-fsync-hold.so \
 	$(B)/bin/outbox-itest $(B)/bin/outbox-sqlproxy
