@@ -6,6 +6,7 @@
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <netinet/tcp.h>
@@ -39,6 +40,12 @@ struct mq_inflight {
 
 struct mq_conn {
 	struct mq_params p;
+	struct mq_host hosts[MQ_HOSTS_MAX]; /* the host list */
+	size_t nhosts;
+	size_t cur;         /* the host connected to, or lost last */
+	size_t start;       /* where the next mq_connect starts */
+	int lost;           /* a connection to hosts[cur] was lost */
+	char cur_name[272]; /* "host:port" of hosts[cur] */
 	amqp_connection_state_t st;
 	int connected;
 	int confirm;
@@ -138,14 +145,140 @@ mq_set_op_timeout(mq_conn *c, int ms)
 	c->op_timeout_ms = ms > 0 ? ms : MQ_OP_TIMEOUT_MS;
 }
 
+size_t
+mq_host_next(size_t k, size_t n)
+{
+	return n == 0 ? 0 : (k + 1) % n;
+}
+
+#define MQ_HOST_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" \
+	"0123456789.-_"
+
+/* One element of RABBITMQ_HOSTS, s[0 .. len): host[:port].  0 or -1. */
+static int
+mq_host_parse(const char *s, size_t len, int defport, struct mq_host *h,
+    char *err, size_t errlen)
+{
+	const char *colon = memchr(s, ':', len);
+	size_t hlen = colon != NULL ? (size_t)(colon - s) : len;
+	size_t plen = colon != NULL ? len - hlen - 1 : 0;
+	char port[16];
+
+	if (s[0] == '[' || (colon != NULL && memchr(colon + 1, ':', plen))) {
+		snprintf(err, errlen, "RABBITMQ_HOSTS: \"%.*s\": IPv6 "
+		    "addresses are not supported; use a host name", (int)len,
+		    s);
+		return -1;
+	}
+	if (hlen == 0 || hlen >= sizeof(h->host) ||
+	    strspn(s, MQ_HOST_CHARS) < hlen) {
+		snprintf(err, errlen, "RABBITMQ_HOSTS: \"%.*s\": %s", (int)len,
+		    s, hlen == 0 ? "empty host" : hlen >= sizeof(h->host) ?
+		    "host name too long" : "a host is letters, digits, "
+		    "'.', '-', '_'");
+		return -1;
+	}
+	memcpy(h->host, s, hlen);
+	h->host[hlen] = '\0';
+	h->port = defport;
+	if (colon == NULL)
+		return 0;
+	if (plen > 0 && plen < sizeof(port)) {
+		memcpy(port, colon + 1, plen);
+		port[plen] = '\0';
+		if (cfg_parse_int(port, 1, 65535, &h->port) == 0)
+			return 0;
+	}
+	snprintf(err, errlen, "RABBITMQ_HOSTS: \"%.*s\": the port must be "
+	    "1..65535", (int)len, s);
+	return -1;
+}
+
+int
+mq_hosts_parse(const struct mq_params *p, struct mq_host *out, size_t max,
+    char *err, size_t errlen)
+{
+	const char *s = p->hosts, *comma;
+	size_t n = 0, len;
+
+	if (max == 0 || max > INT_MAX) {
+		snprintf(err, errlen, "RABBITMQ_HOSTS: bad list size");
+		return -1;
+	}
+	if (s[0] == '\0') {
+		snprintf(out[0].host, sizeof(out[0].host), "%s", p->host);
+		out[0].port = p->port;
+		return 1;
+	}
+	for (;;) {
+		comma = strchr(s, ',');
+		len = comma != NULL ? (size_t)(comma - s) : strlen(s);
+		if (len == 0) {
+			snprintf(err, errlen, "RABBITMQ_HOSTS: empty element "
+			    "(host %zu)", n + 1);
+			return -1;
+		}
+		if (n == max) {
+			snprintf(err, errlen, "RABBITMQ_HOSTS: more than %zu "
+			    "hosts", max);
+			return -1;
+		}
+		if (mq_host_parse(s, len, p->port, &out[n], err, errlen) == -1)
+			return -1;
+		n++;
+		if (comma == NULL)
+			return (int)n;
+		s = comma + 1;
+	}
+}
+
+int
+mq_params_check(const struct mq_params *p, char *err, size_t errlen)
+{
+	struct mq_host h[MQ_HOSTS_MAX];
+
+	return mq_hosts_parse(p, h, MQ_HOSTS_MAX, err, errlen) == -1 ? -1 : 0;
+}
+
+int
+mq_host_index(const mq_conn *c, const char **name)
+{
+	if (!c->connected)
+		return -1;
+	if (name != NULL)
+		*name = c->cur_name;
+	return (int)c->cur;
+}
+
+/* The connection to hosts[cur] is gone: the next mq_connect starts with
+ * the host after it. */
+static void
+mq_mark_lost(mq_conn *c)
+{
+	if (!c->connected)
+		return;
+	c->lost = 1;
+	c->start = mq_host_next(c->cur, c->nhosts);
+}
+
 mq_conn *
 mq_new(const struct mq_params *p)
 {
 	mq_conn *c = calloc(1, sizeof(*c));
+	char err[512];
+	int n;
 
 	if (c == NULL)
 		return NULL;
 	c->p = *p;
+	/* The daemons checked the list at start (mq_params_check). */
+	if ((n = mq_hosts_parse(p, c->hosts, MQ_HOSTS_MAX, err,
+	    sizeof(err))) == -1) {
+		log_warnx("%s", err);
+		free(c);
+		return NULL;
+	}
+	c->nhosts = (size_t)n;
 	c->op_timeout_ms = MQ_OP_TIMEOUT_MS;
 	if (mq_watch_add(&c->watch) == -1) {
 		free(c);
@@ -180,6 +313,7 @@ mq_disconnect(mq_conn *c)
 		amqp_connection_close(c->st, AMQP_REPLY_SUCCESS);
 		watch_end(c);
 	}
+	mq_mark_lost(c);
 	amqp_destroy_connection(c->st);
 	c->st = NULL;
 	c->connected = 0;
@@ -246,16 +380,14 @@ mq_handshake(mq_conn *c, int confirm)
 	return 0;
 }
 
-int
-mq_connect(mq_conn *c, int confirm)
+/* One try of host h.  0 or -1 (error set). */
+static int
+mq_connect_one(mq_conn *c, const struct mq_host *h, int confirm)
 {
 	struct timeval tv;
 	amqp_socket_t *sock;
 	int rc;
 
-	if (c->connected)
-		return 0;
-	mq_disconnect(c);
 	if ((c->st = amqp_new_connection()) == NULL) {
 		mq_set_err(c, "out of memory");
 		return -1;
@@ -266,9 +398,9 @@ mq_connect(mq_conn *c, int confirm)
 	}
 	tv.tv_sec = c->p.connect_timeout_s;
 	tv.tv_usec = 0;
-	rc = amqp_socket_open_noblock(sock, c->p.host, c->p.port, &tv);
+	rc = amqp_socket_open_noblock(sock, h->host, h->port, &tv);
 	if (rc != AMQP_STATUS_OK) {
-		mq_set_err(c, "connect %s:%d: %s", c->p.host, c->p.port,
+		mq_set_err(c, "connect %s:%d: %s", h->host, h->port,
 		    amqp_error_string2(rc));
 		goto fail;
 	}
@@ -276,7 +408,7 @@ mq_connect(mq_conn *c, int confirm)
 	rc = mq_handshake(c, confirm);
 	if (watch_end(c)) {
 		mq_set_err(c, "connect %s:%d: no answer within %d ms",
-		    c->p.host, c->p.port, c->op_timeout_ms);
+		    h->host, h->port, c->op_timeout_ms);
 		rc = -1;
 	}
 	if (rc == -1)
@@ -286,6 +418,34 @@ mq_connect(mq_conn *c, int confirm)
 fail:
 	amqp_destroy_connection(c->st);
 	c->st = NULL;
+	return -1;
+}
+
+int
+mq_connect(mq_conn *c, int confirm)
+{
+	size_t k, i;
+
+	if (c->connected)
+		return 0;
+	mq_disconnect(c);
+	if (c->lost && c->nhosts > 1)
+		log_warnx("broker %s lost; failing over to %s:%d", c->cur_name,
+		    c->hosts[c->start].host, c->hosts[c->start].port);
+	c->lost = 0;
+	for (k = 0; k < c->nhosts; k++) {
+		i = (c->start + k) % c->nhosts;
+		if (mq_connect_one(c, &c->hosts[i], confirm) == 0) {
+			c->cur = i;
+			snprintf(c->cur_name, sizeof(c->cur_name), "%s:%d",
+			    c->hosts[i].host, c->hosts[i].port);
+			log_info("connected to broker %s", c->cur_name);
+			return 0;
+		}
+		if (c->nhosts > 1)
+			log_debug("broker %s:%d: %s", c->hosts[i].host,
+			    c->hosts[i].port, c->err);
+	}
 	return -1;
 }
 
@@ -324,6 +484,7 @@ mq_fail(mq_conn *c)
 		amqp_destroy_connection(c->st);
 		c->st = NULL;
 	}
+	mq_mark_lost(c);
 	c->connected = 0;
 	return -1;
 }

@@ -28,8 +28,12 @@
 /* Header carrying the W3C trace context of a message (common/trace.h). */
 #define MQ_HDR_TRACEPARENT "traceparent"
 
+/* Most hosts in RABBITMQ_HOSTS. */
+#define MQ_HOSTS_MAX 16
+
 struct mq_params {
 	char host[256];
+	char hosts[2048]; /* RABBITMQ_HOSTS: "" or host[:port],... */
 	char user[128];
 	char pass[256];
 	char vhost[128];
@@ -44,6 +48,9 @@ struct mq_params {
 	    "RabbitMQ host"),                                               \
 	CFG_ROW_INT("RABBITMQ_PORT", T, M.port, "5672", 1, 65535,          \
 	    "RabbitMQ AMQP port"),                                          \
+	CFG_ROW_STR("RABBITMQ_HOSTS", T, M.hosts, "", 0,                   \
+	    "brokers tried in turn, host[:port],... (port: RABBITMQ_PORT; " \
+	    "empty: RABBITMQ_HOST alone)"),                                 \
 	CFG_ROW_STR("RABBITMQ_USER", T, M.user, "guest", 1,                \
 	    "RabbitMQ user"),                                               \
 	CFG_ROW_SECRET("RABBITMQ_PASS", T, M.pass, "guest",                \
@@ -56,6 +63,26 @@ struct mq_params {
 	    "AMQP heartbeat in seconds (0: off)")
 
 typedef struct mq_conn mq_conn;
+
+/* One broker of the host list. */
+struct mq_host {
+	char host[256];
+	int port;
+};
+
+/* The host list of p: RABBITMQ_HOSTS split on commas, each element
+ * host[:port] (the port defaults to p->port; an IPv6 address is
+ * refused), or, when it is empty, p->host:p->port alone.  Returns the
+ * number of hosts (1 .. max), or -1 with a message naming the setting
+ * in err (an empty element, a bad port, too many hosts). */
+int mq_hosts_parse(const struct mq_params *p, struct mq_host *out,
+    size_t max, char *err, size_t errlen);
+/* The daemons' check of their configuration at start: mq_hosts_parse,
+ * the list discarded.  0 or -1. */
+int mq_params_check(const struct mq_params *p, char *err, size_t errlen);
+/* Where mq_connect starts after host k (of n) was lost: the one after
+ * it, round-robin. */
+size_t mq_host_next(size_t k, size_t n);
 
 /* Outcome of one published message. */
 enum mq_result {
@@ -111,8 +138,16 @@ mq_conn *mq_new(const struct mq_params *p);
 void mq_free(mq_conn *c);
 
 /* Connects, logs in, opens channel 1.  confirm: put it in confirm mode.
- * 0 or -1 (reason in mq_error). */
+ * Tries the hosts of the list in turn, once each (each with
+ * RABBITMQ_CONNECT_TIMEOUT), starting with the one after the host whose
+ * connection was lost last (the first host at the first connect); logs
+ * the host it connected to (INFO) and, after a loss, the lost host and
+ * the next (WARN).  0, or -1 when no host answered (reason in mq_error:
+ * the last host's error). */
 int mq_connect(mq_conn *c, int confirm);
+/* The index in the host list of the broker c is connected to, -1 when
+ * not connected; *name (may be NULL) gets its "host:port". */
+int mq_host_index(const mq_conn *c, const char **name);
 void mq_disconnect(mq_conn *c);
 int mq_is_connected(const mq_conn *c);
 const char *mq_error(const mq_conn *c);
