@@ -46,6 +46,7 @@ struct mq_conn {
 	size_t start;       /* where the next mq_connect starts */
 	int lost;           /* a connection to hosts[cur] was lost */
 	char cur_name[272]; /* "host:port" of hosts[cur] */
+	int mismatch;       /* the topology differs (mq_topology_mismatch) */
 	amqp_connection_state_t st;
 	int connected;
 	int confirm;
@@ -429,7 +430,7 @@ mq_connect(mq_conn *c, int confirm)
 	if (c->connected)
 		return 0;
 	mq_disconnect(c);
-	if (c->lost && c->nhosts > 1)
+	if (c->lost && c->nhosts > 1 && !c->mismatch)
 		log_warnx("broker %s lost; failing over to %s:%d", c->cur_name,
 		    c->hosts[c->start].host, c->hosts[c->start].port);
 	c->lost = 0;
@@ -439,7 +440,14 @@ mq_connect(mq_conn *c, int confirm)
 			c->cur = i;
 			snprintf(c->cur_name, sizeof(c->cur_name), "%s:%d",
 			    c->hosts[i].host, c->hosts[i].port);
-			log_info("connected to broker %s", c->cur_name);
+			/* Retries against a mismatched topology stay
+			 * quiet: its one warning said it all. */
+			if (c->mismatch)
+				log_debug("connected to broker %s",
+				    c->cur_name);
+			else
+				log_info("connected to broker %s",
+				    c->cur_name);
 			return 0;
 		}
 		if (c->nhosts > 1)
@@ -532,38 +540,83 @@ mq_declare_topology(mq_conn *c)
 	return rc == 0 ? 0 : mq_fail(c);
 }
 
+const char *const mq_queue_type_names[] = { "classic", "quorum", NULL };
+
+static void
+mq_arg_str(amqp_table_entry_t *e, const char *key, const char *val)
+{
+	e->key = amqp_cstring_bytes(key);
+	e->value.kind = AMQP_FIELD_KIND_UTF8;
+	e->value.value.bytes = amqp_cstring_bytes(val);
+}
+
+/* Declares durable queue q with the n arguments a (plus x-queue-type
+ * when quorum).  0, or -1 (error set; a refusal of its arguments sets
+ * the mismatch). */
+static int
+mq_declare_queue(mq_conn *c, const char *q, amqp_table_entry_t *a, int n)
+{
+	amqp_rpc_reply_t r;
+	amqp_table_t tbl;
+
+	if (c->p.queue_type == MQ_QUORUM)
+		mq_arg_str(&a[n++], "x-queue-type", "quorum");
+	tbl.num_entries = n;
+	tbl.entries = a;
+	amqp_queue_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(q), 0, 1, 0,
+	    0, tbl);
+	r = amqp_get_rpc_reply(c->st);
+	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
+	    ((amqp_channel_close_t *)r.reply.decoded)->reply_code ==
+	    AMQP_PRECONDITION_FAILED) {
+		amqp_channel_close_t *m = r.reply.decoded;
+
+		c->mismatch = 1;
+		mq_set_err(c, "queue %s exists with other arguments than "
+		    "RABBITMQ_QUEUE_TYPE=%s asks for (the broker: %.*s); left "
+		    "as it is: set RABBITMQ_QUEUE_TYPE to the queue's type, or "
+		    "migrate the queue (README, Queue type)", q,
+		    mq_queue_type_names[c->p.queue_type],
+		    (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+		return -1;
+	}
+	return mq_check_reply(c, r, q);
+}
+
 /* The declarations of mq_declare_topology.  0, or -1 (error set). */
 static int
 mq_declare_all(mq_conn *c)
 {
-	amqp_table_entry_t qargs[1];
-	amqp_table_t tbl;
+	amqp_table_entry_t qargs[6];
+	int n = 0;
 
 	amqp_exchange_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_DLX),
 	    amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
 	if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
 	    "declare exchange " MQ_DLX) == -1)
 		return -1;
-	amqp_queue_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_DLQ), 0, 1,
-	    0, 0, amqp_empty_table);
-	if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
-	    "declare queue " MQ_DLQ) == -1)
+	mq_arg_str(&qargs[n++], "x-dead-letter-exchange", MQ_DLX);
+	if (c->p.queue_type == MQ_QUORUM) {
+		qargs[n].key = amqp_cstring_bytes("x-delivery-limit");
+		qargs[n].value.kind = AMQP_FIELD_KIND_I64;
+		qargs[n++].value.value.i64 = c->p.delivery_limit;
+		/* at-least-once falls back to at-most-once without
+		 * reject-publish. */
+		mq_arg_str(&qargs[n++], "x-dead-letter-strategy",
+		    "at-least-once");
+		mq_arg_str(&qargs[n++], "x-overflow", "reject-publish");
+	}
+	if (mq_declare_queue(c, MQ_QUEUE, qargs, n) == -1)
+		return -1;
+	if (mq_declare_queue(c, MQ_DLQ, qargs, 0) == -1)
 		return -1;
 	amqp_queue_bind(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_DLQ),
 	    amqp_cstring_bytes(MQ_DLX), amqp_cstring_bytes(""),
 	    amqp_empty_table);
 	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "bind " MQ_DLQ) == -1)
 		return -1;
-	qargs[0].key = amqp_cstring_bytes("x-dead-letter-exchange");
-	qargs[0].value.kind = AMQP_FIELD_KIND_UTF8;
-	qargs[0].value.value.bytes = amqp_cstring_bytes(MQ_DLX);
-	tbl.num_entries = 1;
-	tbl.entries = qargs;
-	amqp_queue_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_QUEUE), 0,
-	    1, 0, 0, tbl);
-	if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
-	    "declare queue " MQ_QUEUE) == -1)
-		return -1;
+	c->mismatch = 0;
 	return 0;
 }
 

@@ -5,9 +5,10 @@
  * <amqp.h>.  A connection belongs to one thread.
  *
  * Topology (SPEC section 7), declared by mq_declare_topology:
- *   queue    outbox      durable, dead-letters to exchange outbox.dlx
  *   exchange outbox.dlx  fanout, durable
+ *   queue    outbox      durable, dead-letters to exchange outbox.dlx
  *   queue    outbox.dlq  durable, bound to outbox.dlx
+ * (classic, or quorum queues: RABBITMQ_QUEUE_TYPE).
  */
 #ifndef OUTBOX_MQ_H
 #define OUTBOX_MQ_H
@@ -40,7 +41,13 @@ struct mq_params {
 	int port;
 	int connect_timeout_s;
 	int heartbeat_s;
+	int queue_type;     /* enum mq_queue_type */
+	int delivery_limit; /* quorum queues: x-delivery-limit */
 };
+
+/* RABBITMQ_QUEUE_TYPE: the type of queues outbox and outbox.dlq. */
+enum mq_queue_type { MQ_CLASSIC, MQ_QUORUM };
+extern const char *const mq_queue_type_names[];
 
 /* Config rows for struct mq_params member M of config struct T. */
 #define MQ_CFG_ROWS(T, M)                                                   \
@@ -60,7 +67,13 @@ struct mq_params {
 	CFG_ROW_INT("RABBITMQ_CONNECT_TIMEOUT", T, M.connect_timeout_s,    \
 	    "5", 1, 60, "seconds to wait for a broker connection"),         \
 	CFG_ROW_INT("RABBITMQ_HEARTBEAT", T, M.heartbeat_s, "30", 0, 600,  \
-	    "AMQP heartbeat in seconds (0: off)")
+	    "AMQP heartbeat in seconds (0: off)"),                          \
+	CFG_ROW_ENUM("RABBITMQ_QUEUE_TYPE", T, M.queue_type, "classic",    \
+	    mq_queue_type_names, "type of queues outbox and outbox.dlq "    \
+	    "(classic or quorum)"),                                         \
+	CFG_ROW_INT("RABBITMQ_DELIVERY_LIMIT", T, M.delivery_limit, "20",  \
+	    1, 1000000, "quorum queues: deliveries of a message before the "\
+	    "broker dead-letters it (x-delivery-limit)")
 
 typedef struct mq_conn mq_conn;
 
@@ -177,7 +190,14 @@ void mq_set_op_timeout(mq_conn *c, int ms);
  * alike), so that a stop never waits on a broker that stopped reading. */
 void mq_watch_stop(volatile sig_atomic_t *stop);
 
-/* Declares the topology above (idempotent).  0 or -1. */
+/* Declares the topology above (idempotent), the queues of
+ * RABBITMQ_QUEUE_TYPE: quorum ones with x-queue-type=quorum, and outbox
+ * with x-delivery-limit, x-dead-letter-strategy=at-least-once and
+ * x-overflow=reject-publish.  0 or -1; when a queue exists with other
+ * arguments (PRECONDITION_FAILED, e.g. a classic outbox and quorum
+ * asked), mq_error names RABBITMQ_QUEUE_TYPE, the queue and the broker's
+ * words, and the connects that follow log at debug level only, until a
+ * declaration succeeds. */
 int mq_declare_topology(mq_conn *c);
 
 /* Publishes n messages persistent, mandatory, to exchange/routing key,

@@ -3,7 +3,10 @@
  * servers: a relay and a worker given a dead port first and the live
  * broker second connect to the live one, say so in their log (one line
  * per connect) and in /metrics (P_broker_connected_info: 1 for the live
- * host, 0 for the dead one), and deliver.
+ * host, 0 for the dead one), and deliver; a bad list stops the relay.
+ * The queue type: a relay or a worker asked for quorum queues where a
+ * classic outbox exists says so once (naming RABBITMQ_QUEUE_TYPE), stays
+ * up, not ready, retrying quietly, and changes nothing on the broker.
  */
 #include <check.h>
 #include <stdio.h>
@@ -99,15 +102,62 @@ START_TEST(bad_host_list_refused)
 }
 END_TEST
 
+/* The classic outbox (the fixture declared it) is there, quorum asked:
+ * one warning naming the setting over several retries, the daemon still
+ * running, the queue still classic. */
+static void
+mismatch_once(enum h_kind kind, const char *test, const char *backoff)
+{
+	struct h_daemon d = { 0 };
+	const char *env[] = { "RABBITMQ_QUEUE_TYPE=quorum", "LOG_LEVEL=debug",
+	    backoff, NULL };
+	char out[4096];
+
+	h_spawn(&d, kind, test, NULL, env);
+	ck_assert_msg(h_wait_log(&d, "still unavailable", 5, 30000),
+	    "fewer than 5 retries in 30 s (log %s)", d.log);
+	/* One warning; the retries at debug level only. */
+	ck_assert_int_eq(h_log_count(&d, "WARN: broker unavailable"), 1);
+	ck_assert_int_eq(h_log_count(&d, "WARN: "), 1);
+	ck_assert(h_log_contains(&d, "WARN: broker unavailable"));
+	ck_assert_int_eq(h_log_count(&d, "queue " MQ_QUEUE " exists with "
+	    "other arguments than RABBITMQ_QUEUE_TYPE=quorum asks for"),
+	    h_log_count(&d, "DEBUG: broker still unavailable") + 1);
+	ck_assert_int_eq(h_log_count(&d, "connected to broker") -
+	    h_log_count(&d, "DEBUG: connected to broker"), 1);
+	ck_assert_int_eq(h_daemon_wait(&d, 0), -1); /* still running */
+	ck_assert_int_eq(h_mq_ctl("-q list_queues name type", out,
+	    sizeof(out)), 0);
+	ck_assert_msg(strstr(out, "outbox\tclassic") != NULL, "queues: %s",
+	    out);
+	ck_assert_ptr_null(strstr(out, "quorum"));
+	h_stop_clean(&d);
+}
+
+START_TEST(relay_quorum_over_classic)
+{
+	mismatch_once(H_RELAY, __func__, "RELAY_RECONNECT_MAX_MS=100");
+}
+END_TEST
+
+START_TEST(worker_quorum_over_classic)
+{
+	mismatch_once(H_WORKER, __func__, "WORKER_RETRY_MAX_MS=100");
+}
+END_TEST
+
 Suite *
 it_brokers_suite(void)
 {
 	const TTest *const relay[] = { relay_skips_a_dead_host,
 	    bad_host_list_refused, NULL };
 	const TTest *const worker[] = { worker_skips_a_dead_host, NULL };
+	const TTest *const mismatch[] = { relay_quorum_over_classic,
+	    worker_quorum_over_classic, NULL };
 	Suite *s = suite_create("brokers");
 
 	suites_case(s, "host list relay", 60, h_rows_reset, NULL, relay);
 	suites_case(s, "host list worker", 60, h_reset, NULL, worker);
+	suites_case(s, "queue type mismatch", 60, h_reset, NULL, mismatch);
 	return s;
 }
