@@ -9,7 +9,7 @@
 #   scripts/infra.sh mq-diag [rabbitmq-diagnostics args...]
 #   scripts/infra.sh destroy                    stop, then delete both data dirs
 #   OUTBOX_MQ_NODES=3 scripts/infra.sh ...      the same with a RabbitMQ cluster;
-#       mq-start|mq-stop|mq-kill [N]            node N only (1..3), or all
+#       mq-start|mq-stop|mq-kill [N...]         those nodes only (1..3), or all
 #       mq-queues [rabbitmq-queues args...]     (mq-ctl/diag/queues: any running node)
 #
 # Everything lives under $OUTBOX_VAR (git-ignored var/ by default):
@@ -906,9 +906,9 @@ mq_node_start() { # mq_node_start N (MQ_PROVISION=0: the cluster provisions)
     [ "$1" -eq 1 ] || mq_join
 }
 
-mqs_start() { # mqs_start [N]
+mqs_start() { # mqs_start [N...]
     [ "$MQ_NODES" -gt 1 ] || { mq_start; return; }
-    if [ -n "${1:-}" ]; then mq_node_start "$1"; return; fi
+    if [ $# -gt 0 ]; then mqs_side_by_side mq_node_start "$@"; return; fi
     local t0 n from=1 rc=0 pids=()
     t0=$(now_us)
     mq_select 1
@@ -931,14 +931,28 @@ mqs_start() { # mqs_start [N]
     say "rabbitmq: cluster of $MQ_NODES nodes started (AMQP 127.0.0.1:${MQ_PORT_LIST[*]}, epmd $MQ_EPMD_PORT, $SET_LABEL, data $MQ_CLUSTER_DIR) in $(elapsed "$t0")"
 }
 
-mqs_each() { # mqs_each FUNCTION [N]: on node N, or on every node side by side
-    local f=$1 n rc=0 pids=()
-    if [ "$MQ_NODES" -eq 1 ]; then "$f"; return; fi
-    if [ -n "${2:-}" ]; then mq_select "$2"; "$f"; return; fi
-    for n in $(seq 1 "$MQ_NODES"); do
-        ( mq_select "$n"; "$f" ) & pids+=($!)
+# mqs_side_by_side "FUNCTION [ARG]" N...: FUNCTION [ARG] N for each node
+# given, side by side; fails if one fails.
+mqs_side_by_side() {
+    local n rc=0 pids=() words
+    read -ra words <<<"$1"
+    shift
+    if [ $# -eq 1 ]; then "${words[@]}" "$1"; return; fi
+    for n in "$@"; do
+        ( "${words[@]}" "$n" ) & pids+=($!)
     done
     for n in "${pids[@]}"; do wait "$n" || rc=1; done
+    return "$rc"
+}
+mq_node_do() { mq_select "$2"; "$1"; } # mq_node_do FUNCTION N
+
+mqs_each() { # mqs_each FUNCTION [N...]: on those nodes (all without N), side by side
+    local f=$1 rc=0
+    shift
+    if [ "$MQ_NODES" -eq 1 ]; then "$f"; return; fi
+    # shellcheck disable=SC2046 # node numbers
+    [ $# -gt 0 ] || set -- $(seq 1 "$MQ_NODES")
+    mqs_side_by_side "mq_node_do $f" "$@" || rc=1
     epmd_stop
     return "$rc"
 }
