@@ -240,12 +240,14 @@ check "every 201 handled exactly once in effect ($acked 201s: lost customers $c_
 dlq=$(queue_n outbox.dlq)
 check "no message dead-lettered (outbox.dlq: ${dlq:-?})" test "${dlq:-?}" = 0
 # The longest gap between two increases of the handled count, from the
-# kill to the settling.
+# kill to the settling (or to the end of the sampling: no progress at all
+# counts to there).
 stall=$(awk -v a="$t_kill" -v b="$t_settled" '
 	$1 >= a && $1 <= b && $2 != "" {
 		if (last == "" ) { last = $1; v = $2; next }
 		if ($2 > v) { if ($1 - last > m) m = $1 - last; last = $1; v = $2 }
-	} END { printf "%d\n", m }' "$LOGS/progress")
+		end = $1
+	} END { if (end - last > m) m = end - last; printf "%d\n", m }' "$LOGS/progress")
 dups=$(( $(metric worker-1 outbox_worker_messages_duplicate_total || echo 0) +
 	$(metric worker-2 outbox_worker_messages_duplicate_total || echo 0) ))
 published=$(( $(metric relay-1 outbox_relay_messages_published_total || echo 0) +
@@ -325,7 +327,7 @@ rolling() {
 	wait "$lp" || rc=1
 	return "$rc"
 }
-if [ "$ROLLING_POSTS" -gt 0 ] && alive; then
+if [ "$ROLLING_POSTS" -gt 0 ] && alive && settled; then
 	t_roll=$(now_us)
 	check "rolling restart of the $OUTBOX_MQ_NODES nodes under $ROLLING_POSTS POSTs at $RATE/s" rolling
 	after "the rolling restart"
