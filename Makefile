@@ -4,7 +4,8 @@
 #   make build   release binaries into build/release/bin
 #   make test    install, ASan+UBSan build, tests on the test servers
 #   make dev     install, start the dev servers, migrate, run the daemons
-#                (MONITOR=1: and a private Prometheus with monitoring/)
+#                (MONITOR=1: and a private Prometheus with monitoring/;
+#                RELAYS=N WORKERS=M; OUTBOX_MQ_NODES=3: a RabbitMQ cluster)
 #   make infras  only start the dev MariaDB and RabbitMQ
 #   make clean   stop both sets of private servers, remove build output
 #   make admin ARGS="dlq list"  outbox-admin on the dev servers
@@ -25,9 +26,11 @@ export BUILD_ROOT
 B := $(BUILD_ROOT)/$(VARIANT)
 
 # The test servers, whatever OUTBOX_* the caller's shell exports for the
-# dev ones (scripts/lib.sh's use_test_servers does the same).
+# dev ones, with one RabbitMQ node (scripts/lib.sh's use_test_servers does
+# the same; tests/cluster_test.sh asks for its cluster itself).
 TEST_SERVERS := env -u OUTBOX_VAR -u OUTBOX_DB_PORT -u OUTBOX_MQ_PORT \
-	-u OUTBOX_MQ_DIST_PORT -u OUTBOX_MQ_EPMD_PORT OUTBOX_SERVERS=test
+	-u OUTBOX_MQ_DIST_PORT -u OUTBOX_MQ_EPMD_PORT -u OUTBOX_MQ_PORTS \
+	-u OUTBOX_MQ_DIST_PORTS -u OUTBOX_MQ_NODES OUTBOX_SERVERS=test
 
 PKGS := libmicrohttpd libmariadb librabbitmq jansson uuid
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
@@ -192,9 +195,13 @@ migrate: build infras
 	@scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
 
 # MONITOR=1: a private Prometheus too (scripts/dev.sh; README, "Monitoring").
+# RELAYS=N WORKERS=M: that many relays and workers (scripts/dev.sh).
+# OUTBOX_MQ_NODES=3 in the environment: against a 3-node RabbitMQ cluster.
 MONITOR ?= 0
+RELAYS ?= 1
+WORKERS ?= 1
 dev: deps build infras migrate
-	@DEV_MONITOR=$(MONITOR) bash scripts/dev.sh
+	@DEV_MONITOR=$(MONITOR) DEV_RELAYS=$(RELAYS) DEV_WORKERS=$(WORKERS) bash scripts/dev.sh
 
 # tests/run.sh starts the test servers (and stops them if it did).
 test: deps
@@ -206,6 +213,8 @@ test: deps
 clean:
 	-@bash scripts/infra.sh stop
 	-@$(TEST_SERVERS) bash scripts/infra.sh stop
+	-@OUTBOX_MQ_NODES=3 bash scripts/infra.sh mq-stop
+	-@$(TEST_SERVERS) OUTBOX_MQ_NODES=3 bash scripts/infra.sh mq-stop
 	rm -rf $(BUILD_ROOT)
 
 lint:
@@ -286,6 +295,21 @@ chaos-db: deps
 	    CHAOS_REQUESTS=36000 CHAOS_RATE=$(CHAOS_RATE) CHAOS_FAULTS=30 \
 	    CHAOS_DB_FAULTS=22 CHAOS_GAP_MIN_S=1 CHAOS_GAP_MAX_S=4 \
 	    CHAOS_HOLD_ROUNDS=30 bash tests/load/chaos.sh
+
+# The broker failover of tests/cluster_test.sh (make test runs it with
+# 2,000 POSTs) at the issue's size: 20,000 POSTs at 300/s through 2 relays
+# and 2 workers, the leader of the queue outbox killed (kill -9) under
+# load, two nodes of three down, then a rolling restart of the three under
+# 12,000 more POSTs, against the 3-node cluster of the test set (release
+# build).
+CLUSTER_REQUESTS ?= 20000
+CLUSTER_RATE ?= 300
+.PHONY: chaos-cluster
+chaos-cluster: deps
+	@$(MAKE) --no-print-directory VARIANT=release binaries chaos-load
+	@$(TEST_SERVERS) CLUSTER_BIN=$(abspath $(BUILD_ROOT))/release/bin \
+	    CLUSTER_REQUESTS=$(CLUSTER_REQUESTS) CLUSTER_RATE=$(CLUSTER_RATE) \
+	    CLUSTER_SETTLE_S=180 CLUSTER_ROLLING_POSTS=12000 bash tests/cluster_test.sh
 
 chaos-load: $(B)/bin/outbox-chaos-load $(B)/lib/outbox-fsync-hold.so \
 	$(B)/bin/outbox-itest $(B)/bin/outbox-sqlproxy

@@ -152,17 +152,18 @@ dlq_held_free(struct dlq_held *h)
 	memset(h, 0, sizeof(*h));
 }
 
-/* Why a message is in the DLQ: the worker's header, else the broker's
- * x-death, into out. */
+/* Why a message is in the DLQ: the worker's header and the broker's
+ * x-death (e.g. delivery_limit from a quorum queue), into out. */
 static void
 dlq_reason(const struct mq_delivery *d, char *out, size_t outlen)
 {
-	if (d->reason[0] != '\0')
+	if (d->death_reason[0] != '\0')
+		snprintf(out, outlen, "%s%sbroker: %s from queue %s (%" PRId64
+		    " time%s)", d->reason, d->reason[0] != '\0' ? "; " : "",
+		    d->death_reason, d->death_queue, d->death_count,
+		    d->death_count == 1 ? "" : "s");
+	else if (d->reason[0] != '\0')
 		snprintf(out, outlen, "%s", d->reason);
-	else if (d->death_reason[0] != '\0')
-		snprintf(out, outlen, "broker: %s from queue %s (%" PRId64
-		    " time%s)", d->death_reason, d->death_queue,
-		    d->death_count, d->death_count == 1 ? "" : "s");
 	else
 		snprintf(out, outlen, "unknown (no x-dlq-reason, no x-death)");
 }

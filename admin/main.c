@@ -72,8 +72,7 @@ admin_mq(const struct admin_config *cfg, int confirm)
 		return NULL;
 	}
 	if (mq_connect(m, confirm) == -1) {
-		log_warnx("broker %s:%d: %s", cfg->mq.host, cfg->mq.port,
-		    mq_error(m));
+		log_warnx("broker: %s", mq_error(m));
 		mq_free(m);
 		return NULL;
 	}
@@ -106,6 +105,7 @@ main(int argc, char **argv)
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	if (cfg_load(admin_opts, NOPTS, &cfg, err, sizeof(err)) == -1 ||
+	    mq_params_check(&cfg.mq, err, sizeof(err)) == -1 ||
 	    inbox_hours_check(cfg.inbox_hours, err, sizeof(err)) == -1) {
 		fprintf(stderr, "outbox-admin: config: %s\n", err);
 		return ADMIN_REFUSED;

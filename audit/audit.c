@@ -187,7 +187,8 @@ main(int argc, char **argv)
 	json = argc > 1 && strcmp(argv[1], "--json") == 0;
 	memset(&cfg, 0, sizeof(cfg));
 	memset(cut, 0, sizeof(cut));
-	if (cfg_load(audit_opts, NOPTS, &cfg, err, sizeof(err)) == -1)
+	if (cfg_load(audit_opts, NOPTS, &cfg, err, sizeof(err)) == -1 ||
+	    mq_params_check(&cfg.mq, err, sizeof(err)) == -1)
 		fatalx("config: %s", err);
 	audit_cutoff(cfg.grace_s, cut[CUT_GRACE], TIMEFMT_LEN);
 	/* An hour of margin: a row processed just before its outbox row
@@ -241,7 +242,7 @@ main(int argc, char **argv)
 
 	fflush(stdout);
 	if ((m = mq_new(&cfg.mq)) == NULL || mq_connect(m, 0) == -1) {
-		log_warnx("audit: broker %s:%d: %s", cfg.mq.host, cfg.mq.port,
+		log_warnx("audit: broker: %s",
 		    m ? mq_error(m) : "out of memory");
 		mq_free(m);
 		return 2;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "metrics.h"
+#include "mq.h"
 
 static const char *const server_labels[SERVER_COUNT] = {
 	"server=\"database\"", "server=\"broker\"",
@@ -17,6 +18,9 @@ static struct mcounter *reconnects[SERVER_COUNT];
 static struct mgauge *up_gauge[SERVER_COUNT];
 static atomic_int up[SERVER_COUNT];
 static atomic_int outage[SERVER_COUNT];
+static char prefix_s[64];
+static struct mgauge *broker_g[MQ_HOSTS_MAX];
+static int nbroker;
 
 void
 health_init(const char *prefix)
@@ -24,6 +28,7 @@ health_init(const char *prefix)
 	char up_name[128], rc_name[128];
 	int i;
 
+	snprintf(prefix_s, sizeof(prefix_s), "%s", prefix);
 	snprintf(up_name, sizeof(up_name), "%s_server_up", prefix);
 	snprintf(rc_name, sizeof(rc_name), "%s_reconnects", prefix);
 	for (i = 0; i < SERVER_COUNT; i++) {
@@ -32,6 +37,35 @@ health_init(const char *prefix)
 		up_gauge[i] = metrics_gauge(up_name, "1 while the server "
 		    "answers, else 0", server_labels[i]);
 	}
+}
+
+void
+health_broker_hosts(const struct mq_params *p)
+{
+	struct mq_host h[MQ_HOSTS_MAX];
+	char name[128], label[300], err[256];
+	int i, n;
+
+	if ((n = mq_hosts_parse(p, h, MQ_HOSTS_MAX, err, sizeof(err))) < 0)
+		return;
+	snprintf(name, sizeof(name), "%s_broker_connected_info", prefix_s);
+	for (i = 0; i < n; i++) {
+		if (snprintf(label, sizeof(label), "host=\"%s:%d\"",
+		    h[i].host, h[i].port) >= (int)sizeof(label))
+			break;
+		broker_g[i] = metrics_gauge(name, "1 for the broker of the "
+		    "host list connected to, 0 for the others", label);
+	}
+	nbroker = i;
+}
+
+void
+health_broker(int k)
+{
+	int i;
+
+	for (i = 0; i < nbroker; i++)
+		mgauge_set(broker_g[i], i == k ? 1 : 0);
 }
 
 void

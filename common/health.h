@@ -6,6 +6,9 @@
  * Series, under the daemon's prefix P (e.g. "outbox_relay"):
  *   P_server_up{server="database"|"broker"}   gauge, 1 while it answers
  *   P_reconnects_total{server=...}            counter, back after an outage
+ *   P_broker_connected_info{host="h:p"}       gauge, one per host of the
+ *                                             list: 1 for the broker
+ *                                             connected to, else 0
  */
 #ifndef OUTBOX_HEALTH_H
 #define OUTBOX_HEALTH_H
@@ -31,6 +34,12 @@ void health_reconnected(enum server s);
 int health_outage_begin(enum server s);
 int health_outage_end(enum server s);
 int health_outage(enum server s);
+struct mq_params;
+/* Registers P_broker_connected_info for each host of p's list (after
+ * health_init and mq_params_check). */
+void health_broker_hosts(const struct mq_params *p);
+/* The broker connected to is host i of that list (-1: none). */
+void health_broker(int i);
 /* The obs ready callback: 1 while both servers answer.  ud is unused. */
 int health_ready(void *ud);
 

@@ -6,6 +6,7 @@
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <netinet/tcp.h>
@@ -39,6 +40,13 @@ struct mq_inflight {
 
 struct mq_conn {
 	struct mq_params p;
+	struct mq_host hosts[MQ_HOSTS_MAX]; /* the host list */
+	size_t nhosts;
+	size_t cur;         /* the host connected to, or lost last */
+	size_t start;       /* where the next mq_connect starts */
+	int lost;           /* a connection to hosts[cur] was lost */
+	char cur_name[272]; /* "host:port" of hosts[cur] */
+	int mismatch;       /* the topology differs (mq_topology_mismatch) */
 	amqp_connection_state_t st;
 	int connected;
 	int confirm;
@@ -138,14 +146,140 @@ mq_set_op_timeout(mq_conn *c, int ms)
 	c->op_timeout_ms = ms > 0 ? ms : MQ_OP_TIMEOUT_MS;
 }
 
+size_t
+mq_host_next(size_t k, size_t n)
+{
+	return n == 0 ? 0 : (k + 1) % n;
+}
+
+#define MQ_HOST_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" \
+	"0123456789.-_"
+
+/* One element of RABBITMQ_HOSTS, s[0 .. len): host[:port].  0 or -1. */
+static int
+mq_host_parse(const char *s, size_t len, int defport, struct mq_host *h,
+    char *err, size_t errlen)
+{
+	const char *colon = memchr(s, ':', len);
+	size_t hlen = colon != NULL ? (size_t)(colon - s) : len;
+	size_t plen = colon != NULL ? len - hlen - 1 : 0;
+	char port[16];
+
+	if (s[0] == '[' || (colon != NULL && memchr(colon + 1, ':', plen))) {
+		snprintf(err, errlen, "RABBITMQ_HOSTS: \"%.*s\": IPv6 "
+		    "addresses are not supported; use a host name", (int)len,
+		    s);
+		return -1;
+	}
+	if (hlen == 0 || hlen >= sizeof(h->host) ||
+	    strspn(s, MQ_HOST_CHARS) < hlen) {
+		snprintf(err, errlen, "RABBITMQ_HOSTS: \"%.*s\": %s", (int)len,
+		    s, hlen == 0 ? "empty host" : hlen >= sizeof(h->host) ?
+		    "host name too long" : "a host is letters, digits, "
+		    "'.', '-', '_'");
+		return -1;
+	}
+	memcpy(h->host, s, hlen);
+	h->host[hlen] = '\0';
+	h->port = defport;
+	if (colon == NULL)
+		return 0;
+	if (plen > 0 && plen < sizeof(port)) {
+		memcpy(port, colon + 1, plen);
+		port[plen] = '\0';
+		if (cfg_parse_int(port, 1, 65535, &h->port) == 0)
+			return 0;
+	}
+	snprintf(err, errlen, "RABBITMQ_HOSTS: \"%.*s\": the port must be "
+	    "1..65535", (int)len, s);
+	return -1;
+}
+
+int
+mq_hosts_parse(const struct mq_params *p, struct mq_host *out, size_t max,
+    char *err, size_t errlen)
+{
+	const char *s = p->hosts, *comma;
+	size_t n = 0, len;
+
+	if (max == 0 || max > INT_MAX) {
+		snprintf(err, errlen, "RABBITMQ_HOSTS: bad list size");
+		return -1;
+	}
+	if (s[0] == '\0') {
+		snprintf(out[0].host, sizeof(out[0].host), "%s", p->host);
+		out[0].port = p->port;
+		return 1;
+	}
+	for (;;) {
+		comma = strchr(s, ',');
+		len = comma != NULL ? (size_t)(comma - s) : strlen(s);
+		if (len == 0) {
+			snprintf(err, errlen, "RABBITMQ_HOSTS: empty element "
+			    "(host %zu)", n + 1);
+			return -1;
+		}
+		if (n == max) {
+			snprintf(err, errlen, "RABBITMQ_HOSTS: more than %zu "
+			    "hosts", max);
+			return -1;
+		}
+		if (mq_host_parse(s, len, p->port, &out[n], err, errlen) == -1)
+			return -1;
+		n++;
+		if (comma == NULL)
+			return (int)n;
+		s = comma + 1;
+	}
+}
+
+int
+mq_params_check(const struct mq_params *p, char *err, size_t errlen)
+{
+	struct mq_host h[MQ_HOSTS_MAX];
+
+	return mq_hosts_parse(p, h, MQ_HOSTS_MAX, err, errlen) == -1 ? -1 : 0;
+}
+
+int
+mq_host_index(const mq_conn *c, const char **name)
+{
+	if (!c->connected)
+		return -1;
+	if (name != NULL)
+		*name = c->cur_name;
+	return (int)c->cur;
+}
+
+/* The connection to hosts[cur] is gone: the next mq_connect starts with
+ * the host after it. */
+static void
+mq_mark_lost(mq_conn *c)
+{
+	if (!c->connected)
+		return;
+	c->lost = 1;
+	c->start = mq_host_next(c->cur, c->nhosts);
+}
+
 mq_conn *
 mq_new(const struct mq_params *p)
 {
 	mq_conn *c = calloc(1, sizeof(*c));
+	char err[512];
+	int n;
 
 	if (c == NULL)
 		return NULL;
 	c->p = *p;
+	/* The daemons checked the list at start (mq_params_check). */
+	if ((n = mq_hosts_parse(p, c->hosts, MQ_HOSTS_MAX, err,
+	    sizeof(err))) == -1) {
+		log_warnx("%s", err);
+		free(c);
+		return NULL;
+	}
+	c->nhosts = (size_t)n;
 	c->op_timeout_ms = MQ_OP_TIMEOUT_MS;
 	if (mq_watch_add(&c->watch) == -1) {
 		free(c);
@@ -180,6 +314,7 @@ mq_disconnect(mq_conn *c)
 		amqp_connection_close(c->st, AMQP_REPLY_SUCCESS);
 		watch_end(c);
 	}
+	mq_mark_lost(c);
 	amqp_destroy_connection(c->st);
 	c->st = NULL;
 	c->connected = 0;
@@ -246,16 +381,14 @@ mq_handshake(mq_conn *c, int confirm)
 	return 0;
 }
 
-int
-mq_connect(mq_conn *c, int confirm)
+/* One try of host h.  0 or -1 (error set). */
+static int
+mq_connect_one(mq_conn *c, const struct mq_host *h, int confirm)
 {
 	struct timeval tv;
 	amqp_socket_t *sock;
 	int rc;
 
-	if (c->connected)
-		return 0;
-	mq_disconnect(c);
 	if ((c->st = amqp_new_connection()) == NULL) {
 		mq_set_err(c, "out of memory");
 		return -1;
@@ -266,9 +399,9 @@ mq_connect(mq_conn *c, int confirm)
 	}
 	tv.tv_sec = c->p.connect_timeout_s;
 	tv.tv_usec = 0;
-	rc = amqp_socket_open_noblock(sock, c->p.host, c->p.port, &tv);
+	rc = amqp_socket_open_noblock(sock, h->host, h->port, &tv);
 	if (rc != AMQP_STATUS_OK) {
-		mq_set_err(c, "connect %s:%d: %s", c->p.host, c->p.port,
+		mq_set_err(c, "connect %s:%d: %s", h->host, h->port,
 		    amqp_error_string2(rc));
 		goto fail;
 	}
@@ -276,7 +409,7 @@ mq_connect(mq_conn *c, int confirm)
 	rc = mq_handshake(c, confirm);
 	if (watch_end(c)) {
 		mq_set_err(c, "connect %s:%d: no answer within %d ms",
-		    c->p.host, c->p.port, c->op_timeout_ms);
+		    h->host, h->port, c->op_timeout_ms);
 		rc = -1;
 	}
 	if (rc == -1)
@@ -286,6 +419,41 @@ mq_connect(mq_conn *c, int confirm)
 fail:
 	amqp_destroy_connection(c->st);
 	c->st = NULL;
+	return -1;
+}
+
+int
+mq_connect(mq_conn *c, int confirm)
+{
+	size_t k, i;
+
+	if (c->connected)
+		return 0;
+	mq_disconnect(c);
+	if (c->lost && c->nhosts > 1 && !c->mismatch)
+		log_warnx("broker %s lost; failing over to %s:%d", c->cur_name,
+		    c->hosts[c->start].host, c->hosts[c->start].port);
+	c->lost = 0;
+	for (k = 0; k < c->nhosts; k++) {
+		i = (c->start + k) % c->nhosts;
+		if (mq_connect_one(c, &c->hosts[i], confirm) == 0) {
+			c->cur = i;
+			snprintf(c->cur_name, sizeof(c->cur_name), "%s:%d",
+			    c->hosts[i].host, c->hosts[i].port);
+			/* Retries against a mismatched topology stay
+			 * quiet: its one warning said it all. */
+			if (c->mismatch)
+				log_debug("connected to broker %s",
+				    c->cur_name);
+			else
+				log_info("connected to broker %s",
+				    c->cur_name);
+			return 0;
+		}
+		if (c->nhosts > 1)
+			log_debug("broker %s:%d: %s", c->hosts[i].host,
+			    c->hosts[i].port, c->err);
+	}
 	return -1;
 }
 
@@ -324,6 +492,7 @@ mq_fail(mq_conn *c)
 		amqp_destroy_connection(c->st);
 		c->st = NULL;
 	}
+	mq_mark_lost(c);
 	c->connected = 0;
 	return -1;
 }
@@ -371,38 +540,83 @@ mq_declare_topology(mq_conn *c)
 	return rc == 0 ? 0 : mq_fail(c);
 }
 
+const char *const mq_queue_type_names[] = { "classic", "quorum", NULL };
+
+static void
+mq_arg_str(amqp_table_entry_t *e, const char *key, const char *val)
+{
+	e->key = amqp_cstring_bytes(key);
+	e->value.kind = AMQP_FIELD_KIND_UTF8;
+	e->value.value.bytes = amqp_cstring_bytes(val);
+}
+
+/* Declares durable queue q with the n arguments a (plus x-queue-type
+ * when quorum).  0, or -1 (error set; a refusal of its arguments sets
+ * the mismatch). */
+static int
+mq_declare_queue(mq_conn *c, const char *q, amqp_table_entry_t *a, int n)
+{
+	amqp_rpc_reply_t r;
+	amqp_table_t tbl;
+
+	if (c->p.queue_type == MQ_QUORUM)
+		mq_arg_str(&a[n++], "x-queue-type", "quorum");
+	tbl.num_entries = n;
+	tbl.entries = a;
+	amqp_queue_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(q), 0, 1, 0,
+	    0, tbl);
+	r = amqp_get_rpc_reply(c->st);
+	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
+	    ((amqp_channel_close_t *)r.reply.decoded)->reply_code ==
+	    AMQP_PRECONDITION_FAILED) {
+		amqp_channel_close_t *m = r.reply.decoded;
+
+		c->mismatch = 1;
+		mq_set_err(c, "queue %s exists with other arguments than "
+		    "RABBITMQ_QUEUE_TYPE=%s asks for (the broker: %.*s); left "
+		    "as it is: set RABBITMQ_QUEUE_TYPE to the queue's type, or "
+		    "migrate the queue (README, Queue type)", q,
+		    mq_queue_type_names[c->p.queue_type],
+		    (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+		return -1;
+	}
+	return mq_check_reply(c, r, q);
+}
+
 /* The declarations of mq_declare_topology.  0, or -1 (error set). */
 static int
 mq_declare_all(mq_conn *c)
 {
-	amqp_table_entry_t qargs[1];
-	amqp_table_t tbl;
+	amqp_table_entry_t qargs[6];
+	int n = 0;
 
 	amqp_exchange_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_DLX),
 	    amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
 	if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
 	    "declare exchange " MQ_DLX) == -1)
 		return -1;
-	amqp_queue_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_DLQ), 0, 1,
-	    0, 0, amqp_empty_table);
-	if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
-	    "declare queue " MQ_DLQ) == -1)
+	mq_arg_str(&qargs[n++], "x-dead-letter-exchange", MQ_DLX);
+	if (c->p.queue_type == MQ_QUORUM) {
+		qargs[n].key = amqp_cstring_bytes("x-delivery-limit");
+		qargs[n].value.kind = AMQP_FIELD_KIND_I64;
+		qargs[n++].value.value.i64 = c->p.delivery_limit;
+		/* at-least-once falls back to at-most-once without
+		 * reject-publish. */
+		mq_arg_str(&qargs[n++], "x-dead-letter-strategy",
+		    "at-least-once");
+		mq_arg_str(&qargs[n++], "x-overflow", "reject-publish");
+	}
+	if (mq_declare_queue(c, MQ_QUEUE, qargs, n) == -1)
+		return -1;
+	if (mq_declare_queue(c, MQ_DLQ, qargs, 0) == -1)
 		return -1;
 	amqp_queue_bind(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_DLQ),
 	    amqp_cstring_bytes(MQ_DLX), amqp_cstring_bytes(""),
 	    amqp_empty_table);
 	if (mq_check_reply(c, amqp_get_rpc_reply(c->st), "bind " MQ_DLQ) == -1)
 		return -1;
-	qargs[0].key = amqp_cstring_bytes("x-dead-letter-exchange");
-	qargs[0].value.kind = AMQP_FIELD_KIND_UTF8;
-	qargs[0].value.value.bytes = amqp_cstring_bytes(MQ_DLX);
-	tbl.num_entries = 1;
-	tbl.entries = qargs;
-	amqp_queue_declare(c->st, MQ_CHANNEL, amqp_cstring_bytes(MQ_QUEUE), 0,
-	    1, 0, 0, tbl);
-	if (mq_check_reply(c, amqp_get_rpc_reply(c->st),
-	    "declare queue " MQ_QUEUE) == -1)
-		return -1;
+	c->mismatch = 0;
 	return 0;
 }
 

@@ -5,9 +5,10 @@
  * <amqp.h>.  A connection belongs to one thread.
  *
  * Topology (SPEC section 7), declared by mq_declare_topology:
- *   queue    outbox      durable, dead-letters to exchange outbox.dlx
  *   exchange outbox.dlx  fanout, durable
+ *   queue    outbox      durable, dead-letters to exchange outbox.dlx
  *   queue    outbox.dlq  durable, bound to outbox.dlx
+ * (classic, or quorum queues: RABBITMQ_QUEUE_TYPE).
  */
 #ifndef OUTBOX_MQ_H
 #define OUTBOX_MQ_H
@@ -28,15 +29,25 @@
 /* Header carrying the W3C trace context of a message (common/trace.h). */
 #define MQ_HDR_TRACEPARENT "traceparent"
 
+/* Most hosts in RABBITMQ_HOSTS. */
+#define MQ_HOSTS_MAX 16
+
 struct mq_params {
 	char host[256];
+	char hosts[2048]; /* RABBITMQ_HOSTS: "" or host[:port],... */
 	char user[128];
 	char pass[256];
 	char vhost[128];
 	int port;
 	int connect_timeout_s;
 	int heartbeat_s;
+	int queue_type;     /* enum mq_queue_type */
+	int delivery_limit; /* quorum queues: x-delivery-limit */
 };
+
+/* RABBITMQ_QUEUE_TYPE: the type of queues outbox and outbox.dlq. */
+enum mq_queue_type { MQ_CLASSIC, MQ_QUORUM };
+extern const char *const mq_queue_type_names[];
 
 /* Config rows for struct mq_params member M of config struct T. */
 #define MQ_CFG_ROWS(T, M)                                                   \
@@ -44,6 +55,9 @@ struct mq_params {
 	    "RabbitMQ host"),                                               \
 	CFG_ROW_INT("RABBITMQ_PORT", T, M.port, "5672", 1, 65535,          \
 	    "RabbitMQ AMQP port"),                                          \
+	CFG_ROW_STR("RABBITMQ_HOSTS", T, M.hosts, "", 0,                   \
+	    "brokers tried in turn, host[:port],... (port: RABBITMQ_PORT; " \
+	    "empty: RABBITMQ_HOST alone)"),                                 \
 	CFG_ROW_STR("RABBITMQ_USER", T, M.user, "guest", 1,                \
 	    "RabbitMQ user"),                                               \
 	CFG_ROW_SECRET("RABBITMQ_PASS", T, M.pass, "guest",                \
@@ -53,9 +67,35 @@ struct mq_params {
 	CFG_ROW_INT("RABBITMQ_CONNECT_TIMEOUT", T, M.connect_timeout_s,    \
 	    "5", 1, 60, "seconds to wait for a broker connection"),         \
 	CFG_ROW_INT("RABBITMQ_HEARTBEAT", T, M.heartbeat_s, "30", 0, 600,  \
-	    "AMQP heartbeat in seconds (0: off)")
+	    "AMQP heartbeat in seconds (0: off)"),                          \
+	CFG_ROW_ENUM("RABBITMQ_QUEUE_TYPE", T, M.queue_type, "classic",    \
+	    mq_queue_type_names, "type of queues outbox and outbox.dlq "    \
+	    "(classic or quorum)"),                                         \
+	CFG_ROW_INT("RABBITMQ_DELIVERY_LIMIT", T, M.delivery_limit, "20",  \
+	    1, 1000000, "quorum queues: deliveries of a message before the "\
+	    "broker dead-letters it (x-delivery-limit)")
 
 typedef struct mq_conn mq_conn;
+
+/* One broker of the host list. */
+struct mq_host {
+	char host[256];
+	int port;
+};
+
+/* The host list of p: RABBITMQ_HOSTS split on commas, each element
+ * host[:port] (the port defaults to p->port; an IPv6 address is
+ * refused), or, when it is empty, p->host:p->port alone.  Returns the
+ * number of hosts (1 .. max), or -1 with a message naming the setting
+ * in err (an empty element, a bad port, too many hosts). */
+int mq_hosts_parse(const struct mq_params *p, struct mq_host *out,
+    size_t max, char *err, size_t errlen);
+/* The daemons' check of their configuration at start: mq_hosts_parse,
+ * the list discarded.  0 or -1. */
+int mq_params_check(const struct mq_params *p, char *err, size_t errlen);
+/* Where mq_connect starts after host k (of n) was lost: the one after
+ * it, round-robin. */
+size_t mq_host_next(size_t k, size_t n);
 
 /* Outcome of one published message. */
 enum mq_result {
@@ -111,8 +151,16 @@ mq_conn *mq_new(const struct mq_params *p);
 void mq_free(mq_conn *c);
 
 /* Connects, logs in, opens channel 1.  confirm: put it in confirm mode.
- * 0 or -1 (reason in mq_error). */
+ * Tries the hosts of the list in turn, once each (each with
+ * RABBITMQ_CONNECT_TIMEOUT), starting with the one after the host whose
+ * connection was lost last (the first host at the first connect); logs
+ * the host it connected to (INFO) and, after a loss, the lost host and
+ * the next (WARN).  0, or -1 when no host answered (reason in mq_error:
+ * the last host's error). */
 int mq_connect(mq_conn *c, int confirm);
+/* The index in the host list of the broker c is connected to, -1 when
+ * not connected; *name (may be NULL) gets its "host:port". */
+int mq_host_index(const mq_conn *c, const char **name);
 void mq_disconnect(mq_conn *c);
 int mq_is_connected(const mq_conn *c);
 const char *mq_error(const mq_conn *c);
@@ -142,7 +190,14 @@ void mq_set_op_timeout(mq_conn *c, int ms);
  * alike), so that a stop never waits on a broker that stopped reading. */
 void mq_watch_stop(volatile sig_atomic_t *stop);
 
-/* Declares the topology above (idempotent).  0 or -1. */
+/* Declares the topology above (idempotent), the queues of
+ * RABBITMQ_QUEUE_TYPE: quorum ones with x-queue-type=quorum, and outbox
+ * with x-delivery-limit, x-dead-letter-strategy=at-least-once and
+ * x-overflow=reject-publish.  0 or -1; when a queue exists with other
+ * arguments (PRECONDITION_FAILED, e.g. a classic outbox and quorum
+ * asked), mq_error names RABBITMQ_QUEUE_TYPE, the queue and the broker's
+ * words, and the connects that follow log at debug level only, until a
+ * declaration succeeds. */
 int mq_declare_topology(mq_conn *c);
 
 /* Publishes n messages persistent, mandatory, to exchange/routing key,

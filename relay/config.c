@@ -62,7 +62,8 @@ int
 relay_config_load(struct relay_config *cfg, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	if (cfg_load(relay_opts, relay_nopts, cfg, err, errlen) == -1)
+	if (cfg_load(relay_opts, relay_nopts, cfg, err, errlen) == -1 ||
+	    mq_params_check(&cfg->mq, err, errlen) == -1)
 		return -1;
 	if (cfg->retry_max_ms < cfg->retry_base_ms) {
 		snprintf(err, errlen, "RELAY_RETRY_MAX_MS: %d is below "

@@ -176,6 +176,8 @@ link_failed(struct link *l, const char *why)
 	unsigned ms = backoff_next(&l->bo);
 
 	l->failures++;
+	if (l->srv == SERVER_MQ)
+		health_broker(-1);
 	if (!l->down)
 		log_warnx("%s unavailable (%s); retrying with backoff",
 		    l->name, why);
@@ -394,8 +396,11 @@ step_connect(struct relay *r)
 {
 	if (!mq_is_connected(r->mq) || r->redeclare) {
 		if ((!mq_is_connected(r->mq) && mq_connect(r->mq, 1) == -1) ||
-		    mq_declare_topology(r->mq) == -1)
+		    mq_declare_topology(r->mq) == -1) {
+			health_broker(-1);
 			return OUT_MQ_LOST;
+		}
+		health_broker(mq_host_index(r->mq, NULL));
 		r->redeclare = 0;
 	}
 	if (mq_blocked(r->mq, NULL))

@@ -43,6 +43,7 @@ main(int argc, char **argv)
 	daemon_signals(&relay_stop);
 
 	relay_metrics_init();
+	health_broker_hosts(&cfg.mq);
 	if (cfg.metrics_port > 0 && (obs = obs_start(cfg.metrics_bind,
 	    cfg.metrics_port, health_ready, NULL)) == NULL)
 		log_warnx("relaying without the metrics listener");

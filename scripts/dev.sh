@@ -20,6 +20,16 @@
 # `make dev` runs it after installing, starting the servers, migrating and
 # building.  Daemons whose binary is not built are skipped.
 #
+# DEV_RELAYS=N, DEV_WORKERS=M (make dev RELAYS=N WORKERS=M; 1 to 9, 1 by
+# default): N relays and M workers.  The first of each is "relay" and
+# "worker" as always; the others are "relay-2", "worker-2" ..., each with
+# its metrics port 10 above the previous one's (RELAY_METRICS_PORT 9465:
+# 9475, 9485; WORKER_METRICS_PORT 9466: 9476, ...).  SKIP LOCKED keeps the
+# relays apart; the workers compete on the queue.
+#
+# With OUTBOX_MQ_NODES=3 (make dev against scripts/infra.sh's cluster),
+# env.sh gives the daemons every node (RABBITMQ_HOSTS) and quorum queues.
+#
 # DEV_MONITOR=1 (make dev MONITOR=1): a private Prometheus runs beside
 # them, as one more of them ("outbox-demo-prometheus | ...", stopped
 # and reported the same way): Debian's /usr/bin/prometheus with a copy
@@ -65,13 +75,16 @@ prefix() { # prefix NAME: copies stdin to stdout, each line prefixed
 	done
 }
 
+# start NAME [VAR=VALUE...]: runs daemon NAME ("relay", "relay-2": the
+# binary outbox-relay) with those variables.
 start() {
-	local d=$1 fd
-	local -a cmd=("$bin/outbox-$d")
+	local d=$1 kind=${1%%-*} fd
+	shift
+	local -a cmd=("$bin/outbox-$kind")
 	if [ "$d" = prometheus ]; then
 		cmd=(bash scripts/prometheus.sh run "$prom_dir" "$prom_port")
-	elif [ ! -x "$bin/outbox-$d" ]; then
-		say "$bin/outbox-$d is not built; skipping $d"
+	elif [ ! -x "$bin/outbox-$kind" ]; then
+		say "$bin/outbox-$kind is not built; skipping $d"
 		return 0
 	fi
 	# The prefixer is this script's child (a process substitution opened
@@ -81,7 +94,7 @@ start() {
 	# A background job is never a process group leader: setsid makes the
 	# new session without forking, so $! is the daemon itself.
 	# shellcheck disable=SC2086 # creds are NAME=value words
-	env ${creds[$d]:-} setsid "${cmd[@]}" >&"$fd" 2>&1 &
+	env ${creds[$kind]:-} "$@" setsid "${cmd[@]}" >&"$fd" 2>&1 &
 	pid[$d]=$!
 	exec {fd}>&-
 	running+=("$d")
@@ -159,9 +172,26 @@ if [ "$monitor" = 1 ]; then
 	bash scripts/prometheus.sh config "$prom_dir"
 fi
 
-for d in app relay worker; do
-	start "$d"
-done
+relays=${DEV_RELAYS:-1} workers=${DEV_WORKERS:-1}
+[[ $relays =~ ^[1-9]$ ]] || die "RELAYS=$relays: expected 1 to 9"
+[[ $workers =~ ^[1-9]$ ]] || die "WORKERS=$workers: expected 1 to 9"
+relay_port=${RELAY_METRICS_PORT:-9465}
+worker_port=${WORKER_METRICS_PORT:-9466}
+declare -A ready_url=(
+	[app]="http://127.0.0.1:${APP_PORT:-3000}/readyz"
+	[prometheus]="http://127.0.0.1:$prom_port/-/ready"
+)
+start app
+# instance KIND I BASE VAR: the I-th relay or worker, its metrics port
+# 10 x (I - 1) above BASE.
+instance() {
+	local kind=$1 i=$2 port=$(($3 + 10 * ($2 - 1))) name=$1
+	[ "$i" -eq 1 ] || name=$kind-$i
+	ready_url[$name]="http://127.0.0.1:$port/readyz"
+	start "$name" "$4=$port"
+}
+for i in $(seq 1 "$relays"); do instance relay "$i" "$relay_port" RELAY_METRICS_PORT; done
+for i in $(seq 1 "$workers"); do instance worker "$i" "$worker_port" WORKER_METRICS_PORT; done
 if [ ${#running[@]} -eq 0 ]; then
 	say "nothing to run; build first (make build)"
 	exit 1
@@ -171,12 +201,6 @@ say "starting ${running[*]}; Ctrl-C stops"
 
 # Readiness: each daemon's /readyz (database and broker connected), with a
 # deadline; a daemon that is not ready in time is reported, not hidden.
-declare -A ready_url=(
-	[app]="http://127.0.0.1:${APP_PORT:-3000}/readyz"
-	[relay]="http://127.0.0.1:${RELAY_METRICS_PORT:-9465}/readyz"
-	[worker]="http://127.0.0.1:${WORKER_METRICS_PORT:-9466}/readyz"
-	[prometheus]="http://127.0.0.1:$prom_port/-/ready"
-)
 prom_line=
 [ "$monitor" != 1 ] ||
 	prom_line="; Prometheus on http://127.0.0.1:$prom_port (alerts: /alerts, targets: /targets)"

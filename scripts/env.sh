@@ -17,9 +17,18 @@
 #      OUTBOX_DB_PORT  dev OUTBOX_DEV_DB_PORT (33063), test OUTBOX_TEST_DB_PORT (23306)
 #      OUTBOX_MQ_PORT  dev OUTBOX_DEV_MQ_PORT (56720), test OUTBOX_TEST_MQ_PORT (23672)
 #    all exported, with OUTBOX_SERVERS.
+#    OUTBOX_MQ_NODES=3 (1, the default: one node): the set's RabbitMQ
+#    cluster instead of its node (scripts/infra.sh), unless given:
+#      OUTBOX_MQ_PORTS       dev OUTBOX_DEV_CLUSTER_MQ_PORTS (23781 23782 23783),
+#                            test OUTBOX_CLUSTER_MQ_PORTS (23681 23682 23683)
+#      OUTBOX_MQ_DIST_PORTS  their distribution ports (dev 2379x, test 2369x)
+#      OUTBOX_MQ_EPMD_PORT   their shared epmd (dev 23790, test 23690)
+#    the first OUTBOX_MQ_NODES of each list; OUTBOX_MQ_PORT is the first.
 # 3. Then points the clients at them:
 #      DB_HOST=127.0.0.1        DB_PORT=$OUTBOX_DB_PORT
 #      RABBITMQ_HOST=127.0.0.1  RABBITMQ_PORT=$OUTBOX_MQ_PORT
+#      RABBITMQ_HOSTS=127.0.0.1:<port>,... every node (one with one node)
+#    and, with a cluster, RABBITMQ_QUEUE_TYPE=quorum unless given.
 #    These overrides always apply (a DB_HOST or DB_PORT set by the caller is
 #    replaced); to move the servers, set the OUTBOX_* variables above.
 #
@@ -90,29 +99,76 @@ done < "$_outbox_root/.local.env"
 export OUTBOX_DEV_DB_PORT OUTBOX_DEV_MQ_PORT OUTBOX_DEV_PROM_PORT OUTBOX_TEST_DB_PORT \
     OUTBOX_TEST_MQ_PORT OUTBOX_HOLD_DB_PORT OUTBOX_BINLOG_DB_PORT \
     OUTBOX_BINLOG_HOLD_DB_PORT OUTBOX_CLUSTER_MQ_PORTS \
-    OUTBOX_CLUSTER_MQ_DIST_PORTS OUTBOX_CLUSTER_MQ_EPMD_PORT OUTBOX_PROM_PORT
+    OUTBOX_CLUSTER_MQ_DIST_PORTS OUTBOX_CLUSTER_MQ_EPMD_PORT OUTBOX_PROM_PORT \
+    OUTBOX_DEV_CLUSTER_MQ_PORTS OUTBOX_DEV_CLUSTER_MQ_DIST_PORTS \
+    OUTBOX_DEV_CLUSTER_MQ_EPMD_PORT
 case ${OUTBOX_SERVERS:=dev} in
     dev)
         : "${OUTBOX_VAR:=${OUTBOX_DEV_VAR:-$_outbox_root/var}}"
         : "${OUTBOX_DB_PORT:=$OUTBOX_DEV_DB_PORT}"
-        : "${OUTBOX_MQ_PORT:=$OUTBOX_DEV_MQ_PORT}" ;;
+        _outbox_cports=$OUTBOX_DEV_CLUSTER_MQ_PORTS
+        _outbox_cdist=$OUTBOX_DEV_CLUSTER_MQ_DIST_PORTS
+        _outbox_cepmd=$OUTBOX_DEV_CLUSTER_MQ_EPMD_PORT
+        _outbox_mq=$OUTBOX_DEV_MQ_PORT ;;
     test)
         : "${OUTBOX_VAR:=${OUTBOX_TEST_VAR:-$_outbox_root/var/test}}"
         : "${OUTBOX_DB_PORT:=$OUTBOX_TEST_DB_PORT}"
-        : "${OUTBOX_MQ_PORT:=$OUTBOX_TEST_MQ_PORT}" ;;
+        _outbox_cports=$OUTBOX_CLUSTER_MQ_PORTS
+        _outbox_cdist=$OUTBOX_CLUSTER_MQ_DIST_PORTS
+        _outbox_cepmd=$OUTBOX_CLUSTER_MQ_EPMD_PORT
+        _outbox_mq=$OUTBOX_TEST_MQ_PORT ;;
     *)
         echo "env.sh: OUTBOX_SERVERS=$OUTBOX_SERVERS: expected dev or test" >&2
         unset _outbox_root _outbox_self _outbox_exec _outbox_cr _outbox_line _outbox_key _outbox_val
         # shellcheck disable=SC2317
         return 1 2>/dev/null || exit 1 ;;
 esac
-export OUTBOX_SERVERS OUTBOX_VAR OUTBOX_DB_PORT OUTBOX_MQ_PORT
+# _outbox_first N WORDS...: the first N of the words, space-separated.
+_outbox_first() {
+    _outbox_n=$1
+    shift
+    _outbox_w=
+    while [ "$_outbox_n" -gt 0 ] && [ $# -gt 0 ]; do
+        _outbox_w="$_outbox_w${_outbox_w:+ }$1"
+        _outbox_n=$((_outbox_n - 1))
+        shift
+    done
+    printf '%s' "$_outbox_w"
+}
+case ${OUTBOX_MQ_NODES:=1} in
+    1)
+        : "${OUTBOX_MQ_PORT:=$_outbox_mq}"
+        RABBITMQ_HOSTS="127.0.0.1:$OUTBOX_MQ_PORT" ;;
+    [2-9])
+        # shellcheck disable=SC2086 # port lists are words
+        : "${OUTBOX_MQ_PORTS:=$(_outbox_first "$OUTBOX_MQ_NODES" $_outbox_cports)}"
+        # shellcheck disable=SC2086
+        : "${OUTBOX_MQ_DIST_PORTS:=$(_outbox_first "$OUTBOX_MQ_NODES" $_outbox_cdist)}"
+        : "${OUTBOX_MQ_EPMD_PORT:=$_outbox_cepmd}"
+        OUTBOX_MQ_PORT=${OUTBOX_MQ_PORTS%% *}
+        RABBITMQ_HOSTS=
+        for _outbox_w in $OUTBOX_MQ_PORTS; do
+            RABBITMQ_HOSTS="$RABBITMQ_HOSTS${RABBITMQ_HOSTS:+,}127.0.0.1:$_outbox_w"
+        done
+        : "${RABBITMQ_QUEUE_TYPE:=quorum}"
+        export OUTBOX_MQ_PORTS OUTBOX_MQ_DIST_PORTS OUTBOX_MQ_EPMD_PORT RABBITMQ_QUEUE_TYPE ;;
+    *)
+        echo "env.sh: OUTBOX_MQ_NODES=$OUTBOX_MQ_NODES: expected 1 to 9 (3 for a cluster)" >&2
+        unset _outbox_root _outbox_self _outbox_exec _outbox_cr _outbox_line _outbox_key \
+            _outbox_val _outbox_cports _outbox_cdist _outbox_cepmd _outbox_mq
+        # shellcheck disable=SC2317
+        return 1 2>/dev/null || exit 1 ;;
+esac
+export OUTBOX_SERVERS OUTBOX_VAR OUTBOX_DB_PORT OUTBOX_MQ_PORT OUTBOX_MQ_NODES
 export DB_HOST=127.0.0.1
 export DB_PORT="$OUTBOX_DB_PORT"
 export RABBITMQ_HOST=127.0.0.1
 export RABBITMQ_PORT="$OUTBOX_MQ_PORT"
+export RABBITMQ_HOSTS
 
-unset _outbox_root _outbox_self _outbox_cr _outbox_line _outbox_key _outbox_val
+unset _outbox_root _outbox_self _outbox_cr _outbox_line _outbox_key _outbox_val \
+    _outbox_cports _outbox_cdist _outbox_cepmd _outbox_mq _outbox_n _outbox_w
+unset -f _outbox_first
 
 # Executed rather than sourced: run the command, or print the environment.
 if [ "$_outbox_exec" = 1 ]; then
@@ -122,7 +178,8 @@ if [ "$_outbox_exec" = 1 ]; then
     fi
     for _outbox_key in DB_USER DB_PASS DB_HOST DB_PORT DB_NAME \
                        RABBITMQ_USER RABBITMQ_PASS RABBITMQ_HOST RABBITMQ_PORT \
-                       OUTBOX_SERVERS OUTBOX_VAR OUTBOX_DB_PORT OUTBOX_MQ_PORT; do
+                       RABBITMQ_HOSTS OUTBOX_SERVERS OUTBOX_VAR OUTBOX_DB_PORT \
+                       OUTBOX_MQ_PORT OUTBOX_MQ_NODES; do
         eval "_outbox_val=\${$_outbox_key-}"
         # shellcheck disable=SC2154
         printf "export %s='%s'\n" "$_outbox_key" \

@@ -8,6 +8,9 @@
 #   scripts/infra.sh mq-ctl [rabbitmqctl args...]    (same node, cookie, epmd)
 #   scripts/infra.sh mq-diag [rabbitmq-diagnostics args...]
 #   scripts/infra.sh destroy                    stop, then delete both data dirs
+#   OUTBOX_MQ_NODES=3 scripts/infra.sh ...      the same with a RabbitMQ cluster;
+#       mq-start|mq-stop|mq-kill [N...]         those nodes only (1..3), or all
+#       mq-queues [rabbitmq-queues args...]     (mq-ctl/diag/queues: any running node)
 #
 # Everything lives under $OUTBOX_VAR (git-ignored var/ by default):
 #   mariadb/{data,run,log,tmp}   mariadb/admin.cnf (root over the socket)
@@ -29,6 +32,16 @@
 # ephemeral range, where the dev ports are) waits for the port's sockets to
 # end (OUTBOX_PORT_WAIT, 30 s) and tries again (3 starts); RabbitMQ's
 # could_not_start_listener never shows as a raw crash dump.
+# OUTBOX_MQ_NODES=3 (scripts/env.sh; 1, the default: the one node above):
+# a RabbitMQ cluster of the set's cluster ports instead (scripts/ports.env:
+# OUTBOX_MQ_PORTS, OUTBOX_MQ_DIST_PORTS, one OUTBOX_MQ_EPMD_PORT), nodes
+# outbox-<AMQP port>@localhost, data under $OUTBOX_VAR/rabbitmq-cluster/
+# (nodeN/{mnesia,log,etc,run}, one home/.erlang.cookie), each node's memory
+# limit vm_memory_high_watermark.absolute = OUTBOX_MQ_NODE_MEMORY (512MiB).
+# A fresh cluster: node 1 starts first (and gets the users), the others
+# start side by side and join it (join_cluster); a cluster that ran before
+# starts all its nodes side by side (each may wait for the others' tables).
+# Stopped or killed, a node keeps its membership: mq-start N brings it back.
 # For tests that need a special MariaDB (their own OUTBOX_VAR and port):
 #   OUTBOX_DB_PRELOAD    a shared object preloaded into mariadbd (LD_PRELOAD)
 #   OUTBOX_DB_ARGS       more mariadbd options, split on spaces
@@ -104,7 +117,8 @@ VAR=$OUTBOX_VAR
 # For the messages: a set of scripts/ports.env, or ports of the caller's.
 slot_db="OUTBOX_${SERVERS^^}_DB_PORT" slot_mq="OUTBOX_${SERVERS^^}_MQ_PORT"
 SET_LABEL="$SERVERS servers"
-if [ "${!slot_db:-}" != "$DB_PORT" ] || [ "${!slot_mq:-}" != "$MQ_PORT" ]; then
+if [ "${!slot_db:-}" != "$DB_PORT" ] ||
+   { [ "${OUTBOX_MQ_NODES:-1}" = 1 ] && [ "${!slot_mq:-}" != "$MQ_PORT" ]; }; then
     SET_LABEL="ports given by OUTBOX_DB_PORT, OUTBOX_MQ_PORT"
 fi
 mkdir -p "$VAR" || die "cannot create OUTBOX_VAR=$VAR"
@@ -122,17 +136,59 @@ DB_INSTALL_LOG=$DB_LOGDIR/install.log
 DB_ADMIN_CNF=$DB_DIR/admin.cnf
 DB_APP_CNF=$DB_DIR/app.cnf
 
-MQ_DIR=$VAR/rabbitmq
-MQ_NODE=outbox-$MQ_PORT@localhost
-MQ_MNESIA=$MQ_DIR/mnesia
-MQ_LOGDIR=$MQ_DIR/log
-MQ_HOME=$MQ_DIR/home
-MQ_ETC=$MQ_DIR/etc
-MQ_RUN=$MQ_DIR/run
-MQ_PIDFILE=$MQ_RUN/rabbitmq.pid
-MQ_STARTUP_LOG=$MQ_LOGDIR/startup.log
-MQ_LOG=$MQ_LOGDIR/$MQ_NODE.log
+mq_paths() { # mq_paths DIR NODE HOME: a node's files
+    MQ_DIR=$1
+    MQ_NODE=$2
+    MQ_HOME=$3
+    MQ_MNESIA=$MQ_DIR/mnesia
+    MQ_LOGDIR=$MQ_DIR/log
+    MQ_ETC=$MQ_DIR/etc
+    MQ_RUN=$MQ_DIR/run
+    MQ_PIDFILE=$MQ_RUN/rabbitmq.pid
+    MQ_STARTUP_LOG=$MQ_LOGDIR/startup.log
+    MQ_LOG=$MQ_LOGDIR/$MQ_NODE.log
+}
+mq_paths "$VAR/rabbitmq" "outbox-$MQ_PORT@localhost" "$VAR/rabbitmq/home"
 MQ_BIN=/usr/lib/rabbitmq/bin
+
+# A cluster (OUTBOX_MQ_NODES, scripts/env.sh): its nodes' ports, and
+# mq_select N makes node N the one every mq_* function works on.
+MQ_NODES=${OUTBOX_MQ_NODES:-1}
+[[ $MQ_NODES =~ ^[1-9]$ ]] || die "OUTBOX_MQ_NODES=$MQ_NODES: expected 1 (one node) or 3 (a cluster)"
+MQ_CLUSTER_DIR=$VAR/rabbitmq-cluster
+MQ_PORT_LIST=() MQ_DIST_LIST=()
+if [ "$MQ_NODES" -gt 1 ]; then
+    read -ra MQ_PORT_LIST <<<"${OUTBOX_MQ_PORTS:-}"
+    read -ra MQ_DIST_LIST <<<"${OUTBOX_MQ_DIST_PORTS:-}"
+    if [ "${#MQ_PORT_LIST[@]}" -ne "$MQ_NODES" ] || [ "${#MQ_DIST_LIST[@]}" -ne "$MQ_NODES" ]; then
+        die "OUTBOX_MQ_NODES=$MQ_NODES but OUTBOX_MQ_PORTS='${OUTBOX_MQ_PORTS:-}' and OUTBOX_MQ_DIST_PORTS='${OUTBOX_MQ_DIST_PORTS:-}' (scripts/ports.env) name ${#MQ_PORT_LIST[@]} and ${#MQ_DIST_LIST[@]} ports"
+    fi
+    MQ_EPMD_PORT=${OUTBOX_MQ_EPMD_PORT:-}
+    seen_port=()
+    for p in "$DB_PORT" "${MQ_PORT_LIST[@]}" "${MQ_DIST_LIST[@]}" "$MQ_EPMD_PORT"; do
+        is_port "$p" || die "cluster port '$p': not a port number (OUTBOX_MQ_PORTS, OUTBOX_MQ_DIST_PORTS, OUTBOX_MQ_EPMD_PORT)"
+        [ -z "${seen_port[$p]+x}" ] || die "port $p used twice (OUTBOX_DB_PORT=$DB_PORT OUTBOX_MQ_PORTS='${MQ_PORT_LIST[*]}' OUTBOX_MQ_DIST_PORTS='${MQ_DIST_LIST[*]}' OUTBOX_MQ_EPMD_PORT=$MQ_EPMD_PORT)"
+        seen_port[$p]=1
+    done
+fi
+MQ_NODE_MEMORY=${OUTBOX_MQ_NODE_MEMORY:-512MiB}
+MQ_NODE_NAMES=()
+for p in "${MQ_PORT_LIST[@]}"; do MQ_NODE_NAMES+=("outbox-$p@localhost"); done
+MQ_PROVISION=1   # mq_start provisions the users (a cluster: once, at the end)
+
+mq_select() { # mq_select N: node N of the cluster
+    local n=$1
+    if ! [[ $n =~ ^[1-9]$ ]] || [ "$n" -gt "$MQ_NODES" ]; then
+        die "node '$n': expected 1 to $MQ_NODES (OUTBOX_MQ_NODES=$MQ_NODES)"
+    fi
+    MQ_N=$n
+    MQ_PORT=${MQ_PORT_LIST[n - 1]}
+    MQ_DIST_PORT=${MQ_DIST_LIST[n - 1]}
+    mq_paths "$MQ_CLUSTER_DIR/node$n" "${MQ_NODE_NAMES[n - 1]}" "$MQ_CLUSTER_DIR/home"
+    MQ_LAUNCH_PID=
+}
+MQ_N=
+[ "$MQ_NODES" -eq 1 ] || mq_select 1
 
 DB_START_TIMEOUT=${OUTBOX_DB_START_TIMEOUT:-30}
 MQ_START_TIMEOUT=${OUTBOX_MQ_START_TIMEOUT:-60}
@@ -215,7 +271,12 @@ port_free() { [ -z "$(port_users "$1")" ]; }
 # port_hint DB|MQ: how to move that port.
 port_hint() {
     local slot="OUTBOX_${SERVERS^^}_$1_PORT" own="OUTBOX_$1_PORT"
-    if [ "${!slot:-}" = "${!own}" ]; then
+    if [ "$1" = MQ ] && [ "$MQ_NODES" -gt 1 ]; then
+        slot=OUTBOX_CLUSTER_MQ_PORTS
+        [ "$SERVERS" != dev ] || slot=OUTBOX_DEV_CLUSTER_MQ_PORTS
+        printf 'another checkout? move this one'"'"'s %s cluster with %s, %s and %s (README, "Ports")' \
+            "$SERVERS" "$slot" "${slot/_PORTS/_DIST_PORTS}" "${slot/_PORTS/_EPMD_PORT}"
+    elif [ "${!slot:-}" = "${!own}" ]; then
         printf 'another checkout? move this one'"'"'s %s servers with %s (README, "Ports")' \
             "$SERVERS" "$slot"
     else
@@ -619,6 +680,11 @@ default_permissions.write = .*
 log.console = false
 log.file.level = info
 EOF
+    if [ "$MQ_NODES" -gt 1 ]; then
+        # Each node would size its limit from the machine's RAM (0.4 of it).
+        printf 'vm_memory_high_watermark.absolute = %s\n' "$MQ_NODE_MEMORY" \
+            >>"$MQ_ETC/rabbitmq.conf"
+    fi
 }
 
 mq_provision() {
@@ -675,8 +741,10 @@ mq_ready_checks() { # after the AMQP port opened: the node and the protocol
         log_tail "$MQ_LOG"
         die "rabbitmq: rabbitmq-diagnostics check_running fails for $MQ_NODE"
     fi
-    mq_provision
-    mq_provision_daemons
+    if [ "$MQ_PROVISION" = 1 ]; then
+        mq_provision
+        mq_provision_daemons
+    fi
     amqp_ok "$MQ_PORT" || die "rabbitmq: 127.0.0.1:$MQ_PORT accepts TCP but does not speak AMQP"
 }
 
@@ -763,7 +831,8 @@ mq_launch() {
     die "rabbitmq: failed to start on 127.0.0.1:$MQ_PORT: $why (logs: $MQ_LOGDIR)"
 }
 
-epmd_stop() {
+epmd_stop() { # (a cluster's epmd: once none of its nodes runs)
+    [ "$MQ_NODES" -eq 1 ] || [ -z "$(mq_running_nodes)" ] || return 0
     if epmd_ours; then
         epmd -port "$MQ_EPMD_PORT" -kill >/dev/null 2>&1 || true
     fi
@@ -803,6 +872,105 @@ mq_kill() {
     say "rabbitmq: killed (kill -9 pid $pid)"
 }
 
+# ---------------------------------------------------------------- a cluster
+# OUTBOX_MQ_NODES > 1.  mqs_start|stop|kill [N]: the one node, or the
+# cluster's nodes (all, or node N).
+
+mq_running_nodes() { # the numbers of the cluster's live nodes, "1 3 "
+    local n pid
+    for n in $(seq 1 "$MQ_NODES"); do
+        pid=$(read_pid "$MQ_CLUSTER_DIR/node$n/run/rabbitmq.pid")
+        if [ -n "$pid" ] && pid_alive "$pid" beam.smp; then printf '%s ' "$n"; fi
+    done
+}
+
+# mq_join: node MQ_N (running, N > 1) in node 1's cluster.  A node that
+# ran in it before is still a member (even while node 1 is down).
+mq_join() {
+    local first=${MQ_NODE_NAMES[0]} st
+    st=$(ctl -q cluster_status --formatter json 2>&1) ||
+        die "rabbitmq: rabbitmqctl cluster_status fails on $MQ_NODE: $st"
+    grep -q "\"$first\"" <<<"$st" && return 0
+    say "rabbitmq: $MQ_NODE joins $first"
+    if ! { ctl -q stop_app && ctl -q join_cluster "$first" && ctl -q start_app; } >/dev/null 2>&1 ||
+        ! wait_for 30 diag -q check_running >/dev/null 2>&1; then
+        log_tail "$MQ_LOG"
+        die "rabbitmq: $MQ_NODE could not join $first (log: $MQ_LOG)"
+    fi
+}
+
+mq_node_start() { # mq_node_start N (MQ_PROVISION=0: the cluster provisions)
+    mq_select "$1"
+    MQ_PROVISION=0
+    mq_start
+    [ "$1" -eq 1 ] || mq_join
+}
+
+mqs_start() { # mqs_start [N...]
+    [ "$MQ_NODES" -gt 1 ] || { mq_start; return; }
+    if [ $# -gt 0 ]; then mqs_side_by_side mq_node_start "$@"; return; fi
+    local t0 n from=1 rc=0 pids=()
+    t0=$(now_us)
+    mq_select 1
+    mq_env
+    mq_write_config            # the shared cookie, before any node starts
+    if [ ! -d "$MQ_MNESIA/$MQ_NODE" ]; then
+        # A fresh cluster: node 1 first, the others join it.
+        ( mq_node_start 1 ) || die "rabbitmq: node 1 ($MQ_NODE) did not start: the cluster is not started"
+        from=2
+    fi
+    for n in $(seq "$from" "$MQ_NODES"); do
+        ( mq_node_start "$n" ) & pids+=($!)
+    done
+    for n in "${pids[@]}"; do wait "$n" || rc=1; done
+    [ "$rc" = 0 ] || die "rabbitmq: the cluster did not start (the node that failed is named above, with its log's tail); running: node(s) $(mq_running_nodes)"
+    mq_select 1
+    mq_env
+    mq_provision
+    mq_provision_daemons
+    say "rabbitmq: cluster of $MQ_NODES nodes started (AMQP 127.0.0.1:${MQ_PORT_LIST[*]}, epmd $MQ_EPMD_PORT, $SET_LABEL, data $MQ_CLUSTER_DIR) in $(elapsed "$t0")"
+}
+
+# mqs_side_by_side "FUNCTION [ARG]" N...: FUNCTION [ARG] N for each node
+# given, side by side; fails if one fails.
+mqs_side_by_side() {
+    local n rc=0 pids=() words
+    read -ra words <<<"$1"
+    shift
+    if [ $# -eq 1 ]; then "${words[@]}" "$1"; return; fi
+    for n in "$@"; do
+        ( "${words[@]}" "$n" ) & pids+=($!)
+    done
+    for n in "${pids[@]}"; do wait "$n" || rc=1; done
+    return "$rc"
+}
+mq_node_do() { mq_select "$2"; "$1"; } # mq_node_do FUNCTION N
+
+mqs_each() { # mqs_each FUNCTION [N...]: on those nodes (all without N), side by side
+    local f=$1 rc=0
+    shift
+    if [ "$MQ_NODES" -eq 1 ]; then "$f"; return; fi
+    # shellcheck disable=SC2046 # node numbers
+    [ $# -gt 0 ] || set -- $(seq 1 "$MQ_NODES")
+    mqs_side_by_side "mq_node_do $f" "$@" || rc=1
+    epmd_stop
+    return "$rc"
+}
+mqs_stop() { mqs_each mq_stop "$@"; }
+mqs_kill() { mqs_each mq_kill "$@"; }
+
+# mq_any: node MQ_N is a running node of the cluster (node 1 when none
+# runs: the CLI tools then say so).
+mq_any() {
+    local r
+    if [ "$MQ_NODES" -gt 1 ]; then
+        r=$(mq_running_nodes)
+        r=${r%% *}
+        mq_select "${r:-1}"
+    fi
+    mq_env
+}
+
 # ---------------------------------------------------------------- both
 
 # Runs db_X and mq_X side by side (RabbitMQ's boot dominates); fails if
@@ -810,7 +978,7 @@ mq_kill() {
 both() { # both start|stop
     local dbp mqp rc=0
     ( "db_$1" ) & dbp=$!
-    ( "mq_$1" ) & mqp=$!
+    ( "mqs_$1" ) & mqp=$!
     wait "$dbp" || rc=1
     wait "$mqp" || rc=1
     return "$rc"
@@ -827,20 +995,39 @@ status() {
     else
         say "mariadb: not running"; rc=1
     fi
+    local n
+    for n in $(seq 1 "$MQ_NODES"); do
+        [ "$MQ_NODES" -eq 1 ] || mq_select "$n"
+        mq_status || rc=1
+    done
+    [ "$MQ_NODES" -eq 1 ] ||
+        say "rabbitmq: cluster of $MQ_NODES nodes, running: $(mq_running_nodes | wc -w)"
+    return "$rc"
+}
+
+mq_status() {
+    local pid
     if pid=$(mq_pid); then
         if port_open "$MQ_PORT"; then
             say "rabbitmq: running (pid $pid, 127.0.0.1:$MQ_PORT, node $MQ_NODE, data $MQ_MNESIA)"
         else
-            say "rabbitmq: pid $pid alive, 127.0.0.1:$MQ_PORT not open (starting?)"; rc=1
+            say "rabbitmq: pid $pid alive, 127.0.0.1:$MQ_PORT not open (starting?)"; return 1
         fi
     else
-        say "rabbitmq: not running"; rc=1
+        say "rabbitmq: ${MQ_N:+node $MQ_N ($MQ_NODE) }not running"; return 1
     fi
-    return "$rc"
+}
+
+mq_ready() { # every node up and speaking AMQP
+    local n
+    for n in $(seq 1 "$MQ_NODES"); do
+        [ "$MQ_NODES" -eq 1 ] || mq_select "$n"
+        mq_pid >/dev/null && amqp_ok "$MQ_PORT" || return 1
+    done
 }
 
 both_ready() {
-    db_pid >/dev/null && db_ping && mq_pid >/dev/null && amqp_ok "$MQ_PORT"
+    db_pid >/dev/null && db_ping && mq_ready
 }
 
 wait_ready() {
@@ -854,7 +1041,7 @@ wait_ready() {
 }
 
 usage() {
-    sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 cmd=${1:-}
@@ -868,14 +1055,16 @@ case $cmd in
     db-start) lock; db_start ;;
     db-stop)  lock; db_stop ;;
     db-kill)  lock; db_kill ;;
-    mq-start) lock; mq_start ;;
-    mq-stop)  lock; mq_stop ;;
-    mq-kill)  lock; mq_kill ;;
+    mq-start) lock; mqs_start "$@" ;;
+    mq-stop)  lock; mqs_stop "$@" ;;
+    mq-kill)  lock; mqs_kill "$@" ;;
     db-sql)   db_pid >/dev/null || die "mariadb is not running"
               exec mariadb --defaults-file="$DB_ADMIN_CNF" "$@" ;;
-    mq-ctl)   mq_env; exec "$MQ_BIN/rabbitmqctl" "$@" ;;
-    mq-diag)  mq_env; exec "$MQ_BIN/rabbitmq-diagnostics" "$@" ;;
+    mq-ctl)   mq_any; exec "$MQ_BIN/rabbitmqctl" "$@" ;;
+    mq-diag)  mq_any; exec "$MQ_BIN/rabbitmq-diagnostics" "$@" ;;
+    mq-queues) mq_any; exec "$MQ_BIN/rabbitmq-queues" "$@" ;;
     destroy)  lock; both stop
+              [ "$MQ_NODES" -eq 1 ] || MQ_DIR=$MQ_CLUSTER_DIR
               rm -rf "$DB_DIR" "$MQ_DIR"
               say "removed $DB_DIR and $MQ_DIR" ;;
     -h|--help|help) usage ;;

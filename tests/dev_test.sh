@@ -14,6 +14,10 @@
 # left.  Then once more, with the relay killed (kill -9) from outside:
 # reported loudly ("dev: *** relay EXITED"), the others stopped cleanly,
 # make fails, no daemon left.
+# And once `make dev RELAYS=3 WORKERS=4` (issue 17): DEV_TEST_SCALE_POSTS
+# (300) customers POSTed, each one's welcome handled by exactly one worker
+# line, no delivery absorbed as a duplicate by any worker (none reached
+# the queue twice), every instance stopped cleanly.
 # The last of the DEV_TEST_RUNS is `make dev MONITOR=1`: besides the
 # above, "dev: all ready" names the Prometheus, which answers on its port
 # and scrapes the three daemons (up == 1), and Ctrl-C stops it too
@@ -166,6 +170,58 @@ for i in $(seq 1 "$runs"); do
 	[ "$failed" -eq 0 ] || { echo "dev: make dev output:"; tail -n 40 "$out"; }
 	stop_dev
 done
+
+# Several relays and workers: every message once, none twice.
+# metric_sum NAME BASE N: NAME summed over the N daemons whose metrics
+# ports are BASE, BASE+10, ... (scripts/dev.sh).
+metric_sum() {
+	local i sum=0 v
+	for i in $(seq 0 $(($3 - 1))); do
+		v=$(curl -sf -m 2 "http://127.0.0.1:$(($2 + 10 * i))/metrics" |
+			awk -v n="$1" '$1 == n { print $2 }') || return 1
+		[ -n "$v" ] || return 1
+		sum=$((sum + ${v%.*}))
+	done
+	echo "$sum"
+}
+scale_n=${DEV_TEST_SCALE_POSTS:-300}
+scale_tag="dev-scale-$$-$RANDOM"
+handled_ours() { grep -c "^outbox-demo-worker[-0-9]* *| .* Handling \[CustomerCreated\] - Payload: '.*\"email\":\"$scale_tag-" "$1" || true; }
+all_handled() { [ "$(handled_ours "$1")" -ge "$scale_n" ]; }
+out="$logs/make-dev-scale.log"
+echo "dev: --- start with RELAYS=3 WORKERS=4, $scale_n POSTs ($out)"
+start_dev "$out" RELAYS=3 WORKERS=4
+came_up "$ready_s" "$out" scale
+check "scale: 3 relays and 4 workers started" \
+	grep -q '^dev: starting app relay relay-2 relay-3 worker worker-2 worker-3 worker-4;' "$out"
+created=0
+for i in $(seq 1 "$scale_n"); do
+	code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST -H "Content-Type: application/json" \
+		-d "{\"email\":\"$scale_tag-$i@example.com\",\"name\":\"Scale $i\"}" \
+		"http://127.0.0.1:$APP_PORT/customers" || true)
+	[ "$code" != 201 ] || created=$((created + 1))
+done
+check "scale: $scale_n POSTs answered 201 (got $created)" test "$created" -eq "$scale_n"
+check "scale: every welcome handled within 120 s" wait_for 120 all_handled "$out"
+dups=$(grep -o "\"email\":\"$scale_tag-[0-9]*@" "$out" | sort | uniq -d | head -n 3)
+n=$(handled_ours "$out")
+check "scale: $scale_n customers, $n handled lines, none twice${dups:+ (twice: $dups)}" \
+	test "$n" -eq "$scale_n" -a -z "$dups"
+published=$(metric_sum outbox_relay_messages_published_total "$RELAY_METRICS_PORT" 3 || echo '?')
+consumed=$(metric_sum outbox_worker_messages_consumed_total "$WORKER_METRICS_PORT" 4 || echo '?')
+dup=$(metric_sum outbox_worker_messages_duplicate_total "$WORKER_METRICS_PORT" 4 || echo '?')
+echo "dev: scale: published $published (3 relays), consumed $consumed, duplicates $dup (4 workers)"
+check "scale: no duplicate reached the workers (got $dup)" test "$dup" = 0
+check "scale: the relays published at least the $scale_n (got $published)" \
+	test "$published" != '?' -a "${published/\?/0}" -ge "$scale_n"
+kill -INT -- "-$MAKE_PID" 2>/dev/null || true
+check "scale: Ctrl-C stops make dev within 30 s" wait_for 30 exited "$MAKE_PID"
+for d in relay relay-2 relay-3 worker worker-2 worker-3 worker-4; do
+	check "scale: $d exited 0" grep -q "^dev: $d stopped (exit 0)" "$out"
+done
+check "scale: no daemon left running" daemons_left
+[ "$failed" -eq 0 ] || { echo "dev: make dev output:"; tail -n 40 "$out"; }
+stop_dev
 
 # A daemon that dies on its own is still an alarm, and stops the others.
 out="$logs/make-dev-kill.log"

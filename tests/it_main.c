@@ -28,6 +28,8 @@ Suite *it_durability_suite(void);
 Suite *it_lost_commit_suite(void);
 Suite *it_migrations_suite(void);
 Suite *it_admin_suite(void);
+Suite *it_brokers_suite(void);
+Suite *it_quorum_suite(void);
 
 int
 main(void)
@@ -41,6 +43,7 @@ main(void)
 		it_worker_retention_suite,
 		it_e2e_suite, it_obs_suite, it_durability_suite,
 		it_lost_commit_suite, it_migrations_suite, it_admin_suite,
+		it_brokers_suite, it_quorum_suite,
 	};
 	int rc;
 

@@ -176,6 +176,12 @@ run chaos env CHAOS_BIN="$OUTBOX_BIN" CHAOS_LOGS="$OUTBOX_TEST_LOGS/chaos" \
 	CHAOS_REQUESTS=2000 CHAOS_RATE=200 CHAOS_FAULTS=6 CHAOS_GAP_MIN_S=1 \
 	CHAOS_GAP_MAX_S=3 CHAOS_SETTLE_S=60 bash tests/load/chaos.sh
 
+# A broker failover for real (tests/cluster_test.sh): the 3-node RabbitMQ
+# cluster with quorum queues, 2 relays and 2 workers, the node leading the
+# queue outbox killed (kill -9) under load; every 201 once, nothing
+# dead-lettered, the daemons on the surviving nodes by themselves.
+run cluster bash tests/cluster_test.sh
+
 # A short fuzzing pass (libFuzzer, ASan+UBSan) of the request body parser
 # and the message decoder; `make fuzz` runs longer.
 run fuzz bash -c 'if make --no-print-directory fuzz FUZZ_SECONDS=${FUZZ_SECONDS:-15}; then

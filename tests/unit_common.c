@@ -16,6 +16,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "msg.h"
+#include "mq.h"
 #include "suites.h"
 #include "timefmt.h"
 #include "trace.h"
@@ -650,6 +651,77 @@ START_TEST(log_visible_escapes_any_bytes)
 }
 END_TEST
 
+/* ---- the broker host list ---- */
+
+static int
+hosts_of(const char *list, struct mq_host *h, char *err, size_t errlen)
+{
+	struct mq_params p;
+
+	memset(&p, 0, sizeof(p));
+	snprintf(p.host, sizeof(p.host), "single");
+	p.port = 5672;
+	snprintf(p.hosts, sizeof(p.hosts), "%s", list);
+	return mq_hosts_parse(&p, h, MQ_HOSTS_MAX, err, errlen);
+}
+
+START_TEST(mq_hosts_good)
+{
+	struct mq_host h[MQ_HOSTS_MAX];
+	char err[256], list[2048];
+	int i;
+
+	/* Unset: RABBITMQ_HOST:RABBITMQ_PORT alone, as before. */
+	ck_assert_int_eq(hosts_of("", h, err, sizeof(err)), 1);
+	ck_assert_str_eq(h[0].host, "single");
+	ck_assert_int_eq(h[0].port, 5672);
+	ck_assert_int_eq(hosts_of("a.example:5673,b,c-1_x:1", h, err,
+	    sizeof(err)), 3);
+	ck_assert_str_eq(h[0].host, "a.example");
+	ck_assert_int_eq(h[0].port, 5673);
+	ck_assert_str_eq(h[1].host, "b");
+	ck_assert_int_eq(h[1].port, 5672);
+	ck_assert_str_eq(h[2].host, "c-1_x");
+	ck_assert_int_eq(h[2].port, 1);
+	/* The bound: 16 hosts, not 17. */
+	list[0] = '\0';
+	for (i = 0; i < MQ_HOSTS_MAX; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list),
+		    "%sh%d:%d", i ? "," : "", i, 6000 + i);
+	ck_assert_int_eq(hosts_of(list, h, err, sizeof(err)), MQ_HOSTS_MAX);
+	ck_assert_int_eq(h[MQ_HOSTS_MAX - 1].port, 6000 + MQ_HOSTS_MAX - 1);
+	snprintf(list + strlen(list), sizeof(list) - strlen(list),
+	    ",one-more");
+	ck_assert_int_eq(hosts_of(list, h, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "more than 16"));
+}
+END_TEST
+
+static const char *const bad_hosts[] = {
+	",a", "a,", "a,,b", "a:", "a:0", "a:65536", "a:5x", "a:-1", ":5672",
+	"[::1]:5672", "::1", "a b", "a:5672:1", "h\"x",
+};
+
+START_TEST(mq_hosts_bad)
+{
+	struct mq_host h[MQ_HOSTS_MAX];
+	char err[256] = "";
+
+	ck_assert_int_eq(hosts_of(bad_hosts[_i], h, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "RABBITMQ_HOSTS"));
+}
+END_TEST
+
+START_TEST(mq_hosts_round_robin)
+{
+	/* After host k of n is lost, the round starts at k + 1. */
+	ck_assert_uint_eq(mq_host_next(0, 3), 1);
+	ck_assert_uint_eq(mq_host_next(1, 3), 2);
+	ck_assert_uint_eq(mq_host_next(2, 3), 0);
+	ck_assert_uint_eq(mq_host_next(0, 1), 0);
+}
+END_TEST
+
 Suite *
 unit_common_suite(void)
 {
@@ -660,12 +732,15 @@ unit_common_suite(void)
 	    uid_v7_layout, uid_v7_ordered, uid_v7_threads_unique,
 	    uid_canonical_lower, msg_decode_lower_cases_ids, trace_context,
 	    msg_customer_and_body, log_lines_escape_outside_bytes,
-	    log_visible_escapes_any_bytes, NULL };
+	    log_visible_escapes_any_bytes, mq_hosts_good,
+	    mq_hosts_round_robin, NULL };
 	Suite *s = suite_create("common");
 	TCase *tc = suites_case(s, "common", 0, NULL, NULL, common);
 
 	tcase_add_loop_test(tc, cfg_bad_int, 0,
 	    (int)(sizeof(bad_ports) / sizeof(bad_ports[0])));
+	tcase_add_loop_test(tc, mq_hosts_bad, 0,
+	    (int)(sizeof(bad_hosts) / sizeof(bad_hosts[0])));
 	tcase_add_loop_test(tc, msg_decode_rejects, 0,
 	    (int)(sizeof(bad_msgs) / sizeof(bad_msgs[0])));
 	return s;

@@ -49,7 +49,8 @@ int
 worker_config_load(struct worker_config *cfg, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	if (cfg_load(worker_opts, worker_nopts, cfg, err, errlen) == -1)
+	if (cfg_load(worker_opts, worker_nopts, cfg, err, errlen) == -1 ||
+	    mq_params_check(&cfg->mq, err, errlen) == -1)
 		return -1;
 	/* A batch larger than the prefetch window could never fill: every
 	 * batch would wait out WORKER_BATCH_WAIT_MS. */

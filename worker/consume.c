@@ -101,9 +101,11 @@ broker_up(struct worker *w)
 		w->mq_down = 0;
 		backoff_reset(&w->mq_bo);
 		health_set(SERVER_MQ, 1);
+		health_broker(mq_host_index(w->mq, NULL));
 		return 0;
 	}
 	health_set(SERVER_MQ, 0);
+	health_broker(-1);
 	if (!w->mq_down)
 		log_warnx("broker unavailable: %s; retrying with backoff",
 		    mq_error(w->mq));
@@ -134,6 +136,7 @@ broker_lost(struct worker *w)
 	inbatch_clear(w->next);
 	w->mq_down = 1;
 	health_set(SERVER_MQ, 0);
+	health_broker(-1);
 	mq_disconnect(w->mq);
 }
 

@@ -49,6 +49,7 @@ main(int argc, char **argv)
 	daemon_signals(&worker_stop);
 
 	worker_metrics_init();
+	health_broker_hosts(&cfg.mq);
 	if (cfg.metrics_port > 0 && (obs = obs_start(cfg.metrics_bind,
 	    cfg.metrics_port, health_ready, NULL)) == NULL)
 		log_warnx("consuming without the metrics listener");

@@ -308,7 +308,8 @@ main(int argc, char **argv)
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	if (cfg_load(bench_opts, sizeof(bench_opts) / sizeof(bench_opts[0]),
-	    &cfg, err, sizeof(err)) == -1) {
+	    &cfg, err, sizeof(err)) == -1 ||
+	    mq_params_check(&cfg.mq, err, sizeof(err)) == -1) {
 		fprintf(stderr, "bench: %s\n", err);
 		return 2;
 	}

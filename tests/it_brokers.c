@@ -1,0 +1,163 @@
+/*
+ * it_brokers.c - the broker host list (RABBITMQ_HOSTS), against the real
+ * servers: a relay and a worker given a dead port first and the live
+ * broker second connect to the live one, say so in their log (one line
+ * per connect) and in /metrics (P_broker_connected_info: 1 for the live
+ * host, 0 for the dead one), and deliver; a bad list stops the relay.
+ * The queue type: a relay or a worker asked for quorum queues where a
+ * classic outbox exists says so once (naming RABBITMQ_QUEUE_TYPE), stays
+ * up, not ready, retrying quietly, and changes nothing on the broker.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness_relay.h"
+#include "harness_worker.h"
+#include "suites.h"
+
+Suite *it_brokers_suite(void);
+
+#define N_ROWS 100
+
+/* hosts: "127.0.0.1:<dead>,<live host>:<live port>"; dead: "h:p" of the
+ * dead one, live: of the live one. */
+static void
+host_list(char *hosts, size_t hlen, char *dead, char *live, size_t len)
+{
+	struct mq_params p;
+
+	h_mq_params(&p);
+	/* A free port nobody listens on: the connect is refused. */
+	snprintf(dead, len, "127.0.0.1:%d", h_free_port());
+	snprintf(live, len, "%s:%d", p.host, p.port);
+	snprintf(hosts, hlen, "RABBITMQ_HOSTS=%s,%s", dead, live);
+}
+
+static void
+assert_connected(const struct h_daemon *d, int mport, const char *prefix,
+    const char *dead, const char *live)
+{
+	char line[128], series[256];
+
+	snprintf(line, sizeof(line), "connected to broker %s", live);
+	ck_assert_msg(h_log_contains(d, line), "no \"%s\" in %s", line,
+	    d->log);
+	snprintf(series, sizeof(series), "%s_broker_connected_info{host="
+	    "\"%s\"}", prefix, live);
+	h_wait_metric(mport, series, 1, 10000);
+	snprintf(series, sizeof(series), "%s_broker_connected_info{host="
+	    "\"%s\"}", prefix, dead);
+	ck_assert(h_metric(mport, series) == 0);
+}
+
+START_TEST(relay_skips_a_dead_host)
+{
+	struct h_daemon d = { 0 };
+	char hosts[128], dead[64], live[64], menv[48];
+	const char *env[] = { hosts, menv, NULL };
+	int mport = h_free_port();
+
+	host_list(hosts, sizeof(hosts), dead, live, sizeof(dead));
+	snprintf(menv, sizeof(menv), "RELAY_METRICS_PORT=%d", mport);
+	H_START(&d, H_RELAY, NULL, env);
+	h_rows_insert(1, N_ROWS);
+	h_rows_wait_all_published(30000);
+	assert_connected(&d, mport, "outbox_relay", dead, live);
+	ck_assert_int_eq(h_rows_check_queue(MQ_QUEUE, N_ROWS), 0);
+	h_stop_clean(&d);
+}
+END_TEST
+
+START_TEST(worker_skips_a_dead_host)
+{
+	struct h_daemon d = { 0 };
+	char hosts[128], dead[64], live[64], menv[48];
+	const char *env[] = { hosts, menv, NULL };
+	int mport = h_free_port();
+	struct h_msgs m;
+
+	host_list(hosts, sizeof(hosts), dead, live, sizeof(dead));
+	snprintf(menv, sizeof(menv), "WORKER_METRICS_PORT=%d", mport);
+	H_START(&d, H_WORKER, NULL, env);
+	assert_connected(&d, mport, "outbox_worker", dead, live);
+	h_msgs_make(&m, 20, "hosts", -1);
+	h_msgs_publish(&m, 0, 20);
+	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 20,
+	    30000), "not handled in 30 s");
+	h_msgs_assert_exactly_once(&m);
+	h_msgs_free(&m);
+	h_stop_clean(&d);
+}
+END_TEST
+
+START_TEST(bad_host_list_refused)
+{
+	struct h_daemon d = { 0 };
+	const char *env[] = { "RABBITMQ_HOSTS=a,,b", NULL };
+
+	h_spawn(&d, H_RELAY, __func__, NULL, env);
+	ck_assert_int_ne(h_daemon_wait(&d, 10000), 0);
+	ck_assert(h_log_contains(&d, "RABBITMQ_HOSTS: empty element"));
+}
+END_TEST
+
+/* The classic outbox (the fixture declared it) is there, quorum asked:
+ * one warning naming the setting over several retries, the daemon still
+ * running, the queue still classic. */
+static void
+mismatch_once(enum h_kind kind, const char *test, const char *backoff)
+{
+	struct h_daemon d = { 0 };
+	const char *env[] = { "RABBITMQ_QUEUE_TYPE=quorum", "LOG_LEVEL=debug",
+	    backoff, NULL };
+	char out[4096];
+
+	h_spawn(&d, kind, test, NULL, env);
+	ck_assert_msg(h_wait_log(&d, "still unavailable", 5, 30000),
+	    "fewer than 5 retries in 30 s (log %s)", d.log);
+	/* One warning; the retries at debug level only. */
+	ck_assert_int_eq(h_log_count(&d, "WARN: broker unavailable"), 1);
+	ck_assert_int_eq(h_log_count(&d, "WARN: "), 1);
+	ck_assert(h_log_contains(&d, "WARN: broker unavailable"));
+	ck_assert_int_eq(h_log_count(&d, "queue " MQ_QUEUE " exists with "
+	    "other arguments than RABBITMQ_QUEUE_TYPE=quorum asks for"),
+	    h_log_count(&d, "DEBUG: broker still unavailable") + 1);
+	ck_assert_int_eq(h_log_count(&d, "connected to broker") -
+	    h_log_count(&d, "DEBUG: connected to broker"), 1);
+	ck_assert_int_eq(h_daemon_wait(&d, 0), -1); /* still running */
+	ck_assert_int_eq(h_mq_ctl("-q list_queues name type", out,
+	    sizeof(out)), 0);
+	ck_assert_msg(strstr(out, "outbox\tclassic") != NULL, "queues: %s",
+	    out);
+	ck_assert_ptr_null(strstr(out, "quorum"));
+	h_stop_clean(&d);
+}
+
+START_TEST(relay_quorum_over_classic)
+{
+	mismatch_once(H_RELAY, __func__, "RELAY_RECONNECT_MAX_MS=100");
+}
+END_TEST
+
+START_TEST(worker_quorum_over_classic)
+{
+	mismatch_once(H_WORKER, __func__, "WORKER_RETRY_MAX_MS=100");
+}
+END_TEST
+
+Suite *
+it_brokers_suite(void)
+{
+	const TTest *const relay[] = { relay_skips_a_dead_host,
+	    bad_host_list_refused, NULL };
+	const TTest *const worker[] = { worker_skips_a_dead_host, NULL };
+	const TTest *const mismatch[] = { relay_quorum_over_classic,
+	    worker_quorum_over_classic, NULL };
+	Suite *s = suite_create("brokers");
+
+	suites_case(s, "host list relay", 60, h_rows_reset, NULL, relay);
+	suites_case(s, "host list worker", 60, h_reset, NULL, worker);
+	suites_case(s, "queue type mismatch", 60, h_reset, NULL, mismatch);
+	return s;
+}
