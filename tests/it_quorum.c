@@ -75,6 +75,19 @@ teardown(void)
 	h_mq_reset_queues();
 }
 
+/* Every message of m handled once by worker d, none dead-lettered; stops
+ * d, frees m. */
+static void
+handled_once(struct h_daemon *d, struct h_msgs *m)
+{
+	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM welcome_emails",
+	    (long long)m->n, 60000), "not handled in 60 s");
+	h_msgs_assert_exactly_once(m);
+	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 0);
+	h_stop_clean(d);
+	h_msgs_free(m);
+}
+
 START_TEST(relay_publishes_into_quorum)
 {
 	struct h_daemon d = { 0 };
@@ -100,12 +113,7 @@ START_TEST(worker_handles_quorum_once)
 	h_msgs_make(&m, 100, "quorum", -1);
 	H_START(&d, H_WORKER, NULL, quorum_env);
 	h_msgs_publish(&m, 0, m.n);
-	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM welcome_emails",
-	    (long long)m.n, 60000), "not handled in 60 s");
-	h_msgs_assert_exactly_once(&m);
-	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 0);
-	h_stop_clean(&d);
-	h_msgs_free(&m);
+	handled_once(&d, &m);
 }
 END_TEST
 
@@ -192,12 +200,7 @@ START_TEST(kills_below_the_limit_dead_letter_nothing)
 	}
 	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 0);
 	H_START(&d, H_WORKER, "last", quorum_env);
-	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM welcome_emails",
-	    (long long)m.n, 60000), "not handled in 60 s");
-	h_msgs_assert_exactly_once(&m);
-	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 0);
-	h_stop_clean(&d);
-	h_msgs_free(&m);
+	handled_once(&d, &m);
 }
 END_TEST
 
