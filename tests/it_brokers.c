@@ -3,14 +3,17 @@
  * servers: a relay and a worker given a dead port first and the live
  * broker second connect to the live one, say so in their log (one line
  * per connect) and in /metrics (P_broker_connected_info: 1 for the live
- * host, 0 for the dead one), and deliver; a bad list stops the relay.
+ * host, 0 for the dead one), and deliver; a bad list stops the relay;
+ * with two independent nodes, the first killed, both move to the second.
  * The queue type: a relay or a worker asked for quorum queues where a
  * classic outbox exists says so once (naming RABBITMQ_QUEUE_TYPE), stays
  * up, not ready, retrying quietly, and changes nothing on the broker.
  */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "harness_relay.h"
 #include "harness_worker.h"
@@ -146,12 +149,101 @@ START_TEST(worker_quorum_over_classic)
 }
 END_TEST
 
+/* ---- failover between two independent nodes ---- */
+
+/* Node B: a single RabbitMQ of the test's own (its own OUTBOX_VAR under
+ * the test logs, AMQP port OUTBOX_FAILOVER_MQ_PORT, default 25680; its
+ * distribution and epmd ports the next two). */
+static int
+node_b(const char *cmd, int *port)
+{
+	const char *logs = getenv("OUTBOX_TEST_LOGS");
+	char line[2048];
+	int st;
+
+	*port = atoi(getenv("OUTBOX_FAILOVER_MQ_PORT") != NULL ?
+	    getenv("OUTBOX_FAILOVER_MQ_PORT") : "25680");
+	if (logs == NULL)
+		logs = "/tmp";
+	snprintf(line, sizeof(line), "OUTBOX_VAR='%s/node-b' "
+	    "OUTBOX_MQ_PORT=%d OUTBOX_MQ_DIST_PORT=%d OUTBOX_MQ_EPMD_PORT=%d "
+	    "bash '%s/scripts/infra.sh' %s >>'%s/infra.log' 2>&1", logs,
+	    *port, *port + 1, *port + 2, getenv("OUTBOX_ROOT") != NULL ?
+	    getenv("OUTBOX_ROOT") : ".", cmd, logs);
+	st = system(line);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void
+node_b_stop(void)
+{
+	int port;
+
+	(void)node_b("mq-stop", &port);
+}
+
+/* The list "B,A" (A: the suite's broker).  Killed -9, B takes every
+ * message it held with it (a single node: rows confirmed by B but not
+ * consumed are lost with it), so only the rows inserted after the kill
+ * are asserted: both daemons move to A by themselves, declare the
+ * topology there (deleted from A beforehand) and deliver. */
+START_TEST(relay_and_worker_fail_over)
+{
+	struct h_daemon r = { 0 }, w = { 0 };
+	struct mq_params a;
+	char hosts[512], rm[48], wm[48], series[512];
+	const char *renv[] = { hosts, rm, "RELAY_RECONNECT_MAX_MS=200", NULL };
+	const char *wenv[] = { hosts, wm, "WORKER_RETRY_MAX_MS=200", NULL };
+	int bport, rport = h_free_port(), wport = h_free_port();
+	mq_conn *c;
+
+	ck_assert_int_eq(node_b("mq-start", &bport), 0);
+	h_mq_params(&a);
+	snprintf(hosts, sizeof(hosts), "RABBITMQ_HOSTS=127.0.0.1:%d,%s:%d",
+	    bport, a.host, a.port);
+	snprintf(rm, sizeof(rm), "RELAY_METRICS_PORT=%d", rport);
+	snprintf(wm, sizeof(wm), "WORKER_METRICS_PORT=%d", wport);
+	/* A without the topology: the daemons must declare it there. */
+	c = h_mq_open();
+	ck_assert_int_eq(mq_queue_delete(c, MQ_QUEUE), 0);
+	ck_assert_int_eq(mq_queue_delete(c, MQ_DLQ), 0);
+	mq_free(c);
+	H_START(&r, H_RELAY, NULL, renv);
+	H_START(&w, H_WORKER, NULL, wenv);
+	snprintf(series, sizeof(series), "outbox_relay_broker_connected_info"
+	    "{host=\"127.0.0.1:%d\"}", bport);
+	h_wait_metric(rport, series, 1, 10000);
+	ck_assert_int_eq(node_b("mq-kill", &bport), 0);
+	snprintf(series, sizeof(series), "outbox_relay_broker_connected_info"
+	    "{host=\"%s:%d\"}", a.host, a.port);
+	h_rows_insert(1, N_ROWS);
+	h_rows_wait_all_published(30000);
+	h_wait_metric(rport, series, 1, 10000);
+	snprintf(series, sizeof(series), "outbox_worker_broker_connected_info"
+	    "{host=\"%s:%d\"}", a.host, a.port);
+	h_wait_metric(wport, series, 1, 30000);
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	ck_assert(h_log_contains(&r, "lost; failing over to"));
+	ck_assert(h_log_contains(&w, "lost; failing over to"));
+	h_stop_clean(&w);
+	h_stop_clean(&r);
+}
+END_TEST
+
+static void
+failover_teardown(void)
+{
+	node_b_stop();
+	h_mq_reset_queues();
+}
+
 Suite *
 it_brokers_suite(void)
 {
 	const TTest *const relay[] = { relay_skips_a_dead_host,
 	    bad_host_list_refused, NULL };
 	const TTest *const worker[] = { worker_skips_a_dead_host, NULL };
+	const TTest *const failover[] = { relay_and_worker_fail_over, NULL };
 	const TTest *const mismatch[] = { relay_quorum_over_classic,
 	    worker_quorum_over_classic, NULL };
 	Suite *s = suite_create("brokers");
@@ -159,5 +251,6 @@ it_brokers_suite(void)
 	suites_case(s, "host list relay", 60, h_rows_reset, NULL, relay);
 	suites_case(s, "host list worker", 60, h_reset, NULL, worker);
 	suites_case(s, "queue type mismatch", 60, h_reset, NULL, mismatch);
+	suites_case(s, "failover", 120, h_reset, failover_teardown, failover);
 	return s;
 }

@@ -8,7 +8,11 @@
  *   - a message that keeps coming back (a test consumer rejects it with
  *     requeue) reaches outbox.dlq after RABBITMQ_DELIVERY_LIMIT
  *     deliveries while the others are consumed, and outbox-admin dlq list
- *     shows the broker's reason (delivery_limit).
+ *     shows the broker's reason (delivery_limit);
+ *   - a worker killed -9 LIMIT - 1 times while it holds every message
+ *     (a batch waiting WORKER_BATCH_WAIT_MS for more), each kill adding 1
+ *     to their delivery count, dead-letters nothing: the next worker
+ *     handles every message once.
  */
 #include <check.h>
 #include <stdio.h>
@@ -71,6 +75,19 @@ teardown(void)
 	h_mq_reset_queues();
 }
 
+/* Every message of m handled once by worker d, none dead-lettered; stops
+ * d, frees m. */
+static void
+handled_once(struct h_daemon *d, struct h_msgs *m)
+{
+	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM welcome_emails",
+	    (long long)m->n, 60000), "not handled in 60 s");
+	h_msgs_assert_exactly_once(m);
+	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 0);
+	h_stop_clean(d);
+	h_msgs_free(m);
+}
+
 START_TEST(relay_publishes_into_quorum)
 {
 	struct h_daemon d = { 0 };
@@ -96,12 +113,7 @@ START_TEST(worker_handles_quorum_once)
 	h_msgs_make(&m, 100, "quorum", -1);
 	H_START(&d, H_WORKER, NULL, quorum_env);
 	h_msgs_publish(&m, 0, m.n);
-	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM welcome_emails",
-	    (long long)m.n, 60000), "not handled in 60 s");
-	h_msgs_assert_exactly_once(&m);
-	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 0);
-	h_stop_clean(&d);
-	h_msgs_free(&m);
+	handled_once(&d, &m);
 }
 END_TEST
 
@@ -145,11 +157,59 @@ START_TEST(delivery_limit_dead_letters)
 }
 END_TEST
 
+struct held {
+	long long want_ready, want_unacked;
+};
+
+static int
+held_is(void *ud)
+{
+	const struct held *h = ud;
+	long long r, u;
+
+	return h_mq_counts(MQ_QUEUE, &r, &u) == 0 && r == h->want_ready &&
+	    u == h->want_unacked;
+}
+
+START_TEST(kills_below_the_limit_dead_letter_nothing)
+{
+	static const char *const holding[] = { "RABBITMQ_QUEUE_TYPE=quorum",
+		"RABBITMQ_DELIVERY_LIMIT=4", "WORKER_BATCH_WAIT_MS=10000",
+		NULL };
+	struct h_daemon d = { 0 };
+	struct h_msgs m;
+	struct held all_held, all_back;
+	int k;
+
+	h_msgs_make(&m, 50, "kills", -1);
+	h_msgs_publish(&m, 0, m.n);
+	all_held.want_ready = 0;
+	all_held.want_unacked = (long long)m.n;
+	all_back.want_ready = (long long)m.n;
+	all_back.want_unacked = 0;
+	for (k = 0; k < LIMIT - 1; k++) {
+		char sfx[16];
+
+		snprintf(sfx, sizeof(sfx), "%d", k);
+		h_start(&d, H_WORKER, __func__, sfx, holding);
+		ck_assert_msg(h_wait(10000, held_is, &all_held),
+		    "the worker does not hold all %zu messages", m.n);
+		h_daemon_kill9(&d);
+		ck_assert_msg(h_wait(10000, held_is, &all_back),
+		    "the messages did not come back after the kill");
+	}
+	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 0);
+	H_START(&d, H_WORKER, "last", quorum_env);
+	handled_once(&d, &m);
+}
+END_TEST
+
 Suite *
 it_quorum_suite(void)
 {
 	const TTest *const tests[] = { relay_publishes_into_quorum,
-	    worker_handles_quorum_once, delivery_limit_dead_letters, NULL };
+	    worker_handles_quorum_once, delivery_limit_dead_letters,
+	    kills_below_the_limit_dead_letter_nothing, NULL };
 	Suite *s = suite_create("quorum");
 
 	suites_case(s, "quorum queues", 90, setup, teardown, tests);
