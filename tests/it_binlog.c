@@ -1,8 +1,8 @@
 /*
- * it_binlog.c - the relay's binlog mode, against a MariaDB with the
- * binary log on (scripts/infra.sh with OUTBOX_DB_BINLOG=1), run by this
- * suite in a folder and on a port of its own (binlog_server_up); the test
- * servers keep the binary log off.
+ * it_binlog.c - the relay's binlog mode, against MariaDBs with the binary
+ * log on (scripts/infra.sh with OUTBOX_DB_BINLOG=1) that this suite runs
+ * in folders and on ports of their own (server_up); the test servers keep
+ * the binary log off.
  *   - the server started so has every setting the mode needs, and the
  *     settings check (relay/binlog_check.c) accepts it on the binlog
  *     reader's login;
@@ -12,20 +12,25 @@
  *   - the binlog reader's login (migration 013) streams the binary log
  *     from the current position and receives an outbox row committed by
  *     the app's login, decoded (ids are VARCHAR since migration 009);
- *     the relay's login cannot stream.
+ *     the relay's login cannot stream;
+ *   - durability: with the binary log's fsync held (tests/fsync_hold.c,
+ *     OUTBOX_HOLD_ONLY=binlog), a transaction written to the binary log
+ *     is not streamed before its sync, and is once the sync is done.
  *
- * Environment: OUTBOX_BINLOG_DB_PORT (23308), OUTBOX_BINLOG_VAR (the
- * server's folder, default $OUTBOX_TEST_LOGS/../var-binlog), besides the
- * harness's.
+ * Environment: OUTBOX_BINLOG_DB_PORT (23308), OUTBOX_BINLOG_HOLD_DB_PORT
+ * (23309); the servers' folders are $OUTBOX_TEST_LOGS/../var-binlog and
+ * ../var-binlog-hold; besides the harness's.
  */
 #include <check.h>
 #include <mysql.h>
 #include <mariadb_rpl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "harness.h"
@@ -35,68 +40,96 @@
 
 Suite *it_binlog_suite(void);
 
-static char bl_var[512];
-static char bl_port[16];
+/* A MariaDB of the suite: its folder, port, and the hold file of
+ * tests/fsync_hold.c when it runs with the binary log's syncs held. */
+struct server {
+	const char *port_env, *port_def, *name;
+	int held;
+	char var[512], port[16], hold_file[600];
+};
+
+static struct server plain = { "OUTBOX_BINLOG_DB_PORT", "23308", "binlog",
+    0, "", "", "" };
+static struct server held = { "OUTBOX_BINLOG_HOLD_DB_PORT", "23309",
+    "binlog-hold", 1, "", "", "" };
 static char test_port[16]; /* the test servers' MariaDB */
 
-/* Runs scripts/infra.sh cmd against the suite's own MariaDB; returns its
- * exit status. */
+/* Runs scripts/infra.sh cmd against sv; returns its exit status. */
 static int
-binlog_infra(const char *cmd)
+server_infra(const struct server *sv, const char *cmd)
 {
-	char line[2048];
+	char line[3072], preload[1400] = "";
 	int st;
 
+	if (sv->held)
+		snprintf(preload, sizeof(preload), "OUTBOX_DB_PRELOAD='%s/../"
+		    "lib/outbox-fsync-hold.so' OUTBOX_HOLD_FILE='%s' "
+		    "OUTBOX_HOLD_ONLY=binlog ", h_env("OUTBOX_BIN",
+		    "build/san/bin"), sv->hold_file);
 	snprintf(line, sizeof(line), "OUTBOX_VAR='%s' OUTBOX_DB_PORT='%s' "
-	    "OUTBOX_DB_BINLOG=1 bash '%s/scripts/infra.sh' %s "
-	    ">>'%s/infra-binlog.log' 2>&1", bl_var, bl_port,
-	    h_env("OUTBOX_ROOT", "."), cmd, h_env("OUTBOX_TEST_LOGS", "/tmp"));
+	    "OUTBOX_DB_BINLOG=1 %sbash '%s/scripts/infra.sh' %s "
+	    ">>'%s/infra-%s.log' 2>&1", sv->var, sv->port, preload,
+	    h_env("OUTBOX_ROOT", "."), cmd, h_env("OUTBOX_TEST_LOGS", "/tmp"),
+	    sv->name);
 	st = system(line);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Unchecked fixture (parent process): the server, migrated. */
+/* Unchecked fixture (parent process): sv started, migrated. */
 static void
-binlog_server_up(void)
+server_up(struct server *sv)
 {
 	char line[2048];
 	int st;
 
-	snprintf(bl_port, sizeof(bl_port), "%s",
-	    h_env("OUTBOX_BINLOG_DB_PORT", "23308"));
+	snprintf(sv->port, sizeof(sv->port), "%s",
+	    h_env(sv->port_env, sv->port_def));
 	snprintf(test_port, sizeof(test_port), "%s", h_env("DB_PORT",
 	    "23306"));
-	snprintf(bl_var, sizeof(bl_var), "%s", h_env("OUTBOX_BINLOG_VAR", ""));
-	if (bl_var[0] == '\0')
-		snprintf(bl_var, sizeof(bl_var), "%s/../var-binlog",
-		    h_env("OUTBOX_TEST_LOGS", "/tmp"));
-	mkdir(bl_var, 0755);
-	if (binlog_infra("db-start") != 0) {
-		fprintf(stderr, "binlog: cannot start the MariaDB of the suite "
-		    "(see infra-binlog.log)\n");
+	snprintf(sv->var, sizeof(sv->var), "%s/../var-%s",
+	    h_env("OUTBOX_TEST_LOGS", "/tmp"), sv->name);
+	mkdir(sv->var, 0755);
+	snprintf(sv->hold_file, sizeof(sv->hold_file), "%s/hold", sv->var);
+	unlink(sv->hold_file);
+	if (server_infra(sv, "db-start") != 0) {
+		fprintf(stderr, "binlog: cannot start the MariaDB %s (see "
+		    "infra-%s.log)\n", sv->name, sv->name);
 		return;
 	}
 	snprintf(line, sizeof(line), "DB_PORT='%s' '%s/outbox-migrate' "
-	    ">>'%s/infra-binlog.log' 2>&1", bl_port,
+	    ">>'%s/infra-%s.log' 2>&1", sv->port,
 	    h_env("OUTBOX_BIN", "build/san/bin"),
-	    h_env("OUTBOX_TEST_LOGS", "/tmp"));
+	    h_env("OUTBOX_TEST_LOGS", "/tmp"), sv->name);
 	st = system(line);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		fprintf(stderr, "binlog: migrations failed (see "
-		    "infra-binlog.log)\n");
+		    "infra-%s.log)\n", sv->name);
 }
 
 static void
-binlog_server_down(void)
+server_down(struct server *sv)
 {
-	binlog_infra("db-stop");
+	unlink(sv->hold_file);
+	server_infra(sv, "db-stop");
 }
 
-/* Checked fixture (each forked test): the suite's server. */
+static void plain_up(void) { server_up(&plain); }
+static void plain_down(void) { server_down(&plain); }
+static void held_up(void) { server_up(&held); }
+static void held_down(void) { server_down(&held); }
+
+/* Checked fixtures (each forked test): the case's server. */
 static void
-use_binlog_server(void)
+use_plain(void)
 {
-	setenv("DB_PORT", bl_port, 1);
+	setenv("DB_PORT", plain.port, 1);
+}
+
+static void
+use_held(void)
+{
+	setenv("DB_PORT", held.port, 1);
+	unlink(held.hold_file);
 }
 
 /* A connection as role's login (NULL: the administrator) to port;
@@ -246,7 +279,8 @@ rpl_current_gtid(MYSQL *m, char *out, size_t len)
 	mysql_free_result(r);
 }
 
-/* Opens the stream after gtid; the server id is the reader's own. */
+/* Opens the stream after gtid, with a heartbeat every 100 ms while the
+ * server has nothing more to send; the server id is the reader's own. */
 static MARIADB_RPL *
 rpl_start(MYSQL *m, const char *gtid)
 {
@@ -255,7 +289,7 @@ rpl_start(MYSQL *m, const char *gtid)
 
 	rpl_query(m, "SET @mariadb_slave_capability = 4");
 	rpl_query(m, "SET @master_binlog_checksum = @@global.binlog_checksum");
-	rpl_query(m, "SET @master_heartbeat_period = 1000000000");
+	rpl_query(m, "SET @master_heartbeat_period = 100000000");
 	snprintf(sql, sizeof(sql), "SET @slave_connect_state = '%.1000s'",
 	    gtid);
 	rpl_query(m, sql);
@@ -282,19 +316,16 @@ app_insert_outbox(const char *id)
 	db_free(c);
 }
 
-START_TEST(binlog_login_streams_an_outbox_row)
+/* Reads the stream until the outbox row id arrives (1), or, when
+ * heartbeats > 0, until that many heartbeats came first (0): the server
+ * sends a heartbeat only when it has nothing more to send. */
+static int
+rpl_wait_row(MARIADB_RPL *rpl, MYSQL *m, const char *id, int heartbeats)
 {
-	MYSQL *m = rpl_login("BINLOG");
-	MARIADB_RPL *rpl;
 	MARIADB_RPL_EVENT *ev, *tmap = NULL;
-	char gtid[1024], id[UID_LEN + 1];
 	long long deadline = clock_ms() + 20000;
 	int found = 0;
 
-	uid_new(id);
-	rpl_current_gtid(m, gtid, sizeof(gtid));
-	rpl = rpl_start(m, gtid);
-	app_insert_outbox(id);
 	while (!found && clock_ms() < deadline) {
 		ev = mariadb_rpl_fetch(rpl, NULL);
 		ck_assert_msg(ev != NULL, "fetch: %u %s", mysql_errno(m),
@@ -305,10 +336,15 @@ START_TEST(binlog_login_streams_an_outbox_row)
 			tmap = ev;
 			continue;
 		}
+		if (ev->event_type == HEARTBEAT_LOG_EVENT && heartbeats > 0 &&
+		    --heartbeats == 0) {
+			mariadb_free_rpl_event(ev);
+			break;
+		}
 		if (ev->event_type == WRITE_ROWS_EVENT_V1 && tmap != NULL &&
-		    strncmp(tmap->event.table_map.table.str, "outbox",
-		    tmap->event.table_map.table.length) == 0 &&
-		    tmap->event.table_map.table.length == 6) {
+		    tmap->event.table_map.table.length == 6 &&
+		    memcmp(tmap->event.table_map.table.str, "outbox", 6) ==
+		    0) {
 			MARIADB_RPL_ROW *row = mariadb_rpl_extract_rows(rpl,
 			    tmap, ev);
 
@@ -322,9 +358,23 @@ START_TEST(binlog_login_streams_an_outbox_row)
 		mariadb_free_rpl_event(ev);
 	}
 	mariadb_free_rpl_event(tmap);
+	return found;
+}
+
+START_TEST(binlog_login_streams_an_outbox_row)
+{
+	MYSQL *m = rpl_login("BINLOG");
+	MARIADB_RPL *rpl;
+	char gtid[1024], id[UID_LEN + 1];
+
+	uid_new(id);
+	rpl_current_gtid(m, gtid, sizeof(gtid));
+	rpl = rpl_start(m, gtid);
+	app_insert_outbox(id);
+	ck_assert_msg(rpl_wait_row(rpl, m, id, 0), "the row %s was not "
+	    "streamed", id);
 	mariadb_rpl_close(rpl);
 	mysql_close(m);
-	ck_assert_msg(found, "the row %s was not streamed", id);
 }
 END_TEST
 
@@ -344,6 +394,108 @@ START_TEST(relay_login_cannot_stream)
 }
 END_TEST
 
+/* ---- durability: nothing is streamed before the binary log's sync ---- */
+
+struct held_insert {
+	db_conn *c;
+	char id[UID_LEN + 1];
+	_Atomic int rc; /* 1 until the INSERT returns */
+};
+
+static void *
+held_insert_run(void *arg)
+{
+	struct held_insert *h = arg;
+	struct db_val v[] = { DB_STR(h->id) };
+
+	h->rc = db_exec(h->c, "INSERT INTO outbox (message_id, event_name, "
+	    "payload, created_at) VALUES (?, 'customer.created', '{}', "
+	    "UTC_TIMESTAMP(6))", v, 1, NULL);
+	return NULL;
+}
+
+static int
+gtid_row(void *ud, const struct db_col *cols, size_t ncols)
+{
+	if (ncols != 1)
+		return -1;
+	snprintf(ud, 1024, "%s", cols[0].is_null ? "" : cols[0].s);
+	return 0;
+}
+
+struct gtid_ud {
+	db_conn *adm;
+	const char *before;
+};
+
+/* @@gtid_binlog_pos moves when a transaction is written to the binary
+ * log, before its sync: the held transaction is in the file. */
+static int
+gtid_moved(void *ud)
+{
+	struct gtid_ud *g = ud;
+	char now[1024] = "";
+
+	ck_assert_int_eq(db_query(g->adm, "SELECT @@GLOBAL.gtid_binlog_pos",
+	    NULL, 0, gtid_row, now, NULL), DB_OK);
+	return strcmp(now, g->before) != 0;
+}
+
+/* Issue 18's question: does MariaDB send a binlog event to a replication
+ * client before sync_binlog's fsync?  The server of this case holds the
+ * binary log's fsync (tests/fsync_hold.c, OUTBOX_HOLD_ONLY=binlog); a
+ * row inserted meanwhile is written to the binary log (the GTID moves)
+ * and must not reach the reader, which gets heartbeats instead (sent only
+ * when the server has nothing more for it); once the hold ends the row
+ * arrives (else the stream proved nothing). */
+START_TEST(binlog_sends_no_event_before_its_sync)
+{
+	MYSQL *m = rpl_login("BINLOG");
+	MARIADB_RPL *rpl;
+	db_conn *adm = login(NULL);
+	struct held_insert h;
+	struct gtid_ud g;
+	pthread_t th;
+	char gtid[1024], base[UID_LEN + 1], before[1024] = "";
+	FILE *f;
+
+	uid_new(base);
+	rpl_current_gtid(m, gtid, sizeof(gtid));
+	rpl = rpl_start(m, gtid);
+	app_insert_outbox(base);
+	ck_assert_msg(rpl_wait_row(rpl, m, base, 0), "the stream is not live");
+
+	ck_assert_int_eq(db_query(adm, "SELECT @@GLOBAL.gtid_binlog_pos",
+	    NULL, 0, gtid_row, before, NULL), DB_OK);
+	memset(&h, 0, sizeof(h));
+	h.c = login("APP");
+	uid_new(h.id);
+	h.rc = 1;
+	f = fopen(held.hold_file, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(pthread_create(&th, NULL, held_insert_run, &h), 0);
+	g.adm = adm;
+	g.before = before;
+	ck_assert_msg(h_wait(30000, gtid_moved, &g), "the held transaction "
+	    "never reached the binary log");
+	/* Written, not synced: five heartbeats, and not the row. */
+	ck_assert_msg(!rpl_wait_row(rpl, m, h.id, 5), "the row was sent "
+	    "before the binary log was synced");
+	ck_assert_int_eq(h.rc, 1); /* its commit still waits */
+
+	unlink(held.hold_file);
+	ck_assert_msg(rpl_wait_row(rpl, m, h.id, 0), "the row never came "
+	    "after the sync");
+	pthread_join(th, NULL);
+	ck_assert_int_eq(h.rc, DB_OK);
+	db_free(h.c);
+	db_free(adm);
+	mariadb_rpl_close(rpl);
+	mysql_close(m);
+}
+END_TEST
+
 Suite *
 it_binlog_suite(void)
 {
@@ -353,12 +505,16 @@ it_binlog_suite(void)
 	    check_refuses_a_login_without_replication_slave,
 	    binlog_login_streams_an_outbox_row, relay_login_cannot_stream,
 	    NULL };
+	const TTest *const durable[] = {
+	    binlog_sends_no_event_before_its_sync, NULL };
 	Suite *s = suite_create("binlog");
-	TCase *tc = suites_case(s, "settings and logins", 120,
-	    use_binlog_server, NULL, tests);
+	TCase *tc = suites_case(s, "settings and logins", 120, use_plain,
+	    NULL, tests);
 
 	tcase_add_loop_test(tc, check_refuses_each_setting_naming_it, 0,
 	    (int)(sizeof(changes) / sizeof(changes[0])));
-	tcase_add_unchecked_fixture(tc, binlog_server_up, binlog_server_down);
+	tcase_add_unchecked_fixture(tc, plain_up, plain_down);
+	tcase_add_unchecked_fixture(suites_case(s, "durability", 120, use_held,
+	    NULL, durable), held_up, held_down);
 	return s;
 }
