@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "binlog.h"
 #include "clock.h"
 #include "harness.h"
 #include "relay/binlog_check.h"
@@ -394,6 +395,134 @@ START_TEST(relay_login_cannot_stream)
 }
 END_TEST
 
+/* ---- common/binlog.c: rows, commits, positions ---- */
+
+static binlog *
+reader_new(unsigned server_id)
+{
+	struct db_params p;
+	binlog *b;
+
+	h_role_db_params("BINLOG", &p); /* p.name: the outbox's database */
+	b = binlog_new(&p, "outbox", server_id, 100);
+	ck_assert_ptr_nonnull(b);
+	return b;
+}
+
+/* Reads until a row or a commit (heartbeats skipped, at most 50: 5 s). */
+static int
+reader_next(binlog *b, struct binlog_row *row)
+{
+	int what, beats = 0;
+
+	do
+		what = binlog_next(b, row);
+	while (what == BINLOG_HEARTBEAT && ++beats < 50);
+	ck_assert_msg(what > 0, "binlog_next: %d %s", what, binlog_error(b));
+	return what;
+}
+
+static void
+outbox_in_txn(db_conn *c, const char *id)
+{
+	struct db_val v[] = { DB_STR(id) };
+
+	ck_assert_msg(db_exec(c, "INSERT INTO outbox (message_id, event_name, "
+	    "payload, created_at) VALUES (?, 'CustomerCreated', "
+	    "'{\"k\": \"v\"}', UTC_TIMESTAMP(6))", v, 1, NULL) == DB_OK,
+	    "insert: %s", db_error(c));
+}
+
+/* The next thing read is the row id, then its transaction's end. */
+static void
+expect_row_then_commit(binlog *b, const char *id)
+{
+	struct binlog_row r;
+
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_ROW);
+	ck_assert_msg(r.idlen == strlen(id) && memcmp(r.id, id, r.idlen) ==
+	    0, "want %s, got %.*s", id, (int)r.idlen, r.id);
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_COMMIT);
+}
+
+/* Three transactions: A inserts first and commits last; B inserts a
+ * customer and an outbox row; C rolls back.  The reader gets B's row
+ * once, then A's (commit order, not seq order), never C's; each row as
+ * the table holds it; a reader started from the position after B reads
+ * A's row first. */
+START_TEST(binlog_reads_committed_rows_once_in_commit_order)
+{
+	db_conn *a = login("APP"), *bc = login("APP"), *cc = login("APP");
+	binlog *b = reader_new(4301), *again = reader_new(4302);
+	char ida[UID_LEN + 1], idb[UID_LEN + 1], idc[UID_LEN + 1],
+	    cust[UID_LEN + 1], email[80], after_b[1024];
+	struct db_val cv[2];
+	struct binlog_row r;
+
+	uid_new(ida);
+	uid_new(idb);
+	uid_new(idc);
+	uid_new(cust);
+	snprintf(email, sizeof(email), "binlog-%.8s@example.com", cust);
+	ck_assert_msg(binlog_start(b, NULL) == 0, "%s", binlog_error(b));
+	ck_assert_int_eq(db_begin(a), DB_OK);
+	outbox_in_txn(a, ida);
+	ck_assert_int_eq(db_begin(bc), DB_OK);
+	cv[0] = DB_STR(cust);
+	cv[1] = DB_STR(email);
+	ck_assert_int_eq(db_exec(bc, "INSERT INTO customers (id, email, name, "
+	    "created_at, updated_at) VALUES (?, ?, 'B', NOW(), NOW())", cv, 2,
+	    NULL), DB_OK);
+	outbox_in_txn(bc, idb);
+	ck_assert_int_eq(db_commit(bc), DB_OK);
+	ck_assert_int_eq(db_begin(cc), DB_OK);
+	outbox_in_txn(cc, idc);
+	ck_assert_int_eq(db_rollback(cc), DB_OK);
+	ck_assert_int_eq(db_commit(a), DB_OK);
+
+	expect_row_then_commit(b, idb);
+	snprintf(after_b, sizeof(after_b), "%s", binlog_gtid(b));
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_ROW);
+	ck_assert_msg(r.idlen == strlen(ida) && memcmp(r.id, ida, r.idlen) ==
+	    0, "want %s, got %.*s", ida, (int)r.idlen, r.id);
+	/* As the table holds it. */
+	ck_assert_int_eq(r.seq, h_count("SELECT seq FROM outbox WHERE "
+	    "message_id = ?", &DB_STR(ida), 1));
+	ck_assert_uint_eq(r.attempts, 0);
+	ck_assert_ptr_null(r.trace);
+	ck_assert_msg(r.evlen == 15 && memcmp(r.event, "CustomerCreated",
+	    15) == 0, "event %.*s", (int)r.evlen, r.event);
+	ck_assert_msg(r.plen == 10 && memcmp(r.payload, "{\"k\": \"v\"}",
+	    10) == 0, "payload %.*s", (int)r.plen, r.payload);
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_COMMIT);
+	/* Nothing more: the rolled-back row never comes. */
+	ck_assert_int_eq(binlog_next(b, &r), BINLOG_HEARTBEAT);
+
+	ck_assert_msg(binlog_start(again, after_b) == 0, "%s",
+	    binlog_error(again));
+	expect_row_then_commit(again, ida);
+	ck_assert_str_eq(binlog_gtid(again), binlog_gtid(b));
+	binlog_free(again);
+	binlog_free(b);
+	db_free(cc);
+	db_free(bc);
+	db_free(a);
+}
+END_TEST
+
+/* A position the server never had: BINLOG_EGONE at the first read. */
+START_TEST(binlog_reports_a_position_the_server_lacks)
+{
+	binlog *b = reader_new(4303);
+	struct binlog_row r;
+
+	ck_assert_msg(binlog_start(b, "0-1-999999999") == 0, "%s",
+	    binlog_error(b));
+	ck_assert_int_eq(binlog_next(b, &r), BINLOG_EGONE);
+	binlog_free(b);
+}
+END_TEST
+
 /* ---- durability: nothing is streamed before the binary log's sync ---- */
 
 struct held_insert {
@@ -504,7 +633,8 @@ it_binlog_suite(void)
 	    check_refuses_a_server_without_the_binary_log,
 	    check_refuses_a_login_without_replication_slave,
 	    binlog_login_streams_an_outbox_row, relay_login_cannot_stream,
-	    NULL };
+	    binlog_reads_committed_rows_once_in_commit_order,
+	    binlog_reports_a_position_the_server_lacks, NULL };
 	const TTest *const durable[] = {
 	    binlog_sends_no_event_before_its_sync, NULL };
 	Suite *s = suite_create("binlog");
