@@ -9,10 +9,12 @@
  *   - the check refuses, naming the setting, a server without the binary
  *     log, each dynamic setting changed, and a login without REPLICATION
  *     SLAVE;
- *   - the binlog reader's login (migration 013) streams the binary log
- *     from the current position and receives an outbox row committed by
- *     the app's login, decoded (ids are VARCHAR since migration 009);
- *     the relay's login cannot stream;
+ *   - common/binlog.c, on the binlog reader's login (migration 013): the
+ *     outbox rows of committed transactions once each, in commit order
+ *     (not seq order), as the table holds them, none of a rolled-back
+ *     one, one of a transaction that also wrote customers; a restart
+ *     from the stored GTID reads the next transaction; an unknown
+ *     position is reported as gone; the relay's login cannot stream;
  *   - durability: with the binary log's fsync held (tests/fsync_hold.c,
  *     OUTBOX_HOLD_ONLY=binlog), a transaction written to the binary log
  *     is not streamed before its sync, and is once the sync is done.
@@ -22,8 +24,6 @@
  * ../var-binlog-hold; besides the harness's.
  */
 #include <check.h>
-#include <mysql.h>
-#include <mariadb_rpl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,184 +226,16 @@ START_TEST(check_refuses_each_setting_naming_it)
 }
 END_TEST
 
-/* ---- the replication stream, straight through Connector/C ---- */
-
-static MYSQL *
-rpl_login(const char *role)
-{
-	struct db_params p;
-	unsigned timeout = 5;
-	MYSQL *m = mysql_init(NULL);
-
-	ck_assert_ptr_nonnull(m);
-	h_role_db_params(role, &p);
-	mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	/* Longer than the heartbeat period: a silent stream ends. */
-	mysql_optionsv(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
-	ck_assert_msg(mysql_real_connect(m, p.host, p.user, p.pass, NULL,
-	    (unsigned)p.port, NULL, 0) != NULL, "%s login: %s", role,
-	    mysql_error(m));
-	return m;
-}
-
-static void
-rpl_query(MYSQL *m, const char *sql)
-{
-	ck_assert_msg(mysql_query(m, sql) == 0, "%s: %s", sql,
-	    mysql_error(m));
-}
-
-/* The durable end of the binary log as a GTID list: SHOW MASTER STATUS
- * waits for the log's lock, unlike @@gtid_binlog_pos, which can name a
- * transaction not yet synced. */
-static void
-rpl_current_gtid(MYSQL *m, char *out, size_t len)
-{
-	char sql[512];
-	MYSQL_RES *r;
-	MYSQL_ROW row;
-
-	rpl_query(m, "SHOW MASTER STATUS");
-	r = mysql_store_result(m);
-	ck_assert_ptr_nonnull(r);
-	row = mysql_fetch_row(r);
-	ck_assert_ptr_nonnull(row);
-	snprintf(sql, sizeof(sql), "SELECT BINLOG_GTID_POS('%.200s', %.20s)",
-	    row[0], row[1]);
-	mysql_free_result(r);
-	rpl_query(m, sql);
-	r = mysql_store_result(m);
-	ck_assert_ptr_nonnull(r);
-	row = mysql_fetch_row(r);
-	ck_assert_ptr_nonnull(row);
-	snprintf(out, len, "%s", row[0] != NULL ? row[0] : "");
-	mysql_free_result(r);
-}
-
-/* Opens the stream after gtid, with a heartbeat every 100 ms while the
- * server has nothing more to send; the server id is the reader's own. */
-static MARIADB_RPL *
-rpl_start(MYSQL *m, const char *gtid)
-{
-	char sql[1200];
-	MARIADB_RPL *rpl;
-
-	rpl_query(m, "SET @mariadb_slave_capability = 4");
-	rpl_query(m, "SET @master_binlog_checksum = @@global.binlog_checksum");
-	rpl_query(m, "SET @master_heartbeat_period = 100000000");
-	snprintf(sql, sizeof(sql), "SET @slave_connect_state = '%.1000s'",
-	    gtid);
-	rpl_query(m, sql);
-	rpl = mariadb_rpl_init(m);
-	ck_assert_ptr_nonnull(rpl);
-	mariadb_rpl_optionsv(rpl, MARIADB_RPL_FILENAME, "", (size_t)0);
-	mariadb_rpl_optionsv(rpl, MARIADB_RPL_START, 4UL);
-	mariadb_rpl_optionsv(rpl, MARIADB_RPL_SERVER_ID, 4242u);
-	mariadb_rpl_optionsv(rpl, MARIADB_RPL_FLAGS, 0u);
-	ck_assert_msg(mariadb_rpl_open(rpl) == 0, "open: %s", mysql_error(m));
-	return rpl;
-}
-
-static void
-app_insert_outbox(const char *id)
-{
-	db_conn *c = login("APP");
-	struct db_val v[] = { DB_STR(id) };
-
-	ck_assert_msg(db_exec(c, "INSERT INTO outbox (message_id, event_name, "
-	    "payload, created_at) VALUES (?, 'customer.created', '{}', "
-	    "UTC_TIMESTAMP(6))", v, 1, NULL) == DB_OK, "insert: %s",
-	    db_error(c));
-	db_free(c);
-}
-
-/* Reads the stream until the outbox row id arrives (1), or, when
- * heartbeats > 0, until that many heartbeats came first (0): the server
- * sends a heartbeat only when it has nothing more to send. */
-static int
-rpl_wait_row(MARIADB_RPL *rpl, MYSQL *m, const char *id, int heartbeats)
-{
-	MARIADB_RPL_EVENT *ev, *tmap = NULL;
-	long long deadline = clock_ms() + 20000;
-	int found = 0;
-
-	while (!found && clock_ms() < deadline) {
-		ev = mariadb_rpl_fetch(rpl, NULL);
-		ck_assert_msg(ev != NULL, "fetch: %u %s", mysql_errno(m),
-		    mysql_error(m));
-		if (ev->event_type == TABLE_MAP_EVENT) {
-			/* Kept aside: the rows event is decoded with it. */
-			mariadb_free_rpl_event(tmap);
-			tmap = ev;
-			continue;
-		}
-		if (ev->event_type == HEARTBEAT_LOG_EVENT && heartbeats > 0 &&
-		    --heartbeats == 0) {
-			mariadb_free_rpl_event(ev);
-			break;
-		}
-		if (ev->event_type == WRITE_ROWS_EVENT_V1 && tmap != NULL &&
-		    tmap->event.table_map.table.length == 6 &&
-		    memcmp(tmap->event.table_map.table.str, "outbox", 6) ==
-		    0) {
-			MARIADB_RPL_ROW *row = mariadb_rpl_extract_rows(rpl,
-			    tmap, ev);
-
-			ck_assert_msg(row != NULL, "extract: %s",
-			    mysql_error(m));
-			ck_assert_uint_ge(row->column_count, 2);
-			found = row->columns[1].val.str.length == strlen(id) &&
-			    memcmp(row->columns[1].val.str.str, id,
-			    strlen(id)) == 0;
-		}
-		mariadb_free_rpl_event(ev);
-	}
-	mariadb_free_rpl_event(tmap);
-	return found;
-}
-
-START_TEST(binlog_login_streams_an_outbox_row)
-{
-	MYSQL *m = rpl_login("BINLOG");
-	MARIADB_RPL *rpl;
-	char gtid[1024], id[UID_LEN + 1];
-
-	uid_new(id);
-	rpl_current_gtid(m, gtid, sizeof(gtid));
-	rpl = rpl_start(m, gtid);
-	app_insert_outbox(id);
-	ck_assert_msg(rpl_wait_row(rpl, m, id, 0), "the row %s was not "
-	    "streamed", id);
-	mariadb_rpl_close(rpl);
-	mysql_close(m);
-}
-END_TEST
-
-/* The relay's own login holds no REPLICATION SLAVE: the server refuses
- * the stream (1227), at the first fetch. */
-START_TEST(relay_login_cannot_stream)
-{
-	MYSQL *m = rpl_login("RELAY");
-	MARIADB_RPL *rpl = rpl_start(m, "");
-	MARIADB_RPL_EVENT *ev = mariadb_rpl_fetch(rpl, NULL);
-
-	ck_assert_ptr_null(ev);
-	ck_assert_msg(mysql_errno(m) == 1227, "want 1227, got %u %s",
-	    mysql_errno(m), mysql_error(m));
-	mariadb_rpl_close(rpl);
-	mysql_close(m);
-}
-END_TEST
-
 /* ---- common/binlog.c: rows, commits, positions ---- */
 
+/* A reader as role's login (p.name: the outbox's database). */
 static binlog *
-reader_new(unsigned server_id)
+reader_new(const char *role, unsigned server_id)
 {
 	struct db_params p;
 	binlog *b;
 
-	h_role_db_params("BINLOG", &p); /* p.name: the outbox's database */
+	h_role_db_params(role, &p);
 	b = binlog_new(&p, "outbox", server_id, 100);
 	ck_assert_ptr_nonnull(b);
 	return b;
@@ -453,7 +285,7 @@ expect_row_then_commit(binlog *b, const char *id)
 START_TEST(binlog_reads_committed_rows_once_in_commit_order)
 {
 	db_conn *a = login("APP"), *bc = login("APP"), *cc = login("APP");
-	binlog *b = reader_new(4301), *again = reader_new(4302);
+	binlog *b = reader_new("BINLOG", 4301), *again = reader_new("BINLOG", 4302);
 	char ida[UID_LEN + 1], idb[UID_LEN + 1], idc[UID_LEN + 1],
 	    cust[UID_LEN + 1], email[80], after_b[1024];
 	struct db_val cv[2];
@@ -510,10 +342,60 @@ START_TEST(binlog_reads_committed_rows_once_in_commit_order)
 }
 END_TEST
 
+/* Reads until the row id came (1), or until beats heartbeats came first
+ * (0; the server sends one only when it has nothing more to send); at
+ * most 200 heartbeats (20 s). */
+static int
+reader_wait_row(binlog *b, const char *id, int beats)
+{
+	struct binlog_row r;
+	int what, seen = 0;
+
+	for (;;) {
+		what = binlog_next(b, &r);
+		ck_assert_msg(what > 0, "binlog_next: %d %s", what,
+		    binlog_error(b));
+		if (what == BINLOG_ROW && r.idlen == strlen(id) &&
+		    memcmp(r.id, id, r.idlen) == 0)
+			return 1;
+		if (what == BINLOG_HEARTBEAT && (++seen == beats ||
+		    seen == 200))
+			return 0;
+	}
+}
+
+static void
+app_insert_outbox(const char *id)
+{
+	db_conn *c = login("APP");
+
+	outbox_in_txn(c, id);
+	db_free(c);
+}
+
+/* The relay's own login holds no REPLICATION SLAVE: the server refuses
+ * its stream (1227) at the first read. */
+START_TEST(relay_login_cannot_stream)
+{
+	binlog *ok = reader_new("BINLOG", 4304);
+	binlog *b = reader_new("RELAY", 4305);
+	struct binlog_row r;
+
+	ck_assert_msg(binlog_start(ok, NULL) == 0, "%s", binlog_error(ok));
+	ck_assert_msg(binlog_start(b, binlog_gtid(ok)) == 0, "%s",
+	    binlog_error(b));
+	ck_assert_int_eq(binlog_next(b, &r), BINLOG_EOTHER);
+	ck_assert_msg(strstr(binlog_error(b), "(1227)") != NULL, "%s",
+	    binlog_error(b));
+	binlog_free(b);
+	binlog_free(ok);
+}
+END_TEST
+
 /* A position the server never had: BINLOG_EGONE at the first read. */
 START_TEST(binlog_reports_a_position_the_server_lacks)
 {
-	binlog *b = reader_new(4303);
+	binlog *b = reader_new("BINLOG", 4303);
 	struct binlog_row r;
 
 	ck_assert_msg(binlog_start(b, "0-1-999999999") == 0, "%s",
@@ -579,20 +461,18 @@ gtid_moved(void *ud)
  * arrives (else the stream proved nothing). */
 START_TEST(binlog_sends_no_event_before_its_sync)
 {
-	MYSQL *m = rpl_login("BINLOG");
-	MARIADB_RPL *rpl;
+	binlog *b = reader_new("BINLOG", 4306);
 	db_conn *adm = login(NULL);
 	struct held_insert h;
 	struct gtid_ud g;
 	pthread_t th;
-	char gtid[1024], base[UID_LEN + 1], before[1024] = "";
+	char base[UID_LEN + 1], before[1024] = "";
 	FILE *f;
 
 	uid_new(base);
-	rpl_current_gtid(m, gtid, sizeof(gtid));
-	rpl = rpl_start(m, gtid);
+	ck_assert_msg(binlog_start(b, NULL) == 0, "%s", binlog_error(b));
 	app_insert_outbox(base);
-	ck_assert_msg(rpl_wait_row(rpl, m, base, 0), "the stream is not live");
+	ck_assert_msg(reader_wait_row(b, base, 0), "the stream is not live");
 
 	ck_assert_int_eq(db_query(adm, "SELECT @@GLOBAL.gtid_binlog_pos",
 	    NULL, 0, gtid_row, before, NULL), DB_OK);
@@ -609,19 +489,18 @@ START_TEST(binlog_sends_no_event_before_its_sync)
 	ck_assert_msg(h_wait(30000, gtid_moved, &g), "the held transaction "
 	    "never reached the binary log");
 	/* Written, not synced: five heartbeats, and not the row. */
-	ck_assert_msg(!rpl_wait_row(rpl, m, h.id, 5), "the row was sent "
+	ck_assert_msg(!reader_wait_row(b, h.id, 5), "the row was sent "
 	    "before the binary log was synced");
 	ck_assert_int_eq(h.rc, 1); /* its commit still waits */
 
 	unlink(held.hold_file);
-	ck_assert_msg(rpl_wait_row(rpl, m, h.id, 0), "the row never came "
+	ck_assert_msg(reader_wait_row(b, h.id, 0), "the row never came "
 	    "after the sync");
 	pthread_join(th, NULL);
 	ck_assert_int_eq(h.rc, DB_OK);
 	db_free(h.c);
 	db_free(adm);
-	mariadb_rpl_close(rpl);
-	mysql_close(m);
+	binlog_free(b);
 }
 END_TEST
 
@@ -632,7 +511,7 @@ it_binlog_suite(void)
 	    binlog_server_has_what_binlog_mode_needs,
 	    check_refuses_a_server_without_the_binary_log,
 	    check_refuses_a_login_without_replication_slave,
-	    binlog_login_streams_an_outbox_row, relay_login_cannot_stream,
+	    relay_login_cannot_stream,
 	    binlog_reads_committed_rows_once_in_commit_order,
 	    binlog_reports_a_position_the_server_lacks, NULL };
 	const TTest *const durable[] = {
