@@ -36,6 +36,7 @@
 #include "clock.h"
 #include "harness.h"
 #include "relay/binlog_check.h"
+#include "relay/position.h"
 #include "suites.h"
 #include "uid.h"
 
@@ -295,7 +296,7 @@ START_TEST(binlog_reads_committed_rows_once_in_commit_order)
 	uid_new(idb);
 	uid_new(idc);
 	uid_new(cust);
-	snprintf(email, sizeof(email), "binlog-%.8s@example.com", cust);
+	snprintf(email, sizeof(email), "binlog-%s@example.com", cust);
 	ck_assert_msg(binlog_start(b, NULL) == 0, "%s", binlog_error(b));
 	ck_assert_int_eq(db_begin(a), DB_OK);
 	outbox_in_txn(a, ida);
@@ -402,6 +403,31 @@ START_TEST(binlog_reports_a_position_the_server_lacks)
 	    binlog_error(b));
 	ck_assert_int_eq(binlog_next(b, &r), BINLOG_EGONE);
 	binlog_free(b);
+}
+END_TEST
+
+/* relay/position.c on the relay's login: none at first, then what was
+ * stored last, in one row. */
+START_TEST(position_is_one_row_stored_and_loaded)
+{
+	db_conn *c = login("RELAY");
+	char gtid[1024];
+	int64_t seq;
+
+	ck_assert_int_eq(db_exec_sql(h_db(), "DELETE FROM "
+	    "outbox_relay_position"), DB_OK);
+	ck_assert_int_eq(position_load(c, gtid, sizeof(gtid), &seq), 0);
+	ck_assert_int_eq(position_store(c, "0-1-5", 7), DB_OK);
+	ck_assert_int_eq(position_load(c, gtid, sizeof(gtid), &seq), 1);
+	ck_assert_str_eq(gtid, "0-1-5");
+	ck_assert_int_eq(seq, 7);
+	ck_assert_int_eq(position_store(c, "0-1-6,1-2-3", -1), DB_OK);
+	ck_assert_int_eq(position_load(c, gtid, sizeof(gtid), &seq), 1);
+	ck_assert_str_eq(gtid, "0-1-6,1-2-3");
+	ck_assert_int_eq(seq, -1);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox_relay_position",
+	    NULL, 0), 1);
+	db_free(c);
 }
 END_TEST
 
@@ -513,7 +539,8 @@ it_binlog_suite(void)
 	    check_refuses_a_login_without_replication_slave,
 	    relay_login_cannot_stream,
 	    binlog_reads_committed_rows_once_in_commit_order,
-	    binlog_reports_a_position_the_server_lacks, NULL };
+	    binlog_reports_a_position_the_server_lacks,
+	    position_is_one_row_stored_and_loaded, NULL };
 	const TTest *const durable[] = {
 	    binlog_sends_no_event_before_its_sync, NULL };
 	Suite *s = suite_create("binlog");
