@@ -36,6 +36,7 @@
 #include "clock.h"
 #include "harness.h"
 #include "relay/binlog_check.h"
+#include "relay/outbatch.h"
 #include "relay/position.h"
 #include "suites.h"
 #include "uid.h"
@@ -406,13 +407,87 @@ START_TEST(binlog_reports_a_position_the_server_lacks)
 }
 END_TEST
 
+/* The row as poll mode reads it (relay/poll.c's columns) into b. */
+static int
+poll_row(void *ud, const struct db_col *c, size_t n)
+{
+	struct outbatch *b = ud;
+
+	if (n != 6)
+		return -1;
+	return outbatch_add(b, strtoll(c[0].s, NULL, 10),
+	    (unsigned)strtoul(c[4].s, NULL, 10), c[1].s, c[1].len, c[2].s,
+	    c[2].len, c[3].s, c[3].len, c[5].is_null ? NULL : c[5].s,
+	    c[5].len);
+}
+
+/* A row with a traceparent and a payload with UTF-8 and escapes: the
+ * message built from the binary log's row is the poll mode's, byte for
+ * byte (body, id, type, seq; the traceparent continues the same trace,
+ * its span id is the relay's own each time). */
+START_TEST(binlog_row_gives_the_poll_mode_message)
+{
+	static const char tp[] =
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	binlog *b = reader_new("BINLOG", 4307);
+	db_conn *app = login("APP");
+	struct outbatch fromlog, frompoll;
+	struct binlog_row r;
+	char id[UID_LEN + 1];
+	struct db_val v[3];
+	const struct mq_msg *x, *y;
+
+	uid_new(id);
+	v[0] = DB_STR(id);
+	v[1] = DB_STR("{\"name\": \"Zo\\u00eb \\\"Q\\\" \xc3\xa9\", "
+	    "\"n\": [1, 2.5e3]}");
+	v[2] = DB_STR(tp);
+	ck_assert_msg(binlog_start(b, NULL) == 0, "%s", binlog_error(b));
+	ck_assert_int_eq(db_exec(app, "INSERT INTO outbox (message_id, "
+	    "event_name, payload, traceparent, created_at) VALUES (?, "
+	    "'CustomerCreated', ?, ?, UTC_TIMESTAMP(6))", v, 3, NULL), DB_OK);
+	ck_assert_int_eq(outbatch_init(&fromlog, 4), 0);
+	ck_assert_int_eq(outbatch_init(&frompoll, 4), 0);
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_ROW);
+	ck_assert_int_eq(outbatch_add(&fromlog, r.seq, r.attempts, r.id,
+	    r.idlen, r.event, r.evlen, r.payload, r.plen, r.trace,
+	    r.tracelen), 0);
+	ck_assert_int_eq(db_query(h_db(), "SELECT seq, message_id, "
+	    "event_name, payload, attempts, traceparent FROM outbox WHERE "
+	    "message_id = ?", v, 1, poll_row, &frompoll, NULL), DB_OK);
+	outbatch_seal(&fromlog);
+	outbatch_seal(&frompoll);
+	ck_assert_uint_eq(fromlog.n, 1);
+	ck_assert_uint_eq(frompoll.n, 1);
+	x = &fromlog.msgs[0];
+	y = &frompoll.msgs[0];
+	ck_assert_uint_eq(x->len, y->len);
+	ck_assert_msg(memcmp(x->body, y->body, x->len) == 0, "%.*s "
+	    "vs %.*s", (int)x->len, x->body, (int)y->len, y->body);
+	ck_assert_str_eq(x->message_id, y->message_id);
+	ck_assert_str_eq(x->type, y->type);
+	ck_assert_int_eq(x->seq, y->seq);
+	ck_assert_uint_eq(x->timestamp, y->timestamp);
+	ck_assert_ptr_nonnull(x->traceparent);
+	ck_assert_ptr_nonnull(y->traceparent);
+	/* version and trace id; flags */
+	ck_assert_int_eq(strncmp(x->traceparent, tp, 36), 0);
+	ck_assert_int_eq(strncmp(y->traceparent, tp, 36), 0);
+	ck_assert_str_eq(x->traceparent + 52, y->traceparent + 52);
+	outbatch_free(&fromlog);
+	outbatch_free(&frompoll);
+	db_free(app);
+	binlog_free(b);
+}
+END_TEST
+
 /* relay/position.c on the relay's login: none at first, then what was
  * stored last, in one row. */
 START_TEST(position_is_one_row_stored_and_loaded)
 {
 	db_conn *c = login("RELAY");
 	char gtid[1024];
-	int64_t seq;
+	int64_t seq = 0;
 
 	ck_assert_int_eq(db_exec_sql(h_db(), "DELETE FROM "
 	    "outbox_relay_position"), DB_OK);
@@ -540,7 +615,8 @@ it_binlog_suite(void)
 	    relay_login_cannot_stream,
 	    binlog_reads_committed_rows_once_in_commit_order,
 	    binlog_reports_a_position_the_server_lacks,
-	    position_is_one_row_stored_and_loaded, NULL };
+	    position_is_one_row_stored_and_loaded,
+	    binlog_row_gives_the_poll_mode_message, NULL };
 	const TTest *const durable[] = {
 	    binlog_sends_no_event_before_its_sync, NULL };
 	Suite *s = suite_create("binlog");
