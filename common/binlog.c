@@ -393,6 +393,18 @@ binlog_next(binlog *b, struct binlog_row *row)
 				return BINLOG_EOTHER;
 			}
 			continue; /* kept: not freed below */
+		case WRITE_ROWS_COMPRESSED_EVENT_V1:
+		case WRITE_ROWS_COMPRESSED_EVENT:
+			if (b->tmap == NULL || ev->event.rows.table_id !=
+			    b->tmap->event.table_map.table_id)
+				break;
+			/* Never skipped: that would lose the rows. */
+			mariadb_free_rpl_event(ev);
+			snprintf(b->err, sizeof(b->err), "compressed rows of "
+			    "table %s (log_bin_compress must be OFF)",
+			    b->table);
+			binlog_close(b);
+			return BINLOG_EOTHER;
 		case WRITE_ROWS_EVENT_V1:
 		case WRITE_ROWS_EVENT:
 			if (b->tmap == NULL || ev->event.rows.table_id !=

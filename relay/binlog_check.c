@@ -12,7 +12,7 @@ static const char SQL_SETTINGS[] =
     "SELECT @@GLOBAL.log_bin, @@GLOBAL.binlog_format, "
     "@@GLOBAL.binlog_row_image, @@GLOBAL.binlog_row_metadata, "
     "@@GLOBAL.sync_binlog, @@GLOBAL.server_id, "
-    "@@GLOBAL.innodb_flush_log_at_trx_commit";
+    "@@GLOBAL.innodb_flush_log_at_trx_commit, @@GLOBAL.log_bin_compress";
 
 /* The values each variable must have, in SQL_SETTINGS' order, and why. */
 static const struct {
@@ -27,6 +27,7 @@ static const struct {
 	{ "server_id", NULL, "a replication client needs a server id" },
 	{ "innodb_flush_log_at_trx_commit", "1", "an event sent from the "
 	    "binary log must not be lost by InnoDB" },
+	{ "log_bin_compress", "0", "compressed row events are not read" },
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 

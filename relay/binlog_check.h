@@ -1,9 +1,9 @@
 /*
  * binlog_check.h - what the relay's binlog mode needs from the server,
  * checked at start on the binlog reader's login (README, "Binlog mode"):
- * the binary log on, in rows, with full images and full metadata, synced
- * at every commit, InnoDB durable at every commit, a server id, and the
- * REPLICATION SLAVE grant.
+ * the binary log on, in rows, with full images and full metadata, not
+ * compressed, synced at every commit, InnoDB durable at every commit, a
+ * server id, and the REPLICATION SLAVE grant.
  */
 #ifndef OUTBOX_RELAY_BINLOG_CHECK_H
 #define OUTBOX_RELAY_BINLOG_CHECK_H

@@ -210,6 +210,8 @@ static const struct {
 	{ "SET GLOBAL innodb_flush_log_at_trx_commit = 2",
 	    "SET GLOBAL innodb_flush_log_at_trx_commit = 1",
 	    "innodb_flush_log_at_trx_commit=1" },
+	{ "SET GLOBAL log_bin_compress = ON",
+	    "SET GLOBAL log_bin_compress = OFF", "log_bin_compress=0" },
 };
 
 START_TEST(check_refuses_each_setting_naming_it)
@@ -391,6 +393,45 @@ START_TEST(relay_login_cannot_stream)
 	    binlog_error(b));
 	binlog_free(b);
 	binlog_free(ok);
+}
+END_TEST
+
+/* A compressed rows event of the outbox (log_bin_compress, which the
+ * check refuses) stops the reader: never skipped, which would lose the
+ * row. */
+START_TEST(binlog_stops_at_compressed_rows)
+{
+	binlog *b = reader_new("BINLOG", 4308);
+	db_conn *adm = login(NULL), *app = login("APP");
+	char id[UID_LEN + 1], payload[1100];
+	struct db_val v[2];
+	struct binlog_row r;
+	int what, n = 0;
+
+	uid_new(id);
+	memset(payload, 'x', sizeof(payload));
+	memcpy(payload, "{\"k\": \"", 7);
+	memcpy(payload + sizeof(payload) - 3, "\"}", 3);
+	v[0] = DB_STR(id);
+	v[1] = DB_STR(payload);
+	ck_assert_msg(binlog_start(b, NULL) == 0, "%s", binlog_error(b));
+	ck_assert_int_eq(db_exec_sql(adm, "SET GLOBAL log_bin_compress = ON"),
+	    DB_OK);
+	ck_assert_int_eq(db_exec(app, "INSERT INTO outbox (message_id, "
+	    "event_name, payload, created_at) VALUES (?, 'CustomerCreated', "
+	    "?, UTC_TIMESTAMP(6))", v, 2, NULL), DB_OK);
+	ck_assert_int_eq(db_exec_sql(adm, "SET GLOBAL log_bin_compress = OFF"),
+	    DB_OK);
+	do /* at most 5 s of heartbeats */
+		what = binlog_next(b, &r);
+	while ((what == BINLOG_HEARTBEAT || what == BINLOG_COMMIT) &&
+	    ++n < 50);
+	ck_assert_int_eq(what, BINLOG_EOTHER);
+	ck_assert_msg(strstr(binlog_error(b), "compressed") != NULL, "%s",
+	    binlog_error(b));
+	db_free(app);
+	db_free(adm);
+	binlog_free(b);
 }
 END_TEST
 
@@ -616,7 +657,8 @@ it_binlog_suite(void)
 	    binlog_reads_committed_rows_once_in_commit_order,
 	    binlog_reports_a_position_the_server_lacks,
 	    position_is_one_row_stored_and_loaded,
-	    binlog_row_gives_the_poll_mode_message, NULL };
+	    binlog_row_gives_the_poll_mode_message,
+	    binlog_stops_at_compressed_rows, NULL };
 	const TTest *const durable[] = {
 	    binlog_sends_no_event_before_its_sync, NULL };
 	Suite *s = suite_create("binlog");
