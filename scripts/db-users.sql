@@ -28,3 +28,9 @@ CREATE USER IF NOT EXISTS 'outbox_admin'@'%' IDENTIFIED BY 'admin-123456';
 ALTER USER 'outbox_admin'@'%' IDENTIFIED BY 'admin-123456';
 GRANT outbox_admin_role TO 'outbox_admin'@'%';
 SET DEFAULT ROLE outbox_admin_role FOR 'outbox_admin'@'%';
+-- The relay's binlog reader (binlog mode only; grants: migrations/013).
+CREATE ROLE IF NOT EXISTS outbox_binlog_role;
+CREATE USER IF NOT EXISTS 'outbox_binlog'@'%' IDENTIFIED BY 'binlog-123456';
+ALTER USER 'outbox_binlog'@'%' IDENTIFIED BY 'binlog-123456';
+GRANT outbox_binlog_role TO 'outbox_binlog'@'%';
+SET DEFAULT ROLE outbox_binlog_role FOR 'outbox_binlog'@'%';

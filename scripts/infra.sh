@@ -45,6 +45,10 @@
 # For tests that need a special MariaDB (their own OUTBOX_VAR and port):
 #   OUTBOX_DB_PRELOAD    a shared object preloaded into mariadbd (LD_PRELOAD)
 #   OUTBOX_DB_ARGS       more mariadbd options, split on spaces
+#   OUTBOX_DB_BINLOG=1   the binary log on, as the relay's binlog mode needs
+#                        it (log_bin, binlog_format=ROW, binlog_row_image=FULL,
+#                        binlog_row_metadata=FULL, sync_binlog=1, server_id=1;
+#                        README, "Binlog mode"); the default servers keep it off
 # Timeouts: OUTBOX_DB_START_TIMEOUT (30 s), OUTBOX_MQ_START_TIMEOUT (60 s),
 #   OUTBOX_STOP_TIMEOUT (30 s), OUTBOX_WAIT_TIMEOUT (60 s, for `wait`).
 # It never touches the system's instances (3306, 5672, 4369, /var/lib/mysql,
@@ -582,9 +586,15 @@ db_launch() {
         [ -f "$OUTBOX_DB_PRELOAD" ] || die "OUTBOX_DB_PRELOAD=$OUTBOX_DB_PRELOAD: no such file"
         preload=(env "LD_PRELOAD=$OUTBOX_DB_PRELOAD")
     fi
+    if [ "${OUTBOX_DB_BINLOG:-0}" = 1 ]; then
+        extra_args+=(--log-bin="$DB_DATA/mariadb-bin" --binlog-format=ROW
+            --binlog-row-image=FULL --binlog-row-metadata=FULL --sync-binlog=1
+            --server-id=1)
+    fi
     log_at=$(log_size "$DB_LOG")
     # Durability stays the default: innodb_flush_log_at_trx_commit=1,
-    # doublewrite on. No binary log (a single server, no replication).
+    # doublewrite on. No binary log (a single server, no replication),
+    # unless OUTBOX_DB_BINLOG=1 (above).
     # Buffer pool 2 GiB: the unique email index, the one index written at
     # random places, stays in memory up to ~15 million customers (README,
     # "History and memory"); memory is taken as pages are used, so an

@@ -13,6 +13,11 @@
  * (the records may already be in the page cache).  Without the variable,
  * or while the file is absent, the calls go straight through.
  *
+ * With OUTBOX_HOLD_ONLY=binlog, only the fsync() and fdatasync() of the
+ * binary log (files named *-bin.NNNNNN) wait, and no write does: a commit
+ * is written to the binary log (in the page cache) and stops before its
+ * sync, as a power loss would find it (the binlog tests).
+ *
  * Built without sanitizers (it runs inside mariadbd), as
  * $(B)/lib/outbox-fsync-hold.so; scripts/infra.sh loads it through
  * OUTBOX_DB_PRELOAD.
@@ -53,9 +58,17 @@ hold_wait(void)
 		nanosleep(&ts, NULL);
 }
 
-/* 1 when fd is InnoDB's redo log (asked only while the hold is on). */
 static int
-is_redo_log(int fd)
+binlog_only(void)
+{
+	const char *v = getenv("OUTBOX_HOLD_ONLY");
+
+	return v != NULL && strcmp(v, "binlog") == 0;
+}
+
+/* 1 when fd's path holds needle (asked only while the hold is on). */
+static int
+fd_path_has(int fd, const char *needle)
 {
 	char link[64], path[PATH_MAX];
 	ssize_t n;
@@ -65,13 +78,20 @@ is_redo_log(int fd)
 	if (n <= 0)
 		return 0;
 	path[n] = '\0';
-	return strstr(path, "/ib_logfile") != NULL;
+	return strstr(path, needle) != NULL;
 }
 
 static void
 hold_write(int fd)
 {
-	if (hold_on() && is_redo_log(fd))
+	if (hold_on() && !binlog_only() && fd_path_has(fd, "/ib_logfile"))
+		hold_wait();
+}
+
+static void
+hold_sync(int fd)
+{
+	if (hold_on() && (!binlog_only() || fd_path_has(fd, "-bin.0")))
 		hold_wait();
 }
 
@@ -88,14 +108,14 @@ typedef ssize_t (*pwritev64_fn)(int, const struct iovec *, int, off_t);
 int
 fsync(int fd)
 {
-	hold_wait();
+	hold_sync(fd);
 	return REAL(fsync)(fd);
 }
 
 int
 fdatasync(int fd)
 {
-	hold_wait();
+	hold_sync(fd);
 	return REAL(fdatasync)(fd);
 }
 

@@ -39,7 +39,7 @@ h_wait(int timeout_ms, int (*cond)(void *), void *ud)
 	}
 }
 
-static const char *
+const char *
 h_env(const char *name, const char *def)
 {
 	const char *v = getenv(name);

@@ -61,6 +61,8 @@ void h_reset(void);
 /* The settings of the private servers with the logins of a daemon role
  * ("APP", "RELAY", "WORKER", "AUDIT", "ADMIN") from scripts/roles.env. */
 void h_role_db_params(const char *role, struct db_params *p);
+/* The environment variable name, or def when it is unset or empty. */
+const char *h_env(const char *name, const char *def);
 void h_role_mq_params(const char *role, struct mq_params *p);
 
 /* ---- daemons ---- */

@@ -48,14 +48,6 @@ static char hold_var[512];
 static char hold_file[600];
 static char hold_port[16];
 
-static const char *
-env_or(const char *name, const char *def)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && *v != '\0' ? v : def;
-}
-
 /* Runs scripts/infra.sh cmd against the suite's own MariaDB; returns its
  * exit status. */
 static int
@@ -72,8 +64,8 @@ hold_infra(const char *cmd)
 	    "OUTBOX_DB_PRELOAD='%s/../lib/outbox-fsync-hold.so' "
 	    "OUTBOX_HOLD_FILE='%s' bash '%s/scripts/infra.sh' %s "
 	    ">>'%s/infra-hold.log' 2>&1", hold_var, hold_port,
-	    env_or("OUTBOX_BIN", "build/san/bin"), hold_file,
-	    env_or("OUTBOX_ROOT", "."), cmd, env_or("OUTBOX_TEST_LOGS", "/tmp"));
+	    h_env("OUTBOX_BIN", "build/san/bin"), hold_file,
+	    h_env("OUTBOX_ROOT", "."), cmd, h_env("OUTBOX_TEST_LOGS", "/tmp"));
 	st = system(line);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -86,12 +78,12 @@ hold_server_up(void)
 	int st;
 
 	snprintf(hold_port, sizeof(hold_port), "%s",
-	    env_or("OUTBOX_HOLD_DB_PORT", "23307"));
+	    h_env("OUTBOX_HOLD_DB_PORT", "23307"));
 	snprintf(hold_var, sizeof(hold_var), "%s",
-	    env_or("OUTBOX_HOLD_VAR", ""));
+	    h_env("OUTBOX_HOLD_VAR", ""));
 	if (hold_var[0] == '\0')
 		snprintf(hold_var, sizeof(hold_var), "%s/../var-hold",
-		    env_or("OUTBOX_TEST_LOGS", "/tmp"));
+		    h_env("OUTBOX_TEST_LOGS", "/tmp"));
 	mkdir(hold_var, 0755);
 	snprintf(hold_file, sizeof(hold_file), "%s/hold", hold_var);
 	unlink(hold_file);
@@ -102,8 +94,8 @@ hold_server_up(void)
 	}
 	snprintf(line, sizeof(line), "DB_PORT='%s' '%s/outbox-migrate' "
 	    ">>'%s/infra-hold.log' 2>&1", hold_port,
-	    env_or("OUTBOX_BIN", "build/san/bin"),
-	    env_or("OUTBOX_TEST_LOGS", "/tmp"));
+	    h_env("OUTBOX_BIN", "build/san/bin"),
+	    h_env("OUTBOX_TEST_LOGS", "/tmp"));
 	st = system(line);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		fprintf(stderr, "durability: migrations failed (see "
@@ -381,7 +373,7 @@ hold_rounds(void)
 {
 	int n;
 
-	if (cfg_parse_int(env_or("OUTBOX_HOLD_ROUNDS", "1"), 1, 1000, &n) == -1)
+	if (cfg_parse_int(h_env("OUTBOX_HOLD_ROUNDS", "1"), 1, 1000, &n) == -1)
 		return 1;
 	return n;
 }

@@ -1,0 +1,21 @@
+/*
+ * binlog_check.h - what the relay's binlog mode needs from the server,
+ * checked at start on the binlog reader's login (README, "Binlog mode"):
+ * the binary log on, in rows, with full images and full metadata, not
+ * compressed, synced at every commit, InnoDB durable at every commit, a
+ * server id, and the REPLICATION SLAVE grant.
+ */
+#ifndef OUTBOX_RELAY_BINLOG_CHECK_H
+#define OUTBOX_RELAY_BINLOG_CHECK_H
+
+#include <stddef.h>
+
+#include "db.h"
+
+/* Checks every setting on c (connected as the binlog reader or not yet
+ * connected).  0 when all hold; -1 with one sentence in why naming the
+ * first setting that does not hold, or the database error when the check
+ * could not run. */
+int binlog_check_settings(db_conn *c, char *why, size_t whylen);
+
+#endif

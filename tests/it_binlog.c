@@ -1,0 +1,674 @@
+/*
+ * it_binlog.c - the relay's binlog mode, against MariaDBs with the binary
+ * log on (scripts/infra.sh with OUTBOX_DB_BINLOG=1) that this suite runs
+ * in folders and on ports of their own (server_up); the test servers keep
+ * the binary log off.
+ *   - the server started so has every setting the mode needs, and the
+ *     settings check (relay/binlog_check.c) accepts it on the binlog
+ *     reader's login;
+ *   - the check refuses, naming the setting, a server without the binary
+ *     log, each dynamic setting changed, and a login without REPLICATION
+ *     SLAVE;
+ *   - common/binlog.c, on the binlog reader's login (migration 013): the
+ *     outbox rows of committed transactions once each, in commit order
+ *     (not seq order), as the table holds them, none of a rolled-back
+ *     one, one of a transaction that also wrote customers; a restart
+ *     from the stored GTID reads the next transaction; an unknown
+ *     position is reported as gone; the relay's login cannot stream;
+ *   - durability: with the binary log's fsync held (tests/fsync_hold.c,
+ *     OUTBOX_HOLD_ONLY=binlog), a transaction written to the binary log
+ *     is not streamed before its sync, and is once the sync is done.
+ *
+ * Environment: OUTBOX_BINLOG_DB_PORT (23308), OUTBOX_BINLOG_HOLD_DB_PORT
+ * (23309); the servers' folders are $OUTBOX_TEST_LOGS/../var-binlog and
+ * ../var-binlog-hold; besides the harness's.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "binlog.h"
+#include "clock.h"
+#include "harness.h"
+#include "relay/binlog_check.h"
+#include "relay/outbatch.h"
+#include "relay/position.h"
+#include "suites.h"
+#include "uid.h"
+
+Suite *it_binlog_suite(void);
+
+/* A MariaDB of the suite: its folder, port, and the hold file of
+ * tests/fsync_hold.c when it runs with the binary log's syncs held. */
+struct server {
+	const char *port_env, *port_def, *name;
+	int held;
+	char var[512], port[16], hold_file[600];
+};
+
+static struct server plain = { "OUTBOX_BINLOG_DB_PORT", "23308", "binlog",
+    0, "", "", "" };
+static struct server held = { "OUTBOX_BINLOG_HOLD_DB_PORT", "23309",
+    "binlog-hold", 1, "", "", "" };
+static char test_port[16]; /* the test servers' MariaDB */
+
+/* Runs scripts/infra.sh cmd against sv; returns its exit status. */
+static int
+server_infra(const struct server *sv, const char *cmd)
+{
+	char line[3072], preload[1400] = "";
+	int st;
+
+	if (sv->held)
+		snprintf(preload, sizeof(preload), "OUTBOX_DB_PRELOAD='%s/../"
+		    "lib/outbox-fsync-hold.so' OUTBOX_HOLD_FILE='%s' "
+		    "OUTBOX_HOLD_ONLY=binlog ", h_env("OUTBOX_BIN",
+		    "build/san/bin"), sv->hold_file);
+	snprintf(line, sizeof(line), "OUTBOX_VAR='%s' OUTBOX_DB_PORT='%s' "
+	    "OUTBOX_DB_BINLOG=1 %sbash '%s/scripts/infra.sh' %s "
+	    ">>'%s/infra-%s.log' 2>&1", sv->var, sv->port, preload,
+	    h_env("OUTBOX_ROOT", "."), cmd, h_env("OUTBOX_TEST_LOGS", "/tmp"),
+	    sv->name);
+	st = system(line);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Unchecked fixture (parent process): sv started, migrated. */
+static void
+server_up(struct server *sv)
+{
+	char line[2048];
+	int st;
+
+	snprintf(sv->port, sizeof(sv->port), "%s",
+	    h_env(sv->port_env, sv->port_def));
+	snprintf(test_port, sizeof(test_port), "%s", h_env("DB_PORT",
+	    "23306"));
+	snprintf(sv->var, sizeof(sv->var), "%s/../var-%s",
+	    h_env("OUTBOX_TEST_LOGS", "/tmp"), sv->name);
+	mkdir(sv->var, 0755);
+	snprintf(sv->hold_file, sizeof(sv->hold_file), "%s/hold", sv->var);
+	unlink(sv->hold_file);
+	if (server_infra(sv, "db-start") != 0) {
+		fprintf(stderr, "binlog: cannot start the MariaDB %s (see "
+		    "infra-%s.log)\n", sv->name, sv->name);
+		return;
+	}
+	snprintf(line, sizeof(line), "DB_PORT='%s' '%s/outbox-migrate' "
+	    ">>'%s/infra-%s.log' 2>&1", sv->port,
+	    h_env("OUTBOX_BIN", "build/san/bin"),
+	    h_env("OUTBOX_TEST_LOGS", "/tmp"), sv->name);
+	st = system(line);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fprintf(stderr, "binlog: migrations failed (see "
+		    "infra-%s.log)\n", sv->name);
+}
+
+static void
+server_down(struct server *sv)
+{
+	unlink(sv->hold_file);
+	server_infra(sv, "db-stop");
+}
+
+static void plain_up(void) { server_up(&plain); }
+static void plain_down(void) { server_down(&plain); }
+static void held_up(void) { server_up(&held); }
+static void held_down(void) { server_down(&held); }
+
+/* Checked fixtures (each forked test): the case's server. */
+static void
+use_plain(void)
+{
+	setenv("DB_PORT", plain.port, 1);
+}
+
+static void
+use_held(void)
+{
+	setenv("DB_PORT", held.port, 1);
+	unlink(held.hold_file);
+}
+
+/* A connection as role's login (NULL: the administrator) to port;
+ * BINLOG connects without a database (it has no table grant). */
+static db_conn *
+login(const char *role)
+{
+	struct db_params p;
+	db_conn *c;
+
+	if (role != NULL)
+		h_role_db_params(role, &p);
+	else
+		h_db_params(&p);
+	if (role != NULL && strcmp(role, "BINLOG") == 0)
+		p.name[0] = '\0';
+	c = db_new(&p);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(db_connect(c) == DB_OK, "%s login: %s",
+	    role != NULL ? role : "admin", db_error(c));
+	return c;
+}
+
+START_TEST(binlog_server_has_what_binlog_mode_needs)
+{
+	db_conn *c = login("BINLOG");
+	char why[512];
+
+	ck_assert_msg(binlog_check_settings(c, why, sizeof(why)) == 0,
+	    "refused: %s", why);
+	db_free(c);
+}
+END_TEST
+
+/* The test servers (scripts/ports.env) run without the binary log. */
+START_TEST(check_refuses_a_server_without_the_binary_log)
+{
+	db_conn *c;
+	char why[512];
+
+	setenv("DB_PORT", test_port, 1);
+	c = login("BINLOG");
+	ck_assert_int_eq(binlog_check_settings(c, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "log_bin=1") != NULL, "why: %s", why);
+	db_free(c);
+}
+END_TEST
+
+START_TEST(check_refuses_a_login_without_replication_slave)
+{
+	db_conn *c = login("RELAY");
+	char why[512];
+
+	ck_assert_int_eq(binlog_check_settings(c, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "REPLICATION SLAVE") != NULL, "why: %s",
+	    why);
+	db_free(c);
+}
+END_TEST
+
+/* Each dynamic setting changed on the running server, the check run, the
+ * setting put back. */
+static const struct {
+	const char *set, *reset, *named;
+} changes[] = {
+	{ "SET GLOBAL binlog_format = 'MIXED'",
+	    "SET GLOBAL binlog_format = 'ROW'", "binlog_format=ROW" },
+	{ "SET GLOBAL binlog_row_image = 'MINIMAL'",
+	    "SET GLOBAL binlog_row_image = 'FULL'", "binlog_row_image=FULL" },
+	{ "SET GLOBAL binlog_row_metadata = 'MINIMAL'",
+	    "SET GLOBAL binlog_row_metadata = 'FULL'",
+	    "binlog_row_metadata=FULL" },
+	{ "SET GLOBAL sync_binlog = 0", "SET GLOBAL sync_binlog = 1",
+	    "sync_binlog=1" },
+	{ "SET GLOBAL innodb_flush_log_at_trx_commit = 2",
+	    "SET GLOBAL innodb_flush_log_at_trx_commit = 1",
+	    "innodb_flush_log_at_trx_commit=1" },
+	{ "SET GLOBAL log_bin_compress = ON",
+	    "SET GLOBAL log_bin_compress = OFF", "log_bin_compress=0" },
+};
+
+START_TEST(check_refuses_each_setting_naming_it)
+{
+	db_conn *adm = login(NULL), *c = login("BINLOG");
+	char why[512];
+	int rc;
+
+	ck_assert_int_eq(db_exec_sql(adm, changes[_i].set), DB_OK);
+	rc = binlog_check_settings(c, why, sizeof(why));
+	ck_assert_int_eq(db_exec_sql(adm, changes[_i].reset), DB_OK);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_msg(strstr(why, changes[_i].named) != NULL, "why: %s", why);
+	db_free(c);
+	db_free(adm);
+}
+END_TEST
+
+/* ---- common/binlog.c: rows, commits, positions ---- */
+
+/* A reader as role's login (p.name: the outbox's database). */
+static binlog *
+reader_new(const char *role, unsigned server_id)
+{
+	struct db_params p;
+	binlog *b;
+
+	h_role_db_params(role, &p);
+	b = binlog_new(&p, "outbox", server_id, 100);
+	ck_assert_ptr_nonnull(b);
+	return b;
+}
+
+/* Reads until a row or a commit (heartbeats skipped, at most 50: 5 s). */
+static int
+reader_next(binlog *b, struct binlog_row *row)
+{
+	int what, beats = 0;
+
+	do
+		what = binlog_next(b, row);
+	while (what == BINLOG_HEARTBEAT && ++beats < 50);
+	ck_assert_msg(what > 0, "binlog_next: %d %s", what, binlog_error(b));
+	return what;
+}
+
+static void
+outbox_in_txn(db_conn *c, const char *id)
+{
+	struct db_val v[] = { DB_STR(id) };
+
+	ck_assert_msg(db_exec(c, "INSERT INTO outbox (message_id, event_name, "
+	    "payload, created_at) VALUES (?, 'CustomerCreated', "
+	    "'{\"k\": \"v\"}', UTC_TIMESTAMP(6))", v, 1, NULL) == DB_OK,
+	    "insert: %s", db_error(c));
+}
+
+/* The next thing read is the row id, then its transaction's end. */
+static void
+expect_row_then_commit(binlog *b, const char *id)
+{
+	struct binlog_row r;
+
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_ROW);
+	ck_assert_msg(r.idlen == strlen(id) && memcmp(r.id, id, r.idlen) ==
+	    0, "want %s, got %.*s", id, (int)r.idlen, r.id);
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_COMMIT);
+}
+
+/* Three transactions: A inserts first and commits last; B inserts a
+ * customer and an outbox row; C rolls back.  The reader gets B's row
+ * once, then A's (commit order, not seq order), never C's; each row as
+ * the table holds it; a reader started from the position after B reads
+ * A's row first. */
+START_TEST(binlog_reads_committed_rows_once_in_commit_order)
+{
+	db_conn *a = login("APP"), *bc = login("APP"), *cc = login("APP");
+	binlog *b = reader_new("BINLOG", 4301), *again = reader_new("BINLOG", 4302);
+	char ida[UID_LEN + 1], idb[UID_LEN + 1], idc[UID_LEN + 1],
+	    cust[UID_LEN + 1], email[80], after_b[1024];
+	struct db_val cv[2];
+	struct binlog_row r;
+
+	uid_new(ida);
+	uid_new(idb);
+	uid_new(idc);
+	uid_new(cust);
+	snprintf(email, sizeof(email), "binlog-%s@example.com", cust);
+	ck_assert_msg(binlog_start(b, NULL) == 0, "%s", binlog_error(b));
+	ck_assert_int_eq(db_begin(a), DB_OK);
+	outbox_in_txn(a, ida);
+	ck_assert_int_eq(db_begin(bc), DB_OK);
+	cv[0] = DB_STR(cust);
+	cv[1] = DB_STR(email);
+	ck_assert_int_eq(db_exec(bc, "INSERT INTO customers (id, email, name, "
+	    "created_at, updated_at) VALUES (?, ?, 'B', NOW(), NOW())", cv, 2,
+	    NULL), DB_OK);
+	outbox_in_txn(bc, idb);
+	ck_assert_int_eq(db_commit(bc), DB_OK);
+	ck_assert_int_eq(db_begin(cc), DB_OK);
+	outbox_in_txn(cc, idc);
+	ck_assert_int_eq(db_rollback(cc), DB_OK);
+	ck_assert_int_eq(db_commit(a), DB_OK);
+
+	expect_row_then_commit(b, idb);
+	snprintf(after_b, sizeof(after_b), "%s", binlog_gtid(b));
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_ROW);
+	ck_assert_msg(r.idlen == strlen(ida) && memcmp(r.id, ida, r.idlen) ==
+	    0, "want %s, got %.*s", ida, (int)r.idlen, r.id);
+	/* As the table holds it. */
+	ck_assert_int_eq(r.seq, h_count("SELECT seq FROM outbox WHERE "
+	    "message_id = ?", &DB_STR(ida), 1));
+	ck_assert_uint_eq(r.attempts, 0);
+	ck_assert_ptr_null(r.trace);
+	ck_assert_msg(r.evlen == 15 && memcmp(r.event, "CustomerCreated",
+	    15) == 0, "event %.*s", (int)r.evlen, r.event);
+	ck_assert_msg(r.plen == 10 && memcmp(r.payload, "{\"k\": \"v\"}",
+	    10) == 0, "payload %.*s", (int)r.plen, r.payload);
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_COMMIT);
+	/* Nothing more: the rolled-back row never comes. */
+	ck_assert_int_eq(binlog_next(b, &r), BINLOG_HEARTBEAT);
+
+	ck_assert_msg(binlog_start(again, after_b) == 0, "%s",
+	    binlog_error(again));
+	expect_row_then_commit(again, ida);
+	ck_assert_str_eq(binlog_gtid(again), binlog_gtid(b));
+	binlog_free(again);
+	binlog_free(b);
+	db_free(cc);
+	db_free(bc);
+	db_free(a);
+}
+END_TEST
+
+/* Reads until the row id came (1), or until beats heartbeats came first
+ * (0; the server sends one only when it has nothing more to send); at
+ * most 200 heartbeats (20 s). */
+static int
+reader_wait_row(binlog *b, const char *id, int beats)
+{
+	struct binlog_row r;
+	int what, seen = 0;
+
+	for (;;) {
+		what = binlog_next(b, &r);
+		ck_assert_msg(what > 0, "binlog_next: %d %s", what,
+		    binlog_error(b));
+		if (what == BINLOG_ROW && r.idlen == strlen(id) &&
+		    memcmp(r.id, id, r.idlen) == 0)
+			return 1;
+		if (what == BINLOG_HEARTBEAT && (++seen == beats ||
+		    seen == 200))
+			return 0;
+	}
+}
+
+static void
+app_insert_outbox(const char *id)
+{
+	db_conn *c = login("APP");
+
+	outbox_in_txn(c, id);
+	db_free(c);
+}
+
+/* The relay's own login holds no REPLICATION SLAVE: the server refuses
+ * its stream (1227) at the first read. */
+START_TEST(relay_login_cannot_stream)
+{
+	binlog *ok = reader_new("BINLOG", 4304);
+	binlog *b = reader_new("RELAY", 4305);
+	struct binlog_row r;
+
+	ck_assert_msg(binlog_start(ok, NULL) == 0, "%s", binlog_error(ok));
+	ck_assert_msg(binlog_start(b, binlog_gtid(ok)) == 0, "%s",
+	    binlog_error(b));
+	ck_assert_int_eq(binlog_next(b, &r), BINLOG_EOTHER);
+	ck_assert_msg(strstr(binlog_error(b), "(1227)") != NULL, "%s",
+	    binlog_error(b));
+	binlog_free(b);
+	binlog_free(ok);
+}
+END_TEST
+
+/* A compressed rows event of the outbox (log_bin_compress, which the
+ * check refuses) stops the reader: never skipped, which would lose the
+ * row. */
+START_TEST(binlog_stops_at_compressed_rows)
+{
+	binlog *b = reader_new("BINLOG", 4308);
+	db_conn *adm = login(NULL), *app = login("APP");
+	char id[UID_LEN + 1], payload[1100];
+	struct db_val v[2];
+	struct binlog_row r;
+	int what, n = 0;
+
+	uid_new(id);
+	memset(payload, 'x', sizeof(payload));
+	memcpy(payload, "{\"k\": \"", 7);
+	memcpy(payload + sizeof(payload) - 3, "\"}", 3);
+	v[0] = DB_STR(id);
+	v[1] = DB_STR(payload);
+	ck_assert_msg(binlog_start(b, NULL) == 0, "%s", binlog_error(b));
+	ck_assert_int_eq(db_exec_sql(adm, "SET GLOBAL log_bin_compress = ON"),
+	    DB_OK);
+	ck_assert_int_eq(db_exec(app, "INSERT INTO outbox (message_id, "
+	    "event_name, payload, created_at) VALUES (?, 'CustomerCreated', "
+	    "?, UTC_TIMESTAMP(6))", v, 2, NULL), DB_OK);
+	ck_assert_int_eq(db_exec_sql(adm, "SET GLOBAL log_bin_compress = OFF"),
+	    DB_OK);
+	do /* at most 5 s of heartbeats */
+		what = binlog_next(b, &r);
+	while ((what == BINLOG_HEARTBEAT || what == BINLOG_COMMIT) &&
+	    ++n < 50);
+	ck_assert_int_eq(what, BINLOG_EOTHER);
+	ck_assert_msg(strstr(binlog_error(b), "compressed") != NULL, "%s",
+	    binlog_error(b));
+	db_free(app);
+	db_free(adm);
+	binlog_free(b);
+}
+END_TEST
+
+/* A position the server never had: BINLOG_EGONE at the first read. */
+START_TEST(binlog_reports_a_position_the_server_lacks)
+{
+	binlog *b = reader_new("BINLOG", 4303);
+	struct binlog_row r;
+
+	ck_assert_msg(binlog_start(b, "0-1-999999999") == 0, "%s",
+	    binlog_error(b));
+	ck_assert_int_eq(binlog_next(b, &r), BINLOG_EGONE);
+	binlog_free(b);
+}
+END_TEST
+
+/* The row as poll mode reads it (relay/poll.c's columns) into b. */
+static int
+poll_row(void *ud, const struct db_col *c, size_t n)
+{
+	struct outbatch *b = ud;
+
+	if (n != 6)
+		return -1;
+	return outbatch_add(b, strtoll(c[0].s, NULL, 10),
+	    (unsigned)strtoul(c[4].s, NULL, 10), c[1].s, c[1].len, c[2].s,
+	    c[2].len, c[3].s, c[3].len, c[5].is_null ? NULL : c[5].s,
+	    c[5].len);
+}
+
+/* A row with a traceparent and a payload with UTF-8 and escapes: the
+ * message built from the binary log's row is the poll mode's, byte for
+ * byte (body, id, type, seq; the traceparent continues the same trace,
+ * its span id is the relay's own each time). */
+START_TEST(binlog_row_gives_the_poll_mode_message)
+{
+	static const char tp[] =
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	binlog *b = reader_new("BINLOG", 4307);
+	db_conn *app = login("APP");
+	struct outbatch fromlog, frompoll;
+	struct binlog_row r;
+	char id[UID_LEN + 1];
+	struct db_val v[3];
+	const struct mq_msg *x, *y;
+
+	uid_new(id);
+	v[0] = DB_STR(id);
+	v[1] = DB_STR("{\"name\": \"Zo\\u00eb \\\"Q\\\" \xc3\xa9\", "
+	    "\"n\": [1, 2.5e3]}");
+	v[2] = DB_STR(tp);
+	ck_assert_msg(binlog_start(b, NULL) == 0, "%s", binlog_error(b));
+	ck_assert_int_eq(db_exec(app, "INSERT INTO outbox (message_id, "
+	    "event_name, payload, traceparent, created_at) VALUES (?, "
+	    "'CustomerCreated', ?, ?, UTC_TIMESTAMP(6))", v, 3, NULL), DB_OK);
+	ck_assert_int_eq(outbatch_init(&fromlog, 4), 0);
+	ck_assert_int_eq(outbatch_init(&frompoll, 4), 0);
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_ROW);
+	ck_assert_int_eq(outbatch_add(&fromlog, r.seq, r.attempts, r.id,
+	    r.idlen, r.event, r.evlen, r.payload, r.plen, r.trace,
+	    r.tracelen), 0);
+	ck_assert_int_eq(db_query(h_db(), "SELECT seq, message_id, "
+	    "event_name, payload, attempts, traceparent FROM outbox WHERE "
+	    "message_id = ?", v, 1, poll_row, &frompoll, NULL), DB_OK);
+	outbatch_seal(&fromlog);
+	outbatch_seal(&frompoll);
+	ck_assert_uint_eq(fromlog.n, 1);
+	ck_assert_uint_eq(frompoll.n, 1);
+	x = &fromlog.msgs[0];
+	y = &frompoll.msgs[0];
+	ck_assert_uint_eq(x->len, y->len);
+	ck_assert_msg(memcmp(x->body, y->body, x->len) == 0, "%.*s "
+	    "vs %.*s", (int)x->len, x->body, (int)y->len, y->body);
+	ck_assert_str_eq(x->message_id, y->message_id);
+	ck_assert_str_eq(x->type, y->type);
+	ck_assert_int_eq(x->seq, y->seq);
+	ck_assert_uint_eq(x->timestamp, y->timestamp);
+	ck_assert_ptr_nonnull(x->traceparent);
+	ck_assert_ptr_nonnull(y->traceparent);
+	/* version and trace id; flags */
+	ck_assert_int_eq(strncmp(x->traceparent, tp, 36), 0);
+	ck_assert_int_eq(strncmp(y->traceparent, tp, 36), 0);
+	ck_assert_str_eq(x->traceparent + 52, y->traceparent + 52);
+	outbatch_free(&fromlog);
+	outbatch_free(&frompoll);
+	db_free(app);
+	binlog_free(b);
+}
+END_TEST
+
+/* relay/position.c on the relay's login: none at first, then what was
+ * stored last, in one row. */
+START_TEST(position_is_one_row_stored_and_loaded)
+{
+	db_conn *c = login("RELAY");
+	char gtid[1024];
+	int64_t seq = 0;
+
+	ck_assert_int_eq(db_exec_sql(h_db(), "DELETE FROM "
+	    "outbox_relay_position"), DB_OK);
+	ck_assert_int_eq(position_load(c, gtid, sizeof(gtid), &seq), 0);
+	ck_assert_int_eq(position_store(c, "0-1-5", 7), DB_OK);
+	ck_assert_int_eq(position_load(c, gtid, sizeof(gtid), &seq), 1);
+	ck_assert_str_eq(gtid, "0-1-5");
+	ck_assert_int_eq(seq, 7);
+	ck_assert_int_eq(position_store(c, "0-1-6,1-2-3", -1), DB_OK);
+	ck_assert_int_eq(position_load(c, gtid, sizeof(gtid), &seq), 1);
+	ck_assert_str_eq(gtid, "0-1-6,1-2-3");
+	ck_assert_int_eq(seq, -1);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox_relay_position",
+	    NULL, 0), 1);
+	db_free(c);
+}
+END_TEST
+
+/* ---- durability: nothing is streamed before the binary log's sync ---- */
+
+struct held_insert {
+	db_conn *c;
+	char id[UID_LEN + 1];
+	_Atomic int rc; /* 1 until the INSERT returns */
+};
+
+static void *
+held_insert_run(void *arg)
+{
+	struct held_insert *h = arg;
+	struct db_val v[] = { DB_STR(h->id) };
+
+	h->rc = db_exec(h->c, "INSERT INTO outbox (message_id, event_name, "
+	    "payload, created_at) VALUES (?, 'customer.created', '{}', "
+	    "UTC_TIMESTAMP(6))", v, 1, NULL);
+	return NULL;
+}
+
+static int
+gtid_row(void *ud, const struct db_col *cols, size_t ncols)
+{
+	if (ncols != 1)
+		return -1;
+	snprintf(ud, 1024, "%s", cols[0].is_null ? "" : cols[0].s);
+	return 0;
+}
+
+struct gtid_ud {
+	db_conn *adm;
+	const char *before;
+};
+
+/* @@gtid_binlog_pos moves when a transaction is written to the binary
+ * log, before its sync: the held transaction is in the file. */
+static int
+gtid_moved(void *ud)
+{
+	struct gtid_ud *g = ud;
+	char now[1024] = "";
+
+	ck_assert_int_eq(db_query(g->adm, "SELECT @@GLOBAL.gtid_binlog_pos",
+	    NULL, 0, gtid_row, now, NULL), DB_OK);
+	return strcmp(now, g->before) != 0;
+}
+
+/* Issue 18's question: does MariaDB send a binlog event to a replication
+ * client before sync_binlog's fsync?  The server of this case holds the
+ * binary log's fsync (tests/fsync_hold.c, OUTBOX_HOLD_ONLY=binlog); a
+ * row inserted meanwhile is written to the binary log (the GTID moves)
+ * and must not reach the reader, which gets heartbeats instead (sent only
+ * when the server has nothing more for it); once the hold ends the row
+ * arrives (else the stream proved nothing). */
+START_TEST(binlog_sends_no_event_before_its_sync)
+{
+	binlog *b = reader_new("BINLOG", 4306);
+	db_conn *adm = login(NULL);
+	struct held_insert h;
+	struct gtid_ud g;
+	pthread_t th;
+	char base[UID_LEN + 1], before[1024] = "";
+	FILE *f;
+
+	uid_new(base);
+	ck_assert_msg(binlog_start(b, NULL) == 0, "%s", binlog_error(b));
+	app_insert_outbox(base);
+	ck_assert_msg(reader_wait_row(b, base, 0), "the stream is not live");
+
+	ck_assert_int_eq(db_query(adm, "SELECT @@GLOBAL.gtid_binlog_pos",
+	    NULL, 0, gtid_row, before, NULL), DB_OK);
+	memset(&h, 0, sizeof(h));
+	h.c = login("APP");
+	uid_new(h.id);
+	h.rc = 1;
+	f = fopen(held.hold_file, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(pthread_create(&th, NULL, held_insert_run, &h), 0);
+	g.adm = adm;
+	g.before = before;
+	ck_assert_msg(h_wait(30000, gtid_moved, &g), "the held transaction "
+	    "never reached the binary log");
+	/* Written, not synced: five heartbeats, and not the row. */
+	ck_assert_msg(!reader_wait_row(b, h.id, 5), "the row was sent "
+	    "before the binary log was synced");
+	ck_assert_int_eq(h.rc, 1); /* its commit still waits */
+
+	unlink(held.hold_file);
+	ck_assert_msg(reader_wait_row(b, h.id, 0), "the row never came "
+	    "after the sync");
+	pthread_join(th, NULL);
+	ck_assert_int_eq(h.rc, DB_OK);
+	db_free(h.c);
+	db_free(adm);
+	binlog_free(b);
+}
+END_TEST
+
+Suite *
+it_binlog_suite(void)
+{
+	const TTest *const tests[] = {
+	    binlog_server_has_what_binlog_mode_needs,
+	    check_refuses_a_server_without_the_binary_log,
+	    check_refuses_a_login_without_replication_slave,
+	    relay_login_cannot_stream,
+	    binlog_reads_committed_rows_once_in_commit_order,
+	    binlog_reports_a_position_the_server_lacks,
+	    position_is_one_row_stored_and_loaded,
+	    binlog_row_gives_the_poll_mode_message,
+	    binlog_stops_at_compressed_rows, NULL };
+	const TTest *const durable[] = {
+	    binlog_sends_no_event_before_its_sync, NULL };
+	Suite *s = suite_create("binlog");
+	TCase *tc = suites_case(s, "settings and logins", 120, use_plain,
+	    NULL, tests);
+
+	tcase_add_loop_test(tc, check_refuses_each_setting_naming_it, 0,
+	    (int)(sizeof(changes) / sizeof(changes[0])));
+	tcase_add_unchecked_fixture(tc, plain_up, plain_down);
+	tcase_add_unchecked_fixture(suites_case(s, "durability", 120, use_held,
+	    NULL, durable), held_up, held_down);
+	return s;
+}
