@@ -110,16 +110,20 @@ publish_wait(struct publisher *p, mq_conn *mq, struct outbatch *b)
 }
 
 /* One refused row: attempts + 1, why, and when to try again; parked
- * when that was its last attempt. */
+ * when that was its last attempt and may_park.  A nack never parks: it is
+ * the broker's state (a queue at its max-length with reject-publish, a
+ * quorum queue between leaders or without its majority), not something
+ * of the message's, and it lasts as long as that state; the row is tried
+ * again with the capped backoff until the broker takes it. */
 static int
 publish_reschedule(struct publisher *p, db_conn *db, int64_t seq,
-    unsigned attempts, const char *reason)
+    unsigned attempts, const char *reason, int may_park)
 {
 	struct db_val a[3];
 	unsigned delay_ms;
 	int rc;
 
-	if (attempts + 1 >= (unsigned)p->cfg->max_attempts) {
+	if (may_park && attempts + 1 >= (unsigned)p->cfg->max_attempts) {
 		a[0] = DB_STR(reason);
 		a[1] = DB_INT(seq);
 		if ((rc = db_exec(db, SQL_PARK, a, 2, NULL)) != DB_OK)
@@ -200,13 +204,14 @@ publish_record(struct publisher *p, db_conn *db, const struct outbatch *b)
 		rc = publish_reschedule(p, db, b->rows[i].seq,
 		    b->rows[i].attempts, b->msgs[i].result == MQ_REFUSED &&
 		    b->refused_why[0] != '\0' ? b->refused_why :
-		    outbatch_result_reason(b->msgs[i].result));
+		    outbatch_result_reason(b->msgs[i].result),
+		    b->msgs[i].result != MQ_NACKED);
 		if (rc != DB_OK)
 			return rc;
 	}
 	for (i = 0; i < b->nbad; i++) {
 		rc = publish_reschedule(p, db, b->bad[i].seq,
-		    b->bad[i].attempts, b->bad[i].reason);
+		    b->bad[i].attempts, b->bad[i].reason, 1);
 		if (rc != DB_OK)
 			return rc;
 	}

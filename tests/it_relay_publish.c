@@ -251,10 +251,22 @@ nack_settled(void *ud)
 	return st->published == 5 && st->nacked == 15;
 }
 
+static int
+nacked_often(void *ud)
+{
+	(void)ud;
+	return h_count("SELECT COUNT(*) FROM outbox WHERE attempts >= 3",
+	    NULL, 0) > 0;
+}
+
+/* A nack is the broker's state (a full queue, a quorum queue between
+ * leaders), never the message's fault: nacked rows are tried again for as
+ * long as it lasts, never parked, whatever RELAY_MAX_ATTEMPTS says (the
+ * rows here are nacked many more times than 2). */
 START_TEST(nacked_rows_retried_until_accepted)
 {
 	static const char *const env[] = { "RELAY_RETRY_BASE_MS=100",
-	    "RELAY_RETRY_MAX_MS=400", NULL };
+	    "RELAY_RETRY_MAX_MS=400", "RELAY_MAX_ATTEMPTS=2", NULL };
 	struct nack_state st;
 	struct h_daemon d = { 0 };
 
@@ -271,6 +283,11 @@ START_TEST(nacked_rows_retried_until_accepted)
 	    "(want 5), nacked %lld (want 15)", st.published, st.nacked);
 	ck_assert_int_eq(h_mq_depth(MQ_QUEUE), 5);
 	ck_assert(h_log_contains(&d, "nacked"));
+	/* Nacked again and again, beyond RELAY_MAX_ATTEMPTS, not parked. */
+	ck_assert_msg(h_wait(60000, nacked_often, NULL), "no row nacked "
+	    "3 times");
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE "
+	    "parked_at IS NOT NULL", NULL, 0), 0);
 	/* The cause goes away: the same rows go out. */
 	ck_assert_int_eq(h_mq_ctl("-q clear_policy " NACK_POLICY, NULL, 0), 0);
 	h_rows_wait_all_published(60000);
