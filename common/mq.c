@@ -320,6 +320,16 @@ mq_disconnect(mq_conn *c)
 	c->connected = 0;
 }
 
+int
+mq_move_on(mq_conn *c, const char *why)
+{
+	if (c->nhosts < 2 || !c->connected)
+		return 0;
+	mq_disconnect(c);
+	mq_set_err(c, "%s", why);
+	return 1;
+}
+
 void
 mq_free(mq_conn *c)
 {

@@ -162,6 +162,12 @@ int mq_connect(mq_conn *c, int confirm);
  * not connected; *name (may be NULL) gets its "host:port". */
 int mq_host_index(const mq_conn *c, const char **name);
 void mq_disconnect(mq_conn *c);
+/* With several hosts: closes the connection, so that the next
+ * mq_connect starts with the next host, and sets mq_error to why; 1.
+ * With one host, or not connected: nothing, 0.  For a broker node that
+ * answers but refuses everything (a quorum queue's channel that nacks
+ * every publish after a leader change, until the connection is new). */
+int mq_move_on(mq_conn *c, const char *why);
 int mq_is_connected(const mq_conn *c);
 const char *mq_error(const mq_conn *c);
 /* The reply code of the broker's last close of our channel (it refused

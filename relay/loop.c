@@ -88,6 +88,9 @@ enum outcome {
 /* Refusals of single messages in a row that mean the broker refuses
  * everything, not one message. */
 #define RELAY_REFUSALS_SYSTEMIC 3
+/* Seconds between two moves to the next broker over a batch wholly
+ * nacked (finish_slot). */
+#define RELAY_NACK_MOVE_S 5.0
 
 /* Where the relay is, for the debug log of its transitions. */
 enum state {
@@ -146,6 +149,7 @@ struct relay {
 	size_t refused_rows; /* rows of batches refused, not yet careful */
 	int blocked;     /* the broker blocks publishing: said once */
 	int refused_in_row; /* single messages refused in a row (careful) */
+	double nack_moved; /* when a batch wholly nacked last moved us on */
 };
 
 static void
@@ -607,6 +611,19 @@ finish_slot(struct relay *r, struct slot *s)
 	}
 	if (t.returned > 0)
 		r->redeclare = 1;
+	/* Every message of a batch nacked: the node refuses everything.  After
+	 * a quorum queue's leader was killed, the node the relay moved to was
+	 * seen nacking every publish of its channel for minutes while the
+	 * queue had a new leader and its majority, until the connection was
+	 * new: with several brokers, the next one, at most every
+	 * RELAY_NACK_MOVE_S (a queue full by policy nacks on every node). */
+	if (o == OUT_OK && b->n > 0 && t.nacked == b->n &&
+	    clock_s() - r->nack_moved >= RELAY_NACK_MOVE_S &&
+	    mq_move_on(r->mq, "every message of a batch nacked; trying the "
+	    "next broker")) {
+		r->nack_moved = clock_s();
+		o = OUT_MQ_LOST;
+	}
 	outbatch_reset(b);
 	return o;
 }

@@ -230,6 +230,42 @@ START_TEST(relay_and_worker_fail_over)
 }
 END_TEST
 
+/* The list "B,A", B refusing every publish (a policy: max-length 0,
+ * reject-publish), as a node was seen to do after a quorum queue's leader
+ * was killed: the relay does not stay with a node that nacks every message
+ * of a batch, it moves to the next (A) and publishes there. */
+START_TEST(relay_moves_on_from_a_node_that_nacks_everything)
+{
+	struct h_daemon r = { 0 };
+	struct mq_params a;
+	char hosts[512], rm[48], series[512];
+	const char *renv[] = { hosts, rm, "RELAY_RECONNECT_MAX_MS=200",
+	    "RELAY_RETRY_BASE_MS=100", "RELAY_RETRY_MAX_MS=200", NULL };
+	int bport, rport = h_free_port();
+
+	ck_assert_int_eq(node_b("mq-start", &bport), 0);
+	ck_assert_int_eq(node_b("mq-ctl -q set_policy --apply-to queues "
+	    "nack-all '^" MQ_QUEUE "$' '{\"max-length\":0,"
+	    "\"overflow\":\"reject-publish\"}'", &bport), 0);
+	h_mq_params(&a);
+	snprintf(hosts, sizeof(hosts), "RABBITMQ_HOSTS=127.0.0.1:%d,%s:%d",
+	    bport, a.host, a.port);
+	snprintf(rm, sizeof(rm), "RELAY_METRICS_PORT=%d", rport);
+	H_START(&r, H_RELAY, NULL, renv);
+	snprintf(series, sizeof(series), "outbox_relay_broker_connected_info"
+	    "{host=\"127.0.0.1:%d\"}", bport);
+	h_wait_metric(rport, series, 1, 10000);
+	h_rows_insert(1, N_ROWS);
+	h_rows_wait_all_published(30000);
+	ck_assert(h_log_contains(&r, "every message of a batch nacked"));
+	snprintf(series, sizeof(series), "outbox_relay_broker_connected_info"
+	    "{host=\"%s:%d\"}", a.host, a.port);
+	h_wait_metric(rport, series, 1, 10000);
+	ck_assert_int_eq(h_rows_check_queue(MQ_QUEUE, N_ROWS), 0);
+	h_stop_clean(&r);
+}
+END_TEST
+
 static void
 failover_teardown(void)
 {
@@ -243,7 +279,8 @@ it_brokers_suite(void)
 	const TTest *const relay[] = { relay_skips_a_dead_host,
 	    bad_host_list_refused, NULL };
 	const TTest *const worker[] = { worker_skips_a_dead_host, NULL };
-	const TTest *const failover[] = { relay_and_worker_fail_over, NULL };
+	const TTest *const failover[] = { relay_and_worker_fail_over,
+	    relay_moves_on_from_a_node_that_nacks_everything, NULL };
 	const TTest *const mismatch[] = { relay_quorum_over_classic,
 	    worker_quorum_over_classic, NULL };
 	Suite *s = suite_create("brokers");
@@ -251,6 +288,6 @@ it_brokers_suite(void)
 	suites_case(s, "host list relay", 60, h_rows_reset, NULL, relay);
 	suites_case(s, "host list worker", 60, h_reset, NULL, worker);
 	suites_case(s, "queue type mismatch", 60, h_reset, NULL, mismatch);
-	suites_case(s, "failover", 120, h_reset, failover_teardown, failover);
+	suites_case(s, "failover", 180, h_reset, failover_teardown, failover);
 	return s;
 }
