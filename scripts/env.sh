@@ -27,7 +27,8 @@
 # 3. Then points the clients at them:
 #      DB_HOST=127.0.0.1        DB_PORT=$OUTBOX_DB_PORT
 #      RABBITMQ_HOST=127.0.0.1  RABBITMQ_PORT=$OUTBOX_MQ_PORT
-#      RABBITMQ_HOSTS=127.0.0.1:<port>,... every node (one with one node)
+#      RABBITMQ_HOSTS=127.0.0.1:<port>,... every node (empty with one node:
+#      RABBITMQ_HOST and RABBITMQ_PORT then say where)
 #    and, with a cluster, RABBITMQ_QUEUE_TYPE=quorum unless given.
 #    These overrides always apply (a DB_HOST or DB_PORT set by the caller is
 #    replaced); to move the servers, set the OUTBOX_* variables above.
@@ -138,7 +139,9 @@ _outbox_first() {
 case ${OUTBOX_MQ_NODES:=1} in
     1)
         : "${OUTBOX_MQ_PORT:=$_outbox_mq}"
-        RABBITMQ_HOSTS="127.0.0.1:$OUTBOX_MQ_PORT" ;;
+        # Empty: RABBITMQ_HOST and RABBITMQ_PORT alone, as before the
+        # host lists (a client given another RABBITMQ_PORT uses it).
+        RABBITMQ_HOSTS= ;;
     [2-9])
         # shellcheck disable=SC2086 # port lists are words
         : "${OUTBOX_MQ_PORTS:=$(_outbox_first "$OUTBOX_MQ_NODES" $_outbox_cports)}"
