@@ -161,8 +161,9 @@ node_b(const char *cmd, int *port)
 	char line[2048];
 	int st;
 
-	*port = atoi(getenv("OUTBOX_FAILOVER_MQ_PORT") != NULL ?
-	    getenv("OUTBOX_FAILOVER_MQ_PORT") : "25680");
+	if (cfg_parse_int(h_env("OUTBOX_FAILOVER_MQ_PORT", "25680"), 1, 65533,
+	    port) != 0)
+		return -1;
 	if (logs == NULL)
 		logs = "/tmp";
 	snprintf(line, sizeof(line), "OUTBOX_VAR='%s/node-b' "
