@@ -19,11 +19,19 @@
 /* The most rows parked list shows. */
 #define PARKED_LIST_MAX 1000
 
-/* Through ix_outbox_due: parked rows are unpublished ones. */
+/* Through ix_outbox_due: parked rows are unpublished ones, with
+ * next_attempt_at 9999-12-31 (relay/publish.c; migration 010).  In binlog
+ * mode every row has published_at NULL: next_attempt_at keeps the read
+ * to the parked ones. */
 static const char SQL_PARKED[] =
     "SELECT seq, message_id, event_name, created_at, attempts, "
     "last_error, parked_at FROM outbox WHERE published_at IS NULL AND "
-    "parked_at IS NOT NULL ORDER BY seq LIMIT 1000";
+    "next_attempt_at >= '9999-12-31' AND parked_at IS NOT NULL "
+    "ORDER BY seq LIMIT 1000";
+
+/* A stored binlog position: the relay runs in binlog mode. */
+static const char SQL_BINLOG_MODE[] =
+    "SELECT COUNT(*) FROM outbox_relay_position";
 
 static const char SQL_RELEASE_ALL[] =
     "UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = "
@@ -187,6 +195,43 @@ out:
 	return rc;
 }
 
+static int
+parked_count_row(void *ud, const struct db_col *c, size_t n)
+{
+	long long *v = ud;
+
+	if (n < 1 || c[0].is_null)
+		return -1;
+	*v = strtoll(c[0].s, NULL, 10);
+	return 0;
+}
+
+/* 1 (logged) when the relay runs in binlog mode (a stored position): a
+ * released row would never be published again, the binlog relay reads
+ * the inserts of the binary log, not the table; and it would count as
+ * published (its seq is below the position, and no longer parked).  0
+ * in poll mode, -1 (logged) when the database cannot say. */
+static int
+parked_binlog_mode(db_conn *c)
+{
+	long long n = 0;
+
+	if (db_query(c, SQL_BINLOG_MODE, NULL, 0, parked_count_row, &n,
+	    NULL) != DB_OK) {
+		log_warnx("parked release: binlog position: %s", db_error(c));
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	log_warnx("parked release: refused: the relay runs in binlog mode "
+	    "(outbox_relay_position holds its position), which publishes the "
+	    "rows the binary log inserts and never reads a released one "
+	    "again; released, it would count as published without being "
+	    "sent.  Nothing released (README, \"What published means in "
+	    "binlog mode\")");
+	return 1;
+}
+
 int
 admin_parked(const struct admin_config *cfg, const struct admin_args *a)
 {
@@ -202,6 +247,10 @@ admin_parked(const struct admin_config *cfg, const struct admin_args *a)
 		rc = parked_list(c, a);
 		db_free(c);
 		return rc;
+	}
+	if ((rc = parked_binlog_mode(c)) != 0) {
+		db_free(c);
+		return rc == 1 ? ADMIN_REFUSED : ADMIN_NO_SERVER;
 	}
 	doc = json_object();
 	if (a->all) {
