@@ -86,6 +86,12 @@
 #define BL_FIFO_MAX (2 * BL_RETRY_MAX + 2 * RELAY_INFLIGHT_MAX + 8)
 /* Least time between two stores of the position while busy. */
 #define BL_STORE_MS 100
+/* Longest a transaction's rows wait, while more events stream in, for
+ * the next transactions to share their batch. */
+#define BL_FLUSH_MS 1
+/* Single messages refused in a row that mean the broker refuses
+ * everything, not one message (as loop.c). */
+#define BL_REFUSALS_SYSTEMIC 3
 /* Seconds a standby waits for the lock in one GET_LOCK. */
 #define BL_STANDBY_WAIT_S 1
 /* Rows whose failed attempts are remembered across restarts of the
@@ -110,6 +116,8 @@ struct bslot {
 	int ends;              /* its last row ended a transaction */
 	char gtid[BL_GTID_LEN]; /* the position after it, when ends */
 	int64_t max_seq;       /* -1: no row */
+	int alone;             /* sent while careful: a refusal is its own */
+	long long first_ms;    /* when its first row was read */
 	double sent;
 };
 
@@ -151,6 +159,8 @@ struct brelay {
 	struct bslot slot[RELAY_INFLIGHT_MAX];
 	int nslots, head, count;
 	size_t careful;        /* rows to publish one at a time */
+	int refused_in_row;    /* single messages refused in a row */
+	size_t streamed;       /* rows read since the stream started */
 	int redeclare;         /* a message came back unroutable */
 	double nack_moved;
 	/* The position. */
@@ -621,6 +631,26 @@ finish_oldest(struct brelay *r)
 		o = broker_failed(r);
 	else if (b->n > 0)
 		health_set(SERVER_MQ, 1);
+	if (s->alone && b->n == 1 && o == BL_REFUSED) {
+		/* Alone in flight: it is the one (unless the broker refuses
+		 * everything: then an outage, no attempt counted). */
+		if (++r->refused_in_row >= BL_REFUSALS_SYSTEMIC) {
+			r->refused_in_row = 0;
+			mq_disconnect(r->mq);
+			slot_clear(s);
+			return BL_MQ;
+		}
+		b->msgs[0].result = MQ_REFUSED;
+		snprintf(b->refused_why, sizeof(b->refused_why), "%s",
+		    mq_error(r->mq));
+		log_warnx("outbox row %lld (message %s) refused by the "
+		    "broker: %s", (long long)b->rows[0].seq, b->rows[0].id,
+		    mq_error(r->mq));
+		relay_metrics_refused();
+		o = BL_OK;
+	} else if (s->alone && o == BL_OK) {
+		r->refused_in_row = 0;
+	}
 	outbatch_tally(b, &t);
 	if (t.acked > 0)
 		link_ok(&r->mql);
@@ -647,8 +677,9 @@ finish_oldest(struct brelay *r)
 
 		if (res == MQ_ACKED)
 			continue;
-		rc = failed_try(r, b->rows[i].seq, &att,
-		    outbatch_result_reason(res), res != MQ_NACKED, &due);
+		rc = failed_try(r, b->rows[i].seq, &att, res == MQ_REFUSED ?
+		    b->refused_why : outbatch_result_reason(res),
+		    res != MQ_NACKED, &due);
 		if (rc < 0)
 			o = BL_DB;
 		else if (rc == 1)
@@ -716,6 +747,7 @@ send_filling(struct brelay *r)
 	if ((o = still_leading(r, 0)) != BL_OK)
 		return o;
 	s->sent = clock_s();
+	s->alone = r->careful > 0;
 	r->count++;
 	if (s->b.n > 0 && publish_start(r->pub, r->mq, &s->b) == -1)
 		return broker_failed(r);
@@ -837,6 +869,7 @@ start_stream(struct brelay *r)
 		r->gone = 0;
 		return recover(r, 0);
 	}
+	r->streamed = 0;
 	log_info("binlog mode: reading the binary log after %s",
 	    r->resolved[0] != '\0' ? r->resolved : "its start");
 	if (binlog_start(r->bl, r->resolved) != 0)
@@ -867,6 +900,8 @@ take_row(struct brelay *r, const struct binlog_row *row)
 		    row->event, row->evlen, row->payload, row->plen,
 		    row->trace, row->tracelen);
 	}
+	if (s->b.n + s->b.nbad == 1)
+		s->first_ms = clock_ms();
 	if (row->seq > s->max_seq)
 		s->max_seq = row->seq;
 	return BL_OK;
@@ -887,7 +922,7 @@ take_commit(struct brelay *r)
 	if (s->b.n + s->b.nbad == 0)
 		return BL_OK;
 	if (s->b.n + s->b.nbad < (r->careful > 0 ? 1 : s->b.cap) &&
-	    binlog_pending(r->bl))
+	    clock_ms() - s->first_ms < BL_FLUSH_MS && binlog_pending(r->bl))
 		return BL_OK;
 	return send_filling(r);
 }
@@ -897,9 +932,14 @@ take_commit(struct brelay *r)
 static enum bl_out
 settle_idle(struct brelay *r, int force)
 {
-	struct bslot *s;
+	struct bslot *s = filling(r);
 	enum bl_out o;
 
+	/* A transaction's rows held for the next ones (take_commit): none
+	 * came. */
+	if (s->b.n + s->b.nbad > 0 && s->ends &&
+	    ((o = make_room(r)) != BL_OK || (o = send_filling(r)) != BL_OK))
+		return o;
 	if ((o = finish_all(r)) != BL_OK)
 		return o;
 	s = filling(r);
@@ -988,6 +1028,7 @@ stream(struct brelay *r)
 		switch (rc) {
 		case BINLOG_ROW:
 			relay_metrics_binlog_read(1, 1);
+			r->streamed++;
 			o = take_row(r, &row);
 			break;
 		case BINLOG_COMMIT:
@@ -1027,7 +1068,8 @@ settle(struct brelay *r, enum bl_out why)
 	if (s->b.n + s->b.nbad == 0 && s->ends)
 		(void)fifo_push(r, 1, s->gtid, -1, 0);
 	slot_clear(s);
-	if (why != BL_DB && store(r, 1) != DB_OK)
+	/* A relay that lost the lock leaves the position to the leader. */
+	if (why != BL_DB && why != BL_LOST_LOCK && store(r, 1) != DB_OK)
 		log_debug("binlog mode: position not stored: %s",
 		    db_error(r->db));
 	retries_clear(r);
@@ -1138,8 +1180,9 @@ run(struct brelay *r)
 			log_warnx("the broker refused a message (%s); reading "
 			    "again from the position, one message at a time, "
 			    "to find which", mq_error(r->mq));
-			r->careful = (size_t)r->nslots *
-			    (size_t)r->cfg->batch_size;
+			/* The one refused is among the rows read since the
+			 * stream started (the position is before them). */
+			r->careful = r->streamed > 0 ? r->streamed : 1;
 			break;
 		case BL_GONE:
 			r->gone = 1;
