@@ -77,13 +77,17 @@
 #include "retention.h"
 
 #define BL_GTID_LEN 1024
-/* Messages waiting for a retry, and their bytes, at most: past either
- * the reader waits. */
+/* Messages waiting for a retry, and their bytes: past either the reader
+ * waits.  The batches in flight and the one being filled may still add
+ * theirs: the list has room for them. */
 #define BL_RETRY_MAX 1000
 #define BL_RETRY_BYTES (64u * 1024 * 1024)
-/* Entries of the position's FIFO: finished batches that hold a retry,
- * the ones between them (merged), and the batches in flight. */
-#define BL_FIFO_MAX (2 * BL_RETRY_MAX + 2 * RELAY_INFLIGHT_MAX + 8)
+#define BL_RETRY_CAP (BL_RETRY_MAX + (RELAY_INFLIGHT_MAX + 1) * RELAY_BATCH_MAX)
+/* Entries of the position's FIFO (finished batches that hold a retry,
+ * the ones between them merged): past BL_FIFO_WAIT the reader waits;
+ * the batches in flight and a few more steps fit in the rest. */
+#define BL_FIFO_MAX (2 * BL_RETRY_MAX + 4 * RELAY_INFLIGHT_MAX + 16)
+#define BL_FIFO_WAIT (2 * BL_RETRY_MAX)
 /* Least time between two stores of the position while busy. */
 #define BL_STORE_MS 100
 /* Longest a transaction's rows wait, while more events stream in, for
@@ -390,10 +394,13 @@ memo_set(struct brelay *r, int64_t seq, unsigned attempts)
 	r->memo_next = (r->memo_next + 1) % BL_MEMO;
 }
 
+/* The reader waits while the retries, or the position's entries they
+ * hold back, are this many. */
 static int
 retries_full(const struct brelay *r)
 {
-	return r->nretries >= BL_RETRY_MAX || r->retry_bytes >= BL_RETRY_BYTES;
+	return r->nretries >= BL_RETRY_MAX || r->retry_bytes >= BL_RETRY_BYTES ||
+	    r->flen >= BL_FIFO_WAIT;
 }
 
 /* Parks row seq after its last attempt (as the poll mode does).  A
@@ -1119,7 +1126,10 @@ contend(struct brelay *r, int *said)
 			return 1;
 		if (rc < 0)
 			return -1;
+		/* Its session ended (a restart of the server, a cut):
+		 * taken again below, unless another relay was first. */
 		r->lock_session = 0;
+		relay_metrics_binlog_leader(0);
 	}
 	rc = lock_take(r);
 	if (rc < 0)
@@ -1283,7 +1293,7 @@ relay_run_binlog(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	r.bl = binlog_new(&r.rp, "outbox", server_id,
 	    (unsigned)cfg->binlog_heartbeat_ms);
 	r.fifo = calloc(BL_FIFO_MAX, sizeof(*r.fifo));
-	r.retries = calloc(BL_RETRY_MAX, sizeof(*r.retries));
+	r.retries = calloc(BL_RETRY_CAP, sizeof(*r.retries));
 	if (r.mq == NULL || r.pub == NULL || r.db == NULL || r.bl == NULL ||
 	    r.fifo == NULL || r.retries == NULL ||
 	    outbatch_init(&r.rb, 1) == -1)
