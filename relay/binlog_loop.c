@@ -889,8 +889,16 @@ static enum bl_out
 take_row(struct brelay *r, const struct binlog_row *row)
 {
 	struct bslot *s = filling(r);
-	unsigned att = memo_attempts(r, row->seq, row->attempts);
+	unsigned att;
 	enum bl_out o;
+
+	if (row->released) {
+		/* outbox-admin parked release: tried afresh. */
+		log_info("outbox row %lld released from parked; publishing it",
+		    (long long)row->seq);
+		memo_set(r, row->seq, 0);
+	}
+	att = memo_attempts(r, row->seq, row->attempts);
 
 	if (s->b.n + s->b.nbad >= (r->careful > 0 ? 1 : s->b.cap) ||
 	    outbatch_add(&s->b, row->seq, att, row->id, row->idlen,
