@@ -14,6 +14,7 @@
 
 #include <mysql.h>
 #include <mariadb_rpl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,11 @@ struct gtid {
 };
 
 /* The outbox columns read, by name (binlog_row_metadata=FULL). */
-enum { C_SEQ, C_ID, C_EVENT, C_PAYLOAD, C_TRACE, C_ATTEMPTS, NCOLS };
+enum { C_SEQ, C_ID, C_EVENT, C_PAYLOAD, C_TRACE, C_ATTEMPTS, C_PARKED,
+    C_PUBLISHED, NCOLS };
 static const char *const col_names[NCOLS] = { "seq", "message_id",
-    "event_name", "payload", "traceparent", "attempts" };
+    "event_name", "payload", "traceparent", "attempts", "parked_at",
+    "published_at" };
 
 struct binlog {
 	struct db_params p;
@@ -39,9 +42,11 @@ struct binlog {
 	MARIADB_RPL_EVENT *tmap; /* the table's last TABLE_MAP */
 	MARIADB_RPL_EVENT *ev;   /* the rows event being returned */
 	MARIADB_RPL_ROW *next;   /* its next row */
+	int update;              /* ev is an update: rows before, after */
 	int col[NCOLS];          /* column index of each, from tmap */
 	struct gtid done[MAX_DOMAINS], cur;
 	size_t ndone;
+	unsigned long when;      /* the current transaction's timestamp */
 	char gtid[1024];
 	char err[256];
 };
@@ -91,6 +96,25 @@ const char *
 binlog_gtid(const binlog *b)
 {
 	return b->gtid;
+}
+
+unsigned long
+binlog_commit_time(const binlog *b)
+{
+	return b->when;
+}
+
+int
+binlog_pending(const binlog *b)
+{
+	struct pollfd p;
+
+	if (b->my == NULL)
+		return 0;
+	p.fd = (int)mysql_get_socket(b->my);
+	p.events = POLLIN;
+	p.revents = 0;
+	return p.fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
 const char *
@@ -230,7 +254,7 @@ binlog_start(binlog *b, const char *gtid)
 
 	binlog_close(b);
 	b->err[0] = '\0';
-	if (gtid != NULL && *gtid != '\0' && gtid_parse(b, gtid) != 0) {
+	if (gtid != NULL && gtid_parse(b, gtid) != 0) {
 		snprintf(b->err, sizeof(b->err), "not a GTID list: %.100s",
 		    gtid);
 		return BINLOG_EOTHER;
@@ -243,7 +267,7 @@ binlog_start(binlog *b, const char *gtid)
 	if (mysql_real_connect(b->my, b->p.host, b->p.user, b->p.pass, NULL,
 	    (unsigned)b->p.port, NULL, 0) == NULL)
 		return fail(b, "connect");
-	if ((gtid == NULL || *gtid == '\0') && (rc = current_gtid(b)) != 0)
+	if (gtid == NULL && (rc = current_gtid(b)) != 0)
 		return rc;
 	snprintf(sql, sizeof(sql), "SET @mariadb_slave_capability = 4, "
 	    "@master_binlog_checksum = @@global.binlog_checksum, "
@@ -303,16 +327,15 @@ is_our_table(const binlog *b, const MARIADB_RPL_EVENT *ev)
 	    memcmp(t->table.str, b->table, t->table.length) == 0;
 }
 
-/* The next row of b->next into *row; -1 for a value of a wrong type. */
+/* Row r into *row; -1 for a missing column or a NULL where none can
+ * be. */
 static int
-take_row(binlog *b, struct binlog_row *row)
+take_row(const binlog *b, const MARIADB_RPL_ROW *r, struct binlog_row *row)
 {
-	const MARIADB_RPL_ROW *r = b->next;
 	const MARIADB_RPL_VALUE *c = r->columns;
 	const MARIADB_RPL_VALUE *tr;
 	int k;
 
-	b->next = r->next;
 	for (k = 0; k < NCOLS; k++)
 		if ((uint32_t)b->col[k] >= r->column_count)
 			return -1;
@@ -336,6 +359,42 @@ take_row(binlog *b, struct binlog_row *row)
 	return 0;
 }
 
+/* The next row of the event being returned: 1 with *row filled, 0 when
+ * none is left, -1 for a row that cannot be read.  An update's rows come
+ * in pairs (before, after): only a release (parked before, neither
+ * parked nor published after: outbox-admin parked release) gives its row
+ * after the update, with released set. */
+static int
+next_row(binlog *b, struct binlog_row *row)
+{
+	const MARIADB_RPL_ROW *before, *after;
+
+	while (b->next != NULL) {
+		if (!b->update) {
+			before = b->next;
+			b->next = before->next;
+			return take_row(b, before, row) == 0 ? 1 : -1;
+		}
+		before = b->next;
+		if ((after = before->next) == NULL)
+			return -1;
+		b->next = after->next;
+		if ((uint32_t)b->col[C_PARKED] >= before->column_count ||
+		    (uint32_t)b->col[C_PARKED] >= after->column_count ||
+		    (uint32_t)b->col[C_PUBLISHED] >= after->column_count)
+			return -1;
+		if (before->columns[b->col[C_PARKED]].is_null ||
+		    !after->columns[b->col[C_PARKED]].is_null ||
+		    !after->columns[b->col[C_PUBLISHED]].is_null)
+			continue;
+		if (take_row(b, after, row) != 0)
+			return -1;
+		row->released = 1;
+		return 1;
+	}
+	return 0;
+}
+
 int
 binlog_next(binlog *b, struct binlog_row *row)
 {
@@ -346,13 +405,16 @@ binlog_next(binlog *b, struct binlog_row *row)
 		return BINLOG_EOTHER;
 	}
 	for (;;) {
-		if (b->next != NULL) {
-			if (take_row(b, row) == 0)
-				return BINLOG_ROW;
+		switch (next_row(b, row)) {
+		case 1:
+			return BINLOG_ROW;
+		case -1:
 			snprintf(b->err, sizeof(b->err), "an outbox row with "
 			    "a NULL or missing column");
 			binlog_close(b);
 			return BINLOG_EOTHER;
+		default:
+			break;
 		}
 		if (b->ev != NULL) {
 			mariadb_free_rpl_event(b->ev);
@@ -365,6 +427,7 @@ binlog_next(binlog *b, struct binlog_row *row)
 			b->cur.domain = ev->event.gtid.domain_id;
 			b->cur.server = ev->server_id;
 			b->cur.seq = ev->event.gtid.sequence_nr;
+			b->when = ev->timestamp;
 			/* No XID ends a standalone event group (DDL). */
 			if (ev->event.gtid.flags & FL_STANDALONE) {
 				mariadb_free_rpl_event(ev);
@@ -395,6 +458,8 @@ binlog_next(binlog *b, struct binlog_row *row)
 			continue; /* kept: not freed below */
 		case WRITE_ROWS_COMPRESSED_EVENT_V1:
 		case WRITE_ROWS_COMPRESSED_EVENT:
+		case UPDATE_ROWS_COMPRESSED_EVENT_V1:
+		case UPDATE_ROWS_COMPRESSED_EVENT:
 			if (b->tmap == NULL || ev->event.rows.table_id !=
 			    b->tmap->event.table_map.table_id)
 				break;
@@ -407,10 +472,14 @@ binlog_next(binlog *b, struct binlog_row *row)
 			return BINLOG_EOTHER;
 		case WRITE_ROWS_EVENT_V1:
 		case WRITE_ROWS_EVENT:
+		case UPDATE_ROWS_EVENT_V1:
+		case UPDATE_ROWS_EVENT:
 			if (b->tmap == NULL || ev->event.rows.table_id !=
 			    b->tmap->event.table_map.table_id)
 				break;
 			b->ev = ev;
+			b->update = ev->event_type == UPDATE_ROWS_EVENT_V1 ||
+			    ev->event_type == UPDATE_ROWS_EVENT;
 			b->next = mariadb_rpl_extract_rows(b->rpl, b->tmap, ev);
 			if (b->next == NULL)
 				return fail(b, "decoding an outbox row");

@@ -33,13 +33,15 @@ enum binlog_err {
 	BINLOG_EOTHER = -3, /* anything else (a grant, a decoding failure) */
 };
 
-/* One inserted row; the pointers are valid until the next binlog_next.
+/* One inserted (or released) row; the pointers are valid until the next binlog_next.
  * The text columns are not NUL-terminated; trace is NULL when NULL. */
 struct binlog_row {
 	int64_t seq;
 	unsigned attempts;
 	const char *id, *event, *payload, *trace;
 	size_t idlen, evlen, plen, tracelen;
+	int released; /* an update released it from parked (outbox-admin
+	               * parked release): its row after the update */
 };
 
 typedef struct binlog binlog;
@@ -54,8 +56,9 @@ binlog *binlog_new(const struct db_params *p, const char *table,
 /* Closes and frees; NULL is a no-op. */
 void binlog_free(binlog *b);
 
-/* Connects and starts reading after gtid (a GTID list, "D-S-N,..."); NULL
- * or "": from the binary log's durable end now (SHOW MASTER STATUS, never
+/* Connects and starts reading after gtid (a GTID list, "D-S-N,..."; ""
+ * from the oldest binary log the server has); NULL: from the binary log's
+ * durable end now (SHOW MASTER STATUS, never
  * @@gtid_binlog_pos, which can name a transaction not yet synced).  0 or
  * an enum binlog_err (binlog_error says why).  A position the server does
  * not have shows only at the first binlog_next (BINLOG_EGONE). */
@@ -68,6 +71,13 @@ int binlog_next(binlog *b, struct binlog_row *row);
 /* The GTID list up to the last transaction whose end was read (its rows
  * all returned before): the position to store once they are published. */
 const char *binlog_gtid(const binlog *b);
+/* The server's timestamp (epoch seconds) of the last transaction whose
+ * start was read; 0 before the first. */
+unsigned long binlog_commit_time(const binlog *b);
+/* 1 when the server has sent more than what was read (the socket is
+ * readable): the caller may wait for it before publishing what it
+ * holds.  0 can also mean that it is in the library's buffer. */
+int binlog_pending(const binlog *b);
 /* The last error, for the log (no secrets). */
 const char *binlog_error(const binlog *b);
 
