@@ -3,7 +3,8 @@
  * relay gave up on after RELAY_MAX_ATTEMPTS refusals (parked_at set,
  * next_attempt_at far in the future: no poll reaches them), and their
  * release for a new try: parked_at NULL, attempts 0, next_attempt_at NULL
- * (a fresh row again, polled in seq order), in one UPDATE.  The admin's
+ * (a fresh row again, polled in seq order; in binlog mode the relay reads
+ * the release from the binary log), in one UPDATE.  The admin's
  * login may update those three columns of outbox and nothing else
  * (migration 012).
  */
@@ -20,7 +21,8 @@
 #define PARKED_LIST_MAX 1000
 
 /* Through ix_outbox_due: parked rows are unpublished ones, with
- * next_attempt_at 9999-12-31 (relay/publish.c; migration 010).  In binlog
+ * next_attempt_at 9999-12-31 (relay/publish.c, relay/binlog_loop.c;
+ * migration 010).  In binlog
  * mode every row has published_at NULL: next_attempt_at keeps the read
  * to the parked ones. */
 static const char SQL_PARKED[] =
@@ -29,13 +31,13 @@ static const char SQL_PARKED[] =
     "next_attempt_at >= '9999-12-31' AND parked_at IS NOT NULL "
     "ORDER BY seq LIMIT 1000";
 
-/* A stored binlog position: the relay runs in binlog mode. */
-static const char SQL_BINLOG_MODE[] =
-    "SELECT COUNT(*) FROM outbox_relay_position";
-
+/* The same range: in binlog mode "published_at IS NULL" alone is every
+ * row, which the UPDATE would read and lock (the app's inserts into that
+ * range would wait for it). */
 static const char SQL_RELEASE_ALL[] =
     "UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = "
-    "NULL WHERE published_at IS NULL AND parked_at IS NOT NULL";
+    "NULL WHERE published_at IS NULL AND next_attempt_at >= '9999-12-31' "
+    "AND parked_at IS NOT NULL";
 
 struct parked_list {
 	json_t *rows;
@@ -195,43 +197,6 @@ out:
 	return rc;
 }
 
-static int
-parked_count_row(void *ud, const struct db_col *c, size_t n)
-{
-	long long *v = ud;
-
-	if (n < 1 || c[0].is_null)
-		return -1;
-	*v = strtoll(c[0].s, NULL, 10);
-	return 0;
-}
-
-/* 1 (logged) when the relay runs in binlog mode (a stored position): a
- * released row would never be published again, the binlog relay reads
- * the inserts of the binary log, not the table; and it would count as
- * published (its seq is below the position, and no longer parked).  0
- * in poll mode, -1 (logged) when the database cannot say. */
-static int
-parked_binlog_mode(db_conn *c)
-{
-	long long n = 0;
-
-	if (db_query(c, SQL_BINLOG_MODE, NULL, 0, parked_count_row, &n,
-	    NULL) != DB_OK) {
-		log_warnx("parked release: binlog position: %s", db_error(c));
-		return -1;
-	}
-	if (n == 0)
-		return 0;
-	log_warnx("parked release: refused: the relay runs in binlog mode "
-	    "(outbox_relay_position holds its position), which publishes the "
-	    "rows the binary log inserts and never reads a released one "
-	    "again; released, it would count as published without being "
-	    "sent.  Nothing released (README, \"What published means in "
-	    "binlog mode\")");
-	return 1;
-}
-
 int
 admin_parked(const struct admin_config *cfg, const struct admin_args *a)
 {
@@ -247,10 +212,6 @@ admin_parked(const struct admin_config *cfg, const struct admin_args *a)
 		rc = parked_list(c, a);
 		db_free(c);
 		return rc;
-	}
-	if ((rc = parked_binlog_mode(c)) != 0) {
-		db_free(c);
-		return rc == 1 ? ADMIN_REFUSED : ADMIN_NO_SERVER;
 	}
 	doc = json_object();
 	if (a->all) {

@@ -708,36 +708,6 @@ START_TEST(status_reads_the_binlog_position)
 }
 END_TEST
 
-/* The binlog relay reads inserts from the binary log, never a released
- * row: a release would count the row as published without a message. */
-START_TEST(parked_release_is_refused_in_binlog_mode)
-{
-	struct h_daemon a = { 0 };
-	char s0[32];
-
-	outbox_row("NULL", 5, PARKED_AT, "UTC_TIMESTAMP(6)",
-	    "UTC_TIMESTAMP(6)");
-	outbox_row("NULL", 0, "NULL", "NULL", "UTC_TIMESTAMP(6)");
-	snprintf(s0, sizeof(s0), "%lld", seq_of(0));
-	binlog_position_at(seq_of(1));
-
-	ck_assert_int_eq(ADMIN(&a, NULL, "parked", "release", s0), 1);
-	ck_assert(h_log_contains(&a, "refused: the relay runs in binlog "
-	    "mode"));
-	ck_assert_int_eq(ADMIN(&a, NULL, "parked", "release", "--all"), 1);
-	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE parked_at "
-	    "IS NOT NULL AND attempts = 5", NULL, 0), 1);
-	/* Listing them is fine. */
-	ck_assert_int_eq(ADMIN(&a, NULL, "parked", "list"), 0);
-	ck_assert(h_log_contains(&a, "1 parked row"));
-	/* Back in poll mode (no position), the release works. */
-	h_sql("DELETE FROM outbox_relay_position");
-	ck_assert_int_eq(ADMIN(&a, NULL, "parked", "release", s0), 0);
-	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE parked_at "
-	    "IS NOT NULL", NULL, 0), 0);
-}
-END_TEST
-
 /* Bad input: 1, before any server is asked. */
 START_TEST(bad_input_is_refused)
 {
@@ -777,7 +747,6 @@ it_admin_suite(void)
 	    purge_asks_unless_yes, NULL };
 	const TTest *const outbox[] = { status_counts_known_rows,
 	    status_reads_the_binlog_position,
-	    parked_release_is_refused_in_binlog_mode,
 	    parked_list_and_release, bad_input_is_refused, NULL };
 	Suite *s = suite_create("admin");
 
