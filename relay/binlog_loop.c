@@ -857,7 +857,7 @@ static enum bl_out
 start_stream(struct brelay *r)
 {
 	char gtid[BL_GTID_LEN];
-	int64_t seq;
+	int64_t seq = -1;
 	int rc;
 
 	if (!r->have_pos) {
@@ -1183,6 +1183,12 @@ run(struct brelay *r)
 		if (rc == 0) {
 			if (mq_service(r->mq) == -1)
 				(void)link_failed(&r->mql, mq_error(r->mq));
+			/* A standby's gauges too: without a leader they still
+			 * show the backlog growing (the alerts read the max). */
+			if (backlog_due(&r->backlog, clock_ms()) &&
+			    backlog_step(&r->backlog, r->db, clock_ms()) !=
+			    DB_OK)
+				log_debug("backlog sample: %s", db_error(r->db));
 			continue;
 		}
 		o = stream(r);
@@ -1325,6 +1331,9 @@ relay_run_binlog(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	backlog_init(&r.backlog, clock_ms());
 	retention_init(&r.ret, cfg->retention_hours,
 	    cfg->retention_interval_s, clock_ms());
+	/* published_at stays NULL here: both read the stored position. */
+	backlog_binlog_mode(&r.backlog, 1);
+	retention_binlog_mode(&r.ret, 1);
 	r.resolved_seq = r.stored_seq = -1;
 	relay_metrics_binlog_leader(0);
 	switch (check_server(&r)) {
