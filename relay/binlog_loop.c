@@ -857,7 +857,7 @@ static enum bl_out
 start_stream(struct brelay *r)
 {
 	char gtid[BL_GTID_LEN];
-	int64_t seq;
+	int64_t seq = -1;
 	int rc;
 
 	if (!r->have_pos) {
