@@ -88,8 +88,10 @@
  * the batches in flight and a few more steps fit in the rest. */
 #define BL_FIFO_MAX (2 * BL_RETRY_MAX + 4 * RELAY_INFLIGHT_MAX + 16)
 #define BL_FIFO_WAIT (2 * BL_RETRY_MAX)
-/* Least time between two stores of the position while busy. */
+/* Least time between two stores of the position while busy, and while
+ * only transactions without outbox rows pass. */
 #define BL_STORE_MS 100
+#define BL_STORE_IDLE_MS 10000
 /* Longest a transaction's rows wait, while more events stream in, for
  * the next transactions to share their batch. */
 #define BL_FLUSH_MS 1
@@ -279,6 +281,12 @@ store(struct brelay *r, int force)
 	    r->pos.pos_seq == r->stored_seq))
 		return DB_OK;
 	if (!force && now - r->stored_ms < BL_STORE_MS)
+		return DB_OK;
+	/* Only transactions without outbox rows passed (the worker's, and
+	 * this relay's own stores, which would otherwise be stored at every
+	 * heartbeat): stored now and then. */
+	if (r->pos.pos_seq == r->stored_seq && r->stored[0] != '\0' &&
+	    now - r->stored_ms < BL_STORE_IDLE_MS)
 		return DB_OK;
 	if ((rc = position_store(r->db, r->pos.pos, r->pos.pos_seq)) != DB_OK)
 		return rc;
