@@ -71,12 +71,12 @@
 #include "mq.h"
 #include "outbatch.h"
 #include "poll.h"
+#include "posfifo.h"
 #include "position.h"
 #include "publish.h"
 #include "relay_metrics.h"
 #include "retention.h"
 
-#define BL_GTID_LEN 1024
 /* Messages waiting for a retry, and their bytes: past either the reader
  * waits.  The batches in flight and the one being filled may still add
  * theirs: the list has room for them. */
@@ -88,8 +88,10 @@
  * the batches in flight and a few more steps fit in the rest. */
 #define BL_FIFO_MAX (2 * BL_RETRY_MAX + 4 * RELAY_INFLIGHT_MAX + 16)
 #define BL_FIFO_WAIT (2 * BL_RETRY_MAX)
-/* Least time between two stores of the position while busy. */
+/* Least time between two stores of the position while busy, and while
+ * only transactions without outbox rows pass. */
 #define BL_STORE_MS 100
+#define BL_STORE_IDLE_MS 10000
 /* Longest a transaction's rows wait, while more events stream in, for
  * the next transactions to share their batch. */
 #define BL_FLUSH_MS 1
@@ -118,20 +120,11 @@ enum bl_out {
 struct bslot {
 	struct outbatch b;
 	int ends;              /* its last row ended a transaction */
-	char gtid[BL_GTID_LEN]; /* the position after it, when ends */
+	char gtid[POSFIFO_GTID_LEN]; /* the position after it, when ends */
 	int64_t max_seq;       /* -1: no row */
 	int alone;             /* sent while careful: a refusal is its own */
 	long long first_ms;    /* when its first row was read */
 	double sent;
-};
-
-/* A finished batch, in the position's FIFO. */
-struct entry {
-	uint64_t id;
-	int has_gtid;
-	char gtid[BL_GTID_LEN];
-	int64_t max_seq;
-	unsigned pending;      /* its messages in the retry list */
 };
 
 /* A message tried again later. */
@@ -167,16 +160,10 @@ struct brelay {
 	size_t streamed;       /* rows read since the stream started */
 	int redeclare;         /* a message came back unroutable */
 	double nack_moved;
-	/* The position. */
-	struct entry *fifo;
-	size_t fhead, flen;
-	uint64_t next_id;
-	int have_pos;          /* resolved holds a position */
+	/* The position: finished batches, and how far they are done. */
+	struct posfifo pos;
 	int gone;              /* the server no longer has it: recover */
-	char resolved[BL_GTID_LEN]; /* everything before it confirmed or
-	                        * parked */
-	int64_t resolved_seq;
-	char stored[BL_GTID_LEN];
+	char stored[POSFIFO_GTID_LEN];
 	int64_t stored_seq;
 	long long stored_ms;
 	/* Retries. */
@@ -281,67 +268,6 @@ lock_take(struct brelay *r)
 
 /* ---- the position ----------------------------------------------------- */
 
-static struct entry *
-fifo_at(struct brelay *r, size_t i)
-{
-	return &r->fifo[(r->fhead + i) % BL_FIFO_MAX];
-}
-
-static struct entry *
-fifo_find(struct brelay *r, uint64_t id)
-{
-	size_t i;
-
-	for (i = 0; i < r->flen; i++)
-		if (fifo_at(r, i)->id == id)
-			return fifo_at(r, i);
-	return NULL;
-}
-
-/* Appends a finished batch's entry (merged into the last one when
- * neither holds a retry); returns its id. */
-static uint64_t
-fifo_push(struct brelay *r, int has_gtid, const char *gtid, int64_t max_seq,
-    unsigned pending)
-{
-	struct entry *e = r->flen > 0 ? fifo_at(r, r->flen - 1) : NULL;
-
-	if (e == NULL || e->pending > 0 || pending > 0) {
-		/* BL_FIFO_MAX covers every entry that can exist at once. */
-		e = fifo_at(r, r->flen++);
-		memset(e, 0, sizeof(*e));
-		e->id = ++r->next_id;
-		e->max_seq = -1;
-	}
-	if (has_gtid) {
-		e->has_gtid = 1;
-		snprintf(e->gtid, sizeof(e->gtid), "%s", gtid);
-	}
-	if (max_seq > e->max_seq)
-		e->max_seq = max_seq;
-	e->pending += pending;
-	return e->id;
-}
-
-/* Moves the position over the finished entries at the front. */
-static void
-advance(struct brelay *r)
-{
-	struct entry *e;
-
-	while (r->flen > 0 && (e = fifo_at(r, 0))->pending == 0) {
-		if (e->has_gtid) {
-			snprintf(r->resolved, sizeof(r->resolved), "%s",
-			    e->gtid);
-			r->have_pos = 1;
-		}
-		if (e->max_seq > r->resolved_seq)
-			r->resolved_seq = e->max_seq;
-		r->fhead = (r->fhead + 1) % BL_FIFO_MAX;
-		r->flen--;
-	}
-}
-
 /* Stores the position when it moved, at most every BL_STORE_MS unless
  * forced.  A db_rc. */
 static int
@@ -350,17 +276,22 @@ store(struct brelay *r, int force)
 	long long now = clock_ms();
 	int rc;
 
-	advance(r);
-	if (!r->have_pos || (strcmp(r->resolved, r->stored) == 0 &&
-	    r->resolved_seq == r->stored_seq))
+	(void)posfifo_advance(&r->pos);
+	if (!r->pos.have_pos || (strcmp(r->pos.pos, r->stored) == 0 &&
+	    r->pos.pos_seq == r->stored_seq))
 		return DB_OK;
 	if (!force && now - r->stored_ms < BL_STORE_MS)
 		return DB_OK;
-	if ((rc = position_store(r->db, r->resolved, r->resolved_seq)) !=
-	    DB_OK)
+	/* Only transactions without outbox rows passed (the worker's, and
+	 * this relay's own stores, which would otherwise be stored at every
+	 * heartbeat): stored now and then. */
+	if (r->pos.pos_seq == r->stored_seq && r->stored[0] != '\0' &&
+	    now - r->stored_ms < BL_STORE_IDLE_MS)
+		return DB_OK;
+	if ((rc = position_store(r->db, r->pos.pos, r->pos.pos_seq)) != DB_OK)
 		return rc;
-	snprintf(r->stored, sizeof(r->stored), "%s", r->resolved);
-	r->stored_seq = r->resolved_seq;
+	snprintf(r->stored, sizeof(r->stored), "%s", r->pos.pos);
+	r->stored_seq = r->pos.pos_seq;
 	r->stored_ms = now;
 	relay_metrics_binlog_position(r->stored_seq);
 	return DB_OK;
@@ -400,7 +331,7 @@ static int
 retries_full(const struct brelay *r)
 {
 	return r->nretries >= BL_RETRY_MAX || r->retry_bytes >= BL_RETRY_BYTES ||
-	    r->flen >= BL_FIFO_WAIT;
+	    r->pos.len >= BL_FIFO_WAIT;
 }
 
 /* Parks row seq after its last attempt (as the poll mode does).  A
@@ -473,10 +404,7 @@ retry_add(struct brelay *r, int64_t seq, unsigned attempts, uint64_t entry,
 static void
 retry_drop(struct brelay *r, size_t i)
 {
-	struct entry *e = fifo_find(r, r->retries[i].entry);
-
-	if (e != NULL && e->pending > 0)
-		e->pending--;
+	posfifo_done(&r->pos, r->retries[i].entry);
 	if (r->retries[i].body != NULL)
 		r->retry_bytes -= r->retries[i].row.len;
 	free(r->retries[i].body);
@@ -677,7 +605,16 @@ finish_oldest(struct brelay *r)
 	for (i = 0; i < b->n; i++)
 		pending += b->msgs[i].result != MQ_ACKED;
 	pending += (unsigned)b->nbad;
-	id = fifo_push(r, s->ends, s->gtid, s->max_seq, pending);
+	/* BL_FIFO_WAIT keeps room for every batch in flight. */
+	id = posfifo_push(&r->pos, s->ends, s->gtid, s->max_seq, pending);
+	if (id == 0) {
+		/* Cannot happen (BL_FIFO_WAIT); were it to, the stream
+		 * starts again from the position rather than lose track. */
+		log_warnx("binlog mode: no room to track a finished batch; "
+		    "reading again from the position");
+		slot_clear(s);
+		return BL_READER;
+	}
 	for (i = 0; i < b->n && o == BL_OK; i++) {
 		enum mq_result res = b->msgs[i].result;
 		unsigned att = b->rows[i].attempts;
@@ -690,7 +627,7 @@ finish_oldest(struct brelay *r)
 		if (rc < 0)
 			o = BL_DB;
 		else if (rc == 1)
-			fifo_find(r, id)->pending--;
+			posfifo_done(&r->pos, id);
 		else if (retry_add(r, b->rows[i].seq, att, id, due, b, i,
 		    NULL) == -1)
 			o = BL_DB;
@@ -706,7 +643,7 @@ finish_oldest(struct brelay *r)
 		if (rc < 0)
 			o = BL_DB;
 		else if (rc == 1)
-			fifo_find(r, id)->pending--;
+			posfifo_done(&r->pos, id);
 		else
 			(void)retry_add(r, b->bad[i].seq, att, id, due, NULL,
 			    0, b->bad[i].reason);
@@ -824,7 +761,7 @@ scan_table(struct brelay *r, long long *rows)
 static enum bl_out
 recover(struct brelay *r, int first)
 {
-	char end[BL_GTID_LEN];
+	char end[POSFIFO_GTID_LEN];
 	long long rows = 0;
 	enum bl_out o;
 
@@ -845,7 +782,7 @@ recover(struct brelay *r, int first)
 	relay_metrics_binlog_recovery(first);
 	if ((o = scan_table(r, &rows)) != BL_OK)
 		return o;
-	(void)fifo_push(r, 1, end, -1, 0);
+	(void)posfifo_push(&r->pos, 1, end, -1, 0);
 	log_info("binlog mode: %lld rows of the table published", rows);
 	if (store(r, 1) != DB_OK)
 		return BL_DB;
@@ -856,20 +793,19 @@ recover(struct brelay *r, int first)
 static enum bl_out
 start_stream(struct brelay *r)
 {
-	char gtid[BL_GTID_LEN];
+	char gtid[POSFIFO_GTID_LEN];
 	int64_t seq = -1;
 	int rc;
 
-	if (!r->have_pos) {
+	if (!r->pos.have_pos) {
 		rc = position_load(r->db, gtid, sizeof(gtid), &seq);
 		if (rc < 0)
 			return BL_DB;
 		if (rc == 0)
 			return recover(r, 1);
-		snprintf(r->resolved, sizeof(r->resolved), "%s", gtid);
+		posfifo_set(&r->pos, gtid, seq);
 		snprintf(r->stored, sizeof(r->stored), "%s", gtid);
-		r->resolved_seq = r->stored_seq = seq;
-		r->have_pos = 1;
+		r->stored_seq = seq;
 		relay_metrics_binlog_position(seq);
 	}
 	if (r->gone) {
@@ -878,8 +814,8 @@ start_stream(struct brelay *r)
 	}
 	r->streamed = 0;
 	log_info("binlog mode: reading the binary log after %s",
-	    r->resolved[0] != '\0' ? r->resolved : "its start");
-	if (binlog_start(r->bl, r->resolved) != 0)
+	    r->pos.pos[0] != '\0' ? r->pos.pos : "its start");
+	if (binlog_start(r->bl, r->pos.pos) != 0)
 		return BL_READER;
 	return BL_OK;
 }
@@ -959,7 +895,7 @@ settle_idle(struct brelay *r, int force)
 		return o;
 	s = filling(r);
 	if (s->b.n + s->b.nbad == 0 && s->ends) {
-		(void)fifo_push(r, 1, s->gtid, -1, 0);
+		(void)posfifo_push(&r->pos, 1, s->gtid, -1, 0);
 		slot_clear(s);
 	}
 	if (store(r, force) != DB_OK)
@@ -1081,14 +1017,14 @@ settle(struct brelay *r, enum bl_out why)
 	(void)finish_all(r);
 	s = filling(r);
 	if (s->b.n + s->b.nbad == 0 && s->ends)
-		(void)fifo_push(r, 1, s->gtid, -1, 0);
+		(void)posfifo_push(&r->pos, 1, s->gtid, -1, 0);
 	slot_clear(s);
 	/* A relay that lost the lock leaves the position to the leader. */
 	if (why != BL_DB && why != BL_LOST_LOCK && store(r, 1) != DB_OK)
 		log_debug("binlog mode: position not stored: %s",
 		    db_error(r->db));
 	retries_clear(r);
-	r->fhead = r->flen = 0;
+	posfifo_clear(&r->pos);
 	r->head = r->count = 0;
 }
 
@@ -1155,10 +1091,9 @@ contend(struct brelay *r, int *said)
 	relay_metrics_binlog_takeover();
 	log_info("binlog mode: leading (lock %s)", r->lock_name);
 	/* What another leader stored meanwhile is read again. */
-	r->have_pos = 0;
+	posfifo_forget(&r->pos);
 	r->stored[0] = '\0';
 	r->stored_seq = -1;
-	r->resolved_seq = -1;
 	return 1;
 }
 
@@ -1264,7 +1199,7 @@ brelay_free(struct brelay *r)
 
 	retries_clear(r);
 	free(r->retries);
-	free(r->fifo);
+	posfifo_free(&r->pos);
 	outbatch_free(&r->rb);
 	for (i = 0; i < RELAY_INFLIGHT_MAX; i++)
 		outbatch_free(&r->slot[i].b);
@@ -1306,10 +1241,10 @@ relay_run_binlog(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	r.db = db_new(&cfg->db);
 	r.bl = binlog_new(&r.rp, "outbox", server_id,
 	    (unsigned)cfg->binlog_heartbeat_ms);
-	r.fifo = calloc(BL_FIFO_MAX, sizeof(*r.fifo));
+
 	r.retries = calloc(BL_RETRY_CAP, sizeof(*r.retries));
 	if (r.mq == NULL || r.pub == NULL || r.db == NULL || r.bl == NULL ||
-	    r.fifo == NULL || r.retries == NULL ||
+	    posfifo_init(&r.pos, BL_FIFO_MAX) == -1 || r.retries == NULL ||
 	    outbatch_init(&r.rb, 1) == -1)
 		goto nomem;
 	outbatch_set_max_body(&r.rb, (size_t)cfg->max_message_bytes);
@@ -1334,7 +1269,7 @@ relay_run_binlog(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	/* published_at stays NULL here: both read the stored position. */
 	backlog_binlog_mode(&r.backlog, 1);
 	retention_binlog_mode(&r.ret, 1);
-	r.resolved_seq = r.stored_seq = -1;
+	r.stored_seq = -1;
 	relay_metrics_binlog_leader(0);
 	switch (check_server(&r)) {
 	case 0:
