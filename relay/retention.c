@@ -26,7 +26,12 @@ static struct chunkdel old_published = {
  *   - older than the retention, as in poll mode;
  *   - seq at or below the position's last_seq (no position, or a NULL
  *     last_seq: nothing is deleted);
- *   - not parked (as in poll mode, where a parked row is unpublished);
+ *   - not parked (as in poll mode, where a parked row is unpublished),
+ *     and not released since the same cutoff as below: outbox-admin
+ *     parked release sets next_attempt_at to the release time, and a
+ *     row released after the position is published again (or parked
+ *     again: its row must still be there) only when the relay reads
+ *     that release from the binary log;
  *   - created RETENTION_TXN_MARGIN_S before both the position's
  *     updated_at and the created_at of the row last_seq names.  A row
  *     with a lower seq than last_seq may come from a transaction that
@@ -59,19 +64,27 @@ static struct chunkdel old_published = {
 #define STR(x) STR_(x)
 #define BINLOG_LAST_SEQ \
 	"(SELECT last_seq FROM outbox_relay_position WHERE id = 1)"
+#define BINLOG_CUT \
+	"(SELECT LEAST(p.updated_at, o.created_at) - INTERVAL " \
+	STR(RETENTION_TXN_MARGIN_S) " SECOND FROM outbox_relay_position p " \
+	"JOIN outbox o ON o.seq = p.last_seq WHERE p.id = 1)"
 #define BINLOG_OLD \
-	"created_at < LEAST(UTC_TIMESTAMP(6) - INTERVAL ? HOUR, (SELECT " \
-	"LEAST(p.updated_at, o.created_at) FROM outbox_relay_position p " \
-	"JOIN outbox o ON o.seq = p.last_seq WHERE p.id = 1) - INTERVAL " \
-	STR(RETENTION_TXN_MARGIN_S) " SECOND)"
+	"created_at < UTC_TIMESTAMP(6) - INTERVAL ? HOUR AND GREATEST(" \
+	"created_at, COALESCE(next_attempt_at, created_at)) < " BINLOG_CUT
+#define BINLOG_DELETE_HEAD \
+	"DELETE FROM outbox WHERE seq <= " BINLOG_LAST_SEQ " AND parked_at " \
+	"IS NULL AND " BINLOG_OLD " AND seq IN ("
+
 static struct chunkdel binlog_published = {
-	"SELECT seq FROM (SELECT seq, created_at FROM outbox WHERE seq <= "
-	    BINLOG_LAST_SEQ " AND parked_at IS NULL ORDER BY seq LIMIT 500) w "
-	    "WHERE " BINLOG_OLD,
-	"DELETE FROM outbox WHERE seq <= " BINLOG_LAST_SEQ " AND parked_at "
-	    "IS NULL AND " BINLOG_OLD " AND seq IN (",
+	"SELECT seq FROM (SELECT seq, created_at, next_attempt_at FROM outbox "
+	    "WHERE seq <= " BINLOG_LAST_SEQ " AND parked_at IS NULL ORDER BY "
+	    "seq LIMIT 500) w WHERE " BINLOG_OLD,
+	BINLOG_DELETE_HEAD,
 	1, { 0 },
 };
+
+_Static_assert(sizeof(BINLOG_DELETE_HEAD) - 1 <= CHUNKDEL_HEAD_MAX,
+    "chunkdel builds the delete in a buffer of its own");
 
 _Static_assert(RETENTION_CHUNK == CHUNKDEL_ROWS, "a chunk of chunkdel's");
 

@@ -612,7 +612,7 @@ START_TEST(parked_list_and_release)
 	json_decref(doc);
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE seq = "
 	    "(SELECT MIN(seq) FROM outbox) AND parked_at IS NULL AND attempts "
-	    "= 0 AND next_attempt_at IS NULL", NULL, 0), 1);
+	    "= 0 AND next_attempt_at <= UTC_TIMESTAMP(6)", NULL, 0), 1);
 	/* The row that was not parked is untouched. */
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE attempts "
 	    "= 1 AND next_attempt_at IS NOT NULL", NULL, 0), 1);

@@ -9,7 +9,8 @@
  *   - the relay's retention (relay/retention.c): binlog mode deletes only
  *     old rows at or below last_seq, never parked ones, and keeps those
  *     created within RETENTION_TXN_MARGIN_S of the position (a long
- *     transaction may not be read yet); in chunks; poll mode as before;
+ *     transaction may not be read yet), nor those released since; in
+ *     chunks; poll mode as before;
  *   - outbox-audit with a stored position: rows at or below it are
  *     published, the others and the parked ones are not.
  * The position is written by hand with relay/position.c on the relay's
@@ -286,6 +287,33 @@ START_TEST(retention_binlog_keeps_a_margin_for_long_transactions)
 }
 END_TEST
 
+/* outbox-admin parked release sets next_attempt_at to the release time:
+ * a row released after the position is kept until the relay has read
+ * the release (it may park the row again), as long as a row created then
+ * would be. */
+START_TEST(retention_binlog_keeps_a_row_released_after_the_position)
+{
+	db_conn *c = h_role_db("RELAY");
+
+	/* 1..10 created 5 h ago: 3 released now, 4 released 4 h ago; 11
+	 * (the position's row) 90 min ago; a retention of 1 h. */
+	h_rows_insert(1, 11);
+	created_hours_ago(1, 10, 5);
+	h_sql("UPDATE outbox SET created_at = UTC_TIMESTAMP(6) - INTERVAL 90 "
+	    "MINUTE WHERE seq = 11");
+	h_sql("UPDATE outbox SET attempts = 0, last_error = 'test: refused', "
+	    "next_attempt_at = UTC_TIMESTAMP(6) WHERE seq = 3");
+	h_sql("UPDATE outbox SET attempts = 0, last_error = 'test: refused', "
+	    "next_attempt_at = UTC_TIMESTAMP(6) - INTERVAL 4 HOUR WHERE seq = "
+	    "4");
+	ck_assert_int_eq(position_store(c, "0-1-11", 11), DB_OK);
+	ck_assert_int_eq(sweep(1, 1), 9);
+	ck_assert_int_eq(rows_left("seq <= 10"), 1);
+	ck_assert_int_eq(rows_left("seq = 3"), 1);
+	db_free(c);
+}
+END_TEST
+
 /* ---- the audit ---- */
 
 /* The whole system empty, and seq from 1 again. */
@@ -347,7 +375,8 @@ it_published_suite(void)
 	    backlog_step_sets_the_gauges, NULL };
 	const TTest *const retention[] = {
 	    retention_binlog_keeps_what_the_position_does_not_cover,
-	    retention_binlog_keeps_a_margin_for_long_transactions, NULL };
+	    retention_binlog_keeps_a_margin_for_long_transactions,
+	    retention_binlog_keeps_a_row_released_after_the_position, NULL };
 	const TTest *const audit[] = { audit_reads_the_binlog_position,
 	    NULL };
 	Suite *s = suite_create("published");
