@@ -98,6 +98,8 @@
 /* Single messages refused in a row that mean the broker refuses
  * everything, not one message (as loop.c). */
 #define BL_REFUSALS_SYSTEMIC 3
+/* Longest time between two services of the broker connection. */
+#define BL_SERVICE_MS 1000
 /* Seconds a standby waits for the lock in one GET_LOCK. */
 #define BL_STANDBY_WAIT_S 1
 /* Rows whose failed attempts are remembered across restarts of the
@@ -157,6 +159,7 @@ struct brelay {
 	int nslots, head, count;
 	size_t careful;        /* rows to publish one at a time */
 	int refused_in_row;    /* single messages refused in a row */
+	long long serviced_ms; /* the broker connection last serviced */
 	size_t streamed;       /* rows read since the stream started */
 	int redeclare;         /* a message came back unroutable */
 	double nack_moved;
@@ -924,6 +927,13 @@ chores(struct brelay *r)
 	}
 	if ((o = still_leading(r, 1)) != BL_OK)
 		return o;
+	/* The broker's heartbeats, while the binary log streams
+	 * transactions without outbox rows (nothing is published). */
+	if (clock_ms() - r->serviced_ms >= BL_SERVICE_MS) {
+		r->serviced_ms = clock_ms();
+		if (mq_service(r->mq) == -1)
+			return BL_MQ;
+	}
 	if (retention_due(&r->ret, clock_ms()) &&
 	    retention_step(&r->ret, r->db, clock_ms()) != DB_OK)
 		log_warnx("retention: %s; trying again later",
