@@ -694,9 +694,9 @@ END_TEST
 /* ---- what published means, with the relay in binlog mode ---- */
 
 /* published_at stays NULL: the relay's retention deletes what its stored
- * position covers (never a parked row), and its backlog gauges count the
- * rows above the position and the parked ones (README, "What published
- * means in binlog mode"). */
+ * position covers (never a parked row), its backlog gauges count the
+ * rows above the position and the parked ones, and so does the audit
+ * (README, "What published means in binlog mode"). */
 START_TEST(binlog_relay_gauges_and_retention_read_the_position)
 {
 	char metrics[64], pass[300];
@@ -733,6 +733,13 @@ START_TEST(binlog_relay_gauges_and_retention_read_the_position)
 	h_wait_metric_is(port, "outbox_relay_backlog_rows", 1, 30000);
 	ck_assert(h_metric(port, "outbox_relay_oldest_unpublished_seconds") >
 	    47 * 3600);
+	/* The audit: the parked row is the one unpublished row. */
+	ck_assert_int_eq(h_audit(&s, "binlog-relay", NULL), 1);
+	ck_assert_msg(h_audit_says(&s, "FAIL", "outbox rows unpublished "
+	    "longer than the grace", 1), "see %s", s.log);
+	ck_assert(h_audit_says(&s, "FAIL", "outbox rows parked "
+	    "(RELAY_MAX_ATTEMPTS refusals)", 1));
+	memset(&s, 0, sizeof(s));
 	/* A standby samples too: without a leader its gauges still tell. */
 	port = h_free_port();
 	snprintf(metrics, sizeof(metrics), "RELAY_METRICS_PORT=%d", port);
