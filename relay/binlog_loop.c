@@ -935,6 +935,10 @@ chores(struct brelay *r)
 	}
 	if ((o = still_leading(r, 1)) != BL_OK)
 		return o;
+	/* While the stream is busy too (at most every BL_STORE_MS): a
+	 * restart then publishes again only the last moments. */
+	if (store(r, 0) != DB_OK)
+		return BL_DB;
 	/* The broker's heartbeats, while the binary log streams
 	 * transactions without outbox rows (nothing is published). */
 	if (clock_ms() - r->serviced_ms >= BL_SERVICE_MS) {
