@@ -14,6 +14,7 @@
 
 #include <mysql.h>
 #include <mariadb_rpl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@ struct binlog {
 	int col[NCOLS];          /* column index of each, from tmap */
 	struct gtid done[MAX_DOMAINS], cur;
 	size_t ndone;
+	unsigned long when;      /* the current transaction's timestamp */
 	char gtid[1024];
 	char err[256];
 };
@@ -91,6 +93,25 @@ const char *
 binlog_gtid(const binlog *b)
 {
 	return b->gtid;
+}
+
+unsigned long
+binlog_commit_time(const binlog *b)
+{
+	return b->when;
+}
+
+int
+binlog_pending(const binlog *b)
+{
+	struct pollfd p;
+
+	if (b->my == NULL)
+		return 0;
+	p.fd = (int)mysql_get_socket(b->my);
+	p.events = POLLIN;
+	p.revents = 0;
+	return p.fd >= 0 && poll(&p, 1, 0) > 0;
 }
 
 const char *
@@ -230,7 +251,7 @@ binlog_start(binlog *b, const char *gtid)
 
 	binlog_close(b);
 	b->err[0] = '\0';
-	if (gtid != NULL && *gtid != '\0' && gtid_parse(b, gtid) != 0) {
+	if (gtid != NULL && gtid_parse(b, gtid) != 0) {
 		snprintf(b->err, sizeof(b->err), "not a GTID list: %.100s",
 		    gtid);
 		return BINLOG_EOTHER;
@@ -243,7 +264,7 @@ binlog_start(binlog *b, const char *gtid)
 	if (mysql_real_connect(b->my, b->p.host, b->p.user, b->p.pass, NULL,
 	    (unsigned)b->p.port, NULL, 0) == NULL)
 		return fail(b, "connect");
-	if ((gtid == NULL || *gtid == '\0') && (rc = current_gtid(b)) != 0)
+	if (gtid == NULL && (rc = current_gtid(b)) != 0)
 		return rc;
 	snprintf(sql, sizeof(sql), "SET @mariadb_slave_capability = 4, "
 	    "@master_binlog_checksum = @@global.binlog_checksum, "
@@ -365,6 +386,7 @@ binlog_next(binlog *b, struct binlog_row *row)
 			b->cur.domain = ev->event.gtid.domain_id;
 			b->cur.server = ev->server_id;
 			b->cur.seq = ev->event.gtid.sequence_nr;
+			b->when = ev->timestamp;
 			/* No XID ends a standalone event group (DDL). */
 			if (ev->event.gtid.flags & FL_STANDALONE) {
 				mariadb_free_rpl_event(ev);

@@ -54,8 +54,9 @@ binlog *binlog_new(const struct db_params *p, const char *table,
 /* Closes and frees; NULL is a no-op. */
 void binlog_free(binlog *b);
 
-/* Connects and starts reading after gtid (a GTID list, "D-S-N,..."); NULL
- * or "": from the binary log's durable end now (SHOW MASTER STATUS, never
+/* Connects and starts reading after gtid (a GTID list, "D-S-N,..."; ""
+ * from the oldest binary log the server has); NULL: from the binary log's
+ * durable end now (SHOW MASTER STATUS, never
  * @@gtid_binlog_pos, which can name a transaction not yet synced).  0 or
  * an enum binlog_err (binlog_error says why).  A position the server does
  * not have shows only at the first binlog_next (BINLOG_EGONE). */
@@ -68,6 +69,13 @@ int binlog_next(binlog *b, struct binlog_row *row);
 /* The GTID list up to the last transaction whose end was read (its rows
  * all returned before): the position to store once they are published. */
 const char *binlog_gtid(const binlog *b);
+/* The server's timestamp (epoch seconds) of the last transaction whose
+ * start was read; 0 before the first. */
+unsigned long binlog_commit_time(const binlog *b);
+/* 1 when the server has sent more than what was read (the socket is
+ * readable): the caller may wait for it before publishing what it
+ * holds.  0 can also mean that it is in the library's buffer. */
+int binlog_pending(const binlog *b);
 /* The last error, for the log (no secrets). */
 const char *binlog_error(const binlog *b);
 

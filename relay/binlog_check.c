@@ -4,6 +4,7 @@
 #include "binlog_check.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The global values: those the application's sessions start with (a
@@ -112,4 +113,40 @@ binlog_check_settings(db_conn *c, char *why, size_t whylen)
 		return -1;
 	}
 	return 0;
+}
+
+static int
+int_row(void *ud, const struct db_col *cols, size_t ncols)
+{
+	long long *v = ud;
+
+	if (ncols != 1 || cols[0].is_null)
+		return -1;
+	*v = strtoll(cols[0].s, NULL, 10);
+	return 0;
+}
+
+int
+binlog_check_retention(db_conn *c, int retention_hours, char *why,
+    size_t whylen)
+{
+	long long expire = -1;
+
+	why[0] = '\0';
+	if (db_query(c, "SELECT @@GLOBAL.binlog_expire_logs_seconds", NULL, 0,
+	    int_row, &expire, NULL) != DB_OK || expire < 0) {
+		snprintf(why, whylen, "binlog mode: cannot read "
+		    "binlog_expire_logs_seconds: %s", db_error(c));
+		return -1;
+	}
+	if (retention_hours == 0 || expire == 0 ||
+	    (long long)retention_hours * 3600 > expire)
+		return 0;
+	snprintf(why, whylen, "binlog mode needs RELAY_RETENTION_HOURS above "
+	    "the binary log's expiry (outbox rows must outlive the binary "
+	    "log, so that a purged position is recovered from the table): "
+	    "RELAY_RETENTION_HOURS=%d is %lld s, binlog_expire_logs_seconds "
+	    "is %lld", retention_hours, (long long)retention_hours * 3600,
+	    expire);
+	return -1;
 }

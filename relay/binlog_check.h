@@ -18,4 +18,12 @@
  * could not run. */
 int binlog_check_settings(db_conn *c, char *why, size_t whylen);
 
+/* The outbox must keep its rows longer than the binary log keeps its
+ * files (README, "Binlog mode": a purged position is recovered from the
+ * table).  0 when RELAY_RETENTION_HOURS (retention_hours, 0: forever) is
+ * above binlog_expire_logs_seconds (0: never), else -1 with the
+ * sentence in why (or the database error). */
+int binlog_check_retention(db_conn *c, int retention_hours, char *why,
+    size_t whylen);
+
 #endif

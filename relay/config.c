@@ -9,8 +9,14 @@
 #include "cfg.h"
 #include "daemon.h"
 
+const char *const relay_mode_names[] = { "poll", "binlog", NULL };
+
 #define T struct relay_config
 const struct cfg_opt relay_opts[] = {
+	CFG_ROW_ENUM("RELAY_MODE", T, mode, "poll", relay_mode_names,
+	    "poll: read new outbox rows from the table (any MySQL or "
+	    "MariaDB); binlog: from MariaDB's binary log, as a replica "
+	    "(README, \"Binlog mode\")"),
 	DB_CFG_ROWS(T, db),
 	MQ_CFG_ROWS(T, mq),
 	CFG_ROW_INT("RELAY_BATCH_SIZE", T, batch_size, "500", 1,
@@ -52,6 +58,21 @@ const struct cfg_opt relay_opts[] = {
 	CFG_ROW_STR("RELAY_ROUTING_KEY", T, routing_key, MQ_QUEUE, 1,
 	    "queue published to through the default exchange (change it "
 	    "only for tests)"),
+	CFG_ROW_STR("RELAY_BINLOG_USER", T, binlog_user, "outbox_binlog", 1,
+	    "binlog mode: the binary log reader's database login (it can "
+	    "read every table's changes: give it its own)"),
+	CFG_ROW_SECRET("RELAY_BINLOG_PASSWORD", T, binlog_pass, "",
+	    "binlog mode: the binary log reader's password"),
+	CFG_ROW_INT("RELAY_BINLOG_SERVER_ID", T, binlog_server_id, "0", 0,
+	    2147483647, "binlog mode: the reader's replica server id, unique "
+	    "among the server's replicas (0: a random one at each start)"),
+	CFG_ROW_INT("RELAY_BINLOG_HEARTBEAT_MS", T, binlog_heartbeat_ms,
+	    "500", 100, 10000, "binlog mode: the server's heartbeat while "
+	    "idle; three missed heartbeats are a lost connection"),
+	CFG_ROW_INT("RELAY_LEADER_TIMEOUT_S", T, leader_timeout_s, "15", 2,
+	    3600, "binlog mode: seconds after which a frozen or cut-off "
+	    "leader's session, and so its leader lock, is ended by the "
+	    "server"),
 	DAEMON_OBS_ROWS(T, "RELAY", "9465"),
 	DAEMON_LOG_ROWS(T),
 };
@@ -71,6 +92,18 @@ relay_config_load(struct relay_config *cfg, char *err, size_t errlen)
 		    cfg->retry_base_ms);
 		return -1;
 	}
+	/* The leader's lock session is idle at most while a batch waits
+	 * for its confirms, plus a quarter of the timeout between its
+	 * keep-alives (binlog_loop.c). */
+	if (cfg->mode == RELAY_MODE_BINLOG &&
+	    (long long)cfg->leader_timeout_s * 750 <= cfg->confirm_timeout_ms) {
+		snprintf(err, errlen, "RELAY_LEADER_TIMEOUT_S: %d s is too "
+		    "short for RELAY_CONFIRM_TIMEOUT_MS (%d ms): a leader "
+		    "waiting for confirms would lose its lock; it must be over "
+		    "4/3 of it", cfg->leader_timeout_s,
+		    cfg->confirm_timeout_ms);
+		return -1;
+	}
 	return 0;
 }
 
@@ -79,4 +112,12 @@ relay_idle_transaction_s(const struct relay_config *cfg)
 {
 	return (cfg->confirm_timeout_ms + 999) / 1000 + cfg->db.io_timeout_s +
 	    5;
+}
+
+void
+relay_binlog_params(const struct relay_config *cfg, struct db_params *out)
+{
+	*out = cfg->db;
+	snprintf(out->user, sizeof(out->user), "%s", cfg->binlog_user);
+	snprintf(out->pass, sizeof(out->pass), "%s", cfg->binlog_pass);
 }

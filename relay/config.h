@@ -16,7 +16,15 @@
 /* Most batches in flight at once (each holds a database connection). */
 #define RELAY_INFLIGHT_MAX MQ_INFLIGHT_MAX
 
+/* RELAY_MODE: where new outbox rows are found. */
+enum relay_mode {
+	RELAY_MODE_POLL,   /* a locking read of the table (loop.c) */
+	RELAY_MODE_BINLOG, /* the binary log, as a replica (binlog_loop.c) */
+};
+extern const char *const relay_mode_names[];
+
 struct relay_config {
+	int mode;                /* enum relay_mode */
 	struct db_params db;
 	struct mq_params mq;
 	int batch_size;
@@ -32,6 +40,12 @@ struct relay_config {
 	int retention_interval_s;
 	int log_ids;
 	char routing_key[256];
+	/* Binlog mode: the reader's login (the rest is db's) and session. */
+	char binlog_user[128];
+	char binlog_pass[256];
+	int binlog_server_id;    /* 0: a random one per start */
+	int binlog_heartbeat_ms;
+	int leader_timeout_s;    /* the leader lock session's wait_timeout */
 	int metrics_port;        /* 0: no metrics listener */
 	char metrics_bind[64];
 	int log_level;           /* enum log_level */
@@ -51,5 +65,9 @@ int relay_config_load(struct relay_config *cfg, char *err, size_t errlen);
  * DB_IO_TIMEOUT), so that only a frozen or vanished relay is cut off:
  * the longest a row can stay locked by a relay that stopped. */
 int relay_idle_transaction_s(const struct relay_config *cfg);
+
+/* The binlog reader's connection parameters: cfg->db with its login. */
+void relay_binlog_params(const struct relay_config *cfg,
+    struct db_params *out);
 
 #endif

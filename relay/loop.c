@@ -59,6 +59,7 @@
 #include "db.h"
 #include "durable.h"
 #include "health.h"
+#include "link.h"
 #include "log.h"
 #include "mq.h"
 #include "outbatch.h"
@@ -68,8 +69,6 @@
 #include "retention.h"
 #include "unmarked.h"
 
-/* First delay before reconnecting; doubles up to RELAY_RECONNECT_MAX_MS. */
-#define RELAY_RECONNECT_BASE_MS 100
 /* Longest sleep without servicing the broker connection. */
 #define RELAY_SERVICE_MS 1000
 
@@ -108,15 +107,6 @@ static const char *const state_names[] = {
 	[ST_IDLE] = "idle", [ST_DB_DOWN] = "database down",
 	[ST_MQ_DOWN] = "broker down", [ST_BLOCKED] = "blocked by the broker",
 	[ST_STOPPING] = "stopping",
-};
-
-/* Health of one server: down since the first failure, until a success. */
-struct link {
-	const char *name;
-	enum server srv;
-	int down;
-	unsigned failures;
-	struct backoff bo;
 };
 
 /* A database connection and the batch whose rows it holds locked. */
@@ -159,52 +149,6 @@ enter(struct relay *r, enum state s)
 		log_debug("relay: %s -> %s", state_names[r->state],
 		    state_names[s]);
 	r->state = s;
-}
-
-/* ---- server health -------------------------------------------------- */
-
-static void
-link_init(struct link *l, const char *name, enum server srv,
-    unsigned cap_ms)
-{
-	memset(l, 0, sizeof(*l));
-	l->name = name;
-	l->srv = srv;
-	backoff_init(&l->bo, RELAY_RECONNECT_BASE_MS, cap_ms);
-}
-
-/* Records a failure; returns how long to wait before the next try. */
-static unsigned
-link_failed(struct link *l, const char *why)
-{
-	unsigned ms = backoff_next(&l->bo);
-
-	l->failures++;
-	if (l->srv == SERVER_MQ)
-		health_broker(-1);
-	if (!l->down)
-		log_warnx("%s unavailable (%s); retrying with backoff",
-		    l->name, why);
-	else
-		log_debug("%s still unavailable (%s); next try in %u ms",
-		    l->name, why, ms);
-	l->down = 1;
-	health_set(l->srv, 0);
-	return ms;
-}
-
-static void
-link_ok(struct link *l)
-{
-	if (l->down) {
-		log_info("%s reachable again after %u failed attempts",
-		    l->name, l->failures);
-		health_reconnected(l->srv);
-	}
-	health_set(l->srv, 1);
-	l->down = 0;
-	l->failures = 0;
-	backoff_reset(&l->bo);
 }
 
 /* Sleeps ms (less on stop), keeping the broker connection serviced.

@@ -13,6 +13,7 @@
 #include "db.h"
 #include "health.h"
 #include "log.h"
+#include "binlog_loop.h"
 #include "loop.h"
 #include "metrics.h"
 #include "obs.h"
@@ -49,7 +50,8 @@ main(int argc, char **argv)
 		log_warnx("relaying without the metrics listener");
 	db_global_init();
 	log_info("relay started");
-	rc = relay_run(&cfg, &relay_stop);
+	rc = cfg.mode == RELAY_MODE_BINLOG ?
+	    relay_run_binlog(&cfg, &relay_stop) : relay_run(&cfg, &relay_stop);
 	obs_stop(obs);
 	db_global_end();
 	metrics_free_all();

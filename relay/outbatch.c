@@ -70,6 +70,24 @@ outbatch_taken(const struct outbatch *b)
 }
 
 int
+outbatch_add_built(struct outbatch *b, const struct outbatch_row *row,
+    const char *body)
+{
+	size_t before = b->bodies.len;
+
+	if (outbatch_taken(b) >= b->cap ||
+	    buf_append(&b->bodies, body, row->len) == -1) {
+		b->bodies.len = before;
+		b->full = 1;
+		return -1;
+	}
+	b->rows[b->n] = *row;
+	b->rows[b->n].off = before;
+	b->n++;
+	return 0;
+}
+
+int
 outbatch_add_sent(struct outbatch *b, int64_t seq)
 {
 	if (outbatch_taken(b) >= b->cap) {

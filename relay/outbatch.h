@@ -80,6 +80,13 @@ int outbatch_add(struct outbatch *b, int64_t seq, unsigned attempts,
     const char *id, size_t idlen, const char *event, size_t evlen,
     const char *payload, size_t plen, const char *trace, size_t tracelen);
 
+/* Adds a message built by an earlier outbatch_add (row, with the body
+ * of row->len bytes that was at bodies.data + row->off): the same
+ * message again, for a retry.  0, or -1 when the batch is full or out of
+ * memory (b->full is set). */
+int outbatch_add_built(struct outbatch *b, const struct outbatch_row *row,
+    const char *body);
+
 /* Adds a row the broker already confirmed (see sent[]).  0, or -1 when
  * the batch is full (b->full is set). */
 int outbatch_add_sent(struct outbatch *b, int64_t seq);

@@ -25,6 +25,15 @@ static const char SQL_SELECT_FRESH[] =
     "WHERE published_at IS NULL AND next_attempt_at IS NULL "
     "ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED";
 
+/* The binlog mode's recovery: rows not published by the poll mode and
+ * not parked, in sequence order, without locks. */
+static const char SQL_SCAN[] =
+    "SELECT seq, message_id, event_name, payload, attempts, traceparent, "
+    "created_at "
+    "FROM outbox "
+    "WHERE seq > ? AND published_at IS NULL AND parked_at IS NULL "
+    "ORDER BY seq LIMIT ?";
+
 void
 poll_session(db_conn *c, int idle_transaction_timeout_s)
 {
@@ -69,7 +78,7 @@ poll_row(void *ud, const struct db_col *cols, size_t ncols)
 	att = strtoul(cols[4].s, &end, 10);
 	if (*end != '\0')
 		return -1;
-	if (unmarked_has(p->u, (int64_t)seq)) {
+	if (p->u != NULL && unmarked_has(p->u, (int64_t)seq)) {
 		outbatch_add_sent(b, (int64_t)seq);
 		return 0;
 	}
@@ -106,6 +115,23 @@ poll_batch(db_conn *c, int limit, const struct unmarked *u,
 	}
 	if (rc != DB_OK) {
 		db_rollback(c);
+		outbatch_reset(b);
+		return rc;
+	}
+	outbatch_seal(b);
+	return DB_OK;
+}
+
+int
+poll_scan(db_conn *c, int64_t after, int limit, struct outbatch *b)
+{
+	struct db_val args[2] = { DB_INT(after), DB_INT(limit) };
+	struct poll_ud p = { b, NULL };
+	int rc;
+
+	outbatch_reset(b);
+	rc = db_query(c, SQL_SCAN, args, 2, poll_row, &p, NULL);
+	if (rc != DB_OK) {
 		outbatch_reset(b);
 		return rc;
 	}

@@ -1,5 +1,6 @@
 /*
- * poll.h - finds the next unpublished outbox rows and locks them.
+ * poll.h - finds the next unpublished outbox rows and locks them (and,
+ * for the binlog mode's recovery, reads them without a lock).
  */
 #ifndef OUTBOX_RELAY_POLL_H
 #define OUTBOX_RELAY_POLL_H
@@ -24,5 +25,12 @@ void poll_session(db_conn *c, int idle_transaction_timeout_s);
  * instead of becoming a message again.  A db_rc. */
 int poll_batch(db_conn *c, int limit, const struct unmarked *u,
     struct outbatch *b);
+
+/* The binlog mode's recovery (binlog_loop.c): reads into b (reset first)
+ * up to limit rows with seq above after that are neither marked
+ * published nor parked, in sequence order, without a lock or a
+ * transaction of its own.  A row that does not fit sets b->full and is
+ * read by the next call.  A db_rc. */
+int poll_scan(db_conn *c, int64_t after, int limit, struct outbatch *b);
 
 #endif

@@ -13,6 +13,9 @@ static struct mcounter *published, *nacked, *returned, *unconfirmed;
 static struct mcounter *confirms, *retries, *batches, *parked, *refused;
 static struct mhist *publish_time, *lag, *barrier;
 static struct mgauge *backlog_rows, *backlog_age, *blocked_g;
+static struct mgauge *bl_leader, *bl_position, *bl_behind;
+static struct mcounter *bl_takeovers, *bl_events, *bl_rows, *bl_first,
+    *bl_purged;
 
 void
 relay_metrics_init(void)
@@ -118,4 +121,69 @@ relay_metrics_backlog(long long rows, double oldest_s)
 {
 	mgauge_set(backlog_rows, (double)rows);
 	mgauge_set(backlog_age, oldest_s < 0 ? 0 : oldest_s);
+}
+
+void
+relay_metrics_binlog_init(void)
+{
+	static const char help_rec[] = "Republications of the outbox "
+	    "table's unpublished rows: first_start (no stored position) or "
+	    "purged (the stored position no longer in the binary log)";
+
+	bl_leader = metrics_gauge("outbox_relay_binlog_leader",
+	    "1 while this relay holds the binlog mode's leader lock", NULL);
+	bl_takeovers = metrics_counter("outbox_relay_binlog_takeovers",
+	    "Times this relay became the binlog mode's leader", NULL);
+	bl_events = metrics_counter("outbox_relay_binlog_events_read",
+	    "Binary log events read: outbox rows, ends of transactions, "
+	    "heartbeats", NULL);
+	bl_rows = metrics_counter("outbox_relay_binlog_rows_read",
+	    "Outbox rows read from the binary log", NULL);
+	bl_position = metrics_gauge("outbox_relay_binlog_position_seq",
+	    "Highest outbox seq published or parked up to the stored "
+	    "position", NULL);
+	bl_behind = metrics_gauge("outbox_relay_binlog_seconds_behind",
+	    "Seconds from the last transaction read to now (0 when the "
+	    "reader is at the end of the binary log)", NULL);
+	bl_first = metrics_counter("outbox_relay_binlog_recoveries", help_rec,
+	    "reason=\"first_start\"");
+	bl_purged = metrics_counter("outbox_relay_binlog_recoveries",
+	    help_rec, "reason=\"purged\"");
+}
+
+void
+relay_metrics_binlog_leader(int on)
+{
+	mgauge_set(bl_leader, on ? 1 : 0);
+}
+
+void
+relay_metrics_binlog_takeover(void)
+{
+	mcounter_add(bl_takeovers, 1);
+}
+
+void
+relay_metrics_binlog_read(size_t events, size_t rows)
+{
+	mcounter_add(bl_events, events);
+	mcounter_add(bl_rows, rows);
+}
+
+void
+relay_metrics_binlog_position(long long seq)
+{
+	mgauge_set(bl_position, (double)(seq < 0 ? 0 : seq));
+}
+
+void
+relay_metrics_binlog_behind(double seconds)
+{
+	mgauge_set(bl_behind, seconds < 0 ? 0 : seconds);
+}
+
+void
+relay_metrics_binlog_recovery(int first_start)
+{
+	mcounter_add(first_start ? bl_first : bl_purged, 1);
 }

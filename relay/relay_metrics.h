@@ -30,4 +30,21 @@ void relay_metrics_barrier(double seconds);
 /* The outbox's unpublished rows and the age of the oldest (0: none). */
 void relay_metrics_backlog(long long rows, double oldest_s);
 
+/* Binlog mode (README, "Binlog mode"): its series, registered only in
+ * that mode. */
+void relay_metrics_binlog_init(void);
+/* 1 while this relay holds the leader lock. */
+void relay_metrics_binlog_leader(int on);
+/* This relay became the leader. */
+void relay_metrics_binlog_takeover(void);
+/* What the binary log gave: events (rows, ends of transactions,
+ * heartbeats) and, among them, outbox rows. */
+void relay_metrics_binlog_read(size_t events, size_t rows);
+/* The highest seq published or parked up to the stored position. */
+void relay_metrics_binlog_position(long long seq);
+/* Seconds from the last transaction read to now; 0 when caught up. */
+void relay_metrics_binlog_behind(double seconds);
+/* A republication of the table's rows: first_start (1) or purged (0). */
+void relay_metrics_binlog_recovery(int first_start);
+
 #endif
