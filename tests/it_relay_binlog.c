@@ -1030,12 +1030,12 @@ END_TEST
 
 /* Row 0, over RELAY_MAX_MESSAGE_BYTES, then rows 1..10 in a later
  * transaction: 1..10 are published while row 0 waits for its second
- * attempt (3 s later) and the position stays before it; then row 0 is
+ * attempt (4 s later) and the position stays before it; then row 0 is
  * parked after 2 attempts and the position passes it. */
 START_TEST(refused_message_parked_position_passes_it)
 {
 	static const char *const env[] = { "RELAY_MAX_ATTEMPTS=2",
-	    "RELAY_RETRY_BASE_MS=3000", "RELAY_RETRY_MAX_MS=3000",
+	    "RELAY_RETRY_BASE_MS=4000", "RELAY_RETRY_MAX_MS=4000",
 	    "RELAY_MAX_MESSAGE_BYTES=4096", NULL };
 	struct relay r;
 	struct h_seen s;
