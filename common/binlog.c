@@ -27,9 +27,11 @@ struct gtid {
 };
 
 /* The outbox columns read, by name (binlog_row_metadata=FULL). */
-enum { C_SEQ, C_ID, C_EVENT, C_PAYLOAD, C_TRACE, C_ATTEMPTS, NCOLS };
+enum { C_SEQ, C_ID, C_EVENT, C_PAYLOAD, C_TRACE, C_ATTEMPTS, C_PARKED,
+    C_PUBLISHED, NCOLS };
 static const char *const col_names[NCOLS] = { "seq", "message_id",
-    "event_name", "payload", "traceparent", "attempts" };
+    "event_name", "payload", "traceparent", "attempts", "parked_at",
+    "published_at" };
 
 struct binlog {
 	struct db_params p;
@@ -40,6 +42,7 @@ struct binlog {
 	MARIADB_RPL_EVENT *tmap; /* the table's last TABLE_MAP */
 	MARIADB_RPL_EVENT *ev;   /* the rows event being returned */
 	MARIADB_RPL_ROW *next;   /* its next row */
+	int update;              /* ev is an update: rows before, after */
 	int col[NCOLS];          /* column index of each, from tmap */
 	struct gtid done[MAX_DOMAINS], cur;
 	size_t ndone;
@@ -324,16 +327,15 @@ is_our_table(const binlog *b, const MARIADB_RPL_EVENT *ev)
 	    memcmp(t->table.str, b->table, t->table.length) == 0;
 }
 
-/* The next row of b->next into *row; -1 for a value of a wrong type. */
+/* Row r into *row; -1 for a missing column or a NULL where none can
+ * be. */
 static int
-take_row(binlog *b, struct binlog_row *row)
+take_row(const binlog *b, const MARIADB_RPL_ROW *r, struct binlog_row *row)
 {
-	const MARIADB_RPL_ROW *r = b->next;
 	const MARIADB_RPL_VALUE *c = r->columns;
 	const MARIADB_RPL_VALUE *tr;
 	int k;
 
-	b->next = r->next;
 	for (k = 0; k < NCOLS; k++)
 		if ((uint32_t)b->col[k] >= r->column_count)
 			return -1;
@@ -357,6 +359,42 @@ take_row(binlog *b, struct binlog_row *row)
 	return 0;
 }
 
+/* The next row of the event being returned: 1 with *row filled, 0 when
+ * none is left, -1 for a row that cannot be read.  An update's rows come
+ * in pairs (before, after): only a release (parked before, neither
+ * parked nor published after: outbox-admin parked release) gives its row
+ * after the update, with released set. */
+static int
+next_row(binlog *b, struct binlog_row *row)
+{
+	const MARIADB_RPL_ROW *before, *after;
+
+	while (b->next != NULL) {
+		if (!b->update) {
+			before = b->next;
+			b->next = before->next;
+			return take_row(b, before, row) == 0 ? 1 : -1;
+		}
+		before = b->next;
+		if ((after = before->next) == NULL)
+			return -1;
+		b->next = after->next;
+		if ((uint32_t)b->col[C_PARKED] >= before->column_count ||
+		    (uint32_t)b->col[C_PARKED] >= after->column_count ||
+		    (uint32_t)b->col[C_PUBLISHED] >= after->column_count)
+			return -1;
+		if (before->columns[b->col[C_PARKED]].is_null ||
+		    !after->columns[b->col[C_PARKED]].is_null ||
+		    !after->columns[b->col[C_PUBLISHED]].is_null)
+			continue;
+		if (take_row(b, after, row) != 0)
+			return -1;
+		row->released = 1;
+		return 1;
+	}
+	return 0;
+}
+
 int
 binlog_next(binlog *b, struct binlog_row *row)
 {
@@ -367,13 +405,16 @@ binlog_next(binlog *b, struct binlog_row *row)
 		return BINLOG_EOTHER;
 	}
 	for (;;) {
-		if (b->next != NULL) {
-			if (take_row(b, row) == 0)
-				return BINLOG_ROW;
+		switch (next_row(b, row)) {
+		case 1:
+			return BINLOG_ROW;
+		case -1:
 			snprintf(b->err, sizeof(b->err), "an outbox row with "
 			    "a NULL or missing column");
 			binlog_close(b);
 			return BINLOG_EOTHER;
+		default:
+			break;
 		}
 		if (b->ev != NULL) {
 			mariadb_free_rpl_event(b->ev);
@@ -417,6 +458,8 @@ binlog_next(binlog *b, struct binlog_row *row)
 			continue; /* kept: not freed below */
 		case WRITE_ROWS_COMPRESSED_EVENT_V1:
 		case WRITE_ROWS_COMPRESSED_EVENT:
+		case UPDATE_ROWS_COMPRESSED_EVENT_V1:
+		case UPDATE_ROWS_COMPRESSED_EVENT:
 			if (b->tmap == NULL || ev->event.rows.table_id !=
 			    b->tmap->event.table_map.table_id)
 				break;
@@ -429,10 +472,14 @@ binlog_next(binlog *b, struct binlog_row *row)
 			return BINLOG_EOTHER;
 		case WRITE_ROWS_EVENT_V1:
 		case WRITE_ROWS_EVENT:
+		case UPDATE_ROWS_EVENT_V1:
+		case UPDATE_ROWS_EVENT:
 			if (b->tmap == NULL || ev->event.rows.table_id !=
 			    b->tmap->event.table_map.table_id)
 				break;
 			b->ev = ev;
+			b->update = ev->event_type == UPDATE_ROWS_EVENT_V1 ||
+			    ev->event_type == UPDATE_ROWS_EVENT;
 			b->next = mariadb_rpl_extract_rows(b->rpl, b->tmap, ev);
 			if (b->next == NULL)
 				return fail(b, "decoding an outbox row");

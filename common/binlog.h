@@ -33,13 +33,15 @@ enum binlog_err {
 	BINLOG_EOTHER = -3, /* anything else (a grant, a decoding failure) */
 };
 
-/* One inserted row; the pointers are valid until the next binlog_next.
+/* One inserted (or released) row; the pointers are valid until the next binlog_next.
  * The text columns are not NUL-terminated; trace is NULL when NULL. */
 struct binlog_row {
 	int64_t seq;
 	unsigned attempts;
 	const char *id, *event, *payload, *trace;
 	size_t idlen, evlen, plen, tracelen;
+	int released; /* an update released it from parked (outbox-admin
+	               * parked release): its row after the update */
 };
 
 typedef struct binlog binlog;

@@ -71,21 +71,33 @@
 #include "mq.h"
 #include "outbatch.h"
 #include "poll.h"
+#include "posfifo.h"
 #include "position.h"
 #include "publish.h"
 #include "relay_metrics.h"
 #include "retention.h"
 
-#define BL_GTID_LEN 1024
-/* Messages waiting for a retry, and their bytes, at most: past either
- * the reader waits. */
+/* Messages waiting for a retry, and their bytes: past either the reader
+ * waits.  The batches in flight and the one being filled may still add
+ * theirs: the list has room for them. */
 #define BL_RETRY_MAX 1000
 #define BL_RETRY_BYTES (64u * 1024 * 1024)
-/* Entries of the position's FIFO: finished batches that hold a retry,
- * the ones between them (merged), and the batches in flight. */
-#define BL_FIFO_MAX (2 * BL_RETRY_MAX + 2 * RELAY_INFLIGHT_MAX + 8)
-/* Least time between two stores of the position while busy. */
+#define BL_RETRY_CAP (BL_RETRY_MAX + (RELAY_INFLIGHT_MAX + 1) * RELAY_BATCH_MAX)
+/* Entries of the position's FIFO (finished batches that hold a retry,
+ * the ones between them merged): past BL_FIFO_WAIT the reader waits;
+ * the batches in flight and a few more steps fit in the rest. */
+#define BL_FIFO_MAX (2 * BL_RETRY_MAX + 4 * RELAY_INFLIGHT_MAX + 16)
+#define BL_FIFO_WAIT (2 * BL_RETRY_MAX)
+/* Least time between two stores of the position while busy, and while
+ * only transactions without outbox rows pass. */
 #define BL_STORE_MS 100
+#define BL_STORE_IDLE_MS 10000
+/* Longest a transaction's rows wait, while more events stream in, for
+ * the next transactions to share their batch. */
+#define BL_FLUSH_MS 1
+/* Single messages refused in a row that mean the broker refuses
+ * everything, not one message (as loop.c). */
+#define BL_REFUSALS_SYSTEMIC 3
 /* Seconds a standby waits for the lock in one GET_LOCK. */
 #define BL_STANDBY_WAIT_S 1
 /* Rows whose failed attempts are remembered across restarts of the
@@ -108,18 +120,11 @@ enum bl_out {
 struct bslot {
 	struct outbatch b;
 	int ends;              /* its last row ended a transaction */
-	char gtid[BL_GTID_LEN]; /* the position after it, when ends */
+	char gtid[POSFIFO_GTID_LEN]; /* the position after it, when ends */
 	int64_t max_seq;       /* -1: no row */
+	int alone;             /* sent while careful: a refusal is its own */
+	long long first_ms;    /* when its first row was read */
 	double sent;
-};
-
-/* A finished batch, in the position's FIFO. */
-struct entry {
-	uint64_t id;
-	int has_gtid;
-	char gtid[BL_GTID_LEN];
-	int64_t max_seq;
-	unsigned pending;      /* its messages in the retry list */
 };
 
 /* A message tried again later. */
@@ -151,18 +156,14 @@ struct brelay {
 	struct bslot slot[RELAY_INFLIGHT_MAX];
 	int nslots, head, count;
 	size_t careful;        /* rows to publish one at a time */
+	int refused_in_row;    /* single messages refused in a row */
+	size_t streamed;       /* rows read since the stream started */
 	int redeclare;         /* a message came back unroutable */
 	double nack_moved;
-	/* The position. */
-	struct entry *fifo;
-	size_t fhead, flen;
-	uint64_t next_id;
-	int have_pos;          /* resolved holds a position */
+	/* The position: finished batches, and how far they are done. */
+	struct posfifo pos;
 	int gone;              /* the server no longer has it: recover */
-	char resolved[BL_GTID_LEN]; /* everything before it confirmed or
-	                        * parked */
-	int64_t resolved_seq;
-	char stored[BL_GTID_LEN];
+	char stored[POSFIFO_GTID_LEN];
 	int64_t stored_seq;
 	long long stored_ms;
 	/* Retries. */
@@ -267,67 +268,6 @@ lock_take(struct brelay *r)
 
 /* ---- the position ----------------------------------------------------- */
 
-static struct entry *
-fifo_at(struct brelay *r, size_t i)
-{
-	return &r->fifo[(r->fhead + i) % BL_FIFO_MAX];
-}
-
-static struct entry *
-fifo_find(struct brelay *r, uint64_t id)
-{
-	size_t i;
-
-	for (i = 0; i < r->flen; i++)
-		if (fifo_at(r, i)->id == id)
-			return fifo_at(r, i);
-	return NULL;
-}
-
-/* Appends a finished batch's entry (merged into the last one when
- * neither holds a retry); returns its id. */
-static uint64_t
-fifo_push(struct brelay *r, int has_gtid, const char *gtid, int64_t max_seq,
-    unsigned pending)
-{
-	struct entry *e = r->flen > 0 ? fifo_at(r, r->flen - 1) : NULL;
-
-	if (e == NULL || e->pending > 0 || pending > 0) {
-		/* BL_FIFO_MAX covers every entry that can exist at once. */
-		e = fifo_at(r, r->flen++);
-		memset(e, 0, sizeof(*e));
-		e->id = ++r->next_id;
-		e->max_seq = -1;
-	}
-	if (has_gtid) {
-		e->has_gtid = 1;
-		snprintf(e->gtid, sizeof(e->gtid), "%s", gtid);
-	}
-	if (max_seq > e->max_seq)
-		e->max_seq = max_seq;
-	e->pending += pending;
-	return e->id;
-}
-
-/* Moves the position over the finished entries at the front. */
-static void
-advance(struct brelay *r)
-{
-	struct entry *e;
-
-	while (r->flen > 0 && (e = fifo_at(r, 0))->pending == 0) {
-		if (e->has_gtid) {
-			snprintf(r->resolved, sizeof(r->resolved), "%s",
-			    e->gtid);
-			r->have_pos = 1;
-		}
-		if (e->max_seq > r->resolved_seq)
-			r->resolved_seq = e->max_seq;
-		r->fhead = (r->fhead + 1) % BL_FIFO_MAX;
-		r->flen--;
-	}
-}
-
 /* Stores the position when it moved, at most every BL_STORE_MS unless
  * forced.  A db_rc. */
 static int
@@ -336,17 +276,22 @@ store(struct brelay *r, int force)
 	long long now = clock_ms();
 	int rc;
 
-	advance(r);
-	if (!r->have_pos || (strcmp(r->resolved, r->stored) == 0 &&
-	    r->resolved_seq == r->stored_seq))
+	(void)posfifo_advance(&r->pos);
+	if (!r->pos.have_pos || (strcmp(r->pos.pos, r->stored) == 0 &&
+	    r->pos.pos_seq == r->stored_seq))
 		return DB_OK;
 	if (!force && now - r->stored_ms < BL_STORE_MS)
 		return DB_OK;
-	if ((rc = position_store(r->db, r->resolved, r->resolved_seq)) !=
-	    DB_OK)
+	/* Only transactions without outbox rows passed (the worker's, and
+	 * this relay's own stores, which would otherwise be stored at every
+	 * heartbeat): stored now and then. */
+	if (r->pos.pos_seq == r->stored_seq && r->stored[0] != '\0' &&
+	    now - r->stored_ms < BL_STORE_IDLE_MS)
+		return DB_OK;
+	if ((rc = position_store(r->db, r->pos.pos, r->pos.pos_seq)) != DB_OK)
 		return rc;
-	snprintf(r->stored, sizeof(r->stored), "%s", r->resolved);
-	r->stored_seq = r->resolved_seq;
+	snprintf(r->stored, sizeof(r->stored), "%s", r->pos.pos);
+	r->stored_seq = r->pos.pos_seq;
 	r->stored_ms = now;
 	relay_metrics_binlog_position(r->stored_seq);
 	return DB_OK;
@@ -380,10 +325,13 @@ memo_set(struct brelay *r, int64_t seq, unsigned attempts)
 	r->memo_next = (r->memo_next + 1) % BL_MEMO;
 }
 
+/* The reader waits while the retries, or the position's entries they
+ * hold back, are this many. */
 static int
 retries_full(const struct brelay *r)
 {
-	return r->nretries >= BL_RETRY_MAX || r->retry_bytes >= BL_RETRY_BYTES;
+	return r->nretries >= BL_RETRY_MAX || r->retry_bytes >= BL_RETRY_BYTES ||
+	    r->pos.len >= BL_FIFO_WAIT;
 }
 
 /* Parks row seq after its last attempt (as the poll mode does).  A
@@ -456,10 +404,7 @@ retry_add(struct brelay *r, int64_t seq, unsigned attempts, uint64_t entry,
 static void
 retry_drop(struct brelay *r, size_t i)
 {
-	struct entry *e = fifo_find(r, r->retries[i].entry);
-
-	if (e != NULL && e->pending > 0)
-		e->pending--;
+	posfifo_done(&r->pos, r->retries[i].entry);
 	if (r->retries[i].body != NULL)
 		r->retry_bytes -= r->retries[i].row.len;
 	free(r->retries[i].body);
@@ -621,6 +566,26 @@ finish_oldest(struct brelay *r)
 		o = broker_failed(r);
 	else if (b->n > 0)
 		health_set(SERVER_MQ, 1);
+	if (s->alone && b->n == 1 && o == BL_REFUSED) {
+		/* Alone in flight: it is the one (unless the broker refuses
+		 * everything: then an outage, no attempt counted). */
+		if (++r->refused_in_row >= BL_REFUSALS_SYSTEMIC) {
+			r->refused_in_row = 0;
+			mq_disconnect(r->mq);
+			slot_clear(s);
+			return BL_MQ;
+		}
+		b->msgs[0].result = MQ_REFUSED;
+		snprintf(b->refused_why, sizeof(b->refused_why), "%s",
+		    mq_error(r->mq));
+		log_warnx("outbox row %lld (message %s) refused by the "
+		    "broker: %s", (long long)b->rows[0].seq, b->rows[0].id,
+		    mq_error(r->mq));
+		relay_metrics_refused();
+		o = BL_OK;
+	} else if (s->alone && o == BL_OK) {
+		r->refused_in_row = 0;
+	}
 	outbatch_tally(b, &t);
 	if (t.acked > 0)
 		link_ok(&r->mql);
@@ -640,19 +605,29 @@ finish_oldest(struct brelay *r)
 	for (i = 0; i < b->n; i++)
 		pending += b->msgs[i].result != MQ_ACKED;
 	pending += (unsigned)b->nbad;
-	id = fifo_push(r, s->ends, s->gtid, s->max_seq, pending);
+	/* BL_FIFO_WAIT keeps room for every batch in flight. */
+	id = posfifo_push(&r->pos, s->ends, s->gtid, s->max_seq, pending);
+	if (id == 0) {
+		/* Cannot happen (BL_FIFO_WAIT); were it to, the stream
+		 * starts again from the position rather than lose track. */
+		log_warnx("binlog mode: no room to track a finished batch; "
+		    "reading again from the position");
+		slot_clear(s);
+		return BL_READER;
+	}
 	for (i = 0; i < b->n && o == BL_OK; i++) {
 		enum mq_result res = b->msgs[i].result;
 		unsigned att = b->rows[i].attempts;
 
 		if (res == MQ_ACKED)
 			continue;
-		rc = failed_try(r, b->rows[i].seq, &att,
-		    outbatch_result_reason(res), res != MQ_NACKED, &due);
+		rc = failed_try(r, b->rows[i].seq, &att, res == MQ_REFUSED ?
+		    b->refused_why : outbatch_result_reason(res),
+		    res != MQ_NACKED, &due);
 		if (rc < 0)
 			o = BL_DB;
 		else if (rc == 1)
-			fifo_find(r, id)->pending--;
+			posfifo_done(&r->pos, id);
 		else if (retry_add(r, b->rows[i].seq, att, id, due, b, i,
 		    NULL) == -1)
 			o = BL_DB;
@@ -668,7 +643,7 @@ finish_oldest(struct brelay *r)
 		if (rc < 0)
 			o = BL_DB;
 		else if (rc == 1)
-			fifo_find(r, id)->pending--;
+			posfifo_done(&r->pos, id);
 		else
 			(void)retry_add(r, b->bad[i].seq, att, id, due, NULL,
 			    0, b->bad[i].reason);
@@ -716,6 +691,7 @@ send_filling(struct brelay *r)
 	if ((o = still_leading(r, 0)) != BL_OK)
 		return o;
 	s->sent = clock_s();
+	s->alone = r->careful > 0;
 	r->count++;
 	if (s->b.n > 0 && publish_start(r->pub, r->mq, &s->b) == -1)
 		return broker_failed(r);
@@ -785,7 +761,7 @@ scan_table(struct brelay *r, long long *rows)
 static enum bl_out
 recover(struct brelay *r, int first)
 {
-	char end[BL_GTID_LEN];
+	char end[POSFIFO_GTID_LEN];
 	long long rows = 0;
 	enum bl_out o;
 
@@ -806,7 +782,7 @@ recover(struct brelay *r, int first)
 	relay_metrics_binlog_recovery(first);
 	if ((o = scan_table(r, &rows)) != BL_OK)
 		return o;
-	(void)fifo_push(r, 1, end, -1, 0);
+	(void)posfifo_push(&r->pos, 1, end, -1, 0);
 	log_info("binlog mode: %lld rows of the table published", rows);
 	if (store(r, 1) != DB_OK)
 		return BL_DB;
@@ -817,29 +793,29 @@ recover(struct brelay *r, int first)
 static enum bl_out
 start_stream(struct brelay *r)
 {
-	char gtid[BL_GTID_LEN];
-	int64_t seq;
+	char gtid[POSFIFO_GTID_LEN];
+	int64_t seq = -1;
 	int rc;
 
-	if (!r->have_pos) {
+	if (!r->pos.have_pos) {
 		rc = position_load(r->db, gtid, sizeof(gtid), &seq);
 		if (rc < 0)
 			return BL_DB;
 		if (rc == 0)
 			return recover(r, 1);
-		snprintf(r->resolved, sizeof(r->resolved), "%s", gtid);
+		posfifo_set(&r->pos, gtid, seq);
 		snprintf(r->stored, sizeof(r->stored), "%s", gtid);
-		r->resolved_seq = r->stored_seq = seq;
-		r->have_pos = 1;
+		r->stored_seq = seq;
 		relay_metrics_binlog_position(seq);
 	}
 	if (r->gone) {
 		r->gone = 0;
 		return recover(r, 0);
 	}
+	r->streamed = 0;
 	log_info("binlog mode: reading the binary log after %s",
-	    r->resolved[0] != '\0' ? r->resolved : "its start");
-	if (binlog_start(r->bl, r->resolved) != 0)
+	    r->pos.pos[0] != '\0' ? r->pos.pos : "its start");
+	if (binlog_start(r->bl, r->pos.pos) != 0)
 		return BL_READER;
 	return BL_OK;
 }
@@ -849,8 +825,16 @@ static enum bl_out
 take_row(struct brelay *r, const struct binlog_row *row)
 {
 	struct bslot *s = filling(r);
-	unsigned att = memo_attempts(r, row->seq, row->attempts);
+	unsigned att;
 	enum bl_out o;
+
+	if (row->released) {
+		/* outbox-admin parked release: tried afresh. */
+		log_info("outbox row %lld released from parked; publishing it",
+		    (long long)row->seq);
+		memo_set(r, row->seq, 0);
+	}
+	att = memo_attempts(r, row->seq, row->attempts);
 
 	if (s->b.n + s->b.nbad >= (r->careful > 0 ? 1 : s->b.cap) ||
 	    outbatch_add(&s->b, row->seq, att, row->id, row->idlen,
@@ -867,6 +851,8 @@ take_row(struct brelay *r, const struct binlog_row *row)
 		    row->event, row->evlen, row->payload, row->plen,
 		    row->trace, row->tracelen);
 	}
+	if (s->b.n + s->b.nbad == 1)
+		s->first_ms = clock_ms();
 	if (row->seq > s->max_seq)
 		s->max_seq = row->seq;
 	return BL_OK;
@@ -887,7 +873,7 @@ take_commit(struct brelay *r)
 	if (s->b.n + s->b.nbad == 0)
 		return BL_OK;
 	if (s->b.n + s->b.nbad < (r->careful > 0 ? 1 : s->b.cap) &&
-	    binlog_pending(r->bl))
+	    clock_ms() - s->first_ms < BL_FLUSH_MS && binlog_pending(r->bl))
 		return BL_OK;
 	return send_filling(r);
 }
@@ -897,14 +883,19 @@ take_commit(struct brelay *r)
 static enum bl_out
 settle_idle(struct brelay *r, int force)
 {
-	struct bslot *s;
+	struct bslot *s = filling(r);
 	enum bl_out o;
 
+	/* A transaction's rows held for the next ones (take_commit): none
+	 * came. */
+	if (s->b.n + s->b.nbad > 0 && s->ends &&
+	    ((o = make_room(r)) != BL_OK || (o = send_filling(r)) != BL_OK))
+		return o;
 	if ((o = finish_all(r)) != BL_OK)
 		return o;
 	s = filling(r);
 	if (s->b.n + s->b.nbad == 0 && s->ends) {
-		(void)fifo_push(r, 1, s->gtid, -1, 0);
+		(void)posfifo_push(&r->pos, 1, s->gtid, -1, 0);
 		slot_clear(s);
 	}
 	if (store(r, force) != DB_OK)
@@ -988,6 +979,7 @@ stream(struct brelay *r)
 		switch (rc) {
 		case BINLOG_ROW:
 			relay_metrics_binlog_read(1, 1);
+			r->streamed++;
 			o = take_row(r, &row);
 			break;
 		case BINLOG_COMMIT:
@@ -1025,13 +1017,14 @@ settle(struct brelay *r, enum bl_out why)
 	(void)finish_all(r);
 	s = filling(r);
 	if (s->b.n + s->b.nbad == 0 && s->ends)
-		(void)fifo_push(r, 1, s->gtid, -1, 0);
+		(void)posfifo_push(&r->pos, 1, s->gtid, -1, 0);
 	slot_clear(s);
-	if (why != BL_DB && store(r, 1) != DB_OK)
+	/* A relay that lost the lock leaves the position to the leader. */
+	if (why != BL_DB && why != BL_LOST_LOCK && store(r, 1) != DB_OK)
 		log_debug("binlog mode: position not stored: %s",
 		    db_error(r->db));
 	retries_clear(r);
-	r->fhead = r->flen = 0;
+	posfifo_clear(&r->pos);
 	r->head = r->count = 0;
 }
 
@@ -1077,7 +1070,10 @@ contend(struct brelay *r, int *said)
 			return 1;
 		if (rc < 0)
 			return -1;
+		/* Its session ended (a restart of the server, a cut):
+		 * taken again below, unless another relay was first. */
 		r->lock_session = 0;
+		relay_metrics_binlog_leader(0);
 	}
 	rc = lock_take(r);
 	if (rc < 0)
@@ -1095,10 +1091,9 @@ contend(struct brelay *r, int *said)
 	relay_metrics_binlog_takeover();
 	log_info("binlog mode: leading (lock %s)", r->lock_name);
 	/* What another leader stored meanwhile is read again. */
-	r->have_pos = 0;
+	posfifo_forget(&r->pos);
 	r->stored[0] = '\0';
 	r->stored_seq = -1;
-	r->resolved_seq = -1;
 	return 1;
 }
 
@@ -1138,8 +1133,9 @@ run(struct brelay *r)
 			log_warnx("the broker refused a message (%s); reading "
 			    "again from the position, one message at a time, "
 			    "to find which", mq_error(r->mq));
-			r->careful = (size_t)r->nslots *
-			    (size_t)r->cfg->batch_size;
+			/* The one refused is among the rows read since the
+			 * stream started (the position is before them). */
+			r->careful = r->streamed > 0 ? r->streamed : 1;
 			break;
 		case BL_GONE:
 			r->gone = 1;
@@ -1197,7 +1193,7 @@ brelay_free(struct brelay *r)
 
 	retries_clear(r);
 	free(r->retries);
-	free(r->fifo);
+	posfifo_free(&r->pos);
 	outbatch_free(&r->rb);
 	for (i = 0; i < RELAY_INFLIGHT_MAX; i++)
 		outbatch_free(&r->slot[i].b);
@@ -1239,10 +1235,10 @@ relay_run_binlog(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	r.db = db_new(&cfg->db);
 	r.bl = binlog_new(&r.rp, "outbox", server_id,
 	    (unsigned)cfg->binlog_heartbeat_ms);
-	r.fifo = calloc(BL_FIFO_MAX, sizeof(*r.fifo));
-	r.retries = calloc(BL_RETRY_MAX, sizeof(*r.retries));
+
+	r.retries = calloc(BL_RETRY_CAP, sizeof(*r.retries));
 	if (r.mq == NULL || r.pub == NULL || r.db == NULL || r.bl == NULL ||
-	    r.fifo == NULL || r.retries == NULL ||
+	    posfifo_init(&r.pos, BL_FIFO_MAX) == -1 || r.retries == NULL ||
 	    outbatch_init(&r.rb, 1) == -1)
 		goto nomem;
 	outbatch_set_max_body(&r.rb, (size_t)cfg->max_message_bytes);
@@ -1264,7 +1260,7 @@ relay_run_binlog(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	backlog_init(&r.backlog, clock_ms());
 	retention_init(&r.ret, cfg->retention_hours,
 	    cfg->retention_interval_s, clock_ms());
-	r.resolved_seq = r.stored_seq = -1;
+	r.stored_seq = -1;
 	relay_metrics_binlog_leader(0);
 	switch (check_server(&r)) {
 	case 0:

@@ -588,6 +588,51 @@ START_TEST(binlog_sends_no_event_before_its_sync)
 }
 END_TEST
 
+/* outbox-admin parked release in binlog mode: a parked row released (its
+ * update: parked before, neither parked nor published after) comes back
+ * as a row, marked released, with the row as it is after the release;
+ * the park itself and other updates of the row give nothing. */
+START_TEST(binlog_gives_a_released_row_again)
+{
+	db_conn *adm = login(NULL);
+	binlog *b = reader_new("BINLOG", 4311);
+	char id[UID_LEN + 1];
+	struct db_val v = DB_NULL;
+	struct binlog_row r;
+
+	uid_new(id);
+	v = DB_STR(id);
+	ck_assert_msg(binlog_start(b, NULL) == 0, "%s", binlog_error(b));
+	app_insert_outbox(id);
+	expect_row_then_commit(b, id);
+	ck_assert_int_eq(db_exec(adm, "UPDATE outbox SET attempts = 10, "
+	    "last_error = 'unroutable', next_attempt_at = '9999-12-31 "
+	    "23:59:59', parked_at = UTC_TIMESTAMP(6) WHERE message_id = ?",
+	    &v, 1, NULL), DB_OK);
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_COMMIT);
+	ck_assert_int_eq(db_exec(adm, "UPDATE outbox SET last_error = "
+	    "'still parked' WHERE message_id = ?", &v, 1, NULL), DB_OK);
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_COMMIT);
+	/* As outbox-admin parked release writes it (admin/parked.c). */
+	ck_assert_int_eq(db_exec(adm, "UPDATE outbox SET parked_at = NULL, "
+	    "attempts = 0, next_attempt_at = NULL WHERE message_id = ?", &v,
+	    1, NULL), DB_OK);
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_ROW);
+	ck_assert_int_eq(r.released, 1);
+	ck_assert_uint_eq(r.attempts, 0);
+	ck_assert_msg(r.idlen == strlen(id) && memcmp(r.id, id, r.idlen) == 0,
+	    "want %s, got %.*s", id, (int)r.idlen, r.id);
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_COMMIT);
+	/* An insert is not a release. */
+	uid_new(id);
+	app_insert_outbox(id);
+	ck_assert_int_eq(reader_next(b, &r), BINLOG_ROW);
+	ck_assert_int_eq(r.released, 0);
+	binlog_free(b);
+	db_free(adm);
+}
+END_TEST
+
 Suite *
 it_binlog_suite(void)
 {
@@ -600,7 +645,8 @@ it_binlog_suite(void)
 	    binlog_reports_a_position_the_server_lacks,
 	    position_is_one_row_stored_and_loaded,
 	    binlog_row_gives_the_poll_mode_message,
-	    binlog_stops_at_compressed_rows, NULL };
+	    binlog_stops_at_compressed_rows,
+	    binlog_gives_a_released_row_again, NULL };
 	const TTest *const durable[] = {
 	    binlog_sends_no_event_before_its_sync, NULL };
 	Suite *s = suite_create("binlog");

@@ -10,6 +10,7 @@
 
 #include "relay/outbatch.h"
 #include "relay/config.h"
+#include "relay/posfifo.h"
 #include "relay/retention.h"
 #include "suites.h"
 #include "unit.h"
@@ -312,6 +313,9 @@ START_TEST(config_errors_name_the_variable)
 		{ "RABBITMQ_PORT", "65536" },
 		{ "RELAY_METRICS_PORT", "65536" },
 		{ "RELAY_METRICS_PORT", "-1" },
+		{ "RELAY_MODE", "tail" },
+		{ "RELAY_BINLOG_HEARTBEAT_MS", "50" },
+		{ "RELAY_LEADER_TIMEOUT_S", "1" },
 	};
 	struct relay_config c;
 	char err[256];
@@ -332,6 +336,134 @@ START_TEST(config_errors_name_the_variable)
 }
 END_TEST
 
+/* The binlog mode's leader timeout must outlast a wait for confirms
+ * (the lock's session is idle meanwhile); the poll mode does not care. */
+START_TEST(config_leader_timeout_outlasts_the_confirm_wait)
+{
+	struct relay_config c;
+	char err[256];
+
+	unit_env_clear(relay_opts, relay_nopts);
+	ck_assert_int_eq(relay_config_load(&c, err, sizeof(err)), 0);
+	ck_assert_int_eq(c.mode, RELAY_MODE_POLL);
+	ck_assert_int_eq(c.leader_timeout_s, 15);
+	setenv("RELAY_MODE", "binlog", 1);
+	ck_assert_int_eq(relay_config_load(&c, err, sizeof(err)), 0);
+	ck_assert_int_eq(c.mode, RELAY_MODE_BINLOG);
+	setenv("RELAY_LEADER_TIMEOUT_S", "13", 1);
+	ck_assert_int_eq(relay_config_load(&c, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "RELAY_LEADER_TIMEOUT_S") != NULL &&
+	    strstr(err, "RELAY_CONFIRM_TIMEOUT_MS") != NULL, "%s", err);
+	setenv("RELAY_CONFIRM_TIMEOUT_MS", "2000", 1);
+	setenv("RELAY_LEADER_TIMEOUT_S", "3", 1);
+	ck_assert_int_eq(relay_config_load(&c, err, sizeof(err)), 0);
+	setenv("RELAY_MODE", "poll", 1);
+	setenv("RELAY_LEADER_TIMEOUT_S", "2", 1);
+	setenv("RELAY_CONFIRM_TIMEOUT_MS", "60000", 1);
+	ck_assert_int_eq(relay_config_load(&c, err, sizeof(err)), 0);
+	unit_env_clear(relay_opts, relay_nopts);
+}
+END_TEST
+
+/* Batches done in order: the position is the last one's, its seq the
+ * highest of all; rowless ends of transactions move it too. */
+START_TEST(posfifo_moves_over_done_batches)
+{
+	struct posfifo f;
+
+	ck_assert_int_eq(posfifo_init(&f, 8), 0);
+	ck_assert_int_eq(posfifo_advance(&f), 0);
+	ck_assert_int_eq(f.have_pos, 0);
+	ck_assert_uint_ne(posfifo_push(&f, 1, "0-1-10", 5, 0), 0);
+	ck_assert_uint_ne(posfifo_push(&f, 1, "0-1-11", 9, 0), 0);
+	ck_assert_uint_ne(posfifo_push(&f, 1, "0-1-12", -1, 0), 0);
+	/* Merged: none holds a pending message. */
+	ck_assert_uint_eq(f.len, 1);
+	ck_assert_int_eq(posfifo_advance(&f), 1);
+	ck_assert_str_eq(f.pos, "0-1-12");
+	ck_assert_int_eq(f.pos_seq, 9);
+	ck_assert_int_eq(posfifo_advance(&f), 0);
+	posfifo_free(&f);
+}
+END_TEST
+
+/* A batch with a message waiting for its retry holds back the position,
+ * and every batch after it, until that message is done; a batch that
+ * ended mid-transaction moves the seq only with the next position. */
+START_TEST(posfifo_never_passes_a_pending_message)
+{
+	struct posfifo f;
+	uint64_t held;
+
+	ck_assert_int_eq(posfifo_init(&f, 8), 0);
+	posfifo_set(&f, "0-1-1", 1);
+	ck_assert_uint_ne(posfifo_push(&f, 1, "0-1-2", 2, 0), 0);
+	held = posfifo_push(&f, 1, "0-1-3", 4, 2);
+	ck_assert_uint_ne(held, 0);
+	ck_assert_uint_ne(posfifo_push(&f, 1, "0-1-4", 6, 0), 0);
+	ck_assert_int_eq(posfifo_advance(&f), 1);
+	ck_assert_str_eq(f.pos, "0-1-2");
+	ck_assert_int_eq(f.pos_seq, 2);
+	posfifo_done(&f, held);
+	ck_assert_int_eq(posfifo_advance(&f), 0);
+	ck_assert_str_eq(f.pos, "0-1-2");
+	posfifo_done(&f, held);
+	/* Mid-transaction batches: seq 8 and 10 done, no position yet. */
+	ck_assert_uint_ne(posfifo_push(&f, 0, NULL, 8, 0), 0);
+	ck_assert_uint_ne(posfifo_push(&f, 0, NULL, 10, 1), 0);
+	ck_assert_int_eq(posfifo_advance(&f), 1);
+	ck_assert_str_eq(f.pos, "0-1-4");
+	ck_assert_int_eq(f.pos_seq, 6);
+	ck_assert_uint_ne(posfifo_push(&f, 1, "0-1-5", 11, 0), 0);
+	ck_assert_int_eq(posfifo_advance(&f), 0);
+	posfifo_done(&f, f.e[(f.head) % f.cap].id);
+	ck_assert_int_eq(posfifo_advance(&f), 1);
+	ck_assert_str_eq(f.pos, "0-1-5");
+	ck_assert_int_eq(f.pos_seq, 11);
+	/* An id cleared away is ignored. */
+	posfifo_done(&f, held);
+	posfifo_free(&f);
+}
+END_TEST
+
+/* Full: the push says so (the caller reads no more); the ring wraps
+ * over many batches; clearing keeps the position. */
+START_TEST(posfifo_bounded_and_wraps)
+{
+	struct posfifo f;
+	char g[32];
+	uint64_t id[4];
+	int i;
+
+	ck_assert_int_eq(posfifo_init(&f, 4), 0);
+	for (i = 0; i < 4; i++)
+		ck_assert_uint_ne((id[i] = posfifo_push(&f, 1, "0-1-1", i, 1)),
+		    0);
+	ck_assert_uint_eq(posfifo_push(&f, 1, "0-1-2", 9, 1), 0);
+	for (i = 0; i < 4; i++)
+		posfifo_done(&f, id[i]);
+	ck_assert_int_eq(posfifo_advance(&f), 1);
+	ck_assert_uint_eq(f.len, 0);
+	for (i = 0; i < 10000; i++) {
+		snprintf(g, sizeof(g), "0-1-%d", 100 + i);
+		id[0] = posfifo_push(&f, 1, g, 100 + i, 1);
+		ck_assert_uint_ne(id[0], 0);
+		posfifo_done(&f, id[0]);
+		ck_assert_int_eq(posfifo_advance(&f), 1);
+		ck_assert_str_eq(f.pos, g);
+	}
+	ck_assert_int_eq(f.pos_seq, 10099);
+	ck_assert_uint_ne(posfifo_push(&f, 1, "0-1-99999", 99999, 1), 0);
+	posfifo_clear(&f);
+	ck_assert_uint_eq(f.len, 0);
+	ck_assert_int_eq(posfifo_advance(&f), 0);
+	ck_assert_str_eq(f.pos, "0-1-10099");
+	posfifo_forget(&f);
+	ck_assert_int_eq(f.have_pos, 0);
+	posfifo_free(&f);
+}
+END_TEST
+
 Suite *
 unit_relay_suite(void)
 {
@@ -340,7 +472,11 @@ unit_relay_suite(void)
 	    outbatch_refuses_bodies_over_the_cap, outbatch_continues_the_trace,
 	    outbatch_tallies_outcomes, log_line_lists_acked_ids,
 	    log_line_shortened_with_a_count, retention_pacing, config_defaults,
-	    config_errors_name_the_variable, NULL };
+	    config_errors_name_the_variable,
+	    config_leader_timeout_outlasts_the_confirm_wait,
+	    posfifo_moves_over_done_batches,
+	    posfifo_never_passes_a_pending_message, posfifo_bounded_and_wraps,
+	    NULL };
 	Suite *s = suite_create("relay");
 
 	suites_case(s, "relay", 0, NULL, NULL, relay);
