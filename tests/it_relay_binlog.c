@@ -19,7 +19,8 @@
  *     stream: nothing lost;
  *   - two relays: one leads, the other waits; the leader killed, or
  *     frozen (SIGSTOP) past RELAY_LEADER_TIMEOUT_S, the standby takes
- *     over (figures printed); the frozen one, woken, publishes nothing;
+ *     over (figures printed); the frozen one, woken, publishes nothing
+ *     more and stands by;
  *   - the settings check: a server without the binary log, a retention
  *     shorter than the binary log's expiry: exit 1, naming the setting;
  *   - a purged stored position: said loudly, counted, every row
@@ -825,8 +826,8 @@ standby_leads(void *ud)
 /* a leads, b waits, both with RELAY_LEADER_TIMEOUT_S=3 (over 4/3 of
  * RELAY_CONFIRM_TIMEOUT_MS, 2 s, as the relay wants); a frozen
  * (SIGSTOP: its sessions stay open) under a stream: b leads within the
- * timeout and a margin; a, woken, says it lost the lock and publishes
- * nothing more: the duplicates are at most what a had published past
+ * timeout and a margin; a, woken, says it lost the lock, stands by and
+ * publishes nothing more: the duplicates are at most what a had published past
  * its stored position when frozen. */
 START_TEST(frozen_leader_replaced_then_silent)
 {
@@ -858,6 +859,8 @@ START_TEST(frozen_leader_replaced_then_silent)
 	ck_assert_int_eq(kill(a.d.pid, SIGCONT), 0);
 	ck_assert_msg(h_wait_log(&a.d, LOST, 1, 30000), "a, woken, never said "
 	    "it lost the lock (log %s)", a.d.log);
+	ck_assert_msg(h_wait_log(&a.d, STANDBY, 1, 30000), "a, woken, does "
+	    "not stand by (log %s)", a.d.log);
 	pub_a = h_metric(a.mport, PUBLISHED);
 	stream_join(&st);
 	wait_pos(max_seq(), 120000);
