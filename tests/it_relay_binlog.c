@@ -655,21 +655,26 @@ relay_connection_gone(void *ud)
 	    strlen(line + 1)) != 0;
 }
 
-/* kill -9 under a stream of transactions of 1,000 rows: the messages it
- * had published past its stored position come again from the new relay,
- * nothing else twice, nothing lost. */
+/* kill -9 under a stream of transactions of 500 rows, once 6,000 are in
+ * the queue: the messages it had published past its stored position
+ * come again from the new relay, nothing else twice, nothing lost; and
+ * the position followed the stream: what it did not cover is at most
+ * the 2 batches of 500 in flight, the transaction being read, and what
+ * 100 ms add (3,000 in all). */
 START_TEST(kill9_mid_stream_then_resume)
 {
-	enum { N = 20000, TXN = 1000 };
+	static const char *const env[] = { "RELAY_BATCH_SIZE=500",
+	    "RELAY_INFLIGHT_BATCHES=2", NULL };
+	enum { N = 20000, TXN = 500, AT = 6000, BEHIND = 3000 };
 	struct relay a, b;
 	struct stream st;
 	struct mq_params mp;
 	long long at_kill, cov, dups;
 
 	h_role_mq_params("RELAY", &mp);
-	RELAY_LEAD(&a, NULL, NULL);
+	RELAY_LEAD(&a, NULL, env);
 	stream_start(&st, 1, N, TXN);
-	wait_depth(3000, 60000);
+	wait_depth(AT, 90000);
 	h_daemon_kill9(&a.d);
 	/* What it sent is in the queue once the broker closed its
 	 * connection. */
@@ -679,7 +684,7 @@ START_TEST(kill9_mid_stream_then_resume)
 	cov = covered();
 	stream_join(&st);
 	ck_assert_msg(at_kill < N, "drained before the kill: make N larger");
-	RELAY_LEAD(&b, "restarted", NULL);
+	RELAY_LEAD(&b, "restarted", env);
 	wait_pos(max_seq(), 120000);
 	h_stop_clean(&b.d);
 	dups = h_rows_check_queue(MQ_QUEUE, N);
@@ -687,9 +692,7 @@ START_TEST(kill9_mid_stream_then_resume)
 	    "covered by the stored position: %lld duplicates\n", at_kill, N,
 	    cov, dups);
 	ck_assert_int_le(dups, at_kill - cov);
-	/* The position follows the stream (stored after confirmed batches,
-	 * at most every 100 ms): behind it by a few transactions at most. */
-	ck_assert_msg(at_kill - cov <= 3 * TXN, "the stored position covered "
+	ck_assert_msg(at_kill - cov <= BEHIND, "the stored position covered "
 	    "%lld of the %lld rows published when the relay was killed: it "
 	    "does not follow the stream", cov, at_kill);
 }
