@@ -63,7 +63,7 @@ ADMIN_LIB_SRC := $(filter-out admin/main.c,$(wildcard admin/*.c))
 IT_SRC := $(wildcard tests/it_*.c) $(wildcard tests/harness*.c) tests/suites.c tests/testuid.c
 # The relay's poll, run by a test in a session of its own.
 IT_SRC += relay/poll.c relay/outbatch.c relay/unmarked.c relay/binlog_check.c \
-	relay/position.c
+	relay/position.c relay/backlog.c relay/retention.c relay/relay_metrics.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 

@@ -2,8 +2,11 @@
  * parked.c - outbox-admin parked list / release: the outbox rows the
  * relay gave up on after RELAY_MAX_ATTEMPTS refusals (parked_at set,
  * next_attempt_at far in the future: no poll reaches them), and their
- * release for a new try: parked_at NULL, attempts 0, next_attempt_at NULL
- * (a fresh row again, polled in seq order), in one UPDATE.  The admin's
+ * release for a new try: parked_at NULL, attempts 0, next_attempt_at the
+ * release time (a retry due now: the poll relay's next poll takes it; in
+ * binlog mode the relay reads the release from the binary log, and the
+ * retention keeps the row until the stored position covers that time:
+ * relay/retention.c), in one UPDATE.  The admin's
  * login may update those three columns of outbox and nothing else
  * (migration 012).
  */
@@ -19,15 +22,25 @@
 /* The most rows parked list shows. */
 #define PARKED_LIST_MAX 1000
 
-/* Through ix_outbox_due: parked rows are unpublished ones. */
+/* Through ix_outbox_due: parked rows are unpublished ones, with
+ * next_attempt_at 9999-12-31 (relay/publish.c, relay/binlog_loop.c;
+ * migration 010).  In binlog
+ * mode every row has published_at NULL: next_attempt_at keeps the read
+ * to the parked ones. */
 static const char SQL_PARKED[] =
     "SELECT seq, message_id, event_name, created_at, attempts, "
     "last_error, parked_at FROM outbox WHERE published_at IS NULL AND "
-    "parked_at IS NOT NULL ORDER BY seq LIMIT 1000";
+    "next_attempt_at >= '9999-12-31' AND parked_at IS NOT NULL "
+    "ORDER BY seq LIMIT 1000";
 
+/* The same range: in binlog mode "published_at IS NULL" alone is every
+ * row, which the UPDATE would read and lock (the app's inserts into that
+ * range would wait for it). */
 static const char SQL_RELEASE_ALL[] =
     "UPDATE outbox SET parked_at = NULL, attempts = 0, next_attempt_at = "
-    "NULL WHERE published_at IS NULL AND parked_at IS NOT NULL";
+    "UTC_TIMESTAMP(6) WHERE published_at IS NULL AND next_attempt_at >= "
+    "'9999-12-31' "
+    "AND parked_at IS NOT NULL";
 
 struct parked_list {
 	json_t *rows;
@@ -151,8 +164,9 @@ parked_release_some(db_conn *c, const struct admin_args *a, json_t *doc,
 	    "IS NULL AND parked_at IS NOT NULL AND seq IN (", a->n) == -1 ||
 	    buf_append(&sel, " FOR UPDATE", 12) == -1 ||
 	    parked_in_list(&upd, "UPDATE outbox SET parked_at = NULL, "
-	    "attempts = 0, next_attempt_at = NULL WHERE published_at IS NULL "
-	    "AND parked_at IS NOT NULL AND seq IN (", a->n) == -1 ||
+	    "attempts = 0, next_attempt_at = UTC_TIMESTAMP(6) WHERE "
+	    "published_at IS NULL AND parked_at IS NOT NULL AND seq IN (",
+	    a->n) == -1 ||
 	    buf_append(&upd, "", 1) == -1) {
 		log_warnx("parked release: out of memory");
 		goto out;

@@ -18,6 +18,13 @@
  *     1 h: a message the relay may still publish again must find its id;
  *   - the dead-letter queue is empty.
  * Rows younger than AUDIT_GRACE_S are in flight, not violations.
+ *
+ * Published: a row marked by a poll relay (published_at), or, once the
+ * binlog relay has stored a position (the row of outbox_relay_position,
+ * migration 013: that row is how the audit knows the mode), a row not
+ * parked whose seq is at or below the position's last_seq.  Parked rows
+ * are unpublished in both modes.  What that cannot prove: README, "What
+ * published means in binlog mode".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +61,7 @@ static const struct cfg_opt audit_opts[] = {
 #undef T
 #define NOPTS (sizeof(audit_opts) / sizeof(audit_opts[0]))
 
-/* The cutoff timestamp a check takes (its one placeholder). */
+/* The cutoff timestamp a check takes (its last placeholder). */
 enum audit_cut {
 	CUT_NONE,
 	CUT_GRACE,     /* now - AUDIT_GRACE_S */
@@ -70,17 +77,28 @@ struct audit_check {
 	const char *sql;
 	enum audit_cut args;
 	int is_fact;  /* informational: never a violation */
+	/* The query once the binlog relay stored a position (NULL: the
+	 * same), its first placeholder the position's last_seq. */
+	const char *binlog_sql;
 };
 
+/* Binlog mode's unpublished rows: published_at stays NULL on the rows
+ * the binlog relay published, which are those at or below last_seq (the
+ * placeholder; 0 while it is NULL), parked ones aside.  published_at
+ * set: a poll relay published it (before a switch of mode). */
+#define UNPUBLISHED_BINLOG "published_at IS NULL AND (parked_at IS NOT " \
+	"NULL OR seq > ?)"
+
 static const struct audit_check audit_checks[] = {
-	{ "customers", "SELECT COUNT(*) FROM customers", CUT_NONE, 1 },
-	{ "outbox rows", "SELECT COUNT(*) FROM outbox", CUT_NONE, 1 },
+	{ "customers", "SELECT COUNT(*) FROM customers", CUT_NONE, 1, NULL },
+	{ "outbox rows", "SELECT COUNT(*) FROM outbox", CUT_NONE, 1, NULL },
 	{ "outbox rows unpublished", "SELECT COUNT(*) FROM outbox WHERE "
-	    "published_at IS NULL", CUT_NONE, 1 },
+	    "published_at IS NULL", CUT_NONE, 1, "SELECT COUNT(*) FROM outbox "
+	    "WHERE " UNPUBLISHED_BINLOG },
 	{ "processed messages", "SELECT COUNT(*) FROM processed_messages",
-	    CUT_NONE, 1 },
+	    CUT_NONE, 1, NULL },
 	{ "welcome emails", "SELECT COUNT(*) FROM welcome_emails", CUT_NONE,
-	    1 },
+	    1, NULL },
 	{ "customers without an outbox row (nor an effect)",
 	    "SELECT COUNT(*) FROM customers c "
 	    /* Cast to the key's character set and collation (migration
@@ -93,20 +111,22 @@ static const struct audit_check audit_checks[] = {
 	    "WHERE event_name = 'CustomerCreated' GROUP BY cid) o "
 	    "ON o.cid = c.id "
 	    "LEFT JOIN welcome_emails w ON w.customer_id = c.id "
-	    "WHERE o.cid IS NULL AND w.customer_id IS NULL", CUT_NONE, 0 },
+	    "WHERE o.cid IS NULL AND w.customer_id IS NULL", CUT_NONE, 0,
+	    NULL },
 	{ "outbox rows unpublished longer than the grace",
 	    "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND "
-	    "created_at < ?", CUT_GRACE, 0 },
+	    "created_at < ?", CUT_GRACE, 0, "SELECT COUNT(*) FROM outbox "
+	    "WHERE " UNPUBLISHED_BINLOG " AND created_at < ?" },
 	{ "outbox rows parked (RELAY_MAX_ATTEMPTS refusals)",
 	    "SELECT COUNT(*) FROM outbox WHERE parked_at IS NOT NULL",
-	    CUT_NONE, 0 },
+	    CUT_NONE, 0, NULL },
 	{ "customers without their welcome email",
 	    "SELECT COUNT(*) FROM customers c LEFT JOIN welcome_emails w ON "
 	    "w.customer_id = c.id WHERE w.customer_id IS NULL AND "
-	    "c.created_at < ?", CUT_GRACE, 0 },
+	    "c.created_at < ?", CUT_GRACE, 0, NULL },
 	{ "welcome emails without a customer",
 	    "SELECT COUNT(*) FROM welcome_emails w LEFT JOIN customers c ON "
-	    "c.id = w.customer_id WHERE c.id IS NULL", CUT_NONE, 0 },
+	    "c.id = w.customer_id WHERE c.id IS NULL", CUT_NONE, 0, NULL },
 	/* The effect and the id are written in one transaction: an email
 	 * younger than the inbox retention (minus the worker's margin of
 	 * 1 h) must still have its id; an older one may have lost it. */
@@ -114,20 +134,67 @@ static const struct audit_check audit_checks[] = {
 	    "SELECT COUNT(*) FROM welcome_emails w LEFT JOIN "
 	    "processed_messages p ON p.message_id = w.message_id "
 	    "WHERE p.message_id IS NULL AND w.created_at >= ?",
-	    CUT_INBOX_KEPT, 0 },
+	    CUT_INBOX_KEPT, 0, NULL },
 	{ "welcome emails not from their customer's event",
 	    "SELECT COUNT(*) FROM welcome_emails w JOIN outbox o ON "
 	    "o.message_id = w.message_id WHERE JSON_VALUE(o.payload, '$.id') "
-	    "<> w.customer_id", CUT_NONE, 0 },
+	    "<> w.customer_id", CUT_NONE, 0, NULL },
 	{ "processed ids without an outbox row",
 	    "SELECT COUNT(*) FROM processed_messages p LEFT JOIN outbox o ON "
 	    "o.message_id = p.message_id WHERE o.seq IS NULL AND "
-	    "p.processed_at >= ?", CUT_KEPT, 0 },
+	    "p.processed_at >= ?", CUT_KEPT, 0, NULL },
 	{ "processed ids older than the inbox retention (not pruned yet)",
 	    "SELECT COUNT(*) FROM processed_messages WHERE processed_at < ?",
-	    CUT_INBOX_OLD, 1 },
+	    CUT_INBOX_OLD, 1, NULL },
 };
 #define NCHECKS (sizeof(audit_checks) / sizeof(audit_checks[0]))
+
+/* The binlog relay's position (migration 013), when it stored one. */
+struct audit_position {
+	int found;
+	long long last_seq;  /* -1: NULL (nothing published yet) */
+	char updated_at[TIMEFMT_LEN]; /* DATETIME(6) text */
+};
+
+static int
+audit_position_cb(void *ud, const struct db_col *cols, size_t ncols)
+{
+	struct audit_position *p = ud;
+	char *end;
+
+	if (ncols != 2 || cols[1].is_null)
+		return -1;
+	p->last_seq = -1;
+	if (!cols[0].is_null) {
+		p->last_seq = strtoll(cols[0].s, &end, 10);
+		if (*end != '\0' || p->last_seq < 0)
+			return -1;
+	}
+	snprintf(p->updated_at, sizeof(p->updated_at), "%s", cols[1].s);
+	p->found = 1;
+	return 0;
+}
+
+/* The position as a line of the report, or as a JSON value. */
+static void
+audit_position_print(const struct audit_position *p, int json)
+{
+	if (json && !p->found)
+		printf("null");
+	else if (json && p->last_seq < 0)
+		printf("{\"last_seq\": null, \"updated_at\": \"%s\"}",
+		    p->updated_at);
+	else if (json)
+		printf("{\"last_seq\": %lld, \"updated_at\": \"%s\"}",
+		    p->last_seq, p->updated_at);
+	else if (p->last_seq < 0)
+		printf("binlog mode: position stored %s UTC, nothing "
+		    "published up to it yet\n", p->updated_at);
+	else
+		printf("binlog mode: position at seq %lld, stored %s UTC "
+		    "(published: at or below it and not parked, or marked "
+		    "published_at)\n", p->last_seq, p->updated_at);
+}
 
 static int
 audit_count_cb(void *ud, const struct db_col *cols, size_t ncols)
@@ -172,8 +239,10 @@ main(int argc, char **argv)
 {
 	char err[256], cut[CUT_COUNT][TIMEFMT_LEN];
 	struct audit_config cfg;
+	struct audit_position pos = { 0, -1, "" };
 	uint32_t ready = 0, consumers = 0;
-	struct db_val arg;
+	struct db_val args[2];
+	size_t nargs;
 	size_t i;
 	long long v;
 	int json = 0, violations = 0, first = 1;
@@ -210,16 +279,33 @@ main(int argc, char **argv)
 		db_free(c);
 		return 2;
 	}
+	if (db_query(c, "SELECT last_seq, updated_at FROM "
+	    "outbox_relay_position WHERE id = 1", NULL, 0, audit_position_cb,
+	    &pos, NULL) != DB_OK) {
+		log_warnx("audit: binlog position: %s", db_error(c));
+		db_free(c);
+		return 2;
+	}
 	printf(json ? "{\n  \"checks\": [" : "outbox audit (grace %d s, "
 	    "retention %d h, inbox retention %d h)\n", cfg.grace_s,
 	    cfg.retention_hours, cfg.inbox_hours);
+	if (!json && pos.found)
+		audit_position_print(&pos, 0);
 	for (i = 0; i < NCHECKS; i++) {
 		const struct audit_check *k = &audit_checks[i];
+		const char *sql = k->sql;
 
 		v = -1;
-		arg = DB_STR(cut[k->args]);
-		if (db_query(c, k->sql, &arg, k->args != CUT_NONE ? 1 : 0,
-		    audit_count_cb, &v, NULL) != DB_OK) {
+		nargs = 0;
+		if (pos.found && k->binlog_sql != NULL) {
+			sql = k->binlog_sql;
+			args[nargs++] = DB_INT(pos.last_seq > 0 ?
+			    pos.last_seq : 0);
+		}
+		if (k->args != CUT_NONE)
+			args[nargs++] = DB_STR(cut[k->args]);
+		if (db_query(c, sql, args, nargs, audit_count_cb, &v,
+		    NULL) != DB_OK) {
 			fflush(stdout);
 			log_warnx("audit: %s: %s", k->what, db_error(c));
 			db_free(c);
@@ -265,8 +351,11 @@ main(int argc, char **argv)
 		audit_line(json, &first, "messages ready in queue " MQ_QUEUE,
 		    (long long)ready, "info");
 	mq_free(m);
-	if (json)
-		printf("\n  ],\n  \"violations\": %d\n}\n", violations);
+	if (json) {
+		printf("\n  ],\n  \"binlog_position\": ");
+		audit_position_print(&pos, 1);
+		printf(",\n  \"violations\": %d\n}\n", violations);
+	}
 	else
 		printf("result: %s (%d violation%s)\n", violations ? "FAIL" :
 		    "OK", violations, violations == 1 ? "" : "s");

@@ -20,7 +20,7 @@
 /* Longest key, as text (a UUID: 36; a BIGINT: 20). */
 #define CHUNKDEL_KEY_MAX 40
 /* Longest head of the delete (below). */
-#define CHUNKDEL_HEAD_MAX 256
+#define CHUNKDEL_HEAD_MAX 512
 
 struct chunkdel {
 	/* The read: one placeholder, the age in hours; one column, the

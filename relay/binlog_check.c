@@ -86,7 +86,7 @@ grants_row(void *ud, const struct db_col *cols, size_t ncols)
 }
 
 int
-binlog_check_settings(db_conn *c, char *why, size_t whylen)
+binlog_check_variables(db_conn *c, char *why, size_t whylen)
 {
 	struct check k = { why, whylen, 0, 0 };
 
@@ -95,11 +95,18 @@ binlog_check_settings(db_conn *c, char *why, size_t whylen)
 	    DB_OK || !k.got) {
 		snprintf(why, whylen, "binlog mode: cannot read the server's "
 		    "binlog settings: %s", db_error(c));
-		return -1;
+		return -2;
 	}
-	if (k.bad)
+	return k.bad ? -1 : 0;
+}
+
+int
+binlog_check_settings(db_conn *c, char *why, size_t whylen)
+{
+	struct check k = { why, whylen, 0, 0 };
+
+	if (binlog_check_variables(c, why, whylen) != 0)
 		return -1;
-	k.got = 0;
 	if (db_query(c, "SHOW GRANTS", NULL, 0, grants_row, &k, NULL) !=
 	    DB_OK) {
 		snprintf(why, whylen, "binlog mode: cannot read the binlog "

@@ -18,6 +18,12 @@
  * could not run. */
 int binlog_check_settings(db_conn *c, char *why, size_t whylen);
 
+/* The settings alone, without the grant: on any login (the relay's,
+ * while it leads: a setting changed at run time stops the publishing).
+ * 0 when all hold; -1 with the sentence in why; -2 when they could not
+ * be read (the database error in why). */
+int binlog_check_variables(db_conn *c, char *why, size_t whylen);
+
 /* The outbox must keep its rows longer than the binary log keeps its
  * files (README, "Binlog mode": a purged position is recovered from the
  * table).  0 when RELAY_RETENTION_HOURS (retention_hours, 0: forever) is

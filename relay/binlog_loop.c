@@ -98,6 +98,11 @@
 /* Single messages refused in a row that mean the broker refuses
  * everything, not one message (as loop.c). */
 #define BL_REFUSALS_SYSTEMIC 3
+/* Seconds between two checks of the server's settings while leading
+ * (sync_binlog can be changed at run time). */
+#define BL_CHECK_MS 10000
+/* Longest time between two services of the broker connection. */
+#define BL_SERVICE_MS 1000
 /* Seconds a standby waits for the lock in one GET_LOCK. */
 #define BL_STANDBY_WAIT_S 1
 /* Rows whose failed attempts are remembered across restarts of the
@@ -114,6 +119,7 @@ enum bl_out {
 	BL_REFUSED,   /* the broker closed the channel over a message */
 	BL_READER,    /* the binary log's stream failed */
 	BL_GONE,      /* the position is not in the binary log any more */
+	BL_UNSAFE,    /* a setting the mode needs changed at run time */
 };
 
 /* A batch being filled or in flight. */
@@ -157,6 +163,10 @@ struct brelay {
 	int nslots, head, count;
 	size_t careful;        /* rows to publish one at a time */
 	int refused_in_row;    /* single messages refused in a row */
+	long long serviced_ms; /* the broker connection last serviced */
+	long long checked_ms;  /* the server's settings last checked */
+	int unsafe;            /* they did not hold: said once */
+	char why[512];
 	size_t streamed;       /* rows read since the stream started */
 	int redeclare;         /* a message came back unroutable */
 	double nack_moved;
@@ -910,6 +920,7 @@ chores(struct brelay *r)
 {
 	long long due = retries_next_due(r);
 	enum bl_out o;
+	int rc;
 
 	if ((due >= 0 && due <= clock_ms()) || r->redeclare) {
 		if ((o = finish_all(r)) != BL_OK)
@@ -924,6 +935,31 @@ chores(struct brelay *r)
 	}
 	if ((o = still_leading(r, 1)) != BL_OK)
 		return o;
+	/* The broker's heartbeats, while the binary log streams
+	 * transactions without outbox rows (nothing is published). */
+	if (clock_ms() - r->serviced_ms >= BL_SERVICE_MS) {
+		r->serviced_ms = clock_ms();
+		if (mq_service(r->mq) == -1)
+			return BL_MQ;
+	}
+	if (clock_ms() - r->checked_ms >= BL_CHECK_MS) {
+		r->checked_ms = clock_ms();
+		rc = binlog_check_variables(r->db, r->why, sizeof(r->why));
+		if (rc == -2)
+			return BL_DB;
+		if (rc == -1)
+			return BL_UNSAFE;
+		if (r->unsafe) {
+			/* What was committed meanwhile may not be synced:
+			 * a commit now syncs the binary log up to here. */
+			if (r->stored[0] != '\0' && position_store(r->db,
+			    r->stored, r->stored_seq) != DB_OK)
+				return BL_DB;
+			log_info("binlog mode: the server's settings hold "
+			    "again");
+		}
+		r->unsafe = 0;
+	}
 	if (retention_due(&r->ret, clock_ms()) &&
 	    retention_step(&r->ret, r->db, clock_ms()) != DB_OK)
 		log_warnx("retention: %s; trying again later",
@@ -958,7 +994,10 @@ stream(struct brelay *r)
 	enum bl_out o;
 	int rc;
 
-	if ((o = start_stream(r)) != BL_OK)
+	/* The settings again (a leader may have waited long for its
+	 * lock), before the recovery publishes anything. */
+	r->checked_ms = 0;
+	if ((o = chores(r)) != BL_OK || (o = start_stream(r)) != BL_OK)
 		return o;
 	while (!*r->stop) {
 		if ((o = chores(r)) != BL_OK)
@@ -1118,6 +1157,12 @@ run(struct brelay *r)
 		if (rc == 0) {
 			if (mq_service(r->mq) == -1)
 				(void)link_failed(&r->mql, mq_error(r->mq));
+			/* A standby's gauges too: without a leader they still
+			 * show the backlog growing (the alerts read the max). */
+			if (backlog_due(&r->backlog, clock_ms()) &&
+			    backlog_step(&r->backlog, r->db, clock_ms()) !=
+			    DB_OK)
+				log_debug("backlog sample: %s", db_error(r->db));
 			continue;
 		}
 		o = stream(r);
@@ -1151,6 +1196,17 @@ run(struct brelay *r)
 		case BL_READER:
 			pause_serviced(r, link_failed(&r->rdl,
 			    binlog_error(r->bl)));
+			break;
+		case BL_UNSAFE:
+			/* Nothing is published while the server may send
+			 * events it has not synced. */
+			if (!r->unsafe)
+				log_warnx("%s; not publishing until it does "
+				    "(checked every %d s)", r->why,
+				    BL_CHECK_MS / 1000);
+			r->unsafe = 1;
+			health_set(SERVER_DB, 0);
+			pause_serviced(r, BL_CHECK_MS);
 			break;
 		}
 	}
@@ -1260,6 +1316,9 @@ relay_run_binlog(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	backlog_init(&r.backlog, clock_ms());
 	retention_init(&r.ret, cfg->retention_hours,
 	    cfg->retention_interval_s, clock_ms());
+	/* published_at stays NULL here: both read the stored position. */
+	backlog_binlog_mode(&r.backlog, 1);
+	retention_binlog_mode(&r.ret, 1);
 	r.stored_seq = -1;
 	relay_metrics_binlog_leader(0);
 	switch (check_server(&r)) {

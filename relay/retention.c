@@ -17,6 +17,75 @@ static struct chunkdel old_published = {
 	1, { 0 },
 };
 
+/*
+ * Binlog mode (retention_binlog_mode): published_at stays NULL, and a row
+ * counts as published when its transaction is at or before the stored
+ * position (outbox_relay_position, migration 013).  The table cannot say
+ * which transaction wrote a row, so a row is deleted only when all of
+ * these hold:
+ *   - older than the retention, as in poll mode;
+ *   - seq at or below the position's last_seq (no position, or a NULL
+ *     last_seq: nothing is deleted);
+ *   - not parked (as in poll mode, where a parked row is unpublished),
+ *     and not released since the same cutoff as below: outbox-admin
+ *     parked release sets next_attempt_at to the release time, and a
+ *     row released after the position is published again (or parked
+ *     again: its row must still be there) only when the relay reads
+ *     that release from the binary log;
+ *   - created RETENTION_TXN_MARGIN_S before both the position's
+ *     updated_at and the created_at of the row last_seq names.  A row
+ *     with a lower seq than last_seq may come from a transaction that
+ *     committed after the position's (a long one: seq is taken at the
+ *     INSERT, the binary log's order is the COMMIT's), which the relay
+ *     has not read yet.  That transaction was still open when the row
+ *     last_seq was created (that row's transaction committed at or
+ *     before the position's), so it has lasted since its own row's
+ *     created_at at least until then: a row created more than the
+ *     longest transaction before the row last_seq cannot be in it.  The
+ *     app's transactions last milliseconds (a request, a group commit);
+ *     an hour also covers the clock skew between two app machines (both
+ *     created_at come from the app's clock; updated_at from the
+ *     database's).  updated_at alone would not do: while the relay
+ *     catches up on an old binary log, the position it stores names an
+ *     old transaction at a recent updated_at.
+ * A row deleted too early would still be published (from the binary
+ * log); what it would lose is the copy that the recovery of a purged
+ * position republishes from the table, and the audit's view of it.
+ *
+ * The keys: the first 500 unparked rows at or below the position, in
+ * seq order (a short primary key range), and among them the old ones.
+ * Every row of the table matches "published_at IS NULL" in this mode,
+ * and no index has created_at: a plain "WHERE created_at < ... ORDER BY
+ * seq LIMIT 500" would read every row kept once nothing is old enough.
+ * Rows are created in seq order (but for the transactions above and
+ * clock skew), so the sweep stops at its first chunk with a young row,
+ * which is right: the rest is younger. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define BINLOG_LAST_SEQ \
+	"(SELECT last_seq FROM outbox_relay_position WHERE id = 1)"
+#define BINLOG_CUT \
+	"(SELECT LEAST(p.updated_at, o.created_at) - INTERVAL " \
+	STR(RETENTION_TXN_MARGIN_S) " SECOND FROM outbox_relay_position p " \
+	"JOIN outbox o ON o.seq = p.last_seq WHERE p.id = 1)"
+#define BINLOG_OLD \
+	"created_at < UTC_TIMESTAMP(6) - INTERVAL ? HOUR AND GREATEST(" \
+	"created_at, COALESCE(next_attempt_at, created_at)) < " BINLOG_CUT
+#define BINLOG_DELETE_HEAD \
+	"DELETE FROM outbox WHERE seq <= " BINLOG_LAST_SEQ " AND parked_at " \
+	"IS NULL AND " BINLOG_OLD " AND seq IN ("
+
+static struct chunkdel binlog_published = {
+	"SELECT seq FROM (SELECT seq, created_at, next_attempt_at FROM outbox "
+	    "WHERE seq <= " BINLOG_LAST_SEQ " AND parked_at IS NULL ORDER BY "
+	    "seq LIMIT 500) w WHERE " BINLOG_OLD,
+	BINLOG_DELETE_HEAD,
+	1, { 0 },
+};
+
+_Static_assert(sizeof(BINLOG_DELETE_HEAD) - 1 <= CHUNKDEL_HEAD_MAX,
+    "chunkdel builds the delete in a buffer of its own");
+
 _Static_assert(RETENTION_CHUNK == CHUNKDEL_ROWS, "a chunk of chunkdel's");
 
 void
@@ -28,6 +97,13 @@ retention_init(struct retention *r, int hours, int interval_s,
 	r->next_ms = now_ms;
 	r->sweeping = 0;
 	r->swept = 0;
+	r->binlog = 0;
+}
+
+void
+retention_binlog_mode(struct retention *r, int on)
+{
+	r->binlog = on != 0;
 }
 
 int
@@ -44,7 +120,8 @@ retention_step(struct retention *r, db_conn *c, long long now_ms)
 
 	if (!r->sweeping)
 		r->swept = 0;
-	rc = chunkdel_step(&old_published, c, r->hours, &n);
+	rc = chunkdel_step(r->binlog ? &binlog_published : &old_published, c,
+	    r->hours, &n);
 	if (rc != DB_OK) {
 		r->sweeping = 0;
 		r->next_ms = now_ms + r->interval_ms;

@@ -1,6 +1,7 @@
 /*
  * retention.h - deletes published outbox rows past their retention, a
- * small batch at a time, between the relay's batches.
+ * small batch at a time, between the relay's batches.  Parked rows are
+ * never deleted, in either mode.
  */
 #ifndef OUTBOX_RELAY_RETENTION_H
 #define OUTBOX_RELAY_RETENTION_H
@@ -18,12 +19,22 @@ struct retention {
 	long long next_ms;  /* monotonic time of the next sweep */
 	int sweeping;       /* the last chunk was full: more to delete */
 	uint64_t swept;     /* rows deleted by the current sweep */
+	int binlog;         /* 1: binlog mode's meaning of published */
 };
 
+/* Binlog mode keeps a row this long after the row of the position's
+ * last_seq was created (retention.c says why). */
+#define RETENTION_TXN_MARGIN_S 3600
+
 /* hours: RELAY_RETENTION_HOURS; interval_s: between sweeps.  The first
- * sweep is due at once. */
+ * sweep is due at once; poll mode. */
 void retention_init(struct retention *r, int hours, int interval_s,
     long long now_ms);
+
+/* on: from the next step, published means binlog mode's (at or below
+ * the stored position, kept a margin for long transactions: retention.c);
+ * 0: the poll mode's published_at (the default). */
+void retention_binlog_mode(struct retention *r, int on);
 
 /* 1 when retention_step has work to do at now_ms. */
 int retention_due(const struct retention *r, long long now_ms);

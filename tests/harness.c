@@ -173,6 +173,30 @@ h_role_db_params(const char *role, struct db_params *p)
 	    NULL, 0, NULL, 0);
 }
 
+db_conn *
+h_role_db(const char *role)
+{
+	struct db_params p;
+	db_conn *c;
+
+	h_role_db_params(role, &p);
+	c = db_new(&p);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(db_connect(c) == DB_OK, "%s login: %s", role,
+	    db_error(c));
+	return c;
+}
+
+int
+h_audit_says(const struct h_daemon *d, const char *state, const char *what,
+    long long v)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line), "  %-5s %-52s %lld\n", state, what, v);
+	return h_log_contains(d, line);
+}
+
 void
 h_role_mq_params(const char *role, struct mq_params *p)
 {
@@ -295,6 +319,9 @@ h_reset_tables(void)
 	h_sql("DELETE FROM processed_messages");
 	h_sql("DELETE FROM outbox");
 	h_sql("DELETE FROM customers");
+	/* A stored binlog position makes the audit, the admin and the
+	 * relay's gauges read binlog mode's meaning of published. */
+	h_sql("DELETE FROM outbox_relay_position");
 }
 
 void

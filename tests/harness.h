@@ -61,6 +61,9 @@ void h_reset(void);
 /* The settings of the private servers with the logins of a daemon role
  * ("APP", "RELAY", "WORKER", "AUDIT", "ADMIN") from scripts/roles.env. */
 void h_role_db_params(const char *role, struct db_params *p);
+/* A new connection of the role's login, connected; fails the test
+ * otherwise.  Free with db_free. */
+db_conn *h_role_db(const char *role);
 /* The environment variable name, or def when it is unset or empty. */
 const char *h_env(const char *name, const char *def);
 void h_role_mq_params(const char *role, struct mq_params *p);
@@ -161,6 +164,11 @@ int h_tcp_read_until(int fd, const char *needle, int timeout_ms, char *out,
  * "NAME=value" strings, NULL-terminated, or NULL) to its end; its report
  * in d->log, named after test.  Returns its exit status. */
 int h_audit(struct h_daemon *d, const char *test, const char *const *extra);
+
+/* 1 if the audit's report d (h_audit, text) has the line of check what:
+ * state ("ok", "FAIL", "info") and the count v. */
+int h_audit_says(const struct h_daemon *d, const char *state,
+    const char *what, long long v);
 
 /* Runs outbox-admin with the arguments args (NULL-terminated, at most
  * 16) as the admin's logins, with extra ("NAME=value" strings,

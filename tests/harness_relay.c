@@ -12,6 +12,7 @@ void
 h_rows_reset(void)
 {
 	h_sql("TRUNCATE outbox");
+	h_sql("DELETE FROM outbox_relay_position");
 	h_mq_reset_queues();
 }
 

@@ -15,7 +15,8 @@
 #define H_ID_PREFIX "00000000-0000-4000-8000-"
 #define H_EVENT "CustomerCreated"
 
-/* Empties the outbox and the queues (a checked fixture). */
+/* Empties the outbox, the binlog position and the queues (a checked
+ * fixture). */
 void h_rows_reset(void);
 /* Inserts rows first..first+count-1 (message id H_ID_PREFIX + index, a
  * customer payload), committed together. */

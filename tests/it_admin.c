@@ -612,7 +612,7 @@ START_TEST(parked_list_and_release)
 	json_decref(doc);
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE seq = "
 	    "(SELECT MIN(seq) FROM outbox) AND parked_at IS NULL AND attempts "
-	    "= 0 AND next_attempt_at IS NULL", NULL, 0), 1);
+	    "= 0 AND next_attempt_at <= UTC_TIMESTAMP(6)", NULL, 0), 1);
 	/* The row that was not parked is untouched. */
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE attempts "
 	    "= 1 AND next_attempt_at IS NOT NULL", NULL, 0), 1);
@@ -632,6 +632,79 @@ START_TEST(parked_list_and_release)
 	ck_assert(h_wait_count("SELECT COUNT(*) FROM outbox WHERE "
 	    "published_at IS NOT NULL", 4, 30000));
 	h_stop_clean(&r);
+}
+END_TEST
+
+/* The binlog relay's position (written as it does, by hand): at seq. */
+static void
+binlog_position_at(long long seq)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "INSERT INTO outbox_relay_position (id, "
+	    "gtid, last_seq, updated_at) VALUES (1, '0-1-42', %lld, "
+	    "UTC_TIMESTAMP(6)) ON DUPLICATE KEY UPDATE last_seq = %lld", seq,
+	    seq);
+	h_sql(sql);
+}
+
+/* In binlog mode published_at stays NULL: the rows at or below the
+ * position's last_seq are published, parked ones aside (README, "What
+ * published means in binlog mode"). */
+START_TEST(status_reads_the_binlog_position)
+{
+	static const char two_h[] = "UTC_TIMESTAMP(6) - INTERVAL 2 HOUR";
+	struct h_daemon a = { 0 };
+	json_t *doc, *pos;
+	long long age;
+
+	/* Five rows the binlog relay published (one of them parked, the
+	 * oldest), then one fresh and one refused before. */
+	outbox_row("NULL", 0, "NULL", "NULL", two_h);
+	outbox_row("NULL", 0, "NULL", "NULL", two_h);
+	outbox_row("NULL", 5, PARKED_AT, "UTC_TIMESTAMP(6)",
+	    "UTC_TIMESTAMP(6) - INTERVAL 3 HOUR");
+	outbox_row("NULL", 0, "NULL", "NULL", two_h);
+	outbox_row("NULL", 0, "NULL", "NULL", two_h);
+	outbox_row("NULL", 0, "NULL", "NULL", "UTC_TIMESTAMP(6) - INTERVAL "
+	    "30 MINUTE");
+	outbox_row("NULL", 2, "UTC_TIMESTAMP(6) + INTERVAL 1 HOUR", "NULL",
+	    "UTC_TIMESTAMP(6)");
+	binlog_position_at(seq_of(4));
+
+	ck_assert_int_eq(ADMIN(&a, NULL, "status", "--json"), 0);
+	doc = admin_json(&a);
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "backlog")),
+	    2);
+	ck_assert_int_eq(json_integer_value(json_object_get(doc,
+	    "retry_waiting")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "parked")),
+	    1);
+	/* The parked row, below the position, is the oldest stuck one. */
+	age = json_integer_value(json_object_get(doc,
+	    "oldest_unpublished_age_ms"));
+	ck_assert_msg(age >= 3 * 3600000 && age < 3 * 3600000 + 600000,
+	    "age %lld", age);
+	pos = json_object_get(doc, "binlog_position");
+	ck_assert_int_eq(json_integer_value(json_object_get(pos, "last_seq")),
+	    seq_of(4));
+	ck_assert(json_is_string(json_object_get(pos, "updated_at")));
+	ck_assert(json_is_null(json_object_get(doc, "last_published_at")));
+	json_decref(doc);
+	ck_assert_int_eq(ADMIN(&a, NULL, "status"), 0);
+	ck_assert(h_log_contains(&a, "backlog (unpublished, not parked)      "
+	    "2\n"));
+	ck_assert(h_log_contains(&a, "binlog position, last seq"));
+
+	/* Without a position, the poll mode's meaning: every row with
+	 * published_at NULL. */
+	h_sql("DELETE FROM outbox_relay_position");
+	ck_assert_int_eq(ADMIN(&a, NULL, "status", "--json"), 0);
+	doc = admin_json(&a);
+	ck_assert_int_eq(json_integer_value(json_object_get(doc, "backlog")),
+	    6);
+	ck_assert(json_is_null(json_object_get(doc, "binlog_position")));
+	json_decref(doc);
 }
 END_TEST
 
@@ -673,6 +746,7 @@ it_admin_suite(void)
 	    replay_refuses_messages_too_old, replay_reports_ids_not_found,
 	    purge_asks_unless_yes, NULL };
 	const TTest *const outbox[] = { status_counts_known_rows,
+	    status_reads_the_binlog_position,
 	    parked_list_and_release, bad_input_is_refused, NULL };
 	Suite *s = suite_create("admin");
 

@@ -32,8 +32,8 @@
 
 #include "binlog.h"
 #include "clock.h"
-#include "harness.h"
 #include "harness_binlog.h"
+#include "harness_relay.h"
 #include "relay/binlog_check.h"
 #include "relay/outbatch.h"
 #include "relay/position.h"
@@ -615,8 +615,8 @@ START_TEST(binlog_gives_a_released_row_again)
 	ck_assert_int_eq(reader_next(b, &r), BINLOG_COMMIT);
 	/* As outbox-admin parked release writes it (admin/parked.c). */
 	ck_assert_int_eq(db_exec(adm, "UPDATE outbox SET parked_at = NULL, "
-	    "attempts = 0, next_attempt_at = NULL WHERE message_id = ?", &v,
-	    1, NULL), DB_OK);
+	    "attempts = 0, next_attempt_at = UTC_TIMESTAMP(6) WHERE "
+	    "message_id = ?", &v, 1, NULL), DB_OK);
 	ck_assert_int_eq(reader_next(b, &r), BINLOG_ROW);
 	ck_assert_int_eq(r.released, 1);
 	ck_assert_uint_eq(r.attempts, 0);
@@ -630,6 +630,66 @@ START_TEST(binlog_gives_a_released_row_again)
 	ck_assert_int_eq(r.released, 0);
 	binlog_free(b);
 	db_free(adm);
+}
+END_TEST
+
+/* ---- what published means, with the relay in binlog mode ---- */
+
+/* published_at stays NULL: the relay's retention deletes what its stored
+ * position covers (never a parked row), its backlog gauges count the
+ * rows above the position and the parked ones, and so does the audit
+ * (README, "What published means in binlog mode"). */
+START_TEST(binlog_relay_gauges_and_retention_read_the_position)
+{
+	char metrics[64], pass[300];
+	const char *const env[] = { "RELAY_MODE=binlog",
+	    "RELAY_RETENTION_HOURS=24", "RELAY_RETENTION_INTERVAL=1", metrics,
+	    pass, NULL };
+	struct h_daemon d = { 0 }, s = { 0 };
+	struct db_params bp;
+	int port = h_free_port();
+
+	h_rows_reset();
+	/* Rows 1..30 two days old, 1 parked; 31 new. */
+	h_rows_insert(1, 31);
+	h_sql("UPDATE outbox SET created_at = UTC_TIMESTAMP(6) - INTERVAL 48 "
+	    "HOUR WHERE seq <= 30");
+	h_sql("UPDATE outbox SET attempts = 5, last_error = 'test', "
+	    "next_attempt_at = '9999-12-31 23:59:59', parked_at = "
+	    "UTC_TIMESTAMP(6) WHERE seq = 1");
+	h_role_db_params("BINLOG", &bp);
+	snprintf(metrics, sizeof(metrics), "RELAY_METRICS_PORT=%d", port);
+	snprintf(pass, sizeof(pass), "RELAY_BINLOG_PASSWORD=%s", bp.pass);
+
+	/* The first start publishes 2..31 and stores the position. */
+	H_START(&d, H_RELAY, NULL, env);
+	h_mq_wait_depth(MQ_QUEUE, 30);
+	ck_assert_msg(h_wait_log(&d, "retention: deleted 29 published rows",
+	    1, 60000), "see %s", d.log);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox", NULL, 0), 2);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE parked_at "
+	    "IS NOT NULL", NULL, 0), 1);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE "
+	    "published_at IS NOT NULL", NULL, 0), 0);
+	/* Backlog: the parked row alone, two days old. */
+	h_wait_metric_is(port, "outbox_relay_backlog_rows", 1, 30000);
+	ck_assert(h_metric(port, "outbox_relay_oldest_unpublished_seconds") >
+	    47 * 3600);
+	/* The audit: the parked row is the one unpublished row. */
+	ck_assert_int_eq(h_audit(&s, "binlog-relay", NULL), 1);
+	ck_assert_msg(h_audit_says(&s, "FAIL", "outbox rows unpublished "
+	    "longer than the grace", 1), "see %s", s.log);
+	ck_assert(h_audit_says(&s, "FAIL", "outbox rows parked "
+	    "(RELAY_MAX_ATTEMPTS refusals)", 1));
+	memset(&s, 0, sizeof(s));
+	/* A standby samples too: without a leader its gauges still tell. */
+	port = h_free_port();
+	snprintf(metrics, sizeof(metrics), "RELAY_METRICS_PORT=%d", port);
+	H_START(&s, H_RELAY, "standby", env);
+	ck_assert(h_wait_log(&s, "binlog mode: standby", 1, 30000));
+	h_wait_metric_is(port, "outbox_relay_backlog_rows", 1, 30000);
+	h_stop_clean(&s);
+	h_stop_clean(&d);
 }
 END_TEST
 
@@ -649,6 +709,8 @@ it_binlog_suite(void)
 	    binlog_gives_a_released_row_again, NULL };
 	const TTest *const durable[] = {
 	    binlog_sends_no_event_before_its_sync, NULL };
+	const TTest *const views[] = {
+	    binlog_relay_gauges_and_retention_read_the_position, NULL };
 	Suite *s = suite_create("binlog");
 	TCase *tc = suites_case(s, "settings and logins", 120, use_plain,
 	    NULL, tests);
@@ -658,5 +720,7 @@ it_binlog_suite(void)
 	tcase_add_unchecked_fixture(tc, plain_up, plain_down);
 	tcase_add_unchecked_fixture(suites_case(s, "durability", 120, use_held,
 	    NULL, durable), held_up, held_down);
+	tcase_add_unchecked_fixture(suites_case(s, "published", 120,
+	    use_plain, NULL, views), plain_up, plain_down);
 	return s;
 }

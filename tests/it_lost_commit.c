@@ -118,25 +118,11 @@ probe_nothing(db_conn *c, void *ud)
 	return 0;
 }
 
-/* A connection of the relay's login (the same user as the old session). */
-static db_conn *
-relay_conn(void)
-{
-	struct db_params p;
-	db_conn *c;
-
-	h_role_db_params("RELAY", &p);
-	c = db_new(&p);
-	ck_assert_ptr_nonnull(c);
-	ck_assert_int_eq(db_connect(c), DB_OK);
-	return c;
-}
-
 /* The old session still there, on the same server: killed, waited for,
  * then its rows looked for. */
 START_TEST(resolve_kills_the_old_session)
 {
-	db_conn *old = relay_conn(), *c = relay_conn();
+	db_conn *old = h_role_db("RELAY"), *c = h_role_db("RELAY");
 	unsigned long id = db_session_id(old);
 
 	ck_assert_int_eq(durable_resolve(c, id, db_server_started(old),
@@ -152,7 +138,7 @@ END_TEST
  * session now: nothing is killed. */
 START_TEST(resolve_after_a_restart_kills_nobody)
 {
-	db_conn *other = relay_conn(), *c = relay_conn();
+	db_conn *other = h_role_db("RELAY"), *c = h_role_db("RELAY");
 	unsigned long id = db_session_id(other);
 
 	ck_assert_int_eq(durable_resolve(c, id, db_server_started(other) - 100,

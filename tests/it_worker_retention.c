@@ -303,17 +303,6 @@ END_TEST
 
 /* ---- the audit ---- */
 
-/* 1 if the audit's report d has the line of check what. */
-static int
-audit_says(const struct h_daemon *d, const char *state, const char *what,
-    long long v)
-{
-	char line[256];
-
-	snprintf(line, sizeof(line), "  %-5s %-52s %lld\n", state, what, v);
-	return h_log_contains(d, line);
-}
-
 /* A welcome email without its processed id counts only while the id
  * should still be there (younger than the inbox retention minus 1 h);
  * the ids past the inbox retention are counted for information; an
@@ -345,19 +334,19 @@ START_TEST(audit_understands_the_inbox_retention)
 	seed_ids("kept", 2, "1 HOUR");
 
 	ck_assert_int_eq(h_audit(&a, "audit-24h", short_inbox), 1);
-	ck_assert_msg(audit_says(&a, "FAIL", lost, 1), "see %s", a.log);
-	ck_assert(audit_says(&a, "info", past, 3));
-	ck_assert(audit_says(&a, "FAIL", shorter, 1));
+	ck_assert_msg(h_audit_says(&a, "FAIL", lost, 1), "see %s", a.log);
+	ck_assert(h_audit_says(&a, "info", past, 3));
+	ck_assert(h_audit_says(&a, "FAIL", shorter, 1));
 
 	ck_assert_int_eq(h_audit(&a, "audit-168h", long_inbox), 1);
-	ck_assert_msg(audit_says(&a, "FAIL", lost, 2), "see %s", a.log);
-	ck_assert(audit_says(&a, "info", past, 0));
-	ck_assert(audit_says(&a, "ok", shorter, 0));
+	ck_assert_msg(h_audit_says(&a, "FAIL", lost, 2), "see %s", a.log);
+	ck_assert(h_audit_says(&a, "info", past, 0));
+	ck_assert(h_audit_says(&a, "ok", shorter, 0));
 
 	ck_assert_int_eq(h_audit(&a, "audit-0h", no_inbox), 1);
-	ck_assert(audit_says(&a, "FAIL", lost, 2));
-	ck_assert(audit_says(&a, "info", past, 0));
-	ck_assert(audit_says(&a, "ok", shorter, 0));
+	ck_assert(h_audit_says(&a, "FAIL", lost, 2));
+	ck_assert(h_audit_says(&a, "info", past, 0));
+	ck_assert(h_audit_says(&a, "ok", shorter, 0));
 }
 END_TEST
 

@@ -22,7 +22,9 @@
 #   generated copy of the configuration: 1 s scrape and evaluation
 #   intervals, every rule's `for:` shortened to 3 s.  The three targets
 #   come up; after 20 POSTs every query of every dashboard panel
-#   returns data (a finite value); no OutboxDaemonDown while all run;
+#   returns data (a finite value); every rule of alerts.yml is loaded,
+#   the binlog mode's ones evaluated and silent beside a poll-mode
+#   relay; no OutboxDaemonDown while all run;
 #   a message dead-lettered (an outbox row of an event the worker has no
 #   handler for) makes OutboxDeadLetters fire (the worker's DLQ gauge,
 #   end to end), the DLQ purged resolves it; the relay stopped (SIGTERM),
@@ -233,6 +235,21 @@ while IFS=$'\t' read -r title expr; do
 	e=${expr//\$__rate_interval/1m}
 	check "panel \"$title\" has data: $expr" wait_for 15 has_data "$e"
 done < <(jq -r '.panels[] | .title as $t | .targets[] | [$t, .expr] | @tsv' "$dash")
+
+# ---- the rules -----------------------------------------------------------
+rules() { curl -sf -m 5 "$prom/api/v1/rules"; }
+loaded=$(rules | jq -r '[.data.groups[].rules[] | select(.type == "alerting") | .name] | sort | join(" ")' || true)
+shipped=$(awk '$1 == "-" && $2 == "alert:" { print $3 }' monitoring/alerts.yml | sort | paste -sd ' ')
+check "Prometheus loaded every rule of alerts.yml (got: $loaded)" test "$loaded" = "$shipped"
+# The binlog mode's rules read series only a relay in that mode has:
+# evaluated without error and silent beside this poll-mode relay.
+binlog_rules_silent() {
+	rules | jq -e '[.data.groups[].rules[] | select(.name | startswith("OutboxBinlog"))]
+		| length == 3 and all(.health == "ok" and .state == "inactive"
+			and .lastEvaluation != "0001-01-01T00:00:00Z")' >/dev/null
+}
+check "the binlog mode's three rules evaluated and silent (poll mode) within 15 s" \
+	wait_for 15 binlog_rules_silent
 
 # ---- alerts through Prometheus's API ------------------------------------
 alerts() { curl -sf -m 5 "$prom/api/v1/alerts"; }

@@ -388,7 +388,11 @@ fi
 
 settled_db() {
 	local r
-	r=$(sql -e "SELECT (SELECT COUNT(*) FROM outbox WHERE published_at IS NULL),
+	# Unpublished in either relay mode (README, "What published means in
+	# binlog mode"): without a binlog position, published_at IS NULL.
+	r=$(sql -e "SELECT (SELECT COUNT(*) FROM outbox WHERE published_at IS NULL
+			AND (parked_at IS NOT NULL OR seq > COALESCE((SELECT last_seq
+			FROM outbox_relay_position WHERE id = 1), 0))),
 		(SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM welcome_emails)" 2>/dev/null) || return 1
 	read -r unpub ncust nwel <<<"$r"
 	[ "$unpub" = 0 ] && [ "$ncust" = "$nwel" ]
