@@ -16,8 +16,8 @@ h_rows_reset(void)
 	h_mq_reset_queues();
 }
 
-void
-h_rows_insert(long long first, long long count)
+int
+h_rows_insert_on(db_conn *c, long long first, long long count)
 {
 	static const char sql[] =
 	    "INSERT INTO outbox (message_id, event_name, payload, created_at) "
@@ -32,11 +32,41 @@ h_rows_insert(long long first, long long count)
 	uint64_t n = 0;
 	int rc;
 
-	rc = db_exec(h_db(), sql, a, 2, &n);
-	if (rc == DB_ECONN) /* the test's connection saw a restart */
-		rc = db_exec(h_db(), sql, a, 2, &n);
+	rc = db_exec(c, sql, a, 2, &n);
+	if (rc == DB_ECONN) /* the connection saw a restart */
+		rc = db_exec(c, sql, a, 2, &n);
+	return rc == DB_OK && (long long)n == count ? 0 : -1;
+}
+
+void
+h_rows_insert(long long first, long long count)
+{
+	ck_assert_msg(h_rows_insert_on(h_db(), first, count) == 0, "insert "
+	    "of rows %lld..%lld: %s", first, first + count - 1,
+	    db_error(h_db()));
+}
+
+void
+h_rows_insert_big(long long bytes)
+{
+	struct db_val a = DB_INT(bytes);
+	int rc;
+
+	rc = db_exec(h_db(), "INSERT INTO outbox (message_id, event_name, "
+	    "payload, created_at) VALUES ('" H_ID_PREFIX "000000000000', '"
+	    H_EVENT "', JSON_OBJECT('id', '11111111-0000-4000-8000-"
+	    "000000000000', 'email', 'big@example.com', 'name', REPEAT('x', "
+	    "?)), UTC_TIMESTAMP(6))", &a, 1, NULL);
 	ck_assert_msg(rc == DB_OK, "insert: %s", db_error(h_db()));
-	ck_assert_int_eq((long long)n, count);
+}
+
+int
+h_rows_big_parked(void *ud)
+{
+	(void)ud;
+	return h_count("SELECT COUNT(*) FROM outbox WHERE message_id = '"
+	    H_ID_PREFIX "000000000000' AND parked_at IS NOT NULL", NULL, 0) ==
+	    1;
 }
 
 long long

@@ -21,6 +21,15 @@ void h_rows_reset(void);
 /* Inserts rows first..first+count-1 (message id H_ID_PREFIX + index, a
  * customer payload), committed together. */
 void h_rows_insert(long long first, long long count);
+/* The same on the connection c (another thread's), without failing the
+ * test: 0, or -1 when the insert failed or did not insert count rows
+ * (db_error(c) says why). */
+int h_rows_insert_on(db_conn *c, long long first, long long count);
+/* Row 0 (message id H_ID_PREFIX + 0), committed alone: a customer
+ * payload whose name is bytes characters long. */
+void h_rows_insert_big(long long bytes);
+/* For h_wait: 1 when row 0 is parked. */
+int h_rows_big_parked(void *ud);
 long long h_rows_unpublished(void);
 long long h_rows_published(void);
 /* Waits up to timeout_ms until at least n rows are published; fails the

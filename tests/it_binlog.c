@@ -1,8 +1,8 @@
 /*
  * it_binlog.c - the relay's binlog mode, against MariaDBs with the binary
  * log on (scripts/infra.sh with OUTBOX_DB_BINLOG=1) that this suite runs
- * in folders and on ports of their own (server_up); the test servers keep
- * the binary log off.
+ * in folders and on ports of their own (tests/harness_binlog.h); the
+ * test servers keep the binary log off.
  *   - the server started so has every setting the mode needs, and the
  *     settings check (relay/binlog_check.c) accepts it on the binlog
  *     reader's login;
@@ -28,12 +28,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "binlog.h"
 #include "clock.h"
+#include "harness_binlog.h"
 #include "harness_relay.h"
 #include "relay/binlog_check.h"
 #include "relay/outbatch.h"
@@ -43,83 +42,26 @@
 
 Suite *it_binlog_suite(void);
 
-/* A MariaDB of the suite: its folder, port, and the hold file of
- * tests/fsync_hold.c when it runs with the binary log's syncs held. */
-struct server {
-	const char *port_env, *port_def, *name;
-	int held;
-	char var[512], port[16], hold_file[600];
-};
-
-static struct server plain = { "OUTBOX_BINLOG_DB_PORT", "23308", "binlog",
-    0, "", "", "" };
-static struct server held = { "OUTBOX_BINLOG_HOLD_DB_PORT", "23309",
+static struct h_binlog_server plain = { "OUTBOX_BINLOG_DB_PORT", "23308",
+    "binlog", 0, "", "", "" };
+static struct h_binlog_server held = { "OUTBOX_BINLOG_HOLD_DB_PORT", "23309",
     "binlog-hold", 1, "", "", "" };
 static char test_port[16]; /* the test servers' MariaDB */
 
-/* Runs scripts/infra.sh cmd against sv; returns its exit status. */
-static int
-server_infra(const struct server *sv, const char *cmd)
-{
-	char line[3072], preload[1400] = "";
-	int st;
-
-	if (sv->held)
-		snprintf(preload, sizeof(preload), "OUTBOX_DB_PRELOAD='%s/../"
-		    "lib/outbox-fsync-hold.so' OUTBOX_HOLD_FILE='%s' "
-		    "OUTBOX_HOLD_ONLY=binlog ", h_env("OUTBOX_BIN",
-		    "build/san/bin"), sv->hold_file);
-	snprintf(line, sizeof(line), "OUTBOX_VAR='%s' OUTBOX_DB_PORT='%s' "
-	    "OUTBOX_DB_BINLOG=1 %sbash '%s/scripts/infra.sh' %s "
-	    ">>'%s/infra-%s.log' 2>&1", sv->var, sv->port, preload,
-	    h_env("OUTBOX_ROOT", "."), cmd, h_env("OUTBOX_TEST_LOGS", "/tmp"),
-	    sv->name);
-	st = system(line);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* Unchecked fixture (parent process): sv started, migrated. */
+/* Unchecked fixture (parent process): sv started, migrated; the test
+ * servers' port kept. */
 static void
-server_up(struct server *sv)
+server_up(struct h_binlog_server *sv)
 {
-	char line[2048];
-	int st;
-
-	snprintf(sv->port, sizeof(sv->port), "%s",
-	    h_env(sv->port_env, sv->port_def));
 	snprintf(test_port, sizeof(test_port), "%s", h_env("DB_PORT",
 	    "23306"));
-	snprintf(sv->var, sizeof(sv->var), "%s/../var-%s",
-	    h_env("OUTBOX_TEST_LOGS", "/tmp"), sv->name);
-	mkdir(sv->var, 0755);
-	snprintf(sv->hold_file, sizeof(sv->hold_file), "%s/hold", sv->var);
-	unlink(sv->hold_file);
-	if (server_infra(sv, "db-start") != 0) {
-		fprintf(stderr, "binlog: cannot start the MariaDB %s (see "
-		    "infra-%s.log)\n", sv->name, sv->name);
-		return;
-	}
-	snprintf(line, sizeof(line), "DB_PORT='%s' '%s/outbox-migrate' "
-	    ">>'%s/infra-%s.log' 2>&1", sv->port,
-	    h_env("OUTBOX_BIN", "build/san/bin"),
-	    h_env("OUTBOX_TEST_LOGS", "/tmp"), sv->name);
-	st = system(line);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		fprintf(stderr, "binlog: migrations failed (see "
-		    "infra-%s.log)\n", sv->name);
-}
-
-static void
-server_down(struct server *sv)
-{
-	unlink(sv->hold_file);
-	server_infra(sv, "db-stop");
+	h_binlog_up(sv);
 }
 
 static void plain_up(void) { server_up(&plain); }
-static void plain_down(void) { server_down(&plain); }
+static void plain_down(void) { h_binlog_down(&plain); }
 static void held_up(void) { server_up(&held); }
-static void held_down(void) { server_down(&held); }
+static void held_down(void) { h_binlog_down(&held); }
 
 /* Checked fixtures (each forked test): the case's server. */
 static void

@@ -115,30 +115,6 @@ broker_limit_default(void)
 	broker_max_message_size(134217728);
 }
 
-/* Row 0: an id of its own and a payload of bytes characters. */
-static void
-big_row_insert(long long bytes)
-{
-	struct db_val a = DB_INT(bytes);
-	int rc;
-
-	rc = db_exec(h_db(), "INSERT INTO outbox (message_id, event_name, "
-	    "payload, created_at) VALUES ('" H_ID_PREFIX "000000000000', '"
-	    H_EVENT "', JSON_OBJECT('id', '11111111-0000-4000-8000-"
-	    "000000000000', 'email', 'big@example.com', 'name', REPEAT('x', "
-	    "?)), UTC_TIMESTAMP(6))", &a, 1, NULL);
-	ck_assert_msg(rc == DB_OK, "insert: %s", db_error(h_db()));
-}
-
-static int
-big_row_parked(void *ud)
-{
-	(void)ud;
-	return h_count("SELECT COUNT(*) FROM outbox WHERE message_id = '"
-	    H_ID_PREFIX "000000000000' AND parked_at IS NOT NULL", NULL, 0) ==
-	    1;
-}
-
 /* The broker closes the channel over a message larger than its
  * max_message_size: the relay finds which (one at a time), counts that
  * row's attempts and parks it after RELAY_MAX_ATTEMPTS; the rows after it
@@ -150,11 +126,11 @@ START_TEST(message_refused_by_the_broker_parked_others_flow)
 	struct h_daemon d = { 0 };
 
 	broker_max_message_size(4096);
-	big_row_insert(8000);
+	h_rows_insert_big(8000);
 	h_rows_insert(1, 10);
 	H_START(&d, H_RELAY, NULL, env);
 	h_rows_wait_published(10, 30000);
-	ck_assert_msg(h_wait(60000, big_row_parked, NULL), "the oversized "
+	ck_assert_msg(h_wait(60000, h_rows_big_parked, NULL), "the oversized "
 	    "row was not parked (log %s)", d.log);
 	ck_assert_int_eq(h_count("SELECT attempts FROM outbox WHERE "
 	    "message_id = '" H_ID_PREFIX "000000000000'", NULL, 0), 3);
@@ -175,11 +151,11 @@ START_TEST(message_over_relay_limit_parked_without_the_broker)
 	    "RELAY_MAX_MESSAGE_BYTES=4096", NULL };
 	struct h_daemon d = { 0 }, a = { 0 };
 
-	big_row_insert(8000);
+	h_rows_insert_big(8000);
 	h_rows_insert(1, 10);
 	H_START(&d, H_RELAY, NULL, env);
 	h_rows_wait_published(10, 30000);
-	ck_assert_msg(h_wait(60000, big_row_parked, NULL), "the oversized "
+	ck_assert_msg(h_wait(60000, h_rows_big_parked, NULL), "the oversized "
 	    "row was not parked (log %s)", d.log);
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE "
 	    "last_error LIKE '%RELAY_MAX_MESSAGE_BYTES%'", NULL, 0), 1);
