@@ -443,6 +443,9 @@ bl_drain() { # <mode>
 	done
 	t1=$EPOCHREALTIME
 	status_into "$m.drain1"
+	# The relay's own CPU time (user + system, in clock ticks).
+	R[bl.$m.drain_cpu_us]=$(awk -v n="$rows" -v hz="$(getconf CLK_TCK)" \
+		'{ printf "%.1f", ($14 + $15) / hz / n * 1e6 }' "/proc/${pid[relay]}/stat")
 	stop relay
 	[ "${M%%.*}" -ge "$rows" ] || warn "binlog server, $m mode: $M of $rows published in 600 s"
 	R[bl.$m.drain_s]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
@@ -523,6 +526,7 @@ bl_table() {
 	printf '%-44s %14s %14s\n' "  e2e created / effects" "$(g bl.poll.e2e.created) / $(g bl.poll.e2e.effects)" "$(g bl.binlog.e2e.created) / $(g bl.binlog.e2e.effects)"
 	row "relay drain of $rows rows (msg/s)" drain_rate
 	printf '%-44s %14s %14s\n' "  over raw publish with properties ($bl_raw)" "$(ratio "$(g bl.poll.drain_rate)" "$bl_raw")" "$(ratio "$(g bl.binlog.drain_rate)" "$bl_raw")"
+	row "  the relay's CPU time per message (us)" drain_cpu_us
 	printf 'the database per message (global status counters):\n'
 	for m in drain single e2e; do
 		case $m in
@@ -539,8 +543,8 @@ bl_json() {
 	local m k run sep=""
 	printf '{ "server": "MariaDB %s, binary log on", "raw_publish_props_per_s": %s,' "$bl_server" "${bl_raw:-0}"
 	for m in poll binlog; do
-		printf '\n    "%s": { "drain": { "rows": %s, "seconds": %s, "msg_per_s": %s, "ratio": %s },' \
-			"$m" "$rows" "$(g "bl.$m.drain_s")" "$(g "bl.$m.drain_rate")" "$(ratio "$(g "bl.$m.drain_rate")" "$bl_raw")"
+		printf '\n    "%s": { "drain": { "rows": %s, "seconds": %s, "msg_per_s": %s, "ratio": %s, "relay_cpu_us_per_msg": %s },' \
+			"$m" "$rows" "$(g "bl.$m.drain_s")" "$(g "bl.$m.drain_rate")" "$(ratio "$(g "bl.$m.drain_rate")" "$bl_raw")" "$(g "bl.$m.drain_cpu_us")"
 		for run in single e2e; do
 			printf '\n      "%s": { "rate": %s, "seconds": %s, "created": %s, "effects": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s },' \
 				"$run" "$([ "$run" = single ] && echo 10 || echo "$e2e_rate")" \
