@@ -27,6 +27,24 @@
 #              time-ordered ids as VARCHAR(36) (what the schema has), as
 #              VARBINARY(16), and random (version 4) ids as VARCHAR(36);
 #              bytes per row of each
+#   both relay modes side by side (README, "Binlog mode"), on a MariaDB of
+#   their own with the binary log on (OUTBOX_BENCH_BINLOG_DB_PORT, data
+#   in $OUTBOX_VAR/bench-binlog; started here, stopped at the end), the
+#   test set's broker; each mode in turn, RELAY_MODE=poll then binlog:
+#     single   one request at a time, POST to handled: p50, p99
+#     e2e      BENCH_E2E_RATE POST/s open loop for BENCH_E2E_SECONDS
+#     drain    BENCH_ROWS outbox rows (transactions of 100) inserted while
+#              the relay is stopped, then the relay started: msg/s until
+#              its outbox_relay_messages_published_total reaches them
+#              (its /metrics, sampled every 0.1 s), over the raw
+#              confirmed publisher with the messages' properties measured
+#              again just before
+#     database the growth of its global status counters during the drain
+#              and the two e2e loads, per message: rows read, inserted,
+#              updated, deleted; InnoDB and redo log fsyncs; binary log
+#              group commits (one fsync each) and bytes
+#   BENCH_ONLY=binlog runs this part alone (binlog.json and
+#   table-binlog.txt, the full run's result.json left as it was).
 #
 # Prints a table and writes, in $BUILD_ROOT/bench: result.json; the data
 # of the charts (e2e-latency-<tag>.dat: every end-to-end latency at
@@ -41,7 +59,9 @@
 # BENCH_SECONDS (15, the closed-loop runs), BENCH_E2E_RATE (1000),
 # BENCH_E2E_SECONDS (30), BENCH_SINGLE_SECONDS (10, at 10 requests/s),
 # BENCH_HISTORY_ROWS (10000000), BENCH_KEY_ROWS (100000, the key forms'
-# inserts).
+# inserts), BENCH_ONLY (empty: everything; binlog: the relay modes
+# part alone), BENCH_APP_PORT, BENCH_RELAY_METRICS_PORT and
+# BENCH_WORKER_METRICS_PORT (the daemons' ports, free ones by default).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -64,10 +84,15 @@ single_secs=${BENCH_SINGLE_SECONDS:-10}
 prune_n=${BENCH_PRUNE_KEYS:-200000}
 hist_n=${BENCH_HISTORY_ROWS:-10000000}
 key_n=${BENCH_KEY_ROWS:-100000}
+only=${BENCH_ONLY:-}
+case $only in '' | binlog) ;; *) echo "bench: BENCH_ONLY=$only: empty or binlog" >&2; exit 2 ;; esac
 mkdir -p "$out"
 export MYSQL_PWD="$DB_PASS"
+# shellcheck source=scripts/roles.env
+. scripts/roles.env
 
 LIB_NAME=bench LIB_SAY_STDERR=1
+# shellcheck disable=SC2153   # DB_NAME: from .local.env (scripts/env.sh)
 sql() { mariadb -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" -N -B "$DB_NAME" -e "$1"; }
 # json_num <file> <key>: a number from a one-line JSON object.
 json_num() { sed -nE "s/.*\"$2\": *([0-9.eE+-]+).*/\1/p" "$1" | head -n 1; }
@@ -98,9 +123,18 @@ reset() {
 }
 
 declare -A pid=()
+# The daemons' ports: given, or free ones (never the defaults 9465 and
+# 9466, which another bench or a dev relay may hold).
+app_port=${BENCH_APP_PORT:-$(free_port)}
+relay_mport=${BENCH_RELAY_METRICS_PORT:-$(free_port)}
+worker_mport=${BENCH_WORKER_METRICS_PORT:-$(free_port)}
 start() { # start <daemon> [VAR=value...]
 	local d=$1
 	shift
+	case $d in
+	relay) set -- RELAY_METRICS_PORT="$relay_mport" RELAY_METRICS_BIND=127.0.0.1 "$@" ;;
+	worker) set -- WORKER_METRICS_PORT="$worker_mport" WORKER_METRICS_BIND=127.0.0.1 "$@" ;;
+	esac
 	env "$@" "$bin/outbox-$d" >>"$out/$d.log" 2>&1 &
 	pid[$d]=$!
 }
@@ -112,9 +146,26 @@ stop() {
 	unset "pid[$d]"
 }
 cleanup() { for d in "${!pid[@]}"; do stop "$d"; done; }
-trap cleanup EXIT
+# The MariaDB with the binary log of the relay modes' part (below).
+bl_var=$OUTBOX_VAR/bench-binlog
+bl_port=$OUTBOX_BENCH_BINLOG_DB_PORT
+bl_up=0
+bl_infra() {
+	OUTBOX_VAR=$bl_var OUTBOX_DB_PORT=$bl_port OUTBOX_DB_BINLOG=1 \
+		bash scripts/infra.sh "$@" >>"$out/binlog-server.log" 2>&1
+}
+bl_down() {
+	[ "$bl_up" = 1 ] || return 0
+	bl_infra db-stop || warn "the binlog server did not stop ($out/binlog-server.log)"
+	bl_up=0
+}
+trap 'cleanup; bl_down' EXIT
 
-rm -f "$out"/*.log "$out"/*.out "$out"/*.dat "$out"/*.svg
+if [ "$only" = binlog ]; then
+	rm -f "$out"/binlog*
+else
+	rm -f "$out"/*.log "$out"/*.out "$out"/*.dat "$out"/*.svg "$out"/binlog*
+fi
 quiet=(APP_ACCESS_LOG=0 APP_METRICS_PORT=0 LOG_LEVEL=warn)
 
 # v7 <salt> <ms>: SQL for a version-7 id (common/uid.c's layout) at the
@@ -132,6 +183,7 @@ id_floor() {
 	printf '%08x-%04x-0000-0000-000000000000\n' $((ms >> 16)) $((ms & 0xffff))
 }
 declare -A R=()  # R[measure.tag]: tag "empty" or "history"
+g() { echo "${R[$1]:-0}"; }
 
 # settle: waits (at most 300 s) until the pages the last step dirtied are
 # written (dirty pages under 1 % of the buffer pool), the page cleaner at
@@ -184,7 +236,7 @@ to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if
 measure_app() { # <tag>
 	local t=$1 n
 	settle
-	port=$(free_port)
+	port=$app_port
 	start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
 	wait_app
 	[ "$t" = empty ] && app_idle=$(rss_kib "${pid[app]}")
@@ -201,18 +253,23 @@ measure_app() { # <tag>
 }
 
 # ---- relay drain -------------------------------------------------------
-measure_relay() { # <tag>
-	local t=$1 t0 s base
-	base=$(date +%s%3N)
-	say "relay ($t): seeding $rows outbox rows"
-	sql "INSERT INTO outbox (message_id, event_name, payload, created_at)
-	     SELECT $(v7 "relay-m-$t" "$base + seq DIV 100"), 'CustomerCreated',
-	            JSON_OBJECT('id', $(v7 "relay-c-$t" "$base + seq DIV 100"),
+# seed_sql <tag> <ms> <source>: the INSERT of outbox rows as the app
+# writes them, one per seq of <source> (a table or subquery with a seq
+# column), ids of the time <ms> + seq DIV 100.
+seed_sql() {
+	echo "INSERT INTO outbox (message_id, event_name, payload, created_at)
+	     SELECT $(v7 "relay-m-$1" "$2 + seq DIV 100"), 'CustomerCreated',
+	            JSON_OBJECT('id', $(v7 "relay-c-$1" "$2 + seq DIV 100"),
 	                        'email', CONCAT('bench', seq, '@example.com'),
 	                        'name', 'Bench', 'CreatedAt', '2026-01-01T00:00:00.000000Z',
 	                        'UpdatedAt', '2026-01-01T00:00:00.000000Z'),
 	            UTC_TIMESTAMP(6)
-	     FROM seq_1_to_${rows}"
+	     FROM $3"
+}
+measure_relay() { # <tag>
+	local t=$1 t0 s
+	say "relay ($t): seeding $rows outbox rows"
+	sql "$(seed_sql "$t" "$(date +%s%3N)" "seq_1_to_${rows}")"
 	drained() { [ "$(sql 'SELECT COUNT(*) FROM outbox WHERE published_at IS NULL')" = 0 ]; }
 	settle
 	say "relay ($t): draining"
@@ -252,7 +309,7 @@ measure_worker() { # <tag> <id floor of the relay's rows>
 measure_e2e() { # <tag>
 	local t=$1
 	settle
-	port=$(free_port)
+	port=$app_port
 	start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
 	start relay LOG_LEVEL=warn
 	start worker LOG_LEVEL=warn
@@ -281,6 +338,251 @@ measure_e2e() { # <tag>
 	fi
 }
 
+# ---- both relay modes, on a MariaDB with the binary log -----------------
+# The binlog mode needs a server with the binary log on (sync_binlog=1),
+# which costs every commit a second fsync: both modes are measured on
+# that one server (bl_infra, above), so that they differ only by the
+# relay.  The test set's MariaDB (binary log off) keeps the figures above.
+# The global status counters read around each load (bench_e2e.c reads
+# the same ones itself, as its db_<name> keys).
+bl_status=(handler_read_first handler_read_key handler_read_last
+	handler_read_next handler_read_prev handler_read_rnd
+	handler_read_rnd_next handler_write handler_update handler_delete
+	innodb_data_fsyncs binlog_group_commits binlog_bytes_written)
+# What is printed per message, from them (MariaDB 10.11 has no
+# Innodb_rows_*): rows read (every Handler_read_*), written, updated,
+# deleted; InnoDB's fsyncs; the binary log's fsyncs (group commits, with
+# sync_binlog=1) and bytes.
+bl_db=(rows_read rows_written rows_updated rows_deleted innodb_fsyncs
+	binlog_fsyncs binlog_bytes)
+declare -A D=()
+# bl_db_per_msg <mode> <run> <messages>: R[bl.<mode>.<run>.<bl_db>] from
+# the counters' growth D[<bl_status>].
+bl_db_per_msg() {
+	local k r=0
+	for k in "${bl_status[@]}"; do
+		case $k in handler_read_*) r=$((r + ${D[$k]:-0})) ;; esac
+	done
+	set -- "bl.$1.$2" "$3"
+	R[$1.rows_read]=$(per_msg "$r" "$2")
+	R[$1.rows_written]=$(per_msg "${D[handler_write]:-0}" "$2")
+	R[$1.rows_updated]=$(per_msg "${D[handler_update]:-0}" "$2")
+	R[$1.rows_deleted]=$(per_msg "${D[handler_delete]:-0}" "$2")
+	R[$1.innodb_fsyncs]=$(per_msg "${D[innodb_data_fsyncs]:-0}" "$2")
+	R[$1.binlog_fsyncs]=$(per_msg "${D[binlog_group_commits]:-0}" "$2")
+	R[$1.binlog_bytes]=$(per_msg "${D[binlog_bytes_written]:-0}" "$2")
+}
+declare -A ST=()
+status_into() { # <prefix>: ST[<prefix>.<name, lower case>] = its value now
+	local k v
+	while read -r k v; do
+		ST[$1.${k,,}]=$v
+	done < <(sql "SHOW GLOBAL STATUS WHERE LOWER(Variable_name) IN
+	    ($(printf "'%s', " "${bl_status[@]}") '')")
+}
+# per_msg <total> <messages>: the total per message, 3 digits or more.
+per_msg() {
+	awk -v a="$1" -v n="$2" 'BEGIN { if (n <= 0) { print "null"; exit }
+		v = a / n; printf (v >= 100 ? "%.0f" : v >= 1 ? "%.2f" : "%.4f"), v }'
+}
+# metric <port> <series>: M = the series' value on a daemon's /metrics
+# (0 when it does not answer), read by bash itself: no process per
+# sample, so sampling every 0.1 s takes nothing from the drain.
+metric() {
+	local line
+	M=0
+	{ exec 9<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 0
+	printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&9
+	while IFS= read -r -t 5 line <&9; do
+		case $line in "$2 "*) M=${line#"$2 "} M=${M%$'\r'} ;; esac
+	done
+	exec 9<&-
+}
+relay_mode() { # <mode>: the relay's settings for it
+	echo RELAY_MODE="$1"
+	[ "$1" = binlog ] && echo RELAY_BINLOG_PASSWORD="$OUTBOX_BINLOG_DB_PASS"
+	return 0
+}
+position_stored() { [ "$(sql 'SELECT COUNT(*) FROM outbox_relay_position')" -gt 0 ]; }
+relay_ready() { curl -sf "http://127.0.0.1:$relay_mport/readyz" >/dev/null; }
+# bl_reset: the tables and queues emptied, and no stored position: a
+# binlog relay then starts at the binary log's end (its first start's
+# recovery finds an empty table), never reading again what an earlier
+# step wrote.
+bl_reset() {
+	reset
+	sql "TRUNCATE TABLE outbox_relay_position"
+}
+
+bl_drain() { # <mode>
+	local m=$1 t0 t1 end i n k
+	bl_reset
+	if [ "$m" = binlog ]; then
+		# A stored position at the end of the binary log, before the
+		# rows: the drain reads them from the binary log.
+		# shellcheck disable=SC2046   # one word per setting
+		start relay LOG_LEVEL=warn $(relay_mode binlog)
+		wait_for 60 position_stored || die "binlog relay: no position stored in 60 s ($out/relay.log)"
+		stop relay
+	fi
+	say "binlog server, $m mode: seeding $rows outbox rows in transactions of 100"
+	for ((i = 0; i < rows; i += 100)); do
+		n=$((rows - i < 100 ? rows - i : 100))
+		echo "$(seed_sql "bl-$m" "$(date +%s%3N)" "(SELECT seq + $i AS seq FROM seq_1_to_$n) s");"
+	done | mariadb -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" "$DB_NAME"
+	settle
+	say "binlog server, $m mode: draining"
+	status_into "$m.drain0"
+	t0=$EPOCHREALTIME
+	# shellcheck disable=SC2046
+	start relay LOG_LEVEL=warn RELAY_LOG_IDS=0 RELAY_RETENTION_HOURS=0 $(relay_mode "$m")
+	end=$((SECONDS + 600))
+	while metric "$relay_mport" outbox_relay_messages_published_total &&
+		[ "${M%%.*}" -lt "$rows" ] && [ "$SECONDS" -lt "$end" ]; do
+		sleep 0.1
+	done
+	t1=$EPOCHREALTIME
+	status_into "$m.drain1"
+	# The relay's own CPU time (user + system, in clock ticks).
+	R[bl.$m.drain_cpu_us]=$(awk -v n="$rows" -v hz="$(getconf CLK_TCK)" \
+		'{ printf "%.1f", ($14 + $15) / hz / n * 1e6 }' "/proc/${pid[relay]}/stat")
+	stop relay
+	[ "${M%%.*}" -ge "$rows" ] || warn "binlog server, $m mode: $M of $rows published in 600 s"
+	R[bl.$m.drain_s]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	R[bl.$m.drain_rate]=$(awk -v n="${M%%.*}" -v s="${R[bl.$m.drain_s]}" 'BEGIN { printf "%.1f", n / s }')
+	for k in "${bl_status[@]}"; do
+		D[$k]=$((ST[$m.drain1.$k] - ST[$m.drain0.$k]))
+	done
+	bl_db_per_msg "$m" drain "$rows"
+	say "binlog server, $m mode: $rows rows in ${R[bl.$m.drain_s]} s = ${R[bl.$m.drain_rate]} msg/s"
+}
+
+bl_e2e() { # <mode>
+	local m=$1 run k
+	bl_reset
+	settle
+	# shellcheck disable=SC2046
+	start relay LOG_LEVEL=warn $(relay_mode "$m")
+	start worker LOG_LEVEL=warn
+	start app "${quiet[@]}" APP_PORT="$app_port" APP_BIND=127.0.0.1
+	port=$app_port
+	wait_app
+	wait_for 60 relay_ready || die "the relay did not get ready in 60 s ($out/relay.log)"
+	if [ "$m" = binlog ]; then
+		wait_for 60 position_stored || die "binlog relay: no position stored in 60 s ($out/relay.log)"
+	fi
+	say "binlog server, $m mode: one request at a time, 10 POST/s for $single_secs s"
+	"$bin/outbox-bench-e2e" "$port" 10 "$single_secs" | tee "$out/binlog-$m-single.out" >&2
+	say "binlog server, $m mode: $e2e_rate POST/s for $e2e_secs s, open loop"
+	"$bin/outbox-bench-e2e" "$port" "$e2e_rate" "$e2e_secs" \
+		"$out/binlog-e2e-latency-$m.dat" | tee "$out/binlog-$m-e2e.out" >&2
+	cleanup
+	for run in single e2e; do
+		for k in created effects e2e_p50_ms e2e_p99_ms e2e_max_ms; do
+			R[bl.$m.$run.$k]=$(json_num "$out/binlog-$m-$run.out" "$k")
+		done
+		for k in "${bl_status[@]}"; do
+			D[$k]=$(json_num "$out/binlog-$m-$run.out" "db_$k")
+		done
+		bl_db_per_msg "$m" "$run" "${R[bl.$m.$run.created]}"
+	done
+}
+
+measure_binlog() {
+	local save_port=$DB_PORT
+	say "binlog server: starting a MariaDB with the binary log on 127.0.0.1:$bl_port ($bl_var)"
+	bl_up=1
+	bl_infra db-start || die "the binlog server did not start ($out/binlog-server.log)"
+	DB_PORT=$bl_port
+	OUTBOX_DB_PORT=$bl_port scripts/env.sh "$bin/outbox-migrate" >>"$out/binlog-server.log" 2>&1 ||
+		die "migrations on the binlog server failed ($out/binlog-server.log)"
+	# The binary logs of earlier runs are of no use: each step below
+	# starts from a fresh position.
+	sql "RESET MASTER"
+	bl_server=$(sql "SELECT CONCAT(VERSION(), ', sync_binlog=', @@sync_binlog,
+	    ', innodb_flush_log_at_trx_commit=', @@innodb_flush_log_at_trx_commit)")
+	say "binlog server: raw publish with the messages' properties"
+	"$bin/outbox-bench-publish" --props "$rows" 1000 | tee "$out/binlog-publish-props.out" >&2
+	bl_raw=$(rate_of "$out/binlog-publish-props.out")
+	bl_drain poll
+	bl_drain binlog
+	bl_e2e poll
+	bl_e2e binlog
+	bl_reset
+	bl_down
+	DB_PORT=$save_port
+}
+
+# The table and JSON of the relay modes (BENCH_ONLY=binlog: alone).
+bl_table() {
+	local m k
+	printf '\nboth relay modes on one MariaDB with the binary log on (%s)\n' "$bl_server"
+	printf '%-44s %14s %14s %7s\n' "measure" "poll mode" "binlog mode" "b/p"
+	row() { printf '%-44s %14s %14s %7s\n' "$1" "$(g "bl.poll.$2")" "$(g "bl.binlog.$2")" "$(ratio "$(g "bl.binlog.$2")" "$(g "bl.poll.$2")")"; }
+	row "one request at a time: p50 (ms)" single.e2e_p50_ms
+	row "one request at a time: p99 (ms)" single.e2e_p99_ms
+	row "e2e at $e2e_rate/s: p50 (ms)" e2e.e2e_p50_ms
+	row "e2e at $e2e_rate/s: p99 (ms)" e2e.e2e_p99_ms
+	printf '%-44s %14s %14s\n' "  e2e created / effects" "$(g bl.poll.e2e.created) / $(g bl.poll.e2e.effects)" "$(g bl.binlog.e2e.created) / $(g bl.binlog.e2e.effects)"
+	row "relay drain of $rows rows (msg/s)" drain_rate
+	printf '%-44s %14s %14s\n' "  over raw publish with properties ($bl_raw)" "$(ratio "$(g bl.poll.drain_rate)" "$bl_raw")" "$(ratio "$(g bl.binlog.drain_rate)" "$bl_raw")"
+	row "  the relay's CPU time per message (us)" drain_cpu_us
+	printf 'the database per message (global status counters):\n'
+	for m in drain single e2e; do
+		case $m in
+		drain) printf '  relay drain of %s rows\n' "$rows" ;;
+		single) printf '  one request at a time (app, relay, worker)\n' ;;
+		e2e) printf '  e2e at %s/s (app, relay, worker)\n' "$e2e_rate" ;;
+		esac
+		for k in "${bl_db[@]}"; do
+			row "    ${k//_/ }" "$m.$k"
+		done
+	done
+}
+bl_json() {
+	local m k run sep=""
+	printf '{ "server": "MariaDB %s, binary log on", "raw_publish_props_per_s": %s,' "$bl_server" "${bl_raw:-0}"
+	for m in poll binlog; do
+		printf '\n    "%s": { "drain": { "rows": %s, "seconds": %s, "msg_per_s": %s, "ratio": %s, "relay_cpu_us_per_msg": %s },' \
+			"$m" "$rows" "$(g "bl.$m.drain_s")" "$(g "bl.$m.drain_rate")" "$(ratio "$(g "bl.$m.drain_rate")" "$bl_raw")" "$(g "bl.$m.drain_cpu_us")"
+		for run in single e2e; do
+			printf '\n      "%s": { "rate": %s, "seconds": %s, "created": %s, "effects": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s },' \
+				"$run" "$([ "$run" = single ] && echo 10 || echo "$e2e_rate")" \
+				"$([ "$run" = single ] && echo "$single_secs" || echo "$e2e_secs")" \
+				"$(g "bl.$m.$run.created")" "$(g "bl.$m.$run.effects")" "$(g "bl.$m.$run.e2e_p50_ms")" \
+				"$(g "bl.$m.$run.e2e_p99_ms")" "$(g "bl.$m.$run.e2e_max_ms")"
+		done
+		printf '\n      "db_per_message": {'
+		sep=""
+		for run in drain single e2e; do
+			printf '%s\n        "%s": {' "$sep" "$run"
+			local s2=""
+			for k in "${bl_db[@]}"; do
+				printf '%s "%s": %s' "$s2" "$k" "$(g "bl.$m.$run.$k")"
+				s2=","
+			done
+			printf ' }'
+			sep=","
+		done
+		printf ' } },'
+	done
+	printf '\n    "ratios": { "single_p50": %s, "e2e_p50": %s, "e2e_p99": %s, "drain": %s } }' \
+		"$(ratio "$(g bl.binlog.single.e2e_p50_ms)" "$(g bl.poll.single.e2e_p50_ms)")" \
+		"$(ratio "$(g bl.binlog.e2e.e2e_p50_ms)" "$(g bl.poll.e2e.e2e_p50_ms)")" \
+		"$(ratio "$(g bl.binlog.e2e.e2e_p99_ms)" "$(g bl.poll.e2e.e2e_p99_ms)")" \
+		"$(ratio "$(g bl.binlog.drain_rate)" "$(g bl.poll.drain_rate)")"
+}
+
+if [ "$only" = binlog ]; then
+	measure_binlog
+	bl_table | tee "$out/table-binlog.txt"
+	printf '(%s cores; servers and load on this machine)\n' "$(nproc)" | tee -a "$out/table-binlog.txt"
+	bl_json >"$out/binlog.json"
+	echo >>"$out/binlog.json"
+	say "result: $out/binlog.json"
+	exit 0
+fi
+
 # ---- raw: the two-row transaction ------------------------------------
 reset
 settle
@@ -298,7 +600,7 @@ sql "INSERT INTO idempotency_keys (idem_key, request_email, request_name,
      SELECT CONCAT('expired-', seq), 'old@example.com', 'Old', 201,
      '00000000-0000-4000-8000-000000000000', '{}',
      UTC_TIMESTAMP(6) - INTERVAL 49 HOUR FROM seq_1_to_$prune_n"
-port=$(free_port)
+port=$app_port
 t_prune=$(now)
 start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
 wait_app
@@ -341,6 +643,7 @@ raw_con=$(rate_of "$out/consume.out")
 measure_worker empty "$floor"
 reset
 measure_e2e empty
+measure_binlog
 
 # ---- the same with history ----------------------------------------------
 # History as a deployment has it after days: hist_n customers with their
@@ -469,7 +772,6 @@ fi
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 cpus=$(nproc)
-g() { echo "${R[$1]:-0}"; }
 {
 	printf '\n%-44s %14s %14s %7s\n' "measure" "system" "raw limit" "ratio"
 	printf '%-44s %14s %14s %7s\n' "app POST /customers, 64 conn (req/s)" "$(g app_rps.empty)" "$raw_txn" "$(ratio "$(g app_rps.empty)" "$raw_txn")"
@@ -503,6 +805,7 @@ g() { echo "${R[$1]:-0}"; }
 		printf '%-44s %14s %14s\n' "  version 7, VARBINARY(16)" "$(g keys_rate._bench_key16)" "$(g keys_bytes._bench_key16)"
 		printf '%-44s %14s %14s\n' "  version 4 (random), VARCHAR(36)" "$(g keys_rate._bench_key36r)" "$(g keys_bytes._bench_key36r)"
 	fi
+	bl_table
 	printf '(%s cores; servers and load on this machine; raw limits measured in this run)\n' "$cpus"
 } | tee "$out/table.txt"
 
@@ -527,7 +830,8 @@ cat >"$out/result.json" <<JSON
   "e2e_single": { "rate": 10, "seconds": $single_secs, "p50_ms": ${one_p50:-0}, "p99_ms": ${one_p99:-0}, "max_ms": ${one_max:-0} },
   "pruning": { "keys": $prune_n, "seconds": $prune_s, "keys_per_s": $prune_rate, "app_req_per_s": ${prune_rps:-0} },
   "rss_kib": { "app_idle": $app_idle, "relay_idle": $relay_idle, "worker_idle": $worker_idle, "app_peak": $app_load, "relay_peak": $relay_load, "worker_peak": $worker_load },
-  "history": $hist_json
+  "history": $hist_json,
+  "binlog": $(bl_json)
 }
 JSON
 say "result: $out/result.json"

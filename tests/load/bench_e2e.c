@@ -18,6 +18,14 @@
  * earlier ones were answered (up to 1024 in flight), so a slow system
  * shows as latency, not as a lower offered rate.  Prints one JSON object.
  *
+ * It also prints the database's own work during the load (db_<counter>
+ * keys): the growth of the global status counters of E2E_STATUS, from
+ * just before the first request to the last answer, before this program
+ * asks anything about the run (its counting queries read every row of
+ * the run: counted, they would be most of the rows read).  The effects
+ * of the last few requests may still be under way then: at 10/s at most
+ * one request's, at 1,000/s a few milliseconds' worth.
+ *
  * The emails are spread over the key space as real ones are (a hashed
  * local part; the run's own domain tells its rows apart), so the unique
  * email index sees random inserts.  The run's rows are found through the
@@ -25,10 +33,12 @@
  * a scan: with millions of rows of history (make bench, "history") a
  * scan per poll would load the database it measures.
  */
+#include <ctype.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +50,19 @@
 #include "log.h"
 
 #define E2E_MAX_INFLIGHT 1024
+
+/* The global status counters printed as db_<name, lower case>: the rows
+ * the server's handlers read (each way), wrote, updated, deleted; InnoDB's
+ * fsyncs; the binary log's group commits (one fsync each with
+ * sync_binlog=1) and bytes.  (MariaDB 10.11 has no Innodb_rows_*.) */
+static const char *const E2E_STATUS[] = {
+	"Handler_read_first", "Handler_read_key", "Handler_read_last",
+	"Handler_read_next", "Handler_read_prev", "Handler_read_rnd",
+	"Handler_read_rnd_next", "Handler_write", "Handler_update",
+	"Handler_delete", "Innodb_data_fsyncs", "Binlog_group_commits",
+	"Binlog_bytes_written",
+};
+#define E2E_NSTATUS (sizeof(E2E_STATUS) / sizeof(E2E_STATUS[0]))
 
 struct e2e_cfg {
 	struct db_params db;
@@ -137,6 +160,43 @@ count_cb(void *ud, const struct db_col *cols, size_t ncols)
 	return 0;
 }
 
+static int
+status_cb(void *ud, const struct db_col *cols, size_t ncols)
+{
+	long long *v = ud;
+	size_t i;
+
+	if (ncols < 2 || cols[0].is_null || cols[1].is_null)
+		return 0;
+	for (i = 0; i < E2E_NSTATUS; i++)
+		if (strcasecmp(cols[0].s, E2E_STATUS[i]) == 0)
+			v[i] = strtoll(cols[1].s, NULL, 10);
+	return 0;
+}
+
+/* The counters of E2E_STATUS now, into v (a counter the server does not
+ * have stays 0).  Only those asked for: the statement's own scan of the
+ * status (Handler_read_rnd_next) stays a few rows. */
+static void
+status_read(db_conn *c, long long *v)
+{
+	char q[1024];
+	size_t i, n;
+
+	n = (size_t)snprintf(q, sizeof(q), "SHOW GLOBAL STATUS WHERE "
+	    "Variable_name IN (''");
+	for (i = 0; i < E2E_NSTATUS && n < sizeof(q); i++)
+		n += (size_t)snprintf(q + n, sizeof(q) - n, ", '%s'",
+		    E2E_STATUS[i]);
+	if (n + 2 > sizeof(q))
+		fatalx("global status: query too long");
+	memcpy(q + n, ")", 2);
+	for (i = 0; i < E2E_NSTATUS; i++)
+		v[i] = 0;
+	if (db_query(c, q, NULL, 0, status_cb, v, NULL) != DB_OK)
+		fatalx("global status: %s", db_error(c));
+}
+
 static void
 e2e_prepare(void *ud, struct loadgen_req *r)
 {
@@ -175,6 +235,8 @@ main(int argc, char **argv)
 	struct db_val args[2];
 	struct lat l = { 0 };
 	char url[128], err[256];
+	long long st0[E2E_NSTATUS], st1[E2E_NSTATUS];
+	size_t k;
 	db_conn *c;
 
 	log_init("bench-e2e", LOG_LVL_INFO);
@@ -213,15 +275,17 @@ main(int argc, char **argv)
 	lg.prepare = e2e_prepare;
 	lg.done = e2e_done;
 	lg.ud = &e;
+	db_global_init();
+	if ((c = db_new(&cfg.db)) == NULL)
+		fatalx("out of memory");
+	status_read(c, st0);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (loadgen_run(&lg) == -1)
 		fatalx("out of memory");
 	curl_global_cleanup();
+	status_read(c, st1);
 
 	/* Wait (bounded) for the worker to have done every effect. */
-	db_global_init();
-	if ((c = db_new(&cfg.db)) == NULL)
-		fatalx("out of memory");
 	args[0] = DB_STR(e.since);
 	args[1] = DB_STR(e.like);
 	for (i = 0; i < 600; i++) {
@@ -247,11 +311,22 @@ main(int argc, char **argv)
 	printf("{\"rate\": %d, \"seconds\": %d, \"sent\": %lld, \"created\": "
 	    "%lld, \"failed\": %lld, \"offered_per_s\": %.1f, "
 	    "\"http_p50_ms\": %.2f, \"http_p99_ms\": %.2f, \"effects\": %zu, "
-	    "\"e2e_p50_ms\": %.2f, \"e2e_p99_ms\": %.2f, \"e2e_max_ms\": %.2f}\n",
+	    "\"e2e_p50_ms\": %.2f, \"e2e_p99_ms\": %.2f, \"e2e_max_ms\": %.2f",
 	    rate, secs, lg.sent, e.ok, e.bad, (double)lg.sent /
 	    (clock_s() - lg.t0), pct(e.http_lat, e.nhttp, 0.5) * 1e3,
 	    pct(e.http_lat, e.nhttp, 0.99) * 1e3, l.n, pct(l.v, l.n, 0.5) * 1e3,
 	    pct(l.v, l.n, 0.99) * 1e3, l.n ? l.v[l.n - 1] * 1e3 : 0.0);
+	for (k = 0; k < E2E_NSTATUS; k++) {
+		char name[64];
+		size_t j;
+
+		for (j = 0; E2E_STATUS[k][j] != '\0' && j + 1 < sizeof(name);
+		    j++)
+			name[j] = (char)tolower((unsigned char)E2E_STATUS[k][j]);
+		name[j] = '\0';
+		printf(", \"db_%s\": %lld", name, st1[k] - st0[k]);
+	}
+	printf("}\n");
 	free(l.v);
 	free(e.http_lat);
 	return e.ok == 0 || (long long)l.n < e.ok ? 1 : 0;
