@@ -65,6 +65,7 @@
 #include "binlog_check.h"
 #include "clock.h"
 #include "db.h"
+#include "durable.h"
 #include "health.h"
 #include "link.h"
 #include "log.h"
@@ -778,6 +779,13 @@ recover(struct brelay *r, int first)
 	if (binlog_start(r->bl, NULL) != 0)
 		return BL_READER;
 	snprintf(end, sizeof(end), "%s", binlog_gtid(r->bl));
+	/* A transaction at or before that end may be in the binary log
+	 * but not yet visible to the scan (the engine commits after the
+	 * binary log's sync).  The engine commits in binary log order: once
+	 * a commit of ours, after that end, returned, every transaction
+	 * before it is visible. */
+	if (durable_barrier(r->db, "relay-binlog") != DB_OK)
+		return BL_DB;
 	if (first)
 		log_info("binlog mode: no stored position: publishing the "
 		    "outbox rows that are neither published nor parked, then "
