@@ -43,12 +43,17 @@ position_row(void *ud, const struct db_col *cols, size_t ncols)
 int
 position_load(db_conn *c, char *gtid, size_t len, int64_t *last_seq)
 {
-	struct loaded l = { gtid, len, last_seq };
+	struct loaded l;
 	size_t n = 0;
 	int rc;
 
+	/* Set before the pointers are handed on (cppcheck's ctuuninitvar
+	 * followed them from a caller's uninitialized variable). */
 	gtid[0] = '\0';
 	*last_seq = -1;
+	l.gtid = gtid;
+	l.len = len;
+	l.last_seq = last_seq;
 	rc = db_query(c, SQL_LOAD, NULL, 0, position_row, &l, &n);
 	if (rc != DB_OK)
 		return rc;
