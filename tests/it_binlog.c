@@ -841,21 +841,69 @@ binlog_cut_to_synced(void)
 	return (long long)st.st_size - size;
 }
 
+/* One crash: a customer's transaction committed with the binary log's
+ * sync held, the server killed, the file cut back to its last synced
+ * size, the server restarted; the transaction must be gone.  Returns 1
+ * when it was in the binary log's file before the kill (what the crash
+ * is about), 0 when it never got there; *published counts the rounds
+ * whose message the worker saw before the crash. */
+static int
+held_crash(int *published)
+{
+	struct held_customer h;
+	struct seen_ud seen;
+	char email[64];
+	long long cut;
+	pthread_t th;
+	int in_log;
+	FILE *f;
+
+	memset(&h, 0, sizeof(h));
+	uid_new(h.cust);
+	uid_new(h.msg);
+	snprintf(email, sizeof(email), "held-%s@example.com", h.cust);
+	h.rc = 1;
+	f = fopen(held.hold_file, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(pthread_create(&th, NULL, held_customer_run, &h), 0);
+	in_log = h_wait(5000, binlog_has, email);
+	/* Written, not synced: the relay reads on meanwhile. */
+	seen.sql = "SELECT COUNT(*) FROM processed_messages WHERE "
+	    "message_id = ?";
+	seen.id = h.msg;
+	if (in_log)
+		*published += h_wait(2000, seen_once, &seen);
+	ck_assert_int_eq(h.rc, 1); /* its commit still waits */
+	ck_assert_int_eq(server_infra(&held, "db-kill"), 0);
+	cut = binlog_cut_to_synced();
+	ck_assert_msg(!in_log || cut > 0, "nothing after the last sync: the "
+	    "held transaction was not in the binary log");
+	unlink(held.hold_file);
+	ck_assert_int_eq(server_infra(&held, "db-start"), 0);
+	ck_assert_msg(h_wait(30000, db_answers, NULL), "server not back");
+	pthread_join(th, NULL);
+	ck_assert_msg(h.rc != DB_OK, "the held commit returned: the binary "
+	    "log's sync was not held");
+	/* Recovery rolled it back: else nothing was proven. */
+	ck_assert_msg(count_of("SELECT COUNT(*) FROM customers WHERE id = ?",
+	    h.cust) + count_of("SELECT COUNT(*) FROM outbox WHERE "
+	    "message_id = ?", h.msg) == 0, "the held transaction survived "
+	    "the crash (%lld bytes cut): nothing was proven", cut);
+	return in_log;
+}
+
 START_TEST(relay_publishes_nothing_a_binlog_crash_takes_back)
 {
 	struct h_daemon relay = { 0 }, worker = { 0 };
 	struct db_params bp;
 	char pass[300], warm[UID_LEN + 1], after[UID_LEN + 1];
-	char email[64];
+	/* A heartbeat of 5 s: the relay, idle, stores its position (and
+	 * writes the binary log) about once per heartbeat. */
 	const char *extra[] = { "RELAY_MODE=binlog", pass,
-	    "RELAY_BINLOG_HEARTBEAT_MS=200", "RELAY_RECONNECT_MAX_MS=300",
+	    "RELAY_BINLOG_HEARTBEAT_MS=5000", "RELAY_RECONNECT_MAX_MS=300",
 	    "WORKER_RETRY_BASE_MS=50", "WORKER_RETRY_MAX_MS=300", NULL };
-	struct held_customer h;
-	struct seen_ud seen;
-	long long cut;
-	int rounds, round, published = 0;
-	pthread_t th;
-	FILE *f;
+	int rounds, round, attempt, published = 0;
 
 	if (cfg_parse_int(h_env("OUTBOX_HOLD_ROUNDS", "1"), 1, 1000,
 	    &rounds) == -1)
@@ -871,42 +919,12 @@ START_TEST(relay_publishes_nothing_a_binlog_crash_takes_back)
 	    "was not handled (logs %s, %s)", relay.log, worker.log);
 
 	for (round = 0; round < rounds; round++) {
-		memset(&h, 0, sizeof(h));
-		uid_new(h.cust);
-		uid_new(h.msg);
-		snprintf(email, sizeof(email), "held-%s@example.com", h.cust);
-		h.rc = 1;
-		f = fopen(held.hold_file, "w");
-		ck_assert_ptr_nonnull(f);
-		fclose(f);
-		ck_assert_int_eq(pthread_create(&th, NULL, held_customer_run,
-		    &h), 0);
-		ck_assert_msg(h_wait(30000, binlog_has, email), "the held "
-		    "transaction never reached the binary log");
-		/* Written, not synced: the relay reads on meanwhile. */
-		seen.sql = "SELECT COUNT(*) FROM processed_messages WHERE "
-		    "message_id = ?";
-		seen.id = h.msg;
-		published += h_wait(rounds > 1 ? 1000 : 2000, seen_once,
-		    &seen);
-		ck_assert_int_eq(h.rc, 1); /* its commit still waits */
-		ck_assert_int_eq(server_infra(&held, "db-kill"), 0);
-		cut = binlog_cut_to_synced();
-		ck_assert_msg(cut > 0, "nothing after the last sync: the held "
-		    "transaction was not in the binary log");
-		unlink(held.hold_file);
-		ck_assert_int_eq(server_infra(&held, "db-start"), 0);
-		ck_assert_msg(h_wait(30000, db_answers, NULL), "server not "
-		    "back");
-		pthread_join(th, NULL);
-		ck_assert_msg(h.rc != DB_OK, "the held commit returned: the "
-		    "binary log's sync was not held");
-		/* Recovery rolled it back: else nothing was proven. */
-		ck_assert_msg(count_of("SELECT COUNT(*) FROM customers WHERE "
-		    "id = ?", h.cust) + count_of("SELECT COUNT(*) FROM outbox "
-		    "WHERE message_id = ?", h.msg) == 0, "the held transaction "
-		    "survived the crash (%lld bytes cut): nothing was proven",
-		    cut);
+		/* Another transaction whose sync was held first (the
+		 * relay's position, the worker's) keeps the customer's out
+		 * of the file: that crash proves less, and is done again. */
+		for (attempt = 1; !held_crash(&published); attempt++)
+			ck_assert_msg(attempt < 3, "3 times the held transaction "
+			    "did not reach the binary log within 5 s");
 	}
 
 	/* The system settles: a new customer goes all the way through,
