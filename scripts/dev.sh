@@ -27,6 +27,13 @@
 # 9475, 9485; WORKER_METRICS_PORT 9466: 9476, ...).  SKIP LOCKED keeps the
 # relays apart; the workers compete on the queue.
 #
+# DEV_RELAY_MODE=binlog (make dev RELAY_MODE=binlog; README, "Binlog
+# mode"): the relays read the binary log (RELAY_MODE=binlog, the reader's
+# login of scripts/roles.env); one leads, the others stand by.  make dev
+# has started the dev MariaDB with the binary log (make infras with
+# OUTBOX_DB_BINLOG=1 restarts one running without it); this script refuses
+# a server without it, saying so, rather than let the relays refuse.
+#
 # With OUTBOX_MQ_NODES=3 (make dev against scripts/infra.sh's cluster),
 # env.sh gives the daemons every node (RABBITMQ_HOSTS) and quorum queues.
 #
@@ -172,6 +179,17 @@ if [ "$monitor" = 1 ]; then
 	bash scripts/prometheus.sh config "$prom_dir"
 fi
 
+relay_mode=${DEV_RELAY_MODE:-poll}
+case $relay_mode in
+poll) ;;
+binlog)
+	[ "$(bash scripts/infra.sh db-sql -N -B -e 'SELECT @@log_bin' 2>/dev/null)" = 1 ] ||
+		die "RELAY_MODE=binlog: the dev MariaDB on port $OUTBOX_DB_PORT runs without the binary log; start it with it: make infras RELAY_MODE=binlog (it restarts the server, data kept)"
+	creds[relay]+=" RELAY_MODE=binlog RELAY_BINLOG_USER=$OUTBOX_BINLOG_DB_USER RELAY_BINLOG_PASSWORD=$OUTBOX_BINLOG_DB_PASS"
+	;;
+*) die "RELAY_MODE=$relay_mode: expected poll or binlog" ;;
+esac
+
 relays=${DEV_RELAYS:-1} workers=${DEV_WORKERS:-1}
 [[ $relays =~ ^[1-9]$ ]] || die "RELAYS=$relays: expected 1 to 9"
 [[ $workers =~ ^[1-9]$ ]] || die "WORKERS=$workers: expected 1 to 9"
@@ -197,6 +215,8 @@ if [ ${#running[@]} -eq 0 ]; then
 	exit 1
 fi
 [ "$monitor" != 1 ] || start prometheus
+[ "$relay_mode" = poll ] ||
+	say "relays in binlog mode: one leads (binlog mode: leading), the others stand by"
 say "starting ${running[*]}; Ctrl-C stops"
 
 # Readiness: each daemon's /readyz (database and broker connected), with a

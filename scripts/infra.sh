@@ -48,7 +48,9 @@
 #   OUTBOX_DB_BINLOG=1   the binary log on, as the relay's binlog mode needs
 #                        it (log_bin, binlog_format=ROW, binlog_row_image=FULL,
 #                        binlog_row_metadata=FULL, sync_binlog=1, server_id=1;
-#                        README, "Binlog mode"); the default servers keep it off
+#                        README, "Binlog mode"); the default servers keep it off.
+#                        A server of that OUTBOX_VAR already running without
+#                        it is restarted with it (make dev RELAY_MODE=binlog)
 # Timeouts: OUTBOX_DB_START_TIMEOUT (30 s), OUTBOX_MQ_START_TIMEOUT (60 s),
 #   OUTBOX_STOP_TIMEOUT (30 s), OUTBOX_WAIT_TIMEOUT (60 s, for `wait`).
 # It never touches the system's instances (3306, 5672, 4369, /var/lib/mysql,
@@ -533,19 +535,27 @@ db_start() {
     t0=$(now_us)
     mkdir -p "$DB_RUN" "$DB_LOGDIR" "$DB_TMP"
     if pid=$(db_pid); then
-        if wait_for "$DB_START_TIMEOUT" db_ping; then
-            # The server of this OUTBOX_VAR, started with another port?
-            local port
-            port=$(db_admin -N -B -e 'SELECT @@port' 2>/dev/null || true)
-            [ -z "$port" ] || [ "$port" = "$DB_PORT" ] ||
-                die "mariadb: the server of $VAR runs (pid $pid) on 127.0.0.1:$port, not $DB_PORT: stop it first (scripts/infra.sh db-stop with the settings it was started with) or use another OUTBOX_VAR"
+        wait_for "$DB_START_TIMEOUT" db_ping || {
+            log_tail "$DB_LOG"
+            die "mariadb: pid $pid is alive but does not answer on $DB_SOCK after ${DB_START_TIMEOUT} s"
+        }
+        # The server of this OUTBOX_VAR, started with another port?
+        local port
+        port=$(db_admin -N -B -e 'SELECT @@port' 2>/dev/null || true)
+        [ -z "$port" ] || [ "$port" = "$DB_PORT" ] ||
+            die "mariadb: the server of $VAR runs (pid $pid) on 127.0.0.1:$port, not $DB_PORT: stop it first (scripts/infra.sh db-stop with the settings it was started with) or use another OUTBOX_VAR"
+        # OUTBOX_DB_BINLOG=1 and a server without the binary log (make dev
+        # RELAY_MODE=binlog after a make dev): restarted with it, data kept.
+        if [ "${OUTBOX_DB_BINLOG:-0}" = 1 ] &&
+           [ "$(db_admin -N -B -e 'SELECT @@log_bin' 2>/dev/null || true)" != 1 ]; then
+            say "mariadb: running without the binary log (pid $pid); restarting it with it (OUTBOX_DB_BINLOG=1)"
+            db_stop
+        else
             db_write_cnf
             db_provision 0
             say "mariadb: already running (pid $pid, 127.0.0.1:$DB_PORT), reused"
             return 0
         fi
-        log_tail "$DB_LOG"
-        die "mariadb: pid $pid is alive but does not answer on $DB_SOCK after ${DB_START_TIMEOUT} s"
     fi
     db_write_cnf
 

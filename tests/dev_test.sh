@@ -18,6 +18,11 @@
 # (300) customers POSTed, each one's welcome handled by exactly one worker
 # line, no delivery absorbed as a duplicate by any worker (none reached
 # the queue twice), every instance stopped cleanly.
+# First, `make dev RELAY_MODE=binlog RELAYS=2` (issue 18): the MariaDB
+# restarted with the binary log (it ran without it), one relay leads and
+# the other stands by, the README's customer handled once, Ctrl-C stops
+# all cleanly; then the MariaDB restarted without the binary log, as the
+# other tests want it (DEV_TEST_BINLOG_ONLY=1: only this part).
 # The last of the DEV_TEST_RUNS is `make dev MONITOR=1`: besides the
 # above, "dev: all ready" names the Prometheus, which answers on its port
 # and scrapes the three daemons (up == 1), and Ctrl-C stops it too
@@ -50,12 +55,13 @@ check "DEV_TEST_RUNS=$runs is at least 5" test "$runs" -ge 5 2>/dev/null
 # Not the dev servers: this test writes customers.  tests/run.sh has
 # already selected the test servers; run alone, the same.
 use_test_servers
-APP_PORT=$(free_port)
-APP_METRICS_PORT=$(free_port)
-RELAY_METRICS_PORT=$(free_port)
-WORKER_METRICS_PORT=$(free_port)
+# DEV_TEST_<NAME> moves one (a machine where free_port's range is taken).
+APP_PORT=${DEV_TEST_APP_PORT:-$(free_port)}
+APP_METRICS_PORT=${DEV_TEST_APP_METRICS_PORT:-$(free_port)}
+RELAY_METRICS_PORT=${DEV_TEST_RELAY_METRICS_PORT:-$(free_port)}
+WORKER_METRICS_PORT=${DEV_TEST_WORKER_METRICS_PORT:-$(free_port)}
 # The Prometheus of the MONITOR=1 run: not the user's make dev's.
-OUTBOX_DEV_PROM_PORT=$(free_port)
+OUTBOX_DEV_PROM_PORT=${DEV_TEST_PROM_PORT:-$(free_port)}
 export APP_PORT APP_METRICS_PORT RELAY_METRICS_PORT WORKER_METRICS_PORT \
 	OUTBOX_DEV_PROM_PORT
 prom="http://127.0.0.1:$OUTBOX_DEV_PROM_PORT"
@@ -123,6 +129,46 @@ up3() {
 		"$prom/api/v1/query" | grep -o '"value":\[[^]]*\]' | grep -o '"[0-9]*"]')" = '"3"]' ]
 }
 prom_port_free() { [ -z "$(port_holder "$OUTBOX_DEV_PROM_PORT")" ]; }
+
+# The binlog mode: the test MariaDB with the binary log for this part only.
+log_bin() { bash scripts/infra.sh db-sql -N -B -e 'SELECT @@log_bin' 2>/dev/null; }
+out="$logs/make-dev-binlog.log"
+echo "dev: --- start with RELAY_MODE=binlog RELAYS=2 ($out)"
+start_dev "$out" RELAY_MODE=binlog RELAYS=2
+came_up "$ready_s" "$out" binlog
+check "binlog: the MariaDB runs with the binary log" test "$(log_bin)" = 1
+leading() { grep -q '^outbox-demo-relay[-0-9]* *| .* binlog mode: leading' "$1"; }
+check "binlog: a relay leads" wait_for 30 leading "$out"
+check "binlog: the other stands by" grep -q '^outbox-demo-relay[-0-9]* *| .* binlog mode: standby' "$out"
+email="dev-binlog-$$-$RANDOM@example.com"
+body=$(curl -s -m 10 -X POST -H "Content-Type: application/json" \
+	-d "{\"email\":\"$email\",\"name\":\"TESTTTTTT\"}" "http://127.0.0.1:$APP_PORT/customers" || true)
+check "binlog: POST answers the customer" grep -q "\"email\":\"$email\"" <<<"$body"
+binlog_relay_line() { grep -q '^outbox-demo-relay[-0-9]* *| .* Published messages: \[' "$1"; }
+check "binlog: a relay's line" wait_for 60 binlog_relay_line "$out"
+check "binlog: the worker's line for this customer" wait_for 60 worker_line "$out" "$email"
+kill -INT -- "-$MAKE_PID" 2>/dev/null || true
+check "binlog: Ctrl-C stops make dev within 30 s" wait_for 30 exited "$MAKE_PID"
+for d in app relay relay-2 worker; do
+	check "binlog: $d exited 0" grep -q "^dev: $d stopped (exit 0)" "$out"
+done
+check "binlog: no daemon left running" daemons_left
+[ "$failed" -eq 0 ] || { echo "dev: make dev output:"; tail -n 40 "$out"; }
+stop_dev
+{ bash scripts/infra.sh db-stop && bash scripts/infra.sh db-start; } >>"$out" 2>&1 || true
+check "binlog: the MariaDB runs without the binary log again" test "$(log_bin)" = 0
+# docker-compose.yml's binlog mode (no engine here: its configuration).
+if command -v docker-compose >/dev/null 2>&1; then
+	compose_binlog() {
+		docker-compose --env-file scripts/compose-binlog.env -f docker-compose.yml config 2>/dev/null |
+			grep -cE '^ *(- --log-bin=mariadb-bin|RELAY_MODE: binlog|RELAY_BINLOG_USER: outbox_binlog)$'
+	}
+	check "compose: with scripts/compose-binlog.env, the db's binary log on and the relay in binlog mode" \
+		test "$(compose_binlog)" = 3
+	check "compose: without it, the binary log off and the relay polling" \
+		test "$(docker-compose -f docker-compose.yml config 2>/dev/null | grep -cE '^ *(- --skip-log-bin|RELAY_MODE: poll)$')" = 2
+fi
+[ "${DEV_TEST_BINLOG_ONLY:-0}" != 1 ] || finish
 
 for i in $(seq 1 "$runs"); do
 	out="$logs/make-dev-$i.log"

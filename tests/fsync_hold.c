@@ -16,17 +16,25 @@
  * With OUTBOX_HOLD_ONLY=binlog, only the fsync() and fdatasync() of the
  * binary log (files named *-bin.NNNNNN) wait, and no write does: a commit
  * is written to the binary log (in the page cache) and stops before its
- * sync, as a power loss would find it (the binlog tests).
+ * sync, as a power loss would find it (the binlog tests).  Then, at
+ * each held sync, the shim writes "<size> <path>" of the binary log as
+ * its last completed sync left it to $OUTBOX_HOLD_FILE.synced: after a
+ * kill -9, truncating the file to that size drops what the page cache
+ * held and a power loss would have taken (tests/it_binlog.c, the binlog
+ * chaos run), so that crash recovery rolls the held commits back.
  *
  * Built without sanitizers (it runs inside mariadbd), as
  * $(B)/lib/outbox-fsync-hold.so; scripts/infra.sh loads it through
  * OUTBOX_DB_PRELOAD.
  */
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -88,13 +96,6 @@ hold_write(int fd)
 		hold_wait();
 }
 
-static void
-hold_sync(int fd)
-{
-	if (hold_on() && (!binlog_only() || fd_path_has(fd, "-bin.0")))
-		hold_wait();
-}
-
 #define REAL(name) ((name##_fn)dlsym(RTLD_NEXT, #name))
 
 typedef int (*fsync_fn)(int);
@@ -105,18 +106,82 @@ typedef ssize_t (*pwrite64_fn)(int, const void *, size_t, off_t);
 typedef ssize_t (*pwritev_fn)(int, const struct iovec *, int, off_t);
 typedef ssize_t (*pwritev64_fn)(int, const struct iovec *, int, off_t);
 
+/* The binary log as its last completed sync left it (OUTBOX_HOLD_ONLY=
+ * binlog).  The server writes and syncs it under one lock, so the size
+ * before a sync is what that sync makes durable. */
+static pthread_mutex_t synced_mu = PTHREAD_MUTEX_INITIALIZER;
+static char synced_path[PATH_MAX];
+static long long synced_size = -1;
+
+/* "<size> <path>" of the last completed sync, to $OUTBOX_HOLD_FILE.synced. */
+static void
+synced_record(void)
+{
+	char name[PATH_MAX], line[PATH_MAX + 32];
+	const char *f = getenv("OUTBOX_HOLD_FILE");
+	long long size;
+	int fd, n;
+
+	pthread_mutex_lock(&synced_mu);
+	size = synced_size;
+	n = snprintf(line, sizeof(line), "%lld %s\n", size, synced_path);
+	pthread_mutex_unlock(&synced_mu);
+	if (size < 0 || f == NULL || n <= 0 || (size_t)n >= sizeof(line) ||
+	    snprintf(name, sizeof(name), "%s.synced", f) >= (int)sizeof(name))
+		return;
+	fd = open(name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	if (REAL(write)(fd, line, (size_t)n) != n)
+		(void)unlink(name);
+	close(fd);
+}
+
+/* Runs the real sync of fd (fsync or fdatasync), held while the hold is
+ * on; with OUTBOX_HOLD_ONLY=binlog only the binary log's, whose size at
+ * each completed sync is kept. */
+static int
+hold_sync(int fd, int (*real)(int))
+{
+	char link[64], path[PATH_MAX];
+	struct stat st;
+	ssize_t n;
+	int rc;
+
+	if (!binlog_only()) {
+		if (hold_on())
+			hold_wait();
+		return real(fd);
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n <= 0 || (path[n] = '\0', strstr(path, "-bin.0") == NULL) ||
+	    fstat(fd, &st) != 0)
+		return real(fd);
+	if (hold_on()) {
+		synced_record();
+		hold_wait();
+	}
+	rc = real(fd);
+	if (rc == 0) {
+		pthread_mutex_lock(&synced_mu);
+		snprintf(synced_path, sizeof(synced_path), "%s", path);
+		synced_size = (long long)st.st_size;
+		pthread_mutex_unlock(&synced_mu);
+	}
+	return rc;
+}
+
 int
 fsync(int fd)
 {
-	hold_sync(fd);
-	return REAL(fsync)(fd);
+	return hold_sync(fd, REAL(fsync));
 }
 
 int
 fdatasync(int fd)
 {
-	hold_sync(fd);
-	return REAL(fdatasync)(fd);
+	return hold_sync(fd, REAL(fdatasync));
 }
 
 ssize_t

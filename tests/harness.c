@@ -1185,3 +1185,22 @@ h_mq_wait_drained(const char *queue, int timeout_ms)
 	ck_abort_msg("queue %s not drained within %d ms: %lld ready, %lld "
 	    "unacked", queue, timeout_ms, ready, unacked);
 }
+
+void
+h_assert_no_phantoms(int seen, int rounds)
+{
+	long long ready = -1, unacked = -1;
+
+	ck_assert_int_eq(h_mq_counts("outbox", &ready, &unacked), 0);
+	ck_assert_msg(ready == 0 && unacked == 0, "queue not drained: %lld "
+	    "ready, %lld unacked", ready, unacked);
+	ck_assert_msg(h_count("SELECT COUNT(*) FROM processed_messages p "
+	    "LEFT JOIN outbox o ON o.message_id = p.message_id "
+	    "WHERE o.message_id IS NULL", NULL, 0) == 0, "the relay published "
+	    "messages for outbox rows the crashes took back (the worker saw "
+	    "%d of %d before the crash), and the worker applied them",
+	    seen, rounds);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM welcome_emails w "
+	    "LEFT JOIN customers c ON c.id = w.customer_id WHERE c.id IS NULL",
+	    NULL, 0), 0);
+}

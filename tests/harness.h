@@ -253,6 +253,12 @@ void h_mq_disk_alarm(int on);
 /* Ready and unacknowledged messages of queue, from rabbitmqctl (slow:
  * about half a second).  0, or -1 when the queue is not listed. */
 int h_mq_counts(const char *queue, long long *ready, long long *unacked);
+/* After database crashes that took transactions back (it_durability.c,
+ * it_binlog.c): the queue outbox drained, no processed id without its
+ * outbox row, no welcome email without its customer; nothing was
+ * published or applied for them.  seen: how many the worker had seen
+ * before their crash, of rounds (for the message). */
+void h_assert_no_phantoms(int seen, int rounds);
 /* Waits (30 s at most) until queue holds exactly want ready messages;
  * fails the test otherwise. */
 void h_mq_wait_depth(const char *queue, long long want);

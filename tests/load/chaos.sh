@@ -47,6 +47,35 @@
 #     kills of a MariaDB of its own, each while a commit that the relay
 #     can see is held back (tests/it_durability.c, case "phantom events");
 #     no event may be published, nor effect applied, for any of them.
+#
+# CHAOS_RELAY_MODE=binlog (make chaos RELAY_MODE=binlog; README, "Binlog
+# mode"): the same run with the relay reading the binary log.
+#  - The test MariaDB is restarted with the binary log (OUTBOX_DB_BINLOG=1,
+#    exported, so every db-start of the run has it) and, at the end (or on
+#    Ctrl-C), restarted without it, as make test's poll-mode phantom test
+#    needs it; the position table is emptied with the others.
+#  - Two relays, "relay" and "relay2", in binlog mode on the reader's login
+#    (RELAY_LEADER_TIMEOUT_S=5, RELAY_CONFIRM_TIMEOUT_MS=3500, so that a
+#    takeover fits in the run): one leads, the other stands by; they
+#    reach MariaDB directly, not through the proxy (see there).  The
+#    relay faults hit the leader (found from the relays' logs): kill -9
+#    (the standby takes over within a second), and SIGSTOP, half of them
+#    longer than the leader timeout (6-8.8 s: the server ends the frozen
+#    leader's session, the standby takes over, and the old leader, woken
+#    up, must stand by without publishing).
+#  - db-held holds the binary log's fsync (OUTBOX_HOLD_ONLY=binlog): the
+#    commits of that window are written to the binary log, not synced, not
+#    visible; after the kill -9 the binary log is cut back to its last
+#    synced size (what a power loss leaves: the shim records it), so that
+#    recovery rolls them back.  Nothing may be published for them.
+#  - Settled means every outbox row has its processed id (the worker
+#    handled it), as many welcome emails as customers, the queue empty:
+#    published_at is not written in this mode.  outbox-audit does not know
+#    the mode yet: its "unpublished longer than the grace" check (which
+#    reads published_at) is left out of the verdict, every other one holds.
+#  - Step 7 runs the binlog suite's crash test (tests/it_binlog.c, case
+#    "crash"): CHAOS_HOLD_ROUNDS kills of a binlog MariaDB of its own with
+#    a commit held before its sync, the relay in binlog mode running.
 # The report counts the duplicates the worker absorbed and every delivery;
 # the run fails when the deliveries pass the bound: the rows, plus for
 # each fault one window of copies (the relay's rows in flight,
@@ -55,7 +84,8 @@
 # Prints a report, then "chaos: 1 passed, 0 failed" (or 0, 1) for
 # tests/run.sh; exit status 0 only if everything held.
 #
-# Environment (defaults): CHAOS_BIN (<BUILD_ROOT>/release/bin),
+# Environment (defaults): CHAOS_RELAY_MODE (poll, or binlog),
+# CHAOS_BIN (<BUILD_ROOT>/release/bin),
 # CHAOS_REQUESTS (2000), CHAOS_RATE (200), CHAOS_FAULTS (load seconds / 5,
 # at least 5, at most 60), CHAOS_GAP_MIN_S / CHAOS_GAP_MAX_S (2 / 6: wait
 # before each fault), CHAOS_SEED (random), CHAOS_SETTLE_S (180),
@@ -64,8 +94,11 @@
 # CHAOS_HOLD_ROUNDS (0: step 7 left out), CHAOS_ITEST (CHAOS_BIN/outbox-itest),
 # CHAOS_HOLD_SO (CHAOS_BIN/../lib/outbox-fsync-hold.so; without it, no
 # db-held faults), CHAOS_PROXY (CHAOS_BIN/outbox-sqlproxy; without it,
-# no lost COMMITs),
-# OUTBOX_TEST_* (the test servers: scripts/ports.env).
+# no lost COMMITs), CHAOS_PROXY_PORT (a free port),
+# CHAOS_RELAY_METRICS_PORT and CHAOS_WORKER_METRICS_PORT (0: off; the
+# second relay's is 10 above), OUTBOX_TEST_* (the test servers) and
+# OUTBOX_HOLD_DB_PORT, OUTBOX_BINLOG_HOLD_DB_PORT (step 7's MariaDB):
+# scripts/ports.env.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root" || exit 1
@@ -99,10 +132,20 @@ HOLD_ROUNDS=${CHAOS_HOLD_ROUNDS:-0}
 ITEST=${CHAOS_ITEST:-$BIN/outbox-itest}
 HOLD_SO=${CHAOS_HOLD_SO:-$BIN/../lib/outbox-fsync-hold.so}
 PROXY=${CHAOS_PROXY:-$BIN/outbox-sqlproxy}
+MODE=${CHAOS_RELAY_MODE:-poll}
+case $MODE in
+poll) RELAYS=(relay) ;;
+binlog) RELAYS=(relay relay2) ;;
+*) die "CHAOS_RELAY_MODE=$MODE: poll or binlog" ;;
+esac
+DAEMONS=(app "${RELAYS[@]}" worker)
+RELAY_METRICS=${CHAOS_RELAY_METRICS_PORT:-0}
+WORKER_METRICS=${CHAOS_WORKER_METRICS_PORT:-0}
 # The chaos relay's and worker's windows (their settings below): what one
 # fault can make be delivered again.
 RELAY_INFLIGHT=4 RELAY_BATCH=200 WORKER_PREFETCH=500
-for v in REQUESTS RATE GAP_MIN GAP_MAX SETTLE_S SEED DB_FAULTS HOLD_ROUNDS; do
+for v in REQUESTS RATE GAP_MIN GAP_MAX SETTLE_S SEED DB_FAULTS HOLD_ROUNDS \
+	RELAY_METRICS WORKER_METRICS; do
 	isnum "${!v}" || die "CHAOS_$v=${!v}: not a whole number"
 done
 { [ "$RATE" -ge 1 ] && [ "$REQUESTS" -ge 1 ]; } || die "CHAOS_REQUESTS and CHAOS_RATE must be >= 1"
@@ -164,6 +207,8 @@ for k in "${kinds[@]}"; do
 	[ "$k" = app ] && { if ((RANDOM % 2)); then k=app-term; fi; }
 	gap=$(( GAP_MIN * 1000 + (RANDOM * 32768 + RANDOM) % ((GAP_MAX - GAP_MIN) * 1000 + 1) ))
 	down=$(( 200 + RANDOM % 2800 ))  # server downtime, ms (db, mq)
+	# binlog mode: half the leader's freezes outlast its lock (5 s)
+	[ "$MODE:$k" = binlog:relay-stop ] && ((down % 2)) && down=$(( down + 5800 ))
 	# db-held: how long the log is held before the kill, 200-1000 ms
 	[ "$k" = db-held ] && down=$(( 200 + RANDOM % 801 ))
 	sched+=("$k:$gap:$down")
@@ -176,7 +221,7 @@ ST=$LOGS/state
 mkdir -p "$ST"
 IDS=$LOGS/acked-ids.txt
 : >"$IDS"
-say "seed $SEED (replay: CHAOS_SEED=$SEED), $REQUESTS requests at $RATE/s (~${LOAD_S} s), $FAULTS faults, gaps ${GAP_MIN}-${GAP_MAX} s"
+say "seed $SEED (replay: CHAOS_SEED=$SEED), relay mode $MODE, $REQUESTS requests at $RATE/s (~${LOAD_S} s), $FAULTS faults, gaps ${GAP_MIN}-${GAP_MAX} s"
 say "bin $BIN, logs $LOGS"
 say "schedule: ${sched[*]}"
 
@@ -191,14 +236,30 @@ if [ -f "$HOLD_SO" ]; then
 	# held, it would stop every statement on the table, the relay's too.
 	export OUTBOX_DB_PRELOAD=$HOLD_SO OUTBOX_HOLD_FILE=$HOLD_FILE \
 		OUTBOX_DB_ARGS=--innodb-stats-persistent=OFF
-	{ bash scripts/infra.sh db-stop && bash scripts/infra.sh db-start; } >>"$LOGS/infra.log" 2>&1 ||
-		die "cannot restart MariaDB with $HOLD_SO (see $LOGS/infra.log)"
+	# binlog mode: the binary log's syncs are held, not the redo log.
+	[ "$MODE" = binlog ] && export OUTBOX_HOLD_ONLY=binlog
 	restarted_with_hold=1
 fi
+[ "$MODE" = binlog ] && { export OUTBOX_DB_BINLOG=1; restarted_with_hold=1; }
+# The server as it was before the run: without the shim, without the
+# binary log (make test's poll-mode phantom test needs it so).
+db_as_before() {
+	[ "$restarted_with_hold" = 1 ] || return 0
+	env -u OUTBOX_DB_PRELOAD -u OUTBOX_HOLD_FILE -u OUTBOX_DB_ARGS \
+		-u OUTBOX_HOLD_ONLY -u OUTBOX_DB_BINLOG \
+		bash -c 'bash scripts/infra.sh db-stop && bash scripts/infra.sh db-start' \
+		>>"$LOGS/infra.log" 2>&1
+}
+if [ "$restarted_with_hold" = 1 ]; then
+	{ bash scripts/infra.sh db-stop && bash scripts/infra.sh db-start; } >>"$LOGS/infra.log" 2>&1 ||
+		die "cannot restart MariaDB with ${OUTBOX_DB_PRELOAD:-} ${OUTBOX_DB_BINLOG:+the binary log} (see $LOGS/infra.log)"
+fi
 "$BIN/outbox-migrate" >"$LOGS/migrate.log" 2>&1 || { cat "$LOGS/migrate.log"; die "migrations failed"; }
+pos_reset=
+[ "$MODE" = binlog ] && pos_reset="DELETE FROM outbox_relay_position;"
 sql -e "DELETE FROM idempotency_keys; DELETE FROM welcome_emails;
-	DELETE FROM processed_messages; DELETE FROM outbox; DELETE FROM customers;" ||
-	die "cannot empty the tables"
+	DELETE FROM processed_messages; DELETE FROM outbox; DELETE FROM customers;
+	$pos_reset" || die "cannot empty the tables"
 for q in outbox outbox.dlq; do
 	bash scripts/infra.sh mq-ctl -q purge_queue "$q" >/dev/null 2>&1 || true
 done
@@ -207,30 +268,43 @@ done
 APP_PORT=${CHAOS_APP_PORT:-$(free_port)}
 declare -A creds=(
 	[app]="DB_USER=$OUTBOX_APP_DB_USER DB_PASS=$OUTBOX_APP_DB_PASS APP_PORT=$APP_PORT APP_BIND=127.0.0.1 APP_METRICS_PORT=0"
-	[relay]="DB_USER=$OUTBOX_RELAY_DB_USER DB_PASS=$OUTBOX_RELAY_DB_PASS RABBITMQ_USER=$OUTBOX_RELAY_MQ_USER RABBITMQ_PASS=$OUTBOX_RELAY_MQ_PASS RELAY_LOG_IDS=200 RELAY_BATCH_SIZE=$RELAY_BATCH RELAY_INFLIGHT_BATCHES=$RELAY_INFLIGHT"
-	[worker]="DB_USER=$OUTBOX_WORKER_DB_USER DB_PASS=$OUTBOX_WORKER_DB_PASS RABBITMQ_USER=$OUTBOX_WORKER_MQ_USER RABBITMQ_PASS=$OUTBOX_WORKER_MQ_PASS WORKER_PREFETCH=$WORKER_PREFETCH"
+	[relay]="DB_USER=$OUTBOX_RELAY_DB_USER DB_PASS=$OUTBOX_RELAY_DB_PASS RABBITMQ_USER=$OUTBOX_RELAY_MQ_USER RABBITMQ_PASS=$OUTBOX_RELAY_MQ_PASS RELAY_LOG_IDS=200 RELAY_BATCH_SIZE=$RELAY_BATCH RELAY_INFLIGHT_BATCHES=$RELAY_INFLIGHT RELAY_MODE=$MODE RELAY_METRICS_PORT=$RELAY_METRICS"
+	[worker]="DB_USER=$OUTBOX_WORKER_DB_USER DB_PASS=$OUTBOX_WORKER_DB_PASS RABBITMQ_USER=$OUTBOX_WORKER_MQ_USER RABBITMQ_PASS=$OUTBOX_WORKER_MQ_PASS WORKER_PREFETCH=$WORKER_PREFETCH WORKER_METRICS_PORT=$WORKER_METRICS"
 )
+if [ "$MODE" = binlog ]; then
+	creds[relay]+=" RELAY_BINLOG_USER=$OUTBOX_BINLOG_DB_USER RELAY_BINLOG_PASSWORD=$OUTBOX_BINLOG_DB_PASS RELAY_LEADER_TIMEOUT_S=5 RELAY_CONFIRM_TIMEOUT_MS=3500"
+	creds[relay2]=${creds[relay]/RELAY_METRICS_PORT=$RELAY_METRICS/RELAY_METRICS_PORT=$((RELAY_METRICS ? RELAY_METRICS + 10 : 0))}
+fi
 # The lost COMMIT replies: every daemon reaches MariaDB through the proxy
 # (each SIGUSR1 arms one cut).
 proxy_pid=
 if [ -x "$PROXY" ]; then
-	PROXY_PORT=$(free_port)
+	PROXY_PORT=${CHAOS_PROXY_PORT:-$(free_port)}
 	"$PROXY" "$PROXY_PORT" "$DB_PORT" >"$LOGS/sqlproxy.log" 2>&1 &
 	proxy_pid=$!
 	proxy_up() { grep -q '^listening' "$LOGS/sqlproxy.log"; }
 	wait_for 10 proxy_up || die "outbox-sqlproxy did not start (see $LOGS/sqlproxy.log)"
-	for d in app relay worker; do creds[$d]+=" DB_PORT=$PROXY_PORT"; done
+	# binlog mode: the relays reach MariaDB directly. The proxy (one
+	# thread, blocking writes) would stall every connection while a relay
+	# does not read its binary log stream (frozen, or waiting for the
+	# broker); and the relay commits nothing with a COMMIT statement there
+	# (its position is one autocommit upsert), so no cut is lost.
+	for d in app "${RELAYS[@]}" worker; do
+		[ "$MODE:${d%2}" = binlog:relay ] || creds[$d]+=" DB_PORT=$PROXY_PORT"
+	done
 fi
 # supervise NAME: runs the daemon again each time it exits, until
-# $ST/stop exists.  $ST/NAME.pid holds the live pid; NAME.events one line
-# per start and exit: "start PID", "<killed|termed|unexpected|stopped> PID
-# RC".
+# $ST/stop exists.  $ST/NAME.pid holds the live pid, NAME.log its log;
+# NAME.events one line per start and exit: "start PID",
+# "<killed|termed|unexpected|stopped> PID RC".  relay2 is a second
+# outbox-relay.
 supervise() {
 	local d=$1 n=0 pid rc why
 	while [ ! -e "$ST/stop" ]; do
 		n=$((n + 1))
+		echo "$LOGS/$d.$n.log" >"$ST/$d.log"
 		# shellcheck disable=SC2086 # creds are NAME=value words
-		env ${creds[$d]} "$BIN/outbox-$d" >"$LOGS/$d.$n.log" 2>&1 &
+		env ${creds[$d]} "$BIN/outbox-${d%2}" >"$LOGS/$d.$n.log" 2>&1 &
 		pid=$!
 		echo "$pid" >"$ST/$d.pid.new" && mv "$ST/$d.pid.new" "$ST/$d.pid"
 		echo "start $pid" >>"$ST/$d.events"
@@ -248,7 +322,7 @@ supervise() {
 	done
 }
 declare -A sup=()
-for d in app relay worker; do
+for d in "${DAEMONS[@]}"; do
 	# its stderr: bash's "Killed" notices of the daemons
 	supervise "$d" 2>>"$ST/$d.supervisor.err" &
 	sup[$d]=$!
@@ -256,7 +330,7 @@ done
 cleanup() {
 	rm -f "$HOLD_FILE"
 	touch "$ST/stop" 2>/dev/null
-	for d in app relay worker; do
+	for d in "${DAEMONS[@]}"; do
 		[ -s "$ST/$d.pid" ] && kill -TERM "$(cat "$ST/$d.pid")" 2>/dev/null
 	done
 	[ -n "${load_pid:-}" ] && kill "$load_pid" 2>/dev/null
@@ -264,12 +338,14 @@ cleanup() {
 	# Whatever the injector was doing: writes and publishing allowed.
 	sql -e "SET GLOBAL read_only = 0" >/dev/null 2>&1
 	bash scripts/infra.sh mq-ctl -q set_disk_free_limit 50MB >/dev/null 2>&1
-	[ -s "$ST/relay.pid" ] && kill -CONT "$(cat "$ST/relay.pid")" 2>/dev/null
+	for d in "${RELAYS[@]}"; do
+		[ -s "$ST/$d.pid" ] && kill -CONT "$(cat "$ST/$d.pid")" 2>/dev/null
+	done
 }
-trap 'cleanup; exit 1' INT TERM
+trap 'cleanup; db_as_before; exit 1' INT TERM
 app_ready() { curl -fs -m 2 -o /dev/null "http://127.0.0.1:$APP_PORT/readyz"; }
 wait_for 30 app_ready || { cleanup; die "the app is not ready on port $APP_PORT within 30 s (log: $LOGS/app.1.log)"; }
-say "daemons up: app $(cat "$ST/app.pid") (port $APP_PORT), relay $(cat "$ST/relay.pid"), worker $(cat "$ST/worker.pid")"
+say "daemons up: app $(cat "$ST/app.pid") (port $APP_PORT), $(for d in "${RELAYS[@]}"; do printf '%s %s, ' "$d" "$(cat "$ST/$d.pid")"; done)worker $(cat "$ST/worker.pid")"
 
 # ------------------------------------------------------------ injector
 # kill9 NAME: kill -9 the live daemon, marked as an injected kill first.
@@ -300,15 +376,42 @@ term() {
 		sleep 0.1
 	done
 }
+# leader: the relay that leads (binlog mode: the one whose live log says
+# "leading" last, of its leader lines; else the first).  Poll mode: relay.
+leader() {
+	local d last
+	if [ "$MODE" = binlog ]; then
+		for d in "${RELAYS[@]}"; do
+			last=$(grep -hoE 'binlog mode: (leading|standby)|lost the leader lock' \
+				"$(cat "$ST/$d.log" 2>/dev/null)" 2>/dev/null | tail -n 1)
+			[ "$last" = "binlog mode: leading" ] && { echo "$d"; return 0; }
+		done
+	fi
+	echo "${RELAYS[0]}"
+}
+# binlog_cut: after the kill -9 of a db-held fault (binlog mode), the
+# binary log cut back to its last synced size (the shim's record, as a
+# power loss leaves it): recovery rolls back the commits of the window.
+binlog_cut() {
+	local size path now
+	[ -e "$HOLD_FILE.synced" ] || { echo "binlog_cut: no sync was held, nothing to cut"; return 0; }
+	read -r size path <"$HOLD_FILE.synced" || return 1
+	now=$(stat -c %s "$path") || return 1
+	[ "$now" -ge "$size" ] || { echo "binlog_cut: $path is $now bytes, below its synced $size"; return 1; }
+	truncate -s "$size" "$path" || return 1
+	echo "binlog_cut: $path cut from $now to $size bytes"
+	echo "$(( now - size ))" >>"$ST/binlog-cut"
+}
 inject() {
-	local f k gap down t rc pid
+	local f k gap down t rc pid d
 	for f in "${sched[@]}"; do
 		IFS=: read -r k gap down <<<"$f"
 		wait_until_ms $(( $(now_ms) + gap ))
 		t=$(now_ms)
 		rc=0
 		case $k in
-		app|relay|worker) kill9 "$k" || rc=1 ;;
+		app|worker) kill9 "$k" || rc=1 ;;
+		relay) d=$(leader); echo "$d" >>"$ST/relay-faults"; kill9 "$d" || rc=1 ;;
 		app-term) term app || rc=1 ;;
 		db) bash scripts/infra.sh db-kill >>"$LOGS/infra.log" 2>&1 || rc=1
 		    wait_until_ms $(( $(now_ms) + down ))
@@ -318,7 +421,8 @@ inject() {
 		    : >"$HOLD_FILE" || rc=1
 		    wait_until_ms $(( $(now_ms) + down ))
 		    bash scripts/infra.sh db-kill >>"$LOGS/infra.log" 2>&1 || rc=1
-		    rm -f "$HOLD_FILE"
+		    [ "$MODE" = binlog ] && { binlog_cut >>"$LOGS/infra.log" 2>&1 || rc=1; }
+		    rm -f "$HOLD_FILE" "$HOLD_FILE.synced"
 		    wait_until_ms $(( $(now_ms) + 200 ))
 		    bash scripts/infra.sh db-start >>"$LOGS/infra.log" 2>&1 || rc=1 ;;
 		mq-stop|mq-kill)
@@ -336,7 +440,8 @@ inject() {
 		    wait_until_ms $(( $(now_ms) + down ))
 		    bash scripts/infra.sh mq-ctl set_disk_free_limit 50MB >>"$LOGS/infra.log" 2>&1 || rc=1 ;;
 		relay-stop)
-		    pid=$(cat "$ST/relay.pid" 2>/dev/null)
+		    d=$(leader); echo "$d" >>"$ST/relay-faults"
+		    pid=$(cat "$ST/$d.pid" 2>/dev/null)
 		    kill -STOP "$pid" 2>/dev/null || rc=1
 		    wait_until_ms $(( $(now_ms) + down ))
 		    kill -CONT "$pid" 2>/dev/null || rc=1 ;;
@@ -386,13 +491,17 @@ else
 	fail+=("the app did not become ready within 60 s after the faults")
 fi
 
+# unpub: rows not published (poll mode: published_at NULL; binlog mode,
+# where published_at is not written: rows without their processed id).
+if [ "$MODE" = binlog ]; then
+	unpub_sql="SELECT COUNT(*) FROM outbox o LEFT JOIN processed_messages p
+		ON p.message_id = o.message_id WHERE p.message_id IS NULL"
+else
+	unpub_sql="SELECT COUNT(*) FROM outbox WHERE published_at IS NULL"
+fi
 settled_db() {
 	local r
-	# Unpublished in either relay mode (README, "What published means in
-	# binlog mode"): without a binlog position, published_at IS NULL.
-	r=$(sql -e "SELECT (SELECT COUNT(*) FROM outbox WHERE published_at IS NULL
-			AND (parked_at IS NOT NULL OR seq > COALESCE((SELECT last_seq
-			FROM outbox_relay_position WHERE id = 1), 0))),
+	r=$(sql -e "SELECT ($unpub_sql),
 		(SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM welcome_emails)" 2>/dev/null) || return 1
 	read -r unpub ncust nwel <<<"$r"
 	[ "$unpub" = 0 ] && [ "$ncust" = "$nwel" ]
@@ -419,6 +528,13 @@ AUDIT_GRACE_S=0 DB_USER=$OUTBOX_AUDIT_DB_USER DB_PASS=$OUTBOX_AUDIT_DB_PASS \
 	RABBITMQ_USER=$OUTBOX_AUDIT_MQ_USER RABBITMQ_PASS=$OUTBOX_AUDIT_MQ_PASS \
 	"$AUDIT_BIN" >"$LOGS/audit.txt" 2>&1
 audit_rc=$?
+audit_note=
+if [ "$MODE" = binlog ] && [ "$audit_rc" = 1 ] &&
+	! grep FAIL "$LOGS/audit.txt" | grep -v '^result' | grep -qv 'unpublished longer than the grace'; then
+	# outbox-audit reads published_at, which binlog mode leaves NULL:
+	# only that check failed; settled and the exact check cover it.
+	audit_rc=0 audit_note=" (binlog mode: its check of published_at left out)"
+fi
 [ "$audit_rc" = 0 ] || fail+=("outbox-audit exit $audit_rc: $(grep -E 'WARN|FAIL|result' "$LOGS/audit.txt" | tail -n 2 | tr '\n' ' ')(see $LOGS/audit.txt)")
 
 # ------------------------------------------------------------ exact check
@@ -426,18 +542,18 @@ exact_check "$IDS" "$LOGS"
 
 # ------------------------------------------------------------ stop, verify
 touch "$ST/stop"
-for d in app relay worker; do
+for d in "${DAEMONS[@]}"; do
 	kill -TERM "$(cat "$ST/$d.pid")" 2>/dev/null
 done
-sup_done() { local d; for d in app relay worker; do kill -0 "${sup[$d]}" 2>/dev/null && return 1; done; return 0; }
+sup_done() { local d; for d in "${DAEMONS[@]}"; do kill -0 "${sup[$d]}" 2>/dev/null && return 1; done; return 0; }
 if ! wait_for 30 sup_done; then
 	fail+=("a daemon did not stop within 30 s of SIGTERM")
-	for d in app relay worker; do kill -9 "$(cat "$ST/$d.pid")" 2>/dev/null; done
+	for d in "${DAEMONS[@]}"; do kill -9 "$(cat "$ST/$d.pid")" 2>/dev/null; done
 	wait_for 10 sup_done
 fi
 [ -z "$proxy_pid" ] || { kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null; }
 declare -A n_start=() n_killed=() n_termed=() n_unexp=() first_pid=() last_pid=()
-for d in app relay worker; do
+for d in "${DAEMONS[@]}"; do
 	n_start[$d]=$(grep -c '^start ' "$ST/$d.events")
 	n_killed[$d]=$(grep -c '^killed ' "$ST/$d.events")
 	n_termed[$d]=$(grep -c '^termed ' "$ST/$d.events")
@@ -457,12 +573,7 @@ for d in app relay worker; do
 		fail+=("$d: exit status $(awk '{ print $3 }' <<<"$stop_line") on SIGTERM (expected 0)")
 	fi
 done
-# The server as it was before the run: without the shim.
-if [ "$restarted_with_hold" = 1 ]; then
-	unset OUTBOX_DB_PRELOAD OUTBOX_HOLD_FILE OUTBOX_DB_ARGS
-	{ bash scripts/infra.sh db-stop && bash scripts/infra.sh db-start; } >>"$LOGS/infra.log" 2>&1 ||
-		fail+=("cannot restart MariaDB without the hold shim (see $LOGS/infra.log)")
-fi
+db_as_before || fail+=("cannot restart MariaDB without the hold shim and the binary log (see $LOGS/infra.log)")
 if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error' "$LOGS"/*.log >"$ST/san" 2>/dev/null; then
 	fail+=("sanitizer reports in: $(tr '\n' ' ' <"$ST/san")")
 fi
@@ -478,14 +589,17 @@ fi
 
 # ------------------------------------------------------------ phantom rounds
 hold_line="not run (CHAOS_HOLD_ROUNDS=0)"
+# binlog mode: the binlog suite's crash test, on a binlog MariaDB of its own.
+hold_suite=durability hold_case="phantom events"
+[ "$MODE" = binlog ] && hold_suite=binlog hold_case=crash
 if [ "$HOLD_ROUNDS" -gt 0 ]; then
 	mkdir -p "$LOGS/durability"
 	OUTBOX_ROOT=$root OUTBOX_BIN=$BIN OUTBOX_TEST_LOGS=$LOGS/durability \
-		OUTBOX_HOLD_ROUNDS=$HOLD_ROUNDS CK_RUN_SUITE=durability \
-		CK_RUN_CASE="phantom events" "$ITEST" >"$LOGS/durability.txt" 2>&1
+		OUTBOX_HOLD_ROUNDS=$HOLD_ROUNDS CK_RUN_SUITE=$hold_suite \
+		CK_RUN_CASE=$hold_case "$ITEST" >"$LOGS/durability.txt" 2>&1
 	hold_rc=$?
 	if [ "$hold_rc" = 0 ] && grep -q '^integration: 1 passed, 0 failed' "$LOGS/durability.txt"; then
-		hold_line="$HOLD_ROUNDS database crashes with a commit held back: no event published, no effect applied for them"
+		hold_line="$HOLD_ROUNDS database crashes with a commit held back ($hold_suite suite, case $hold_case): no event published, no effect applied for them"
 	else
 		hold_line="FAILED (exit $hold_rc; see $LOGS/durability.txt)"
 		fail+=("phantom-events rounds: $(grep -E ':F:|:E:' "$LOGS/durability.txt" | head -n 1)")
@@ -508,12 +622,17 @@ cuts=$(grep -c '^cut after COMMIT' "$LOGS/sqlproxy.log" 2>/dev/null || true)
 # Ids published twice, as the relay's logs show them: batches of 200 rows
 # with RELAY_LOG_IDS=200 list every id of a batch.
 uuid_re='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
-cat "$LOGS"/relay.*.log | grep 'Published messages: ' |
+cat "$LOGS"/relay*.log | grep 'Published messages: ' |
 	sed -E 's/^.*Published messages: \[//; s/[^ ]*\.\.\..*$//; s/\].*$//' |
 	grep -oE "$uuid_re" | sort >"$ST/published"
 published_seen=$(wc -l <"$ST/published")
 republished=$(uniq -d "$ST/published" | wc -l)
 fault_counts=$(awk '{ n[$1]++ } END { for (k in n) printf "%s %d, ", k, n[k] }' "$ST/faults" 2>/dev/null | sed 's/, $//')
+# binlog mode: the leader's changes, from the relays' logs.
+leads=$(cat "$LOGS"/relay*.log | grep -c 'binlog mode: leading')
+lost_lock=$(cat "$LOGS"/relay*.log | grep -c 'lost the leader lock')
+cut_n=$(wc -l <"$ST/binlog-cut" 2>/dev/null || echo 0)
+cut_bytes=$(awk '{ n += $1 } END { print n + 0 }' "$ST/binlog-cut" 2>/dev/null || echo 0)
 jget() { sed -nE "s/.*\"$1\": ([0-9]+).*/\1/p" "$LOGS/load.json"; }
 
 echo
@@ -521,7 +640,7 @@ echo "================ chaos report (seed $SEED) ================"
 echo "load:            $(jget sent) requests sent at $RATE/s, $(jget created_201) x 201, other statuses $(sed -nE 's/.*"statuses": (\{[^}]*\}).*/\1/p' "$LOGS/load.json"), connection errors $(jget connection_errors), timeouts $(jget timeouts), other errors $(jget other_errors)"
 echo "post-fault load: ${post_ok:-0}/50 x 201"
 echo "faults:          $n_faults injected ($fault_counts)"
-for d in app relay worker; do
+for d in "${DAEMONS[@]}"; do
 	printf 'daemon %-7s  %d injected kills, %d injected SIGTERMs, %d restarts by the supervisor, %d unexpected exits; pid %s -> %s\n' \
 		"$d" "${n_killed[$d]}" "${n_termed[$d]}" $(( n_start[$d] - 1 )) "${n_unexp[$d]}" "${first_pid[$d]}" "${last_pid[$d]}"
 done
@@ -534,8 +653,11 @@ if [ "$settle_ms" -ge 0 ]; then
 else
 	echo "settle:          NOT settled within ${SETTLE_S} s"
 fi
+if [ "$MODE" = binlog ]; then
+	echo "binlog mode:     ${#RELAYS[@]} relays; $leads times a relay took the lead ($((leads > 0 ? leads - 1 : 0)) after the first), $lost_lock times a leader found its lock lost; relay faults hit: $(sort "$ST/relay-faults" 2>/dev/null | uniq -c | awk '{ printf "%s %d, ", $2, $1 }' | sed 's/, $//'); binary log cut back after $cut_n db-held kills ($cut_bytes bytes of unsynced commits dropped)"
+fi
 echo "phantom events:  $hold_line"
-echo "audit:           exit $audit_rc, $(grep '^result' "$LOGS/audit.txt") ($AUDIT_BIN, $LOGS/audit.txt)"
+echo "audit:           exit $audit_rc$audit_note, $(grep '^result' "$LOGS/audit.txt") ($AUDIT_BIN, $LOGS/audit.txt)"
 echo "total time:      $(( ($(now_ms) - t_start) / 1000 )) s; logs in $LOGS"
 if [ ${#fail[@]} -eq 0 ]; then
 	echo "RESULT: PASS: zero lost, zero doubled; every daemon came back by itself"
