@@ -71,6 +71,10 @@
 # /usr/sbin wrapper, which su's to the rabbitmq user, cd's to /var/lib/rabbitmq
 # and resets HOME (so the cookie would be the system one).
 set -euo pipefail
+# The clients here log in with the files of this script (admin.cnf, the
+# socket): a caller's MYSQL_PWD (the bench exports one) would be sent as
+# root's password to a server just initialised, where root has none yet.
+unset MYSQL_PWD
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$SCRIPT_DIR")
