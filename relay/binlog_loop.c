@@ -256,13 +256,11 @@ still_leading(struct brelay *r, int renew_early)
 	return BL_DB;
 }
 
-/* Waits up to BL_STANDBY_WAIT_S for the lock.  1 taken, 0 not, or a
- * db_rc. */
+/* Waits up to wait_s for the lock.  1 taken, 0 not, or a db_rc. */
 static int
-lock_take(struct brelay *r)
+lock_take(struct brelay *r, int wait_s)
 {
-	struct db_val a[2] = { DB_STR(r->lock_name),
-		DB_INT(BL_STANDBY_WAIT_S) };
+	struct db_val a[2] = { DB_STR(r->lock_name), DB_INT(wait_s) };
 	long long t0 = clock_ms(), got = -1;
 	int rc;
 
@@ -1126,7 +1124,9 @@ contend(struct brelay *r, int *said)
 		r->lock_session = 0;
 		relay_metrics_binlog_leader(0);
 	}
-	rc = lock_take(r);
+	/* The first try does not wait: a relay that finds the lock taken
+	 * says at once that it stands by. */
+	rc = lock_take(r, *said ? BL_STANDBY_WAIT_S : 0);
 	if (rc < 0)
 		return -1;
 	link_ok(&r->dbl);

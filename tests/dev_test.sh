@@ -139,7 +139,8 @@ came_up "$ready_s" "$out" binlog
 check "binlog: the MariaDB runs with the binary log" test "$(log_bin)" = 1
 leading() { grep -q '^outbox-demo-relay[-0-9]* *| .* binlog mode: leading' "$1"; }
 check "binlog: a relay leads" wait_for 30 leading "$out"
-check "binlog: the other stands by" grep -q '^outbox-demo-relay[-0-9]* *| .* binlog mode: standby' "$out"
+standing_by() { grep -q '^outbox-demo-relay[-0-9]* *| .* binlog mode: standby' "$1"; }
+check "binlog: the other stands by" wait_for 30 standing_by "$out"
 email="dev-binlog-$$-$RANDOM@example.com"
 body=$(curl -s -m 10 -X POST -H "Content-Type: application/json" \
 	-d "{\"email\":\"$email\",\"name\":\"TESTTTTTT\"}" "http://127.0.0.1:$APP_PORT/customers" || true)
