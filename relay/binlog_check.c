@@ -4,7 +4,6 @@
 #include "binlog_check.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* The global values: those the application's sessions start with (a
@@ -122,17 +121,6 @@ binlog_check_settings(db_conn *c, char *why, size_t whylen)
 	return 0;
 }
 
-static int
-int_row(void *ud, const struct db_col *cols, size_t ncols)
-{
-	long long *v = ud;
-
-	if (ncols != 1 || cols[0].is_null)
-		return -1;
-	*v = strtoll(cols[0].s, NULL, 10);
-	return 0;
-}
-
 int
 binlog_check_retention(db_conn *c, int retention_hours, char *why,
     size_t whylen)
@@ -141,7 +129,7 @@ binlog_check_retention(db_conn *c, int retention_hours, char *why,
 
 	why[0] = '\0';
 	if (db_query(c, "SELECT @@GLOBAL.binlog_expire_logs_seconds", NULL, 0,
-	    int_row, &expire, NULL) != DB_OK || expire < 0) {
+	    db_count_row, &expire, NULL) != DB_OK || expire < 0) {
 		snprintf(why, whylen, "binlog mode: cannot read "
 		    "binlog_expire_logs_seconds: %s", db_error(c));
 		return -1;

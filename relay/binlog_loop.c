@@ -186,23 +186,12 @@ struct brelay {
 		int64_t seq;
 		unsigned attempts;
 	} memo[BL_MEMO];
-	size_t memo_next;
+	size_t memo_next, memo_used;
 	struct backlog backlog;
 	struct retention ret;
 };
 
 /* ---- the leader lock -------------------------------------------------- */
-
-static int
-int_row(void *ud, const struct db_col *cols, size_t ncols)
-{
-	long long *v = ud;
-
-	if (ncols != 1)
-		return -1;
-	*v = cols[0].is_null ? -1 : strtoll(cols[0].s, NULL, 10);
-	return 0;
-}
 
 static void
 lease_renew(struct brelay *r, long long t0)
@@ -221,8 +210,9 @@ lock_held(struct brelay *r)
 
 	if (r->lock_session == 0)
 		return 0;
-	rc = db_query(r->db, "SELECT IS_USED_LOCK(?)", &a, 1, int_row, &owner,
-	    NULL);
+	/* NULL: nobody holds it. */
+	rc = db_query(r->db, "SELECT COALESCE(IS_USED_LOCK(?), -1)", &a, 1,
+	    db_count_row, &owner, NULL);
 	if (rc != DB_OK)
 		return rc;
 	/* A session reconnected by db.c holds nothing. */
@@ -264,8 +254,9 @@ lock_take(struct brelay *r, int wait_s)
 	long long t0 = clock_ms(), got = -1;
 	int rc;
 
-	rc = db_query(r->db, "SELECT GET_LOCK(?, ?)", a, 2, int_row, &got,
-	    NULL);
+	/* NULL: an error (the session killed meanwhile): not taken. */
+	rc = db_query(r->db, "SELECT COALESCE(GET_LOCK(?, ?), -1)", a, 2,
+	    db_count_row, &got, NULL);
 	if (rc != DB_OK)
 		return rc;
 	if (got != 1)
@@ -313,7 +304,8 @@ memo_attempts(const struct brelay *r, int64_t seq, unsigned dflt)
 {
 	size_t i;
 
-	for (i = 0; i < BL_MEMO; i++)
+	/* Read for every row: nothing to look at until a message failed. */
+	for (i = 0; i < r->memo_used; i++)
 		if (r->memo[i].seq == seq && r->memo[i].attempts > dflt)
 			return r->memo[i].attempts;
 	return dflt;
@@ -324,11 +316,13 @@ memo_set(struct brelay *r, int64_t seq, unsigned attempts)
 {
 	size_t i;
 
-	for (i = 0; i < BL_MEMO; i++)
+	for (i = 0; i < r->memo_used; i++)
 		if (r->memo[i].seq == seq) {
 			r->memo[i].attempts = attempts;
 			return;
 		}
+	if (r->memo_used < BL_MEMO)
+		r->memo_used++;
 	r->memo[r->memo_next].seq = seq;
 	r->memo[r->memo_next].attempts = attempts;
 	r->memo_next = (r->memo_next + 1) % BL_MEMO;
@@ -460,13 +454,11 @@ wait_confirms(struct brelay *r, struct outbatch *b)
 	return rc;
 }
 
-/* After a failed broker call. */
+/* After a failed broker call (publish_refused). */
 static enum bl_out
 broker_failed(struct brelay *r)
 {
-	if (mq_take_refusal(r->mq) == 406 && mq_is_connected(r->mq))
-		return BL_REFUSED;
-	return BL_MQ;
+	return publish_refused(r->mq) ? BL_REFUSED : BL_MQ;
 }
 
 /* One message of the retry list (the retry batch holds it, sent): its
@@ -1082,14 +1074,7 @@ settle(struct brelay *r, enum bl_out why)
 static void
 pause_serviced(struct brelay *r, unsigned ms)
 {
-	while (ms > 0 && !*r->stop) {
-		unsigned step = ms < 1000 ? ms : 1000;
-
-		if (mq_is_connected(r->mq) && mq_service(r->mq) == -1)
-			(void)link_failed(&r->mql, mq_error(r->mq));
-		backoff_sleep(step, r->stop);
-		ms -= step;
-	}
+	link_pause(&r->mql, r->mq, ms, r->stop);
 }
 
 static int

@@ -49,3 +49,20 @@ link_ok(struct link *l)
 	l->failures = 0;
 	backoff_reset(&l->bo);
 }
+
+void
+link_pause(struct link *mql, mq_conn *mq, unsigned ms,
+    volatile sig_atomic_t *stop)
+{
+	unsigned step;
+
+	while (ms > 0 && !*stop) {
+		/* A loss seen here is logged now; the reconnection comes
+		 * at the caller's next turn. */
+		if (mq_is_connected(mq) && mq_service(mq) == -1)
+			(void)link_failed(mql, mq_error(mq));
+		step = ms < RELAY_SERVICE_MS ? ms : RELAY_SERVICE_MS;
+		backoff_sleep(step, stop);
+		ms -= step;
+	}
+}

@@ -7,11 +7,16 @@
 #ifndef OUTBOX_RELAY_LINK_H
 #define OUTBOX_RELAY_LINK_H
 
+#include <signal.h>
+
 #include "backoff.h"
 #include "health.h"
+#include "mq.h"
 
 /* First delay before reconnecting; doubles up to RELAY_RECONNECT_MAX_MS. */
 #define RELAY_RECONNECT_BASE_MS 100
+/* Longest sleep without servicing the broker connection. */
+#define RELAY_SERVICE_MS 1000
 
 struct link {
 	const char *name;
@@ -28,5 +33,12 @@ void link_init(struct link *l, const char *name, enum server srv,
 unsigned link_failed(struct link *l, const char *why);
 /* Records a success: the end of an outage, if there was one. */
 void link_ok(struct link *l);
+
+/* Sleeps ms (less on *stop), servicing mq (heartbeats, confirms) at
+ * least every RELAY_SERVICE_MS; a loss seen meanwhile is recorded on mql
+ * (the reconnection is the caller's).  Only while no batch waits for its
+ * confirms in a call of the caller's. */
+void link_pause(struct link *mql, mq_conn *mq, unsigned ms,
+    volatile sig_atomic_t *stop);
 
 #endif

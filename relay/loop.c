@@ -69,8 +69,6 @@
 #include "retention.h"
 #include "unmarked.h"
 
-/* Longest sleep without servicing the broker connection. */
-#define RELAY_SERVICE_MS 1000
 
 /* What a step of the loop came to. */
 enum outcome {
@@ -156,17 +154,7 @@ enter(struct relay *r, enum state s)
 static void
 pause_serviced(struct relay *r, unsigned ms)
 {
-	unsigned step;
-
-	while (ms > 0 && !*r->stop) {
-		/* A loss seen here is logged now; the reconnection comes
-		 * at the next turn of the loop. */
-		if (mq_is_connected(r->mq) && mq_service(r->mq) == -1)
-			(void)link_failed(&r->mql, mq_error(r->mq));
-		step = ms < RELAY_SERVICE_MS ? ms : RELAY_SERVICE_MS;
-		backoff_sleep(step, r->stop);
-		ms -= step;
-	}
+	link_pause(&r->mql, r->mq, ms, r->stop);
 }
 
 /* Only while no batch is in flight (no transaction open). */
@@ -359,17 +347,11 @@ step_connect(struct relay *r)
 	return OUT_OK;
 }
 
-/* After a failed broker call: OUT_REFUSED when the broker closed the
- * channel over a message (406 PRECONDITION_FAILED: over its
- * max_message_size, bad headers; the connection stays), else OUT_MQ_LOST
- * (a lost connection, or a refusal that is not about one message, such
- * as 403 on the exchange: backed off from like an outage). */
+/* After a failed broker call (publish_refused). */
 static enum outcome
 broker_failed(struct relay *r)
 {
-	if (mq_take_refusal(r->mq) == 406 && mq_is_connected(r->mq))
-		return OUT_REFUSED;
-	return OUT_MQ_LOST;
+	return publish_refused(r->mq) ? OUT_REFUSED : OUT_MQ_LOST;
 }
 
 /* Reads the next batch into s, waits until its rows are durable, and

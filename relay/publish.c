@@ -240,3 +240,9 @@ publish_log(struct publisher *p, const struct outbatch *b)
 		    "be tried again", (long long)b->bad[i].seq,
 		    b->bad[i].reason);
 }
+
+int
+publish_refused(mq_conn *mq)
+{
+	return mq_take_refusal(mq) == 406 && mq_is_connected(mq);
+}

@@ -50,4 +50,11 @@ int publish_recorded(struct publisher *p, db_conn *db,
     const struct outbatch *b);
 void publish_log(struct publisher *p, const struct outbatch *b);
 
+/* After a failed broker call: 1 when the broker closed the channel over
+ * a message (406 PRECONDITION_FAILED: over its max_message_size, bad
+ * headers; the connection stays), else 0 (a lost connection, or a
+ * refusal that is not about one message, such as 403 on the exchange:
+ * an outage).  Takes the refusal (mq_take_refusal). */
+int publish_refused(mq_conn *mq);
+
 #endif
