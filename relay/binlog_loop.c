@@ -49,6 +49,9 @@
  * every row of the table neither published by the poll mode nor parked
  * is published (the outbox keeps its rows longer than the binary log
  * keeps its files: checked at start), and the stream starts at that end.
+ * From a purged position, only the rows it may not cover: above its
+ * last_seq, or created or released within RETENTION_TXN_MARGIN_S before
+ * it (retention.h: the rows the retention would not delete).
  */
 #include "binlog_loop.h"
 
@@ -718,9 +721,10 @@ make_room(struct brelay *r)
 /* ---- the stream ------------------------------------------------------- */
 
 /* Publishes every row of the table that may never have been published,
- * in pages (the stream's slots, nothing else in flight). */
+ * in pages (the stream's slots, nothing else in flight): with a stored
+ * position (purged), only those it does not cover. */
 static enum bl_out
-scan_table(struct brelay *r, long long *rows)
+scan_table(struct brelay *r, int from_position, long long *rows)
 {
 	int64_t after = 0;
 	enum bl_out o;
@@ -734,7 +738,7 @@ scan_table(struct brelay *r, long long *rows)
 		s = filling(r);
 		slot_clear(s);
 		if (poll_scan(r->db, after, r->careful > 0 ? 1 :
-		    r->cfg->batch_size, &s->b) != DB_OK)
+		    r->cfg->batch_size, from_position, &s->b) != DB_OK)
 			return BL_DB;
 		n = s->b.n + s->b.nbad;
 		if (n == 0)
@@ -784,11 +788,14 @@ recover(struct brelay *r, int first)
 	else
 		log_warnx("binlog mode: the stored position %s is not in the "
 		    "binary log any more (purged?): republishing every row of "
-		    "the outbox table that is neither published by the poll "
+		    "the outbox table that it may not cover (above its "
+		    "last_seq %lld, or created or released less than %d s "
+		    "before it) and that is neither published by the poll "
 		    "mode nor parked, then reading after %s; the worker "
-		    "absorbs the duplicates", r->stored, end);
+		    "absorbs the duplicates", r->stored, (long long)r->stored_seq,
+		    RETENTION_TXN_MARGIN_S, end);
 	relay_metrics_binlog_recovery(first);
-	if ((o = scan_table(r, &rows)) != BL_OK)
+	if ((o = scan_table(r, !first, &rows)) != BL_OK)
 		return o;
 	(void)posfifo_push(&r->pos, 1, end, -1, 0);
 	log_info("binlog mode: %lld rows of the table published", rows);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "retention.h"
 #include "timefmt.h"
 
 /* The two halves of a batch, both through ix_outbox_due (published_at,
@@ -27,11 +28,19 @@ static const char SQL_SELECT_FRESH[] =
 
 /* The binlog mode's recovery: rows not published by the poll mode and
  * not parked, in sequence order, without locks. */
-static const char SQL_SCAN[] =
-    "SELECT seq, message_id, event_name, payload, attempts, traceparent, "
-    "created_at "
-    "FROM outbox "
-    "WHERE seq > ? AND published_at IS NULL AND parked_at IS NULL "
+#define SCAN_HEAD \
+	"SELECT seq, message_id, event_name, payload, attempts, " \
+	"traceparent, created_at FROM outbox WHERE seq > ? AND " \
+	"published_at IS NULL AND parked_at IS NULL "
+static const char SQL_SCAN[] = SCAN_HEAD "ORDER BY seq LIMIT ?";
+/* ... and, from a stored position, not published by the binlog mode
+ * either (retention.h): above the position's last_seq, or at or below
+ * it with a time within the margin (a long transaction's row may have
+ * committed after the position).  No position, or no row at last_seq:
+ * every row. */
+static const char SQL_SCAN_UNSURE[] = SCAN_HEAD
+    "AND (seq > COALESCE(" RETENTION_BINLOG_LAST_SEQ ", 0) OR "
+    RETENTION_BINLOG_AT " >= COALESCE(" RETENTION_BINLOG_CUT ", created_at)) "
     "ORDER BY seq LIMIT ?";
 
 void
@@ -123,14 +132,16 @@ poll_batch(db_conn *c, int limit, const struct unmarked *u,
 }
 
 int
-poll_scan(db_conn *c, int64_t after, int limit, struct outbatch *b)
+poll_scan(db_conn *c, int64_t after, int limit, int unsure_only,
+    struct outbatch *b)
 {
 	struct db_val args[2] = { DB_INT(after), DB_INT(limit) };
 	struct poll_ud p = { b, NULL };
 	int rc;
 
 	outbatch_reset(b);
-	rc = db_query(c, SQL_SCAN, args, 2, poll_row, &p, NULL);
+	rc = db_query(c, unsure_only ? SQL_SCAN_UNSURE : SQL_SCAN, args, 2,
+	    poll_row, &p, NULL);
 	if (rc != DB_OK) {
 		outbatch_reset(b);
 		return rc;

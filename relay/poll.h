@@ -28,9 +28,11 @@ int poll_batch(db_conn *c, int limit, const struct unmarked *u,
 
 /* The binlog mode's recovery (binlog_loop.c): reads into b (reset first)
  * up to limit rows with seq above after that are neither marked
- * published nor parked, in sequence order, without a lock or a
+ * published nor parked (unsure_only: nor published by the binlog mode's
+ * stored position, retention.h), in sequence order, without a lock or a
  * transaction of its own.  A row that does not fit sets b->full and is
  * read by the next call.  A db_rc. */
-int poll_scan(db_conn *c, int64_t after, int limit, struct outbatch *b);
+int poll_scan(db_conn *c, int64_t after, int limit, int unsure_only,
+    struct outbatch *b);
 
 #endif

@@ -60,25 +60,17 @@ static struct chunkdel old_published = {
  * Rows are created in seq order (but for the transactions above and
  * clock skew), so the sweep stops at its first chunk with a young row,
  * which is right: the rest is younger. */
-#define STR_(x) #x
-#define STR(x) STR_(x)
-#define BINLOG_LAST_SEQ \
-	"(SELECT last_seq FROM outbox_relay_position WHERE id = 1)"
-#define BINLOG_CUT \
-	"(SELECT LEAST(p.updated_at, o.created_at) - INTERVAL " \
-	STR(RETENTION_TXN_MARGIN_S) " SECOND FROM outbox_relay_position p " \
-	"JOIN outbox o ON o.seq = p.last_seq WHERE p.id = 1)"
 #define BINLOG_OLD \
-	"created_at < UTC_TIMESTAMP(6) - INTERVAL ? HOUR AND GREATEST(" \
-	"created_at, COALESCE(next_attempt_at, created_at)) < " BINLOG_CUT
+	"created_at < UTC_TIMESTAMP(6) - INTERVAL ? HOUR AND " \
+	RETENTION_BINLOG_AT " < " RETENTION_BINLOG_CUT
 #define BINLOG_DELETE_HEAD \
-	"DELETE FROM outbox WHERE seq <= " BINLOG_LAST_SEQ " AND parked_at " \
-	"IS NULL AND " BINLOG_OLD " AND seq IN ("
+	"DELETE FROM outbox WHERE seq <= " RETENTION_BINLOG_LAST_SEQ " AND " \
+	"parked_at IS NULL AND " BINLOG_OLD " AND seq IN ("
 
 static struct chunkdel binlog_published = {
 	"SELECT seq FROM (SELECT seq, created_at, next_attempt_at FROM outbox "
-	    "WHERE seq <= " BINLOG_LAST_SEQ " AND parked_at IS NULL ORDER BY "
-	    "seq LIMIT 500) w WHERE " BINLOG_OLD,
+	    "WHERE seq <= " RETENTION_BINLOG_LAST_SEQ " AND parked_at IS NULL "
+	    "ORDER BY seq LIMIT 500) w WHERE " BINLOG_OLD,
 	BINLOG_DELETE_HEAD,
 	1, { 0 },
 };

@@ -26,6 +26,31 @@ struct retention {
  * last_seq was created (retention.c says why). */
 #define RETENTION_TXN_MARGIN_S 3600
 
+/* Binlog mode's meaning of published, as SQL of the outbox table
+ * (retention.c says why), shared by the retention and the recovery of a
+ * purged position (poll.c), which reads the rows it does not cover:
+ *   RETENTION_BINLOG_LAST_SEQ  the stored position's last_seq (NULL:
+ *                              none);
+ *   RETENTION_BINLOG_CUT       RETENTION_TXN_MARGIN_S before both the
+ *                              position's updated_at and the created_at
+ *                              of the row last_seq names (NULL: none);
+ *   RETENTION_BINLOG_AT        a row's own time: its creation, or its
+ *                              release (outbox-admin parked release),
+ *                              whichever is later.
+ * A row is published when its seq is at or below the first, it is not
+ * parked, and its time is before the second. */
+#define RETENTION_STR_(x) #x
+#define RETENTION_STR(x) RETENTION_STR_(x)
+#define RETENTION_BINLOG_LAST_SEQ \
+	"(SELECT last_seq FROM outbox_relay_position WHERE id = 1)"
+#define RETENTION_BINLOG_CUT \
+	"(SELECT LEAST(p.updated_at, o.created_at) - INTERVAL " \
+	RETENTION_STR(RETENTION_TXN_MARGIN_S) " SECOND FROM " \
+	"outbox_relay_position p JOIN outbox o ON o.seq = p.last_seq " \
+	"WHERE p.id = 1)"
+#define RETENTION_BINLOG_AT \
+	"GREATEST(created_at, COALESCE(next_attempt_at, created_at))"
+
 /* hours: RELAY_RETENTION_HOURS; interval_s: between sweeps.  The first
  * sweep is due at once; poll mode. */
 void retention_init(struct retention *r, int hours, int interval_s,

@@ -23,9 +23,10 @@
  *     more and stands by;
  *   - the settings check: a server without the binary log, a retention
  *     shorter than the binary log's expiry: exit 1, naming the setting;
- *   - a purged stored position: said loudly, counted, every row
- *     published from the table; a first start publishes the rows not
- *     marked published by poll mode, not the marked ones;
+ *   - a purged stored position: said loudly, counted, every row the
+ *     position may not cover published from the table, the older ones
+ *     below it not; a first start publishes the rows not marked
+ *     published by poll mode, not the marked ones;
  *   - a message refused (over RELAY_MAX_MESSAGE_BYTES) is retried then
  *     parked while the rows after it are published; the position waits
  *     for it, then passes it.
@@ -958,21 +959,27 @@ no_dump_thread(void *ud)
 	    "WHERE COMMAND LIKE 'Binlog Dump%'", NULL, 0) == 0;
 }
 
-/* Rows 1..5 published and stored; rows 6..15 written while the relay is
- * stopped; the binary logs up to the newest purged (the stored position
- * gone with them).  The next start says so (WARN), counts it, publishes
- * every row from the table, then 16..20 from the binary log. */
+/* Rows 1..5 published and stored; rows 1..3 made older than the
+ * retention's margin (RETENTION_TXN_MARGIN_S before the row last_seq
+ * names); rows 6..15 written while the relay is stopped; the binary logs
+ * up to the newest purged (the stored position gone with them).  The
+ * next start says so (WARN), counts it, publishes from the table every
+ * row that may not have been published (4..5: within the margin, so a
+ * long transaction's; 6..15: above the position), not 1..3, then 16..20
+ * from the binary log. */
 START_TEST(purged_position_recovered_from_the_table)
 {
 	struct relay a, b;
 	struct h_seen s;
 	char file[256] = "", sql[400];
-	long long dups;
+	long long dups, i;
 
 	RELAY_LEAD(&a, NULL, NULL);
 	h_rows_insert(1, 5);
 	wait_pos(max_seq(), 30000);
 	h_stop_clean(&a.d);
+	h_sql("UPDATE outbox SET created_at = created_at - INTERVAL 2 HOUR "
+	    "WHERE message_id <= '" H_ID_PREFIX "000000000003'");
 	h_rows_insert(6, 10);
 	/* A file a dump thread still reads is not purged: the stopped
 	 * relay's thread ends at its next heartbeat. */
@@ -999,6 +1006,10 @@ START_TEST(purged_position_recovered_from_the_table)
 	h_seen_init(&s, 20);
 	seen_wait(&s, 1, 20, 60000);
 	dups = seen_stop(&b, &s);
+	/* Relay a published 1..5 once; the recovery 4..5 again. */
+	for (i = 1; i <= 20; i++)
+		ck_assert_msg(s.count[i] == (i == 4 || i == 5 ? 2u : 1u),
+		    "row %lld reached the queue %u times", i, s.count[i]);
 	h_seen_free(&s);
 	fprintf(stderr, "binlog purged position: %lld duplicates\n", dups);
 }
