@@ -55,12 +55,15 @@
 #   each connected is printed):
 #     raw      BENCH_ROWS messages with the relay's properties published
 #              to outbox, confirms, 1,000 in flight; then drained from it
-#              with the worker's prefetch (500) and multiple acks (200)
+#              with the worker's prefetch (500) and multiple acks (200);
+#              once before the daemons' drains, once after: the raw
+#              figures are the means of the two
 #     relay    draining BENCH_ROWS outbox rows, over the raw publisher
 #              (target 0.8)
 #     worker   draining the relay's BENCH_ROWS messages, over the raw
 #              consumer (target 0.5)
 #     e2e      BENCH_E2E_RATE POST/s open loop for BENCH_E2E_SECONDS
+#   and the nodes' resource alarms (publishers blocked) meanwhile;
 #   cluster.json and table-cluster.txt; a full run's result.json, when
 #   there is one, gets (or has replaced) its "cluster" key, every other
 #   key left as it was (jq); files of this part start with cluster or
@@ -652,6 +655,32 @@ cl_where() {
 }
 # cl_raw_on <file>: the AMQP port a raw client's line says it used.
 cl_raw_on() { sed -nE 's/.* on [^ ]*:([0-9]+)\)$/\1/p' "$1" | tail -n 1; }
+# cl_alarms: how many resource alarms (memory or disk: publishers
+# blocked) the nodes have raised so far, each counted in its own log.
+cl_alarms() {
+	local p n=0 k=0 c
+	for p in $OUTBOX_MQ_PORTS; do
+		n=$((n + 1))
+		c=$(grep -c "resource limit alarm set on node 'outbox-$p@" \
+			"$OUTBOX_VAR/rabbitmq-cluster/node$n/log/outbox-$p@localhost.log" 2>/dev/null) || true
+		k=$((k + ${c:-0}))
+	done
+	echo "$k"
+}
+# cl_raw <run>: the raw clients on queue outbox: BENCH_ROWS messages
+# with the relay's properties published (confirms, 1,000 in flight),
+# then drained with the worker's prefetch and multiple acks; run 1
+# before the daemons' drains, 2 after them: the raw figures are their
+# means (the raw publisher alone moves by half between runs here).
+cl_raw() {
+	say "cluster: raw publish ($1 of 2) of $rows messages with the relay's properties to queue outbox, confirms, 1000 in flight"
+	"$bin/outbox-bench-publish" --props --queue outbox "$rows" 1000 | tee "$out/cluster-publish-$1.out" >&2
+	R[cl.pub.$1]=$(rate_of "$out/cluster-publish-$1.out")
+	say "cluster: raw consume ($1 of 2) of them, prefetch 500, multiple acks every 200"
+	"$bin/outbox-bench-consume" drain "$rows" 500 200 | tee "$out/cluster-consume-$1.out" >&2
+	R[cl.con.$1]=$(rate_of "$out/cluster-consume-$1.out")
+}
+mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (a + b) / 2 }'; }
 
 measure_cluster() {
 	local q
@@ -668,20 +697,21 @@ measure_cluster() {
 		die "cluster: declaring the queues failed ($out/cluster-server.log)"
 	cl_lead=$(cl_leader)
 	say "cluster: RabbitMQ $cl_info, queue outbox ($RABBITMQ_QUEUE_TYPE) led by $(cl_node "$cl_lead"); RABBITMQ_HOSTS=$RABBITMQ_HOSTS"
+	cl_alarms0=$(cl_alarms)
 	reset
-	say "cluster: raw publish of $rows messages with the relay's properties to queue outbox, confirms, 1000 in flight"
-	"$bin/outbox-bench-publish" --props --queue outbox "$rows" 1000 | tee "$out/cluster-publish.out" >&2
-	cl_pub=$(rate_of "$out/cluster-publish.out")
-	say "cluster: raw consume of them, prefetch 500, multiple acks every 200"
-	"$bin/outbox-bench-consume" drain "$rows" 500 200 | tee "$out/cluster-consume.out" >&2
-	cl_con=$(rate_of "$out/cluster-consume.out")
+	cl_raw 1
 	reset
 	floor=$(id_floor)
 	measure_relay cluster
 	measure_worker cluster "$floor"
 	reset
+	cl_raw 2
+	cl_pub=$(mean "$(g cl.pub.1)" "$(g cl.pub.2)")
+	cl_con=$(mean "$(g cl.con.1)" "$(g cl.con.2)")
+	reset
 	measure_e2e cluster
 	cl_lead_end=$(cl_leader)
+	cl_alarms_n=$(($(cl_alarms) - cl_alarms0))
 	reset
 	cl_down
 }
@@ -694,9 +724,12 @@ cl_table() {
 	row "worker drain of $rows msgs (msg/s)" "$(g worker_rate.cluster)" "$cl_con" "$(ratio "$(g worker_rate.cluster)" "$cl_con")" 0.5
 	printf '%-44s %14s\n' "e2e at $e2e_rate/s: p50 / p99 / max (ms)" "$(g e2e_p50.cluster) / $(g e2e_p99.cluster) / $(g e2e_max.cluster)"
 	printf '%-44s %14s\n' "  e2e created / effects" "$(g e2e_ok.cluster) / $(g e2e_fx.cluster)"
+	printf '%-44s %14s\n' "raw publish before / after the daemons" "$(g cl.pub.1) / $(g cl.pub.2)"
+	printf '%-44s %14s\n' "raw consume before / after the daemons" "$(g cl.con.1) / $(g cl.con.2)"
+	printf '%-44s %14s\n' "resource alarms of the nodes meanwhile" "$cl_alarms_n"
 	printf 'leader of outbox: %s (after the run: %s)\n' "$(cl_node "$cl_lead")" "$(cl_node "$cl_lead_end")"
 	printf 'connected to: raw publisher %s, raw consumer %s, relay %s, worker %s\n' \
-		"$(cl_node "$(cl_raw_on "$out/cluster-publish.out")")" "$(cl_node "$(cl_raw_on "$out/cluster-consume.out")")" \
+		"$(cl_node "$(cl_raw_on "$out/cluster-publish-1.out")")" "$(cl_node "$(cl_raw_on "$out/cluster-consume-1.out")")" \
 		"$(cl_node "$(g cl.on.relay)")" "$(cl_node "$(g cl.on.worker)")"
 }
 cl_json() {
@@ -704,9 +737,11 @@ cl_json() {
 		"$RABBITMQ_QUEUE_TYPE" "$cl_info" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	printf '  "leader": "%s", "leader_after": "%s",\n' "$(cl_node "$cl_lead")" "$(cl_node "$cl_lead_end")"
 	printf '  "connected": { "raw_publish": "%s", "raw_consume": "%s", "relay": "%s", "worker": "%s" },\n' \
-		"$(cl_node "$(cl_raw_on "$out/cluster-publish.out")")" "$(cl_node "$(cl_raw_on "$out/cluster-consume.out")")" \
+		"$(cl_node "$(cl_raw_on "$out/cluster-publish-1.out")")" "$(cl_node "$(cl_raw_on "$out/cluster-consume-1.out")")" \
 		"$(cl_node "$(g cl.on.relay)")" "$(cl_node "$(g cl.on.worker)")"
-	printf '  "raw": { "publish_props_per_s_1000_inflight": %s, "consume_per_s_prefetch_500": %s },\n' "${cl_pub:-0}" "${cl_con:-0}"
+	printf '  "raw": { "publish_props_per_s_1000_inflight": %s, "consume_per_s_prefetch_500": %s,\n' "${cl_pub:-0}" "${cl_con:-0}"
+	printf '    "publish_runs": [%s, %s], "consume_runs": [%s, %s] }, "resource_alarms": %s,\n' \
+		"$(g cl.pub.1)" "$(g cl.pub.2)" "$(g cl.con.1)" "$(g cl.con.2)" "${cl_alarms_n:-null}"
 	printf '  "relay": { "rows": %s, "seconds": %s, "msg_per_s": %s, "ratio": %s, "target": 0.8 },\n' \
 		"$rows" "$(g relay_s.cluster)" "$(g relay_rate.cluster)" "$(ratio "$(g relay_rate.cluster)" "$cl_pub")"
 	printf '  "worker": { "messages": %s, "seconds": %s, "msg_per_s": %s, "ratio": %s, "target": 0.5 },\n' \
