@@ -233,12 +233,25 @@ lint:
 
 # The system against the raw limits of the same servers, as ratios (see
 # tests/load/bench.sh).  Never part of `make test`.
+#   make bench CLUSTER=3: only its cluster section (BENCH_ONLY=cluster):
+#   the test set's MariaDB and 3-node RabbitMQ cluster (started by the
+#   bench unless it runs, then stopped), quorum queues; cluster.json.
 BENCH_BINS := $(addprefix $(BUILD_ROOT)/release/bin/outbox-bench-,txn e2e publish consume)
+CLUSTER ?=
 bench: deps
+ifeq ($(strip $(CLUSTER)),)
 	@$(MAKE) --no-print-directory VARIANT=release binaries $(BENCH_BINS)
 	@$(TEST_SERVERS) bash scripts/infra.sh start
 	@$(TEST_SERVERS) scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
 	@$(TEST_SERVERS) bash tests/load/bench.sh
+else ifeq ($(strip $(CLUSTER)),3)
+	@$(MAKE) --no-print-directory VARIANT=release binaries $(BENCH_BINS)
+	@$(TEST_SERVERS) bash scripts/infra.sh db-start
+	@$(TEST_SERVERS) scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
+	@$(TEST_SERVERS) BENCH_ONLY=cluster bash tests/load/bench.sh
+else
+	$(error CLUSTER=$(CLUSTER): empty (the whole bench) or 3 (its section on a 3-node RabbitMQ cluster))
+endif
 
 # The charts of a bench run drawn again from its folder, the bench not
 # run again (BENCH_DIR, default the last run's): after a change of their

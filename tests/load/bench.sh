@@ -45,6 +45,29 @@
 #              group commits (one fsync each) and bytes
 #   BENCH_ONLY=binlog runs this part alone (binlog.json and
 #   table-binlog.txt, the full run's result.json left as it was).
+#   a 3-node RabbitMQ cluster with quorum queues (README, "Benchmark"),
+#   only with BENCH_ONLY=cluster (`make bench CLUSTER=3`), alone: the
+#   test set's cluster (started here unless it runs, then stopped) and
+#   MariaDB; the queues outbox and outbox.dlq deleted and declared again
+#   (quorum) through the first node of RABBITMQ_HOSTS, which then leads
+#   outbox; raw clients and daemons all given the same RABBITMQ_HOSTS,
+#   so all connect to that first node (which one led the queue and where
+#   each connected is printed):
+#     raw      BENCH_ROWS messages with the relay's properties published
+#              to outbox, confirms, 1,000 in flight; then drained from it
+#              with the worker's prefetch (500) and multiple acks (200);
+#              once before the daemons' drains, once after: the raw
+#              figures are the means of the two
+#     relay    draining BENCH_ROWS outbox rows, over the raw publisher
+#              (target 0.8)
+#     worker   draining the relay's BENCH_ROWS messages, over the raw
+#              consumer (target 0.5)
+#     e2e      BENCH_E2E_RATE POST/s open loop for BENCH_E2E_SECONDS
+#   and the nodes' resource alarms (publishers blocked) meanwhile;
+#   cluster.json and table-cluster.txt; a full run's result.json, when
+#   there is one, gets (or has replaced) its "cluster" key, every other
+#   key left as it was (jq); files of this part start with cluster or
+#   end in -cluster.
 #
 # Prints a table and writes, in $BUILD_ROOT/bench: result.json; the data
 # of the charts (e2e-latency-<tag>.dat: every end-to-end latency at
@@ -59,8 +82,8 @@
 # BENCH_SECONDS (15, the closed-loop runs), BENCH_E2E_RATE (1000),
 # BENCH_E2E_SECONDS (30), BENCH_SINGLE_SECONDS (10, at 10 requests/s),
 # BENCH_HISTORY_ROWS (10000000), BENCH_KEY_ROWS (100000, the key forms'
-# inserts), BENCH_ONLY (empty: everything; binlog: the relay modes
-# part alone), BENCH_APP_PORT, BENCH_RELAY_METRICS_PORT and
+# inserts), BENCH_ONLY (empty: everything but the cluster; binlog: the
+# relay modes part alone; cluster: the cluster part alone), BENCH_APP_PORT, BENCH_RELAY_METRICS_PORT and
 # BENCH_WORKER_METRICS_PORT (the daemons' ports, free ones by default).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -70,6 +93,14 @@ cd "$root"
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 use_test_servers
+only=${BENCH_ONLY:-}
+case $only in '' | binlog | cluster) ;; *) echo "bench: BENCH_ONLY=$only: empty, binlog or cluster" >&2; exit 2 ;; esac
+if [ "$only" = cluster ]; then
+	# The test set's cluster, every node in RABBITMQ_HOSTS, quorum
+	# queues (scripts/env.sh), whatever the caller's shell says.
+	export OUTBOX_MQ_NODES=3
+	unset RABBITMQ_QUEUE_TYPE RABBITMQ_HOSTS
+fi
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 build=${BUILD_ROOT:-build}
@@ -84,8 +115,6 @@ single_secs=${BENCH_SINGLE_SECONDS:-10}
 prune_n=${BENCH_PRUNE_KEYS:-200000}
 hist_n=${BENCH_HISTORY_ROWS:-10000000}
 key_n=${BENCH_KEY_ROWS:-100000}
-only=${BENCH_ONLY:-}
-case $only in '' | binlog) ;; *) echo "bench: BENCH_ONLY=$only: empty or binlog" >&2; exit 2 ;; esac
 mkdir -p "$out"
 export MYSQL_PWD="$DB_PASS"
 # shellcheck source=scripts/roles.env
@@ -123,6 +152,7 @@ reset() {
 }
 
 declare -A pid=()
+logs=$out/  # the daemons' logs: <logs><daemon>.log
 # The daemons' ports: given, or free ones (never the defaults 9465 and
 # 9466, which another bench or a dev relay may hold).
 app_port=${BENCH_APP_PORT:-$(free_port)}
@@ -135,7 +165,7 @@ start() { # start <daemon> [VAR=value...]
 	relay) set -- RELAY_METRICS_PORT="$relay_mport" RELAY_METRICS_BIND=127.0.0.1 "$@" ;;
 	worker) set -- WORKER_METRICS_PORT="$worker_mport" WORKER_METRICS_BIND=127.0.0.1 "$@" ;;
 	esac
-	env "$@" "$bin/outbox-$d" >>"$out/$d.log" 2>&1 &
+	env "$@" "$bin/outbox-$d" >>"$logs$d.log" 2>&1 &
 	pid[$d]=$!
 }
 stop() {
@@ -159,10 +189,21 @@ bl_down() {
 	bl_infra db-stop || warn "the binlog server did not stop ($out/binlog-server.log)"
 	bl_up=0
 }
-trap 'cleanup; bl_down' EXIT
+# The cluster of BENCH_ONLY=cluster (below), when the bench started it.
+cl_up=0
+cl_infra() { bash scripts/infra.sh "$@" >>"$out/cluster-server.log" 2>&1; }
+cl_down() {
+	[ "$cl_up" = 1 ] || return 0
+	cl_infra mq-stop || warn "the cluster did not stop ($out/cluster-server.log)"
+	cl_up=0
+}
+trap 'cleanup; bl_down; cl_down' EXIT
 
 if [ "$only" = binlog ]; then
 	rm -f "$out"/binlog*
+elif [ "$only" = cluster ]; then
+	rm -f "$out"/cluster* "$out"/*-cluster.*
+	logs=$out/cluster-
 else
 	rm -f "$out"/*.log "$out"/*.out "$out"/*.dat "$out"/*.svg "$out"/binlog*
 fi
@@ -230,7 +271,7 @@ drain_series() {
 
 # ---- app ingest --------------------------------------------------------
 ready() { curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; }
-wait_app() { wait_for 30 ready || die "the app did not answer /readyz in 30 s ($out/app.log)"; }
+wait_app() { wait_for 30 ready || die "the app did not answer /readyz in 30 s (${logs}app.log)"; }
 # wrk prints latencies as 1.23ms, 456.00us or 1.02s.
 to_ms() { awk '{ v = $1; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 } else if (v ~ /ms$/) { sub(/ms$/, "", v) } else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 } printf "%.2f", v }'; }
 measure_app() { # <tag>
@@ -314,6 +355,7 @@ measure_e2e() { # <tag>
 	start relay LOG_LEVEL=warn
 	start worker LOG_LEVEL=warn
 	wait_app
+	[ "$t" = cluster ] && cl_where
 	if [ "$t" = empty ]; then
 		relay_idle=$(rss_kib "${pid[relay]}")
 		worker_idle=$(rss_kib "${pid[worker]}")
@@ -573,6 +615,141 @@ bl_json() {
 		"$(ratio "$(g bl.binlog.drain_rate)" "$(g bl.poll.drain_rate)")"
 }
 
+# ---- a 3-node RabbitMQ cluster with quorum queues (BENCH_ONLY=cluster) --
+# The test set's cluster (scripts/infra.sh, OUTBOX_MQ_NODES=3) and
+# MariaDB.  Every client, raw or daemon, gets the same RABBITMQ_HOSTS
+# (scripts/env.sh: node 1, 2, 3) and connects to the first that answers:
+# all on node 1.  The queues are declared again through node 1 too, so it
+# leads outbox (a quorum queue's leader is the declaring client's node):
+# raw figures and daemons' alike are those of clients on the leader.
+# cl_node <AMQP port>: which node of the cluster that is.
+cl_node() {
+	local p n=0
+	for p in $OUTBOX_MQ_PORTS; do
+		n=$((n + 1))
+		[ "$p" = "$1" ] && { echo "node $n (127.0.0.1:$p)"; return 0; }
+	done
+	echo "${1:-none}"
+}
+# cl_leader: the AMQP port of the node that leads queue outbox.
+cl_leader() {
+	bash scripts/infra.sh mq-ctl -q list_queues name leader --no-table-headers 2>/dev/null |
+		awk '$1 == "outbox" { print $2 }' | sed -n 's/^outbox-\([0-9]*\)@.*$/\1/p'
+}
+# cl_on <daemon> <metrics port>: R[cl.on.<daemon>], the AMQP port of the
+# node it is connected to (its outbox_<daemon>_broker_connected_info);
+# 1 while it is connected to none.
+cl_on() {
+	local h
+	for h in ${RABBITMQ_HOSTS//,/ }; do
+		metric "$2" "outbox_$1_broker_connected_info{host=\"$h\"}"
+		[ "$M" = 1 ] && { R[cl.on.$1]=${h##*:}; return 0; }
+	done
+	return 1
+}
+# cl_where: where the relay and the worker of the end-to-end run are
+# connected (measure_e2e cluster calls it, the daemons up).
+cl_where() {
+	wait_for 30 cl_on relay "$relay_mport" || warn "cluster: the relay not connected after 30 s (${logs}relay.log)"
+	wait_for 30 cl_on worker "$worker_mport" || warn "cluster: the worker not connected after 30 s (${logs}worker.log)"
+}
+# cl_raw_on <file>: the AMQP port a raw client's line says it used.
+cl_raw_on() { sed -nE 's/.* on [^ ]*:([0-9]+)\)$/\1/p' "$1" | tail -n 1; }
+# cl_alarms: how many resource alarms (memory or disk: publishers
+# blocked) the nodes have raised so far, each counted in its own log.
+cl_alarms() {
+	local p n=0 k=0 c
+	for p in $OUTBOX_MQ_PORTS; do
+		n=$((n + 1))
+		c=$(grep -c "resource limit alarm set on node 'outbox-$p@" \
+			"$OUTBOX_VAR/rabbitmq-cluster/node$n/log/outbox-$p@localhost.log" 2>/dev/null) || true
+		k=$((k + ${c:-0}))
+	done
+	echo "$k"
+}
+# cl_raw <run>: the raw clients on queue outbox: BENCH_ROWS messages
+# with the relay's properties published (confirms, 1,000 in flight),
+# then drained with the worker's prefetch and multiple acks; run 1
+# before the daemons' drains, 2 after them: the raw figures are their
+# means (the raw publisher alone moves by half between runs here).
+cl_raw() {
+	say "cluster: raw publish ($1 of 2) of $rows messages with the relay's properties to queue outbox, confirms, 1000 in flight"
+	"$bin/outbox-bench-publish" --props --queue outbox "$rows" 1000 | tee "$out/cluster-publish-$1.out" >&2
+	R[cl.pub.$1]=$(rate_of "$out/cluster-publish-$1.out")
+	say "cluster: raw consume ($1 of 2) of them, prefetch 500, multiple acks every 200"
+	"$bin/outbox-bench-consume" drain "$rows" 500 200 | tee "$out/cluster-consume-$1.out" >&2
+	R[cl.con.$1]=$(rate_of "$out/cluster-consume-$1.out")
+}
+mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (a + b) / 2 }'; }
+
+measure_cluster() {
+	local q
+	if [ "$(bash scripts/infra.sh status 2>/dev/null | grep -c '^infra: rabbitmq: running')" != 3 ]; then
+		say "cluster: starting the test set's 3-node RabbitMQ cluster (AMQP 127.0.0.1:${OUTBOX_MQ_PORTS// /, })"
+		cl_up=1
+		cl_infra start || die "the cluster did not start ($out/cluster-server.log)"
+	fi
+	cl_info=$(bash scripts/infra.sh mq-ctl -q version 2>/dev/null || echo "?")
+	for q in outbox outbox.dlq; do
+		bash scripts/infra.sh mq-ctl -q delete_queue "$q" >/dev/null 2>&1 || true
+	done
+	"$bin/outbox-bench-consume" declare 2>>"$out/cluster-server.log" ||
+		die "cluster: declaring the queues failed ($out/cluster-server.log)"
+	cl_lead=$(cl_leader)
+	say "cluster: RabbitMQ $cl_info, queue outbox ($RABBITMQ_QUEUE_TYPE) led by $(cl_node "$cl_lead"); RABBITMQ_HOSTS=$RABBITMQ_HOSTS"
+	cl_alarms0=$(cl_alarms)
+	reset
+	cl_raw 1
+	reset
+	floor=$(id_floor)
+	measure_relay cluster
+	measure_worker cluster "$floor"
+	reset
+	cl_raw 2
+	cl_pub=$(mean "$(g cl.pub.1)" "$(g cl.pub.2)")
+	cl_con=$(mean "$(g cl.con.1)" "$(g cl.con.2)")
+	reset
+	measure_e2e cluster
+	cl_lead_end=$(cl_leader)
+	cl_alarms_n=$(($(cl_alarms) - cl_alarms0))
+	reset
+	cl_down
+}
+
+cl_table() {
+	row() { printf '%-44s %14s %14s %7s %7s\n' "$@"; }
+	printf '\n3-node RabbitMQ cluster (%s), quorum queues\n' "$cl_info"
+	row "measure" "system" "raw limit" "ratio" "target"
+	row "relay drain of $rows rows (msg/s)" "$(g relay_rate.cluster)" "$cl_pub" "$(ratio "$(g relay_rate.cluster)" "$cl_pub")" 0.8
+	row "worker drain of $rows msgs (msg/s)" "$(g worker_rate.cluster)" "$cl_con" "$(ratio "$(g worker_rate.cluster)" "$cl_con")" 0.5
+	printf '%-44s %14s\n' "e2e at $e2e_rate/s: p50 / p99 / max (ms)" "$(g e2e_p50.cluster) / $(g e2e_p99.cluster) / $(g e2e_max.cluster)"
+	printf '%-44s %14s\n' "  e2e created / effects" "$(g e2e_ok.cluster) / $(g e2e_fx.cluster)"
+	printf '%-44s %14s\n' "raw publish before / after the daemons" "$(g cl.pub.1) / $(g cl.pub.2)"
+	printf '%-44s %14s\n' "raw consume before / after the daemons" "$(g cl.con.1) / $(g cl.con.2)"
+	printf '%-44s %14s\n' "resource alarms of the nodes meanwhile" "$cl_alarms_n"
+	printf 'leader of outbox: %s (after the run: %s)\n' "$(cl_node "$cl_lead")" "$(cl_node "$cl_lead_end")"
+	printf 'connected to: raw publisher %s, raw consumer %s, relay %s, worker %s\n' \
+		"$(cl_node "$(cl_raw_on "$out/cluster-publish-1.out")")" "$(cl_node "$(cl_raw_on "$out/cluster-consume-1.out")")" \
+		"$(cl_node "$(g cl.on.relay)")" "$(cl_node "$(g cl.on.worker)")"
+}
+cl_json() {
+	printf '{ "nodes": 3, "queue_type": "%s", "rabbitmq": "%s", "commit": "%s", "date": "%s",\n' \
+		"$RABBITMQ_QUEUE_TYPE" "$cl_info" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	printf '  "leader": "%s", "leader_after": "%s",\n' "$(cl_node "$cl_lead")" "$(cl_node "$cl_lead_end")"
+	printf '  "connected": { "raw_publish": "%s", "raw_consume": "%s", "relay": "%s", "worker": "%s" },\n' \
+		"$(cl_node "$(cl_raw_on "$out/cluster-publish-1.out")")" "$(cl_node "$(cl_raw_on "$out/cluster-consume-1.out")")" \
+		"$(cl_node "$(g cl.on.relay)")" "$(cl_node "$(g cl.on.worker)")"
+	printf '  "raw": { "publish_props_per_s_1000_inflight": %s, "consume_per_s_prefetch_500": %s,\n' "${cl_pub:-0}" "${cl_con:-0}"
+	printf '    "publish_runs": [%s, %s], "consume_runs": [%s, %s] }, "resource_alarms": %s,\n' \
+		"$(g cl.pub.1)" "$(g cl.pub.2)" "$(g cl.con.1)" "$(g cl.con.2)" "${cl_alarms_n:-null}"
+	printf '  "relay": { "rows": %s, "seconds": %s, "msg_per_s": %s, "ratio": %s, "target": 0.8 },\n' \
+		"$rows" "$(g relay_s.cluster)" "$(g relay_rate.cluster)" "$(ratio "$(g relay_rate.cluster)" "$cl_pub")"
+	printf '  "worker": { "messages": %s, "seconds": %s, "msg_per_s": %s, "ratio": %s, "target": 0.5 },\n' \
+		"$rows" "$(g worker_s.cluster)" "$(g worker_rate.cluster)" "$(ratio "$(g worker_rate.cluster)" "$cl_con")"
+	printf '  "e2e": { "rate": %s, "seconds": %s, "created": %s, "effects": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s } }\n' \
+		"$e2e_rate" "$e2e_secs" "$(g e2e_ok.cluster)" "$(g e2e_fx.cluster)" "$(g e2e_p50.cluster)" "$(g e2e_p99.cluster)" "$(g e2e_max.cluster)"
+}
+
 if [ "$only" = binlog ]; then
 	measure_binlog
 	bl_table | tee "$out/table-binlog.txt"
@@ -580,6 +757,27 @@ if [ "$only" = binlog ]; then
 	bl_json >"$out/binlog.json"
 	echo >>"$out/binlog.json"
 	say "result: $out/binlog.json"
+	exit 0
+fi
+if [ "$only" = cluster ]; then
+	measure_cluster
+	cl_table | tee "$out/table-cluster.txt"
+	printf '(%s cores shared by the 3 nodes, MariaDB, daemons and clients: figures for ratios)\n' "$(nproc)" |
+		tee -a "$out/table-cluster.txt"
+	cl_json >"$out/cluster.json"
+	jq -e . "$out/cluster.json" >/dev/null || die "cluster.json is not JSON ($out/cluster.json)"
+	say "result: $out/cluster.json"
+	# A full run's result.json: its "cluster" key added or replaced (the
+	# other keys as they were; a later full run writes it anew, without).
+	if [ -f "$out/result.json" ]; then
+		if jq --slurpfile c "$out/cluster.json" '.cluster = $c[0]' "$out/result.json" >"$out/result.json.new"; then
+			mv "$out/result.json.new" "$out/result.json"
+			say "result: $out/result.json, key \"cluster\""
+		else
+			rm -f "$out/result.json.new"
+			warn "result.json not updated (not JSON?): the figures are in cluster.json"
+		fi
+	fi
 	exit 0
 fi
 

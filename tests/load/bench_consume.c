@@ -10,7 +10,8 @@
  *       with count persistent CustomerCreated messages (the bodies the
  *       relay sends, ~330 B), then drains it: basic.qos prefetch, one
  *       multiple-ack every ack_every deliveries (and at the end).  Prints
- *         raw consume: <count> msgs in <s> s = <rate> msg/s (...)
+ *         raw consume: <count> msgs in <s> s = <rate> msg/s (..., <queue>
+ *         on <host:port>)
  *       and deletes the queue.  Defaults 100000, 500, 200 (the worker's
  *       WORKER_PREFETCH and WORKER_BATCH_MAX defaults).
  *   outbox-bench-consume fill [count]
@@ -19,6 +20,11 @@
  *   outbox-bench-consume drain [count [prefetch [ack_every]]]
  *       The raw drain of "raw" on queue outbox itself (fill it first, and
  *       stop the worker): the same queue and messages the worker drains.
+ *   outbox-bench-consume declare
+ *       Declares the daemons' topology (mq_declare_topology: queues
+ *       outbox and outbox.dlq of RABBITMQ_QUEUE_TYPE) through the first
+ *       broker that answers, as a daemon's first start would: a quorum
+ *       queue's leader is then that node.
  *   outbox-bench-consume wait [count [timeout_s [above]]]
  *       Waits until processed_messages holds count rows (default 100000,
  *       timeout 600 s) with a message id above `above` (default: all;
@@ -28,8 +34,10 @@
  *       to the last processed_at:
  *         worker drain: <count> msgs in <s> s = <rate> msg/s
  *
- * Servers from DB_* and RABBITMQ_* (scripts/env.sh sets them).  Exits 1
- * on any error.  Not part of `make test`: `make bench-consume` builds it.
+ * Servers from DB_* and RABBITMQ_* (scripts/env.sh sets them); the
+ * brokers of RABBITMQ_HOSTS (else RABBITMQ_HOST:RABBITMQ_PORT) tried in
+ * their order, the first that answers used, as the daemons do (the raw
+ * drain's line names it).  Exits 1 on any error.  Not part of `make test`: `make bench-consume` builds it.
  */
 #include <amqp.h>
 #include <stdint.h>
@@ -158,8 +166,9 @@ drain_raw(const struct mq_params *p, const char *queue, int count,
 	uint64_t last = 0;
 	int got = 0, unacked = 0, ret = -1;
 	double t0 = 0, dt;
+	char node[272];
 
-	if (raw_open(&st, p->host, p->port, p->vhost, p->user, p->pass) == -1)
+	if (raw_open_first(&st, p, node, sizeof(node)) == -1)
 		goto out;
 	amqp_basic_qos(st, RAW_CH, 0, (uint16_t)prefetch, 0);
 	if (raw_check(amqp_get_rpc_reply(st), "basic.qos") == -1)
@@ -191,8 +200,8 @@ drain_raw(const struct mq_params *p, const char *queue, int count,
 	}
 	dt = clock_s() - t0;
 	printf("raw consume: %d msgs in %.2f s = %.0f msg/s (prefetch %d, "
-	    "multiple-ack every %d)\n", count, dt, (double)count / dt,
-	    prefetch, ack_every);
+	    "multiple-ack every %d, %s on %s)\n", count, dt,
+	    (double)count / dt, prefetch, ack_every, queue, node);
 	ret = 0;
 	amqp_channel_close(st, RAW_CH, AMQP_REPLY_SUCCESS);
 	amqp_connection_close(st, AMQP_REPLY_SUCCESS);
@@ -206,9 +215,10 @@ static int
 scratch(const struct mq_params *p, const char *queue, int create)
 {
 	amqp_connection_state_t st;
+	char node[272];
 	int ret = -1;
 
-	if (raw_open(&st, p->host, p->port, p->vhost, p->user, p->pass) == -1)
+	if (raw_open_first(&st, p, node, sizeof(node)) == -1)
 		goto out;
 	if (create)
 		amqp_queue_declare(st, RAW_CH, amqp_cstring_bytes(queue), 0, 1,
@@ -222,6 +232,24 @@ scratch(const struct mq_params *p, const char *queue, int create)
 	amqp_connection_close(st, AMQP_REPLY_SUCCESS);
 out:
 	amqp_destroy_connection(st);
+	return ret;
+}
+
+/* The daemons' topology, declared through the first broker that
+ * answers.  0 or -1. */
+static int
+declare(const struct mq_params *p)
+{
+	mq_conn *mq;
+	int ret = -1;
+
+	if ((mq = mq_new(p)) == NULL)
+		return -1;
+	if (mq_connect(mq, 0) == -1 || mq_declare_topology(mq) == -1)
+		fprintf(stderr, "bench: %s\n", mq_error(mq));
+	else
+		ret = 0;
+	mq_free(mq);
 	return ret;
 }
 
@@ -303,7 +331,8 @@ main(int argc, char **argv)
 	if (argc < 2) {
 		fprintf(stderr, "usage: outbox-bench-consume raw [count "
 		    "[prefetch [ack_every]]] | fill [count] | drain [count "
-		    "[prefetch [ack_every]]] | wait [count [timeout_s]]\n");
+		    "[prefetch [ack_every]]] | declare | wait [count "
+		    "[timeout_s]]\n");
 		return 2;
 	}
 	memset(&cfg, 0, sizeof(cfg));
@@ -343,6 +372,8 @@ main(int argc, char **argv)
 			printf("filled %s with %d messages\n", MQ_QUEUE, count);
 		return rc == 0 ? 0 : 1;
 	}
+	if (strcmp(argv[1], "declare") == 0)
+		return declare(&cfg.mq) == 0 ? 0 : 1;
 	if (strcmp(argv[1], "wait") == 0) {
 		if (raw_arg_int(argc, argv, 2, 100000, 1, 10000000, &count) == -1 ||
 		    raw_arg_int(argc, argv, 3, 600, 1, 86400, &a2) == -1)

@@ -5,21 +5,28 @@
  * window of messages in flight.  No application code on purpose (it talks
  * to <amqp.h> directly): the relay's drain rate is compared with this.
  *
- *   outbox-bench-publish [--props] [count [inflight [size]]]
+ *   outbox-bench-publish [--props] [--queue name] [count [inflight
+ *                        [size]]]
  *       --props   give each message the properties the relay sends
  *                 (SPEC section 7: message_id, type, timestamp, headers
  *                 x-outbox-seq and traceparent); without it only
  *                 content_type and delivery_mode, the bare figure
+ *       --queue   publish to this existing queue (say outbox, of
+ *                 whatever type it was declared with: the relay's queue
+ *                 on a cluster), neither declared nor deleted; the
+ *                 messages stay in it
  *       count     messages to publish (default 100000)
  *       inflight  unconfirmed messages at most (default 1000)
  *       size      body bytes (default 320)
  *
  * Every message is persistent and published with mandatory.  Broker from
- * RABBITMQ_HOST, RABBITMQ_PORT, RABBITMQ_USER, RABBITMQ_PASS
- * (scripts/env.sh sets them).  Publishes to a scratch queue
- * "bench.publish.<pid>" that it declares, then deletes.  Prints one line:
+ * RABBITMQ_HOSTS (the first that answers, in order, as the daemons), else
+ * RABBITMQ_HOST and RABBITMQ_PORT; RABBITMQ_USER, RABBITMQ_PASS,
+ * RABBITMQ_VHOST (scripts/env.sh sets them).  Without --queue, publishes
+ * to a scratch classic queue "bench.publish.<pid>" that it declares, then
+ * deletes.  Prints one line:
  *   raw publish: <count> msgs in <s> s = <rate> msg/s (inflight <w>,
- *   <size> B, bare|props)
+ *   <size> B, bare|props, <queue> on <host:port>)
  * Exits 1 on any error, nack or return.
  */
 #include <amqp.h>
@@ -33,34 +40,51 @@
 
 #include "cfg.h"
 #include "clock.h"
+#include "mq.h"
 #include "rawamqp.h"
 
-static const char *
-env_or(const char *name, const char *def)
-{
-	const char *v = getenv(name);
+struct bench_cfg {
+	struct mq_params mq;
+};
 
-	return v != NULL && *v != '\0' ? v : def;
-}
+#define T struct bench_cfg
+static const struct cfg_opt bench_opts[] = {
+	MQ_CFG_ROWS(T, mq),
+};
+#undef T
 
 int
 main(int argc, char **argv)
 {
-	amqp_connection_state_t st;
+	struct bench_cfg cfg;
+	amqp_connection_state_t st = NULL;
 	amqp_basic_properties_t props;
 	amqp_frame_t frame;
 	amqp_bytes_t body;
 	struct timeval tv;
 	unsigned char *settled;
 	amqp_table_entry_t hdr[2];
-	char queue[64], msgid[40], *buf;
+	char queue[256], msgid[40], node[272], err[256], *buf;
 	uint64_t published = 0, done = 0, low = 1, t, i;
-	int count, inflight, size, port, rc, props_on = 0, skip = 0, ret = 1;
+	int count, inflight, size, rc, props_on = 0, given = 0, skip = 0;
+	int ret = 1;
 	double t0, dt;
 
-	if (argc > 1 && strcmp(argv[1], "--props") == 0) {
-		props_on = 1;
-		skip = 1;
+	snprintf(queue, sizeof(queue), "bench.publish.%ld", (long)getpid());
+	while (argc > skip + 1 && strncmp(argv[skip + 1], "--", 2) == 0) {
+		if (strcmp(argv[skip + 1], "--props") == 0) {
+			props_on = 1;
+			skip++;
+		} else if (strcmp(argv[skip + 1], "--queue") == 0 &&
+		    argc > skip + 2 && argv[skip + 2][0] != '\0') {
+			snprintf(queue, sizeof(queue), "%s", argv[skip + 2]);
+			given = 1;
+			skip += 2;
+		} else {
+			fprintf(stderr, "bench: %s: expected --props or "
+			    "--queue <name>\n", argv[skip + 1]);
+			return 2;
+		}
 	}
 	if (raw_arg_int(argc - skip, argv + skip, 1, 100000, 1, 100000000,
 	    &count) == -1 ||
@@ -69,28 +93,29 @@ main(int argc, char **argv)
 	    raw_arg_int(argc - skip, argv + skip, 3, 320, 1, 1 << 20,
 	    &size) == -1)
 		return 2;
-	if (cfg_parse_int(env_or("RABBITMQ_PORT", "5672"), 1, 65535,
-	    &port) == -1) {
-		fprintf(stderr, "bench: RABBITMQ_PORT: not a port\n");
+	memset(&cfg, 0, sizeof(cfg));
+	if (cfg_load(bench_opts, sizeof(bench_opts) / sizeof(bench_opts[0]),
+	    &cfg, err, sizeof(err)) == -1 ||
+	    mq_params_check(&cfg.mq, err, sizeof(err)) == -1) {
+		fprintf(stderr, "bench: %s\n", err);
 		return 2;
 	}
 	settled = calloc((size_t)count + 2, 1);
 	buf = malloc((size_t)size);
 	if (settled == NULL || buf == NULL)
-		return 1;
+		goto out;
 	memset(buf, 'x', (size_t)size);
 	body.bytes = buf;
 	body.len = (size_t)size;
-	snprintf(queue, sizeof(queue), "bench.publish.%ld", (long)getpid());
 
-	if (raw_open(&st, env_or("RABBITMQ_HOST", "127.0.0.1"), port, "/",
-	    env_or("RABBITMQ_USER", "guest"),
-	    env_or("RABBITMQ_PASS", "guest")) == -1)
+	if (raw_open_first(&st, &cfg.mq, node, sizeof(node)) == -1)
 		goto out;
-	amqp_queue_declare(st, RAW_CH, amqp_cstring_bytes(queue), 0, 1, 0, 0,
-	    amqp_empty_table);
-	if (raw_check(amqp_get_rpc_reply(st), "queue.declare") == -1)
-		goto out;
+	if (!given) {
+		amqp_queue_declare(st, RAW_CH, amqp_cstring_bytes(queue), 0, 1,
+		    0, 0, amqp_empty_table);
+		if (raw_check(amqp_get_rpc_reply(st), "queue.declare") == -1)
+			goto out;
+	}
 	amqp_confirm_select(st, RAW_CH);
 	if (raw_check(amqp_get_rpc_reply(st), "confirm.select") == -1)
 		goto out;
@@ -185,15 +210,18 @@ main(int argc, char **argv)
 	}
 	dt = clock_s() - t0;
 	printf("raw publish: %d msgs in %.2f s = %.0f msg/s (inflight %d, "
-	    "%d B, %s)\n", count, dt, (double)count / dt, inflight, size,
-	    props_on ? "props" : "bare");
+	    "%d B, %s, %s on %s)\n", count, dt, (double)count / dt, inflight,
+	    size, props_on ? "props" : "bare", queue, node);
 	ret = 0;
-	amqp_queue_delete(st, RAW_CH, amqp_cstring_bytes(queue), 0, 0);
-	raw_check(amqp_get_rpc_reply(st), "queue.delete");
+	if (!given) {
+		amqp_queue_delete(st, RAW_CH, amqp_cstring_bytes(queue), 0, 0);
+		raw_check(amqp_get_rpc_reply(st), "queue.delete");
+	}
 	amqp_channel_close(st, RAW_CH, AMQP_REPLY_SUCCESS);
 	amqp_connection_close(st, AMQP_REPLY_SUCCESS);
 out:
-	amqp_destroy_connection(st);
+	if (st != NULL)
+		amqp_destroy_connection(st);
 	free(settled);
 	free(buf);
 	return ret;

@@ -43,6 +43,32 @@ raw_open(amqp_connection_state_t *st, const char *host, int port,
 }
 
 int
+raw_open_first(amqp_connection_state_t *st, const struct mq_params *p,
+    char *name, size_t namelen)
+{
+	struct mq_host h[MQ_HOSTS_MAX];
+	char err[256];
+	int n, i;
+
+	*st = NULL;
+	if ((n = mq_hosts_parse(p, h, MQ_HOSTS_MAX, err, sizeof(err))) == -1) {
+		fprintf(stderr, "bench: %s\n", err);
+		*st = amqp_new_connection();
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (*st != NULL)
+			amqp_destroy_connection(*st);
+		snprintf(name, namelen, "%s:%d", h[i].host, h[i].port);
+		if (raw_open(st, h[i].host, h[i].port, p->vhost, p->user,
+		    p->pass) == 0)
+			return 0;
+		fprintf(stderr, "bench: %s did not answer\n", name);
+	}
+	return -1;
+}
+
+int
 raw_arg_int(int argc, char **argv, int i, int def, int min, int max,
     int *out)
 {

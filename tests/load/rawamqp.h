@@ -8,6 +8,9 @@
 #define OUTBOX_RAWAMQP_H
 
 #include <amqp.h>
+#include <stddef.h>
+
+#include "mq.h"
 
 /* The channel the session opens. */
 #define RAW_CH 1
@@ -17,6 +20,14 @@
  * for the caller to destroy (amqp_destroy_connection). */
 int raw_open(amqp_connection_state_t *st, const char *host, int port,
     const char *vhost, const char *user, const char *pass);
+/* raw_open on the brokers of p's host list (mq_hosts_parse:
+ * RABBITMQ_HOSTS, else RABBITMQ_HOST:RABBITMQ_PORT) in their order, the
+ * first that answers: the daemons' first connect (mq_connect), so that a
+ * raw figure and a daemon's are taken on the same node.  name gets its
+ * "host:port".  0, or -1 said on stderr (no host answered); either way
+ * *st is a connection for the caller to destroy. */
+int raw_open_first(amqp_connection_state_t *st, const struct mq_params *p,
+    char *name, size_t namelen);
 /* 0 when r is a normal reply; otherwise says on stderr what failed
  * and returns -1. */
 int raw_check(amqp_rpc_reply_t r, const char *what);
