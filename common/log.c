@@ -26,6 +26,12 @@ log_init(const char *procname, enum log_level min_level)
 	log_min = min_level;
 }
 
+int
+log_on(enum log_level l)
+{
+	return l >= log_min;
+}
+
 const char *const log_level_names[] = { "debug", "info", "warn", NULL };
 const char *const log_format_names[] = { "text", "json", NULL };
 

@@ -42,6 +42,10 @@ void log_set_format(enum log_format f);
  * 0; 4 * n + 8 bytes always hold it. */
 int log_visible(const char *s, size_t n, char *out, size_t outlen);
 
+/* 1 when a line of level l is printed: for a caller whose arguments
+ * cost something to make. */
+int log_on(enum log_level l);
+
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -70,7 +70,18 @@ void
 msg_event_clear(struct msg_event *ev)
 {
 	free(ev->payload);
+	json_decref(ev->payload_json);
 	memset(ev, 0, sizeof(*ev));
+}
+
+const char *
+msg_event_payload(struct msg_event *ev)
+{
+	if (ev->payload == NULL && ev->payload_json != NULL) {
+		ev->payload = json_dumps(ev->payload_json, JSON_COMPACT);
+		ev->payload_len = ev->payload != NULL ? strlen(ev->payload) : 0;
+	}
+	return ev->payload;
 }
 
 int
@@ -144,12 +155,9 @@ msg_decode(const char *body, size_t len, struct msg_event *out,
 		    "\"payload\"");
 		goto out;
 	}
-	out->payload = json_dumps(v, JSON_COMPACT);
-	if (out->payload == NULL) {
-		snprintf(reason, reasonlen, "out of memory");
-		goto out;
-	}
-	out->payload_len = strlen(out->payload);
+	/* Kept as decoded: its text is made only when asked for
+	 * (msg_event_payload), and a handler reads the object itself. */
+	out->payload_json = json_incref(v);
 	/* Optional: a missing or odd CreatedAt is the handler's business. */
 	v = json_object_get(v, "CreatedAt");
 	if (json_is_string(v) &&

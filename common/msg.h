@@ -42,11 +42,18 @@ int msg_event_name_valid(const char *name, size_t len);
 int msg_event_body(const char *msg_id, const char *event, const char *payload,
     size_t payload_len, struct buf *out);
 
-/* A decoded message.  Owned strings; free with msg_event_clear. */
+struct json_t;
+
+/* A decoded message.  Owns what it points to; free with
+ * msg_event_clear. */
 struct msg_event {
 	char id[UID_LEN + 1];
 	char event_name[MSG_EVENT_NAME_MAX + 1];
-	char *payload; /* compact JSON text of the payload */
+	/* The payload object, as decoded (a reference of the event's): a
+	 * handler reads it without parsing it again. */
+	struct json_t *payload_json;
+	/* Its compact JSON text: NULL until msg_event_payload made it. */
+	char *payload;
 	size_t payload_len;
 	/* The payload's "CreatedAt" (RFC 3339, the app's clock at the
 	 * request), when it has a valid one: for the worker's lag metric
@@ -61,6 +68,9 @@ struct msg_event {
  * else.  Returns 0, or -1 with a human-readable reason. */
 int msg_decode(const char *body, size_t len, struct msg_event *out,
     char *reason, size_t reasonlen);
+/* The payload as compact JSON text (made on the first call, kept in
+ * ev->payload, length in ev->payload_len), or NULL when out of memory. */
+const char *msg_event_payload(struct msg_event *ev);
 void msg_event_clear(struct msg_event *ev);
 
 #endif

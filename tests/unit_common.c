@@ -468,7 +468,7 @@ START_TEST(msg_customer_and_body)
 	    sizeof(reason)), 0);
 	ck_assert_str_eq(ev.id, "fcb86b89-9404-48c7-9198-b85585ff8ab2");
 	ck_assert_str_eq(ev.event_name, "CustomerCreated");
-	ck_assert_str_eq(ev.payload, p.data);
+	ck_assert_str_eq(msg_event_payload(&ev), p.data);
 	msg_event_clear(&ev);
 	/* Bad ids or event names are refused when encoding. */
 	buf_reset(&body);

@@ -5,6 +5,7 @@
  * statement texts, configuration.
  */
 #include <check.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,10 @@ START_TEST(customer_created_decode)
 	char reason[256] = "";
 	struct welcome *w;
 	void *data = NULL;
+	struct msg_event ev;
+	char body[1024];
+	json_error_t jerr;
+	json_t *o;
 	struct buf b;
 	int rc;
 
@@ -134,7 +139,25 @@ START_TEST(customer_created_decode)
 		cc_generate(c, &b);
 		p = b.data;
 	}
-	rc = h->decode(p, strlen(p), &data, reason, sizeof(reason));
+	/* The payload as msg_decode reads it, within its message: a JSON
+	 * object without duplicate keys or NUL in strings; what it refuses
+	 * never reaches the handler. */
+	o = json_loads(p, JSON_REJECT_DUPLICATES, &jerr);
+	if (o == NULL) {
+		ck_assert_msg(c->reason != NULL && strcmp(c->reason,
+		    "malformed JSON") == 0, "%s: not JSON: %s", c->what,
+		    jerr.text);
+		/* Refused with its message, before any handler. */
+		snprintf(body, sizeof(body), "{\"id\":\"" CID "\","
+		    "\"event_name\":\"CustomerCreated\",\"payload\":%s}", p);
+		ck_assert_int_eq(msg_decode(body, strlen(body), &ev, reason,
+		    sizeof(reason)), -1);
+		ck_assert_ptr_nonnull(strstr(reason, "malformed JSON"));
+		buf_free(&b);
+		return;
+	}
+	rc = h->decode(o, &data, reason, sizeof(reason));
+	json_decref(o);
 	if (c->reason == NULL) {
 		ck_assert_msg(rc == 0, "%s: refused: %s", c->what, reason);
 		w = data;
@@ -243,7 +266,7 @@ START_TEST(batch_classifies)
 	ck_assert_ptr_eq(b.items[0].h, handler_find("CustomerCreated"));
 	ck_assert_str_eq(((struct welcome *)b.items[0].data)->email, "a@b.io");
 	/* The payload kept as compact JSON, for the "Handling" line. */
-	ck_assert_str_eq(b.items[0].ev.payload, "{\"id\":\"" CID "\","
+	ck_assert_str_eq(msg_event_payload(&b.items[0].ev), "{\"id\":\"" CID "\","
 	    "\"email\":\"a@b.io\",\"name\":\"N\",\"CreatedAt\":"
 	    "\"2021-08-04T09:37:07.305317Z\",\"UpdatedAt\":"
 	    "\"2021-08-04T09:37:07.305317Z\"}");

@@ -158,9 +158,9 @@ has_unsettled_bad(const struct inbatch *b)
 }
 
 static void
-log_results(struct worker *w, const struct inbatch *b)
+log_results(struct worker *w, struct inbatch *b)
 {
-	const struct item *it;
+	struct item *it;
 	const char *tp;
 	size_t i;
 
@@ -182,10 +182,14 @@ log_results(struct worker *w, const struct inbatch *b)
 		/* The original's line, once per effect committed, then the
 		 * trace context when the message has one. */
 		tp = it->d.traceparent;
-		if (trace_valid(tp, strlen(tp)) == 0)
+		/* The payload's text is made for the line only. */
+		if (log_on(LOG_LVL_INFO) && msg_event_payload(&it->ev) == NULL)
+			log_info("Handling [%s] - Payload: (out of memory)",
+			    it->ev.event_name);
+		else if (log_on(LOG_LVL_INFO) && trace_valid(tp, strlen(tp)) == 0)
 			log_info("Handling [%s] - Payload: '%s' traceparent=%s",
 			    it->ev.event_name, it->ev.payload, tp);
-		else
+		else if (log_on(LOG_LVL_INFO))
 			log_info("Handling [%s] - Payload: '%s'",
 			    it->ev.event_name, it->ev.payload);
 		w->n_handled++;

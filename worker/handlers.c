@@ -29,7 +29,7 @@ utf8_chars(const char *s, size_t len)
 
 /* Fetches member key of o as a non-empty string. */
 static int
-cc_string(json_t *o, const char *key, const char **s, size_t *len,
+cc_string(const json_t *o, const char *key, const char **s, size_t *len,
     char *reason, size_t reasonlen)
 {
 	json_t *v = json_object_get(o, key);
@@ -50,55 +50,44 @@ cc_string(json_t *o, const char *key, const char **s, size_t *len,
 }
 
 static int
-cc_decode(const char *payload, size_t len, void **out, char *reason,
-    size_t reasonlen)
+cc_decode(const json_t *o, void **out, char *reason, size_t reasonlen)
 {
 	const char *id, *email, *name;
 	char cid[UID_LEN + 1];
 	size_t idlen, elen, nlen;
 	struct welcome *w;
-	json_error_t jerr;
-	json_t *o;
 	char *p;
 
 	*out = NULL;
-	/* Strings with NUL bytes are refused by jansson without
-	 * JSON_ALLOW_NUL: the columns could not hold them. */
-	o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (o == NULL) {
-		snprintf(reason, reasonlen, "CustomerCreated payload: "
-		    "malformed JSON: %s", jerr.text);
-		return -1;
-	}
 	if (!json_is_object(o)) {
 		snprintf(reason, reasonlen, "CustomerCreated payload: not an "
 		    "object");
-		goto fail;
+		return -1;
 	}
 	if (cc_string(o, "id", &id, &idlen, reason, reasonlen) == -1 ||
 	    cc_string(o, "email", &email, &elen, reason, reasonlen) == -1 ||
 	    cc_string(o, "name", &name, &nlen, reason, reasonlen) == -1)
-		goto fail;
+		return -1;
 	if (!uid_canonical(id, idlen, cid)) {
 		snprintf(reason, reasonlen, "CustomerCreated payload: \"id\" "
 		    "is not a UUID");
-		goto fail;
+		return -1;
 	}
 	if (elen > WELCOME_EMAIL_MAX) {
 		snprintf(reason, reasonlen, "CustomerCreated payload: "
 		    "\"email\" longer than %d bytes", WELCOME_EMAIL_MAX);
-		goto fail;
+		return -1;
 	}
 	if (utf8_chars(name, nlen) > WELCOME_NAME_MAX) {
 		snprintf(reason, reasonlen, "CustomerCreated payload: \"name\" "
 		    "longer than %d characters", WELCOME_NAME_MAX);
-		goto fail;
+		return -1;
 	}
 	/* One block: the struct, then the two strings. */
 	w = malloc(sizeof(*w) + elen + 1 + nlen + 1);
 	if (w == NULL) {
 		snprintf(reason, reasonlen, "out of memory");
-		goto fail;
+		return -1;
 	}
 	memcpy(w->customer_id, cid, UID_LEN + 1);
 	p = (char *)(w + 1);
@@ -107,12 +96,8 @@ cc_decode(const char *payload, size_t len, void **out, char *reason,
 	p += elen + 1;
 	w->name = p;
 	memcpy(p, name, nlen + 1);
-	json_decref(o);
 	*out = w;
 	return 0;
-fail:
-	json_decref(o);
-	return -1;
 }
 
 /* One row per new message; a customer who already has a welcome mail

@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "db.h"
+#include "msg.h"
 #include "uid.h"
 
 /* One new message handed to apply. */
@@ -25,10 +26,12 @@ struct handled {
 
 struct handler {
 	const char *event;
-	/* Decodes payload (len bytes of JSON).  0 with *out set (release it
-	 * with free_data), or -1 with a reason. */
-	int (*decode)(const char *payload, size_t len, void **out,
-	    char *reason, size_t reasonlen);
+	/* Decodes payload (the message's "payload", a JSON object that
+	 * msg_decode read strictly: no duplicate keys, no NUL in strings).
+	 * 0 with *out set (release it with free_data), or -1 with a
+	 * reason. */
+	int (*decode)(const struct json_t *payload, void **out, char *reason,
+	    size_t reasonlen);
 	/* Writes the effects of msgs[0..n) in the open transaction.
 	 * Returns a db_rc (DB_OK when done). */
 	int (*apply)(db_conn *db, const struct handled *msgs, size_t n);

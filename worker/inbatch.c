@@ -104,8 +104,8 @@ inbatch_decode_item(struct item *it)
 		it->dead = DEAD_UNKNOWN_EVENT;
 		return;
 	}
-	if (it->h->decode(it->ev.payload, it->ev.payload_len, &it->data,
-	    reason, sizeof(reason)) == -1) {
+	if (it->h->decode(it->ev.payload_json, &it->data, reason,
+	    sizeof(reason)) == -1) {
 		inbatch_set_bad(it, reason);
 		it->dead = DEAD_BAD_PAYLOAD;
 		return;
