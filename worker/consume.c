@@ -180,15 +180,18 @@ log_results(struct worker *w, struct inbatch *b)
 		 * trace context when the message has one. */
 		tp = it->d.traceparent;
 		/* The payload's text is made for the line only. */
-		if (log_on(LOG_LVL_INFO) && msg_event_payload(&it->ev) == NULL)
+		if (!log_on(LOG_LVL_INFO)) {
+			/* nothing to print */
+		} else if (msg_event_payload(&it->ev) == NULL) {
 			log_info("Handling [%s] - Payload: (out of memory)",
 			    it->ev.event_name);
-		else if (log_on(LOG_LVL_INFO) && trace_valid(tp, strlen(tp)) == 0)
+		} else if (trace_valid(tp, strlen(tp)) == 0) {
 			log_info("Handling [%s] - Payload: '%s' traceparent=%s",
 			    it->ev.event_name, it->ev.payload, tp);
-		else if (log_on(LOG_LVL_INFO))
+		} else {
 			log_info("Handling [%s] - Payload: '%s'",
 			    it->ev.event_name, it->ev.payload);
+		}
 		w->n_handled++;
 		worker_metrics_handled(it->ev.has_created ?
 		    (double)it->ev.created.tv_sec +
