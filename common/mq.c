@@ -58,6 +58,8 @@ struct mq_conn {
 	int blocked;        /* the broker blocked publishing (alarm) */
 	char blocked_why[128];
 	int op_timeout_ms;  /* the longest a call may write */
+	long long fence_ms; /* no message written from then on (0: none) */
+	int fenced;         /* the last mq_publish_start stopped there */
 	struct mq_watch watch;
 	char err[512];
 };
@@ -773,6 +775,18 @@ mq_handle_frame(mq_conn *c, const amqp_frame_t *frame)
 	}
 }
 
+void
+mq_set_fence(mq_conn *c, long long fence_ms)
+{
+	c->fence_ms = fence_ms;
+}
+
+int
+mq_fenced(const mq_conn *c)
+{
+	return c->fenced;
+}
+
 int
 mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
     struct mq_msg *msgs, size_t n)
@@ -785,6 +799,7 @@ mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
 
 	for (i = 0; i < n; i++)
 		msgs[i].result = MQ_PENDING;
+	c->fenced = 0;
 	if (!c->connected || !c->confirm) {
 		mq_set_err(c, "not connected in confirm mode");
 		return -1;
@@ -814,6 +829,18 @@ mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
 	watch_begin(c);
 	for (i = 0; i < n; i++) {
+		if (c->fence_ms != 0 && clock_ms() >= c->fence_ms) {
+			watch_end(c);
+			c->fenced = 1;
+			mq_set_err(c, "publish: stopped at the fence (the "
+			    "caller's lease) after %zu of %zu messages", i, n);
+			(void)mq_fail(c);
+			/* Not the host's fault: the next connect tries it
+			 * first again. */
+			c->lost = 0;
+			c->start = c->cur;
+			return -1;
+		}
 		memset(&props, 0, sizeof(props));
 		props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG |
 		    AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TIMESTAMP_FLAG |

@@ -230,6 +230,19 @@ int mq_publish_batch(mq_conn *c, const char *exchange, const char *rkey,
  * MQ_PENDING must be taken as not published). */
 int mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
     struct mq_msg *msgs, size_t n);
+/* A fence for what this connection publishes (the binlog relay's leader
+ * lease): from the moment the monotonic clock (clock_ms) reaches
+ * fence_ms, mq_publish_start writes no further message: it fails, the
+ * connection is closed (what is in flight must be taken as not
+ * published), and mq_fenced says why.  Checked before each message, so a
+ * caller stopped in the middle of a batch sends nothing more once it
+ * wakes after the fence, save the one message it was writing; what was
+ * written before may still reach the broker after it.  It stays across
+ * reconnects; 0 lifts it (the default). */
+void mq_set_fence(mq_conn *c, long long fence_ms);
+/* 1 when the last mq_publish_start failed at the fence, else 0. */
+int mq_fenced(const mq_conn *c);
+
 /* Reads confirms until every message of the batch msgs (n messages,
  * started earlier on c) has a result, or timeout_ms passes.  Returns as
  * mq_publish_batch (the batch is then no longer in flight), or 1 when the

@@ -200,6 +200,9 @@ static void
 lease_renew(struct brelay *r, long long t0)
 {
 	r->lease_until = t0 + (long long)r->cfg->leader_timeout_s * 500;
+	/* Within a batch too: a leader frozen in the middle of one sends
+	 * nothing more once it wakes after the lease. */
+	mq_set_fence(r->mq, r->lease_until);
 }
 
 /* 1 while this session holds the lock (the lease renewed), 0 when it
@@ -464,6 +467,20 @@ broker_failed(struct brelay *r)
 	return publish_refused(r->mq) ? BL_REFUSED : BL_MQ;
 }
 
+/* After a failed publish_start: when it stopped at the lease's end (the
+ * relay stalled in the middle of a batch), whether this relay still
+ * leads (then the stream starts again from the position) or not. */
+static enum bl_out
+publish_failed(struct brelay *r)
+{
+	enum bl_out o;
+
+	if (!mq_fenced(r->mq))
+		return broker_failed(r);
+	o = still_leading(r, 0);
+	return o == BL_OK ? BL_MQ : o;
+}
+
 /* One message of the retry list (the retry batch holds it, sent): its
  * outcome.  BL_OK, or why the stream stops. */
 static enum bl_out
@@ -484,7 +501,7 @@ retry_one(struct brelay *r, size_t i)
 			return BL_LOST_LOCK;
 		if (publish_start(r->pub, r->mq, b) == -1 ||
 		    wait_confirms(r, b) == -1) {
-			enum bl_out o = broker_failed(r);
+			enum bl_out o = publish_failed(r);
 
 			if (o != BL_REFUSED)
 				return o;
@@ -698,7 +715,7 @@ send_filling(struct brelay *r)
 	s->alone = r->careful > 0;
 	r->count++;
 	if (s->b.n > 0 && publish_start(r->pub, r->mq, &s->b) == -1)
-		return broker_failed(r);
+		return publish_failed(r);
 	if (r->careful > 0) {
 		r->careful = r->careful > s->b.n + s->b.nbad ?
 		    r->careful - s->b.n - s->b.nbad : 0;

@@ -910,8 +910,8 @@ h_is_error_body(const char *body)
 /* ---- broker ---- */
 
 
-mq_conn *
-h_mq_open(void)
+static mq_conn *
+h_mq_open_mode(int confirm)
 {
 	struct mq_params p;
 	mq_conn *c;
@@ -919,8 +919,20 @@ h_mq_open(void)
 	h_mq_params(&p);
 	c = mq_new(&p);
 	ck_assert_ptr_nonnull(c);
-	ck_assert_msg(mq_connect(c, 0) == 0, "broker: %s", mq_error(c));
+	ck_assert_msg(mq_connect(c, confirm) == 0, "broker: %s", mq_error(c));
 	return c;
+}
+
+mq_conn *
+h_mq_open(void)
+{
+	return h_mq_open_mode(0);
+}
+
+mq_conn *
+h_mq_open_confirm(void)
+{
+	return h_mq_open_mode(1);
 }
 
 void

@@ -221,6 +221,8 @@ int h_is_error_body(const char *body);
 /* A new broker connection of the test's own (channel 1, no confirm mode);
  * fails the test when the broker does not answer.  Free with mq_free. */
 mq_conn *h_mq_open(void);
+/* The same in confirm mode (publisher confirms). */
+mq_conn *h_mq_open_confirm(void);
 /* Declares the system's topology (mq_declare_topology) and empties the
  * queues outbox and outbox.dlq. */
 void h_mq_reset_queues(void);

@@ -832,7 +832,10 @@ standby_leads(void *ud)
  * (SIGSTOP: its sessions stay open) under a stream: b leads within the
  * timeout and a margin; a, woken, says it lost the lock, stands by and
  * publishes nothing more: the duplicates are at most what a had published past
- * its stored position when frozen. */
+ * its stored position when frozen, and the one message it may have been
+ * writing (its lease, the publisher's fence, is checked before each
+ * message: without it a frozen in the middle of a batch sent the rest of
+ * the batch once woken). */
 START_TEST(frozen_leader_replaced_then_silent)
 {
 	static const char *const env[] = { "RELAY_LEADER_TIMEOUT_S=3",
@@ -874,7 +877,7 @@ START_TEST(frozen_leader_replaced_then_silent)
 	h_stop_clean(&a.d);
 	dups = h_rows_check_queue(MQ_QUEUE, N);
 	fprintf(stderr, "binlog leader frozen: %lld duplicates\n", dups);
-	ck_assert_int_le(dups, f.depth - f.cov);
+	ck_assert_int_le(dups, f.depth - f.cov + 1);
 }
 END_TEST
 

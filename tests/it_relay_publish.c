@@ -3,15 +3,19 @@
  * MariaDB and RabbitMQ: the messages on the wire (bodies, properties,
  * order, trace), a late commit of a lower seq, two relays on 20,000 rows,
  * refused messages (real nacks, unroutable and deleted queues) retried
- * until accepted, and the retention of published rows.  Its faults
+ * until accepted, the retention of published rows, and the fence that
+ * stops a binlog leader's batch at the end of its lease.  Its faults
  * (outages, kill -9, SIGTERM) are in it_relay_faults.c.
  */
 #include <check.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "harness_relay.h"
 #include "suites.h"
 
@@ -415,6 +419,137 @@ START_TEST(retention_zero_keeps_rows)
 }
 END_TEST
 
+/* ---- the leader's fence ---- */
+
+#define FENCE_QUEUE "relay-test-fence"
+
+/* The broker's Erlang VM, found before the case (a stopped broker
+ * answers no rabbitmqctl). */
+static pid_t broker_pid;
+
+static void
+fence_setup(void)
+{
+	char out[64];
+
+	ck_assert_int_eq(h_mq_ctl("eval 'os:getpid().'", out, sizeof(out)),
+	    0);
+	broker_pid = (pid_t)strtol(out + (out[0] == '"'), NULL, 10);
+	ck_assert_int_gt(broker_pid, 1);
+}
+
+static void
+fence_clear(void)
+{
+	if (broker_pid > 1)
+		kill(broker_pid, SIGCONT);
+}
+
+struct fence_end {
+	long long at; /* the broker goes on once the clock passed this */
+};
+
+static int
+past(void *ud)
+{
+	return clock_ms() >= ((struct fence_end *)ud)->at;
+}
+
+static void *
+broker_wakes(void *ud)
+{
+	/* The publisher is stuck in a write meanwhile. */
+	(void)h_wait(60000, past, ud);
+	kill(broker_pid, SIGCONT);
+	return NULL;
+}
+
+static int
+depth_settled(void *ud)
+{
+	long long *last = ud, d = h_mq_depth(FENCE_QUEUE);
+	int same = d >= 0 && d == *last;
+
+	*last = d;
+	return same;
+}
+
+/* mq_set_fence, the binlog leader's lease (relay/binlog_loop.c): a batch
+ * whose sending outlasts the fence stops there.  The broker is frozen
+ * (SIGSTOP) and so reads nothing: the batch (96 MiB, more than the
+ * socket buffers hold) stalls part way; the fence passes meanwhile; once
+ * the broker goes on the rest is not sent.  The call
+ * fails naming the fence, the queue holds what was written before it
+ * (fewer than the batch).  A fence far ahead, or none, changes nothing. */
+START_TEST(publishing_stops_at_the_fence)
+{
+	enum { N = 1536, LEN = 64 * 1024, FENCE_MS = 1500 };
+	struct mq_msg *msgs = calloc(N, sizeof(*msgs));
+	char *body = malloc(LEN);
+	struct fence_end end;
+	pthread_t t;
+	long long depth = -1;
+	mq_conn *c = h_mq_open();
+	size_t i;
+	int rc;
+
+	ck_assert_ptr_nonnull(msgs);
+	ck_assert_ptr_nonnull(body);
+	memset(body, 'x', LEN);
+	for (i = 0; i < N; i++) {
+		msgs[i].body = body;
+		msgs[i].len = LEN;
+		msgs[i].seq = (int64_t)i + 1;
+	}
+	ck_assert_int_eq(mq_queue_delete(c, FENCE_QUEUE), 0);
+	ck_assert_int_eq(mq_queue_declare(c, FENCE_QUEUE), 0);
+	mq_free(c);
+	c = h_mq_open_confirm();
+
+	/* None, then far ahead: every message confirmed. */
+	ck_assert_msg(mq_publish_batch(c, "", FENCE_QUEUE, msgs, 8, 10000) ==
+	    0, "%s", mq_error(c));
+	mq_set_fence(c, clock_ms() + 600000);
+	ck_assert_msg(mq_publish_batch(c, "", FENCE_QUEUE, msgs, 8, 10000) ==
+	    0, "%s", mq_error(c));
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(msgs[i].result, MQ_ACKED);
+	ck_assert_int_eq(h_mq_depth(FENCE_QUEUE), 16);
+	ck_assert_int_eq(mq_purge(c, FENCE_QUEUE, NULL), 0);
+
+	/* Passed while the broker reads nothing. */
+	mq_set_fence(c, clock_ms() + FENCE_MS);
+	end.at = clock_ms() + FENCE_MS + 1000;
+	ck_assert_int_eq(kill(broker_pid, SIGSTOP), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, broker_wakes, &end), 0);
+	rc = mq_publish_start(c, "", FENCE_QUEUE, msgs, N);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(rc == -1, "the whole batch was sent past the fence");
+	ck_assert_msg(mq_fenced(c), "not at the fence: %s", mq_error(c));
+	ck_assert_msg(strstr(mq_error(c), "fence") != NULL, "%s", mq_error(c));
+	ck_assert(!mq_is_connected(c));
+	ck_assert_msg(h_wait(30000, depth_settled, &depth), "the queue's depth "
+	    "does not settle");
+	fprintf(stderr, "fence: %lld of %d messages were written before it\n",
+	    depth, N);
+	ck_assert_int_lt(depth, N);
+
+	/* A new connection keeps the fence; a new fence lifts it. */
+	ck_assert_int_eq(mq_connect(c, 1), 0);
+	ck_assert_int_eq(mq_publish_start(c, "", FENCE_QUEUE, msgs, 1), -1);
+	ck_assert(mq_fenced(c));
+	ck_assert_int_eq(mq_connect(c, 1), 0);
+	mq_set_fence(c, 0);
+	ck_assert_msg(mq_publish_batch(c, "", FENCE_QUEUE, msgs, 1, 10000) ==
+	    0, "%s", mq_error(c));
+	ck_assert(!mq_fenced(c));
+	ck_assert_int_eq(mq_queue_delete(c, FENCE_QUEUE), 0);
+	mq_free(c);
+	free(body);
+	free(msgs);
+}
+END_TEST
+
 Suite *
 it_relay_publish_suite(void)
 {
@@ -427,6 +562,7 @@ it_relay_publish_suite(void)
 	const TTest *const retention[] = {
 	    retention_deletes_old_published_rows, retention_zero_keeps_rows,
 	    NULL };
+	const TTest *const fence[] = { publishing_stops_at_the_fence, NULL };
 	Suite *s = suite_create("relay");
 
 	suites_case(s, "publish", 90, h_rows_reset, NULL, wire);
@@ -434,5 +570,7 @@ it_relay_publish_suite(void)
 	tcase_add_unchecked_fixture(suites_case(s, "refused", 120,
 	    h_rows_reset, NULL, refused), NULL, policy_clear);
 	suites_case(s, "retention", 90, h_rows_reset, NULL, retention);
+	tcase_add_unchecked_fixture(suites_case(s, "fence", 120, NULL, NULL,
+	    fence), fence_setup, fence_clear);
 	return s;
 }
