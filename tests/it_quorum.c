@@ -10,7 +10,7 @@
  *     deliveries while the others are consumed, and outbox-admin dlq list
  *     shows the broker's reason (delivery_limit);
  *   - a worker killed -9 LIMIT - 1 times while it holds every message
- *     (a batch waiting WORKER_BATCH_WAIT_MS for more), each kill adding 1
+ *     (its inserts wait behind a lock of the test's), each kill adding 1
  *     to their delivery count, dead-letters nothing: the next worker
  *     handles every message once.
  */
@@ -173,14 +173,22 @@ held_is(void *ud)
 
 START_TEST(kills_below_the_limit_dead_letter_nothing)
 {
-	static const char *const holding[] = { "RABBITMQ_QUEUE_TYPE=quorum",
-		"RABBITMQ_DELIVERY_LIMIT=4", "WORKER_BATCH_WAIT_MS=10000",
-		NULL };
 	struct h_daemon d = { 0 };
 	struct h_msgs m;
 	struct held all_held, all_back;
+	struct db_params p;
+	db_conn *locker;
 	int k;
 
+	/* Every gap of the inbox locked: the worker's inserts wait (up to
+	 * innodb_lock_wait_timeout, 50 s) and it holds every message
+	 * unacked until it is killed. */
+	h_db_params(&p);
+	locker = db_new(&p);
+	ck_assert_ptr_nonnull(locker);
+	ck_assert_int_eq(db_begin(locker), DB_OK);
+	ck_assert_int_eq(db_query(locker, "SELECT message_id FROM "
+	    "processed_messages FOR UPDATE", NULL, 0, NULL, NULL, NULL), DB_OK);
 	h_msgs_make(&m, 50, "kills", -1);
 	h_msgs_publish(&m, 0, m.n);
 	all_held.want_ready = 0;
@@ -191,7 +199,7 @@ START_TEST(kills_below_the_limit_dead_letter_nothing)
 		char sfx[16];
 
 		snprintf(sfx, sizeof(sfx), "%d", k);
-		h_start(&d, H_WORKER, __func__, sfx, holding);
+		h_start(&d, H_WORKER, __func__, sfx, quorum_env);
 		ck_assert_msg(h_wait(10000, held_is, &all_held),
 		    "the worker does not hold all %zu messages", m.n);
 		h_daemon_kill9(&d);
@@ -199,6 +207,10 @@ START_TEST(kills_below_the_limit_dead_letter_nothing)
 		    "the messages did not come back after the kill");
 	}
 	ck_assert_int_eq(h_mq_depth(MQ_DLQ), 0);
+	/* The killed workers' sessions, still waiting, end once they get
+	 * the lock (their clients are gone): nothing of theirs commits. */
+	db_rollback(locker);
+	db_free(locker);
 	H_START(&d, H_WORKER, "last", quorum_env);
 	handled_once(&d, &m);
 }

@@ -117,6 +117,28 @@ START_TEST(same_message_five_times_across_batches)
 }
 END_TEST
 
+/* WORKER_BATCH_WAIT_MS lets a batch grow while the committer still holds
+ * the one before; a lone message, with nothing else arriving and the
+ * committer idle, is committed at once, not after the wait. */
+START_TEST(lone_message_does_not_wait_for_a_batch)
+{
+	static const char *const env[] = { "WORKER_BATCH_WAIT_MS=10000",
+		NULL };
+	struct h_daemon w = { 0 };
+	h_msgs_make(&M, 3, "lone", -1);
+	H_START(&w, H_WORKER, NULL, env);
+	h_msgs_publish(&M, 0, 1);
+	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 1,
+	    5000), "a lone message waited out WORKER_BATCH_WAIT_MS");
+	/* And again, once the worker has been idle. */
+	h_msgs_publish(&M, 1, 2);
+	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM welcome_emails", 3,
+	    5000), "the next ones waited out WORKER_BATCH_WAIT_MS");
+	h_msgs_assert_exactly_once(&M);
+	h_stop_clean(&w);
+}
+END_TEST
+
 /* A batch committed but not acked (the worker died in between) comes
  * back: it must be a duplicate, with no second effect. */
 START_TEST(redelivery_after_commit_is_a_duplicate)
@@ -311,7 +333,8 @@ it_worker_handling_suite(void)
 	    same_message_five_times_in_one_batch,
 	    same_message_five_times_across_batches,
 	    redelivery_after_commit_is_a_duplicate,
-	    upper_case_twin_is_a_duplicate, NULL };
+	    upper_case_twin_is_a_duplicate,
+	    lone_message_does_not_wait_for_a_batch, NULL };
 	const TTest *const dlq[] = { undecodable_messages_are_dead_lettered,
 	    refused_by_the_database_is_dead_lettered, NULL };
 	Suite *s = suite_create("worker");

@@ -10,6 +10,9 @@
  *   collect  wait for a delivery; after the first, take more until the
  *            batch has WORKER_BATCH_MAX or WORKER_BATCH_WAIT_MS passed
  *            (what has already arrived is still taken, up to the max);
+ *            the wait applies only while the committer holds the
+ *            previous batch: an idle committer gets the batch as soon
+ *            as nothing more has arrived (a lone message is not held);
  *            meanwhile, as soon as the committer is done with the
  *            previous batch, complete it (below): its ack gives the
  *            broker room (prefetch) to send more;
@@ -286,7 +289,8 @@ reap_poll_ms(const struct worker *w)
 
 /* Fills w->next: waits for a first delivery, then takes more until the
  * batch is full or WORKER_BATCH_WAIT_MS passed (what has arrived by then
- * is still taken, up to the max).  Meanwhile completes w->cur as soon as
+ * is still taken, up to the max), or, with the committer idle, until
+ * nothing more has arrived.  Meanwhile completes w->cur as soon as
  * the committer is done with it.  Returns with w->next empty when nothing
  * came (or a stop was requested) and no batch is at the committer. */
 static enum outcome
@@ -305,6 +309,10 @@ collect(struct worker *w)
 			return OUT_OK;
 		if (b->n == 0) {
 			wait = IDLE_WAIT_MS;
+		} else if (w->cur == NULL) {
+			/* The committer is idle: take only what has
+			 * already arrived. */
+			wait = 0;
 		} else {
 			left = deadline - clock_ms();
 			wait = left > 0 ? (int)left : 0;
@@ -324,7 +332,7 @@ collect(struct worker *w)
 			inbatch_decode_item(&b->items[b->n - 1]);
 			continue;
 		}
-		if (b->n > 0 && clock_ms() >= deadline)
+		if (b->n > 0 && (w->cur == NULL || clock_ms() >= deadline))
 			return OUT_OK;
 		if (b->n == 0 && w->cur == NULL)
 			return OUT_OK;
