@@ -87,19 +87,6 @@ idem_lookup(db_conn *c, struct job *j, int *rc)
 	return 1;
 }
 
-/* Starts a transaction; a connection found dead at this point (e.g. the
- * server restarted while we idled) is replaced once, since nothing has
- * been done on it yet. */
-static int
-begin_fresh(db_conn *c)
-{
-	int rc = db_begin(c);
-
-	if (rc == DB_ECONN)
-		rc = db_begin(c);
-	return rc;
-}
-
 /* Writes one job's rows inside the open transaction.  Returns DB_OK with
  * the job's answer set (201, 409, a replay) or an error that must roll
  * back the whole transaction. */
@@ -197,7 +184,7 @@ customers_create(db_conn *c, struct job **jobs, size_t n, int *unsure,
 	int rc, wrote = 0;
 
 	*phase = CREATE_NOT_BEGUN;
-	if ((rc = begin_fresh(c)) != DB_OK)
+	if ((rc = db_begin(c)) != DB_OK)
 		return rc;
 	*phase = CREATE_IN_TXN;
 	for (i = 0; i < n; i++) {

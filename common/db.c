@@ -366,7 +366,14 @@ db_begin(db_conn *c)
 		db_set_err(c, 0, "db_begin inside a transaction");
 		return DB_EOTHER;
 	}
-	if ((rc = db_exec_sql(c, "START TRANSACTION")) != DB_OK)
+	/* Without db_ready's look at a connection idle for a while (a ping,
+	 * one round trip more): a START TRANSACTION that finds it dead has
+	 * done nothing, and goes once more on a fresh one. */
+	c->used_ms = clock_ms();
+	rc = db_exec_sql(c, "START TRANSACTION");
+	if (rc == DB_ECONN)
+		rc = db_exec_sql(c, "START TRANSACTION");
+	if (rc != DB_OK)
 		return rc;
 	c->in_txn = 1;
 	c->txn_broken = 0;

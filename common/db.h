@@ -127,6 +127,9 @@ unsigned db_errno(const db_conn *c);
  * rolled back, the transaction still open), else 0. */
 int db_lock_wait_timed_out(const db_conn *c);
 
+/* START TRANSACTION.  A connection found dead (closed by the server while
+ * idle, the server restarted) is replaced once at this point, since
+ * nothing has been done on it yet; an idle one is not pinged first. */
 int db_begin(db_conn *c);
 int db_commit(db_conn *c);
 /* Always leaves the connection outside a transaction. */

@@ -2,7 +2,8 @@
  * it_relay_sessions.c - the relay's database sessions over time, against
  * the real MariaDB and RabbitMQ:
  *   - connections the server closed while idle (wait_timeout) are opened
- *     again without a warning and without a readiness change;
+ *     again without a warning and without a readiness change; a
+ *     transaction after an idle second is not preceded by a ping;
  *   - the poll reads no row that waits for a later retry: its handler
  *     reads stay small with 100,000 such rows ahead of a due one (the
  *     relay's own poll_batch, run in a session of the test);
@@ -72,6 +73,67 @@ START_TEST(idle_connections_closed_by_the_server_reopen_quietly)
 	    "connections closed by the server (log %s)", d.log);
 	ck_assert_int_eq(h_log_count(&d, "reachable again"), 0);
 	h_stop_clean(&d);
+}
+END_TEST
+
+/* This session's pings so far (COM_PING counts as an admin command). */
+static long long
+session_pings(db_conn *c)
+{
+	long long n = -1;
+
+	ck_assert_int_eq(db_query(c, "SELECT VARIABLE_VALUE FROM "
+	    "information_schema.SESSION_STATUS WHERE VARIABLE_NAME = "
+	    "'COM_ADMIN_COMMANDS'", NULL, 0, db_count_row, &n, NULL), DB_OK);
+	return n;
+}
+
+static int
+clock_passed(void *ud)
+{
+	return clock_ms() >= *(long long *)ud;
+}
+
+static int
+session_gone(void *ud)
+{
+	struct db_val a = DB_INT((long long)*(unsigned long *)ud);
+
+	return h_count("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+	    "WHERE ID = ?", &a, 1) == 0;
+}
+
+/* Every daemon's transactions (db_begin): one after an idle second costs
+ * no ping first (a round trip: before, each START TRANSACTION after a
+ * quiet second paid one); one on a connection the server ended
+ * meanwhile starts on a fresh connection, without an error. */
+START_TEST(transaction_after_an_idle_second_needs_no_ping)
+{
+	struct db_params p;
+	db_conn *c;
+	long long before, until;
+	unsigned long id;
+	char kill[64];
+
+	h_db_params(&p);
+	c = db_new(&p);
+	ck_assert_ptr_nonnull(c);
+	before = session_pings(c);
+	until = clock_ms() + 1500;
+	ck_assert(h_wait(10000, clock_passed, &until));
+	ck_assert_int_eq(db_begin(c), DB_OK);
+	ck_assert_int_eq(db_rollback(c), DB_OK);
+	/* The look itself (a query of its own) after no idle time. */
+	ck_assert_int_eq(session_pings(c), before);
+
+	id = db_session_id(c);
+	snprintf(kill, sizeof(kill), "KILL %lu", id);
+	h_sql(kill);
+	ck_assert(h_wait(10000, session_gone, &id));
+	ck_assert_msg(db_begin(c) == DB_OK, "%s", db_error(c));
+	ck_assert_int_eq(db_rollback(c), DB_OK);
+	ck_assert(db_session_id(c) != id);
+	db_free(c);
 }
 END_TEST
 
@@ -217,7 +279,8 @@ Suite *
 it_relay_sessions_suite(void)
 {
 	const TTest *const idle[] = {
-	    idle_connections_closed_by_the_server_reopen_quietly, NULL };
+	    idle_connections_closed_by_the_server_reopen_quietly,
+	    transaction_after_an_idle_second_needs_no_ping, NULL };
 	const TTest *const cost[] = { poll_reads_no_row_waiting_for_a_retry,
 	    NULL };
 	const TTest *const frozen[] = { frozen_relay_rows_taken_over, NULL };
