@@ -11,6 +11,10 @@
 /* Monotonic time in milliseconds / seconds (arbitrary origin). */
 long long clock_ms(void);
 double clock_s(void);
+/* Milliseconds that also count the time the system was suspended
+ * (CLOCK_BOOTTIME; arbitrary origin): for a lease that another machine's
+ * clock ends, which a suspended machine must not think still runs. */
+long long clock_lease_ms(void);
 /* Wall-clock seconds since the epoch. */
 double clock_wall_s(void);
 

@@ -829,7 +829,7 @@ mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
 	watch_begin(c);
 	for (i = 0; i < n; i++) {
-		if (c->fence_ms != 0 && clock_ms() >= c->fence_ms) {
+		if (c->fence_ms != 0 && clock_lease_ms() >= c->fence_ms) {
 			watch_end(c);
 			c->fenced = 1;
 			mq_set_err(c, "publish: stopped at the fence (the "

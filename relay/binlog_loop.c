@@ -211,7 +211,7 @@ static int
 lock_held(struct brelay *r)
 {
 	struct db_val a = DB_STR(r->lock_name);
-	long long t0 = clock_ms(), owner = -1;
+	long long t0 = clock_lease_ms(), owner = -1;
 	int rc;
 
 	if (r->lock_session == 0)
@@ -233,7 +233,7 @@ lock_held(struct brelay *r)
 static enum bl_out
 still_leading(struct brelay *r, int renew_early)
 {
-	long long now = clock_ms();
+	long long now = clock_lease_ms();
 	long long half = (long long)r->cfg->leader_timeout_s * 250;
 	int rc;
 
@@ -257,7 +257,7 @@ static int
 lock_take(struct brelay *r, int wait_s)
 {
 	struct db_val a[2] = { DB_STR(r->lock_name), DB_INT(wait_s) };
-	long long t0 = clock_ms(), got = -1;
+	long long t0 = clock_lease_ms(), got = -1;
 	int rc;
 
 	/* NULL: an error (the session killed meanwhile): not taken. */

@@ -509,7 +509,7 @@ START_TEST(publishing_stops_at_the_fence)
 	/* None, then far ahead: every message confirmed. */
 	ck_assert_msg(mq_publish_batch(c, "", FENCE_QUEUE, msgs, 8, 10000) ==
 	    0, "%s", mq_error(c));
-	mq_set_fence(c, clock_ms() + 600000);
+	mq_set_fence(c, clock_lease_ms() + 600000);
 	ck_assert_msg(mq_publish_batch(c, "", FENCE_QUEUE, msgs, 8, 10000) ==
 	    0, "%s", mq_error(c));
 	for (i = 0; i < 8; i++)
@@ -518,7 +518,7 @@ START_TEST(publishing_stops_at_the_fence)
 	ck_assert_int_eq(mq_purge(c, FENCE_QUEUE, NULL), 0);
 
 	/* Passed while the broker reads nothing. */
-	mq_set_fence(c, clock_ms() + FENCE_MS);
+	mq_set_fence(c, clock_lease_ms() + FENCE_MS);
 	end.at = clock_ms() + FENCE_MS + 1000;
 	ck_assert_int_eq(kill(broker_pid, SIGSTOP), 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, broker_wakes, &end), 0);

@@ -14,6 +14,7 @@
 #include "backoff.h"
 #include "buf.h"
 #include "cfg.h"
+#include "clock.h"
 #include "log.h"
 #include "msg.h"
 #include "mq.h"
@@ -722,6 +723,23 @@ START_TEST(mq_hosts_round_robin)
 }
 END_TEST
 
+/* The lease clock runs with the monotonic one and is never behind it
+ * (it also counts a suspended system's time, which the monotonic one
+ * leaves out): a lease measured with it ends no later. */
+START_TEST(lease_clock_not_behind_monotonic)
+{
+	long long m0 = clock_ms(), l0 = clock_lease_ms(), m1, l1;
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+
+	ck_assert_int_ge(l0, m0);
+	nanosleep(&pause, NULL);
+	m1 = clock_ms();
+	l1 = clock_lease_ms();
+	ck_assert_int_ge(l1, m1);
+	ck_assert_int_ge(l1 - l0, m1 - m0);
+}
+END_TEST
+
 Suite *
 unit_common_suite(void)
 {
@@ -733,7 +751,7 @@ unit_common_suite(void)
 	    uid_canonical_lower, msg_decode_lower_cases_ids, trace_context,
 	    msg_customer_and_body, log_lines_escape_outside_bytes,
 	    log_visible_escapes_any_bytes, mq_hosts_good,
-	    mq_hosts_round_robin, NULL };
+	    mq_hosts_round_robin, lease_clock_not_behind_monotonic, NULL };
 	Suite *s = suite_create("common");
 	TCase *tc = suites_case(s, "common", 0, NULL, NULL, common);
 
