@@ -229,7 +229,10 @@ lock_held(struct brelay *r)
 	return 1;
 }
 
-/* Before a publish: BL_OK while leading, else why not. */
+/* Before a publish: BL_OK while leading, else why not.  renew_early: the
+ * lease is renewed once less than a quarter of the timeout is left (a
+ * round trip at most that often), so that what follows finishes inside
+ * it. */
 static enum bl_out
 still_leading(struct brelay *r, int renew_early)
 {
@@ -497,7 +500,7 @@ retry_one(struct brelay *r, size_t i)
 		return BL_MQ; /* out of memory: start again */
 	outbatch_seal(b);
 	if (b->n == 1) {
-		if (still_leading(r, 0) != BL_OK)
+		if (still_leading(r, 1) != BL_OK)
 			return BL_LOST_LOCK;
 		if (publish_start(r->pub, r->mq, b) == -1 ||
 		    wait_confirms(r, b) == -1) {
@@ -709,7 +712,10 @@ send_filling(struct brelay *r)
 	enum bl_out o;
 
 	outbatch_seal(&s->b);
-	if ((o = still_leading(r, 0)) != BL_OK)
+	/* Renewed early: the batch goes out well inside its lease (the
+	 * fence), however long since the last chores (a table recovery
+	 * sends batch after batch without them). */
+	if ((o = still_leading(r, 1)) != BL_OK)
 		return o;
 	s->sent = clock_s();
 	s->alone = r->careful > 0;
