@@ -231,9 +231,10 @@ int mq_publish_batch(mq_conn *c, const char *exchange, const char *rkey,
 int mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
     struct mq_msg *msgs, size_t n);
 /* A fence for what this connection publishes (the binlog relay's leader
- * lease): from the moment clock_lease_ms reaches fence_ms, mq_publish_start writes no further message: it fails, the
- * connection is closed (what is in flight must be taken as not
- * published), and mq_fenced says why.  Checked before each message, so a
+ * lease): from the moment clock_lease_ms reaches fence_ms,
+ * mq_publish_start writes no further message: it fails, the connection
+ * is closed (what is in flight must be taken as not published), and
+ * mq_fenced says why.  Checked before each message, so a
  * caller stopped in the middle of a batch sends nothing more once it
  * wakes after the fence, save the one message it was writing; what was
  * written before may still reach the broker after it.  It stays across
