@@ -474,17 +474,40 @@ depth_settled(void *ud)
 	return same;
 }
 
+/* The largest TCP buffer the kernel gives a socket (the last of the
+ * three values of /proc/sys/net/ipv4/tcp_rmem or tcp_wmem), 64 MiB when
+ * it cannot be read. */
+static long long
+tcp_buf_max(const char *name)
+{
+	char path[64];
+	long long lo, def, max = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/%s", name);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fscanf(f, "%lld %lld %lld", &lo, &def, &max) != 3)
+			max = 0;
+		fclose(f);
+	}
+	return max > 0 ? max : 64LL << 20;
+}
+
 /* mq_set_fence, the binlog leader's lease (relay/binlog_loop.c): a batch
  * whose sending outlasts the fence stops there.  The broker is frozen
- * (SIGSTOP) and so reads nothing: the batch (96 MiB, more than the
- * socket buffers hold) stalls part way; the fence passes meanwhile; once
- * the broker goes on the rest is not sent.  The call
- * fails naming the fence, the queue holds what was written before it
- * (fewer than the batch).  A fence far ahead, or none, changes nothing. */
+ * (SIGSTOP) and so reads nothing: the batch (twice what the two sockets'
+ * buffers can hold, and at least 96 MiB) stalls part way; the fence
+ * passes meanwhile; once the broker goes on the rest is not sent.  The
+ * call fails naming the fence, the queue holds what was written before
+ * it (fewer than the batch).  A fence far ahead, or none, changes
+ * nothing. */
 START_TEST(publishing_stops_at_the_fence)
 {
-	enum { N = 1536, LEN = 64 * 1024, FENCE_MS = 1500 };
-	struct mq_msg *msgs = calloc(N, sizeof(*msgs));
+	enum { LEN = 64 * 1024, FENCE_MS = 1500 };
+	long long bytes = 2 * (tcp_buf_max("tcp_rmem") +
+	    tcp_buf_max("tcp_wmem"));
+	size_t nmsg = (size_t)(bytes > (96LL << 20) ? bytes : 96LL << 20) / LEN;
+	struct mq_msg *msgs = calloc(nmsg, sizeof(*msgs));
 	char *body = malloc(LEN);
 	struct fence_end end;
 	pthread_t t;
@@ -496,7 +519,7 @@ START_TEST(publishing_stops_at_the_fence)
 	ck_assert_ptr_nonnull(msgs);
 	ck_assert_ptr_nonnull(body);
 	memset(body, 'x', LEN);
-	for (i = 0; i < N; i++) {
+	for (i = 0; i < nmsg; i++) {
 		msgs[i].body = body;
 		msgs[i].len = LEN;
 		msgs[i].seq = (int64_t)i + 1;
@@ -522,7 +545,7 @@ START_TEST(publishing_stops_at_the_fence)
 	end.at = clock_ms() + FENCE_MS + 1000;
 	ck_assert_int_eq(kill(broker_pid, SIGSTOP), 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, broker_wakes, &end), 0);
-	rc = mq_publish_start(c, "", FENCE_QUEUE, msgs, N);
+	rc = mq_publish_start(c, "", FENCE_QUEUE, msgs, nmsg);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	ck_assert_msg(rc == -1, "the whole batch was sent past the fence");
 	ck_assert_msg(mq_fenced(c), "not at the fence: %s", mq_error(c));
@@ -530,9 +553,9 @@ START_TEST(publishing_stops_at_the_fence)
 	ck_assert(!mq_is_connected(c));
 	ck_assert_msg(h_wait(30000, depth_settled, &depth), "the queue's depth "
 	    "does not settle");
-	fprintf(stderr, "fence: %lld of %d messages were written before it\n",
-	    depth, N);
-	ck_assert_int_lt(depth, N);
+	fprintf(stderr, "fence: %lld of %zu messages were written before it\n",
+	    depth, nmsg);
+	ck_assert_int_lt(depth, (long long)nmsg);
 
 	/* A new connection keeps the fence; a new fence lifts it. */
 	ck_assert_int_eq(mq_connect(c, 1), 0);
