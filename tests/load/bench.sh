@@ -520,7 +520,8 @@ bl_e2e() { # <mode>
 		"$out/binlog-e2e-latency-$m.dat" | tee "$out/binlog-$m-e2e.out" >&2
 	cleanup
 	for run in single e2e; do
-		for k in created effects e2e_p50_ms e2e_p99_ms e2e_max_ms; do
+		for k in created effects e2e_p50_ms e2e_p99_ms e2e_max_ms \
+			post_p50_ms post_p99_ms; do
 			R[bl.$m.$run.$k]=$(json_num "$out/binlog-$m-$run.out" "$k")
 		done
 		for k in "${bl_status[@]}"; do
@@ -563,8 +564,12 @@ bl_table() {
 	row() { printf '%-44s %14s %14s %7s\n' "$1" "$(g "bl.poll.$2")" "$(g "bl.binlog.$2")" "$(ratio "$(g "bl.binlog.$2")" "$(g "bl.poll.$2")")"; }
 	row "one request at a time: p50 (ms)" single.e2e_p50_ms
 	row "one request at a time: p99 (ms)" single.e2e_p99_ms
+	row "  from the POST: p50 (ms)" single.post_p50_ms
+	row "  from the POST: p99 (ms)" single.post_p99_ms
 	row "e2e at $e2e_rate/s: p50 (ms)" e2e.e2e_p50_ms
 	row "e2e at $e2e_rate/s: p99 (ms)" e2e.e2e_p99_ms
+	row "  from the POST: p50 (ms)" e2e.post_p50_ms
+	row "  from the POST: p99 (ms)" e2e.post_p99_ms
 	printf '%-44s %14s %14s\n' "  e2e created / effects" "$(g bl.poll.e2e.created) / $(g bl.poll.e2e.effects)" "$(g bl.binlog.e2e.created) / $(g bl.binlog.e2e.effects)"
 	row "relay drain of $rows rows (msg/s)" drain_rate
 	printf '%-44s %14s %14s\n' "  over raw publish with properties ($bl_raw)" "$(ratio "$(g bl.poll.drain_rate)" "$bl_raw")" "$(ratio "$(g bl.binlog.drain_rate)" "$bl_raw")"
@@ -588,11 +593,12 @@ bl_json() {
 		printf '\n    "%s": { "drain": { "rows": %s, "seconds": %s, "msg_per_s": %s, "ratio": %s, "relay_cpu_us_per_msg": %s },' \
 			"$m" "$rows" "$(g "bl.$m.drain_s")" "$(g "bl.$m.drain_rate")" "$(ratio "$(g "bl.$m.drain_rate")" "$bl_raw")" "$(g "bl.$m.drain_cpu_us")"
 		for run in single e2e; do
-			printf '\n      "%s": { "rate": %s, "seconds": %s, "created": %s, "effects": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s },' \
+			printf '\n      "%s": { "rate": %s, "seconds": %s, "created": %s, "effects": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s, "post_p50_ms": %s, "post_p99_ms": %s },' \
 				"$run" "$([ "$run" = single ] && echo 10 || echo "$e2e_rate")" \
 				"$([ "$run" = single ] && echo "$single_secs" || echo "$e2e_secs")" \
 				"$(g "bl.$m.$run.created")" "$(g "bl.$m.$run.effects")" "$(g "bl.$m.$run.e2e_p50_ms")" \
-				"$(g "bl.$m.$run.e2e_p99_ms")" "$(g "bl.$m.$run.e2e_max_ms")"
+				"$(g "bl.$m.$run.e2e_p99_ms")" "$(g "bl.$m.$run.e2e_max_ms")" \
+				"$(g "bl.$m.$run.post_p50_ms")" "$(g "bl.$m.$run.post_p99_ms")"
 		done
 		printf '\n      "db_per_message": {'
 		sep=""

@@ -3,7 +3,11 @@
  * a steady rate, then the end-to-end latency of every accepted request:
  * from the customer's row (written in the request's transaction, just
  * before its 201) to the worker's effect (its welcome_emails row, written
- * in the worker's transaction).  Both times come from the database clock.
+ * in the worker's transaction), and from the moment the POST was sent to
+ * that effect (post_* keys: the HTTP parse, the app's queue and its
+ * transaction's first statements included).  The row times come from the
+ * database and the app, the send time from this program: one machine's
+ * wall clock (CLOCK_REALTIME) for all.
  *
  *   outbox-bench-e2e <port> [rate/s] [seconds] [latency file]
  *                                                   (defaults 1000, 30)
@@ -80,6 +84,8 @@ struct e2e {
 	long long ok, bad;
 	double *http_lat;        /* seconds, one per 201 */
 	size_t nhttp;
+	double *sent_wall;       /* per request index: wall time sent, 0 */
+	long long total;
 };
 
 static int
@@ -106,13 +112,10 @@ struct lat {
 	size_t n, cap;
 };
 
+/* Appends v (seconds): 0, or -1 out of memory. */
 static int
-lat_cb(void *ud, const struct db_col *cols, size_t ncols)
+lat_push(struct lat *l, double v)
 {
-	struct lat *l = ud;
-
-	if (ncols < 1 || cols[0].is_null)
-		return 0;
 	if (l->n == l->cap) {
 		size_t nc = l->cap ? l->cap * 2 : 4096;
 		double *nv = realloc(l->v, nc * sizeof(*nv));
@@ -122,8 +125,16 @@ lat_cb(void *ud, const struct db_col *cols, size_t ncols)
 		l->v = nv;
 		l->cap = nc;
 	}
-	l->v[l->n++] = strtod(cols[0].s, NULL) / 1e6;
+	l->v[l->n++] = v;
 	return 0;
+}
+
+static int
+lat_cb(void *ud, const struct db_col *cols, size_t ncols)
+{
+	if (ncols < 1 || cols[0].is_null)
+		return 0;
+	return lat_push(ud, strtod(cols[0].s, NULL) / 1e6);
 }
 
 /* Writes the sorted latencies v (seconds) to path in ms: 0 or -1
@@ -150,6 +161,31 @@ lat_write(const char *path, const double *v, size_t n, int rate, int secs)
 	if (rc == -1)
 		log_warn("latency file %s: write", path);
 	return rc;
+}
+
+/* The POST-to-effect latencies: rows of (email, the effect's time in
+ * microseconds since the epoch); the request's index is in the email's
+ * local part (e2e_prepare). */
+struct post_lat {
+	const struct e2e *e;
+	struct lat l;
+};
+
+static int
+post_lat_cb(void *ud, const struct db_col *cols, size_t ncols)
+{
+	struct post_lat *p = ud;
+	const char *dash;
+	long long n;
+
+	if (ncols < 2 || cols[0].is_null || cols[1].is_null ||
+	    (dash = strchr(cols[0].s, '-')) == NULL)
+		return 0;
+	n = strtoll(dash + 1, NULL, 10);
+	if (n < 0 || n >= p->e->total || p->e->sent_wall[n] <= 0)
+		return 0;
+	return lat_push(&p->l, strtod(cols[1].s, NULL) / 1e6 -
+	    p->e->sent_wall[n]);
 }
 
 static int
@@ -218,6 +254,9 @@ e2e_done(void *ud, const struct loadgen_req *r, CURLcode res, long st)
 	if (st == 201) {
 		e->ok++;
 		e->http_lat[e->nhttp++] = clock_s() - r->sent;
+		if (r->n >= 0 && r->n < e->total)
+			e->sent_wall[r->n] = clock_wall_s() -
+			    (clock_s() - r->sent);
 	} else {
 		e->bad++;
 	}
@@ -234,6 +273,7 @@ main(int argc, char **argv)
 	struct e2e e;
 	struct db_val args[2];
 	struct lat l = { 0 };
+	struct post_lat pl = { 0 };
 	char url[128], err[256];
 	long long st0[E2E_NSTATUS], st1[E2E_NSTATUS];
 	size_t k;
@@ -250,8 +290,10 @@ main(int argc, char **argv)
 	    &cfg, err, sizeof(err)) == -1)
 		fatalx("config: %s", err);
 	memset(&e, 0, sizeof(e));
-	e.http_lat = calloc((size_t)rate * (size_t)secs, sizeof(*e.http_lat));
-	if (e.http_lat == NULL)
+	e.total = (long long)rate * secs;
+	e.http_lat = calloc((size_t)e.total, sizeof(*e.http_lat));
+	e.sent_wall = calloc((size_t)e.total, sizeof(*e.sent_wall));
+	if (e.http_lat == NULL || e.sent_wall == NULL)
 		fatalx("out of memory");
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/customers", port);
 	snprintf(e.domain, sizeof(e.domain), "e2e-%d-%ld.example",
@@ -302,10 +344,17 @@ main(int argc, char **argv)
 	    "c.id = w.customer_id WHERE w.customer_id > ? AND c.email LIKE ?",
 	    args, 2, lat_cb, &l, NULL) != DB_OK)
 		fatalx("latencies: %s", db_error(c));
+	pl.e = &e;
+	if (db_query(c, "SELECT c.email, TIMESTAMPDIFF(MICROSECOND, "
+	    "'1970-01-01', w.created_at) FROM welcome_emails w JOIN customers "
+	    "c ON c.id = w.customer_id WHERE w.customer_id > ? AND c.email "
+	    "LIKE ?", args, 2, post_lat_cb, &pl, NULL) != DB_OK)
+		fatalx("POST latencies: %s", db_error(c));
 	db_free(c);
 	db_global_end();
 	qsort(l.v, l.n, sizeof(*l.v), cmp_double);
 	qsort(e.http_lat, e.nhttp, sizeof(*e.http_lat), cmp_double);
+	qsort(pl.l.v, pl.l.n, sizeof(*pl.l.v), cmp_double);
 	if (argc > 4)
 		(void)lat_write(argv[4], l.v, l.n, rate, secs);
 	printf("{\"rate\": %d, \"seconds\": %d, \"sent\": %lld, \"created\": "
@@ -316,6 +365,9 @@ main(int argc, char **argv)
 	    (clock_s() - lg.t0), pct(e.http_lat, e.nhttp, 0.5) * 1e3,
 	    pct(e.http_lat, e.nhttp, 0.99) * 1e3, l.n, pct(l.v, l.n, 0.5) * 1e3,
 	    pct(l.v, l.n, 0.99) * 1e3, l.n ? l.v[l.n - 1] * 1e3 : 0.0);
+	printf(", \"post_effects\": %zu, \"post_p50_ms\": %.2f, "
+	    "\"post_p99_ms\": %.2f", pl.l.n, pct(pl.l.v, pl.l.n, 0.5) * 1e3,
+	    pct(pl.l.v, pl.l.n, 0.99) * 1e3);
 	for (k = 0; k < E2E_NSTATUS; k++) {
 		char name[64];
 		size_t j;
@@ -328,6 +380,8 @@ main(int argc, char **argv)
 	}
 	printf("}\n");
 	free(l.v);
+	free(pl.l.v);
 	free(e.http_lat);
+	free(e.sent_wall);
 	return e.ok == 0 || (long long)l.n < e.ok ? 1 : 0;
 }
