@@ -39,6 +39,12 @@ h_wait(int timeout_ms, int (*cond)(void *), void *ud)
 	}
 }
 
+int
+h_clock_passed(void *ud)
+{
+	return clock_ms() >= *(const long long *)ud;
+}
+
 const char *
 h_env(const char *name, const char *def)
 {

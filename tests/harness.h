@@ -30,6 +30,9 @@
 /* Polls cond(ud) every 10 ms until it returns non-zero (returns 1) or
  * timeout_ms passes (returns 0). */
 int h_wait(int timeout_ms, int (*cond)(void *), void *ud);
+/* h_wait's condition for a stretch of time that is part of a scenario (an
+ * idle connection, a frozen broker): clock_ms() reached *(long long *)ud. */
+int h_clock_passed(void *ud);
 
 /* ---- servers ---- */
 

@@ -445,21 +445,12 @@ fence_clear(void)
 		kill(broker_pid, SIGCONT);
 }
 
-struct fence_end {
-	long long at; /* the broker goes on once the clock passed this */
-};
-
-static int
-past(void *ud)
-{
-	return clock_ms() >= ((struct fence_end *)ud)->at;
-}
-
+/* ud: the clock_ms() at which the broker goes on. */
 static void *
 broker_wakes(void *ud)
 {
 	/* The publisher is stuck in a write meanwhile. */
-	(void)h_wait(60000, past, ud);
+	(void)h_wait(60000, h_clock_passed, ud);
 	kill(broker_pid, SIGCONT);
 	return NULL;
 }
@@ -509,7 +500,7 @@ START_TEST(publishing_stops_at_the_fence)
 	size_t nmsg = (size_t)(bytes > (96LL << 20) ? bytes : 96LL << 20) / LEN;
 	struct mq_msg *msgs = calloc(nmsg, sizeof(*msgs));
 	char *body = malloc(LEN);
-	struct fence_end end;
+	long long wake;
 	pthread_t t;
 	long long depth = -1;
 	mq_conn *c = h_mq_open();
@@ -542,9 +533,9 @@ START_TEST(publishing_stops_at_the_fence)
 
 	/* Passed while the broker reads nothing. */
 	mq_set_fence(c, clock_lease_ms() + FENCE_MS);
-	end.at = clock_ms() + FENCE_MS + 1000;
+	wake = clock_ms() + FENCE_MS + 1000;
 	ck_assert_int_eq(kill(broker_pid, SIGSTOP), 0);
-	ck_assert_int_eq(pthread_create(&t, NULL, broker_wakes, &end), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, broker_wakes, &wake), 0);
 	rc = mq_publish_start(c, "", FENCE_QUEUE, msgs, nmsg);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	ck_assert_msg(rc == -1, "the whole batch was sent past the fence");

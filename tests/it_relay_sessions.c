@@ -89,12 +89,6 @@ session_pings(db_conn *c)
 }
 
 static int
-clock_passed(void *ud)
-{
-	return clock_ms() >= *(long long *)ud;
-}
-
-static int
 session_gone(void *ud)
 {
 	struct db_val a = DB_INT((long long)*(unsigned long *)ud);
@@ -120,7 +114,7 @@ START_TEST(transaction_after_an_idle_second_needs_no_ping)
 	ck_assert_ptr_nonnull(c);
 	before = session_pings(c);
 	until = clock_ms() + 1500;
-	ck_assert(h_wait(10000, clock_passed, &until));
+	ck_assert(h_wait(10000, h_clock_passed, &until));
 	ck_assert_int_eq(db_begin(c), DB_OK);
 	ck_assert_int_eq(db_rollback(c), DB_OK);
 	/* The look itself (a query of its own) after no idle time. */
