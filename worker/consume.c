@@ -157,11 +157,31 @@ has_unsettled_bad(const struct inbatch *b)
 	return 0;
 }
 
+/* The original's line, once per effect committed, then the trace
+ * context when the message has one.  The payload's text is made for the
+ * line only. */
+static void
+log_handling(struct item *it)
+{
+	const char *tp = it->d.traceparent;
+
+	if (!log_on(LOG_LVL_INFO))
+		return;
+	if (msg_event_payload(&it->ev) == NULL)
+		log_info("Handling [%s] - Payload: (out of memory)",
+		    it->ev.event_name);
+	else if (trace_valid(tp, strlen(tp)) == 0)
+		log_info("Handling [%s] - Payload: '%s' traceparent=%s",
+		    it->ev.event_name, it->ev.payload, tp);
+	else
+		log_info("Handling [%s] - Payload: '%s'",
+		    it->ev.event_name, it->ev.payload);
+}
+
 static void
 log_results(struct worker *w, struct inbatch *b)
 {
 	struct item *it;
-	const char *tp;
 	size_t i;
 
 	for (i = 0; i < b->n; i++) {
@@ -179,22 +199,7 @@ log_results(struct worker *w, struct inbatch *b)
 			worker_metrics_duplicate();
 			continue;
 		}
-		/* The original's line, once per effect committed, then the
-		 * trace context when the message has one. */
-		tp = it->d.traceparent;
-		/* The payload's text is made for the line only. */
-		if (!log_on(LOG_LVL_INFO)) {
-			/* nothing to print */
-		} else if (msg_event_payload(&it->ev) == NULL) {
-			log_info("Handling [%s] - Payload: (out of memory)",
-			    it->ev.event_name);
-		} else if (trace_valid(tp, strlen(tp)) == 0) {
-			log_info("Handling [%s] - Payload: '%s' traceparent=%s",
-			    it->ev.event_name, it->ev.payload, tp);
-		} else {
-			log_info("Handling [%s] - Payload: '%s'",
-			    it->ev.event_name, it->ev.payload);
-		}
+		log_handling(it);
 		w->n_handled++;
 		worker_metrics_handled(it->ev.has_created ?
 		    (double)it->ev.created.tv_sec +
