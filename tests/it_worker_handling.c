@@ -139,6 +139,42 @@ START_TEST(lone_message_does_not_wait_for_a_batch)
 }
 END_TEST
 
+/* One batch's transaction waits on a row lock (a session of the test
+ * holds the welcome mail of its message): the next batch commits
+ * meanwhile, on the worker's second connection (WORKER_DB_POOL), and is
+ * acked only after the one before it, in delivery order. */
+START_TEST(batch_waiting_on_a_lock_does_not_hold_the_next)
+{
+	static const char *const env[] = { "WORKER_BATCH_WAIT_MS=500",
+		NULL };
+	struct h_daemon w = { 0 };
+	long long ready, unacked;
+	db_conn *lock;
+
+	h_msgs_make(&M, 11, "pool", -1);
+	lock = h_lock_customer(M.cid[0]);
+	H_START(&w, H_WORKER, NULL, env);
+	h_msgs_publish(&M, 0, 1);
+	ck_assert_msg(h_wait_count(h_lock_wait_sql, 1, 30000),
+	    "the worker never reached the locked row");
+	h_msgs_publish(&M, 1, 10);
+	ck_assert_msg(h_wait_count("SELECT COUNT(*) FROM processed_messages",
+	    10, 10000), "the next batch waited for the locked one");
+	/* Committed, but a multiple-ack would cover the first delivery. */
+	ck_assert_int_eq(h_mq_counts(MQ_QUEUE, &ready, &unacked), 0);
+	ck_assert_int_eq(ready, 0);
+	ck_assert_int_eq(unacked, 11);
+	ck_assert_int_eq(db_rollback(lock), DB_OK);
+	db_free(lock);
+	ck_assert(h_wait_count("SELECT COUNT(*) FROM processed_messages", 11,
+	    30000));
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_msgs_assert_exactly_once(&M);
+	ck_assert_int_eq(h_log_count(&w, "Handling ["), 11);
+	h_stop_clean(&w);
+}
+END_TEST
+
 /* A batch committed but not acked (the worker died in between) comes
  * back: it must be a duplicate, with no second effect. */
 START_TEST(redelivery_after_commit_is_a_duplicate)
@@ -334,7 +370,8 @@ it_worker_handling_suite(void)
 	    same_message_five_times_across_batches,
 	    redelivery_after_commit_is_a_duplicate,
 	    upper_case_twin_is_a_duplicate,
-	    lone_message_does_not_wait_for_a_batch, NULL };
+	    lone_message_does_not_wait_for_a_batch,
+	    batch_waiting_on_a_lock_does_not_hold_the_next, NULL };
 	const TTest *const dlq[] = { undecodable_messages_are_dead_lettered,
 	    refused_by_the_database_is_dead_lettered, NULL };
 	Suite *s = suite_create("worker");

@@ -542,6 +542,7 @@ START_TEST(config_defaults)
 	ck_assert_int_eq(c.prefetch, 500);
 	ck_assert_int_eq(c.batch_max, 200);
 	ck_assert_int_eq(c.batch_wait_ms, 1);
+	ck_assert_int_eq(c.db_pool, 2);
 	ck_assert_int_le(c.retry_base_ms, c.retry_max_ms);
 	ck_assert_int_eq(c.log_level, LOG_LVL_INFO);
 	ck_assert_int_eq(c.metrics_port, 9466);
@@ -564,6 +565,8 @@ static const struct bad_cfg bad_cfgs[] = {
 	{ "WORKER_BATCH_MAX", "0" },
 	{ "WORKER_BATCH_MAX", "501" }, /* above the default prefetch */
 	{ "WORKER_BATCH_WAIT_MS", "-1" },
+	{ "WORKER_DB_POOL", "0" },
+	{ "WORKER_DB_POOL", "9" }, /* above WORKER_DB_POOL_MAX */
 	{ "WORKER_RETRY_MAX_MS", "50" }, /* below the default base */
 	{ "WORKER_DLQ_TIMEOUT_MS", "5s" },
 	{ "LOG_LEVEL", "verbose" },

@@ -1,12 +1,13 @@
 /*
  * committer.h - the database side of the worker, on a thread of its own.
  *
- * The consumer hands over one batch at a time; the thread runs its
- * transaction (inbox.c) and, while the database is down, retries it with
- * capped exponential backoff and jitter until it commits or the consumer
- * cancels.  Meanwhile the consumer collects and decodes the next batch:
- * the database round trips of batch k overlap the broker reads of batch
- * k+1.  The thread owns the batch from committer_submit until
+ * The consumer hands each committer one batch at a time (it runs
+ * WORKER_DB_POOL of them, each on its own connection); the thread runs
+ * its transaction (inbox.c) and, while the database is down, retries it
+ * with capped exponential backoff and jitter until it commits or the
+ * consumer cancels.  Meanwhile the consumer collects and decodes the
+ * next batch: the database round trips of batch k overlap the broker
+ * reads of batch k+1, and another committer's transaction.  The thread owns the batch from committer_submit until
  * committer_wait reports on it; the consumer acks it afterwards.
  *
  * A message whose data the database refuses (too long, a trigger...) is

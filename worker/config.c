@@ -24,6 +24,11 @@ const struct cfg_opt worker_opts[] = {
 	 * (5 ms gave a 6.5 ms end-to-end median at 1,000/s, 1 ms 3.8 ms). */
 	CFG_ROW_INT("WORKER_BATCH_WAIT_MS", T, batch_wait_ms, "1", 0, 10000,
 	    "ms a batch waits for more messages after its first"),
+	/* 2: while one batch's COMMIT waits for its fsync, the next one's
+	 * statements run (and both commits can share one fsync). */
+	CFG_ROW_INT("WORKER_DB_POOL", T, db_pool, "2", 1, WORKER_DB_POOL_MAX,
+	    "database connections, each with one batch's transaction in "
+	    "flight (acks stay in delivery order)"),
 	CFG_ROW_INT("WORKER_RETRY_BASE_MS", T, retry_base_ms, "100", 1,
 	    60000, "first delay before a database or broker retry"),
 	CFG_ROW_INT("WORKER_RETRY_MAX_MS", T, retry_max_ms, "5000", 1,

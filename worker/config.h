@@ -10,12 +10,16 @@
 #include "db.h"
 #include "mq.h"
 
+/* The most WORKER_DB_POOL may be. */
+#define WORKER_DB_POOL_MAX 8
+
 struct worker_config {
 	struct db_params db;
 	struct mq_params mq;
 	int prefetch;        /* unacknowledged deliveries the broker sends */
 	int batch_max;       /* deliveries per transaction */
 	int batch_wait_ms;   /* wait for more after the first of a batch */
+	int db_pool;         /* database connections: batches in flight */
 	int retry_base_ms;   /* first reconnect / retry delay */
 	int retry_max_ms;    /* largest delay */
 	int dlq_timeout_ms;  /* wait for the broker's confirm of a DLQ copy */

@@ -3,37 +3,40 @@
  *
  * The main thread owns the broker: the consumer connection (manual acks,
  * prefetch WORKER_PREFETCH) and the dead-letter publisher (dlq.c).  The
- * database transactions run on the committer thread (committer.c).  Two
- * batches alternate: while the committer runs the transaction of one,
- * the loop collects and decodes the next.  Each turn:
+ * database transactions run on WORKER_DB_POOL committer threads
+ * (committer.c), one batch each: while they run theirs, the loop
+ * collects and decodes the next batch.  Each turn:
  *
  *   collect  wait for a delivery; after the first, take more until the
  *            batch has WORKER_BATCH_MAX or WORKER_BATCH_WAIT_MS passed
  *            (what has already arrived is still taken, up to the max);
- *            the wait applies only while the committer holds the
- *            previous batch: an idle committer gets the batch as soon
- *            as nothing more has arrived (a lone message is not held);
- *            meanwhile, as soon as the committer is done with the
- *            previous batch, complete it (below): its ack gives the
- *            broker room (prefetch) to send more;
+ *            the wait applies only while a batch is in flight: with
+ *            none, the batch goes as soon as nothing more has arrived
+ *            (a lone message is not held); meanwhile complete (below)
+ *            the batches in flight whose committers are done, in
+ *            order: an ack gives the broker room (prefetch) to send
+ *            more;
  *   prepare  decode everything before any transaction (inbatch.c) and
  *            dead-letter what cannot be handled (those are acked alone);
- *   finish   if the previous batch is still at the committer, wait for
- *            it (sending heartbeats while the database is down) and
+ *   finish   if WORKER_DB_POOL batches are in flight, wait for the
+ *            oldest (sending heartbeats while the database is down) and
  *            complete it;
- *   submit   hand the new batch to the committer.
+ *   submit   hand the new batch to a free committer.
  *
  * Completing a batch: dead-letter what the database refused, log
  * "Handling [<event>] - Payload: '<payload>'" per new message (followed
  * by " traceparent=<value>" when the message carries a valid one) and
  * "Duplicate message ..." per repeat, then ONE multiple-ack.
  *
- * Acks go out in delivery order: a batch is acked only after the one
+ * Acks go out in delivery order: a batch is acked only after every one
  * before it, so a multiple-ack never covers a delivery still in a
- * transaction.  The broker lost at any point: both batches are dropped
- * (the broker requeues what was not acked; a batch committed but not
- * acked comes back and is seen as duplicates), then reconnect with
- * backoff, redeclare, resume.
+ * transaction; a batch that commits before the one ahead of it waits.
+ * Two batches in flight may hold the same id (the relay published it
+ * twice): the second transaction waits for the first one's row lock and
+ * then finds the id processed.  The broker lost at any point: every
+ * batch is dropped (the broker requeues what was not acked; a batch
+ * committed but not acked comes back and is seen as duplicates), then
+ * reconnect with backoff, redeclare, resume.
  */
 #include "consume.h"
 
@@ -67,16 +70,25 @@
 #define REAP_POLL_MS 1
 #define REAP_POLL_MAX_MS 50
 
+/* A batch handed to a committer, until it is acked or dropped. */
+struct flight {
+	struct inbatch *b;
+	struct committer *c; /* NULL once its verdict is in */
+	enum commit_rc rc;   /* the verdict, once c is NULL */
+	long long since;     /* when it was handed over (ms) */
+};
+
 struct worker {
 	const struct worker_config *cfg;
 	volatile sig_atomic_t *stop;
 	mq_conn *mq;
 	struct dlq *dlq;
-	struct committer *committer; /* the database thread */
-	struct inbatch bat[2];
+	size_t pool;         /* WORKER_DB_POOL: committers */
+	struct committer *committer[WORKER_DB_POOL_MAX]; /* database threads */
+	struct inbatch bat[WORKER_DB_POOL_MAX + 1];
 	struct inbatch *next;  /* being collected */
-	struct inbatch *cur;   /* with the committer (until completed), or NULL */
-	long long cur_since; /* when cur was handed over (ms) */
+	struct flight fl[WORKER_DB_POOL_MAX]; /* in delivery order, from fl_head */
+	size_t fl_head, fl_n;
 	struct backoff mq_bo;
 	int mq_down;         /* a broker outage is being reported */
 	unsigned long long n_handled, n_dup, n_dead;
@@ -119,23 +131,53 @@ broker_up(struct worker *w)
 	return -1;
 }
 
-/* Drops the connection and both batches (after the committer let go of
- * w->cur, which is set only while the committer holds it): what was not
- * acked goes back to the queue. */
+static struct flight *
+fl_at(struct worker *w, size_t i)
+{
+	return &w->fl[(w->fl_head + i) % w->pool];
+}
+
+/* Asks every committer that holds a batch to stop retrying it. */
+static void
+cancel_flights(struct worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->fl_n; i++) {
+		if (fl_at(w, i)->c != NULL)
+			committer_cancel(fl_at(w, i)->c);
+	}
+}
+
+/* Lets go of every batch in flight, each once its committer has (the
+ * committers cancelled first, so that none goes on retrying): none is
+ * acked, the broker delivers them again. */
+static void
+drop_flights(struct worker *w)
+{
+	struct flight *f;
+	size_t i;
+
+	cancel_flights(w);
+	for (i = 0; i < w->fl_n; i++) {
+		f = fl_at(w, i);
+		while (f->c != NULL && !committer_wait(f->c, 1000, &f->rc))
+			;
+		f->c = NULL;
+		inbatch_clear(f->b);
+	}
+	w->fl_head = 0;
+	w->fl_n = 0;
+}
+
+/* Drops the connection and every batch (in flight or being collected):
+ * what was not acked goes back to the queue. */
 static void
 broker_lost(struct worker *w)
 {
-	enum commit_rc rc;
-
 	log_warnx("broker connection lost: %s; the messages not acked return "
 	    "to the queue; reconnecting", mq_error(w->mq));
-	if (w->cur != NULL) {
-		committer_cancel(w->committer);
-		while (!committer_wait(w->committer, 1000, &rc))
-			;
-		inbatch_clear(w->cur);
-		w->cur = NULL;
-	}
+	drop_flights(w);
 	inbatch_clear(w->next);
 	w->mq_down = 1;
 	health_set(SERVER_MQ, 0);
@@ -207,85 +249,91 @@ log_results(struct worker *w, struct inbatch *b)
 	}
 }
 
-/* The committer is done with w->cur: dead-letters what the database
- * refused, logs, acks.  The batch is let go whatever happens: a batch
- * rolled back (OUT_STOPPED) or whose connection is gone stays unacked,
- * for the broker to deliver again. */
+/* The committer is done with the oldest batch in flight: dead-letters
+ * what the database refused, logs, acks.  The batch is let go whatever
+ * happens: a batch rolled back (OUT_STOPPED) or whose connection is gone
+ * stays unacked, for the broker to deliver again. */
 static enum outcome
-complete(struct worker *w, enum commit_rc rc)
+complete(struct worker *w)
 {
+	struct flight *f = fl_at(w, 0);
+	struct inbatch *b = f->b;
 	enum outcome o = OUT_OK;
 	uint64_t tag;
 
-	if (rc == COMMIT_CANCELLED) {
+	if (f->rc == COMMIT_CANCELLED) {
 		log_info("stopping: batch of %zu messages left "
-		    "unacknowledged (its transaction rolled back)", w->cur->n);
+		    "unacknowledged (its transaction rolled back)", b->n);
 		o = OUT_STOPPED;
 		goto out;
 	}
-	if (has_unsettled_bad(w->cur) &&
-	    dlq_settle(w->dlq, w->mq, w->cur) == -1) {
+	if (has_unsettled_bad(b) && dlq_settle(w->dlq, w->mq, b) == -1) {
 		o = OUT_BROKER_LOST;
 		goto out;
 	}
-	log_results(w, w->cur);
-	worker_metrics_batch(w->cur->n);
-	tag = inbatch_ack_tag(w->cur);
+	log_results(w, b);
+	worker_metrics_batch(b->n);
+	tag = inbatch_ack_tag(b);
 	if (tag != 0 && mq_ack(w->mq, tag, 1) == -1)
 		o = OUT_BROKER_LOST;
 out:
-	inbatch_clear(w->cur);
-	w->cur = NULL;
+	inbatch_clear(b);
+	w->fl_head = (w->fl_head + 1) % w->pool;
+	w->fl_n--;
 	return o;
 }
 
-/* Completes w->cur if the committer is done with it, without waiting:
- * its ack gives the broker room to send more while the next batch
- * fills. */
+/* Takes the verdicts that are in, without waiting, and completes the
+ * batches in delivery order as far as they go: an ack gives the broker
+ * room (prefetch) to send more while the next batch fills. */
 static enum outcome
 reap(struct worker *w)
 {
-	enum commit_rc rc;
+	struct flight *f;
+	enum outcome o;
+	size_t i;
 
-	if (w->cur == NULL || !committer_wait(w->committer, 0, &rc))
-		return OUT_OK;
-	return complete(w, rc);
+	for (i = 0; i < w->fl_n; i++) {
+		f = fl_at(w, i);
+		if (f->c != NULL && committer_wait(f->c, 0, &f->rc))
+			f->c = NULL;
+	}
+	while (w->fl_n > 0 && fl_at(w, 0)->c == NULL) {
+		if ((o = complete(w)) != OUT_OK)
+			return o;
+	}
+	return OUT_OK;
 }
 
-/* Waits for the committer's verdict on w->cur, keeping the consumer
- * connection alive meanwhile, then completes it. */
+/* Waits for the verdict on the oldest batch in flight, keeping the
+ * consumer connection alive meanwhile, then completes it. */
 static enum outcome
 finish(struct worker *w)
 {
-	enum commit_rc rc;
-	int lost = 0, stopping = 0;
+	struct flight *f = fl_at(w, 0);
+	int stopping = 0;
 
-	while (!committer_wait(w->committer, HOLD_HEARTBEAT_MS, &rc)) {
+	while (f->c != NULL &&
+	    !committer_wait(f->c, HOLD_HEARTBEAT_MS, &f->rc)) {
 		/* A transaction in progress still commits; only the waits
 		 * between retries end. */
 		if (*w->stop && !stopping) {
 			stopping = 1;
-			committer_cancel(w->committer);
+			cancel_flights(w);
 		}
-		if (!lost && mq_heartbeat(w->mq) == -1) {
-			lost = 1;
-			committer_cancel(w->committer);
-		}
+		/* Committed or not, the deliveries are gone with the
+		 * connection: broker_lost lets go of every batch. */
+		if (mq_heartbeat(w->mq) == -1)
+			return OUT_BROKER_LOST;
 	}
-	if (lost) {
-		/* Committed or not, its deliveries are gone with the
-		 * connection. */
-		inbatch_clear(w->cur);
-		w->cur = NULL;
-		return OUT_BROKER_LOST;
-	}
-	return complete(w, rc);
+	f->c = NULL;
+	return complete(w);
 }
 
 static int
 reap_poll_ms(const struct worker *w)
 {
-	long long ms = (clock_ms() - w->cur_since) / 10;
+	long long ms = (clock_ms() - w->fl[w->fl_head].since) / 10;
 
 	if (ms < REAP_POLL_MS)
 		return REAP_POLL_MS;
@@ -294,10 +342,11 @@ reap_poll_ms(const struct worker *w)
 
 /* Fills w->next: waits for a first delivery, then takes more until the
  * batch is full or WORKER_BATCH_WAIT_MS passed (what has arrived by then
- * is still taken, up to the max), or, with the committer idle, until
- * nothing more has arrived.  Meanwhile completes w->cur as soon as
- * the committer is done with it.  Returns with w->next empty when nothing
- * came (or a stop was requested) and no batch is at the committer. */
+ * is still taken, up to the max), or, with no batch in flight, until
+ * nothing more has arrived.  Meanwhile completes the batches in flight
+ * as soon as their committers are done with them.  Returns with w->next
+ * empty when nothing came (or a stop was requested) and no batch is in
+ * flight. */
 static enum outcome
 collect(struct worker *w)
 {
@@ -314,16 +363,16 @@ collect(struct worker *w)
 			return OUT_OK;
 		if (b->n == 0) {
 			wait = IDLE_WAIT_MS;
-		} else if (w->cur == NULL) {
-			/* The committer is idle: take only what has
+		} else if (w->fl_n == 0) {
+			/* The committers are idle: take only what has
 			 * already arrived. */
 			wait = 0;
 		} else {
 			left = deadline - clock_ms();
 			wait = left > 0 ? (int)left : 0;
 		}
-		/* Look at the committer often while it holds a batch. */
-		if (w->cur != NULL && wait > reap_poll_ms(w))
+		/* Look at the committers often while they hold batches. */
+		if (w->fl_n > 0 && wait > reap_poll_ms(w))
 			wait = reap_poll_ms(w);
 		r = mq_next(w->mq, &d, wait);
 		if (r < 0)
@@ -337,10 +386,42 @@ collect(struct worker *w)
 			inbatch_decode_item(&b->items[b->n - 1]);
 			continue;
 		}
-		if (b->n > 0 && (w->cur == NULL || clock_ms() >= deadline))
+		if (b->n > 0 && (w->fl_n == 0 || clock_ms() >= deadline))
 			return OUT_OK;
-		if (b->n == 0 && w->cur == NULL)
+		if (b->n == 0 && w->fl_n == 0)
 			return OUT_OK;
+	}
+}
+
+/* Hands w->next to a free committer (one is: fewer batches are in
+ * flight than there are committers) and takes a free batch to collect
+ * the next. */
+static void
+submit(struct worker *w)
+{
+	struct flight *f = fl_at(w, w->fl_n);
+	size_t i, k;
+
+	f->c = NULL;
+	for (k = 0; k < w->pool && f->c == NULL; k++) {
+		f->c = w->committer[k];
+		for (i = 0; i < w->fl_n; i++) {
+			if (fl_at(w, i)->c == f->c)
+				f->c = NULL;
+		}
+	}
+	f->b = w->next;
+	f->since = clock_ms();
+	w->fl_n++;
+	committer_submit(f->c, f->b);
+	for (k = 0; k <= w->pool; k++) {
+		w->next = &w->bat[k];
+		for (i = 0; i < w->fl_n; i++) {
+			if (fl_at(w, i)->b == w->next)
+				w->next = NULL;
+		}
+		if (w->next != NULL)
+			break;
 	}
 }
 
@@ -349,12 +430,11 @@ static enum outcome
 turn(struct worker *w)
 {
 	enum outcome o;
-	struct inbatch *t;
 
 	if ((o = collect(w)) != OUT_OK)
 		return o;
 	if (w->next->n == 0) {
-		if (w->cur == NULL)
+		if (w->fl_n == 0)
 			dlq_service(w->dlq);
 		return OUT_OK;
 	}
@@ -362,16 +442,13 @@ turn(struct worker *w)
 	    (int64_t)(clock_wall_s() * 1000.0)) > 0 &&
 	    dlq_settle(w->dlq, w->mq, w->next) == -1)
 		return OUT_BROKER_LOST;
-	/* One batch at the committer at a time, acked in order. */
-	if (w->cur != NULL && (o = finish(w)) != OUT_OK)
+	/* At most WORKER_DB_POOL batches between the acks and the one
+	 * collected: a committer is free. */
+	if (w->fl_n == w->pool && (o = finish(w)) != OUT_OK)
 		return o;
 	if (*w->stop)
 		return OUT_OK;
-	committer_submit(w->committer, w->next);
-	t = w->next;
-	w->cur = t;
-	w->cur_since = clock_ms();
-	w->next = t == &w->bat[0] ? &w->bat[1] : &w->bat[0];
+	submit(w);
 	return OUT_OK;
 }
 
@@ -380,10 +457,13 @@ turn(struct worker *w)
 static void
 worker_free(struct worker *w)
 {
-	/* The committer lets go of its batch before the batches go. */
-	committer_free(w->committer);
-	inbatch_free(&w->bat[0]);
-	inbatch_free(&w->bat[1]);
+	size_t k;
+
+	/* The committers let go of their batches before the batches go. */
+	for (k = 0; k < WORKER_DB_POOL_MAX; k++)
+		committer_free(w->committer[k]);
+	for (k = 0; k <= WORKER_DB_POOL_MAX; k++)
+		inbatch_free(&w->bat[k]);
 	/* Closing the channel returns unacked deliveries to the queue. */
 	mq_free(w->mq);
 	dlq_free(w->dlq);
@@ -394,16 +474,21 @@ consume_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 {
 	struct worker w;
 	enum outcome o = OUT_OK;
+	size_t k;
+	int ok;
 
 	memset(&w, 0, sizeof(w));
 	w.cfg = cfg;
 	w.stop = stop;
+	w.pool = (size_t)cfg->db_pool;
 	w.mq = mq_new(&cfg->mq);
 	w.dlq = dlq_new(&cfg->mq, cfg->dlq_timeout_ms);
-	if (w.mq == NULL || w.dlq == NULL ||
-	    inbatch_init(&w.bat[0], (size_t)cfg->batch_max) == -1 ||
-	    inbatch_init(&w.bat[1], (size_t)cfg->batch_max) == -1 ||
-	    (w.committer = committer_new(cfg)) == NULL) {
+	ok = w.mq != NULL && w.dlq != NULL;
+	for (k = 0; ok && k <= w.pool; k++)
+		ok = inbatch_init(&w.bat[k], (size_t)cfg->batch_max) == 0;
+	for (k = 0; ok && k < w.pool; k++)
+		ok = (w.committer[k] = committer_new(cfg)) != NULL;
+	if (!ok) {
 		log_warnx("cannot start");
 		worker_free(&w);
 		return -1;
@@ -425,13 +510,21 @@ consume_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 		if (o == OUT_STOPPED)
 			break;
 	}
-	/* Finish the batch in flight: commit and ack it, or roll it back
-	 * and leave it unacked.  A batch collected but not submitted stays
-	 * unacked: the broker requeues it when the channel closes. */
-	if (w.cur != NULL) {
+	/* Finish the batches in flight, in order: commit and ack each, or
+	 * roll it back and leave it unacked; after one left unacked, the
+	 * rest stay unacked too (a multiple-ack would cover it: committed,
+	 * they come back as duplicates).  A batch collected but not
+	 * submitted stays unacked: the broker requeues it when the channel
+	 * closes. */
+	o = o == OUT_STOPPED ? o : OUT_OK;
+	while (w.fl_n > 0 && o == OUT_OK)
 		o = finish(&w);
-		if (o == OUT_BROKER_LOST)
-			broker_lost(&w);
+	if (o == OUT_BROKER_LOST)
+		broker_lost(&w);
+	else if (w.fl_n > 0) {
+		log_info("stopping: %zu more batches left unacknowledged "
+		    "(after one rolled back)", w.fl_n);
+		drop_flights(&w);
 	}
 	log_info("shutting down: %llu messages handled, %llu duplicates, "
 	    "%llu dead-lettered", w.n_handled, w.n_dup, w.n_dead);
