@@ -11,7 +11,8 @@
 #            the private Prometheus of make dev MONITOR=1 and the tests),
 #            jq (the monitoring test, the bench's charts), procps (pgrep)
 #            and iproute2 (ss) for the test scripts, gnuplot-nox (the
-#            bench's charts), libxml2-utils (xmllint: the charts' test)
+#            bench's charts), libxml2-utils (xmllint: the charts' test),
+#            docker-compose (the cluster test checks the compose profile)
 #   all      all of the above (the default)
 #
 # When every package is installed it prints one line and exits 0 (no apt, no
@@ -37,7 +38,7 @@ readonly BUILD_PKGS=(build-essential pkg-config libmicrohttpd-dev
     libcurl4-openssl-dev libunistring-dev)
 readonly SERVER_PKGS=(mariadb-server mariadb-client rabbitmq-server)
 readonly TOOL_PKGS=(curl wrk clang libclang-rt-14-dev valgrind prometheus
-    jq procps iproute2 gnuplot-nox libxml2-utils)
+    jq procps iproute2 gnuplot-nox libxml2-utils docker-compose)
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
