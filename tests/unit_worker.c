@@ -539,8 +539,8 @@ START_TEST(config_defaults)
 
 	unit_env_clear(worker_opts, worker_nopts);
 	ck_assert_int_eq(worker_config_load(&c, err, sizeof(err)), 0);
-	ck_assert_int_eq(c.prefetch, 500);
-	ck_assert_int_eq(c.batch_max, 200);
+	ck_assert_int_eq(c.prefetch, 2000);
+	ck_assert_int_eq(c.batch_max, 500);
 	ck_assert_int_eq(c.batch_wait_ms, 1);
 	ck_assert_int_eq(c.db_pool, 2);
 	ck_assert_int_le(c.retry_base_ms, c.retry_max_ms);
@@ -563,7 +563,7 @@ static const struct bad_cfg bad_cfgs[] = {
 	{ "WORKER_PREFETCH", "65536" },
 	{ "WORKER_PREFETCH", "10 " },
 	{ "WORKER_BATCH_MAX", "0" },
-	{ "WORKER_BATCH_MAX", "501" }, /* above the default prefetch */
+	{ "WORKER_BATCH_MAX", "1001" },
 	{ "WORKER_BATCH_WAIT_MS", "-1" },
 	{ "WORKER_DB_POOL", "0" },
 	{ "WORKER_DB_POOL", "9" }, /* above WORKER_DB_POOL_MAX */
@@ -599,12 +599,31 @@ START_TEST(config_refused)
 }
 END_TEST
 
+/* A batch larger than the prefetch window could never fill. */
+START_TEST(config_batch_above_prefetch_refused)
+{
+	struct worker_config c;
+	char err[256] = "";
+
+	unit_env_clear(worker_opts, worker_nopts);
+	setenv("WORKER_PREFETCH", "100", 1);
+	setenv("WORKER_BATCH_MAX", "101", 1);
+	ck_assert_int_eq(worker_config_load(&c, err, sizeof(err)), -1);
+	ck_assert_str_eq(err, "WORKER_BATCH_MAX: 101 is larger than "
+	    "WORKER_PREFETCH (100)");
+	setenv("WORKER_BATCH_MAX", "100", 1);
+	ck_assert_int_eq(worker_config_load(&c, err, sizeof(err)), 0);
+	unit_env_clear(worker_opts, worker_nopts);
+}
+END_TEST
+
 Suite *
 unit_worker_suite(void)
 {
 	const TTest *const logic[] = { handler_lookup, batch_capacity,
 	    batch_classifies, batch_repeats, batch_ack_tags,
 	    batch_set_bad_releases, batch_too_old, rows_texts, rows_chunks, config_defaults,
+	    config_batch_above_prefetch_refused,
 	    NULL };
 	Suite *s = suite_create("worker");
 	TCase *tc = suites_case(s, "logic", 0, NULL, NULL, logic);

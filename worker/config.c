@@ -15,9 +15,14 @@
 const struct cfg_opt worker_opts[] = {
 	DB_CFG_ROWS(T, db),
 	MQ_CFG_ROWS(T, mq),
-	CFG_ROW_INT("WORKER_PREFETCH", T, prefetch, "500", 1, 65535,
+	/* 2000 and 500: a batch is acked only once committed, so the
+	 * window holds the batches in flight and the one being collected.
+	 * Draining 100,000 messages from the 3-node cluster's quorum queue,
+	 * three runs each: 500 and 200 gave 16,300 to 22,200 msg/s, 2000
+	 * and 500 21,900 to 26,700. */
+	CFG_ROW_INT("WORKER_PREFETCH", T, prefetch, "2000", 1, 65535,
 	    "deliveries the broker sends ahead of the acks (basic.qos)"),
-	CFG_ROW_INT("WORKER_BATCH_MAX", T, batch_max, "200", 1, 1000,
+	CFG_ROW_INT("WORKER_BATCH_MAX", T, batch_max, "500", 1, 1000,
 	    "most messages handled in one database transaction"),
 	/* 1 ms: under a backlog batches fill from the prefetched deliveries
 	 * at once; under a steady trickle a longer wait only adds latency
