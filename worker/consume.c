@@ -393,36 +393,41 @@ collect(struct worker *w)
 	}
 }
 
-/* Hands w->next to a free committer (one is: fewer batches are in
- * flight than there are committers) and takes a free batch to collect
- * the next. */
+/* 1 when a batch in flight is at committer c or is batch b (either
+ * may be NULL). */
+static int
+held(struct worker *w, const struct committer *c, const struct inbatch *b)
+{
+	struct flight *f;
+	size_t i;
+
+	for (i = 0; i < w->fl_n; i++) {
+		f = fl_at(w, i);
+		if ((c != NULL && f->c == c) || (b != NULL && f->b == b))
+			return 1;
+	}
+	return 0;
+}
+
+/* Hands w->next to a free committer and takes a free batch to collect
+ * the next: fewer batches are in flight than there are committers, and
+ * there is one batch more than committers, so both searches end. */
 static void
 submit(struct worker *w)
 {
 	struct flight *f = fl_at(w, w->fl_n);
-	size_t i, k;
+	size_t k;
 
-	f->c = NULL;
-	for (k = 0; k < w->pool && f->c == NULL; k++) {
-		f->c = w->committer[k];
-		for (i = 0; i < w->fl_n; i++) {
-			if (fl_at(w, i)->c == f->c)
-				f->c = NULL;
-		}
-	}
+	for (k = 0; held(w, w->committer[k], NULL); k++)
+		;
+	f->c = w->committer[k];
 	f->b = w->next;
 	f->since = clock_ms();
 	w->fl_n++;
 	committer_submit(f->c, f->b);
-	for (k = 0; k <= w->pool; k++) {
-		w->next = &w->bat[k];
-		for (i = 0; i < w->fl_n; i++) {
-			if (fl_at(w, i)->b == w->next)
-				w->next = NULL;
-		}
-		if (w->next != NULL)
-			break;
-	}
+	for (k = 0; held(w, NULL, &w->bat[k]); k++)
+		;
+	w->next = &w->bat[k];
 }
 
 /* One turn of the loop.  OUT_STOPPED ends the loop. */
