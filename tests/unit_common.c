@@ -18,6 +18,7 @@
 #include "log.h"
 #include "msg.h"
 #include "mq.h"
+#include "rows.h"
 #include "suites.h"
 #include "timefmt.h"
 #include "trace.h"
@@ -740,6 +741,52 @@ START_TEST(lease_clock_not_behind_monotonic)
 }
 END_TEST
 
+/* ---- multi-row statements ---- */
+
+static const struct rows_sql q_insert = {
+	"INSERT INTO t (a, b, c, d, e) VALUES ",
+	"(?, ?, ?, ?, UTC_TIMESTAMP(6))",
+	" ON DUPLICATE KEY UPDATE a = a",
+	4,
+};
+
+static const struct rows_sql q_in = {
+	"SELECT a FROM t WHERE a IN (", "?", ")", 1,
+};
+
+START_TEST(rows_texts)
+{
+	char sql[40000];
+
+	ck_assert_int_eq(rows_text(&q_in, 1, sql, sizeof(sql)), 0);
+	ck_assert_str_eq(sql, "SELECT a FROM t WHERE a IN (?)");
+	ck_assert_int_eq(rows_text(&q_in, 3, sql, sizeof(sql)), 0);
+	ck_assert_str_eq(sql, "SELECT a FROM t WHERE a IN (?,?,?)");
+	ck_assert_int_eq(rows_text(&q_insert, 2, sql, sizeof(sql)), 0);
+	ck_assert_str_eq(sql, "INSERT INTO t (a, b, c, d, e) VALUES "
+	    "(?, ?, ?, ?, UTC_TIMESTAMP(6)),(?, ?, ?, ?, UTC_TIMESTAMP(6)) "
+	    "ON DUPLICATE KEY UPDATE a = a");
+	ck_assert_int_eq(rows_text(&q_in, 0, sql, sizeof(sql)), -1);
+	/* Too small a buffer is refused, not cut. */
+	ck_assert_int_eq(rows_text(&q_in, 3, sql, 30), -1);
+	/* The largest statement fits rows.c's buffer (32 KiB). */
+	ck_assert_int_eq(rows_text(&q_insert, ROWS_CHUNK_MAX, sql, 32768), 0);
+}
+END_TEST
+
+START_TEST(rows_chunks)
+{
+	static const struct rows_sql five = { "", "(?,?,?,?,?)", "", 5 };
+
+	ck_assert_uint_eq(rows_chunk(&q_in, 1), 1);
+	ck_assert_uint_eq(rows_chunk(&q_in, 200), 200);
+	ck_assert_uint_eq(rows_chunk(&q_in, 1000), ROWS_CHUNK_MAX);
+	ck_assert_uint_eq(rows_chunk(&q_insert, 1000), ROWS_CHUNK_MAX);
+	/* Never more parameters than db.c binds (1024). */
+	ck_assert_uint_eq(rows_chunk(&five, 1000), 1024 / 5);
+}
+END_TEST
+
 Suite *
 unit_common_suite(void)
 {
@@ -751,7 +798,8 @@ unit_common_suite(void)
 	    uid_canonical_lower, msg_decode_lower_cases_ids, trace_context,
 	    msg_customer_and_body, log_lines_escape_outside_bytes,
 	    log_visible_escapes_any_bytes, mq_hosts_good,
-	    mq_hosts_round_robin, lease_clock_not_behind_monotonic, NULL };
+	    mq_hosts_round_robin, lease_clock_not_behind_monotonic, rows_texts,
+	    rows_chunks, NULL };
 	Suite *s = suite_create("common");
 	TCase *tc = suites_case(s, "common", 0, NULL, NULL, common);
 

@@ -18,7 +18,6 @@
 #include "worker/inbox_retention.h"
 #include "worker/config.h"
 #include "worker/handlers.h"
-#include "worker/rows.h"
 #include "suites.h"
 #include "testuid.h"
 #include "unit.h"
@@ -484,52 +483,6 @@ START_TEST(batch_too_old)
 }
 END_TEST
 
-/* ---- multi-row statements ---- */
-
-static const struct rows_sql q_insert = {
-	"INSERT INTO t (a, b, c, d, e) VALUES ",
-	"(?, ?, ?, ?, UTC_TIMESTAMP(6))",
-	" ON DUPLICATE KEY UPDATE a = a",
-	4,
-};
-
-static const struct rows_sql q_in = {
-	"SELECT a FROM t WHERE a IN (", "?", ")", 1,
-};
-
-START_TEST(rows_texts)
-{
-	char sql[40000];
-
-	ck_assert_int_eq(rows_text(&q_in, 1, sql, sizeof(sql)), 0);
-	ck_assert_str_eq(sql, "SELECT a FROM t WHERE a IN (?)");
-	ck_assert_int_eq(rows_text(&q_in, 3, sql, sizeof(sql)), 0);
-	ck_assert_str_eq(sql, "SELECT a FROM t WHERE a IN (?,?,?)");
-	ck_assert_int_eq(rows_text(&q_insert, 2, sql, sizeof(sql)), 0);
-	ck_assert_str_eq(sql, "INSERT INTO t (a, b, c, d, e) VALUES "
-	    "(?, ?, ?, ?, UTC_TIMESTAMP(6)),(?, ?, ?, ?, UTC_TIMESTAMP(6)) "
-	    "ON DUPLICATE KEY UPDATE a = a");
-	ck_assert_int_eq(rows_text(&q_in, 0, sql, sizeof(sql)), -1);
-	/* Too small a buffer is refused, not cut. */
-	ck_assert_int_eq(rows_text(&q_in, 3, sql, 30), -1);
-	/* The largest statement fits the worker's buffer (32 KiB). */
-	ck_assert_int_eq(rows_text(&q_insert, ROWS_CHUNK_MAX, sql, 32768), 0);
-}
-END_TEST
-
-START_TEST(rows_chunks)
-{
-	static const struct rows_sql five = { "", "(?,?,?,?,?)", "", 5 };
-
-	ck_assert_uint_eq(rows_chunk(&q_in, 1), 1);
-	ck_assert_uint_eq(rows_chunk(&q_in, 200), 200);
-	ck_assert_uint_eq(rows_chunk(&q_in, 1000), ROWS_CHUNK_MAX);
-	ck_assert_uint_eq(rows_chunk(&q_insert, 1000), ROWS_CHUNK_MAX);
-	/* Never more parameters than db.c binds (1024). */
-	ck_assert_uint_eq(rows_chunk(&five, 1000), 1024 / 5);
-}
-END_TEST
-
 /* ---- configuration ---- */
 
 START_TEST(config_defaults)
@@ -622,7 +575,7 @@ unit_worker_suite(void)
 {
 	const TTest *const logic[] = { handler_lookup, batch_capacity,
 	    batch_classifies, batch_repeats, batch_ack_tags,
-	    batch_set_bad_releases, batch_too_old, rows_texts, rows_chunks, config_defaults,
+	    batch_set_bad_releases, batch_too_old, config_defaults,
 	    config_batch_above_prefetch_refused,
 	    NULL };
 	Suite *s = suite_create("worker");

@@ -9,8 +9,8 @@
  * the full-size texts stay in the connection's prepared-statement cache;
  * a smaller batch costs one more round trip to prepare its text.
  */
-#ifndef OUTBOX_WORKER_ROWS_H
-#define OUTBOX_WORKER_ROWS_H
+#ifndef OUTBOX_COMMON_ROWS_H
+#define OUTBOX_COMMON_ROWS_H
 
 #include <stddef.h>
 #include <stdint.h>

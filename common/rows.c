@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-/* Room for the longest statement text the worker builds. */
+/* Room for the longest statement text built here. */
 #define ROWS_SQL_MAX 32768
 /* db.c binds at most this many parameters per statement. */
 #define ROWS_BINDS_MAX 1024
