@@ -1,7 +1,8 @@
 /*
  * app_metrics.c - the app's series: requests by route and status, request
- * latency by route, group-commit sizes, database outages and retries,
- * requests cut at their deadline, pruned keys, lost COMMIT replies.
+ * latency by route, group-commit sizes, the queue's depth, database
+ * outages and retries, requests cut at their deadline, pruned keys, lost
+ * COMMIT replies.
  */
 #include "app_metrics.h"
 
@@ -20,6 +21,7 @@ static const int statuses[] = {
 static struct mcounter *req_by[ROUTE_COUNT][NSTATUS + 1]; /* + "other" */
 static struct mhist *latency[ROUTE_COUNT];
 static struct mhist *group;
+static struct mgauge *queued;
 static struct mcounter *outages, *retries, *cut, *pruned;
 static struct mcounter *lost[LOST_COUNT];
 
@@ -55,6 +57,8 @@ app_metrics_init(void)
 	group = metrics_histogram("outbox_app_group_commit_size", "Requests "
 	    "committed together in one transaction", NULL, sizes,
 	    sizeof(sizes) / sizeof(sizes[0]));
+	queued = metrics_gauge("outbox_app_queue_depth", "Requests waiting "
+	    "for a database thread", NULL);
 	outages = metrics_counter("outbox_app_db_outages", "Times the "
 	    "database became unavailable", NULL);
 	retries = metrics_counter("outbox_app_db_retries", "Transactions "
@@ -111,6 +115,12 @@ void
 app_metrics_group(size_t n)
 {
 	mhist_observe(group, (double)n);
+}
+
+void
+app_metrics_queue_depth(unsigned n)
+{
+	mgauge_set(queued, (double)n);
 }
 
 void

@@ -18,6 +18,8 @@ void app_metrics_init(void);
 void app_metrics_request(enum app_route route, int status, double seconds);
 /* One group commit of n requests. */
 void app_metrics_group(size_t n);
+/* Requests waiting for a pool thread (set under the pool's lock). */
+void app_metrics_queue_depth(unsigned n);
 /* The database became unavailable (counted once per outage). */
 void app_metrics_db_outage(void);
 /* A transaction retried (deadlock, or one by one after a group failed). */

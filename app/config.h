@@ -25,6 +25,7 @@ struct app_config {
 	int body_max;
 	int db_pool;
 	int group_max;           /* at most APP_GROUP_MAX_LIMIT */
+	int group_alone_ms;      /* 0: groups never wait for one another */
 	int queue_max;
 	int lock_wait_s;
 	int idem_ttl_hours;

@@ -53,6 +53,11 @@ struct pool {
 	struct backoff bo;
 	/* the threads, for pool_abort */
 	struct pool_thread **ts;
+	/* per thread (by index), under mu: when its group of creates began
+	 * (clock_ms), -1 while it has none (pool_gate_open) */
+	long long *group_since;
+	/* threads in pool_take's timed wait, for creates behind the gate */
+	int gate_waiters;
 	/* the pruner of expired idempotency keys */
 	struct pruner *pruner;
 };
@@ -384,24 +389,79 @@ pool_settle(struct pool_thread *t, struct job **jobs, size_t n)
 
 /* ---- the threads --------------------------------------------------- */
 
-/* Takes up to max jobs (into batch); marks the thread busy when it took
- * any.  Returns the jobs taken; 0: the pool stops. */
+int
+pool_gate_open(const long long *since, size_t n, long long now,
+    int alone_ms, long long *wait_ms)
+{
+	long long left, most = 0;
+	size_t i;
+
+	for (i = 0; alone_ms > 0 && i < n; i++) {
+		if (since[i] < 0)
+			continue;
+		left = since[i] + alone_ms - now;
+		if (left > most)
+			most = left;
+	}
+	*wait_ms = most;
+	return most == 0;
+}
+
+/* Takes up to max jobs (into batch), oldest first; creates only while
+ * the gate is open (pool_gate_open: no other group in its first
+ * APP_GROUP_ALONE_MS), reads and pings always.  The thread's last group
+ * is over: the gate may open, and this thread takes the creates itself
+ * (the others are not woken: a hand-off to another thread costs a
+ * wake-up per group).  Marks the thread busy when it took any, and its
+ * group begun when it took creates.  Returns the jobs taken; 0: the
+ * pool stops. */
 static size_t
 pool_take(struct pool_thread *t, struct job **batch, size_t max)
 {
 	struct pool *p = t->p;
-	size_t n;
+	struct job *j, *prev, *next;
+	struct timespec until;
+	long long now, wait_ms;
+	size_t n = 0;
+	int open, creates = 0;
 
 	pthread_mutex_lock(&p->mu);
-	while (p->head == NULL && !p->stopping)
-		pthread_cond_wait(&p->cv, &p->mu);
-	for (n = 0; n < max && p->head != NULL; n++) {
-		batch[n] = p->head;
-		p->head = p->head->next;
-		p->qlen--;
+	p->group_since[t->index] = -1;
+	for (;;) {
+		now = clock_ms();
+		open = pool_gate_open(p->group_since, (size_t)p->cfg->db_pool,
+		    now, p->cfg->group_alone_ms, &wait_ms);
+		for (prev = NULL, j = p->head; j != NULL && n < max; j = next) {
+			next = j->next;
+			if (j->kind == JOB_CREATE && !open) {
+				prev = j;
+				continue;
+			}
+			if (prev != NULL)
+				prev->next = next;
+			else
+				p->head = next;
+			if (p->tail == j)
+				p->tail = prev;
+			p->qlen--;
+			creates |= j->kind == JOB_CREATE;
+			batch[n++] = j;
+		}
+		if (n > 0 || (p->head == NULL && p->stopping))
+			break;
+		if (p->head == NULL) {
+			pthread_cond_wait(&p->cv, &p->mu);
+		} else {
+			/* Only creates wait, for the group at work. */
+			clock_deadline(&until, (unsigned)wait_ms);
+			p->gate_waiters++;
+			pthread_cond_timedwait(&p->cv, &p->mu, &until);
+			p->gate_waiters--;
+		}
 	}
-	if (p->head == NULL)
-		p->tail = NULL;
+	if (creates)
+		p->group_since[t->index] = now;
+	app_metrics_queue_depth(p->qlen);
 	atomic_store(&t->busy, n > 0);
 	pthread_mutex_unlock(&p->mu);
 	return n;
@@ -465,6 +525,7 @@ pool_destroy(struct pool *p)
 {
 	free(p->threads);
 	free(p->ts);
+	free(p->group_since);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->hmu);
@@ -476,6 +537,7 @@ pool_new(const struct app_config *cfg)
 {
 	struct pool_thread *t;
 	struct pool *p;
+	pthread_condattr_t ca;
 	char lock_sql[80];
 	int i;
 
@@ -490,16 +552,23 @@ pool_new(const struct app_config *cfg)
 	snprintf(lock_sql, sizeof(lock_sql),
 	    "SET SESSION innodb_lock_wait_timeout = %d", cfg->lock_wait_s);
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
+	/* Its timed waits (pool_take) are on the monotonic clock. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&p->hmu, NULL);
 	backoff_init(&p->bo, 100, 2000);
 	p->threads = calloc((size_t)cfg->db_pool, sizeof(*p->threads));
 	p->ts = calloc((size_t)cfg->db_pool, sizeof(*p->ts));
-	if (p->threads == NULL || p->ts == NULL) {
+	p->group_since = calloc((size_t)cfg->db_pool, sizeof(*p->group_since));
+	if (p->threads == NULL || p->ts == NULL || p->group_since == NULL) {
 		log_warnx("database pool: out of memory");
 		pool_destroy(p);
 		return NULL;
 	}
+	for (i = 0; i < cfg->db_pool; i++)
+		p->group_since[i] = -1;
 	for (i = 0; i < cfg->db_pool; i++) {
 		t = calloc(1, sizeof(*t));
 		if (t == NULL || (t->c = db_new(&cfg->db)) == NULL) {
@@ -534,6 +603,7 @@ fail:
 void
 pool_submit(struct pool *p, struct job *j)
 {
+	long long wait_ms;
 	int stopping;
 
 	pthread_mutex_lock(&p->mu);
@@ -552,7 +622,15 @@ pool_submit(struct pool *p, struct job *j)
 		p->head = j;
 	p->tail = j;
 	p->qlen++;
-	pthread_cond_signal(&p->cv);
+	app_metrics_queue_depth(p->qlen);
+	/* A create behind the closed gate wakes nobody (a wake-up per
+	 * request, for nothing, under load): the group at work takes it
+	 * when it ends, a thread in the timed wait when the gate opens.  If
+	 * none waits so, one is woken to. */
+	if (j->kind != JOB_CREATE || p->gate_waiters == 0 ||
+	    pool_gate_open(p->group_since, (size_t)p->cfg->db_pool,
+	    clock_ms(), p->cfg->group_alone_ms, &wait_ms))
+		pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
 

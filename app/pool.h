@@ -69,6 +69,15 @@ void pool_abort(struct pool *p);
  * connections, frees.  NULL is a no-op. */
 void pool_free(struct pool *p);
 
+/* The pool's gate for groups of creates: open (1) when none of the n
+ * groups that began at since[i] (clock_ms; -1: none) is in its first
+ * alone_ms, or alone_ms is 0; else 0 and *wait_ms is how long until it
+ * opens unless a group ends first.  One group at a time makes larger
+ * groups and fewer commits; the next ones go alongside only when it is
+ * slow (a row lock held elsewhere, a slow disk). */
+int pool_gate_open(const long long *since, size_t n, long long now,
+    int alone_ms, long long *wait_ms);
+
 /* Initialises/clears a job's output buffer. */
 void job_init(struct job *j, enum job_kind kind);
 void job_clear(struct job *j);

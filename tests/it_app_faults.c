@@ -5,7 +5,9 @@
  * the reply to a COMMIT lost (the app finds out:
  * 201 for what was committed), and SIGTERM (a clean exit, nothing
  * leaked; under keep-alive load with a request stuck on a row lock:
- * every request answered or cleanly closed, no 503 for a commit).
+ * every request answered or cleanly closed, no 503 for a commit), and a
+ * group waiting on a row lock (the next ones wait APP_GROUP_ALONE_MS,
+ * then go).
  */
 #include <check.h>
 #include <curl/curl.h>
@@ -420,6 +422,143 @@ database_up(void)
 	h_infra("db-start");
 }
 
+/* ---- a group waiting on a row lock ---- */
+
+struct held_post {
+	int port;
+	char email[64];
+	long status;
+};
+
+static void *
+held_post_main(void *arg)
+{
+	struct held_post *h = arg;
+	char body[128];
+	struct h_resp r;
+
+	snprintf(body, sizeof(body), "{\"email\":\"%s\",\"name\":\"Held\"}",
+	    h->email);
+	if (h_http(h->port, "POST", "/customers", JSON, body, strlen(body),
+	    NULL, &r) == 0)
+		h->status = r.status;
+	h_resp_free(&r);
+	return NULL;
+}
+
+/* A test session's uncommitted customer with this email: the app's
+ * INSERT of the same email waits for its row lock. */
+static db_conn *
+hold_email(const char *email)
+{
+	struct db_params p;
+	struct db_val a = DB_STR(email);
+	db_conn *admin;
+
+	h_db_params(&p);
+	ck_assert_ptr_nonnull(admin = db_new(&p));
+	ck_assert_int_eq(db_begin(admin), DB_OK);
+	ck_assert_int_eq(db_exec(admin, "INSERT INTO customers (id, email, "
+	    "name, created_at, updated_at) VALUES ('00000000-0000-4000-8000-"
+	    "00000000000b', ?, 'Admin', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+	    &a, 1, NULL), DB_OK);
+	return admin;
+}
+
+/* The outbox seq of the customer created with this email. */
+static long long
+seq_of(const char *email)
+{
+	struct db_val a = DB_STR(email);
+
+	return h_count("SELECT seq FROM outbox WHERE JSON_VALUE(payload, "
+	    "'$.email') = ?", &a, 1);
+}
+
+/* One group at a time (APP_GROUP_ALONE_MS, 20 ms by default), but a
+ * group stuck on a row lock lets the next ones go: ten requests are
+ * created, one after the other, while it still waits; it is created once
+ * the lock is gone. */
+START_TEST(group_on_a_lock_lets_the_others_go)
+{
+	static const char *const env[] = { "APP_DB_POOL=4",
+		"APP_LOCK_WAIT_TIMEOUT=30", "DB_IO_TIMEOUT=40", NULL };
+	struct held_post h = { 0 };
+	struct h_daemon d = { 0 };
+	char body[128];
+	struct h_resp r;
+	pthread_t th;
+	db_conn *admin;
+	int i;
+
+	H_START(&d, H_APP, NULL, env);
+	admin = hold_email("held@example.com");
+	h.port = d.port;
+	snprintf(h.email, sizeof(h.email), "held@example.com");
+	ck_assert_int_eq(pthread_create(&th, NULL, held_post_main, &h), 0);
+	ck_assert_msg(h_wait(60000, lock_waiting, NULL), "no request waits "
+	    "for the row lock");
+	/* Emails after the held one: an INSERT into the gap before it would
+	 * wait behind the held one's lock request (InnoDB's gap locks). */
+	for (i = 0; i < 10; i++) {
+		snprintf(body, sizeof(body), "{\"email\":\"later%d@example.com\","
+		    "\"name\":\"Free\"}", i);
+		ck_assert_int_eq(h_http(d.port, "POST", "/customers", JSON,
+		    body, strlen(body), NULL, &r), 0);
+		ck_assert_msg(r.status == 201, "status %ld while a group "
+		    "waits on a lock", r.status);
+		h_resp_free(&r);
+	}
+	ck_assert_msg(lock_waiting(NULL), "the held request no longer waits");
+	db_rollback(admin);
+	db_free(admin);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(h.status, 201);
+	ck_assert_int_lt(seq_of("later9@example.com"),
+	    seq_of("held@example.com"));
+	h_stop_clean(&d);
+}
+END_TEST
+
+/* The next group waits for the one at work during APP_GROUP_ALONE_MS
+ * (here longer than the lock is held): a request sent while the first
+ * waits on a lock stays queued and is created after it. */
+START_TEST(groups_wait_for_the_one_at_work)
+{
+	char metrics[64];
+	const char *env[] = { "APP_DB_POOL=4", "APP_GROUP_ALONE_MS=60000",
+		"APP_LOCK_WAIT_TIMEOUT=30", "DB_IO_TIMEOUT=40", metrics, NULL };
+	struct held_post h = { 0 }, next = { 0 };
+	struct h_daemon d = { 0 };
+	pthread_t th, tn;
+	db_conn *admin;
+	int mport = h_free_port();
+
+	snprintf(metrics, sizeof(metrics), "APP_METRICS_PORT=%d", mport);
+	H_START(&d, H_APP, NULL, env);
+	admin = hold_email("first@example.com");
+	h.port = next.port = d.port;
+	snprintf(h.email, sizeof(h.email), "first@example.com");
+	snprintf(next.email, sizeof(next.email), "next@example.com");
+	ck_assert_int_eq(pthread_create(&th, NULL, held_post_main, &h), 0);
+	ck_assert_msg(h_wait(60000, lock_waiting, NULL), "no request waits "
+	    "for the row lock");
+	ck_assert_int_eq(pthread_create(&tn, NULL, held_post_main, &next), 0);
+	/* Queued behind the gate, not at work on another thread. */
+	h_wait_metric_is(mport, "outbox_app_queue_depth", 1, 30000);
+	db_rollback(admin);
+	db_free(admin);
+	pthread_join(th, NULL);
+	pthread_join(tn, NULL);
+	ck_assert_int_eq(h.status, 201);
+	ck_assert_int_eq(next.status, 201);
+	ck_assert_int_gt(seq_of("next@example.com"),
+	    seq_of("first@example.com"));
+	h_wait_metric_is(mport, "outbox_app_queue_depth", 0, 30000);
+	h_stop_clean(&d);
+}
+END_TEST
+
 Suite *
 it_app_faults_suite(void)
 {
@@ -429,12 +568,15 @@ it_app_faults_suite(void)
 	const TTest *const lost[] = { commit_reply_lost_answers_what_committed,
 	    NULL };
 	const TTest *const ro[] = { database_refuses_writes_then_back, NULL };
+	const TTest *const locks[] = { group_on_a_lock_lets_the_others_go,
+	    groups_wait_for_the_one_at_work, NULL };
 	Suite *s = suite_create("app");
 
 	tcase_add_unchecked_fixture(suites_case(s, "outage", 120,
 	    h_reset_tables, NULL, outage), NULL, database_up);
 	suites_case(s, "shutdown", 240, h_reset_tables, NULL, stop);
 	suites_case(s, "commit lost", 120, h_reset_tables, NULL, lost);
+	suites_case(s, "locks", 120, h_reset_tables, NULL, locks);
 	tcase_add_unchecked_fixture(suites_case(s, "writes refused", 120,
 	    h_reset_tables, NULL, ro), NULL, writes_allowed);
 	return s;

@@ -9,6 +9,7 @@
 
 Suite *unit_common_suite(void);
 Suite *unit_validate_suite(void);
+Suite *unit_app_suite(void);
 Suite *unit_relay_suite(void);
 Suite *unit_worker_suite(void);
 Suite *unit_migrate_suite(void);
@@ -27,8 +28,9 @@ int
 main(void)
 {
 	static const suite_fn suites[] = {
-		unit_common_suite, unit_validate_suite, unit_relay_suite,
-		unit_worker_suite, unit_migrate_suite, unit_admin_suite,
+		unit_common_suite, unit_validate_suite, unit_app_suite,
+		unit_relay_suite, unit_worker_suite, unit_migrate_suite,
+		unit_admin_suite,
 	};
 
 	return suites_run("unit", suites, sizeof(suites) / sizeof(suites[0]),
