@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "msg.h"
+#include "rows.h"
 #include "timefmt.h"
 
 static const char SQL_INSERT_CUSTOMER[] =
@@ -87,16 +88,74 @@ idem_lookup(db_conn *c, struct job *j, int *rc)
 	return 1;
 }
 
+/* What a job writes, made before its statements: the ids, the time (as
+ * SQL writes it) and, in the job's body, the customer's JSON (the 201's
+ * body and the message's payload). */
+struct made {
+	char cust_id[UID_LEN + 1];
+	char msg_id[UID_LEN + 1];
+	char sqlts[TIMEFMT_LEN];
+};
+
+static int
+create_make(struct job *j, struct made *m)
+{
+	struct customer cu;
+	struct timespec now;
+
+	uid_new(m->cust_id);
+	uid_new(m->msg_id);
+	timefmt_now(&now);
+	memset(&cu, 0, sizeof(cu));
+	memcpy(cu.id, m->cust_id, sizeof(cu.id));
+	cu.email = j->req.email;
+	cu.name = j->req.name;
+	if (timefmt_rfc3339(&now, cu.created_at, sizeof(cu.created_at)) ||
+	    timefmt_sql(&now, m->sqlts, sizeof(m->sqlts)))
+		return DB_EOTHER;
+	memcpy(cu.updated_at, cu.created_at, sizeof(cu.updated_at));
+	buf_reset(&j->body);
+	if (msg_customer_json(&cu, &j->body) == -1)
+		return DB_EOTHER;
+	return DB_OK;
+}
+
+/* The parameters of a job's customers row (5) and outbox row (5). */
+static void
+bind_customer(const struct job *j, const struct made *m, struct db_val *a)
+{
+	a[0] = DB_STR(m->cust_id);
+	a[1] = DB_STR(j->req.email);
+	a[2] = DB_STR(j->req.name);
+	a[3] = DB_STR(m->sqlts);
+	a[4] = DB_STR(m->sqlts);
+}
+
+static void
+bind_outbox(const struct job *j, const struct made *m, struct db_val *a)
+{
+	a[0] = DB_STR(m->msg_id);
+	a[1] = DB_STR(MSG_EVENT_CUSTOMER_CREATED);
+	a[2] = DB_STRN(j->body.data, j->body.len);
+	a[3] = j->traceparent[0] ? DB_STR(j->traceparent) : DB_NULL;
+	a[4] = DB_STR(m->sqlts);
+}
+
+static void
+created(struct job *j, const struct made *m)
+{
+	j->status = 201;
+	snprintf(j->location, sizeof(j->location), "/customers/%s",
+	    m->cust_id);
+}
+
 /* Writes one job's rows inside the open transaction.  Returns DB_OK with
  * the job's answer set (201, 409, a replay) or an error that must roll
  * back the whole transaction. */
 static int
 create_one(db_conn *c, struct job *j)
 {
-	char cust_id[UID_LEN + 1], msg_id[UID_LEN + 1];
-	char sqlts[TIMEFMT_LEN];
-	struct customer cu;
-	struct timespec now;
+	struct made m;
 	struct db_val a[6];
 	int rc, has_idem = j->idem_key[0] != '\0';
 
@@ -110,26 +169,9 @@ create_one(db_conn *c, struct job *j)
 		if ((rc = db_exec_sql(c, "SAVEPOINT idem")) != DB_OK)
 			return rc;
 	}
-	uid_new(cust_id);
-	uid_new(msg_id);
-	timefmt_now(&now);
-	memset(&cu, 0, sizeof(cu));
-	memcpy(cu.id, cust_id, sizeof(cu.id));
-	cu.email = j->req.email;
-	cu.name = j->req.name;
-	if (timefmt_rfc3339(&now, cu.created_at, sizeof(cu.created_at)) ||
-	    timefmt_sql(&now, sqlts, sizeof(sqlts)))
-		return DB_EOTHER;
-	memcpy(cu.updated_at, cu.created_at, sizeof(cu.updated_at));
-	buf_reset(&j->body);
-	if (msg_customer_json(&cu, &j->body) == -1)
-		return DB_EOTHER;
-
-	a[0] = DB_STR(cust_id);
-	a[1] = DB_STR(j->req.email);
-	a[2] = DB_STR(j->req.name);
-	a[3] = DB_STR(sqlts);
-	a[4] = DB_STR(sqlts);
+	if ((rc = create_make(j, &m)) != DB_OK)
+		return rc;
+	bind_customer(j, &m, a);
 	rc = db_exec(c, SQL_INSERT_CUSTOMER, a, 5, NULL);
 	if (rc == DB_EDUP) {
 		job_error(j, 409, "email already registered");
@@ -143,11 +185,7 @@ create_one(db_conn *c, struct job *j)
 	if (rc != DB_OK)
 		return rc;
 
-	a[0] = DB_STR(msg_id);
-	a[1] = DB_STR(MSG_EVENT_CUSTOMER_CREATED);
-	a[2] = DB_STRN(j->body.data, j->body.len);
-	a[3] = j->traceparent[0] ? DB_STR(j->traceparent) : DB_NULL;
-	a[4] = DB_STR(sqlts);
+	bind_outbox(j, &m, a);
 	if ((rc = db_exec(c, SQL_INSERT_OUTBOX, a, 5, NULL)) != DB_OK)
 		return rc == DB_EDUP ? DB_EOTHER : rc;
 
@@ -155,9 +193,9 @@ create_one(db_conn *c, struct job *j)
 		a[0] = DB_STR(j->idem_key);
 		a[1] = DB_STR(j->req.email);
 		a[2] = DB_STR(j->req.name);
-		a[3] = DB_STR(cust_id);
+		a[3] = DB_STR(m.cust_id);
 		a[4] = DB_STRN(j->body.data, j->body.len);
-		a[5] = DB_STR(sqlts);
+		a[5] = DB_STR(m.sqlts);
 		rc = db_exec(c, SQL_INSERT_IDEM, a, 6, NULL);
 		if (rc == DB_EDUP) {
 			/* Another request with this key committed first:
@@ -171,9 +209,91 @@ create_one(db_conn *c, struct job *j)
 		if (rc != DB_OK)
 			return rc;
 	}
-	j->status = 201;
-	snprintf(j->location, sizeof(j->location), "/customers/%s", cust_id);
+	created(j, &m);
 	return DB_OK;
+}
+
+/* Many jobs' rows in one statement per table (common/rows.h). */
+static const struct rows_sql many_customers = {
+	"INSERT INTO customers (id, email, name, created_at, updated_at) "
+	    "VALUES ", "(?, ?, ?, ?, ?)", "", 5,
+};
+static const struct rows_sql many_outbox = {
+	"INSERT INTO outbox (message_id, event_name, payload, traceparent, "
+	    "created_at) VALUES ", "(?, ?, ?, ?, ?)", "", 5,
+};
+
+/* Writes the rows of n jobs without an Idempotency-Key (at most one
+ * statement's worth, rows_chunk) with one INSERT into customers and one
+ * into outbox.  An email already taken (by a row or by another job of
+ * the n) makes the first INSERT fail as a whole and write nothing (the
+ * server rolls back the statement, not the transaction): each job then
+ * goes alone (create_one), which tells which ones are taken.  Returns as
+ * create_one does. */
+static int
+create_many(db_conn *c, struct job **jobs, size_t n)
+{
+	struct made *m = calloc(n, sizeof(*m));
+	struct db_val *a = calloc(n * 5, sizeof(*a));
+	size_t i;
+	int rc = DB_EOTHER;
+
+	if (m == NULL || a == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		jobs[i]->replay = 0;
+		jobs[i]->derived = 0;
+		if ((rc = create_make(jobs[i], &m[i])) != DB_OK)
+			goto out;
+		bind_customer(jobs[i], &m[i], &a[i * 5]);
+	}
+	rc = rows_exec(c, &many_customers, a, n, NULL);
+	if (rc == DB_EDUP) {
+		for (i = 0, rc = DB_OK; i < n && rc == DB_OK; i++)
+			rc = create_one(c, jobs[i]);
+		goto out;
+	}
+	if (rc != DB_OK)
+		goto out;
+	for (i = 0; i < n; i++)
+		bind_outbox(jobs[i], &m[i], &a[i * 5]);
+	if ((rc = rows_exec(c, &many_outbox, a, n, NULL)) != DB_OK) {
+		rc = rc == DB_EDUP ? DB_EOTHER : rc;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		created(jobs[i], &m[i]);
+out:
+	free(a);
+	free(m);
+	return rc;
+}
+
+/* The jobs' rows inside the open transaction: those with an
+ * Idempotency-Key one at a time (each has its savepoint), the others
+ * together, a statement's worth at a time. */
+static int
+create_all(db_conn *c, struct job **jobs, size_t n)
+{
+	struct job *many[ROWS_CHUNK_MAX];
+	size_t i, k = 0, max = rows_chunk(&many_customers, n);
+	int rc = DB_OK;
+
+	for (i = 0; i < n && rc == DB_OK; i++) {
+		if (jobs[i]->idem_key[0] != '\0') {
+			rc = create_one(c, jobs[i]);
+			continue;
+		}
+		many[k++] = jobs[i];
+		if (k == max) {
+			rc = k > 1 ? create_many(c, many, k) :
+			    create_one(c, many[0]);
+			k = 0;
+		}
+	}
+	if (rc == DB_OK && k > 0)
+		rc = k > 1 ? create_many(c, many, k) : create_one(c, many[0]);
+	return rc;
 }
 
 int
@@ -187,11 +307,11 @@ customers_create(db_conn *c, struct job **jobs, size_t n, int *unsure,
 	if ((rc = db_begin(c)) != DB_OK)
 		return rc;
 	*phase = CREATE_IN_TXN;
+	if ((rc = create_all(c, jobs, n)) != DB_OK) {
+		db_rollback(c);
+		return rc;
+	}
 	for (i = 0; i < n; i++) {
-		if ((rc = create_one(c, jobs[i])) != DB_OK) {
-			db_rollback(c);
-			return rc;
-		}
 		if (jobs[i]->derived)
 			*unsure = 1;
 		if (jobs[i]->status == 201 && !jobs[i]->derived)

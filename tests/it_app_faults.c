@@ -7,7 +7,8 @@
  * leaked; under keep-alive load with a request stuck on a row lock:
  * every request answered or cleanly closed, no 503 for a commit), and a
  * group waiting on a row lock (the next ones wait APP_GROUP_ALONE_MS,
- * then go).
+ * then go); the rows of a group in one INSERT per table, and a group
+ * with taken emails (each request alone then: its 409 or 201).
  */
 #include <check.h>
 #include <curl/curl.h>
@@ -559,6 +560,165 @@ START_TEST(groups_wait_for_the_one_at_work)
 }
 END_TEST
 
+/* ---- a group's rows: one INSERT per table ---- */
+
+/* The app behind a lock: APP_GROUP_ALONE_MS long, a first request held
+ * on a row lock (email a0@example.com), then the n requests queued
+ * behind it (emails after a0: outside the gap its lock request covers).
+ * Once the lock is gone they are one group. */
+struct behind {
+	struct h_daemon d;
+	int mport;
+	db_conn *admin;
+	struct held_post first, ps[8];
+	pthread_t tf, th[8];
+	size_t n;
+};
+
+static void
+behind_start(struct behind *b, const char *const *emails, size_t n)
+{
+	static char metrics[64];
+	static const char *env[] = { "APP_DB_POOL=4",
+		"APP_GROUP_ALONE_MS=60000", "APP_LOCK_WAIT_TIMEOUT=30",
+		"DB_IO_TIMEOUT=40", metrics, NULL };
+	size_t i;
+
+	ck_assert_uint_le(n, 8);
+	b->mport = h_free_port();
+	snprintf(metrics, sizeof(metrics), "APP_METRICS_PORT=%d", b->mport);
+	H_START(&b->d, H_APP, NULL, env);
+	b->admin = hold_email("a0@example.com");
+	b->first.port = b->d.port;
+	snprintf(b->first.email, sizeof(b->first.email), "a0@example.com");
+	ck_assert_int_eq(pthread_create(&b->tf, NULL, held_post_main,
+	    &b->first), 0);
+	ck_assert_msg(h_wait(60000, lock_waiting, NULL), "no request waits "
+	    "for the row lock");
+	for (i = 0; i < n; i++) {
+		b->ps[i].port = b->d.port;
+		snprintf(b->ps[i].email, sizeof(b->ps[i].email), "%s",
+		    emails[i]);
+		ck_assert_int_eq(pthread_create(&b->th[i], NULL,
+		    held_post_main, &b->ps[i]), 0);
+	}
+	b->n = n;
+	h_wait_metric_is(b->mport, "outbox_app_queue_depth", (double)n,
+	    30000);
+}
+
+/* The lock goes (the first request is created: its email was only held,
+ * never committed); every request is answered. */
+static void
+behind_release(struct behind *b)
+{
+	size_t i;
+
+	db_rollback(b->admin);
+	db_free(b->admin);
+	pthread_join(b->tf, NULL);
+	for (i = 0; i < b->n; i++)
+		pthread_join(b->th[i], NULL);
+	ck_assert_int_eq(b->first.status, 201);
+}
+
+static long long
+com_inserts(void)
+{
+	return h_count("SELECT VARIABLE_VALUE FROM "
+	    "information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = "
+	    "'COM_INSERT'", NULL, 0);
+}
+
+/* Five requests in one group: one INSERT into customers and one into
+ * outbox for the five (the lone first request: one each), every one
+ * created with its own outbox row. */
+START_TEST(group_rows_in_one_statement_each)
+{
+	static const char *const emails[] = { "b1@example.com",
+		"b2@example.com", "b3@example.com", "b4@example.com",
+		"b5@example.com" };
+	struct behind b = { 0 };
+	long long ins0;
+	double groups0, rows0;
+	size_t i;
+
+	behind_start(&b, emails, 5);
+	ins0 = com_inserts();
+	groups0 = h_metric(b.mport, "outbox_app_group_commit_size_count");
+	rows0 = h_metric(b.mport, "outbox_app_group_commit_size_sum");
+	behind_release(&b);
+	for (i = 0; i < 5; i++)
+		ck_assert_msg(b.ps[i].status == 201, "%s: %ld", emails[i],
+		    b.ps[i].status);
+	/* The first's customer INSERT was counted when it began to wait:
+	 * its outbox INSERT, then the group's two (ten one row at a time). */
+	ck_assert_int_eq(com_inserts() - ins0, 3);
+	/* The first's group was counted when it began: one group of 5. */
+	ck_assert_int_eq((long long)(h_metric(b.mport,
+	    "outbox_app_group_commit_size_count") - groups0), 1);
+	ck_assert_int_eq((long long)(h_metric(b.mport,
+	    "outbox_app_group_commit_size_sum") - rows0), 5);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM customers c JOIN "
+	    "outbox o ON JSON_VALUE(o.payload, '$.id') = c.id WHERE c.email "
+	    "LIKE 'b_@example.com'", NULL, 0), 5);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox", NULL, 0), 6);
+	h_stop_clean(&b.d);
+}
+END_TEST
+
+/* A group with an email already registered and one twice (another
+ * case): the one INSERT fails as a whole, and each request alone gets
+ * its answer: 409 for the taken ones, 201 with its outbox row for the
+ * others. */
+START_TEST(group_with_taken_emails)
+{
+	static const char *const emails[] = { "c1@example.com",
+		"c-taken@example.com", "c2@example.com", "C2@example.com",
+		"c3@example.com" };
+	static const char taken[] = "{\"email\":\"c-taken@example.com\","
+	    "\"name\":\"Taken\"}";
+	struct behind b = { 0 };
+	struct h_resp r;
+	size_t i;
+
+	/* Registered before the group, by the same app. */
+	behind_start(&b, NULL, 0);
+	behind_release(&b);
+	ck_assert_int_eq(h_http(b.d.port, "POST", "/customers", JSON, taken,
+	    strlen(taken), NULL, &r), 0);
+	ck_assert_int_eq(r.status, 201);
+	h_resp_free(&r);
+	h_stop_clean(&b.d);
+	h_sql("DELETE FROM customers WHERE email = 'a0@example.com'");
+
+	memset(&b, 0, sizeof(b));
+	behind_start(&b, emails, 5);
+	behind_release(&b);
+	/* c2 and C2 are one email: the first in the queue (the requests
+	 * are sent at once) is created. */
+	for (i = 0; i < 5; i++) {
+		if (i == 2 || i == 3)
+			continue;
+		ck_assert_msg(b.ps[i].status == (i == 1 ? 409 : 201),
+		    "%s: %ld", emails[i], b.ps[i].status);
+	}
+	ck_assert_msg((b.ps[2].status == 201 && b.ps[3].status == 409) ||
+	    (b.ps[2].status == 409 && b.ps[3].status == 201),
+	    "c2: %ld, C2: %ld", b.ps[2].status, b.ps[3].status);
+	/* Three created, and the one registered before: each with its one
+	 * outbox row (email_key: the email in lower case; C2 may win). */
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM customers WHERE "
+	    "email_key LIKE 'c%'", NULL, 0), 4);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM customers c JOIN "
+	    "outbox o ON JSON_VALUE(o.payload, '$.id') = c.id WHERE "
+	    "c.email_key LIKE 'c%'", NULL, 0), 4);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE "
+	    "LOWER(JSON_VALUE(payload, '$.email')) LIKE 'c%'", NULL, 0), 4);
+	h_stop_clean(&b.d);
+}
+END_TEST
+
 Suite *
 it_app_faults_suite(void)
 {
@@ -569,7 +729,8 @@ it_app_faults_suite(void)
 	    NULL };
 	const TTest *const ro[] = { database_refuses_writes_then_back, NULL };
 	const TTest *const locks[] = { group_on_a_lock_lets_the_others_go,
-	    groups_wait_for_the_one_at_work, NULL };
+	    groups_wait_for_the_one_at_work, group_rows_in_one_statement_each,
+	    group_with_taken_emails, NULL };
 	Suite *s = suite_create("app");
 
 	tcase_add_unchecked_fixture(suites_case(s, "outage", 120,
