@@ -115,6 +115,10 @@ single_secs=${BENCH_SINGLE_SECONDS:-10}
 prune_n=${BENCH_PRUNE_KEYS:-200000}
 hist_n=${BENCH_HISTORY_ROWS:-10000000}
 key_n=${BENCH_KEY_ROWS:-100000}
+# The raw consumer gets the worker's window and acks: its WORKER_PREFETCH
+# and WORKER_BATCH_MAX (the defaults unless given).
+raw_prefetch=${WORKER_PREFETCH:-2000}
+raw_ack_every=${WORKER_BATCH_MAX:-500}
 mkdir -p "$out"
 export MYSQL_PWD="$DB_PASS"
 # shellcheck source=scripts/roles.env
@@ -682,8 +686,8 @@ cl_raw() {
 	say "cluster: raw publish ($1 of 2) of $rows messages with the relay's properties to queue outbox, confirms, 1000 in flight"
 	"$bin/outbox-bench-publish" --props --queue outbox "$rows" 1000 | tee "$out/cluster-publish-$1.out" >&2
 	R[cl.pub.$1]=$(rate_of "$out/cluster-publish-$1.out")
-	say "cluster: raw consume ($1 of 2) of them, prefetch 500, multiple acks every 200"
-	"$bin/outbox-bench-consume" drain "$rows" 500 200 | tee "$out/cluster-consume-$1.out" >&2
+	say "cluster: raw consume ($1 of 2) of them, prefetch $raw_prefetch, multiple acks every $raw_ack_every"
+	"$bin/outbox-bench-consume" drain "$rows" "$raw_prefetch" "$raw_ack_every" | tee "$out/cluster-consume-$1.out" >&2
 	R[cl.con.$1]=$(rate_of "$out/cluster-consume-$1.out")
 }
 mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (a + b) / 2 }'; }
@@ -750,7 +754,7 @@ cl_json() {
 	printf '  "connected": { "raw_publish": "%s", "raw_consume": "%s", "relay": "%s", "worker": "%s" },\n' \
 		"$(cl_node "$(cl_raw_on "$out/cluster-publish-1.out")")" "$(cl_node "$(cl_raw_on "$out/cluster-consume-1.out")")" \
 		"$(cl_node "$(g cl.on.relay)")" "$(cl_node "$(g cl.on.worker)")"
-	printf '  "raw": { "publish_props_per_s_1000_inflight": %s, "consume_per_s_prefetch_500": %s,\n' "${cl_pub:-0}" "${cl_con:-0}"
+	printf '  "raw": { "publish_props_per_s_1000_inflight": %s, "consume_per_s_prefetch_500": %s, "consume_prefetch": %s, "consume_ack_every": %s,\n' "${cl_pub:-0}" "${cl_con:-0}" "$raw_prefetch" "$raw_ack_every"
 	printf '    "publish_runs": [%s, %s], "consume_runs": [%s, %s] }, "resource_alarms": %s,\n' \
 		"$(g cl.pub.1)" "$(g cl.pub.2)" "$(g cl.con.1)" "$(g cl.con.2)" "${cl_alarms_n:-null}"
 	printf '  "relay": { "rows": %s, "seconds": %s, "msg_per_s": %s, "ratio": %s, "target": 0.8 },\n' \
@@ -845,8 +849,8 @@ floor=$(id_floor)
 measure_relay empty
 
 # ---- raw: consuming ----------------------------------------------------
-say "raw consume: $rows messages, prefetch 500, multiple acks"
-"$bin/outbox-bench-consume" raw "$rows" 500 200 | tee "$out/consume.out" >&2
+say "raw consume: $rows messages, prefetch $raw_prefetch, multiple acks every $raw_ack_every"
+"$bin/outbox-bench-consume" raw "$rows" "$raw_prefetch" "$raw_ack_every" | tee "$out/consume.out" >&2
 raw_con=$(rate_of "$out/consume.out")
 
 measure_worker empty "$floor"
@@ -1031,7 +1035,7 @@ fi
 cat >"$out/result.json" <<JSON
 {
   "cores": $cpus,
-  "raw": { "txn_per_s_64conn": ${raw_txn:-0}, "publish_per_s_1000_inflight": ${raw_pub:-0}, "publish_props_per_s_1000_inflight": ${raw_pub_props:-0}, "consume_per_s_prefetch_500": ${raw_con:-0} },
+  "raw": { "txn_per_s_64conn": ${raw_txn:-0}, "publish_per_s_1000_inflight": ${raw_pub:-0}, "publish_props_per_s_1000_inflight": ${raw_pub_props:-0}, "consume_per_s_prefetch_500": ${raw_con:-0}, "consume_prefetch": $raw_prefetch, "consume_ack_every": $raw_ack_every },
   "app": { "req_per_s_64conn": $(g app_rps.empty), "p50_ms": $(g app_p50.empty), "p99_ms": $(g app_p99.empty), "non_2xx": $(g app_non2xx.empty), "ratio": $(ratio "$(g app_rps.empty)" "$raw_txn") },
   "relay": { "rows": $rows, "seconds": $(g relay_s.empty), "msg_per_s": $(g relay_rate.empty), "ratio": $(ratio "$(g relay_rate.empty)" "$raw_pub_props"), "ratio_vs_bare": $(ratio "$(g relay_rate.empty)" "$raw_pub") },
   "worker": { "messages": $rows, "seconds": $(g worker_s.empty), "msg_per_s": $(g worker_rate.empty), "ratio": $(ratio "$(g worker_rate.empty)" "$raw_con") },

@@ -12,7 +12,7 @@
  *       multiple-ack every ack_every deliveries (and at the end).  Prints
  *         raw consume: <count> msgs in <s> s = <rate> msg/s (..., <queue>
  *         on <host:port>)
- *       and deletes the queue.  Defaults 100000, 500, 200 (the worker's
+ *       and deletes the queue.  Defaults 100000, 2000, 500 (the worker's
  *       WORKER_PREFETCH and WORKER_BATCH_MAX defaults).
  *   outbox-bench-consume fill [count]
  *       Publishes count such messages (unique ids) to queue outbox, with
@@ -344,8 +344,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "raw") == 0) {
 		if (raw_arg_int(argc, argv, 2, 100000, 1, 10000000, &count) == -1 ||
-		    raw_arg_int(argc, argv, 3, 500, 1, 65535, &a2) == -1 ||
-		    raw_arg_int(argc, argv, 4, 200, 1, 65535, &a3) == -1)
+		    raw_arg_int(argc, argv, 3, 2000, 1, 65535, &a2) == -1 ||
+		    raw_arg_int(argc, argv, 4, 500, 1, 65535, &a3) == -1)
 			return 2;
 		snprintf(queue, sizeof(queue), "bench.consume.%ld",
 		    (long)getpid());
@@ -359,8 +359,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "drain") == 0) {
 		if (raw_arg_int(argc, argv, 2, 100000, 1, 10000000, &count) == -1 ||
-		    raw_arg_int(argc, argv, 3, 500, 1, 65535, &a2) == -1 ||
-		    raw_arg_int(argc, argv, 4, 200, 1, 65535, &a3) == -1)
+		    raw_arg_int(argc, argv, 3, 2000, 1, 65535, &a2) == -1 ||
+		    raw_arg_int(argc, argv, 4, 500, 1, 65535, &a3) == -1)
 			return 2;
 		return drain_raw(&cfg.mq, MQ_QUEUE, count, a2, a3) == 0 ? 0 : 1;
 	}
