@@ -4,7 +4,8 @@
 # drawn from small files of known content, without a bench: each SVG is
 # well-formed XML (xmllint) and carries its title, series and marks; a
 # chart whose input is missing is said and the others are drawn; no folder
-# and no gnuplot are one clear line each.  Needs gnuplot and jq
+# and no gnuplot are one clear line each; and the bench's raw consumer
+# drains with the worker's default window.  Needs gnuplot and jq
 # (scripts/deps.sh tools), no server.  Prints "charts: N passed, N failed"
 # (tests/run.sh).
 set -uo pipefail
@@ -136,5 +137,20 @@ OUT=$(GNUPLOT=/nonexistent/gnuplot bash "$charts" "$run" 2>&1) || RC=$?
 check "no gnuplot: exit 2 (exit $RC)" test "$RC" = 2
 check "no gnuplot: one line that says how to install it ($OUT)" \
 	test "$OUT" = "bench-charts: warning: /nonexistent/gnuplot not found: no charts drawn (scripts/deps.sh tools installs gnuplot-nox and jq)"
+
+# The raw consumer, the worker's reference in the bench, drains with the
+# worker's window and acks: its fallbacks are the worker's defaults
+# (worker/config.c), not numbers of their own that a change of those
+# defaults leaves behind (it drained with 500 and 200 after they became
+# 2,000 and 500).
+wdef() { sed -nE "s/.*CFG_ROW_INT\(\"$1\", T, [a-z_]+, \"([0-9]+)\".*/\1/p" "$root/worker/config.c"; }
+bdef() { sed -nE "s/^$1=\\$\{$2:-([0-9]+)\}$/\1/p" "$root/tests/load/bench.sh"; }
+P=$(wdef WORKER_PREFETCH) B=$(wdef WORKER_BATCH_MAX)
+check "bench: the raw consumer's prefetch is WORKER_PREFETCH's default ($(bdef raw_prefetch WORKER_PREFETCH) vs $P)" \
+	test -n "$P" -a "$(bdef raw_prefetch WORKER_PREFETCH)" = "$P"
+check "bench: the raw consumer acks every WORKER_BATCH_MAX's default ($(bdef raw_ack_every WORKER_BATCH_MAX) vs $B)" \
+	test -n "$B" -a "$(bdef raw_ack_every WORKER_BATCH_MAX)" = "$B"
+check "bench: both raw drains use that window" \
+	test "$(grep -c '"$bin/outbox-bench-consume" [a-z]* "$rows" "$raw_prefetch" "$raw_ack_every"' "$root/tests/load/bench.sh")" = 2
 
 finish
