@@ -7,8 +7,9 @@
  * with capped exponential backoff and jitter until it commits or the
  * consumer cancels.  Meanwhile the consumer collects and decodes the
  * next batch: the database round trips of batch k overlap the broker
- * reads of batch k+1, and another committer's transaction.  The thread owns the batch from committer_submit until
- * committer_wait reports on it; the consumer acks it afterwards.
+ * reads of batch k+1, and another committer's transaction.  The thread
+ * owns the batch from committer_submit until committer_wait reports on
+ * it; the consumer acks it afterwards.
  *
  * A message whose data the database refuses (too long, a trigger...) is
  * found by retrying the batch one message per transaction; it comes back
@@ -35,8 +36,9 @@ void committer_free(struct committer *c);
 
 /* Hands b over; the previous batch must have been waited for. */
 void committer_submit(struct committer *c, struct inbatch *b);
-/* Waits up to timeout_ms for the verdict on the batch handed over.
- * 1 with *rc set (the batch is the caller's again), 0 not yet. */
+/* Waits up to timeout_ms (0: does not wait) for the verdict on the
+ * batch handed over.  1 with *rc set (the batch is the caller's again),
+ * 0 not yet. */
 int committer_wait(struct committer *c, int timeout_ms, enum commit_rc *rc);
 /* Asks the thread to stop retrying the current batch (stop requested, or
  * its deliveries are gone): it rolls back and reports COMMIT_CANCELLED,
