@@ -9,7 +9,8 @@
 #   the system:
 #     app      POST /customers, 64 connections, closed loop (wrk)
 #     relay    draining a backlog of 100,000 outbox rows
-#     worker   draining 100,000 queued messages
+#     worker   draining 100,000 queued messages (the broker's CPU per
+#              message meanwhile printed too)
 #     e2e      1,000 POST/s open loop for 30 s: 201 -> committed effect;
 #              then one request at a time (10/s, each done before the
 #              next: the latency of a lone request, polling included)
@@ -17,7 +18,8 @@
 #     pruning  BENCH_PRUNE_KEYS (200,000) expired idempotency keys deleted
 #              by the app's pruner while wrk loads it: keys/s
 #   with history (BENCH_HISTORY_ROWS, 10,000,000; 0 skips it):
-#     the same app, relay, worker and e2e measurements again, with that
+#     the same app, relay, raw consume, worker and e2e measurements
+#              again, in the same order, with that
 #              many rows of history already in customers, outbox
 #              (published), processed_messages and welcome_emails, next to
 #              the empty-table figures of this run, as ratios; how long the
@@ -333,17 +335,45 @@ measure_relay() { # <tag>
 		"relay drain of $rows rows ($t)"
 }
 
-# ---- worker drain (the relay's messages are queued) -------------------
+# ---- raw consume, then the worker's drain -----------------------------
+# The broker's CPU time so far (user + system, clock ticks) and its cost
+# per message of a drain in microseconds: the single node of the test set.
+mq_ticks() {
+	local p
+	p=$(cat "$OUTBOX_VAR/rabbitmq/run/rabbitmq.pid" 2>/dev/null) &&
+		awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0
+}
+per_msg_us() { # <ticks before> <ticks after>
+	awk -v a="$1" -v b="$2" -v n="$rows" -v hz="$(getconf CLK_TCK)" 		'BEGIN { printf "%.1f", (b - a) / hz / n * 1e6 }'
+}
+# The raw consumer (its own scratch queue, filled and drained), run in
+# both sections between the relay's drain and the worker's, so that both
+# sections take the same steps in the same order: the broker's classic
+# queue drains at one of two speeds (README, "History and memory": about
+# 15,000-20,000 or 40,000 msg/s for the worker, the broker's CPU per
+# message three times higher in the slow one), in no order found yet.
+# The broker's CPU per message, printed next to each worker drain, says
+# which one a drain ran at.
+measure_raw_consume() { # <tag>
+	local t=$1
+	say "raw consume ($t): $rows messages, prefetch $raw_prefetch, multiple acks every $raw_ack_every"
+	"$bin/outbox-bench-consume" raw "$rows" "$raw_prefetch" "$raw_ack_every" | tee "$out/consume-$t.out" >&2
+	R[raw_con.$t]=$(rate_of "$out/consume-$t.out")
+}
+
+# The worker's drain (the relay's messages are queued).
 measure_worker() { # <tag> <id floor of the relay's rows>
-	local t=$1 t0 t0_db
+	local t=$1 t0 t0_db c0
 	settle
 	say "worker ($t): draining the $rows queued messages"
 	t0_db=$(sql "SELECT UTC_TIMESTAMP(6)")
 	t0=$(now)
+	c0=$(mq_ticks)
 	start worker LOG_LEVEL=warn
 	"$bin/outbox-bench-consume" wait "$rows" 600 "$2" | tee "$out/worker-$t.out" >&2
 	R[worker_s.$t]=$(elapsed "$t0")
 	R[worker_rate.$t]=$(rate_of "$out/worker-$t.out")
+	R[worker_mq_us.$t]=$(per_msg_us "$c0" "$(mq_ticks)")
 	[ "$t" = empty ] && worker_load=$(hwm_kib "${pid[worker]}")
 	stop worker
 	drain_series "$out/drain-worker-$t.dat" processed_messages processed_at \
@@ -848,11 +878,8 @@ reset
 floor=$(id_floor)
 measure_relay empty
 
-# ---- raw: consuming ----------------------------------------------------
-say "raw consume: $rows messages, prefetch $raw_prefetch, multiple acks every $raw_ack_every"
-"$bin/outbox-bench-consume" raw "$rows" "$raw_prefetch" "$raw_ack_every" | tee "$out/consume.out" >&2
-raw_con=$(rate_of "$out/consume.out")
-
+measure_raw_consume empty
+raw_con=$(g raw_con.empty)
 measure_worker empty "$floor"
 reset
 measure_e2e empty
@@ -931,6 +958,7 @@ if [ "$hist_n" -gt 0 ]; then
 	sql "TRUNCATE TABLE idempotency_keys"
 	floor=$(id_floor)
 	measure_relay history
+	measure_raw_consume history
 	measure_worker history "$floor"
 	measure_e2e history
 	hist_reads=$(( $(sql "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_reads'" | cut -f2) - hist_reads0 ))
@@ -993,6 +1021,7 @@ cpus=$(nproc)
 	printf '%-44s %14s %14s %7s\n' "relay drain of $rows rows (msg/s)" "$(g relay_rate.empty)" "$raw_pub_props" "$(ratio "$(g relay_rate.empty)" "$raw_pub_props")"
 	printf '%-44s %14s %14s %7s\n' "  vs raw publish without properties" "$(g relay_rate.empty)" "$raw_pub" "$(ratio "$(g relay_rate.empty)" "$raw_pub")"
 	printf '%-44s %14s %14s %7s\n' "worker drain of $rows msgs (msg/s)" "$(g worker_rate.empty)" "$raw_con" "$(ratio "$(g worker_rate.empty)" "$raw_con")"
+	printf '%-44s %14s\n' "  broker CPU per message (us)" "$(g worker_mq_us.empty)"
 	printf '%-44s %14s\n' "e2e at $e2e_rate/s: p50 / p99 / max (ms)" "$(g e2e_p50.empty) / $(g e2e_p99.empty) / $(g e2e_max.empty)"
 	printf '%-44s %14s\n' "  e2e created / effects" "$(g e2e_ok.empty) / $(g e2e_fx.empty)"
 	printf '%-44s %14s\n' "e2e one at a time: p50 / p99 / max (ms)" "$one_p50 / $one_p99 / $one_max"
@@ -1007,6 +1036,9 @@ cpus=$(nproc)
 		printf '%-44s %14s %14s\n' "  app p50 / p99 latency (ms)" "$(g app_p50.history) / $(g app_p99.history)" "$(g app_p50.empty) / $(g app_p99.empty)"
 		printf '%-44s %14s %14s %7s\n' "relay drain of $rows rows (msg/s)" "$(g relay_rate.history)" "$(g relay_rate.empty)" "$(ratio "$(g relay_rate.history)" "$(g relay_rate.empty)")"
 		printf '%-44s %14s %14s %7s\n' "worker drain of $rows msgs (msg/s)" "$(g worker_rate.history)" "$(g worker_rate.empty)" "$(ratio "$(g worker_rate.history)" "$(g worker_rate.empty)")"
+		printf '%-44s %14s %14s\n' "  broker CPU per message (us)" "$(g worker_mq_us.history)" "$(g worker_mq_us.empty)"
+		printf '%-44s %14s %14s %7s\n' "  raw consume just before (msg/s)" "$(g raw_con.history)" "$(g raw_con.empty)" "$(ratio "$(g raw_con.history)" "$(g raw_con.empty)")"
+		printf '%-44s %14s %14s\n' "  worker over that raw consume" "$(ratio "$(g worker_rate.history)" "$(g raw_con.history)")" "$(ratio "$(g worker_rate.empty)" "$(g raw_con.empty)")"
 		printf '%-44s %14s %14s %7s\n' "e2e at $e2e_rate/s: p50 (ms; ratio empty/history)" "$(g e2e_p50.history)" "$(g e2e_p50.empty)" "$(ratio "$(g e2e_p50.empty)" "$(g e2e_p50.history)")"
 		printf '%-44s %14s %14s %7s\n' "e2e at $e2e_rate/s: p99 (ms; ratio empty/history)" "$(g e2e_p99.history)" "$(g e2e_p99.empty)" "$(ratio "$(g e2e_p99.empty)" "$(g e2e_p99.history)")"
 		printf '%-44s %14s %14s\n' "  e2e created / effects" "$(g e2e_ok.history) / $(g e2e_fx.history)" "$(g e2e_ok.empty) / $(g e2e_fx.empty)"
@@ -1028,6 +1060,7 @@ if [ "$hist_n" -gt 0 ]; then
     \"app_req_per_s\": $(g app_rps.history), \"app_ratio\": $(ratio "$(g app_rps.history)" "$(g app_rps.empty)"),
     \"relay_msg_per_s\": $(g relay_rate.history), \"relay_ratio\": $(ratio "$(g relay_rate.history)" "$(g relay_rate.empty)"),
     \"worker_msg_per_s\": $(g worker_rate.history), \"worker_ratio\": $(ratio "$(g worker_rate.history)" "$(g worker_rate.empty)"),
+    \"worker_broker_cpu_us_per_msg\": $(g worker_mq_us.history), \"raw_consume_per_s\": $(g raw_con.history), \"worker_over_raw_consume\": $(ratio "$(g worker_rate.history)" "$(g raw_con.history)"),
     \"e2e_p50_ms\": $(g e2e_p50.history), \"e2e_p99_ms\": $(g e2e_p99.history), \"e2e_p50_ratio\": $(ratio "$(g e2e_p50.empty)" "$(g e2e_p50.history)"),
     \"keys\": { \"v7_varchar36_rows_per_s\": $(g keys_rate._bench_key36), \"v7_varbinary16_rows_per_s\": $(g keys_rate._bench_key16), \"v4_varchar36_rows_per_s\": $(g keys_rate._bench_key36r),
       \"v7_varchar36_bytes_per_row\": $(g keys_bytes._bench_key36), \"v7_varbinary16_bytes_per_row\": $(g keys_bytes._bench_key16), \"v4_varchar36_bytes_per_row\": $(g keys_bytes._bench_key36r) } }"
@@ -1038,7 +1071,7 @@ cat >"$out/result.json" <<JSON
   "raw": { "txn_per_s_64conn": ${raw_txn:-0}, "publish_per_s_1000_inflight": ${raw_pub:-0}, "publish_props_per_s_1000_inflight": ${raw_pub_props:-0}, "consume_per_s_prefetch_500": ${raw_con:-0}, "consume_prefetch": $raw_prefetch, "consume_ack_every": $raw_ack_every },
   "app": { "req_per_s_64conn": $(g app_rps.empty), "p50_ms": $(g app_p50.empty), "p99_ms": $(g app_p99.empty), "non_2xx": $(g app_non2xx.empty), "ratio": $(ratio "$(g app_rps.empty)" "$raw_txn") },
   "relay": { "rows": $rows, "seconds": $(g relay_s.empty), "msg_per_s": $(g relay_rate.empty), "ratio": $(ratio "$(g relay_rate.empty)" "$raw_pub_props"), "ratio_vs_bare": $(ratio "$(g relay_rate.empty)" "$raw_pub") },
-  "worker": { "messages": $rows, "seconds": $(g worker_s.empty), "msg_per_s": $(g worker_rate.empty), "ratio": $(ratio "$(g worker_rate.empty)" "$raw_con") },
+  "worker": { "messages": $rows, "seconds": $(g worker_s.empty), "msg_per_s": $(g worker_rate.empty), "ratio": $(ratio "$(g worker_rate.empty)" "$raw_con"), "broker_cpu_us_per_msg": $(g worker_mq_us.empty) },
   "e2e": { "rate": $e2e_rate, "seconds": $e2e_secs, "created": $(g e2e_ok.empty), "effects": $(g e2e_fx.empty), "p50_ms": $(g e2e_p50.empty), "p99_ms": $(g e2e_p99.empty), "max_ms": $(g e2e_max.empty) },
   "e2e_single": { "rate": 10, "seconds": $single_secs, "p50_ms": ${one_p50:-0}, "p99_ms": ${one_p99:-0}, "max_ms": ${one_max:-0} },
   "pruning": { "keys": $prune_n, "seconds": $prune_s, "keys_per_s": $prune_rate, "app_req_per_s": ${prune_rps:-0} },
