@@ -75,7 +75,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (cfg.metrics_port > 0 &&
-	    (obs = obs_start(cfg.metrics_bind, cfg.metrics_port, pool_db_up, pool)) == NULL)
+	    (obs = obs_start(cfg.metrics_bind, cfg.metrics_port, pool_db_up,
+	    pool)) == NULL)
 		log_warnx("serving the API without its metrics listener");
 	while (!app_stop)
 		backoff_sleep(100, &app_stop);

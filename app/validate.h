@@ -34,8 +34,9 @@ int validate_utf8(const char *s, size_t len, size_t *nchars);
 
 /* Email rules: 1..254 bytes, valid UTF-8, no character of the Unicode
  * categories Z* (spaces, separators), Cc (controls) or Cf (format:
- * zero-width, bidi controls), exactly one '@' with text on both sides, and a dot inside
- * the domain (not first, not last, no "..").  0 or -1 with a reason. */
+ * zero-width, bidi controls), exactly one '@' with text on both sides,
+ * and a dot inside the domain (not first, not last, no "..").  0 or -1
+ * with a reason. */
 int validate_email(const char *s, size_t len, char *err, size_t errlen);
 
 /* Name rules: valid UTF-8, 1..255 characters, no control characters

@@ -33,8 +33,9 @@ enum binlog_err {
 	BINLOG_EOTHER = -3, /* anything else (a grant, a decoding failure) */
 };
 
-/* One inserted (or released) row; the pointers are valid until the next binlog_next.
- * The text columns are not NUL-terminated; trace is NULL when NULL. */
+/* One inserted (or released) row; the pointers are valid until the next
+ * binlog_next.  The text columns are not NUL-terminated; trace is NULL
+ * when NULL. */
 struct binlog_row {
 	int64_t seq;
 	unsigned attempts;

@@ -106,7 +106,8 @@ void outbatch_tally(const struct outbatch *b, struct outbatch_tally *t);
 /* Appends "Published messages: [<id> <id> ...]" for the acked messages
  * to out; past max_ids ids the rest is counted: "... (+N more)]".
  * 0, or -1 when out is full. */
-int outbatch_log_line(const struct outbatch *b, size_t max_ids, struct buf *out);
+int outbatch_log_line(const struct outbatch *b, size_t max_ids,
+    struct buf *out);
 
 /* Text recorded in last_error for a message with result r. */
 const char *outbatch_result_reason(enum mq_result r);

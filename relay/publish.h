@@ -34,10 +34,10 @@ int publish_start(struct publisher *p, mq_conn *mq, struct outbatch *b);
 int publish_wait(struct publisher *p, mq_conn *mq, struct outbatch *b);
 
 /* In b's open transaction on db: marks the acked rows (and b->sent[])
- * published in one statement; nacked, returned and invalid rows get attempts + 1, their
- * last_error and a next try after a capped exponential backoff with
- * jitter.  Pending rows are left as they are.  Does not commit.
- * A db_rc. */
+ * published in one statement; nacked, returned and invalid rows get
+ * attempts + 1, their last_error and a next try after a capped
+ * exponential backoff with jitter.  Pending rows are left as they are.
+ * Does not commit.  A db_rc. */
 int publish_record(struct publisher *p, db_conn *db, const struct outbatch *b);
 
 /* Logs the outcome of a committed batch: "Published messages: [...]"
