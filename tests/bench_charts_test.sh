@@ -153,4 +153,17 @@ check "bench: the raw consumer acks every WORKER_BATCH_MAX's default ($(bdef raw
 check "bench: both raw drains use that window" \
 	test "$(grep -c '"$bin/outbox-bench-consume" [a-z]* "$rows" "$raw_prefetch" "$raw_ack_every"' "$root/tests/load/bench.sh")" = 2
 
+# The worker's history figure is a ratio of two drains: both must follow
+# the same steps (the raw consumer ran between the relay's drain and the
+# worker's in the empty-table section only, and the broker's speed for
+# the drain after it is not the same, README "History and memory").
+steps() { # <tag>: the measure_* steps of a section, in order
+	sed -nE "s/^[[:space:]]*(measure_[a-z0-9_]+) $1( .*)?$/\1/p" "$root/tests/load/bench.sh" | tr '\n' ' '
+}
+E=$(steps empty) H=$(steps history)
+check "bench: history and empty-table sections take the same steps ($H/ $E)" \
+	test -n "$E" -a "$E" = "$H"
+check "bench: the raw consumer runs between the relay's drain and the worker's ($E)" \
+	test -z "${E##*measure_relay measure_raw_consume measure_worker *}"
+
 finish
