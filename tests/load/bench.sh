@@ -337,10 +337,12 @@ measure_relay() { # <tag>
 
 # ---- raw consume, then the worker's drain -----------------------------
 # The broker's CPU time so far (user + system, clock ticks) and its cost
-# per message of a drain in microseconds: the single node of the test set.
+# per message of a drain in microseconds: the single node of the test set
+# (0 without it, as in the cluster part, or when its pid file is stale).
 mq_ticks() {
 	local p
 	p=$(cat "$OUTBOX_VAR/rabbitmq/run/rabbitmq.pid" 2>/dev/null) &&
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = beam.smp ] &&
 		awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0
 }
 per_msg_us() { # <ticks before> <ticks after>
