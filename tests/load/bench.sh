@@ -346,7 +346,8 @@ mq_ticks() {
 		awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0
 }
 per_msg_us() { # <ticks before> <ticks after>
-	awk -v a="$1" -v b="$2" -v n="$rows" -v hz="$(getconf CLK_TCK)" 		'BEGIN { printf "%.1f", (b - a) / hz / n * 1e6 }'
+	awk -v a="$1" -v b="$2" -v n="$rows" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.1f", (b - a) / hz / n * 1e6 }'
 }
 # The raw consumer (its own scratch queue, filled and drained), run in
 # both sections between the relay's drain and the worker's, so that both

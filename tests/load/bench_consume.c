@@ -61,6 +61,10 @@
 
 /* Messages per confirmed publish batch while filling. */
 #define FILL_CHUNK 1000
+/* The drains' window unless given: the worker's WORKER_PREFETCH and
+ * WORKER_BATCH_MAX defaults (worker/config.c). */
+#define RAW_PREFETCH 2000
+#define RAW_ACK_EVERY 500
 
 struct bench_cfg {
 	struct db_params db;
@@ -321,6 +325,21 @@ out:
 	return ret;
 }
 
+/* count, prefetch and ack_every of raw and drain, from argv[2..4]:
+ * 0, or -1 said on stderr. */
+static int
+drain_args(int argc, char **argv, int *count, int *prefetch,
+    int *ack_every)
+{
+	if (raw_arg_int(argc, argv, 2, 100000, 1, 10000000, count) == -1 ||
+	    raw_arg_int(argc, argv, 3, RAW_PREFETCH, 1, 65535,
+	    prefetch) == -1 ||
+	    raw_arg_int(argc, argv, 4, RAW_ACK_EVERY, 1, 65535,
+	    ack_every) == -1)
+		return -1;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -343,9 +362,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[1], "raw") == 0) {
-		if (raw_arg_int(argc, argv, 2, 100000, 1, 10000000, &count) == -1 ||
-		    raw_arg_int(argc, argv, 3, 2000, 1, 65535, &a2) == -1 ||
-		    raw_arg_int(argc, argv, 4, 500, 1, 65535, &a3) == -1)
+		if (drain_args(argc, argv, &count, &a2, &a3) == -1)
 			return 2;
 		snprintf(queue, sizeof(queue), "bench.consume.%ld",
 		    (long)getpid());
@@ -358,9 +375,7 @@ main(int argc, char **argv)
 		return rc == 0 ? 0 : 1;
 	}
 	if (strcmp(argv[1], "drain") == 0) {
-		if (raw_arg_int(argc, argv, 2, 100000, 1, 10000000, &count) == -1 ||
-		    raw_arg_int(argc, argv, 3, 2000, 1, 65535, &a2) == -1 ||
-		    raw_arg_int(argc, argv, 4, 500, 1, 65535, &a3) == -1)
+		if (drain_args(argc, argv, &count, &a2, &a3) == -1)
 			return 2;
 		return drain_raw(&cfg.mq, MQ_QUEUE, count, a2, a3) == 0 ? 0 : 1;
 	}
