@@ -22,6 +22,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
+# shellcheck source=tests/failures.sh
+. tests/failures.sh
 
 containers=0
 if [ "${OUTBOX_TEST_CONTAINERS:-1}" = 1 ] || [ -n "${CI:-}" ]; then
@@ -79,6 +81,16 @@ t_all=$(now_us)
 timings=()
 # timing NAME START_US: one line of the final summary.
 timing() { timings+=("$(printf '%-16s %7s s' "$1" "$(secs "$2")")"); }
+# failures: what failed, repeated after the timings (tests/failures.sh);
+# failed_part NAME WHY [OUT]: a part that failed, and the lines of its
+# output that say which checks.
+failures=()
+failed_part() {
+	local l
+	failures+=("$1: $2")
+	[ -z "${3:-}" ] && return
+	while IFS= read -r l; do failures+=("  $l"); done < <(failure_lines "$3")
+}
 
 # run <name> <cmd...>: runs a test binary, adds its "N passed, N failed".
 run() {
@@ -94,6 +106,7 @@ run() {
 	if [ -z "$line" ]; then
 		echo "$name: no result line (exit $rc): counted as 1 failure"
 		failed=$((failed + 1))
+		failed_part "$name" "no result line (exit $rc; $out)" "$out"
 		return
 	fi
 	p=$(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line")
@@ -103,6 +116,9 @@ run() {
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "$name: exit status $rc with no failed test: counted as 1 failure"
 		failed=$((failed + 1))
+		failed_part "$name" "exit status $rc with no failed test ($out)" "$out"
+	elif [ "$f" -ne 0 ]; then
+		failed_part "$name" "$f failed ($out)" "$out"
 	fi
 }
 
@@ -112,6 +128,7 @@ if bash scripts/lint.sh banned; then
 	passed=$((passed + 1))
 else
 	failed=$((failed + 1))
+	failed_part lint "scripts/lint.sh banned failed"
 fi
 timing lint "$t"
 
@@ -120,6 +137,9 @@ run deps bash tests/deps_test.sh
 
 # The bench's charts drawn from small known files (no bench, no server).
 run charts bash tests/bench_charts_test.sh
+
+# The lines repeated of a failed part at the end (tests/failures.sh).
+run failures bash tests/failures_test.sh
 
 run unit "$OUTBOX_BIN/outbox-unit"
 
@@ -140,6 +160,7 @@ if bash scripts/infra.sh start; then
 else
 	echo "the test servers did not start: server tests not run"
 	failed=$((failed + 1))
+	failed_part servers "the test servers did not start: server tests not run"
 	servers_ok=0
 fi
 timing servers "$t"
@@ -158,6 +179,7 @@ if [ "$servers_ok" = 1 ]; then
 	else
 		echo "migrations failed: integration tests not run"
 		failed=$((failed + 1))
+		failed_part migrations "failed: integration tests not run"
 	fi
 fi
 
@@ -232,5 +254,9 @@ for line in "${timings[@]}"; do
 	echo "run:   $line"
 done
 echo "run:   $(printf '%-16s %7s s' total "$(secs "$t_all")")"
+if [ ${#failures[@]} -ne 0 ]; then
+	echo "== failures"
+	printf '%s\n' "${failures[@]}"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
