@@ -254,7 +254,7 @@ pid_dead() { ! pid_alive "$@"; }
 
 read_pid() { # read_pid FILE -> pid or ""
     local pid=""
-    if [ -f "$1" ]; then read -r pid <"$1" 2>/dev/null || true; fi
+    if [ -f "$1" ]; then read -r pid 2>/dev/null <"$1" || true; fi
     if [[ $pid =~ ^[0-9]+$ ]]; then printf '%s' "$pid"; fi
 }
 
@@ -781,7 +781,7 @@ mq_start() {
     if pid=$(mq_pid); then
         # The node of this OUTBOX_VAR, started with another port?
         local port
-        port=$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | sed -n 's/^RABBITMQ_NODE_PORT=//p' || true)
+        port=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | sed -n 's/^RABBITMQ_NODE_PORT=//p' || true)
         [ -z "$port" ] || [ "$port" = "$MQ_PORT" ] ||
             die "rabbitmq: the node of $VAR runs (pid $pid) on 127.0.0.1:$port, not $MQ_PORT: stop it first (scripts/infra.sh mq-stop with the settings it was started with) or use another OUTBOX_VAR"
         if wait_for "$MQ_START_TIMEOUT" port_open "$MQ_PORT"; then

@@ -581,7 +581,7 @@ fi
 # A fault is an outage (503: retry), never an internal error.
 n500=$(sed -nE 's/.*"statuses": \{[^}]*"500": ([0-9]+).*/\1/p' "$LOGS/load.json")
 [ -z "$n500" ] || fail+=("$n500 requests answered 500 (internal error) during the faults (see $LOGS/app.*.log)")
-n_faults=$(wc -l <"$ST/faults" 2>/dev/null || echo 0)
+n_faults=$(wc -l 2>/dev/null <"$ST/faults" || echo 0)
 [ "$n_faults" = "$FAULTS" ] || fail+=("$n_faults faults injected of $FAULTS planned")
 if grep -q ' 1 ' "$ST/faults" 2>/dev/null; then
 	fail+=("fault injection failed: $(awk '$2 == 1 { printf "%s ", $1 }' "$ST/faults")(see $LOGS/infra.log)")
@@ -631,7 +631,7 @@ fault_counts=$(awk '{ n[$1]++ } END { for (k in n) printf "%s %d, ", k, n[k] }' 
 # binlog mode: the leader's changes, from the relays' logs.
 leads=$(cat "$LOGS"/relay*.log | grep -c 'binlog mode: leading')
 lost_lock=$(cat "$LOGS"/relay*.log | grep -c 'lost the leader lock')
-cut_n=$(wc -l <"$ST/binlog-cut" 2>/dev/null || echo 0)
+cut_n=$(wc -l 2>/dev/null <"$ST/binlog-cut" || echo 0)
 cut_bytes=$(awk '{ n += $1 } END { print n + 0 }' "$ST/binlog-cut" 2>/dev/null || echo 0)
 jget() { sed -nE "s/.*\"$1\": ([0-9]+).*/\1/p" "$LOGS/load.json"; }
 
