@@ -99,7 +99,10 @@ alarms() { grep -vE '^outbox-demo-[a-z]+ *\|' "$1" | grep -E 'EXITED|Error' || t
 
 # start_dev LOG [MAKE ARG...]: `make dev` in a process group of its own
 # (job control), as a terminal runs it; a plain `&` job would ignore
-# SIGINT.
+# SIGINT.  And with SIGINT's default action, as a terminal gives it: a
+# make test started with SIGINT ignored (a background job of a script,
+# nohup, some CI runners) passes that on to every child, and a shell
+# cannot trap a signal ignored when it started (dev.sh's Ctrl-C).
 MAKE_PID=
 start_dev() {
 	local log=$1
@@ -108,6 +111,14 @@ start_dev() {
 	make --no-print-directory dev "$@" >"$log" 2>&1 &
 	MAKE_PID=$!
 	set +m
+}
+# int_default PID: the process does not ignore SIGINT (/proc's SigIgn
+# mask, bit 2 - 1); 2 when it cannot be read (never a vacuous pass).
+int_default() {
+	local mask
+	mask=$(sed -n 's/^SigIgn:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+	[ -n "$mask" ] || return 2
+	[ $((16#$mask & 2)) -eq 0 ]
 }
 # stop_dev: whatever happened, nothing of this run is left behind.
 stop_dev() {
@@ -135,6 +146,8 @@ log_bin() { bash scripts/infra.sh db-sql -N -B -e 'SELECT @@log_bin' 2>/dev/null
 out="$logs/make-dev-binlog.log"
 echo "dev: --- start with RELAY_MODE=binlog RELAYS=2 ($out)"
 start_dev "$out" RELAY_MODE=binlog RELAYS=2
+check "make dev runs with Ctrl-C's default action, as from a terminal" \
+	int_default "$MAKE_PID"
 came_up "$ready_s" "$out" binlog
 check "binlog: the MariaDB runs with the binary log" test "$(log_bin)" = 1
 leading() { grep -q '^outbox-demo-relay[-0-9]* *| .* binlog mode: leading' "$1"; }
