@@ -108,7 +108,7 @@ start_dev() {
 	local log=$1
 	shift
 	set -m
-	make --no-print-directory dev "$@" >"$log" 2>&1 &
+	env --default-signal=INT make --no-print-directory dev "$@" >"$log" 2>&1 &
 	MAKE_PID=$!
 	set +m
 }
