@@ -1184,6 +1184,187 @@ mt_shadow_has_rows(void *ud)
 	return mt_count("SELECT COUNT(*) FROM _mig009_outbox_new") > 0;
 }
 
+/* ---- the moments between its triggers ---- */
+
+/* A session of this test that holds outbox's metadata lock (a
+ * transaction that read it): a DDL statement on outbox waits for it. */
+struct mt_holder {
+	db_conn *c;
+	pthread_t th;
+	int rc;
+};
+
+static void *
+mt_holder_main(void *arg)
+{
+	struct mt_holder *h = arg;
+
+	h->rc = db_begin(h->c);
+	if (h->rc == DB_OK)
+		h->rc = db_query(h->c, "SELECT seq FROM outbox LIMIT 1", NULL,
+		    0, NULL, NULL, NULL);
+	return NULL;
+}
+
+/* Connects a holder and starts its transaction in a thread: the read
+ * waits while a DDL statement on outbox is queued. */
+static void
+mt_holder_start(struct mt_holder *h)
+{
+	struct db_params p;
+
+	h_db_params(&p);
+	h->c = db_new(&p);
+	ck_assert_ptr_nonnull(h->c);
+	ck_assert_msg(db_connect(h->c) == DB_OK, "%s", db_error(h->c));
+	ck_assert_int_eq(pthread_create(&h->th, NULL, mt_holder_main, h), 0);
+}
+
+/* Session id waits for a table's metadata lock. */
+static int
+mt_session_waits(void *ud)
+{
+	const unsigned long *id = ud;
+	struct db_val a = DB_INT((long long)*id);
+
+	return h_count("SELECT COUNT(*) FROM information_schema.PROCESSLIST "
+	    "WHERE ID = ? AND STATE = 'Waiting for table metadata lock'", &a,
+	    1) == 1;
+}
+
+static int
+mt_migration_waits(void *ud)
+{
+	unsigned long id = (unsigned long)mt_migrate_session();
+
+	(void)ud;
+	return id != 0 && mt_session_waits(&id);
+}
+
+static long long
+mt_outbox_triggers(void)
+{
+	return mt_count("SELECT COUNT(*) FROM information_schema.TRIGGERS "
+	    "WHERE TRIGGER_SCHEMA = DATABASE() AND EVENT_OBJECT_TABLE = "
+	    "'outbox'");
+}
+
+/* Lets outbox-migrate's DDL statements on outbox through one at a time
+ * until n of its triggers exist, then holds the next: *h holds outbox's
+ * metadata lock on entry and on return.  Each step queues a second
+ * holder behind the waiting DDL statement before the first lets go, so
+ * the statement runs and the next one finds outbox held again. */
+static void
+mt_step_to_triggers(struct mt_holder *h, long long n)
+{
+	struct mt_holder next;
+	unsigned long id;
+	int steps = 0;
+
+	while (mt_outbox_triggers() < n) {
+		ck_assert_msg(++steps <= 20, "%lld of %lld triggers after %d "
+		    "steps", mt_outbox_triggers(), n, steps - 1);
+		ck_assert_msg(h_wait(120000, mt_migration_waits, NULL),
+		    "outbox-migrate does not wait for outbox's lock");
+		mt_holder_start(&next);
+		id = db_session_id(next.c);
+		ck_assert_msg(h_wait(30000, mt_session_waits, &id), "the "
+		    "second holder is not queued behind the DDL statement");
+		db_rollback(h->c);
+		db_free(h->c);
+		pthread_join(next.th, NULL);
+		ck_assert_msg(next.rc == DB_OK, "%s", db_error(next.c));
+		*h = next;
+	}
+	ck_assert_int_eq(mt_outbox_triggers(), n);
+}
+
+/* Writes of the daemons while only some of the triggers exist: a row
+ * inserted then marked published, one inserted then deleted, a row of
+ * before marked published, one of before deleted (retention).  tag
+ * names the moment; the rows of before are given by seq. */
+static void
+mt_window_writes(const char *tag, long long seq_upd, long long seq_del)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "INSERT INTO outbox (message_id, "
+	    "event_name, payload, created_at) VALUES ('%s-upd', "
+	    "'CustomerCreated', '{}', UTC_TIMESTAMP(6)), ('%s-del', "
+	    "'CustomerCreated', '{}', UTC_TIMESTAMP(6))", tag, tag);
+	h_sql(sql);
+	snprintf(sql, sizeof(sql), "UPDATE outbox SET published_at = "
+	    "UTC_TIMESTAMP(6) WHERE message_id = '%s-upd' OR seq = %lld",
+	    tag, seq_upd);
+	h_sql(sql);
+	snprintf(sql, sizeof(sql), "DELETE FROM outbox WHERE message_id = "
+	    "'%s-del' OR seq = %lld", tag, seq_del);
+	h_sql(sql);
+}
+
+/* Inserts, updates and deletes made between the creation of one of
+ * outbox's triggers and the next are all in the converted table: none
+ * undone by the copy, no deleted row back. */
+START_TEST(writes_between_the_triggers_are_kept)
+{
+	struct mt_fill f;
+	struct h_daemon d = { 0 };
+	struct mt_holder h;
+	long long total, upd[2], del[2];
+	char sql[256];
+	int i;
+
+	mt_fill(MT_ROWS, &f);
+	total = mt_count("SELECT COUNT(*) FROM outbox");
+	/* Rows of before: two unpublished, two published long ago. */
+	for (i = 0; i < 2; i++) {
+		snprintf(sql, sizeof(sql), "SELECT seq FROM outbox WHERE "
+		    "published_at IS NULL ORDER BY seq LIMIT 1 OFFSET %d",
+		    i * 1000);
+		upd[i] = mt_count(sql);
+		snprintf(sql, sizeof(sql), "SELECT seq FROM outbox WHERE "
+		    "published_at < '2021-01-01' ORDER BY seq LIMIT 1 "
+		    "OFFSET %d", i * 1000);
+		del[i] = mt_count(sql);
+	}
+	mt_holder_start(&h);
+	pthread_join(h.th, NULL);
+	ck_assert_msg(h.rc == DB_OK, "%s", db_error(h.c));
+	mt_migrate_start(&d, NULL, __func__, "009-steps");
+	mt_step_to_triggers(&h, 1);
+	mt_window_writes("one-trigger", upd[0], del[0]);
+	mt_step_to_triggers(&h, 2);
+	mt_window_writes("two-triggers", upd[1], del[1]);
+	db_rollback(h.c);
+	db_free(h.c);
+	ck_assert_int_eq(h_daemon_wait(&d, 600000), 0);
+
+	/* Converted (the id columns' new type), with every write. */
+	ck_assert_int_eq(mt_count("SELECT COUNT(*) FROM information_schema."
+	    "COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
+	    "'outbox' AND COLUMN_NAME = 'message_id' AND COLLATION_NAME = "
+	    "'ascii_bin'"), 1);
+	ck_assert_int_eq(mt_outbox_triggers(), 0);
+	ck_assert_int_eq(mt_count("SELECT COUNT(*) FROM outbox WHERE "
+	    "message_id LIKE '%-upd' AND published_at IS NOT NULL"), 2);
+	ck_assert_int_eq(mt_count("SELECT COUNT(*) FROM outbox WHERE "
+	    "message_id LIKE '%-del'"), 0);
+	for (i = 0; i < 2; i++) {
+		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM outbox WHERE "
+		    "seq = %lld AND published_at IS NOT NULL", upd[i]);
+		ck_assert_msg(mt_count(sql) == 1, "row %lld of before, "
+		    "marked published, is not", upd[i]);
+		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM outbox WHERE "
+		    "seq = %lld", del[i]);
+		ck_assert_msg(mt_count(sql) == 0, "row %lld of before, "
+		    "deleted, is back", del[i]);
+	}
+	ck_assert_int_eq(mt_count("SELECT COUNT(*) FROM outbox"), total);
+	ck_assert_int_eq(mt_count("SELECT COUNT(*) FROM outbox WHERE "
+	    "published_at IS NULL"), f.outbox_unpub - 2);
+}
+END_TEST
+
 START_TEST(a_migration_killed_half_way_resumes)
 {
 	struct mt_fill f;
@@ -1346,6 +1527,7 @@ it_migrations_suite(void)
 	tcase_add_test(tc, writers_lose_nothing_and_wait_little);
 	tcase_add_test(tc, a_second_run_applies_nothing_and_changes_nothing);
 	tcase_add_test(tc, a_migration_killed_half_way_resumes);
+	tcase_add_test(tc, writes_between_the_triggers_are_kept);
 	tcase_add_test(tc, a_table_with_triggers_of_its_own_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
