@@ -12,8 +12,8 @@
 -- pt-online-schema-change does it (README, "Database"):
 --   1. an empty shadow table _mig009_<t>_new with the target columns
 --      (CREATE TABLE ... LIKE: same indexes, generated column included);
---   2. three triggers on <t> (after insert, update, delete) that apply
---      every change of <t> to the shadow;
+--   2. three triggers on <t> (after delete, update, insert: in that
+--      order, see below) that apply every change of <t> to the shadow;
 --   3. a copy of the rows in primary-key order, in chunks of 10-50 ms
 --      (READ COMMITTED, shared locks on the chunk's rows only, so that a
 --      row is never copied while a writer changes it: _mig009_copy);
@@ -347,10 +347,18 @@ BEGIN
             -- Upserts, not REPLACE: a duplicate primary key then takes a
             -- record lock, where REPLACE takes a next-key lock that makes
             -- concurrent writers deadlock.
-            CALL _mig009_ddl(t, CONCAT('CREATE TRIGGER `', tg, 'ai` ',
-                'AFTER INSERT ON `', t, '` FOR EACH ROW ',
-                'INSERT INTO `', nt, '` (', cols, ') VALUES (', vals, ') ',
-                'ON DUPLICATE KEY UPDATE ', sets));
+            -- Delete, update, then insert: each is a statement of its
+            -- own, and writers go on between them.  A row gets into the
+            -- shadow only through the update or insert trigger (or the
+            -- copy, after all three exist), so every later change of it
+            -- finds its trigger there.  Insert first, a row inserted then
+            -- marked published (or deleted) before the next trigger
+            -- existed stayed unpublished (or came back) in the shadow,
+            -- and the copy leaves rows already there as they are.
+            CALL _mig009_ddl(t, CONCAT('CREATE TRIGGER `', tg, 'ad` ',
+                'AFTER DELETE ON `', t, '` FOR EACH ROW ',
+                'DELETE FROM `', nt, '` WHERE `', pk, '` = OLD.`', pk,
+                '`'));
             CALL _mig009_ddl(t, CONCAT('CREATE TRIGGER `', tg, 'au` ',
                 'AFTER UPDATE ON `', t, '` FOR EACH ROW BEGIN ',
                 'IF NOT (CAST(OLD.`', pk, '` AS BINARY) <=> ',
@@ -359,10 +367,10 @@ BEGIN
                 'END IF; ',
                 'INSERT INTO `', nt, '` (', cols, ') VALUES (', vals, ') ',
                 'ON DUPLICATE KEY UPDATE ', sets, '; END'));
-            CALL _mig009_ddl(t, CONCAT('CREATE TRIGGER `', tg, 'ad` ',
-                'AFTER DELETE ON `', t, '` FOR EACH ROW ',
-                'DELETE FROM `', nt, '` WHERE `', pk, '` = OLD.`', pk,
-                '`'));
+            CALL _mig009_ddl(t, CONCAT('CREATE TRIGGER `', tg, 'ai` ',
+                'AFTER INSERT ON `', t, '` FOR EACH ROW ',
+                'INSERT INTO `', nt, '` (', cols, ') VALUES (', vals, ') ',
+                'ON DUPLICATE KEY UPDATE ', sets));
         END IF;
 
         CALL _mig009_say('copying', t, 0);
