@@ -1262,8 +1262,9 @@ mt_step_to_triggers(struct mt_holder *h, long long n)
 	int steps = 0;
 
 	while (mt_outbox_triggers() < n) {
-		ck_assert_msg(++steps <= 20, "%lld of %lld triggers after %d "
-		    "steps", mt_outbox_triggers(), n, steps - 1);
+		ck_assert_msg(steps < 20, "%lld of %lld triggers after %d "
+		    "steps", mt_outbox_triggers(), n, steps);
+		steps++;
 		ck_assert_msg(h_wait(120000, mt_migration_waits, NULL),
 		    "outbox-migrate does not wait for outbox's lock");
 		mt_holder_start(&next);
