@@ -164,6 +164,9 @@ mt_schema_up(void)
 	long long id;
 
 	h_db_params(&p);
+	/* No database: DB_NAME may name this schema, dropped (a test that
+	 * makes it again). */
+	p.name[0] = '\0';
 	c = db_new(&p);
 	ck_assert_ptr_nonnull(c);
 	/* A migration that a failed test left running (outbox-migrate
@@ -183,6 +186,8 @@ mt_schema_up(void)
 	mt_dir_without_009(dir, sizeof(dir));
 	ck_assert_int_eq(MT_MIGRATE(&d, dir, "without-009"), 0);
 	setenv("DB_NAME", MT_DB, 1);
+	/* h_db may be older than the schema (made again by a test). */
+	h_sql("USE `" MT_DB "`");
 	ck_assert_int_eq(h_count("SELECT DATABASE() = '" MT_DB "'", NULL, 0), 1);
 }
 
@@ -1297,8 +1302,12 @@ mt_outbox_triggers(void)
  * until n of its triggers exist, then holds the next: *h holds outbox's
  * metadata lock on entry and on return.  Each step queues a second
  * holder behind the waiting DDL statement before the first lets go, so
- * the statement runs and the next one finds outbox held again. */
-static void
+ * the statement runs and the next one finds outbox held again; except
+ * when the second holder, finding the table changed by the statement,
+ * gives its lock back to open it again: then the next statement may run
+ * too.  The number of triggers there then (n, or more after such a
+ * step). */
+static long long
 mt_step_to_triggers(struct mt_holder *h, long long n)
 {
 	struct mt_holder next;
@@ -1321,7 +1330,7 @@ mt_step_to_triggers(struct mt_holder *h, long long n)
 		ck_assert_msg(next.rc == DB_OK, "%s", db_error(next.c));
 		*h = next;
 	}
-	ck_assert_int_eq(mt_outbox_triggers(), n);
+	return mt_outbox_triggers();
 }
 
 /* Writes of the daemons while only some of the triggers exist: a row
@@ -1350,39 +1359,66 @@ mt_window_writes(const char *tag, long long seq_upd, long long seq_del)
 /* Inserts, updates and deletes made between the creation of one of
  * outbox's triggers and the next are all in the converted table: none
  * undone by the copy, no deleted row back. */
-START_TEST(writes_between_the_triggers_are_kept)
+/* One try of the test below: 1 when both moments were caught (the
+ * migration then ended), 0 when a step let two statements through (the
+ * migration ended too, the schema to be made again). */
+static int
+mt_between_try(long long upd[2], long long del[2])
 {
-	struct mt_fill f;
 	struct h_daemon d = { 0 };
 	struct mt_holder h;
-	long long total, upd[2], del[2];
-	char sql[256];
-	int i;
+	int caught;
 
-	mt_fill(MT_ROWS, &f);
-	total = mt_count("SELECT COUNT(*) FROM outbox");
-	/* Rows of before: two unpublished, two published long ago. */
-	for (i = 0; i < 2; i++) {
-		snprintf(sql, sizeof(sql), "SELECT seq FROM outbox WHERE "
-		    "published_at IS NULL ORDER BY seq LIMIT 1 OFFSET %d",
-		    i * 1000);
-		upd[i] = mt_count(sql);
-		snprintf(sql, sizeof(sql), "SELECT seq FROM outbox WHERE "
-		    "published_at < '2021-01-01' ORDER BY seq LIMIT 1 "
-		    "OFFSET %d", i * 1000);
-		del[i] = mt_count(sql);
-	}
 	mt_holder_start(&h);
 	pthread_join(h.th, NULL);
 	ck_assert_msg(h.rc == DB_OK, "%s", db_error(h.c));
-	mt_migrate_start(&d, NULL, __func__, "009-steps");
-	mt_step_to_triggers(&h, 1);
-	mt_window_writes("one-trigger", upd[0], del[0]);
-	mt_step_to_triggers(&h, 2);
-	mt_window_writes("two-triggers", upd[1], del[1]);
+	mt_migrate_start(&d, NULL, "writes_between_the_triggers_are_kept",
+	    "009-steps");
+	caught = mt_step_to_triggers(&h, 1) == 1;
+	if (caught) {
+		mt_window_writes("one-trigger", upd[0], del[0]);
+		caught = mt_step_to_triggers(&h, 2) == 2;
+	}
+	if (caught)
+		mt_window_writes("two-triggers", upd[1], del[1]);
 	db_rollback(h.c);
 	db_free(h.c);
 	ck_assert_int_eq(h_daemon_wait(&d, 600000), 0);
+	return caught;
+}
+
+START_TEST(writes_between_the_triggers_are_kept)
+{
+	struct mt_fill f;
+	long long total, upd[2], del[2];
+	char sql[256];
+	int i, tries;
+
+	for (tries = 1;; tries++) {
+		ck_assert_msg(tries <= 5, "no try caught both moments");
+		if (tries > 1) {
+			printf("migrations: a step let two of 009's "
+			    "statements through: again, on a new schema\n");
+			mt_schema_down();
+			mt_schema_up();
+		}
+		mt_fill(MT_ROWS, &f);
+		total = mt_count("SELECT COUNT(*) FROM outbox");
+		/* Rows of before: two unpublished, two published long
+		 * ago. */
+		for (i = 0; i < 2; i++) {
+			snprintf(sql, sizeof(sql), "SELECT seq FROM outbox "
+			    "WHERE published_at IS NULL ORDER BY seq LIMIT 1 "
+			    "OFFSET %d", i * 1000);
+			upd[i] = mt_count(sql);
+			snprintf(sql, sizeof(sql), "SELECT seq FROM outbox "
+			    "WHERE published_at < '2021-01-01' ORDER BY seq "
+			    "LIMIT 1 OFFSET %d", i * 1000);
+			del[i] = mt_count(sql);
+		}
+		if (mt_between_try(upd, del))
+			break;
+	}
 
 	/* Converted (the id columns' new type), with every write. */
 	ck_assert_int_eq(mt_count("SELECT COUNT(*) FROM information_schema."
