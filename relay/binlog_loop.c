@@ -1126,7 +1126,7 @@ mq_ready(struct brelay *r)
 static int
 contend(struct brelay *r, int *said)
 {
-	int rc;
+	int rc, was_leading = 0;
 
 	if (r->lock_session != 0) {
 		rc = lock_held(r);
@@ -1134,10 +1134,12 @@ contend(struct brelay *r, int *said)
 			return 1;
 		if (rc < 0)
 			return -1;
-		/* Its session ended (a restart of the server, a cut):
-		 * taken again below, unless another relay was first. */
+		/* Its session ended (a restart of the server, a cut, or
+		 * another relay ended it while this one was frozen): taken
+		 * again below, unless another relay was first. */
 		r->lock_session = 0;
 		relay_metrics_binlog_leader(0);
+		was_leading = 1;
 	}
 	/* The first try does not wait: a relay that finds the lock taken
 	 * says at once that it stands by. */
@@ -1146,6 +1148,12 @@ contend(struct brelay *r, int *said)
 		return -1;
 	link_ok(&r->dbl);
 	if (rc == 0) {
+		/* Found here rather than before a publish (still_leading)
+		 * when a broker failure came first: said all the same. */
+		if (was_leading)
+			log_warnx("binlog mode: lost the leader lock %s (the "
+			    "session holding it ended, another relay holds "
+			    "it now); publishing stops", r->lock_name);
 		if (!*said)
 			log_info("binlog mode: standby, waiting for the leader "
 			    "lock %s", r->lock_name);
