@@ -255,7 +255,7 @@ for line in "${timings[@]}"; do
 done
 echo "run:   $(printf '%-16s %7s s' total "$(secs "$t_all")")"
 if [ ${#failures[@]} -ne 0 ]; then
-	echo "== failures"
+	echo "== what failed"
 	printf '%s\n' "${failures[@]}"
 fi
 echo "$passed passed, $failed failed"
