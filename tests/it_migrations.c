@@ -122,16 +122,14 @@ mt_migrate(struct h_daemon *d, const char *dir, const char *test,
 }
 #define MT_MIGRATE(d, dir, suffix) mt_migrate((d), (dir), __func__, (suffix))
 
-/* Checked fixture (each forked test): a fresh schema with every
- * migration but 009; this
- * process's connections (h_db, the writers) use it from then on. */
 static int
-mt_first_ll(void *ud, const struct db_col *cols, size_t ncols)
+mt_ll_cb(void *ud, const struct db_col *cols, size_t ncols)
 {
 	long long *v = ud;
 
-	if (ncols > 0 && !cols[0].is_null)
-		*v = strtoll(cols[0].s, NULL, 10);
+	if (ncols < 1 || cols[0].is_null)
+		return -1;
+	*v = strtoll(cols[0].s, NULL, 10);
 	return 0;
 }
 
@@ -144,7 +142,7 @@ mt_migrate_session_on(db_conn *c)
 
 	ck_assert_int_eq(db_query(c != NULL ? c : h_db(), "SELECT "
 	    "IFNULL(IS_USED_LOCK('outbox.migrate'), 0)", NULL, 0,
-	    mt_first_ll, &id, NULL), DB_OK);
+	    mt_ll_cb, &id, NULL), DB_OK);
 	return id;
 }
 
@@ -154,6 +152,9 @@ mt_no_migration(void *ud)
 	return mt_migrate_session_on(ud) == 0;
 }
 
+/* Checked fixture (each forked test): a fresh schema with every
+ * migration but 009; this
+ * process's connections (h_db, the writers) use it from then on. */
 static void
 mt_schema_up(void)
 {
@@ -687,16 +688,6 @@ struct mt_app_ud {
 	long long seq; /* its outbox row's */
 };
 
-static int
-mt_ll_cb(void *ud, const struct db_col *cols, size_t ncols)
-{
-	long long *v = ud;
-
-	if (ncols < 1 || cols[0].is_null)
-		return -1;
-	*v = strtoll(cols[0].s, NULL, 10);
-	return 0;
-}
 
 static int
 mt_app_body(struct mt_writer *w, void *ud)
