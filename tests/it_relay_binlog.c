@@ -609,6 +609,57 @@ START_TEST(rollback_publishes_nothing_other_tables_once)
 }
 END_TEST
 
+/* The last store of the position more than 150 ms old (a store due:
+ * BL_STORE_MS is 100). */
+static int
+store_due(void *ud)
+{
+	(void)ud;
+	return h_count("SELECT COUNT(*) FROM outbox_relay_position WHERE id = "
+	    "1 AND updated_at < NOW(6) - INTERVAL 150000 MICROSECOND", NULL,
+	    0) == 1;
+}
+
+/* A store of the position is a commit (two syncs with the binary log
+ * on): it never comes between a transaction's rows and their publish.
+ * Rows 1..5 inserted one at a time, each while another session holds the
+ * position's row (a store would wait for it), with a store due and one
+ * batch in flight at most (each batch finished before the next read: the
+ * position has moved when the row comes): each reaches the queue while
+ * the row is held. */
+START_TEST(lone_row_published_before_the_position_is_stored)
+{
+	static const char *const more[] = { "RELAY_INFLIGHT_BATCHES=1",
+	    NULL };
+	static struct recs w;
+	struct relay r;
+	db_conn *lk = conn_new();
+	long long one = 0;
+	int i, got;
+
+	RELAY_LEAD(&r, NULL, more);
+	memset(&w, 0, sizeof(w));
+	for (i = 1; i <= 5; i++) {
+		ck_assert_msg(h_wait(5000, store_due, NULL), "no store of "
+		    "the position older than 150 ms");
+		ck_assert_int_eq(db_begin(lk), DB_OK);
+		ck_assert_msg(db_query(lk, "SELECT COUNT(*) FROM "
+		    "outbox_relay_position WHERE id = 1 FOR UPDATE", NULL, 0,
+		    db_count_row, &one, NULL) == DB_OK, "lock: %s",
+		    db_error(lk));
+		h_rows_insert(i, 1);
+		got = (int)h_mq_collect(MQ_QUEUE, 1, 3000, recs_fn, &w);
+		ck_assert_int_eq(db_rollback(lk), DB_OK);
+		ck_assert_msg(got == 1, "row %d not published in 3 s while the "
+		    "position's row was held: a store of the position came "
+		    "before its publish (log %s)", i, r.d.log);
+	}
+	ck_assert_int_eq(w.n, 5);
+	stop_nothing_more(&r);
+	db_free(lk);
+}
+END_TEST
+
 /* ---- SIGTERM, kill -9 ---- */
 
 /* SIGTERM under a stream of transactions of 100 rows: exit 0 with every
@@ -1093,6 +1144,7 @@ it_relay_binlog_suite(void)
 	    messages_are_the_poll_modes_in_commit_order,
 	    late_commit_published_once,
 	    rollback_publishes_nothing_other_tables_once,
+	    lone_row_published_before_the_position_is_stored,
 	    first_start_publishes_the_unpublished_rows,
 	    refused_message_parked_position_passes_it, NULL };
 	const TTest *const restarts[] = {
