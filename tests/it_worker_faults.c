@@ -1,7 +1,8 @@
 /*
  * it_worker_faults.c - outbox-worker when things go wrong, against the
  * real MariaDB and RabbitMQ: kill -9 in the middle of a batch's
- * transaction, SIGTERM with a batch in flight and when idle, the
+ * transaction, slow transactions (the consumer must not spin meanwhile),
+ * SIGTERM with a batch in flight and when idle, the
  * database down (nothing acked meanwhile, SIGTERM all the same), a broker
  * restart and a connection closed mid-transaction, a dead-letter copy
  * during a broker alarm.  What it does when all
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "harness_worker.h"
@@ -26,6 +28,8 @@ static void
 teardown(void)
 {
 	h_msgs_free(&M);
+	/* held_batches_leave_the_cpu_idle's, however it ended. */
+	h_sql("DROP TRIGGER IF EXISTS test_welcome_slow");
 }
 
 /* ---- a batch stopped in the middle of its transaction ---- */
@@ -98,6 +102,67 @@ START_TEST(sigterm_finishes_the_batch_in_flight)
 	h_mq_wait_drained(MQ_QUEUE, 30000);
 	h_msgs_assert_exactly_once(&M);
 	h_stop_clean(&w2);
+}
+END_TEST
+
+/* The CPU time (user and system, in clock ticks) of process pid so
+ * far. */
+static long long
+cpu_ticks(pid_t pid)
+{
+	char path[64];
+	long long ut = -1, st = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	/* The command name (field 2) has no space here: outbox-worker. */
+	ck_assert_int_eq(fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u "
+	    "%*u %*u %*u %lld %lld", &ut, &st), 2);
+	fclose(f);
+	return ut + st;
+}
+
+/* While a committer holds a batch and nothing else has come, the
+ * consumer waits for the broker and for the committer without spinning.
+ * Each effect takes 20 ms (a trigger sleeps); the messages come one at a
+ * time, each published once the one before it was handled: the worker
+ * holds 30 batches of 20 ms or more with a committer free and nothing to
+ * collect, and spends less than 30% of those 600 ms on the CPU (a
+ * consumer that polls its committers in a busy loop spends most of
+ * them). */
+START_TEST(held_batches_leave_the_cpu_idle)
+{
+	enum { N = 30, SLOW_MS = 20 };
+	static const char *const env[] = { "WORKER_BATCH_MAX=1",
+	    "WORKER_DB_POOL=2", NULL };
+	struct h_daemon w = { 0 };
+	long long c0, c1, cpu_ms, hz = sysconf(_SC_CLK_TCK);
+	size_t i;
+
+	h_sql("DROP TRIGGER IF EXISTS test_welcome_slow");
+	h_sql("CREATE TRIGGER test_welcome_slow BEFORE INSERT ON "
+	    "welcome_emails FOR EACH ROW SET @test_slow = SLEEP(0.02)");
+	h_msgs_make(&M, N, "idle", -1);
+	H_START(&w, H_WORKER, NULL, env);
+	c0 = cpu_ticks(w.pid);
+	for (i = 0; i < N; i++) {
+		h_msgs_publish(&M, i, 1);
+		ck_assert(h_wait_count("SELECT COUNT(*) FROM "
+		    "processed_messages", (long long)i + 1, 30000));
+	}
+	c1 = cpu_ticks(w.pid);
+	h_sql("DROP TRIGGER IF EXISTS test_welcome_slow");
+	cpu_ms = (c1 - c0) * 1000 / hz;
+	fprintf(stderr, "worker: %lld ms of CPU while it held %d batches of "
+	    "%d ms or more\n", cpu_ms, N, SLOW_MS);
+	ck_assert_msg(cpu_ms * 10 < N * SLOW_MS * 3, "the worker spent %lld "
+	    "ms of CPU while it held %d batches of %d ms or more", cpu_ms, N,
+	    SLOW_MS);
+	h_mq_wait_drained(MQ_QUEUE, 30000);
+	h_msgs_assert_exactly_once(&M);
+	h_stop_clean(&w);
 }
 END_TEST
 
@@ -321,6 +386,7 @@ Suite *
 it_worker_faults_suite(void)
 {
 	const TTest *const stop[] = { kill9_mid_batch_then_restart,
+	    held_batches_leave_the_cpu_idle,
 	    sigterm_finishes_the_batch_in_flight, sigterm_when_idle_exits_0,
 	    NULL };
 	const TTest *const outages[] = {
