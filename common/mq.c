@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1201,6 +1202,38 @@ mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms)
 	}
 	mq_fill(d, p);
 	return 1;
+}
+
+int
+mq_wait(mq_conn *c, int fd, int timeout_ms)
+{
+	struct pollfd p[2];
+	nfds_t n = 1;
+	int got = 0;
+
+	if (!c->connected) {
+		mq_set_err(c, "not connected");
+		return -1;
+	}
+	if (amqp_frames_enqueued(c->st) || amqp_data_in_buffer(c->st))
+		return MQ_WAIT_BROKER;
+	p[0].fd = amqp_get_sockfd(c->st);
+	p[0].events = POLLIN;
+	p[0].revents = 0;
+	if (fd >= 0) {
+		p[1].fd = fd;
+		p[1].events = POLLIN;
+		p[1].revents = 0;
+		n = 2;
+	}
+	/* An error or a hang-up is the broker's too: mq_next says which. */
+	if (poll(p, n, timeout_ms) <= 0)
+		return 0;
+	if (p[0].revents != 0)
+		got |= MQ_WAIT_BROKER;
+	if (n == 2 && p[1].revents != 0)
+		got |= MQ_WAIT_FD;
+	return got;
 }
 
 /* A delivery (or a basic.get's message) in p, read into d, which owns p

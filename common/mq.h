@@ -262,6 +262,14 @@ int mq_consume(mq_conn *c, const char *queue, int prefetch);
 /* Waits up to timeout_ms for a delivery.  1: *d filled (release with
  * mq_delivery_free), 0: nothing yet, -1: connection error. */
 int mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms);
+/* Waits up to timeout_ms (in one poll: rabbitmq-c's own waits round the
+ * last millisecond down to polls of 0 ms, a busy loop) until the broker
+ * connection has something to read (bytes the library already holds
+ * count) or fd (-1: none) is readable.  MQ_WAIT_BROKER | MQ_WAIT_FD as
+ * they are, 0 after the timeout or a signal, -1 not connected. */
+#define MQ_WAIT_BROKER 1
+#define MQ_WAIT_FD 2
+int mq_wait(mq_conn *c, int fd, int timeout_ms);
 void mq_delivery_free(struct mq_delivery *d);
 /* basic.get: takes one message of queue with a manual ack, as a
  * consumer's delivery (settle it with mq_ack, mq_reject or mq_nack).

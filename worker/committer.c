@@ -5,10 +5,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "daemon.h"
@@ -34,6 +36,7 @@ struct committer {
 	enum commit_rc rc;
 	int cancel;          /* stop retrying the current batch */
 	int quit;            /* the thread must exit */
+	int done_fd;         /* written to with each verdict */
 	/* Used by the thread only. */
 	db_conn *db;
 	struct backoff bo;
@@ -193,6 +196,7 @@ static void *
 committer_main(void *arg)
 {
 	struct committer *c = arg;
+	const uint64_t one = 1;
 	struct timespec ts;
 	enum commit_rc rc;
 	struct inbatch *b;
@@ -229,19 +233,25 @@ committer_main(void *arg)
 		c->rc = rc;
 		c->done = 1;
 		pthread_cond_broadcast(&c->cv);
+		/* Wakes the consumer's poll (consume.c).  Only a counter
+		 * at its maximum refuses a write: it is read back long
+		 * before. */
+		if (write(c->done_fd, &one, sizeof(one)) == -1)
+			log_warn("the committers' eventfd");
 	}
 	pthread_mutex_unlock(&c->mu);
 	return NULL;
 }
 
 struct committer *
-committer_new(const struct worker_config *cfg)
+committer_new(const struct worker_config *cfg, int done_fd)
 {
 	pthread_condattr_t ca;
 	struct committer *c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		goto oom;
+	c->done_fd = done_fd;
 	c->db = db_new(&cfg->db);
 	c->cands = calloc((size_t)cfg->batch_max, sizeof(*c->cands));
 	if (c->db == NULL || c->cands == NULL)

@@ -28,9 +28,11 @@ enum commit_rc {
 
 struct committer;
 
-/* Opens the database connection and starts the thread.  NULL on
- * failure (logged). */
-struct committer *committer_new(const struct worker_config *cfg);
+/* Opens the database connection and starts the thread, which writes 1
+ * to the eventfd done_fd with each verdict (the consumer polls it with
+ * the broker's socket).  NULL on failure (logged). */
+struct committer *committer_new(const struct worker_config *cfg,
+    int done_fd);
 /* Cancels what runs, joins the thread, closes.  NULL is a no-op. */
 void committer_free(struct committer *c);
 

@@ -40,10 +40,14 @@
  */
 #include "consume.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "inbatch.h"
@@ -63,19 +67,11 @@
  * heartbeat this often, so that the broker keeps it (and the deliveries
  * it holds) however long the database is away. */
 #define HOLD_HEARTBEAT_MS 500
-/* While the committer holds a batch, the loop looks at it every
- * REAP_POLL_MS to ack it as soon as it committed; every tenth of the
- * time it has held it, up to REAP_POLL_MAX_MS, when that takes long (the
- * database away): no busy loop through an outage. */
-#define REAP_POLL_MS 1
-#define REAP_POLL_MAX_MS 50
-
 /* A batch handed to a committer, until it is acked or dropped. */
 struct flight {
 	struct inbatch *b;
 	struct committer *c; /* NULL once its verdict is in */
 	enum commit_rc rc;   /* the verdict, once c is NULL */
-	long long since;     /* when it was handed over (ms) */
 };
 
 struct worker {
@@ -89,6 +85,7 @@ struct worker {
 	struct inbatch *next;  /* being collected */
 	struct flight fl[WORKER_DB_POOL_MAX]; /* in delivery order, from fl_head */
 	size_t fl_head, fl_n;
+	int done_fd;         /* eventfd: a committer has a verdict */
 	struct backoff mq_bo;
 	int mq_down;         /* a broker outage is being reported */
 	unsigned long long n_handled, n_dup, n_dead;
@@ -330,14 +327,14 @@ finish(struct worker *w)
 	return complete(w);
 }
 
-static int
-reap_poll_ms(const struct worker *w)
+/* Reads the committers' eventfd back to 0 (reap then looks at each). */
+static void
+done_clear(struct worker *w)
 {
-	long long ms = (clock_ms() - w->fl[w->fl_head].since) / 10;
+	uint64_t n;
 
-	if (ms < REAP_POLL_MS)
-		return REAP_POLL_MS;
-	return ms > REAP_POLL_MAX_MS ? REAP_POLL_MAX_MS : (int)ms;
+	if (read(w->done_fd, &n, sizeof(n)) == -1 && errno != EAGAIN)
+		log_warn("the committers' eventfd");
 }
 
 /* Fills w->next: waits for a first delivery, then takes more until the
@@ -371,10 +368,18 @@ collect(struct worker *w)
 			left = deadline - clock_ms();
 			wait = left > 0 ? (int)left : 0;
 		}
-		/* Look at the committers often while they hold batches. */
-		if (w->fl_n > 0 && wait > reap_poll_ms(w))
-			wait = reap_poll_ms(w);
-		r = mq_next(w->mq, &d, wait);
+		/* One poll, which a committer done with its batch ends too
+		 * (the eventfd) while batches are in flight; then a look
+		 * that takes what came (and sends the heartbeats due). */
+		if (wait > 0) {
+			r = mq_wait(w->mq, w->fl_n > 0 ? w->done_fd : -1,
+			    wait);
+			if (r < 0)
+				return OUT_BROKER_LOST;
+			if (r & MQ_WAIT_FD)
+				done_clear(w);
+		}
+		r = mq_next(w->mq, &d, 0);
 		if (r < 0)
 			return OUT_BROKER_LOST;
 		if (r == 1) {
@@ -422,7 +427,6 @@ submit(struct worker *w)
 		;
 	f->c = w->committer[k];
 	f->b = w->next;
-	f->since = clock_ms();
 	w->fl_n++;
 	committer_submit(f->c, f->b);
 	for (k = 0; held(w, NULL, &w->bat[k]); k++)
@@ -472,6 +476,8 @@ worker_free(struct worker *w)
 	/* Closing the channel returns unacked deliveries to the queue. */
 	mq_free(w->mq);
 	dlq_free(w->dlq);
+	if (w->done_fd >= 0)
+		close(w->done_fd);
 }
 
 int
@@ -483,16 +489,20 @@ consume_run(const struct worker_config *cfg, volatile sig_atomic_t *stop)
 	int ok;
 
 	memset(&w, 0, sizeof(w));
+	w.done_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w.cfg = cfg;
 	w.stop = stop;
 	w.pool = (size_t)cfg->db_pool;
 	w.mq = mq_new(&cfg->mq);
 	w.dlq = dlq_new(&cfg->mq, cfg->dlq_timeout_ms);
-	ok = w.mq != NULL && w.dlq != NULL;
+	ok = w.mq != NULL && w.dlq != NULL && w.done_fd >= 0;
+	if (w.done_fd < 0)
+		log_warn("eventfd");
 	for (k = 0; ok && k <= w.pool; k++)
 		ok = inbatch_init(&w.bat[k], (size_t)cfg->batch_max) == 0;
 	for (k = 0; ok && k < w.pool; k++)
-		ok = (w.committer[k] = committer_new(cfg)) != NULL;
+		ok = (w.committer[k] = committer_new(cfg,
+		    w.done_fd)) != NULL;
 	if (!ok) {
 		log_warnx("cannot start");
 		worker_free(&w);
