@@ -96,6 +96,9 @@
  * only transactions without outbox rows pass. */
 #define BL_STORE_MS 100
 #define BL_STORE_IDLE_MS 10000
+/* A read that waited this long for its event: the stream was quiet
+ * (a lone request's transaction), not streaming. */
+#define BL_QUIET_MS 5
 /* Longest a transaction's rows wait, while more events stream in, for
  * the next transactions to share their batch. */
 #define BL_FLUSH_MS 1
@@ -134,6 +137,7 @@ struct bslot {
 	int64_t max_seq;       /* -1: no row */
 	int alone;             /* sent while careful: a refusal is its own */
 	long long first_ms;    /* when its first row was read */
+	int quiet;             /* the stream was quiet before that row */
 	double sent;
 };
 
@@ -180,6 +184,7 @@ struct brelay {
 	char stored[POSFIFO_GTID_LEN];
 	int64_t stored_seq;
 	long long stored_ms;
+	long long deferred_ms; /* a due store first waited (0: none) */
 	/* Retries. */
 	struct retry *retries;
 	size_t nretries, retry_bytes;
@@ -277,31 +282,40 @@ lock_take(struct brelay *r, int wait_s)
 
 /* ---- the position ----------------------------------------------------- */
 
-/* Stores the position when it moved, at most every BL_STORE_MS unless
- * forced.  A db_rc. */
+/* 1 when the position moved since it was last stored and a store is
+ * due: at most every BL_STORE_MS unless forced. */
 static int
-store(struct brelay *r, int force)
+store_due(struct brelay *r, int force)
 {
 	long long now = clock_ms();
-	int rc;
 
 	(void)posfifo_advance(&r->pos);
 	if (!r->pos.have_pos || (strcmp(r->pos.pos, r->stored) == 0 &&
 	    r->pos.pos_seq == r->stored_seq))
-		return DB_OK;
+		return 0;
 	if (!force && now - r->stored_ms < BL_STORE_MS)
-		return DB_OK;
+		return 0;
 	/* Only transactions without outbox rows passed (the worker's, and
 	 * this relay's own stores, which would otherwise be stored at every
 	 * heartbeat): stored now and then. */
-	if (r->pos.pos_seq == r->stored_seq && r->stored[0] != '\0' &&
-	    now - r->stored_ms < BL_STORE_IDLE_MS)
+	return r->pos.pos_seq != r->stored_seq || r->stored[0] == '\0' ||
+	    now - r->stored_ms >= BL_STORE_IDLE_MS;
+}
+
+/* Stores the position when store_due says so.  A db_rc. */
+static int
+store(struct brelay *r, int force)
+{
+	int rc;
+
+	if (!store_due(r, force))
 		return DB_OK;
 	if ((rc = position_store(r->db, r->pos.pos, r->pos.pos_seq)) != DB_OK)
 		return rc;
 	snprintf(r->stored, sizeof(r->stored), "%s", r->pos.pos);
 	r->stored_seq = r->pos.pos_seq;
-	r->stored_ms = now;
+	r->stored_ms = clock_ms();
+	r->deferred_ms = 0;
 	relay_metrics_binlog_position(r->stored_seq);
 	return DB_OK;
 }
@@ -567,6 +581,7 @@ slot_clear(struct bslot *s)
 	s->ends = 0;
 	s->gtid[0] = '\0';
 	s->max_seq = -1;
+	s->quiet = 0;
 }
 
 /* Collects the confirms of the oldest batch in flight and files its
@@ -858,9 +873,10 @@ start_stream(struct brelay *r)
 	return BL_OK;
 }
 
-/* A row read: into the batch being filled. */
+/* A row read (quiet: its read waited BL_QUIET_MS or more): into the
+ * batch being filled. */
 static enum bl_out
-take_row(struct brelay *r, const struct binlog_row *row)
+take_row(struct brelay *r, const struct binlog_row *row, int quiet)
 {
 	struct bslot *s = filling(r);
 	unsigned att;
@@ -889,8 +905,10 @@ take_row(struct brelay *r, const struct binlog_row *row)
 		    row->event, row->evlen, row->payload, row->plen,
 		    row->trace, row->tracelen);
 	}
-	if (s->b.n + s->b.nbad == 1)
+	if (s->b.n + s->b.nbad == 1) {
 		s->first_ms = clock_ms();
+		s->quiet = quiet;
+	}
 	if (row->seq > s->max_seq)
 		s->max_seq = row->seq;
 	return BL_OK;
@@ -941,6 +959,59 @@ settle_idle(struct brelay *r, int force)
 	return BL_OK;
 }
 
+/* 1 when the oldest batch in flight has every confirm (read by
+ * mq_service: finish_oldest then waits for nothing). */
+static int
+oldest_confirmed(const struct brelay *r)
+{
+	const struct outbatch *b = &r->slot[r->head].b;
+	size_t i;
+
+	if (r->count == 0)
+		return 0;
+	for (i = 0; i < b->n; i++)
+		if (b->msgs[i].result == MQ_PENDING)
+			return 0;
+	return 1;
+}
+
+/* The position stored while the stream is busy too (store_due): a
+ * restart then publishes again only the last moments.  A store is a
+ * commit (two syncs with the binary log on), so it comes between
+ * transactions, never between a transaction's rows and their publish.
+ * After a batch sent once the stream had been quiet (a lone request's),
+ * it waits for that batch's confirm (the batches confirmed meanwhile are
+ * finished here, without waiting), BL_STORE_MS at most: it then comes
+ * with the next transaction read, usually the worker's commit that the
+ * message brought, in the way of neither. */
+static enum bl_out
+store_between(struct brelay *r)
+{
+	struct bslot *s = filling(r);
+	enum bl_out o;
+
+	/* Rows being filled (every slot in flight: none is). */
+	if (r->count < r->nslots && s->b.n + s->b.nbad > 0)
+		return BL_OK;
+	if (r->count > 0 && mq_service(r->mq) == -1)
+		return BL_MQ;
+	while (oldest_confirmed(r))
+		if ((o = finish_oldest(r)) != BL_OK)
+			return o;
+	if (!store_due(r, 0)) {
+		r->deferred_ms = 0;
+		return BL_OK;
+	}
+	if (r->count > 0 &&
+	    r->slot[(r->head + r->count - 1) % r->nslots].quiet) {
+		if (r->deferred_ms == 0)
+			r->deferred_ms = clock_ms();
+		if (clock_ms() - r->deferred_ms < BL_STORE_MS)
+			return BL_OK;
+	}
+	return store(r, 0) == DB_OK ? BL_OK : BL_DB;
+}
+
 /* Between events: retries, the broker's topology, the lease, the
  * retention and the backlog gauges. */
 static enum bl_out
@@ -963,10 +1034,8 @@ chores(struct brelay *r)
 	}
 	if ((o = still_leading(r, 1)) != BL_OK)
 		return o;
-	/* While the stream is busy too (at most every BL_STORE_MS): a
-	 * restart then publishes again only the last moments. */
-	if (store(r, 0) != DB_OK)
-		return BL_DB;
+	if ((o = store_between(r)) != BL_OK)
+		return o;
 	/* The broker's heartbeats, while the binary log streams
 	 * transactions without outbox rows (nothing is published). */
 	if (clock_ms() - r->serviced_ms >= BL_SERVICE_MS) {
@@ -1024,6 +1093,7 @@ stream(struct brelay *r)
 {
 	struct binlog_row row;
 	enum bl_out o;
+	long long t;
 	int rc;
 
 	/* The settings again (a leader may have waited long for its
@@ -1046,12 +1116,13 @@ stream(struct brelay *r)
 		 * library may hold events that the socket no longer shows,
 		 * and waiting for confirms before each read would make every
 		 * batch wait for the one before it. */
+		t = clock_ms();
 		rc = binlog_next(r->bl, &row);
 		switch (rc) {
 		case BINLOG_ROW:
 			relay_metrics_binlog_read(1, 1);
 			r->streamed++;
-			o = take_row(r, &row);
+			o = take_row(r, &row, clock_ms() - t >= BL_QUIET_MS);
 			break;
 		case BINLOG_COMMIT:
 			relay_metrics_binlog_read(1, 0);
