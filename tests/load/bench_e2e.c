@@ -20,7 +20,11 @@
  *
  * Open loop (loadgen.c): requests are sent on schedule whether or not
  * earlier ones were answered (up to 1024 in flight), so a slow system
- * shows as latency, not as a lower offered rate.  Prints one JSON object.
+ * shows as latency, not as a lower offered rate.  A rate of 0 is a
+ * closed loop instead: one request at a time, each sent once the effect
+ * of the one before it is in the database (looked for every 0.5 ms by
+ * its customer id, the primary key of welcome_emails), for the given
+ * seconds.  Prints one JSON object.
  *
  * It also prints the database's own work during the load (db_<counter>
  * keys): the growth of the global status counters of E2E_STATUS, from
@@ -54,6 +58,11 @@
 #include "log.h"
 
 #define E2E_MAX_INFLIGHT 1024
+/* One request at a time (rate 0): requests at most per second, how often
+ * and how long the effect of each is looked for. */
+#define SERIAL_MAX_PER_S 2000
+#define SERIAL_LOOK_US 500
+#define SERIAL_WAIT_MS 5000
 
 /* The global status counters printed as db_<name, lower case>: the rows
  * the server's handlers read (each way), wrote, updated, deleted; InnoDB's
@@ -263,6 +272,94 @@ e2e_done(void *ud, const struct loadgen_req *r, CURLcode res, long st)
 	return 0;
 }
 
+static size_t
+serial_collect(char *p, size_t size, size_t n, void *ud)
+{
+	struct loadgen_req *r = ud;
+	size_t len = size * n, room = sizeof(r->resp) - 1 - r->resp_len;
+
+	if (len > room)
+		len = room;
+	memcpy(r->resp + r->resp_len, p, len);
+	r->resp_len += len;
+	r->resp[r->resp_len] = '\0';
+	return size * n;
+}
+
+/* 1 once the effect of the customer whose 201 body is resp is in the
+ * database (looked for every SERIAL_LOOK_US, SERIAL_WAIT_MS at most),
+ * else 0. */
+static int
+serial_effect(db_conn *c, const char *resp)
+{
+	const char *id = strstr(resp, "\"id\":\"");
+	char cid[37];
+	struct db_val a;
+	long long n = 0;
+	double end = clock_s() + SERIAL_WAIT_MS / 1e3;
+	struct timespec ts = { 0, SERIAL_LOOK_US * 1000L };
+
+	if (id == NULL || strlen(id + 6) < 36)
+		return 0;
+	memcpy(cid, id + 6, 36);
+	cid[36] = '\0';
+	a = DB_STR(cid);
+	while (clock_s() < end) {
+		if (db_query(c, "SELECT COUNT(*) FROM welcome_emails WHERE "
+		    "customer_id = ?", &a, 1, count_cb, &n, NULL) != DB_OK)
+			fatalx("effect: %s", db_error(c));
+		if (n > 0)
+			return 1;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+/* One request at a time, for secs seconds: each POST is sent once the
+ * effect of the one before it is in the database (closed loop: a
+ * sequential client that waits for the outcome), on one kept-alive
+ * connection.  Fills e as loadgen's callbacks do; returns the requests
+ * sent. */
+static long long
+serial_run(struct e2e *e, const char *url, int secs, db_conn *c)
+{
+	struct loadgen_req r;
+	struct curl_slist *hdr;
+	double end = clock_s() + secs;
+	long long n;
+	CURLcode res;
+	long st;
+	CURL *h;
+
+	if ((h = curl_easy_init()) == NULL || (hdr = curl_slist_append(NULL,
+	    "Content-Type: application/json")) == NULL)
+		fatalx("out of memory");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, serial_collect);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	for (n = 0; n < e->total && clock_s() < end; n++) {
+		memset(&r, 0, sizeof(r));
+		r.n = n;
+		e2e_prepare(e, &r);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, r.body);
+		r.sent = clock_s();
+		res = curl_easy_perform(h);
+		st = 0;
+		if (res == CURLE_OK)
+			curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
+		(void)e2e_done(e, &r, res, st);
+		if (st == 201 && !serial_effect(c, r.resp))
+			log_warnx("request %lld: no effect after %d ms", n,
+			    SERIAL_WAIT_MS);
+	}
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(h);
+	return n;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -281,7 +378,7 @@ main(int argc, char **argv)
 
 	log_init("bench-e2e", LOG_LVL_INFO);
 	if (argc < 2 || cfg_parse_int(argv[1], 1, 65535, &port) == -1 ||
-	    (argc > 2 && cfg_parse_int(argv[2], 1, 100000, &rate) == -1) ||
+	    (argc > 2 && cfg_parse_int(argv[2], 0, 100000, &rate) == -1) ||
 	    (argc > 3 && cfg_parse_int(argv[3], 1, 3600, &secs) == -1) ||
 	    argc > 5)
 		fatalx("usage: outbox-bench-e2e <port> [rate/s] [seconds] "
@@ -290,7 +387,7 @@ main(int argc, char **argv)
 	    &cfg, err, sizeof(err)) == -1)
 		fatalx("config: %s", err);
 	memset(&e, 0, sizeof(e));
-	e.total = (long long)rate * secs;
+	e.total = (long long)(rate > 0 ? rate : SERIAL_MAX_PER_S) * secs;
 	e.http_lat = calloc((size_t)e.total, sizeof(*e.http_lat));
 	e.sent_wall = calloc((size_t)e.total, sizeof(*e.sent_wall));
 	if (e.http_lat == NULL || e.sent_wall == NULL)
@@ -322,8 +419,12 @@ main(int argc, char **argv)
 		fatalx("out of memory");
 	status_read(c, st0);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (loadgen_run(&lg) == -1)
+	if (rate == 0) {
+		lg.t0 = clock_s();
+		lg.sent = serial_run(&e, url, secs, c);
+	} else if (loadgen_run(&lg) == -1) {
 		fatalx("out of memory");
+	}
 	curl_global_cleanup();
 	status_read(c, st1);
 
