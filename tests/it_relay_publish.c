@@ -419,6 +419,55 @@ START_TEST(retention_zero_keeps_rows)
 }
 END_TEST
 
+/* The retention's chunk delete under way. */
+static const char sweeping_sql[] = "SELECT COUNT(*) FROM "
+    "information_schema.PROCESSLIST WHERE INFO LIKE 'DELETE FROM outbox%'";
+
+static void
+retention_teardown(void)
+{
+	/* retention_sweep_does_not_hold_publishing's, however it ended. */
+	h_sql("DROP TRIGGER IF EXISTS test_outbox_slow_delete");
+}
+
+/* A retention sweep runs beside publishing, not between its batches:
+ * 3,000 rows two days old are deleted 500 at a time, each chunk slowed to
+ * 2 s or more (a test trigger sleeps 4 ms per deleted row); meanwhile
+ * five new rows, inserted one at a time, are each published within
+ * 500 ms. */
+START_TEST(retention_sweep_does_not_hold_publishing)
+{
+	static const char *const env[] = { "RELAY_RETENTION_HOURS=24", NULL };
+	struct h_daemon d = { 0 };
+	long long t0, ms;
+	size_t got;
+	int i;
+
+	h_rows_insert(1, 3000);
+	h_sql("UPDATE outbox SET published_at = UTC_TIMESTAMP(6) - INTERVAL "
+	    "48 HOUR");
+	h_sql("DROP TRIGGER IF EXISTS test_outbox_slow_delete");
+	h_sql("CREATE TRIGGER test_outbox_slow_delete BEFORE DELETE ON outbox "
+	    "FOR EACH ROW SET @test_slow = SLEEP(0.004)");
+	H_START(&d, H_RELAY, NULL, env);
+	ck_assert_msg(h_wait_count(sweeping_sql, 1, 30000), "no retention "
+	    "sweep under way");
+	for (i = 1; i <= 5; i++) {
+		h_rows_insert(3000 + i, 1);
+		t0 = clock_ms();
+		got = h_mq_collect(MQ_QUEUE, 1, 10000, NULL, NULL);
+		ms = clock_ms() - t0;
+		ck_assert_msg(got == 1 && ms < 500, "row %d published after "
+		    "%lld ms (%zu came) while the retention swept (log %s)",
+		    3000 + i, ms, got, d.log);
+	}
+	/* It was still sweeping: the rows did not come between chunks. */
+	ck_assert(h_wait_count(sweeping_sql, 1, 5000));
+	h_sql("DROP TRIGGER IF EXISTS test_outbox_slow_delete");
+	h_stop_clean(&d);
+}
+END_TEST
+
 /* ---- the leader's fence ---- */
 
 #define FENCE_QUEUE "relay-test-fence"
@@ -575,7 +624,7 @@ it_relay_publish_suite(void)
 	    deleted_queue_declared_again, NULL };
 	const TTest *const retention[] = {
 	    retention_deletes_old_published_rows, retention_zero_keeps_rows,
-	    NULL };
+	    retention_sweep_does_not_hold_publishing, NULL };
 	const TTest *const fence[] = { publishing_stops_at_the_fence, NULL };
 	Suite *s = suite_create("relay");
 
@@ -583,7 +632,8 @@ it_relay_publish_suite(void)
 	suites_case(s, "two relays", 180, h_rows_reset, NULL, two);
 	tcase_add_unchecked_fixture(suites_case(s, "refused", 120,
 	    h_rows_reset, NULL, refused), NULL, policy_clear);
-	suites_case(s, "retention", 90, h_rows_reset, NULL, retention);
+	suites_case(s, "retention", 90, h_rows_reset, retention_teardown,
+	    retention);
 	tcase_add_unchecked_fixture(suites_case(s, "fence", 120, NULL, NULL,
 	    fence), fence_setup, fence_clear);
 	return s;
