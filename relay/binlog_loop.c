@@ -196,7 +196,6 @@ struct brelay {
 	} memo[BL_MEMO];
 	size_t memo_next, memo_used;
 	struct backlog backlog;
-	struct retention ret;
 };
 
 /* ---- the leader lock -------------------------------------------------- */
@@ -1013,7 +1012,7 @@ store_between(struct brelay *r)
 }
 
 /* Between events: retries, the broker's topology, the lease, the
- * retention and the backlog gauges. */
+ * backlog gauges. */
 static enum bl_out
 chores(struct brelay *r)
 {
@@ -1061,10 +1060,6 @@ chores(struct brelay *r)
 		}
 		r->unsafe = 0;
 	}
-	if (retention_due(&r->ret, clock_ms()) &&
-	    retention_step(&r->ret, r->db, clock_ms()) != DB_OK)
-		log_warnx("retention: %s; trying again later",
-		    db_error(r->db));
 	if (backlog_due(&r->backlog, clock_ms()) &&
 	    backlog_step(&r->backlog, r->db, clock_ms()) != DB_OK)
 		log_debug("backlog sample: %s", db_error(r->db));
@@ -1371,8 +1366,9 @@ relay_run_binlog(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	static struct brelay r; /* large (the FIFO's positions): not on the
 	                         * stack; one per process */
 	unsigned server_id = (unsigned)cfg->binlog_server_id;
+	struct pruner *pruner;
 	char sql[128];
-	int i, rc = -1;
+	int i, failed, rc = -1;
 
 	memset(&r, 0, sizeof(r));
 	r.cfg = cfg;
@@ -1420,19 +1416,22 @@ relay_run_binlog(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	mq_set_op_timeout(r.mq, cfg->confirm_timeout_ms);
 	mq_watch_stop(stop);
 	backlog_init(&r.backlog, clock_ms());
-	retention_init(&r.ret, cfg->retention_hours,
-	    cfg->retention_interval_s, clock_ms());
 	/* published_at stays NULL here: both read the stored position. */
 	backlog_binlog_mode(&r.backlog, 1);
-	retention_binlog_mode(&r.ret, 1);
 	r.stored_seq = -1;
 	relay_metrics_binlog_leader(0);
 	switch (check_server(&r)) {
 	case 0:
 		log_info("binlog mode: the server's settings hold; replica "
 		    "server id %u", server_id);
-		run(&r);
-		rc = 0;
+		/* The retention's own thread and connection (a standby's
+		 * too: its deletes follow the stored position). */
+		pruner = retention_start(cfg, 1, &failed);
+		if (!failed) {
+			run(&r);
+			rc = 0;
+		}
+		pruner_free(pruner);
 		break;
 	case 1:
 		rc = 0;

@@ -129,7 +129,6 @@ struct relay {
 	struct unmarked unmarked; /* confirmed rows whose mark failed */
 	mq_conn *mq;
 	struct publisher *pub;
-	struct retention ret;
 	struct backlog backlog;
 	struct link dbl, mql;
 	int redeclare; /* messages came back unroutable: declare again */
@@ -198,19 +197,6 @@ mq_down(struct relay *r)
 }
 
 /* ---- between batches ------------------------------------------------ */
-
-/* One step of retention on a connection outside any transaction. */
-static void
-retention(struct relay *r, db_conn *db)
-{
-	int rc;
-
-	if (!retention_due(&r->ret, clock_ms()))
-		return;
-	rc = retention_step(&r->ret, db, clock_ms());
-	if (rc != DB_OK)
-		log_warnx("retention: %s; trying again later", db_error(db));
-}
 
 /* A sample of the backlog for the gauges, every few seconds, on a
  * connection outside any transaction.  A failure is left to the next
@@ -410,7 +396,6 @@ step_fill(struct relay *r)
 	    !mq_blocked(r->mq, NULL) &&
 	    ((r->more && !r->redeclare) || r->count == 0)) {
 		s = &r->slot[(r->head + r->count) % r->nslots];
-		retention(r, s->db);
 		sample_backlog(r, s->db);
 		o = read_and_send(r, s);
 		n = outbatch_taken(&s->b);
@@ -688,7 +673,8 @@ int
 relay_run(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 {
 	struct relay r;
-	int i, rc = -1;
+	struct pruner *pruner;
+	int i, failed, rc = -1;
 
 	memset(&r, 0, sizeof(r));
 	r.cfg = cfg;
@@ -720,10 +706,13 @@ relay_run(const struct relay_config *cfg, volatile sig_atomic_t *stop)
 	link_init(&r.mql, "broker", SERVER_MQ,
 	    (unsigned)cfg->reconnect_max_ms);
 	backlog_init(&r.backlog, clock_ms());
-	retention_init(&r.ret, cfg->retention_hours,
-	    cfg->retention_interval_s, clock_ms());
-	relay_loop(&r);
-	rc = 0;
+	/* The retention's own thread and connection. */
+	pruner = retention_start(cfg, 0, &failed);
+	if (!failed) {
+		relay_loop(&r);
+		rc = 0;
+	}
+	pruner_free(pruner);
 	goto out;
 nomem:
 	log_warnx("out of memory");

@@ -3,6 +3,8 @@
  */
 #include "retention.h"
 
+#include <stdio.h>
+
 #include "chunkdel.h"
 #include "log.h"
 
@@ -18,7 +20,7 @@ static struct chunkdel old_published = {
 };
 
 /*
- * Binlog mode (retention_binlog_mode): published_at stays NULL, and a row
+ * Binlog mode (retention_chunk's binlog): published_at stays NULL, and a row
  * counts as published when its transaction is at or before the stored
  * position (outbox_relay_position, migration 013).  The table cannot say
  * which transaction wrote a row, so a row is deleted only when all of
@@ -80,53 +82,50 @@ _Static_assert(sizeof(BINLOG_DELETE_HEAD) - 1 <= CHUNKDEL_HEAD_MAX,
 
 _Static_assert(RETENTION_CHUNK == CHUNKDEL_ROWS, "a chunk of chunkdel's");
 
-void
-retention_init(struct retention *r, int hours, int interval_s,
-    long long now_ms)
-{
-	r->hours = hours;
-	r->interval_ms = interval_s * 1000;
-	r->next_ms = now_ms;
-	r->sweeping = 0;
-	r->swept = 0;
-	r->binlog = 0;
-}
-
-void
-retention_binlog_mode(struct retention *r, int on)
-{
-	r->binlog = on != 0;
-}
+/* Between two whole chunks: the relay's own statements go first. */
+#define RETENTION_GAP_MS 10
 
 int
-retention_due(const struct retention *r, long long now_ms)
+retention_chunk(int binlog, db_conn *c, int hours, uint64_t *deleted)
 {
-	return r->hours > 0 && (r->sweeping || now_ms >= r->next_ms);
+	return chunkdel_step(binlog ? &binlog_published : &old_published, c,
+	    hours, deleted);
 }
 
-int
-retention_step(struct retention *r, db_conn *c, long long now_ms)
+static int
+chunk_poll(void *ud, db_conn *c, uint64_t *deleted)
 {
-	uint64_t n = 0;
-	int rc;
+	const struct relay_config *cfg = ud;
 
-	if (!r->sweeping)
-		r->swept = 0;
-	rc = chunkdel_step(r->binlog ? &binlog_published : &old_published, c,
-	    r->hours, &n);
-	if (rc != DB_OK) {
-		r->sweeping = 0;
-		r->next_ms = now_ms + r->interval_ms;
-		return rc;
-	}
-	r->swept += n;
-	r->sweeping = n >= RETENTION_CHUNK;
-	if (!r->sweeping) {
-		r->next_ms = now_ms + r->interval_ms;
-		if (r->swept > 0)
-			log_info("retention: deleted %llu published rows "
-			    "older than %d h", (unsigned long long)r->swept,
-			    r->hours);
-	}
-	return DB_OK;
+	return retention_chunk(0, c, cfg->retention_hours, deleted);
+}
+
+static int
+chunk_binlog(void *ud, db_conn *c, uint64_t *deleted)
+{
+	const struct relay_config *cfg = ud;
+
+	return retention_chunk(1, c, cfg->retention_hours, deleted);
+}
+
+struct pruner *
+retention_start(const struct relay_config *cfg, int binlog, int *failed)
+{
+	struct pruner_spec s = { .chunk = binlog ? chunk_binlog : chunk_poll,
+	    .chunk_rows = RETENTION_CHUNK, .gap_ms = RETENTION_GAP_MS,
+	    .rest_ms = (unsigned)cfg->retention_interval_s * 1000,
+	    .fail_ms = (unsigned)cfg->reconnect_max_ms,
+	    .ud = (void *)cfg };
+	struct pruner *p;
+
+	*failed = 0;
+	if (cfg->retention_hours == 0)
+		return NULL;
+	snprintf(s.what, sizeof(s.what), "published rows older than %d h",
+	    cfg->retention_hours);
+	snprintf(s.unit, sizeof(s.unit), "rows");
+	snprintf(s.task, sizeof(s.task), "retention");
+	if ((p = pruner_start(&cfg->db, &s)) == NULL)
+		*failed = 1;
+	return p;
 }

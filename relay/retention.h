@@ -1,26 +1,20 @@
 /*
  * retention.h - deletes published outbox rows past their retention, a
- * small batch at a time, between the relay's batches.  Parked rows are
- * never deleted, in either mode.
+ * small batch at a time, on a thread and a database connection of its
+ * own (common/pruner.h), beside publishing: a chunk's DELETE never holds
+ * a message.  Parked rows are never deleted, in either mode.
  */
 #ifndef OUTBOX_RELAY_RETENTION_H
 #define OUTBOX_RELAY_RETENTION_H
 
 #include <stdint.h>
 
+#include "config.h"
 #include "db.h"
+#include "pruner.h"
 
 /* Rows deleted per statement: short statements, short locks. */
 #define RETENTION_CHUNK 500
-
-struct retention {
-	int hours;          /* 0: keep every row */
-	int interval_ms;
-	long long next_ms;  /* monotonic time of the next sweep */
-	int sweeping;       /* the last chunk was full: more to delete */
-	uint64_t swept;     /* rows deleted by the current sweep */
-	int binlog;         /* 1: binlog mode's meaning of published */
-};
 
 /* Binlog mode keeps a row this long after the row of the position's
  * last_seq was created (retention.c says why). */
@@ -51,25 +45,23 @@ struct retention {
 #define RETENTION_BINLOG_AT \
 	"GREATEST(created_at, COALESCE(next_attempt_at, created_at))"
 
-/* hours: RELAY_RETENTION_HOURS; interval_s: between sweeps.  The first
- * sweep is due at once; poll mode. */
-void retention_init(struct retention *r, int hours, int interval_s,
-    long long now_ms);
+/* One chunk of a sweep on c, outside a transaction (what the pruner
+ * runs; the tests call it too): at most RETENTION_CHUNK published rows
+ * older than hours deleted (binlog: binlog mode's meaning), *deleted how
+ * many (fewer: nothing more to delete for now).  A db_rc.  One thread at
+ * a time. */
+int retention_chunk(int binlog, db_conn *c, int hours, uint64_t *deleted);
 
-/* on: from the next step, published means binlog mode's (at or below
- * the stored position, kept a margin for long transactions: retention.c);
- * 0: the poll mode's published_at (the default). */
-void retention_binlog_mode(struct retention *r, int on);
-
-/* 1 when retention_step has work to do at now_ms. */
-int retention_due(const struct retention *r, long long now_ms);
-
-/* Deletes at most RETENTION_CHUNK published rows older than the
- * retention, by primary key after a non-locking read (it never waits for
- * a row another relay holds), on c outside a transaction.  A sweep is
- * a series of steps until a chunk comes back short; it is logged when it
- * deleted something.  A db_rc; on error the sweep is tried again at the
- * next interval. */
-int retention_step(struct retention *r, db_conn *c, long long now_ms);
+/* Starts the retention's pruner: every RELAY_RETENTION_INTERVAL seconds
+ * a sweep deletes the published rows older than RELAY_RETENTION_HOURS
+ * (binlog: binlog mode's meaning of published, above), RETENTION_CHUNK
+ * at a time by primary key after a non-locking read (it never waits for
+ * a row a relay holds), chunk after chunk while whole chunks go, a short
+ * pause between two; a sweep that deleted rows is logged ("pruned N
+ * published rows older than H h in T ms").  NULL when
+ * RELAY_RETENTION_HOURS is 0, or when it could not start (*failed 1,
+ * logged).  Stop it with pruner_free. */
+struct pruner *retention_start(const struct relay_config *cfg, int binlog,
+    int *failed);
 
 #endif

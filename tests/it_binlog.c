@@ -680,7 +680,7 @@ START_TEST(binlog_relay_gauges_and_retention_read_the_position)
 	/* The first start publishes 2..31 and stores the position. */
 	H_START(&d, H_RELAY, NULL, env);
 	h_mq_wait_depth(MQ_QUEUE, 30);
-	ck_assert_msg(h_wait_log(&d, "retention: deleted 29 published rows",
+	ck_assert_msg(h_wait_log(&d, "pruned 29 published rows older than 24 h",
 	    1, 60000), "see %s", d.log);
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox", NULL, 0), 2);
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE parked_at "

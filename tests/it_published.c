@@ -175,26 +175,23 @@ END_TEST
 
 /* ---- retention ---- */
 
-/* Sweeps until a chunk comes back short; the rows deleted. */
+/* Sweeps (chunks until one comes back short); the rows deleted. */
 static long long
 sweep(int binlog, int hours)
 {
-	struct retention r;
 	db_conn *c = h_role_db("RELAY");
-	long long deleted;
+	uint64_t n, deleted = 0;
 	int steps = 0;
 
-	retention_init(&r, hours, 60, 0);
-	retention_binlog_mode(&r, binlog);
-	ck_assert(retention_due(&r, 0));
 	do {
-		ck_assert_msg(retention_step(&r, c, 0) == DB_OK, "retention: "
-		    "%s", db_error(c));
+		n = 0;
+		ck_assert_msg(retention_chunk(binlog, c, hours, &n) == DB_OK,
+		    "retention: %s", db_error(c));
+		deleted += n;
 		ck_assert_int_lt(++steps, 100);
-	} while (r.sweeping);
-	deleted = (long long)r.swept;
+	} while (n >= RETENTION_CHUNK);
 	db_free(c);
-	return deleted;
+	return (long long)deleted;
 }
 
 static long long

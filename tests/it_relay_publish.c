@@ -396,7 +396,7 @@ START_TEST(retention_deletes_old_published_rows)
 	H_START(&d, H_RELAY, NULL, env);
 	ck_assert(h_wait(60000, old_rows_gone, NULL));
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox", NULL, 0), 15);
-	ck_assert(h_wait_log(&d, "retention: deleted 1200 published rows", 1,
+	ck_assert(h_wait_log(&d, "pruned 1200 published rows older than 24 h", 1,
 	    30000));
 	h_stop_clean(&d);
 }
@@ -415,7 +415,7 @@ START_TEST(retention_zero_keeps_rows)
 	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox", NULL, 0),
 	    1215);
 	h_stop_clean(&d);
-	ck_assert(!h_log_contains(&d, "retention: deleted"));
+	ck_assert(!h_log_contains(&d, "pruned "));
 }
 END_TEST
 

@@ -1,7 +1,7 @@
 /*
  * unit_relay.c - unit tests of the relay's pure logic: batch bookkeeping
  * (bodies, invalid rows, the size cap, outcomes), the shortened
- * "Published messages" line, retention pacing, the configuration table.
+ * "Published messages" line, retention off, the configuration table.
  */
 #include <check.h>
 #include <stdio.h>
@@ -257,22 +257,23 @@ START_TEST(log_line_shortened_with_a_count)
 }
 END_TEST
 
-/* ---- retention pacing ---- */
+/* ---- retention ---- */
 
-START_TEST(retention_pacing)
+/* RELAY_RETENTION_HOURS=0 keeps every row: no pruner thread starts (its
+ * sweeps are the integration tests'). */
+START_TEST(retention_off_starts_no_pruner)
 {
-	struct retention r;
+	struct relay_config c;
+	int failed = 1;
 
-	retention_init(&r, 0, 60, 1000);
-	ck_assert(!retention_due(&r, 1000));
-	ck_assert(!retention_due(&r, 1000000));
-	retention_init(&r, 24, 60, 1000);
-	ck_assert(retention_due(&r, 1000));
-	r.next_ms = 61000;
-	ck_assert(!retention_due(&r, 60999));
-	ck_assert(retention_due(&r, 61000));
-	r.sweeping = 1;
-	ck_assert(retention_due(&r, 2000));
+	memset(&c, 0, sizeof(c));
+	c.retention_hours = 0;
+	c.retention_interval_s = 60;
+	ck_assert_ptr_null(retention_start(&c, 0, &failed));
+	ck_assert_int_eq(failed, 0);
+	failed = 1;
+	ck_assert_ptr_null(retention_start(&c, 1, &failed));
+	ck_assert_int_eq(failed, 0);
 }
 END_TEST
 
@@ -471,7 +472,7 @@ unit_relay_suite(void)
 	    outbatch_sets_aside_invalid_rows, outbatch_stops_when_full,
 	    outbatch_refuses_bodies_over_the_cap, outbatch_continues_the_trace,
 	    outbatch_tallies_outcomes, log_line_lists_acked_ids,
-	    log_line_shortened_with_a_count, retention_pacing, config_defaults,
+	    log_line_shortened_with_a_count, retention_off_starts_no_pruner, config_defaults,
 	    config_errors_name_the_variable,
 	    config_leader_timeout_outlasts_the_confirm_wait,
 	    posfifo_moves_over_done_batches,
