@@ -6,6 +6,7 @@
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+#include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -1209,7 +1210,7 @@ mq_wait(mq_conn *c, int fd, int timeout_ms)
 {
 	struct pollfd p[2];
 	nfds_t n = 1;
-	int got = 0;
+	int rc, got = 0;
 
 	if (!c->connected) {
 		mq_set_err(c, "not connected");
@@ -1226,9 +1227,14 @@ mq_wait(mq_conn *c, int fd, int timeout_ms)
 		p[1].revents = 0;
 		n = 2;
 	}
-	/* An error or a hang-up is the broker's too: mq_next says which. */
-	if (poll(p, n, timeout_ms) <= 0)
+	rc = poll(p, n, timeout_ms);
+	if (rc == -1 && errno != EINTR) {
+		mq_set_err(c, "poll: %s", strerror(errno));
+		return -1;
+	}
+	if (rc <= 0)
 		return 0;
+	/* An error or a hang-up is the broker's too: mq_next says which. */
 	if (p[0].revents != 0)
 		got |= MQ_WAIT_BROKER;
 	if (n == 2 && p[1].revents != 0)

@@ -266,7 +266,8 @@ int mq_next(mq_conn *c, struct mq_delivery *d, int timeout_ms);
  * last millisecond down to polls of 0 ms, a busy loop) until the broker
  * connection has something to read (bytes the library already holds
  * count) or fd (-1: none) is readable.  MQ_WAIT_BROKER | MQ_WAIT_FD as
- * they are, 0 after the timeout or a signal, -1 not connected. */
+ * they are, 0 after the timeout or a signal, -1 not connected or a
+ * failed poll. */
 #define MQ_WAIT_BROKER 1
 #define MQ_WAIT_FD 2
 int mq_wait(mq_conn *c, int fd, int timeout_ms);
