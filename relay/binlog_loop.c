@@ -301,14 +301,12 @@ store_due(struct brelay *r, int force)
 	    now - r->stored_ms >= BL_STORE_IDLE_MS;
 }
 
-/* Stores the position when store_due says so.  A db_rc. */
+/* Stores the position (store_due said so).  A db_rc. */
 static int
-store(struct brelay *r, int force)
+store_now(struct brelay *r)
 {
 	int rc;
 
-	if (!store_due(r, force))
-		return DB_OK;
 	if ((rc = position_store(r->db, r->pos.pos, r->pos.pos_seq)) != DB_OK)
 		return rc;
 	snprintf(r->stored, sizeof(r->stored), "%s", r->pos.pos);
@@ -317,6 +315,13 @@ store(struct brelay *r, int force)
 	r->deferred_ms = 0;
 	relay_metrics_binlog_position(r->stored_seq);
 	return DB_OK;
+}
+
+/* Stores the position when store_due says so.  A db_rc. */
+static int
+store(struct brelay *r, int force)
+{
+	return store_due(r, force) ? store_now(r) : DB_OK;
 }
 
 /* ---- retries ---------------------------------------------------------- */
@@ -1008,7 +1013,7 @@ store_between(struct brelay *r)
 		if (clock_ms() - r->deferred_ms < BL_STORE_MS)
 			return BL_OK;
 	}
-	return store(r, 0) == DB_OK ? BL_OK : BL_DB;
+	return store_now(r) == DB_OK ? BL_OK : BL_DB;
 }
 
 /* Between events: retries, the broker's topology, the lease, the

@@ -272,20 +272,6 @@ e2e_done(void *ud, const struct loadgen_req *r, CURLcode res, long st)
 	return 0;
 }
 
-static size_t
-serial_collect(char *p, size_t size, size_t n, void *ud)
-{
-	struct loadgen_req *r = ud;
-	size_t len = size * n, room = sizeof(r->resp) - 1 - r->resp_len;
-
-	if (len > room)
-		len = room;
-	memcpy(r->resp + r->resp_len, p, len);
-	r->resp_len += len;
-	r->resp[r->resp_len] = '\0';
-	return size * n;
-}
-
 /* 1 once the effect of the customer whose 201 body is resp is in the
  * database (looked for every SERIAL_LOOK_US, SERIAL_WAIT_MS at most),
  * else 0. */
@@ -336,7 +322,7 @@ serial_run(struct e2e *e, const char *url, int secs, db_conn *c)
 		fatalx("out of memory");
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, serial_collect);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, loadgen_collect);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 30000L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

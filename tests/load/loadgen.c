@@ -8,7 +8,7 @@
 
 #include "clock.h"
 
-static size_t
+size_t
 loadgen_collect(char *p, size_t size, size_t n, void *ud)
 {
 	struct loadgen_req *r = ud;

@@ -52,6 +52,11 @@ struct loadgen {
 	long long unanswered;    /* still in flight at max_seconds */
 };
 
+/* A libcurl write callback (CURLOPT_WRITEFUNCTION, CURLOPT_WRITEDATA a
+ * struct loadgen_req): the answer's body into r->resp, the rest counted
+ * as cut. */
+size_t loadgen_collect(char *p, size_t size, size_t n, void *ud);
+
 /* Runs the load described by lg (curl_global_init done by the caller);
  * fills its results.  0, or -1 when done asked to stop or a request could
  * not be set up (out of memory). */
