@@ -610,7 +610,7 @@ db_launch() {
     # doublewrite on. No binary log (a single server, no replication),
     # unless OUTBOX_DB_BINLOG=1 (above).
     # Buffer pool 2 GiB: the unique email index, the one index written at
-    # random places, stays in memory up to ~15 million customers (README,
+    # random places, stays in memory up to ~10 million customers (README,
     # "History and memory"); memory is taken as pages are used, so an
     # empty server stays small. OUTBOX_DB_ARGS can change it.
     spawn "$DB_LOG" "${preload[@]}" mariadbd --no-defaults "${user_opt[@]}" \
