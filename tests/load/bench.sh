@@ -923,14 +923,15 @@ if [ "$hist_n" -gt 0 ]; then
 	hist_email="CONCAT(SUBSTR(MD5(CONCAT('he', seq)), 1, 12), '-', seq, '@example.com')"
 	bulk() { sql "SET time_zone = '+00:00'; SET unique_checks = 0;
 		SET foreign_key_checks = 0; START TRANSACTION; $1; COMMIT"; }
-	# fill_built <percent> <sql>: <sql> with the pages of the indexes it
-	# builds sorted filled to <percent> (a global setting, put back).
+	# fill_built <percent> <command> <sql>: <command> (sql or bulk) of
+	# <sql>, with the pages of the indexes it builds sorted filled to
+	# <percent> (a global setting, put back).
 	fill_built() {
 		local rc=0
 		sql "SET GLOBAL innodb_fill_factor = $1"
-		sql "$2" || rc=$?
+		"$2" "$3" || rc=$?
 		sql "SET GLOBAL innodb_fill_factor = DEFAULT"
-		[ "$rc" = 0 ] || die "history: failed: $2"
+		[ "$rc" = 0 ] || die "history: failed: $3"
 	}
 	say "history: loading $hist_n rows into each of customers, outbox, processed_messages, welcome_emails"
 	t_hist=$(now)
@@ -968,7 +969,7 @@ if [ "$hist_n" -gt 0 ]; then
 	say "history: rebuilding the email index at a fill of 70 %"
 	# (Two statements: MariaDB takes a drop and an add of the same index
 	# in one ALTER for no change at all.)
-	fill_built 70 "ALTER TABLE customers DROP INDEX uq_customers_email;
+	fill_built 70 sql "ALTER TABLE customers DROP INDEX uq_customers_email;
 	     ALTER TABLE customers ADD UNIQUE INDEX uq_customers_email (email_key),
 	         ALGORITHM = INPLACE"
 	hist_load_s=$(elapsed "$t_hist")
@@ -1022,10 +1023,7 @@ if [ "$hist_n" -gt 0 ]; then
 		         event_name VARCHAR(64) CHARACTER SET ascii NOT NULL,
 		         processed_at DATETIME(6) NOT NULL, PRIMARY KEY (message_id))
 		         ENGINE = InnoDB"
-		fill_built "$4" "SET time_zone = '+00:00'; SET unique_checks = 0;
-		    SET foreign_key_checks = 0; START TRANSACTION;
-		    INSERT INTO $1 SELECT $3, 'CustomerCreated', $hist_at FROM seq_1_to_$hist_n;
-		    COMMIT"
+		fill_built "$4" bulk "INSERT INTO $1 SELECT $3, 'CustomerCreated', $hist_at FROM seq_1_to_$hist_n"
 	}
 	key_v4="INSERT(INSERT(INSERT(INSERT(LOWER(CONCAT(SUBSTR(MD5(CONCAT(salt, '-', seq)), 1, 12), '4', SUBSTR(MD5(CONCAT(salt, '-', seq)), 13, 3), '8', SUBSTR(MD5(CONCAT(salt, '-', seq)), 16, 15))), 21, 0, '-'), 17, 0, '-'), 13, 0, '-'), 9, 0, '-')"
 	key_table _bench_key36 "VARCHAR(36) CHARACTER SET ascii COLLATE ascii_bin" "$hist_mid" 100
