@@ -30,31 +30,52 @@ pruner_swept(const struct pruner *p, unsigned long long total, long long t0)
 	    p->spec.unit);
 }
 
+unsigned
+pruner_pause_ms(const struct pruner_spec *s, long long chunk_ms,
+    long long sweep_ms)
+{
+	unsigned long long pace = s->pace, pause;
+	long long behind;
+
+	if (s->rest_ms > 0 && sweep_ms > 0) {
+		behind = sweep_ms / (long long)s->rest_ms;
+		pace = behind >= 32 ? 0 : pace >> behind;
+	}
+	pause = chunk_ms > 0 ? pace * (unsigned long long)chunk_ms : 0;
+	if (s->rest_ms > 0 && pause > s->rest_ms)
+		pause = s->rest_ms;
+	return pause > s->gap_ms ? (unsigned)pause : s->gap_ms;
+}
+
 static void *
 pruner_main(void *arg)
 {
 	struct pruner *p = arg;
 	const struct pruner_spec *s = &p->spec;
 	unsigned long long total = 0;
-	long long t0 = 0;
+	long long t0 = 0, tc;
+	unsigned pause;
 	uint64_t n;
 	int rc;
 
 	while (!p->stop) {
 		n = 0;
 		rc = DB_ECONN;
+		tc = clock_ms();
 		if (s->gate == NULL || s->gate(s->ud))
 			rc = s->chunk(s->ud, p->c, &n);
 		if (rc == DB_OK && n > 0 && total == 0)
-			t0 = clock_ms();
+			t0 = tc;
 		if (n > 0 && s->pruned != NULL)
 			s->pruned(n);
 		if (n > 0 && s->wrote != NULL)
 			s->wrote(s->ud);
 		total += n;
 		if (rc == DB_OK && n >= s->chunk_rows) {
-			if (s->gap_ms > 0)
-				backoff_sleep(s->gap_ms, &p->stop);
+			pause = pruner_pause_ms(s, clock_ms() - tc,
+			    clock_ms() - t0);
+			if (pause > 0)
+				backoff_sleep(pause, &p->stop);
 			continue;
 		}
 		if (rc == DB_ECONN && s->down != NULL)

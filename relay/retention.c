@@ -82,7 +82,8 @@ _Static_assert(sizeof(BINLOG_DELETE_HEAD) - 1 <= CHUNKDEL_HEAD_MAX,
 
 _Static_assert(RETENTION_CHUNK == CHUNKDEL_ROWS, "a chunk of chunkdel's");
 
-/* Between two whole chunks: the relay's own statements go first. */
+/* Between two whole chunks at least (pruner.h: paced, a chunk's time
+ * times PRUNER_RETENTION_PACE): the relay's own statements go first. */
 #define RETENTION_GAP_MS 10
 
 int
@@ -113,6 +114,7 @@ retention_start(const struct relay_config *cfg, int binlog, int *failed)
 {
 	struct pruner_spec s = { .chunk = binlog ? chunk_binlog : chunk_poll,
 	    .chunk_rows = RETENTION_CHUNK, .gap_ms = RETENTION_GAP_MS,
+	    .pace = PRUNER_RETENTION_PACE,
 	    .rest_ms = (unsigned)cfg->retention_interval_s * 1000,
 	    .fail_ms = (unsigned)cfg->reconnect_max_ms,
 	    .ud = (void *)cfg };

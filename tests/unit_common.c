@@ -18,6 +18,7 @@
 #include "log.h"
 #include "msg.h"
 #include "mq.h"
+#include "pruner.h"
 #include "rows.h"
 #include "suites.h"
 #include "timefmt.h"
@@ -787,6 +788,111 @@ START_TEST(rows_chunks)
 }
 END_TEST
 
+/* ---- pruner ---- */
+
+/* A sweep of whole chunks that take about 30 ms each: the log of when
+ * each began and ended. */
+struct pace_log {
+	pthread_mutex_t mu;
+	long long start[8], end[8];
+	int calls;
+};
+
+static int
+pace_chunk(void *ud, db_conn *c, uint64_t *deleted)
+{
+	struct pace_log *l = ud;
+	long long t0 = clock_ms();
+	int k;
+
+	(void)c;
+	backoff_sleep(30, NULL);
+	pthread_mutex_lock(&l->mu);
+	k = l->calls++;
+	if (k < 8) {
+		l->start[k] = t0;
+		l->end[k] = clock_ms();
+	}
+	pthread_mutex_unlock(&l->mu);
+	/* Four whole chunks, then the sweep is done. */
+	*deleted = k < 4 ? 10 : 0;
+	return DB_OK;
+}
+
+static int
+pace_calls(struct pace_log *l)
+{
+	int n;
+
+	pthread_mutex_lock(&l->mu);
+	n = l->calls;
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+/* Between two whole chunks the pruner rests at least pace times as long
+ * as the chunk took: a sweep takes at most 1/(pace + 1) of its
+ * connection's time, instead of one chunk after another. */
+START_TEST(pruner_paces_whole_chunks)
+{
+	struct pace_log l = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct pruner_spec s = { .chunk = pace_chunk, .chunk_rows = 10,
+	    .gap_ms = 5, .pace = 3, .rest_ms = 60000, .fail_ms = 60000,
+	    .ud = &l };
+	struct db_params db = { .port = 1 };
+	struct pruner *p;
+	long long deadline = clock_ms() + 10000;
+	int k;
+
+	snprintf(s.what, sizeof(s.what), "test rows");
+	snprintf(s.unit, sizeof(s.unit), "rows");
+	snprintf(s.task, sizeof(s.task), "prune test rows");
+	p = pruner_start(&db, &s);
+	ck_assert_ptr_nonnull(p);
+	while (pace_calls(&l) < 5 && clock_ms() < deadline)
+		backoff_sleep(10, NULL);
+	pruner_free(p);
+	ck_assert_int_eq(l.calls, 5);
+	for (k = 0; k < 4; k++) {
+		long long took = l.end[k] - l.start[k];
+		long long rest = l.start[k + 1] - l.end[k];
+
+		/* 1 ms: the two clock readings' rounding. */
+		ck_assert_msg(rest >= 3 * took - 1, "chunk %d took %lld ms, "
+		    "then a pause of %lld ms (want at least %lld)", k, took,
+		    rest, 3 * took);
+	}
+}
+END_TEST
+
+/* The pause's arithmetic: pace times the chunk, at least the gap, at most
+ * the rest; the pace halved for each whole rest the sweep has lasted. */
+START_TEST(pruner_pause_arithmetic)
+{
+	struct pruner_spec s = { .gap_ms = 10, .pace = 9, .rest_ms = 60000 };
+
+	ck_assert_uint_eq(pruner_pause_ms(&s, 30, 0), 270);
+	ck_assert_uint_eq(pruner_pause_ms(&s, 1, 0), 10);
+	ck_assert_uint_eq(pruner_pause_ms(&s, 0, 0), 10);
+	ck_assert_uint_eq(pruner_pause_ms(&s, -5, 0), 10);
+	ck_assert_uint_eq(pruner_pause_ms(&s, 30, 59999), 270);
+	ck_assert_uint_eq(pruner_pause_ms(&s, 30, 60000), 120);
+	ck_assert_uint_eq(pruner_pause_ms(&s, 30, 120000), 60);
+	ck_assert_uint_eq(pruner_pause_ms(&s, 30, 180000), 30);
+	ck_assert_uint_eq(pruner_pause_ms(&s, 30, 240000), 10);
+	ck_assert_uint_eq(pruner_pause_ms(&s, 30, 1000LL * 60000), 10);
+	/* A chunk that took long: never more than the rest. */
+	ck_assert_uint_eq(pruner_pause_ms(&s, 10000, 0), 60000);
+	s.pace = 0;
+	ck_assert_uint_eq(pruner_pause_ms(&s, 30, 0), 10);
+	/* No rest: nothing to be behind of, nothing to cap. */
+	s.pace = 9;
+	s.rest_ms = 0;
+	ck_assert_uint_eq(pruner_pause_ms(&s, 30, 1000000), 270);
+	ck_assert_uint_eq(pruner_pause_ms(&s, 100000, 0), 900000);
+}
+END_TEST
+
 Suite *
 unit_common_suite(void)
 {
@@ -799,7 +905,8 @@ unit_common_suite(void)
 	    msg_customer_and_body, log_lines_escape_outside_bytes,
 	    log_visible_escapes_any_bytes, mq_hosts_good,
 	    mq_hosts_round_robin, lease_clock_not_behind_monotonic, rows_texts,
-	    rows_chunks, NULL };
+	    rows_chunks, pruner_paces_whole_chunks,
+	    pruner_pause_arithmetic, NULL };
 	Suite *s = suite_create("common");
 	TCase *tc = suites_case(s, "common", 0, NULL, NULL, common);
 

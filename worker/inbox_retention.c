@@ -12,7 +12,8 @@
 #include "pruner.h"
 #include "worker_metrics.h"
 
-/* Between two whole chunks: the committer's transactions go first. */
+/* Between two whole chunks at least (pruner.h: paced, a chunk's time
+ * times PRUNER_RETENTION_PACE): the committer's transactions go first. */
 #define INBOX_PRUNE_GAP_MS 10
 
 /* ---- the pruner ---- */
@@ -68,6 +69,7 @@ inbox_pruner_start(const struct worker_config *cfg, int *failed)
 {
 	struct pruner_spec s = { .chunk = prune_chunk,
 	    .chunk_rows = CHUNKDEL_ROWS, .gap_ms = INBOX_PRUNE_GAP_MS,
+	    .pace = PRUNER_RETENTION_PACE,
 	    .rest_ms = (unsigned)cfg->retention_interval_s * 1000,
 	    .fail_ms = (unsigned)cfg->retry_max_ms, .down = prune_down,
 	    .wrote = prune_wrote, .pruned = prune_count,
