@@ -53,7 +53,7 @@ pruner_main(void *arg)
 	struct pruner *p = arg;
 	const struct pruner_spec *s = &p->spec;
 	unsigned long long total = 0;
-	long long t0 = 0, tc;
+	long long t0 = 0, tc, now;
 	unsigned pause;
 	uint64_t n;
 	int rc;
@@ -72,8 +72,8 @@ pruner_main(void *arg)
 			s->wrote(s->ud);
 		total += n;
 		if (rc == DB_OK && n >= s->chunk_rows) {
-			pause = pruner_pause_ms(s, clock_ms() - tc,
-			    clock_ms() - t0);
+			now = clock_ms();
+			pause = pruner_pause_ms(s, now - tc, now - t0);
 			if (pause > 0)
 				backoff_sleep(pause, &p->stop);
 			continue;
