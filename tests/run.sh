@@ -194,6 +194,20 @@ mkdir -p "$OUTBOX_TEST_LOGS"
 	>"$fuzz_log" 2>&1 &
 fuzz_pid=$!
 
+# The container images (scripts/containers.sh setup images: podman's
+# packages, the debootstrapped base image, the three builds and their
+# checks) are built beside dev and monitor too: on a fresh machine that is
+# over two minutes of downloads, dpkg and one compile, a few seconds once
+# podman's cache holds them.  The run waits for it before the load tests
+# (chaos, cluster); the smoke run against the test servers comes last
+# (below).  Through sudo -n when not root, see the top.
+ctr_pid=
+ctr_log="$OUTBOX_TEST_LOGS/containers-images.log"
+if [ "$containers" = 1 ]; then
+	OUTBOX_SUDO=-n bash scripts/containers.sh setup images >"$ctr_log" 2>&1 &
+	ctr_pid=$!
+fi
+
 # `make dev` driven as a user would (start, POST, see the lines, Ctrl-C).
 run dev bash tests/dev_test.sh
 
@@ -201,6 +215,15 @@ run dev bash tests/dev_test.sh
 # shipped configuration, every dashboard query, an alert firing and
 # resolving (tests/monitor_test.sh).
 run monitor bash tests/monitor_test.sh
+
+# The images built beside dev and monitor: done before the load tests
+# (the time shown is only the wait for its end).
+ctr_rc=0
+if [ -n "$ctr_pid" ]; then
+	t=$(now_us)
+	wait "$ctr_pid" || ctr_rc=$?
+	timing "images wait" "$t"
+fi
 
 # A short chaos run (tests/load/chaos.sh) with the ASan+UBSan daemons: kill -9
 # of app, relay and worker, a RabbitMQ and a MariaDB restart under load;
@@ -224,14 +247,18 @@ fuzz_rc=0
 wait "$fuzz_pid" || fuzz_rc=$?
 run fuzz bash -c 'cat "$1"; exit "$2"' _ "$fuzz_log" "$fuzz_rc"
 
-# The container images: built with podman from the three Dockerfiles and
-# run against the test servers (scripts/containers.sh; through sudo -n when
-# not root, see the top).  Always in CI; locally OUTBOX_TEST_CONTAINERS=0
-# leaves it out, and says so.
+# The container images, built beside dev and monitor (above; their output
+# first), then run against the test servers (scripts/containers.sh smoke;
+# through sudo -n when not root, see the top).  Always in CI; locally
+# OUTBOX_TEST_CONTAINERS=0 leaves it out, and says so.
 if [ "$containers" = 1 ]; then
-	run containers bash -c 'if OUTBOX_SUDO=-n bash scripts/containers.sh; then
-		echo "containers: 1 passed, 0 failed"; else
-		echo "containers: 0 passed, 1 failed"; exit 1; fi'
+	run containers bash -c 'cat "$1"
+		if [ "$2" != 0 ]; then
+			echo "containers: the images were not built (exit $2): no smoke run"
+		elif OUTBOX_SUDO=-n bash scripts/containers.sh smoke; then
+			echo "containers: 1 passed, 0 failed"; exit 0
+		fi
+		echo "containers: 0 passed, 1 failed"; exit 1' _ "$ctr_log" "$ctr_rc"
 else
 	echo "containers: not run (OUTBOX_TEST_CONTAINERS=0)"
 fi
