@@ -24,6 +24,9 @@ VARIANT ?= release
 BUILD_ROOT ?= build
 export BUILD_ROOT
 B := $(BUILD_ROOT)/$(VARIANT)
+# build and build-san compile on every core unless the caller gave -j
+# itself (make -j4 build: its jobs, shared with the sub-make).
+JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 1))
 
 # The test servers, whatever OUTBOX_* the caller's shell exports for the
 # dev ones, with one RabbitMQ node (scripts/lib.sh's use_test_servers does
@@ -89,10 +92,10 @@ TEST_BINS += $(B)/bin/outbox-sqlproxy
 all: build
 
 build:
-	@$(MAKE) --no-print-directory VARIANT=release binaries
+	@$(MAKE) --no-print-directory $(JOBS) VARIANT=release binaries
 
 build-san:
-	@$(MAKE) --no-print-directory VARIANT=san binaries tests-bin
+	@$(MAKE) --no-print-directory $(JOBS) VARIANT=san binaries tests-bin
 
 binaries: $(BINS)
 tests-bin: $(TEST_BINS)
@@ -240,12 +243,12 @@ BENCH_BINS := $(addprefix $(BUILD_ROOT)/release/bin/outbox-bench-,txn e2e publis
 CLUSTER ?=
 bench: deps
 ifeq ($(strip $(CLUSTER)),)
-	@$(MAKE) --no-print-directory VARIANT=release binaries $(BENCH_BINS)
+	@$(MAKE) --no-print-directory $(JOBS) VARIANT=release binaries $(BENCH_BINS)
 	@$(TEST_SERVERS) bash scripts/infra.sh start
 	@$(TEST_SERVERS) scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
 	@$(TEST_SERVERS) bash tests/load/bench.sh
 else ifeq ($(strip $(CLUSTER)),3)
-	@$(MAKE) --no-print-directory VARIANT=release binaries $(BENCH_BINS)
+	@$(MAKE) --no-print-directory $(JOBS) VARIANT=release binaries $(BENCH_BINS)
 	@$(TEST_SERVERS) bash scripts/infra.sh db-start
 	@$(TEST_SERVERS) scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
 	@$(TEST_SERVERS) BENCH_ONLY=cluster bash tests/load/bench.sh
@@ -262,7 +265,7 @@ bench-charts: deps
 
 # The three daemons under valgrind memcheck with traffic (tests/load/valgrind.sh).
 valgrind: deps
-	@$(MAKE) --no-print-directory VARIANT=release binaries \
+	@$(MAKE) --no-print-directory $(JOBS) VARIANT=release binaries \
 	    $(BUILD_ROOT)/release/bin/outbox-bench-e2e
 	@$(TEST_SERVERS) bash scripts/infra.sh start
 	@$(TEST_SERVERS) scripts/env.sh $(BUILD_ROOT)/release/bin/outbox-migrate
@@ -310,7 +313,7 @@ CHAOS_RATE ?= 300
 CHAOS_HOLD_ROUNDS ?= 20
 .PHONY: chaos chaos-db chaos-load
 chaos: deps
-	@$(MAKE) --no-print-directory VARIANT=release binaries chaos-load
+	@$(MAKE) --no-print-directory $(JOBS) VARIANT=release binaries chaos-load
 	@$(TEST_SERVERS) bash scripts/infra.sh start
 	@$(TEST_SERVERS) CHAOS_BIN=$(abspath $(BUILD_ROOT))/release/bin \
 	    CHAOS_REQUESTS=$(CHAOS_REQUESTS) CHAOS_RATE=$(CHAOS_RATE) \
@@ -318,7 +321,7 @@ chaos: deps
 	    CHAOS_RELAY_MODE=$(RELAY_MODE) bash tests/load/chaos.sh
 
 chaos-db: deps
-	@$(MAKE) --no-print-directory VARIANT=release binaries chaos-load
+	@$(MAKE) --no-print-directory $(JOBS) VARIANT=release binaries chaos-load
 	@$(TEST_SERVERS) bash scripts/infra.sh start
 	@$(TEST_SERVERS) CHAOS_BIN=$(abspath $(BUILD_ROOT))/release/bin \
 	    CHAOS_REQUESTS=36000 CHAOS_RATE=$(CHAOS_RATE) CHAOS_FAULTS=30 \
@@ -336,7 +339,7 @@ CLUSTER_REQUESTS ?= 20000
 CLUSTER_RATE ?= 300
 .PHONY: chaos-cluster
 chaos-cluster: deps
-	@$(MAKE) --no-print-directory VARIANT=release binaries chaos-load
+	@$(MAKE) --no-print-directory $(JOBS) VARIANT=release binaries chaos-load
 	@$(TEST_SERVERS) CLUSTER_BIN=$(abspath $(BUILD_ROOT))/release/bin \
 	    CLUSTER_REQUESTS=$(CLUSTER_REQUESTS) CLUSTER_RATE=$(CLUSTER_RATE) \
 	    CLUSTER_SETTLE_S=180 CLUSTER_ROLLING_POSTS=12000 bash tests/cluster_test.sh
