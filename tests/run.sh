@@ -75,6 +75,22 @@ export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
 rm -rf "$OUTBOX_TEST_LOGS"
 mkdir -p "$OUTBOX_TEST_LOGS"
 
+# The container images (scripts/containers.sh setup images: podman's
+# packages, the debootstrapped base image, the three builds and their
+# checks) are made in the background from the start, at the lowest CPU
+# priority (nice 19): on a fresh machine that is over two minutes of
+# downloads, dpkg and one compile, which fit in the idle moments of the
+# server tests; a few seconds once podman's cache holds them.  The run
+# waits for it before the load tests (chaos, cluster); the smoke run
+# against the test servers comes last (below).  Through sudo -n when not
+# root, see the top.
+ctr_pid=
+ctr_log="$OUTBOX_TEST_LOGS/containers-images.log"
+if [ "$containers" = 1 ]; then
+	OUTBOX_SUDO=-n nice -n 19 bash scripts/containers.sh setup images >"$ctr_log" 2>&1 &
+	ctr_pid=$!
+fi
+
 passed=0
 failed=0
 t_all=$(now_us)
@@ -194,20 +210,6 @@ mkdir -p "$OUTBOX_TEST_LOGS"
 	>"$fuzz_log" 2>&1 &
 fuzz_pid=$!
 
-# The container images (scripts/containers.sh setup images: podman's
-# packages, the debootstrapped base image, the three builds and their
-# checks) are built beside dev and monitor too: on a fresh machine that is
-# over two minutes of downloads, dpkg and one compile, a few seconds once
-# podman's cache holds them.  The run waits for it before the load tests
-# (chaos, cluster); the smoke run against the test servers comes last
-# (below).  Through sudo -n when not root, see the top.
-ctr_pid=
-ctr_log="$OUTBOX_TEST_LOGS/containers-images.log"
-if [ "$containers" = 1 ]; then
-	OUTBOX_SUDO=-n bash scripts/containers.sh setup images >"$ctr_log" 2>&1 &
-	ctr_pid=$!
-fi
-
 # `make dev` driven as a user would (start, POST, see the lines, Ctrl-C).
 run dev bash tests/dev_test.sh
 
@@ -216,7 +218,7 @@ run dev bash tests/dev_test.sh
 # resolving (tests/monitor_test.sh).
 run monitor bash tests/monitor_test.sh
 
-# The images built beside dev and monitor: done before the load tests
+# The images made in the background (above): done before the load tests
 # (the time shown is only the wait for its end).
 ctr_rc=0
 if [ -n "$ctr_pid" ]; then
@@ -247,7 +249,7 @@ fuzz_rc=0
 wait "$fuzz_pid" || fuzz_rc=$?
 run fuzz bash -c 'cat "$1"; exit "$2"' _ "$fuzz_log" "$fuzz_rc"
 
-# The container images, built beside dev and monitor (above; their output
+# The container images, made in the background (above; their output
 # first), then run against the test servers (scripts/containers.sh smoke;
 # through sudo -n when not root, see the top).  Always in CI; locally
 # OUTBOX_TEST_CONTAINERS=0 leaves it out, and says so.
