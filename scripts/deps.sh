@@ -2,7 +2,7 @@
 #
 # scripts/deps.sh - install the Debian packages the project needs, idempotently.
 #
-#   scripts/deps.sh [--check] [GROUP...]     GROUP: build | servers | tools | all
+#   scripts/deps.sh [--check] [GROUP...]     GROUP: build | servers | tools | containers | all
 #
 #   build    compilers and -dev libraries: enough for `make build` and the tests' code
 #   servers  MariaDB and RabbitMQ servers and the mariadb client
@@ -13,6 +13,9 @@
 #            and iproute2 (ss) for the test scripts, gnuplot-nox (the
 #            bench's charts), libxml2-utils (xmllint: the charts' test),
 #            docker-compose (the cluster test checks the compose profile)
+#   containers  podman, runc, debootstrap and debian-archive-keyring: the
+#            images of make test, make images and make containers-smoke
+#            (scripts/containers.sh; its setup installs them too)
 #   all      all of the above (the default)
 #
 # When every package is installed it prints one line and exits 0 (no apt, no
@@ -39,13 +42,14 @@ readonly BUILD_PKGS=(build-essential pkg-config libmicrohttpd-dev
 readonly SERVER_PKGS=(mariadb-server mariadb-client rabbitmq-server)
 readonly TOOL_PKGS=(curl wrk clang libclang-rt-14-dev valgrind prometheus
     jq procps iproute2 gnuplot-nox libxml2-utils docker-compose)
+readonly CONTAINER_PKGS=(podman runc debootstrap debian-archive-keyring)
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LIB_NAME=deps
 
 usage() {
-    sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '3,19p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 check_only=0
@@ -54,7 +58,7 @@ for arg in "$@"; do
     case $arg in
         --check|-n) check_only=1 ;;
         -h|--help) usage; exit 0 ;;
-        build|servers|tools|all) groups+=("$arg") ;;
+        build|servers|tools|containers|all) groups+=("$arg") ;;
         *) usage >&2; die "unknown argument: $arg" ;;
     esac
 done
@@ -66,7 +70,9 @@ for g in "${groups[@]}"; do
         build)   wanted+=("${BUILD_PKGS[@]}") ;;
         servers) wanted+=("${SERVER_PKGS[@]}") ;;
         tools)   wanted+=("${TOOL_PKGS[@]}") ;;
-        all)     wanted+=("${BUILD_PKGS[@]}" "${SERVER_PKGS[@]}" "${TOOL_PKGS[@]}") ;;
+        containers) wanted+=("${CONTAINER_PKGS[@]}") ;;
+        all)     wanted+=("${BUILD_PKGS[@]}" "${SERVER_PKGS[@]}" "${TOOL_PKGS[@]}"
+                          "${CONTAINER_PKGS[@]}") ;;
     esac
 done
 # de-duplicate, keep order
