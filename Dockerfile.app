@@ -9,7 +9,7 @@
 
 # The base of both stages: the official image by default (docker compose,
 # any machine with a registry); scripts/containers.sh, offline, passes its
-# own debootstrapped one (--build-arg BASE=localhost/outbox-base:bookworm).
+# own, made with mmdebstrap (--build-arg BASE=localhost/outbox-base:bookworm).
 ARG BASE=debian:bookworm-slim
 
 # ---- builder: the project's own dependency script and Makefile ----

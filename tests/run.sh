@@ -75,15 +75,16 @@ export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
 rm -rf "$OUTBOX_TEST_LOGS"
 mkdir -p "$OUTBOX_TEST_LOGS"
 
-# The container images (scripts/containers.sh setup images: podman's
-# packages, the debootstrapped base image, the three builds and their
-# checks) are made in the background from the start, at the lowest CPU
-# priority (nice 19): on a fresh machine that is over two minutes of
-# downloads, dpkg and one compile, which fit in the idle moments of the
-# server tests; a few seconds once podman's cache holds them.  The run
-# waits for it before the load tests (chaos, cluster); the smoke run
-# against the test servers comes last (below).  Through sudo -n when not
-# root, see the top.
+# The container images (scripts/containers.sh setup images: the
+# base image made with mmdebstrap, the three builds and their checks; podman's
+# packages too when scripts/deps.sh has not installed them) are made in
+# the background from the start, at the lowest CPU priority (nice 19).
+# On a fresh machine that is over two minutes of downloads, dpkg and one
+# compile, a few seconds once podman's cache holds them; beside the
+# server tests it slows them (seen: integration 430 -> 495 s, unit 27 ->
+# 43 s) by less than it takes in a row.  The run waits for it before the
+# load tests (chaos, cluster); the smoke run against the test servers
+# comes last (below).  Through sudo -n when not root, see the top.
 ctr_pid=
 ctr_log="$OUTBOX_TEST_LOGS/containers-images.log"
 if [ "$containers" = 1 ]; then
