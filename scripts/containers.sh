@@ -5,8 +5,8 @@
 #   scripts/containers.sh [PHASE...]    PHASE: setup | images | smoke | all (default)
 #
 #   setup   one-time, idempotent: the Debian packages podman runc mmdebstrap
-#           debian-archive-keyring docker-compose curl (only the missing
-#           ones, no recommends); the base image localhost/outbox-base:bookworm
+#           debian-archive-keyring docker-compose curl (scripts/deps.sh
+#           containers: only the missing ones); the base image localhost/outbox-base:bookworm
 #           made with mmdebstrap from the machine's Debian mirror (only if
 #           absent); `docker-compose config -q` on docker-compose.yml.
 #   images  podman build of Dockerfile.app/.relay/.worker as outbox-app,
@@ -100,7 +100,6 @@ export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/scripts/containers.conf}
 BASE_IMAGE=localhost/outbox-base:bookworm
 SUITE=bookworm
 UID_EXPECTED=10001
-SETUP_PKGS=(podman runc mmdebstrap debian-archive-keyring docker-compose curl)
 read -r -a IMAGES <<<"${OUTBOX_CTR_IMAGES:-app relay worker}"
 TIMEOUT=${OUTBOX_CTR_TIMEOUT:-60}
 # What `podman run` needs here; the smoke containers also get the
@@ -147,34 +146,11 @@ need_root() {
 
 # ------------------------------------------------------------------ setup
 
-missing_pkgs() {
-    local installed p
-    installed=$(dpkg-query -W -f='${Package}\t${db:Status-Status}\n' "$@" 2>/dev/null |
-                awk -F'\t' '$2 == "installed" { print $1 }' || true)
-    for p in "$@"; do
-        grep -qxF -- "$p" <<<"$installed" || printf '%s\n' "$p"
-    done
-}
-
+# The packages of scripts/deps.sh's group "containers" (podman runc
+# mmdebstrap debian-archive-keyring docker-compose curl): only the missing
+# ones, no recommends, no service started.
 setup_packages() {
-    local missing still
-    mapfile -t missing < <(missing_pkgs "${SETUP_PKGS[@]}")
-    if [ ${#missing[@]} -eq 0 ]; then
-        say "packages: all ${#SETUP_PKGS[@]} installed (${SETUP_PKGS[*]})"
-        return 0
-    fi
-    need_root "installing ${missing[*]}"
-    say "packages: installing ${missing[*]}"
-    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600)
-    local log=/var/tmp/outbox-containers-apt.log
-    "${apt[@]}" update >"$log" 2>&1 ||
-        say "warning: apt-get update failed; trying with the current lists (log: $log)"
-    if ! "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >>"$log" 2>&1; then
-        tail -n 20 "$log" >&2
-        die "apt-get install failed for: ${missing[*]} (log: $log)"
-    fi
-    mapfile -t still < <(missing_pkgs "${SETUP_PKGS[@]}")
-    [ ${#still[@]} -eq 0 ] || die "still not installed after apt-get: ${still[*]}"
+    bash "$SCRIPT_DIR/deps.sh" containers || die "scripts/deps.sh containers failed"
 }
 
 setup_conf() {
@@ -252,10 +228,11 @@ setup_base_image() {
     # mmdebstrap, not debootstrap: the same minbase (the Essential and
     # required packages, and apt), fetched and installed by apt and dpkg
     # rather than by a shell script that forks for every package.  Here
-    # 38 s against 51-62 s alone, and 97-116 s beside make test's server
-    # tests, which it slowed the more.  Its merged-usr hook sets up /usr
-    # as debootstrap does (directory links and usr-is-merged); without
-    # it apt picks usrmerge, and perl with it: 50 MB more in every image.
+    # 36-38 s against debootstrap's 51-62 s alone; beside make test's
+    # server tests 48 s against 97-116 s, and they were slowed the less.
+    # Its merged-usr hook sets up /usr as debootstrap does (directory
+    # links and usr-is-merged); without it apt picks usrmerge, and perl
+    # with it: 50 MB more in every image.
     say "base image: mmdebstrap --variant=minbase $SUITE from $mirror (log: $log)"
     t=$(now_us)
     if ! mmdebstrap --mode=root --variant=minbase \

@@ -13,9 +13,9 @@
 #            and iproute2 (ss) for the test scripts, gnuplot-nox (the
 #            bench's charts), libxml2-utils (xmllint: the charts' test),
 #            docker-compose (the cluster test checks the compose profile)
-#   containers  podman, runc, mmdebstrap and debian-archive-keyring: the
-#            images of make test, make images and make containers-smoke
-#            (scripts/containers.sh; its setup installs them too)
+#   containers  podman, runc, mmdebstrap, debian-archive-keyring,
+#            docker-compose and curl: the images of make test, make images
+#            and make containers-smoke (scripts/containers.sh setup)
 #   all      all of the above (the default)
 #
 # When every package is installed it prints one line and exits 0 (no apt, no
@@ -42,7 +42,8 @@ readonly BUILD_PKGS=(build-essential pkg-config libmicrohttpd-dev
 readonly SERVER_PKGS=(mariadb-server mariadb-client rabbitmq-server)
 readonly TOOL_PKGS=(curl wrk clang libclang-rt-14-dev valgrind prometheus
     jq procps iproute2 gnuplot-nox libxml2-utils docker-compose)
-readonly CONTAINER_PKGS=(podman runc mmdebstrap debian-archive-keyring)
+readonly CONTAINER_PKGS=(podman runc mmdebstrap debian-archive-keyring
+    docker-compose curl)
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
