@@ -24,8 +24,9 @@ VARIANT ?= release
 BUILD_ROOT ?= build
 export BUILD_ROOT
 B := $(BUILD_ROOT)/$(VARIANT)
-# build and build-san compile on every core unless the caller gave -j
-# itself (make -j4 build: its jobs, shared with the sub-make).
+# The sub-makes that compile (build, build-san, and those of bench, chaos,
+# valgrind) use every core unless the caller gave -j itself (make -j4
+# build: its jobs, shared with the sub-make).
 JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 1))
 
 # The test servers, whatever OUTBOX_* the caller's shell exports for the

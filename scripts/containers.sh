@@ -6,9 +6,10 @@
 #
 #   setup   one-time, idempotent: the Debian packages podman runc mmdebstrap
 #           debian-archive-keyring docker-compose curl (scripts/deps.sh
-#           containers: only the missing ones); the base image localhost/outbox-base:bookworm
-#           made with mmdebstrap from the machine's Debian mirror (only if
-#           absent); `docker-compose config -q` on docker-compose.yml.
+#           containers: only the missing ones); the base image
+#           localhost/outbox-base:bookworm made with mmdebstrap from the
+#           machine's Debian mirror (only if absent); `docker-compose
+#           config -q` on docker-compose.yml.
 #   images  podman build of Dockerfile.app/.relay/.worker as outbox-app,
 #           outbox-relay, outbox-worker, from that base (--build-arg BASE:
 #           the Dockerfiles' own default is the real debian:bookworm-slim,
@@ -94,8 +95,8 @@ as_user() {
 # Podman's settings for this project only (no cgroup manager, no ulimits
 # to apply here); the machine's /etc/containers stays untouched.
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$ROOT/scripts/containers.conf}
-# The base made here (mmdebstrap), under a name of the project's own: an official
-# name (debian:bookworm-slim) would shadow the real image for every other
+# The base made here (mmdebstrap), under a name of the project's own: an
+# official name (debian:bookworm-slim) would shadow the real image for every other
 # use of podman on the machine.
 BASE_IMAGE=localhost/outbox-base:bookworm
 SUITE=bookworm
@@ -614,7 +615,7 @@ phase_smoke() {
 
 # ------------------------------------------------------------------ main
 
-usage() { sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '3,/^# Why podman/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 phases=()
 for a in "$@"; do
