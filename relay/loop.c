@@ -85,6 +85,15 @@ enum outcome {
 /* Refusals of single messages in a row that mean the broker refuses
  * everything, not one message. */
 #define RELAY_REFUSALS_SYSTEMIC 3
+/* Between two tries of the marks at stop (mark_at_stop) when the
+ * database failed at once (a lock wait takes its own 2 s). */
+#define RELAY_STOP_MARK_PAUSE_MS 250
+
+/* Marks in a row that a lock wait or a deadlock cut short before the
+ * relay says so (each is tried again at once: relays waiting for each
+ * other is normal, a lock that holds them back for long is not). */
+#define RELAY_MARK_WAITS_WARN 3
+
 /* Seconds between two moves to the next broker over a batch wholly
  * nacked (finish_slot). */
 #define RELAY_NACK_MOVE_S 5.0
@@ -137,6 +146,8 @@ struct relay {
 	int blocked;     /* the broker blocks publishing: said once */
 	int refused_in_row; /* single messages refused in a row (careful) */
 	double nack_moved; /* when a batch wholly nacked last moved us on */
+	size_t unconfirmed; /* sent while stopping, no confirm by the end */
+	int mark_waits;     /* marks cut short by a lock wait in a row */
 };
 
 static void
@@ -498,10 +509,15 @@ finish_slot(struct relay *r, struct slot *s)
 		publish_log(r->pub, b);
 		unmarked_del(&r->unmarked, b->sent, b->nsent);
 		link_ok(&r->dbl);
+		if (r->mark_waits >= RELAY_MARK_WAITS_WARN)
+			log_info("marks go through again");
+		r->mark_waits = 0;
 	}
 	outbatch_tally(b, &t);
 	if (t.acked > 0)
 		link_ok(&r->mql);
+	if (*r->stop)
+		r->unconfirmed += t.pending;
 	if (db_failed) {
 		remember_unmarked(r, b);
 		r->failed = s->db;
@@ -509,6 +525,12 @@ finish_slot(struct relay *r, struct slot *s)
 		 * are locked and marked again at once. */
 		if (o == OUT_OK && rc != DB_ERETRY)
 			o = OUT_DB_LOST;
+		if (rc == DB_ERETRY &&
+		    ++r->mark_waits == RELAY_MARK_WAITS_WARN)
+			log_warnx("marks of confirmed batches held back by "
+			    "locks %d times in a row (%s): another session "
+			    "holds rows or index ranges of the outbox; trying "
+			    "again", r->mark_waits, db_error(s->db));
 	}
 	if (!db_failed) {
 		relay_metrics_batch(t.acked, t.nacked, t.returned, t.pending,
@@ -624,6 +646,51 @@ refused(struct relay *r)
 	}
 }
 
+/* At stop, after the last batches: the rows the broker confirmed whose
+ * mark failed (a lock wait, a refused write, a lost connection; no later
+ * batch will lock them again) are marked in statements of their own,
+ * tried again for RELAY_STOP_RECORD_MS; then what the stop leaves to be
+ * published again is said, once. */
+static void
+mark_at_stop(struct relay *r)
+{
+	db_conn *db = r->slot[r->head].db;
+	long long end = clock_ms() + RELAY_STOP_RECORD_MS, t0;
+	size_t n, left = r->unmarked.n;
+	int rc, said = 0;
+
+	while (r->unmarked.n > 0) {
+		n = r->unmarked.n < (size_t)r->cfg->batch_size ?
+		    r->unmarked.n : (size_t)r->cfg->batch_size;
+		t0 = clock_ms();
+		if ((rc = publish_mark(r->pub, db, r->unmarked.seq, n)) ==
+		    DB_OK) {
+			unmarked_forget_first(&r->unmarked, n);
+			continue;
+		}
+		if (!said) {
+			log_warnx("stopping: %zu confirmed messages not marked "
+			    "published yet (%s); trying again for up to %d s",
+			    r->unmarked.n, db_error(db),
+			    RELAY_STOP_RECORD_MS / 1000);
+			said = 1;
+		}
+		if (clock_ms() >= end)
+			break;
+		if (clock_ms() - t0 < RELAY_STOP_MARK_PAUSE_MS)
+			backoff_sleep(RELAY_STOP_MARK_PAUSE_MS, NULL);
+	}
+	if (said && r->unmarked.n == 0)
+		log_info("stopping: the %zu confirmed messages are marked "
+		    "published", left);
+	if (r->unmarked.n > 0 || r->unconfirmed > 0)
+		log_warnx("stopped with %zu confirmed messages not marked "
+		    "published and %zu sent without a confirm: the next start "
+		    "publishes %s again (the worker absorbs the duplicates)",
+		    r->unmarked.n, r->unconfirmed,
+		    r->unmarked.n + r->unconfirmed == 1 ? "it" : "them");
+}
+
 static void
 relay_loop(struct relay *r)
 {
@@ -667,6 +734,7 @@ relay_loop(struct relay *r)
 	}
 	enter(r, ST_STOPPING);
 	finish_all(r);
+	mark_at_stop(r);
 }
 
 int

@@ -163,6 +163,19 @@ mark_args_fill(struct publisher *p, const struct outbatch *b)
 }
 
 int
+publish_mark(struct publisher *p, db_conn *db, const int64_t *seqs,
+    size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > p->mark_n)
+		return DB_EOTHER;
+	for (i = 0; i < p->mark_n; i++)
+		p->mark_args[i] = DB_INT(seqs[i < n ? i : 0]);
+	return db_exec(db, p->mark_sql, p->mark_args, p->mark_n, NULL);
+}
+
+int
 publish_recorded(struct publisher *p, db_conn *db, const struct outbatch *b)
 {
 	size_t n = mark_args_fill(p, b), seen = 0;

@@ -40,6 +40,12 @@ int publish_wait(struct publisher *p, mq_conn *mq, struct outbatch *b);
  * Does not commit.  A db_rc. */
 int publish_record(struct publisher *p, db_conn *db, const struct outbatch *b);
 
+/* Marks the rows seqs[0..n) published (n at most RELAY_BATCH_SIZE) in one
+ * statement of its own: db holds no transaction.  For rows the broker
+ * confirmed whose mark failed in their batch's transaction.  A db_rc. */
+int publish_mark(struct publisher *p, db_conn *db, const int64_t *seqs,
+    size_t n);
+
 /* Logs the outcome of a committed batch: "Published messages: [...]"
  * when something was published, a warning when something was refused. */
 /* After the COMMIT of b's transaction got no reply (durable_resolve's

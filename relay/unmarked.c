@@ -83,6 +83,17 @@ unmarked_del(struct unmarked *u, const int64_t *seqs, size_t n)
 	u->n = k;
 }
 
+void
+unmarked_forget_first(struct unmarked *u, size_t n)
+{
+	if (n >= u->n) {
+		u->n = 0;
+		return;
+	}
+	memmove(u->seq, u->seq + n, (u->n - n) * sizeof(*u->seq));
+	u->n -= n;
+}
+
 int
 unmarked_has(const struct unmarked *u, int64_t seq)
 {

@@ -25,6 +25,8 @@ void unmarked_free(struct unmarked *u);
 void unmarked_add(struct unmarked *u, const int64_t *seqs, size_t n);
 /* Forgets seqs[0..n) (their marks went through). */
 void unmarked_del(struct unmarked *u, const int64_t *seqs, size_t n);
+/* Forgets the n lowest seqs (u->seq[0..n): their marks went through). */
+void unmarked_forget_first(struct unmarked *u, size_t n);
 /* 1 when seq was confirmed and is not marked yet. */
 int unmarked_has(const struct unmarked *u, int64_t seq);
 

@@ -2,13 +2,15 @@
  * it_relay_faults.c - outbox-relay when things go wrong, against the real
  * MariaDB and RabbitMQ: the broker or the database stopped and started
  * again under a running relay, kill -9 in the middle of a drain (the
- * duplicates counted), and SIGTERM (the batches in flight finished).
+ * duplicates counted), and SIGTERM (the batches in flight finished,
+ * and their marks made even when a lock held them back).
  * What it publishes when all goes well is in it_relay_publish.c.
  */
 #include <check.h>
 #include <signal.h>
 #include <stdio.h>
 
+#include "db.h"
 #include "harness_relay.h"
 #include "suites.h"
 
@@ -129,6 +131,65 @@ START_TEST(sigterm_finishes_batch_and_exits_zero)
 }
 END_TEST
 
+/* A mark that a lock holds back when SIGTERM comes: another session's
+ * locking read in REPEATABLE READ (a report, an operator's SELECT ... FOR
+ * UPDATE of published rows) holds the end of ix_outbox_due, where every
+ * mark inserts its entry, so each mark waits out its lock wait and fails.
+ * The rows are confirmed: the relay marks them once the lock is gone,
+ * within its stop budget, saying so; none is left to be published
+ * again (_i 0).  A lock held past the budget (_i 1): the relay exits 0
+ * all the same, saying how many rows the next start publishes again. */
+START_TEST(sigterm_marks_confirmed_rows_a_lock_held_back)
+{
+	struct h_daemon d = { 0 };
+	struct db_params p;
+	db_conn *holder;
+	long long n = -1;
+
+	h_rows_insert(1, 2000);
+	h_db_params(&p);
+	ck_assert_ptr_nonnull(holder = db_new(&p));
+	ck_assert_int_eq(db_exec(holder, "SET SESSION tx_isolation = "
+	    "'REPEATABLE-READ'", NULL, 0, NULL), DB_OK);
+	ck_assert_int_eq(db_begin(holder), DB_OK);
+	ck_assert_int_eq(db_query(holder, "SELECT COUNT(*) FROM outbox FORCE "
+	    "INDEX (ix_outbox_due) WHERE published_at > '2000-01-01' FOR "
+	    "UPDATE", NULL, 0, db_count_row, &n, NULL), DB_OK);
+	ck_assert_int_eq(n, 0);
+	H_START(&d, H_RELAY, NULL, NULL);
+	/* Every row published and confirmed, none marked, and the marks
+	 * held back said. */
+	h_mq_wait_depth(MQ_QUEUE, 2000);
+	ck_assert_msg(h_wait_log(&d, "held back by locks", 1, 30000),
+	    "no word of the marks held back (log %s)", d.log);
+	ck_assert_int_eq(h_rows_published(), 0);
+	kill(d.pid, SIGTERM);
+	ck_assert_msg(h_wait_log(&d, "confirmed messages not marked "
+	    "published yet", 1, 30000), "no word of the rows left unmarked "
+	    "(log %s)", d.log);
+	if (_i == 1) {
+		ck_assert_msg(h_daemon_wait(&d, 30000) == 0, "no exit 0 "
+		    "(log %s)", d.log);
+		ck_assert(h_log_contains(&d, "stopped with 2000 confirmed "
+		    "messages not marked published and 0 sent without a "
+		    "confirm: the next start publishes them again"));
+		ck_assert_int_eq(h_rows_published(), 0);
+		db_rollback(holder);
+		db_free(holder);
+		return;
+	}
+	db_rollback(holder);
+	db_free(holder);
+	ck_assert_msg(h_daemon_wait(&d, 30000) == 0, "no exit 0 (log %s)",
+	    d.log);
+	ck_assert(h_log_contains(&d, "stopped"));
+	ck_assert(!h_log_contains(&d, "stopped with"));
+	ck_assert_int_eq(h_log_count(&d, "held back by locks"), 1);
+	ck_assert_int_eq(h_rows_published(), 2000);
+	ck_assert_int_eq(h_mq_depth(MQ_QUEUE), 2000);
+}
+END_TEST
+
 Suite *
 it_relay_faults_suite(void)
 {
@@ -143,6 +204,8 @@ it_relay_faults_suite(void)
 	tcase_add_loop_test(out, server_down_rows_wait_then_published, 0,
 	    (int)(sizeof(outages) / sizeof(outages[0])));
 	suites_case(s, "crash", 240, h_rows_reset, NULL, crash);
-	suites_case(s, "shutdown", 120, h_rows_reset, NULL, stop);
+	out = suites_case(s, "shutdown", 120, h_rows_reset, NULL, stop);
+	tcase_add_loop_test(out, sigterm_marks_confirmed_rows_a_lock_held_back,
+	    0, 2);
 	return s;
 }

@@ -1,7 +1,8 @@
 /*
  * unit_relay.c - unit tests of the relay's pure logic: batch bookkeeping
  * (bodies, invalid rows, the size cap, outcomes), the shortened
- * "Published messages" line, retention off, the configuration table.
+ * "Published messages" line, retention off, the configuration table,
+ * the confirmed rows whose mark failed (unmarked.h).
  */
 #include <check.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "relay/config.h"
 #include "relay/posfifo.h"
 #include "relay/retention.h"
+#include "relay/unmarked.h"
 #include "suites.h"
 #include "unit.h"
 
@@ -465,6 +467,44 @@ START_TEST(posfifo_bounded_and_wraps)
 }
 END_TEST
 
+/* Confirmed rows whose mark failed: kept sorted and unique, forgotten by
+ * value or from the lowest (the marks made at stop), the oldest half
+ * dropped when full. */
+START_TEST(unmarked_keeps_sorted_and_forgets)
+{
+	static const int64_t a[] = { 30, 10, 20, 10 }, gone[] = { 20, 99 };
+	struct unmarked u;
+	int64_t many[16];
+	int i;
+
+	ck_assert_int_eq(unmarked_init(&u, 8), 0);
+	unmarked_add(&u, a, 4);
+	ck_assert_uint_eq(u.n, 3);
+	ck_assert_int_eq(u.seq[0], 10);
+	ck_assert_int_eq(u.seq[2], 30);
+	ck_assert(unmarked_has(&u, 20));
+	unmarked_del(&u, gone, 2);
+	ck_assert_uint_eq(u.n, 2);
+	ck_assert(!unmarked_has(&u, 20));
+	unmarked_forget_first(&u, 1);
+	ck_assert_uint_eq(u.n, 1);
+	ck_assert_int_eq(u.seq[0], 30);
+	unmarked_forget_first(&u, 5);
+	ck_assert_uint_eq(u.n, 0);
+	ck_assert(!unmarked_has(&u, 30));
+	for (i = 0; i < 16; i++)
+		many[i] = 100 + i;
+	unmarked_add(&u, many, 16);
+	ck_assert_uint_le(u.n, 8);
+	/* The newest are kept. */
+	ck_assert(unmarked_has(&u, 115));
+	ck_assert(!unmarked_has(&u, 100));
+	for (i = 1; i < (int)u.n; i++)
+		ck_assert_int_lt(u.seq[i - 1], u.seq[i]);
+	unmarked_free(&u);
+}
+END_TEST
+
 Suite *
 unit_relay_suite(void)
 {
@@ -477,7 +517,7 @@ unit_relay_suite(void)
 	    config_leader_timeout_outlasts_the_confirm_wait,
 	    posfifo_moves_over_done_batches,
 	    posfifo_never_passes_a_pending_message, posfifo_bounded_and_wraps,
-	    NULL };
+	    unmarked_keeps_sorted_and_forgets, NULL };
 	Suite *s = suite_create("relay");
 
 	suites_case(s, "relay", 0, NULL, NULL, relay);
