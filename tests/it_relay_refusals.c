@@ -275,8 +275,8 @@ first_batch_marked(void *ud)
  * LOCKED) the rows another relay held through the primary key still
  * locked their index entries, and kept those locks to its end; the other
  * relay's mark, which rewrites those entries, waited 2 s and failed,
- * batch after batch (seen once in CI: three batches 2 s late at a
- * SIGTERM, their rows left unmarked).  Here the other relay is a session
+ * batch after batch (most likely what CI saw once: three batches 2 s
+ * late at a SIGTERM, their rows left unmarked).  Here the other relay is a session
  * running the poll's query through ix_outbox_due while the relay's first
  * batch waits for its confirms (a disk alarm holds them): once the alarm
  * is over, the relay marks its 500 rows while that session still holds
