@@ -15,12 +15,6 @@
 #define RELAY_BATCH_MAX 1000
 /* Most batches in flight at once (each holds a database connection). */
 #define RELAY_INFLIGHT_MAX MQ_INFLIGHT_MAX
-/* How long a stop goes on recording what the broker confirmed when the
- * database refuses it at first (a lock wait, a refused write): the marks
- * of poll mode, the position of binlog mode.  Within the 10 s a
- * container manager gives by default, after the second of the last
- * confirms. */
-#define RELAY_STOP_RECORD_MS 5000
 
 /* RELAY_MODE: where new outbox rows are found. */
 enum relay_mode {

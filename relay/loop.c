@@ -85,13 +85,19 @@ enum outcome {
 /* Refusals of single messages in a row that mean the broker refuses
  * everything, not one message. */
 #define RELAY_REFUSALS_SYSTEMIC 3
+/* How long a stop goes on marking the rows the broker confirmed when the
+ * database refuses the marks at first (a lock wait, a refused write):
+ * within the 10 s a container manager gives by default, after the
+ * second of the last confirms. */
+#define RELAY_STOP_MARK_MS 5000
 /* Between two tries of the marks at stop (mark_at_stop) when the
  * database failed at once (a lock wait takes its own 2 s). */
 #define RELAY_STOP_MARK_PAUSE_MS 250
 
 /* Marks in a row that a lock wait or a deadlock cut short before the
- * relay says so (each is tried again at once: relays waiting for each
- * other is normal, a lock that holds them back for long is not). */
+ * relay says so (each is tried again at once: a short lock of another
+ * session now and then is normal, one that holds them back for long is
+ * not). */
 #define RELAY_MARK_WAITS_WARN 3
 
 /* Seconds between two moves to the next broker over a batch wholly
@@ -649,13 +655,13 @@ refused(struct relay *r)
 /* At stop, after the last batches: the rows the broker confirmed whose
  * mark failed (a lock wait, a refused write, a lost connection; no later
  * batch will lock them again) are marked in statements of their own,
- * tried again for RELAY_STOP_RECORD_MS; then what the stop leaves to be
+ * tried again for RELAY_STOP_MARK_MS; then what the stop leaves to be
  * published again is said, once. */
 static void
 mark_at_stop(struct relay *r)
 {
 	db_conn *db = r->slot[r->head].db;
-	long long end = clock_ms() + RELAY_STOP_RECORD_MS, t0;
+	long long end = clock_ms() + RELAY_STOP_MARK_MS, t0;
 	size_t n, left = r->unmarked.n;
 	int rc, said = 0;
 
@@ -672,7 +678,7 @@ mark_at_stop(struct relay *r)
 			log_warnx("stopping: %zu confirmed messages not marked "
 			    "published yet (%s); trying again for up to %d s",
 			    r->unmarked.n, db_error(db),
-			    RELAY_STOP_RECORD_MS / 1000);
+			    RELAY_STOP_MARK_MS / 1000);
 			said = 1;
 		}
 		if (clock_ms() >= end)

@@ -143,8 +143,20 @@ publish_reschedule(struct publisher *p, db_conn *db, int64_t seq,
 	return db_exec(db, SQL_RESCHEDULE, a, 3, NULL);
 }
 
+/* mark_args[0..n) padded to the statement's mark_n placeholders by
+ * repeating the first; n. */
+static size_t
+mark_args_pad(struct publisher *p, size_t n)
+{
+	size_t i;
+
+	for (i = n; n > 0 && i < p->mark_n; i++)
+		p->mark_args[i] = p->mark_args[0];
+	return n;
+}
+
 /* The seqs of the rows b's transaction marks published, in mark_args
- * (padded by repeating the first); how many. */
+ * (padded); how many. */
 static size_t
 mark_args_fill(struct publisher *p, const struct outbatch *b)
 {
@@ -157,9 +169,7 @@ mark_args_fill(struct publisher *p, const struct outbatch *b)
 	/* Confirmed in an earlier try: marked now, not published again. */
 	for (i = 0; i < b->nsent; i++)
 		p->mark_args[n++] = DB_INT(b->sent[i]);
-	for (i = n; n > 0 && i < p->mark_n; i++)
-		p->mark_args[i] = p->mark_args[0];
-	return n;
+	return mark_args_pad(p, n);
 }
 
 int
@@ -170,8 +180,9 @@ publish_mark(struct publisher *p, db_conn *db, const int64_t *seqs,
 
 	if (n == 0 || n > p->mark_n)
 		return DB_EOTHER;
-	for (i = 0; i < p->mark_n; i++)
-		p->mark_args[i] = DB_INT(seqs[i < n ? i : 0]);
+	for (i = 0; i < n; i++)
+		p->mark_args[i] = DB_INT(seqs[i]);
+	mark_args_pad(p, n);
 	return db_exec(db, p->mark_sql, p->mark_args, p->mark_n, NULL);
 }
 

@@ -317,6 +317,22 @@ h_mq_wait_depth(const char *queue, long long want)
 	    "want %lld", queue, h_mq_depth(queue), want);
 }
 
+db_conn *
+h_db_hold(const char *session, const char *sql, long long *n)
+{
+	struct db_params p;
+	db_conn *c;
+
+	h_db_params(&p);
+	ck_assert_ptr_nonnull(c = db_new(&p));
+	ck_assert_msg(db_exec(c, session, NULL, 0, NULL) == DB_OK, "%s: %s",
+	    session, db_error(c));
+	ck_assert_int_eq(db_begin(c), DB_OK);
+	ck_assert_msg(db_query(c, sql, NULL, 0, db_count_row, n, NULL) ==
+	    DB_OK, "%s: %s", sql, db_error(c));
+	return c;
+}
+
 void
 h_reset_tables(void)
 {

@@ -67,6 +67,10 @@ void h_role_db_params(const char *role, struct db_params *p);
 /* A new connection of the role's login, connected; fails the test
  * otherwise.  Free with db_free. */
 db_conn *h_role_db(const char *role);
+/* A new connection of the schema's owner that runs session (SET ...),
+ * begins a transaction and runs the locking read sql (one count), kept
+ * in *n: locks held until db_rollback.  Fails the test on an error. */
+db_conn *h_db_hold(const char *session, const char *sql, long long *n);
 /* The environment variable name, or def when it is unset or empty. */
 const char *h_env(const char *name, const char *def);
 void h_role_mq_params(const char *role, struct mq_params *p);

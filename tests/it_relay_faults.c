@@ -10,7 +10,6 @@
 #include <signal.h>
 #include <stdio.h>
 
-#include "db.h"
 #include "harness_relay.h"
 #include "suites.h"
 
@@ -142,19 +141,13 @@ END_TEST
 START_TEST(sigterm_marks_confirmed_rows_a_lock_held_back)
 {
 	struct h_daemon d = { 0 };
-	struct db_params p;
 	db_conn *holder;
 	long long n = -1;
 
 	h_rows_insert(1, 2000);
-	h_db_params(&p);
-	ck_assert_ptr_nonnull(holder = db_new(&p));
-	ck_assert_int_eq(db_exec(holder, "SET SESSION tx_isolation = "
-	    "'REPEATABLE-READ'", NULL, 0, NULL), DB_OK);
-	ck_assert_int_eq(db_begin(holder), DB_OK);
-	ck_assert_int_eq(db_query(holder, "SELECT COUNT(*) FROM outbox FORCE "
-	    "INDEX (ix_outbox_due) WHERE published_at > '2000-01-01' FOR "
-	    "UPDATE", NULL, 0, db_count_row, &n, NULL), DB_OK);
+	holder = h_db_hold("SET SESSION tx_isolation = 'REPEATABLE-READ'",
+	    "SELECT COUNT(*) FROM outbox FORCE INDEX (ix_outbox_due) WHERE "
+	    "published_at > '2000-01-01' FOR UPDATE", &n);
 	ck_assert_int_eq(n, 0);
 	H_START(&d, H_RELAY, NULL, NULL);
 	/* Every row published and confirmed, none marked, and the marks

@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "clock.h"
-#include "db.h"
 #include "harness_relay.h"
 #include "suites.h"
 
@@ -276,17 +275,16 @@ first_batch_marked(void *ud)
  * locked their index entries, and kept those locks to its end; the other
  * relay's mark, which rewrites those entries, waited 2 s and failed,
  * batch after batch (most likely what CI saw once: three batches 2 s
- * late at a SIGTERM, their rows left unmarked).  Here the other relay is a session
- * running the poll's query through ix_outbox_due while the relay's first
- * batch waits for its confirms (a disk alarm holds them): once the alarm
- * is over, the relay marks its 500 rows while that session still holds
- * the next 500. */
+ * late at a SIGTERM, their rows left unmarked).  Here the other relay is
+ * a session running the poll's query through ix_outbox_due while the
+ * relay's first batch waits for its confirms (a disk alarm holds them):
+ * once the alarm is over, the relay marks its 500 rows while that
+ * session still holds the next 500. */
 START_TEST(mark_not_held_back_by_another_relays_poll)
 {
 	static const char *const env[] = { "RELAY_INFLIGHT_BATCHES=1",
 	    "RELAY_CONFIRM_TIMEOUT_MS=60000", NULL };
 	struct h_daemon d = { 0 };
-	struct db_params p;
 	db_conn *other;
 	long long n = -1;
 
@@ -295,17 +293,11 @@ START_TEST(mark_not_held_back_by_another_relays_poll)
 	H_START(&d, H_RELAY, NULL, env);
 	ck_assert_msg(h_wait_log(&d, "the broker blocked publishing", 1,
 	    30000), "the relay was not blocked (log %s)", d.log);
-	h_db_params(&p);
-	ck_assert_ptr_nonnull(other = db_new(&p));
-	ck_assert_int_eq(db_exec(other, "SET SESSION tx_isolation = "
-	    "'READ-COMMITTED', SESSION innodb_lock_wait_timeout = 2", NULL, 0,
-	    NULL), DB_OK);
-	ck_assert_int_eq(db_begin(other), DB_OK);
-	ck_assert_int_eq(db_query(other, "SELECT COUNT(*) FROM (SELECT seq "
-	    "FROM outbox FORCE INDEX (ix_outbox_due) WHERE published_at IS "
-	    "NULL AND next_attempt_at IS NULL ORDER BY seq LIMIT 500 FOR "
-	    "UPDATE SKIP LOCKED) AS t WHERE seq > 500", NULL, 0, db_count_row,
-	    &n, NULL), DB_OK);
+	other = h_db_hold("SET SESSION tx_isolation = 'READ-COMMITTED', "
+	    "SESSION innodb_lock_wait_timeout = 2", "SELECT COUNT(*) FROM "
+	    "(SELECT seq FROM outbox FORCE INDEX (ix_outbox_due) WHERE "
+	    "published_at IS NULL AND next_attempt_at IS NULL ORDER BY seq "
+	    "LIMIT 500 FOR UPDATE SKIP LOCKED) AS t WHERE seq > 500", &n);
 	ck_assert_int_eq(n, 500);
 	h_mq_disk_alarm(0);
 	ck_assert_msg(h_wait(10000, first_batch_marked, NULL), "the relay's "
