@@ -182,6 +182,7 @@ if [ "$MQ_NODES" -gt 1 ]; then
     done
 fi
 MQ_NODE_MEMORY=${OUTBOX_MQ_NODE_MEMORY:-512MiB}
+MQ_MIN_BIN_VHEAP=1485504   # words: 46422 (Erlang's default) times 32
 MQ_NODE_NAMES=()
 for p in "${MQ_PORT_LIST[@]}"; do MQ_NODE_NAMES+=("outbox-$p@localhost"); done
 MQ_PROVISION=1   # mq_start provisions the users (a cluster: once, at the end)
@@ -224,7 +225,11 @@ mq_env() {
     export RABBITMQ_ADVANCED_CONFIG_FILE=$MQ_ETC/advanced.config
     export RABBITMQ_CONF_ENV_FILE=$MQ_ETC/rabbitmq-env.conf
     export RABBITMQ_ENABLED_PLUGINS_FILE=$MQ_ETC/enabled_plugins
-    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    # +hmbs: every process may hold 32 times Erlang's default of binaries
+    # (46422 words) before they force a full collection of its heap, as
+    # RabbitMQ 4 sets for its queue and channel processes; 3.10 has no
+    # such setting of its own (README, "The broker's settings").
+    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +hmbs $MQ_MIN_BIN_VHEAP"
     export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
     export ERL_CRASH_DUMP=$MQ_LOGDIR/erl_crash.dump
 }

@@ -90,6 +90,15 @@ check "compose: docker-compose config -q with the cluster profile" \
 	docker-compose -f "$compose" --profile cluster config -q
 check "compose: with scripts/compose-cluster.env, relay and worker get the three nodes" \
 	test "$(compose_hosts)" = 2
+# The Erlang flags of scripts/infra.sh's brokers, on the single node and
+# the cluster's three alike.
+mq_vheap=$(sed -n 's/^MQ_MIN_BIN_VHEAP=\([0-9]*\).*/\1/p' scripts/infra.sh)
+compose_erl() {
+	docker-compose -f "$compose" --profile cluster config 2>/dev/null |
+		grep -c "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: +hmbs $mq_vheap\$"
+}
+check "compose: every broker gets infra.sh's +hmbs ${mq_vheap:-(not found)}" \
+	test "$(compose_erl)" = 4
 
 # ---- 2. the cluster, the daemons ---------------------------------------
 cluster_was_up=0

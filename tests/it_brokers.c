@@ -8,6 +8,8 @@
  * The queue type: a relay or a worker asked for quorum queues where a
  * classic outbox exists says so once (naming RABBITMQ_QUEUE_TYPE), stays
  * up, not ready, retrying quietly, and changes nothing on the broker.
+ * The broker's own settings (scripts/infra.sh): a backlog of outbox kept
+ * out of its memory, and its processes' binary heap limit.
  */
 #include <check.h>
 #include <stdio.h>
@@ -246,7 +248,7 @@ START_TEST(relay_moves_on_from_a_node_that_nacks_everything)
 
 	ck_assert_int_eq(node_b("mq-start", &bport), 0);
 	ck_assert_int_eq(node_b("mq-ctl -q set_policy --apply-to queues "
-	    "nack-all '^" MQ_QUEUE "$' '{\"max-length\":0,"
+	    "--priority 1 nack-all '^" MQ_QUEUE "$' '{\"max-length\":0,"
 	    "\"overflow\":\"reject-publish\"}'", &bport), 0);
 	h_mq_params(&a);
 	snprintf(hosts, sizeof(hosts), "RABBITMQ_HOSTS=127.0.0.1:%d,%s:%d",
@@ -267,6 +269,73 @@ START_TEST(relay_moves_on_from_a_node_that_nacks_everything)
 }
 END_TEST
 
+/* ---- the broker's own settings ---- */
+
+/* What scripts/infra.sh (and docker-compose.yml) give the broker, proven
+ * on the suite's node: a backlog of queue outbox is kept on disk, not in
+ * the queue's process (the policy outbox-lazy of
+ * scripts/rabbitmq-definitions.json), and every process may hold 32 times
+ * Erlang's default of binaries before they force a full collection of its
+ * heap (+hmbs).  Without them a classic queue holding 100,000 messages
+ * collected its whole heap 47-54 times during one drain, at one of two
+ * speeds (README, "The broker's settings"). */
+#define MIN_BIN_VHEAP 1485504 /* 46422 words, Erlang's default, times 32 */
+#define BACKLOG 5000
+
+/* The messages, those in the broker's memory and the policy of queue,
+ * from rabbitmqctl; -1 when the queue is not listed. */
+static int
+queue_memory(const char *queue, long long *msgs, long long *ram,
+    char *policy, size_t plen)
+{
+	char out[8192], name[256], pol[256], *line, *save = NULL;
+
+	if (h_mq_ctl("list_queues -q --no-table-headers name messages "
+	    "messages_ram policy", out, sizeof(out)) != 0)
+		return -1;
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		pol[0] = '\0';
+		if (sscanf(line, "%255s %lld %lld %255s", name, msgs, ram,
+		    pol) >= 3 && strcmp(name, queue) == 0) {
+			snprintf(policy, plen, "%s", pol);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+START_TEST(backlog_kept_out_of_the_brokers_memory)
+{
+	static char bodies[BACKLOG][64];
+	const char *b[BACKLOG];
+	char out[4096], policy[256];
+	long long msgs = -1, ram = -1, vheap = 0;
+	size_t i;
+
+	for (i = 0; i < BACKLOG; i++) {
+		snprintf(bodies[i], sizeof(bodies[i]), "{\"backlog\":%zu,"
+		    "\"pad\":\"%0*d\"}", i, 24, 0);
+		b[i] = bodies[i];
+	}
+	h_mq_publish(b, NULL, BACKLOG);
+	ck_assert_msg(queue_memory(MQ_QUEUE, &msgs, &ram, policy,
+	    sizeof(policy)) == 0, "queue %s not listed", MQ_QUEUE);
+	ck_assert_int_eq(msgs, BACKLOG);
+	ck_assert_msg(strcmp(policy, "outbox-lazy") == 0, "queue %s under "
+	    "policy \"%s\", not outbox-lazy", MQ_QUEUE, policy);
+	ck_assert_msg(ram == 0, "%lld of %d queued messages held in the "
+	    "broker's memory", ram, BACKLOG);
+	ck_assert_int_eq(h_mq_ctl("-q eval "
+	    "'erlang:system_info(min_bin_vheap_size).'", out, sizeof(out)), 0);
+	ck_assert_msg(sscanf(out, "{min_bin_vheap_size,%lld}", &vheap) == 1,
+	    "min_bin_vheap_size: %s", out);
+	ck_assert_msg(vheap >= MIN_BIN_VHEAP, "the broker's processes' "
+	    "min_bin_vheap_size is %lld words, under %d", vheap,
+	    MIN_BIN_VHEAP);
+}
+END_TEST
+
 static void
 failover_teardown(void)
 {
@@ -284,11 +353,15 @@ it_brokers_suite(void)
 	    relay_moves_on_from_a_node_that_nacks_everything, NULL };
 	const TTest *const mismatch[] = { relay_quorum_over_classic,
 	    worker_quorum_over_classic, NULL };
+	const TTest *const settings[] = {
+	    backlog_kept_out_of_the_brokers_memory, NULL };
 	Suite *s = suite_create("brokers");
 
 	suites_case(s, "host list relay", 60, h_rows_reset, NULL, relay);
 	suites_case(s, "host list worker", 60, h_reset, NULL, worker);
 	suites_case(s, "queue type mismatch", 60, h_reset, NULL, mismatch);
 	suites_case(s, "failover", 180, h_reset, failover_teardown, failover);
+	suites_case(s, "broker settings", 60, h_reset, h_mq_reset_queues,
+	    settings);
 	return s;
 }

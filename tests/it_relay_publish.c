@@ -275,8 +275,10 @@ START_TEST(nacked_rows_retried_until_accepted)
 	struct h_daemon d = { 0 };
 
 	h_mq_ctl("-q clear_policy " NACK_POLICY, NULL, 0);
+	/* Priority 1: over the queue's own policy (outbox-lazy, priority
+	 * 0, scripts/rabbitmq-definitions.json), which it replaces. */
 	ck_assert_int_eq(h_mq_ctl("-q set_policy --apply-to queues "
-	    NACK_POLICY " '^" MQ_QUEUE "$' "
+	    "--priority 1 " NACK_POLICY " '^" MQ_QUEUE "$' "
 	    "'{\"max-length\":5,\"overflow\":\"reject-publish\"}'", NULL, 0),
 	    0);
 	ck_assert_msg(h_wait(60000, policy_applied, NULL),

@@ -222,6 +222,21 @@ else
 fi
 quiet=(APP_ACCESS_LOG=0 APP_METRICS_PORT=0 LOG_LEVEL=warn)
 
+# The raw clients' scratch queues (bench.publish.<pid>, bench.consume.<pid>)
+# get the policy of outbox and outbox.dlq (outbox-lazy, from
+# scripts/rabbitmq-definitions.json; README, "The broker's settings"):
+# each raw figure is taken on a queue that keeps its backlog as outbox
+# does.  The cluster's quorum queues ignore it.
+bench_queue_policy() {
+	local def
+	def=$(bash scripts/infra.sh mq-ctl -q list_policies --no-table-headers 2>/dev/null |
+		awk -F'\t' '$2 == "outbox-lazy" { print $5 }')
+	[ -n "$def" ] || die "the broker has no policy outbox-lazy (scripts/rabbitmq-definitions.json)"
+	bash scripts/infra.sh mq-ctl -q set_policy --apply-to queues bench-scratch '^bench\.' "$def" >/dev/null ||
+		die "the bench's scratch queues: cannot give them the policy of outbox"
+}
+[ "$only" = cluster ] || bench_queue_policy
+
 # v7 <salt> <ms>: SQL for a version-7 id (common/uid.c's layout) at the
 # time <ms> (an expression of seq, Unix milliseconds), its counter and
 # random bits from seq and the salt: the same salt and seq give the same
@@ -358,12 +373,10 @@ per_msg_us() { # <ticks before> <ticks after>
 }
 # The raw consumer (its own scratch queue, filled and drained), run in
 # both sections between the relay's drain and the worker's, so that both
-# sections take the same steps in the same order: the broker's classic
-# queue drains at one of two speeds (README, "History and memory": about
-# 15,000-20,000 or 40,000 msg/s for the worker, the broker's CPU per
-# message three times higher in the slow one), in no order found yet.
-# The broker's CPU per message, printed next to each worker drain, says
-# which one a drain ran at.
+# sections take the same steps in the same order.  The broker's CPU per
+# message is printed next to each worker drain: with RabbitMQ's defaults
+# a classic queue drained at one of two speeds (README, "The broker's
+# settings"), which the bench's brokers no longer run with.
 measure_raw_consume() { # <tag>
 	local t=$1
 	say "raw consume ($t): $rows messages, prefetch $raw_prefetch, multiple acks every $raw_ack_every"
