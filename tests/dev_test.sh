@@ -113,9 +113,15 @@ start_dev() {
 	set +m
 }
 # int_default PID: the process does not ignore SIGINT (/proc's SigIgn
-# mask, bit 2 - 1); 2 when it cannot be read (never a vacuous pass).
+# mask, bit 2 - 1), read once it runs make (10 s at most): until env
+# execs make with SIGINT's default, it is the shell's fork, which ignores
+# what the shell ignores (a run started in the background does: a CI run
+# read the fork's mask and failed); 2 when it cannot be read (never a
+# vacuous pass).
+runs_make() { [ "$(cat "/proc/$1/comm" 2>/dev/null)" = make ]; }
 int_default() {
 	local mask
+	wait_for 10 runs_make "$1" || return 2
 	mask=$(sed -n 's/^SigIgn:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
 	[ -n "$mask" ] || return 2
 	[ $((16#$mask & 2)) -eq 0 ]
