@@ -226,9 +226,10 @@ mq_env() {
     export RABBITMQ_CONF_ENV_FILE=$MQ_ETC/rabbitmq-env.conf
     export RABBITMQ_ENABLED_PLUGINS_FILE=$MQ_ETC/enabled_plugins
     # +hmbs: every process may hold 32 times Erlang's default of binaries
-    # (46422 words) before they force a full collection of its heap, as
-    # RabbitMQ 4 sets for its queue and channel processes; 3.10 has no
-    # such setting of its own (README, "The broker's settings").
+    # (46422 words) before they force a full collection of its heap, the
+    # value RabbitMQ 4.0 and later set on their message-handling processes;
+    # 3.10 has no such setting of its own (README, "The broker's
+    # settings").
     export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +hmbs $MQ_MIN_BIN_VHEAP"
     export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
     export ERL_CRASH_DUMP=$MQ_LOGDIR/erl_crash.dump
