@@ -1179,24 +1179,35 @@ h_mq_publish_at(const char *const *bodies, const char *const *ids, size_t n,
 }
 
 int
-h_mq_counts(const char *queue, long long *ready, long long *unacked)
+h_mq_queue_row(const char *queue, const char *columns, char *row, size_t len)
 {
-	char out[8192], name[256], *line, *save = NULL;
-	long long r, u;
+	char out[8192], args[512], name[256], *line, *save = NULL;
 
-	if (h_mq_ctl("list_queues -q --no-table-headers name messages_ready "
-	    "messages_unacknowledged", out, sizeof(out)) != 0)
+	snprintf(args, sizeof(args), "list_queues -q --no-table-headers name "
+	    "%s", columns);
+	if (h_mq_ctl(args, out, sizeof(out)) != 0)
 		return -1;
 	for (line = strtok_r(out, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
-		if (sscanf(line, "%255s %lld %lld", name, &r, &u) == 3 &&
+		if (sscanf(line, "%255s", name) == 1 &&
 		    strcmp(name, queue) == 0) {
-			*ready = r;
-			*unacked = u;
+			snprintf(row, len, "%s", line + strlen(name));
 			return 0;
 		}
 	}
 	return -1;
+}
+
+int
+h_mq_counts(const char *queue, long long *ready, long long *unacked)
+{
+	char row[512];
+
+	if (h_mq_queue_row(queue, "messages_ready messages_unacknowledged",
+	    row, sizeof(row)) != 0 ||
+	    sscanf(row, "%lld %lld", ready, unacked) != 2)
+		return -1;
+	return 0;
 }
 
 static int

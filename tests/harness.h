@@ -262,6 +262,11 @@ void h_mq_disk_alarm(int on);
 /* Ready and unacknowledged messages of queue, from rabbitmqctl (slow:
  * about half a second).  0, or -1 when the queue is not listed. */
 int h_mq_counts(const char *queue, long long *ready, long long *unacked);
+/* The row of `rabbitmqctl list_queues name <columns>` (shell words) for
+ * queue, without its name, into row (tab-separated); 0, or -1 when the
+ * queue is not listed. */
+int h_mq_queue_row(const char *queue, const char *columns, char *row,
+    size_t len);
 /* After database crashes that took transactions back (it_durability.c,
  * it_binlog.c): the queue outbox drained, no processed id without its
  * outbox row, no welcome email without its customer; nothing was

@@ -282,27 +282,20 @@ END_TEST
 #define MIN_BIN_VHEAP 1485504 /* 46422 words, Erlang's default, times 32 */
 #define BACKLOG 5000
 
-/* The messages, those in the broker's memory and the policy of queue,
- * from rabbitmqctl; -1 when the queue is not listed. */
+/* The messages, those in the broker's memory and the policy of queue;
+ * -1 when the queue is not listed. */
 static int
 queue_memory(const char *queue, long long *msgs, long long *ram,
     char *policy, size_t plen)
 {
-	char out[8192], name[256], pol[256], *line, *save = NULL;
+	char row[512], pol[256] = "";
 
-	if (h_mq_ctl("list_queues -q --no-table-headers name messages "
-	    "messages_ram policy", out, sizeof(out)) != 0)
+	if (h_mq_queue_row(queue, "messages messages_ram policy", row,
+	    sizeof(row)) != 0 || sscanf(row, "%lld %lld %255s", msgs, ram,
+	    pol) < 2)
 		return -1;
-	for (line = strtok_r(out, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		pol[0] = '\0';
-		if (sscanf(line, "%255s %lld %lld %255s", name, msgs, ram,
-		    pol) >= 3 && strcmp(name, queue) == 0) {
-			snprintf(policy, plen, "%s", pol);
-			return 0;
-		}
-	}
-	return -1;
+	snprintf(policy, plen, "%s", pol);
+	return 0;
 }
 
 START_TEST(backlog_kept_out_of_the_brokers_memory)
