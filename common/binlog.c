@@ -8,12 +8,15 @@
  *   - a NULL fetch has freed nothing of ours because events are never
  *     reused here (each fetch gets a new one);
  *   - a rows event is decoded with its TABLE_MAP, kept aside;
- *   - CHAR columns cannot be decoded (the ids are VARCHAR: migration 009).
+ *   - CHAR columns cannot be decoded (the ids are VARCHAR: migration 009);
+ *   - the socket says nothing of the events the library already read
+ *     ahead (up to 16 KiB): binlog_pending looks at its buffer too.
  */
 #include "binlog.h"
 
 #include <mysql.h>
 #include <mariadb_rpl.h>
+#include <ma_pvio.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +107,22 @@ binlog_commit_time(const binlog *b)
 	return b->when;
 }
 
+/* 1 when Connector/C holds bytes it read ahead from the socket and has
+ * not returned yet (its connection's read-ahead cache, ma_pvio.h: every
+ * read of a packet goes through it), or cannot tell (a TLS connection
+ * keeps its own buffer). */
+static int
+read_ahead(const binlog *b)
+{
+	const MARIADB_PVIO *v = b->my->net.pvio;
+
+	if (v == NULL)
+		return 0;
+	if (v->ctls != NULL)
+		return 1;
+	return v->cache != NULL && v->cache + v->cache_size > v->cache_pos;
+}
+
 int
 binlog_pending(const binlog *b)
 {
@@ -111,10 +130,18 @@ binlog_pending(const binlog *b)
 
 	if (b->my == NULL)
 		return 0;
+	if (read_ahead(b))
+		return 1;
 	p.fd = (int)mysql_get_socket(b->my);
 	p.events = POLLIN;
 	p.revents = 0;
 	return p.fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
+int
+binlog_fd(const binlog *b)
+{
+	return b->my != NULL ? (int)mysql_get_socket(b->my) : -1;
 }
 
 const char *

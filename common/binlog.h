@@ -75,10 +75,14 @@ const char *binlog_gtid(const binlog *b);
 /* The server's timestamp (epoch seconds) of the last transaction whose
  * start was read; 0 before the first. */
 unsigned long binlog_commit_time(const binlog *b);
-/* 1 when the server has sent more than what was read (the socket is
- * readable): the caller may wait for it before publishing what it
- * holds.  0 can also mean that it is in the library's buffer. */
+/* 1 when more than what was read is at hand: in the library's
+ * read-ahead buffer, or on the socket (the caller may wait for it before
+ * publishing what it holds); 0 when binlog_next would wait for the
+ * server (until binlog_fd is readable). */
 int binlog_pending(const binlog *b);
+/* The connection's socket (poll it for reading when binlog_pending is
+ * 0); -1 when not started. */
+int binlog_fd(const binlog *b);
 /* The last error, for the log (no secrets). */
 const char *binlog_error(const binlog *b);
 

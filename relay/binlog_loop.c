@@ -17,7 +17,8 @@
  * sent at a transaction's end when the server has nothing more to send
  * right now, or when it is full; up to RELAY_INFLIGHT_BATCHES batches
  * are in flight on one channel, and their confirms are collected oldest
- * first, before the reader would block, or when the slots are full.
+ * first, as they come while the reader waits for the server, and when
+ * the slots are full.
  *
  * The position.  Each finished batch becomes an entry of a FIFO: the GTID
  * list after its last transaction (if it ended one), its highest seq,
@@ -979,6 +980,21 @@ oldest_confirmed(const struct brelay *r)
 	return 1;
 }
 
+/* The confirms that came, without waiting: the batches they finish are
+ * filed, oldest first. */
+static enum bl_out
+take_confirms(struct brelay *r)
+{
+	enum bl_out o;
+
+	if (r->count > 0 && mq_service(r->mq) == -1)
+		return BL_MQ;
+	while (oldest_confirmed(r))
+		if ((o = finish_oldest(r)) != BL_OK)
+			return o;
+	return BL_OK;
+}
+
 /* The position stored while the stream is busy too (store_due): a
  * restart then publishes again only the last moments.  A store is a
  * commit (two syncs with the binary log on), so it comes between
@@ -997,11 +1013,8 @@ store_between(struct brelay *r)
 	/* Rows being filled (every slot in flight: none is). */
 	if (r->count < r->nslots && s->b.n + s->b.nbad > 0)
 		return BL_OK;
-	if (r->count > 0 && mq_service(r->mq) == -1)
-		return BL_MQ;
-	while (oldest_confirmed(r))
-		if ((o = finish_oldest(r)) != BL_OK)
-			return o;
+	if ((o = take_confirms(r)) != BL_OK)
+		return o;
 	if (!store_due(r, 0)) {
 		r->deferred_ms = 0;
 		return BL_OK;
@@ -1088,6 +1101,34 @@ wait_for_retries(struct brelay *r)
 	return chores(r);
 }
 
+/* Nothing more to read for now while batches are in flight: their
+ * confirms are taken in as they come (each batch filed, counted, its
+ * publish time measured) until the binary log has more, nothing is in
+ * flight, or BL_SERVICE_MS passed.  Blocking in the read instead would
+ * leave the last batches of a burst unconfirmed until the next event, a
+ * heartbeat away.  The position is not stored here: a lone request's
+ * store still waits for the next transaction (store_between). */
+static enum bl_out
+await_log(struct brelay *r)
+{
+	long long end = clock_ms() + BL_SERVICE_MS;
+	enum bl_out o;
+	int w;
+
+	while (r->count > 0 && !*r->stop && !binlog_pending(r->bl)) {
+		if (clock_ms() >= end)
+			break;
+		w = mq_wait(r->mq, binlog_fd(r->bl), (int)(end - clock_ms()));
+		if (w == -1)
+			return BL_MQ;
+		if (w == 0 || (w & MQ_WAIT_FD))
+			break;
+		if ((o = take_confirms(r)) != BL_OK)
+			return o;
+	}
+	return BL_OK;
+}
+
 static enum bl_out
 stream(struct brelay *r)
 {
@@ -1109,13 +1150,8 @@ stream(struct brelay *r)
 				return o;
 			continue;
 		}
-		if ((o = make_room(r)) != BL_OK)
+		if ((o = make_room(r)) != BL_OK || (o = await_log(r)) != BL_OK)
 			return o;
-		/* The confirms of what is in flight are collected when the
-		 * slots are full (make_room) and at the next heartbeat: the
-		 * library may hold events that the socket no longer shows,
-		 * and waiting for confirms before each read would make every
-		 * batch wait for the one before it. */
 		t = clock_ms();
 		rc = binlog_next(r->bl, &row);
 		switch (rc) {

@@ -660,6 +660,38 @@ START_TEST(lone_row_published_before_the_position_is_stored)
 }
 END_TEST
 
+/*
+ * Rows 1..3 inserted one at a time, the server's heartbeat 10 s away
+ * after each (RELAY_BINLOG_HEARTBEAT_MS): each message's confirm is
+ * taken in (the published count, the batch's publish time) within 2 s of
+ * the message reaching the queue, without waiting for the binary log's
+ * next event.  Once it waited for it: the last batch of every burst was
+ * counted up to a heartbeat late, and its publish time said so.
+ */
+START_TEST(confirm_taken_in_while_the_log_is_quiet)
+{
+	static const char *const more[] = {
+	    "RELAY_BINLOG_HEARTBEAT_MS=10000", NULL };
+	static struct recs w;
+	struct relay r;
+	double took;
+	int i;
+
+	RELAY_LEAD(&r, NULL, more);
+	memset(&w, 0, sizeof(w));
+	for (i = 1; i <= 3; i++) {
+		h_rows_insert(i, 1);
+		ck_assert_msg(h_mq_collect(MQ_QUEUE, 1, 5000, recs_fn, &w) ==
+		    1, "row %d not published in 5 s (log %s)", i, r.d.log);
+		h_wait_metric_is(r.mport, PUBLISHED, i, 2000);
+	}
+	took = h_metric(r.mport, "outbox_relay_batch_publish_seconds_sum");
+	ck_assert_msg(took < 1.5, "3 lone batches took %.3f s from their "
+	    "publish to their confirm", took);
+	stop_nothing_more(&r);
+}
+END_TEST
+
 /* ---- SIGTERM, kill -9 ---- */
 
 /* SIGTERM under a stream of transactions of 100 rows: exit 0 with every
@@ -1162,6 +1194,7 @@ it_relay_binlog_suite(void)
 	    late_commit_published_once,
 	    rollback_publishes_nothing_other_tables_once,
 	    lone_row_published_before_the_position_is_stored,
+	    confirm_taken_in_while_the_log_is_quiet,
 	    first_start_publishes_the_unpublished_rows,
 	    refused_message_parked_position_passes_it, NULL };
 	const TTest *const restarts[] = {
