@@ -1103,11 +1103,12 @@ wait_for_retries(struct brelay *r)
 
 /* Nothing more to read for now while batches are in flight: their
  * confirms are taken in as they come (each batch filed, counted, its
- * publish time measured) until the binary log has more, nothing is in
- * flight, or BL_SERVICE_MS passed.  Blocking in the read instead would
- * leave the last batches of a burst unconfirmed until the next event, a
- * heartbeat away.  The position is not stored here: a lone request's
- * store still waits for the next transaction (store_between). */
+ * publish time measured; one that holds only a position at once) until
+ * the binary log has more, nothing is in flight, or BL_SERVICE_MS
+ * passed.  Blocking in the read instead would leave the last batches of
+ * a burst unconfirmed until the next event, a heartbeat away.  The
+ * position is not stored here: a lone request's store still waits for
+ * the next transaction (store_between). */
 static enum bl_out
 await_log(struct brelay *r)
 {
@@ -1116,15 +1117,15 @@ await_log(struct brelay *r)
 	int w;
 
 	while (r->count > 0 && !*r->stop && !binlog_pending(r->bl)) {
-		if (clock_ms() >= end)
+		if ((o = take_confirms(r)) != BL_OK)
+			return o;
+		if (r->count == 0 || clock_ms() >= end)
 			break;
 		w = mq_wait(r->mq, binlog_fd(r->bl), (int)(end - clock_ms()));
 		if (w == -1)
 			return BL_MQ;
 		if (w == 0 || (w & MQ_WAIT_FD))
 			break;
-		if ((o = take_confirms(r)) != BL_OK)
-			return o;
 	}
 	return BL_OK;
 }
