@@ -43,7 +43,8 @@
 # starts all its nodes side by side (each may wait for the others' tables).
 # Stopped or killed, a node keeps its membership: mq-start N brings it back.
 # For tests that need a special MariaDB (their own OUTBOX_VAR and port):
-#   OUTBOX_DB_PRELOAD    a shared object preloaded into mariadbd (LD_PRELOAD)
+#   OUTBOX_DB_PRELOAD    a shared object preloaded into mariadbd (LD_PRELOAD;
+#                        a path relative to the caller's folder, or absolute)
 #   OUTBOX_DB_ARGS       more mariadbd options, split on spaces
 #   OUTBOX_DB_BINLOG=1   the binary log on, as the relay's binlog mode needs
 #                        it (log_bin, binlog_format=ROW, binlog_row_image=FULL,
@@ -604,7 +605,9 @@ db_launch() {
     [ -n "${OUTBOX_DB_ARGS:-}" ] && extra_args=($OUTBOX_DB_ARGS)
     if [ -n "${OUTBOX_DB_PRELOAD:-}" ]; then
         [ -f "$OUTBOX_DB_PRELOAD" ] || die "OUTBOX_DB_PRELOAD=$OUTBOX_DB_PRELOAD: no such file"
-        preload=(env "LD_PRELOAD=$OUTBOX_DB_PRELOAD")
+        # Absolute: mariadbd starts from $VAR (spawn), where a relative
+        # path names nothing and the loader ignores it with a warning.
+        preload=(env "LD_PRELOAD=$(realpath "$OUTBOX_DB_PRELOAD")")
     fi
     if [ "${OUTBOX_DB_BINLOG:-0}" = 1 ]; then
         extra_args+=(--log-bin="$DB_DATA/mariadb-bin" --binlog-format=ROW

@@ -158,6 +158,10 @@ run charts bash tests/bench_charts_test.sh
 # The lines repeated of a failed part at the end (tests/failures.sh).
 run failures bash tests/failures_test.sh
 
+# scripts/infra.sh's options the server tests rely on, on a MariaDB of
+# its own (a temporary folder, a free port).
+run infra bash tests/infra_test.sh
+
 run unit "$OUTBOX_BIN/outbox-unit"
 
 # The alerting rules (monitoring/alerts.yml): each one's promtool unit

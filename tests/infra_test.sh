@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # checks run through check() look unreachable
+# tests/infra_test.sh - scripts/infra.sh's options that the server tests
+# rely on, on a MariaDB of its own (a temporary folder, a free port):
+# OUTBOX_DB_PRELOAD given as a path relative to the caller's folder is
+# the shared object mariadbd runs with (the durability and binlog tests
+# preload tests/fsync_hold.c with it; infra.sh starts mariadbd from its
+# data folder, where a relative path named nothing, and the server ran
+# without the shim, silently).  Prints "infra: N passed, N failed"
+# (tests/run.sh).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+build=${BUILD_ROOT:-build}
+case $build in /*) ;; *) build="$root/$build" ;; esac
+bin=${OUTBOX_BIN:-$build/san/bin}
+TEST_NAME=infra
+# shellcheck source=tests/check.sh
+. "$root/tests/check.sh"
+
+shim=$(cd "$bin/../lib" 2>/dev/null && pwd)/outbox-fsync-hold.so
+check "the fsync shim is built ($shim)" test -f "$shim"
+[ -f "$shim" ] || finish
+var=$(mktemp -d "${TMPDIR:-/tmp}/outbox-infra-test.XXXXXX")
+port=$(free_port)
+db() {
+	OUTBOX_VAR=$var OUTBOX_DB_PORT=$port \
+		OUTBOX_DB_PRELOAD=$(realpath --relative-to=. "$shim") \
+		OUTBOX_HOLD_FILE=$var/hold bash scripts/infra.sh "$@" >>"$var/infra.log" 2>&1
+}
+trap 'db db-stop; rm -rf "$var"' EXIT
+
+check "a MariaDB starts with OUTBOX_DB_PRELOAD relative ($(realpath --relative-to=. "$shim"))" db db-start
+pid=$(cat "$var/mariadb/run/mariadbd.pid" 2>/dev/null || echo 0)
+check "mariadbd (pid $pid) runs with the shim loaded" \
+	grep -q "outbox-fsync-hold.so" "/proc/$pid/maps"
+check "nothing refused to preload it (its log)" \
+	bash -c "! grep -q 'cannot be preloaded' '$var/mariadb/log/error.log' '$var/infra.log' 2>/dev/null"
+finish
