@@ -15,9 +15,11 @@
 #                               or SECONDS pass (1): a deadline, not a sleep
 #   port_holder PORT            who uses 127.0.0.1:PORT (listening or
 #                               connected), as ss shows it: "" when nobody
-#   free_port                   a port of 127.0.0.1 nobody uses now, from
+#   free_port [PORT...]         a port of 127.0.0.1 nobody uses now, from
 #                               24000-31999 (below Linux's ephemeral range,
-#                               none of scripts/ports.env's slots)
+#                               none of scripts/ports.env's slots), and none
+#                               of the PORTs (those chosen before it and not
+#                               bound yet: two picks may otherwise meet)
 #   use_test_servers            selects the test servers of scripts/ports.env
 #                               for this shell and its children, whatever
 #                               OUTBOX_* the caller exported for the dev ones
@@ -79,6 +81,7 @@ free_port() {
 	local p
 	for _ in $(seq 1 200); do
 		p=$((24000 + RANDOM % 8000))
+		case " $* " in *" $p "*) continue ;; esac
 		if [ -z "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then
 			echo "$p"
 			return 0

@@ -136,7 +136,7 @@ start() {
 }
 start app app APP_PORT="$APP_PORT" APP_BIND=127.0.0.1 APP_METRICS_PORT=0
 for d in relay-1 relay-2 worker-1 worker-2; do
-	port[$d]=$(free_port)
+	port[$d]=$(free_port "$APP_PORT" "${port[@]}")
 	v=RELAY_METRICS_PORT
 	[ "${d%-*}" = relay ] || v=WORKER_METRICS_PORT
 	start "$d" "${d%-*}" "$v=${port[$d]}"

@@ -56,12 +56,13 @@ check "DEV_TEST_RUNS=$runs is at least 5" test "$runs" -ge 5 2>/dev/null
 # already selected the test servers; run alone, the same.
 use_test_servers
 # DEV_TEST_<NAME> moves one (a machine where free_port's range is taken).
+# Each free port differs from those chosen before it (none is bound yet).
 APP_PORT=${DEV_TEST_APP_PORT:-$(free_port)}
-APP_METRICS_PORT=${DEV_TEST_APP_METRICS_PORT:-$(free_port)}
-RELAY_METRICS_PORT=${DEV_TEST_RELAY_METRICS_PORT:-$(free_port)}
-WORKER_METRICS_PORT=${DEV_TEST_WORKER_METRICS_PORT:-$(free_port)}
+APP_METRICS_PORT=${DEV_TEST_APP_METRICS_PORT:-$(free_port "$APP_PORT")}
+RELAY_METRICS_PORT=${DEV_TEST_RELAY_METRICS_PORT:-$(free_port "$APP_PORT" "$APP_METRICS_PORT")}
+WORKER_METRICS_PORT=${DEV_TEST_WORKER_METRICS_PORT:-$(free_port "$APP_PORT" "$APP_METRICS_PORT" "$RELAY_METRICS_PORT")}
 # The Prometheus of the MONITOR=1 run: not the user's make dev's.
-OUTBOX_DEV_PROM_PORT=${DEV_TEST_PROM_PORT:-$(free_port)}
+OUTBOX_DEV_PROM_PORT=${DEV_TEST_PROM_PORT:-$(free_port "$APP_PORT" "$APP_METRICS_PORT" "$RELAY_METRICS_PORT" "$WORKER_METRICS_PORT")}
 export APP_PORT APP_METRICS_PORT RELAY_METRICS_PORT WORKER_METRICS_PORT \
 	OUTBOX_DEV_PROM_PORT
 prom="http://127.0.0.1:$OUTBOX_DEV_PROM_PORT"

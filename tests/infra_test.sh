@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2317 # checks run through check() look unreachable
-# tests/infra_test.sh - scripts/infra.sh's options that the server tests
-# rely on, on a MariaDB of its own (a temporary folder, a free port):
+# tests/infra_test.sh - scripts/lib.sh's free_port, and scripts/infra.sh's
+# options that the server tests rely on, on a MariaDB of its own (a
+# temporary folder, a free port):
 # OUTBOX_DB_PRELOAD given as a path relative to the caller's folder is
 # the shared object mariadbd runs with (the durability and binlog tests
 # preload tests/fsync_hold.c with it; infra.sh starts mariadbd from its
@@ -19,6 +20,20 @@ bin=${OUTBOX_BIN:-$build/san/bin}
 TEST_NAME=infra
 # shellcheck source=tests/check.sh
 . "$root/tests/check.sh"
+
+# free_port (scripts/lib.sh) never gives a port it is told is taken: the
+# tests choose several before binding any (a dev test run once got one
+# port for a daemon's metrics and for Prometheus).
+picks_avoid() {
+	local p i taken
+	taken=$(seq -s ' ' 24000 27999)
+	for i in $(seq 1 20); do
+		# shellcheck disable=SC2086   # one argument per port
+		p=$(free_port $taken) || return 1
+		[ "$p" -ge 28000 ] || { echo "pick $i: $p, one of those taken"; return 1; }
+	done
+}
+check "free_port avoids the ports it is given (20 picks, half the range given)" picks_avoid
 
 shim=$(cd "$bin/../lib" 2>/dev/null && pwd)/outbox-fsync-hold.so
 check "the fsync shim is built ($shim)" test -f "$shim"

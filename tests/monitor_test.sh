@@ -59,9 +59,9 @@ use_test_servers
 # shellcheck source=scripts/roles.env
 . scripts/roles.env
 APP_PORT=$(free_port)
-APP_METRICS_PORT=$(free_port)
-RELAY_METRICS_PORT=$(free_port)
-WORKER_METRICS_PORT=$(free_port)
+APP_METRICS_PORT=$(free_port "$APP_PORT")
+RELAY_METRICS_PORT=$(free_port "$APP_PORT" "$APP_METRICS_PORT")
+WORKER_METRICS_PORT=$(free_port "$APP_PORT" "$APP_METRICS_PORT" "$RELAY_METRICS_PORT")
 # The worker's queue gauges every second (5 s by default).
 WORKER_QUEUE_SAMPLE_INTERVAL=1
 export APP_PORT APP_METRICS_PORT RELAY_METRICS_PORT WORKER_METRICS_PORT \

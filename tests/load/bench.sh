@@ -169,8 +169,8 @@ logs=$out/  # the daemons' logs: <logs><daemon>.log
 # The daemons' ports: given, or free ones (never the defaults 9465 and
 # 9466, which another bench or a dev relay may hold).
 app_port=${BENCH_APP_PORT:-$(free_port)}
-relay_mport=${BENCH_RELAY_METRICS_PORT:-$(free_port)}
-worker_mport=${BENCH_WORKER_METRICS_PORT:-$(free_port)}
+relay_mport=${BENCH_RELAY_METRICS_PORT:-$(free_port "$app_port")}
+worker_mport=${BENCH_WORKER_METRICS_PORT:-$(free_port "$app_port" "$relay_mport")}
 start() { # start <daemon> [VAR=value...]
 	local d=$1
 	shift
