@@ -86,6 +86,8 @@ TEST_BINS += $(B)/bin/outbox-chaos-load
 TEST_BINS += $(B)/lib/outbox-fsync-hold.so
 # Loses the reply to a COMMIT on demand (tests/sqlproxy.c).
 TEST_BINS += $(B)/bin/outbox-sqlproxy
+# Leaves a port in TIME-WAIT as an outgoing connection does (tests/tcp_timewait.c).
+TEST_BINS += $(B)/bin/outbox-tcp-timewait
 
 .PHONY: all build build-san tests-bin deps infras migrate dev test clean \
 	lint fuzz audit admin bench bench-charts valgrind
@@ -145,6 +147,10 @@ $(B)/bin/outbox-itest: $(call obj,$(IT_SRC)) $(B)/libcommon.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_PKG_LIBS)
 
 $(B)/bin/outbox-sqlproxy: $(call obj,tests/sqlproxy.c) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(B)/bin/outbox-tcp-timewait: $(call obj,tests/tcp_timewait.c) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 

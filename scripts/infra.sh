@@ -29,8 +29,9 @@
 #                        dev 31721, 31722)
 # A port held by a listener stops `start` at once, saying who holds it. A
 # start that cannot bind (an outgoing connection may hold any port of the
-# ephemeral range, where the dev ports are) waits for the port's sockets to
-# end (OUTBOX_PORT_WAIT, 30 s) and tries again (3 starts); RabbitMQ's
+# ephemeral range, where the dev ports are, and leaves it in TIME-WAIT for
+# 60 s once closed) waits for the port's sockets to end (OUTBOX_PORT_WAIT,
+# 65 s) and tries again (3 starts); RabbitMQ's
 # could_not_start_listener never shows as a raw crash dump.
 # OUTBOX_MQ_NODES=3 (scripts/env.sh; 1, the default: the one node above):
 # a RabbitMQ cluster of the set's cluster ports instead (scripts/ports.env:
@@ -206,7 +207,7 @@ DB_START_TIMEOUT=${OUTBOX_DB_START_TIMEOUT:-30}
 MQ_START_TIMEOUT=${OUTBOX_MQ_START_TIMEOUT:-60}
 STOP_TIMEOUT=${OUTBOX_STOP_TIMEOUT:-30}
 WAIT_TIMEOUT=${OUTBOX_WAIT_TIMEOUT:-60}
-PORT_WAIT=${OUTBOX_PORT_WAIT:-30}
+PORT_WAIT=${OUTBOX_PORT_WAIT:-65}   # > the 60 s of a TIME-WAIT
 START_TRIES=3
 
 # The RabbitMQ server and its CLI tools read all of this.
@@ -270,13 +271,18 @@ port_open() { # something accepts TCP connections on 127.0.0.1:PORT
     timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
 }
 
-# port_users PORT: the sockets that keep a server from binding
+# port_users PORT [timewait]: the sockets that keep a server from binding
 # 127.0.0.1:PORT, one per line (lib.sh's port_holder): those on that
-# address or a wildcard one, but not TIME-WAIT (the servers bind with
-# SO_REUSEADDR).  Nothing printed: the port is free.
+# address or a wildcard one, but not TIME-WAIT: the servers bind with
+# SO_REUSEADDR, and a stopped server's own closed connections, which
+# linger in TIME-WAIT for 60 s, do not block it.  With "timewait", those
+# too: a TIME-WAIT left by an outgoing connection that took PORT as its
+# source port blocks the bind all the same (its socket had no
+# SO_REUSEADDR); after a start that could not bind, that is the likely
+# holder.  Nothing printed: the port is free.
 port_users() {
     if command -v ss >/dev/null 2>&1; then
-        port_holder "$1" | awk -v p=":$1" '$1 != "TIME-WAIT" &&
+        port_holder "$1" | awk -v p=":$1" -v tw="${2:-}" '($1 != "TIME-WAIT" || tw == "timewait") &&
             ($2 == "127.0.0.1" p || $2 == "0.0.0.0" p || $2 == "*" p ||
              $2 == "[::]" p || $2 == "[::ffff:127.0.0.1]" p)'
     elif port_open "$1"; then
@@ -312,18 +318,19 @@ ensure_no_listener() {
 }
 
 # wait_port_released WHAT PORT...: after a start that could not bind: the
-# sockets still on those ports (an outgoing connection may hold any port of
-# the ephemeral range, where the dev ports are) are waited for, up to
-# PORT_WAIT s in all.
+# sockets still on those ports, TIME-WAIT included (an outgoing connection
+# may hold any port of the ephemeral range, where the dev ports are, and
+# leaves it in TIME-WAIT for the kernel's 60 s once closed), are waited
+# for, up to PORT_WAIT s in all.
 wait_port_released() {
     local what=$1 p users end
     shift
     end=$(( $(now_us) + PORT_WAIT * 1000000 ))
     for p in "$@"; do
-        users=$(port_users "$p")
+        users=$(port_users "$p" timewait)
         [ -n "$users" ] || continue
         say "$what: 127.0.0.1:$p is held ($(brief "$users")); waiting for it to end"
-        while ! port_free "$p" && [ "$(now_us)" -lt "$end" ]; do
+        while [ -n "$(port_users "$p" timewait)" ] && [ "$(now_us)" -lt "$end" ]; do
             sleep 0.1
         done
     done
@@ -585,7 +592,7 @@ db_start() {
         db_launch && break
         # The port was taken between the check and the bind.
         [ "$try" -lt "$START_TRIES" ] ||
-            die "mariadb: could not listen on 127.0.0.1:$DB_PORT in $START_TRIES starts: address in use ($(brief "$(port_users "$DB_PORT")")); $(port_hint DB) (log: $DB_LOG)"
+            die "mariadb: could not listen on 127.0.0.1:$DB_PORT in $START_TRIES starts: address in use ($(brief "$(port_users "$DB_PORT" timewait)")); $(port_hint DB) (log: $DB_LOG)"
         try=$((try + 1))
         say "mariadb: 127.0.0.1:$DB_PORT in use when the server started; start $try of $START_TRIES"
         wait_port_released mariadb "$DB_PORT"
@@ -864,7 +871,7 @@ mq_launch() {
     epmd_stop
     boot=$(log_from "$MQ_STARTUP_LOG" "$log_at")
     if grep -q 'could_not_start_listener' <<<"$boot"; then
-        MQ_BIND_ERROR="AMQP port 127.0.0.1:$MQ_PORT in use ($(brief "$(port_users "$MQ_PORT")"))"
+        MQ_BIND_ERROR="AMQP port 127.0.0.1:$MQ_PORT in use ($(brief "$(port_users "$MQ_PORT" timewait)"))"
         return 1
     fi
     if grep -qE 'eaddrinuse|register/listen error' <<<"$boot"; then

@@ -2,7 +2,8 @@
 # shellcheck disable=SC2317 # checks run through check() look unreachable
 # tests/infra_test.sh - scripts/lib.sh's free_port, and scripts/infra.sh's
 # options that the server tests rely on, on a MariaDB of its own (a
-# temporary folder, a free port):
+# temporary folder, a free port): a port held in TIME-WAIT by an outgoing
+# connection is waited out, not failed on (about 60 s);
 # OUTBOX_DB_PRELOAD given as a path relative to the caller's folder is
 # the shared object mariadbd runs with (the durability and binlog tests
 # preload tests/fsync_hold.c with it; infra.sh starts mariadbd from its
@@ -47,7 +48,15 @@ db() {
 }
 trap 'db db-stop; rm -rf "$var"' EXIT
 
-check "a MariaDB starts with OUTBOX_DB_PRELOAD relative ($(realpath --relative-to=. "$shim"))" db db-start
+# Its port left in TIME-WAIT by an outgoing connection first (any
+# program's connection may take a dev port, in the ephemeral range, as its
+# source port: a CI run's dev broker failed its three starts in a row on
+# one).  That socket blocks the bind even with SO_REUSEADDR until the
+# kernel drops it, 60 s later: the start waits it out.
+check "an outgoing connection's TIME-WAIT holds 127.0.0.1:$port" \
+	"$bin/outbox-tcp-timewait" "$port"
+check "a MariaDB starts with OUTBOX_DB_PRELOAD relative ($(realpath --relative-to=. "$shim")), once the TIME-WAIT is over" db db-start
+check "the start said what it waited for" grep -q "127.0.0.1:$port is held (TIME-WAIT" "$var/infra.log"
 pid=$(cat "$var/mariadb/run/mariadbd.pid" 2>/dev/null || echo 0)
 check "mariadbd (pid $pid) runs with the shim loaded" \
 	grep -q "outbox-fsync-hold.so" "/proc/$pid/maps"
