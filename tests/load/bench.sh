@@ -433,8 +433,9 @@ measure_e2e() { # <tag>
 	"$bin/outbox-bench-e2e" "$port" "$e2e_rate" "$e2e_secs" \
 		"$out/e2e-latency-$t.dat" | tee "$out/e2e-$t.out" >&2
 	if [ "$t" = empty ]; then
-		# Not in the open loop's flush debt: its writes, flushed while
-		# the single requests ran, held their commits for up to 0.7 s.
+		# Settled as every other measurement starts: not on the open
+		# loop's flush debt (a run without it saw commits held up to
+		# 0.7 s, its cause not shown).
 		settle
 		say "end to end, one request at a time: 10 POST/s for $single_secs s"
 		"$bin/outbox-bench-e2e" "$port" 10 "$single_secs" | tee "$out/e2e-single.out" >&2
