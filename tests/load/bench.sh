@@ -1162,11 +1162,11 @@ if [ "$hist_n" -gt 0 ]; then
 		order="history beside"
 		((r % 2)) || order="beside history"
 		for side in $order; do
-			if [ "$side" = beside ]; then
+			if [ "$side" = history ]; then
+				measure_e2e history
+			else
 				sql "RENAME TABLE $aside; $fresh" || die "history: cannot set the history aside"
-			fi
-			measure_e2e "$side"
-			if [ "$side" = beside ]; then
+				measure_e2e beside
 				sql "DROP TABLE $drop; RENAME TABLE $back" ||
 					die "history: cannot put the history back (tables _bench_hist_*)"
 			fi
