@@ -1277,12 +1277,12 @@ cpus=$(nproc)
 
 # rounds_json <tag>: e2e_rounds.<tag> ("p50/p99 ...") as [[p50, p99], ...].
 rounds_json() {
-	local x out="" sep=""
+	local x js="" sep=""
 	for x in ${R[e2e_rounds.$1]:-}; do
-		out+="$sep[${x%/*}, ${x#*/}]"
+		js+="$sep[${x%/*}, ${x#*/}]"
 		sep=", "
 	done
-	printf '[%s]' "$out"
+	printf '[%s]' "$js"
 }
 hist_json=null
 if [ "$hist_n" -gt 0 ]; then
