@@ -289,7 +289,7 @@ port_users() {
         echo "LISTEN (who: unknown, ss not found)"
     fi
 }
-port_free() { [ -z "$(port_users "$1")" ]; }
+port_free() { [ -z "$(port_users "$@")" ]; } # port_free PORT [timewait]
 
 # port_hint DB|MQ: how to move that port.
 port_hint() {
@@ -330,7 +330,7 @@ wait_port_released() {
         users=$(port_users "$p" timewait)
         [ -n "$users" ] || continue
         say "$what: 127.0.0.1:$p is held ($(brief "$users")); waiting for it to end"
-        while [ -n "$(port_users "$p" timewait)" ] && [ "$(now_us)" -lt "$end" ]; do
+        while ! port_free "$p" timewait && [ "$(now_us)" -lt "$end" ]; do
             sleep 0.1
         done
     done

@@ -463,12 +463,14 @@ e2e_keep() {
 	mv "$out/e2e-$1.out" "$out/e2e-$1-r$2.out"
 	mv "$out/e2e-latency-$1.dat" "$out/e2e-latency-$1-r$2.dat"
 }
-# median_of <key> <tag>: the median of R[<key>.<tag>.r1..rN] (the lower
-# middle one of an even count).
+# middle <count>: the median of count lines on stdin, by their first
+# number (the lower middle one of an even count), the whole line.
+middle() { sort -n | sed -n "$((($1 + 1) / 2))p"; }
+# median_of <key> <tag>: the median of R[<key>.<tag>.r1..rN].
 median_of() {
 	local r
 	for ((r = 1; r <= hist_e2e_rounds; r++)); do g "$1.$2.r$r"; done |
-		sort -n | sed -n "$(((hist_e2e_rounds + 1) / 2))p"
+		middle "$hist_e2e_rounds"
 }
 # e2e_median <tag>: <tag>'s figures from its rounds: each of p50, p99 and
 # max its own median (the round of one is not the round of another:
@@ -592,16 +594,15 @@ bl_drain() { # <mode>
 		while read -r k; do
 			R[bl.$m.round$r.$k]=${R[bl.$m.$k]:-}
 		done < <(bl_drain_keys)
-		ratios+="$(ratio "$(g "bl.$m.drain_rate")" "$(g "bl.$m.raw")") $r"$'\n'
+		# "<ratio> <round>", a line each, in round order.
+		ratios+="${ratios:+$'\n'}$(ratio "$(g "bl.$m.drain_rate")" "$(g "bl.$m.raw")") $r"
 	done
-	# The median round (the lower middle one of an even count).
-	best=$(sort -n <<<"${ratios%$'\n'}" | sed -n "$(((drain_rounds + 1) / 2))p" | cut -d' ' -f2)
+	best=$(middle "$drain_rounds" <<<"$ratios" | cut -d' ' -f2)
 	while read -r k; do
 		R[bl.$m.$k]=${R[bl.$m.round$best.$k]:-}
 	done < <(bl_drain_keys)
 	R[bl.$m.drain_round]=$best
-	R[bl.$m.drain_ratios]=$(for ((r = 1; r <= drain_rounds; r++)); do
-		ratio "$(g "bl.$m.round$r.drain_rate")" "$(g "bl.$m.round$r.raw")"; echo; done | paste -sd '/')
+	R[bl.$m.drain_ratios]=$(cut -d' ' -f1 <<<"$ratios" | paste -sd '/')
 	say "binlog server, $m mode: drain over raw publish by round: ${R[bl.$m.drain_ratios]}; the median, round $best, reported"
 }
 
