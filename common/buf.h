@@ -23,6 +23,10 @@ void buf_init(struct buf *b, size_t max);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_appendf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Makes room for extra more bytes (and the terminator) past len, for a
+ * caller that writes into data + len itself and then adds to len.  0, or
+ * -1 (errno EMSGSIZE over max, ENOMEM). */
+int buf_reserve(struct buf *b, size_t extra);
 /* Empties the buffer, keeping its memory. */
 void buf_reset(struct buf *b);
 /* Frees the memory; the buffer is empty and reusable afterwards. */

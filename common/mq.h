@@ -215,6 +215,17 @@ int mq_declare_topology(mq_conn *c);
 int mq_publish_batch(mq_conn *c, const char *exchange, const char *rkey,
     struct mq_msg *msgs, size_t n, int timeout_ms);
 
+struct buf;
+/* Appends to out the frames of one basic.publish of m, mandatory, on the
+ * publishing channel: method, content header with m's properties (SPEC
+ * section 7), body in frames of at most frame_max bytes; byte for byte
+ * what amqp_basic_publish writes.  mq_publish_start writes a batch's
+ * frames this way, in bulk.  0, or -1 with out unchanged (errno
+ * EMSGSIZE: a name or property too long for AMQP, or frame_max too
+ * small; ENOMEM). */
+int mq_frame_publish(struct buf *out, size_t frame_max, const char *exchange,
+    const char *rkey, const struct mq_msg *m);
+
 /* Batches a connection keeps in flight at most. */
 #define MQ_INFLIGHT_MAX 8
 

@@ -8,6 +8,7 @@
 #include "unit.h"
 
 Suite *unit_common_suite(void);
+Suite *unit_mq_suite(void);
 Suite *unit_validate_suite(void);
 Suite *unit_app_suite(void);
 Suite *unit_relay_suite(void);
@@ -28,7 +29,7 @@ int
 main(void)
 {
 	static const suite_fn suites[] = {
-		unit_common_suite, unit_validate_suite, unit_app_suite,
+		unit_common_suite, unit_mq_suite, unit_validate_suite, unit_app_suite,
 		unit_relay_suite, unit_worker_suite, unit_migrate_suite,
 		unit_admin_suite,
 	};
