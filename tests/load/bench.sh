@@ -8,7 +8,10 @@
 #     consume  draining with the worker's prefetch and multiple acks
 #   the system:
 #     app      POST /customers, 64 connections, closed loop (wrk)
-#     relay    draining a backlog of 100,000 outbox rows
+#     relay    draining a backlog of 100,000 outbox rows; the raw
+#              publisher with the messages' properties run again just
+#              before it (after the seeding), in this section and the
+#              history's: the broker of that minute
 #     worker   draining 100,000 queued messages (the broker's CPU per
 #              message meanwhile printed too)
 #     e2e      1,000 POST/s open loop for 30 s: 201 -> committed effect;
@@ -353,6 +356,15 @@ measure_relay() { # <tag>
 	sql "$(seed_sql "$t" "$(date +%s%3N)" "seq_1_to_${rows}")"
 	drained() { [ "$(sql 'SELECT COUNT(*) FROM outbox WHERE published_at IS NULL')" = 0 ]; }
 	settle
+	# The broker of this minute, as the worker's drain has its raw
+	# consume: the raw publisher with the messages' properties moved by a
+	# quarter between minutes of one run (README, "History and memory").
+	# Not on the cluster (its section has its own raw publish).
+	if [ "$t" != cluster ]; then
+		say "relay ($t): raw publish with the messages' properties, just before the drain"
+		"$bin/outbox-bench-publish" --props "$rows" 1000 | tee "$out/publish-props-$t.out" >&2
+		R[raw_pub_near.$t]=$(rate_of "$out/publish-props-$t.out")
+	fi
 	say "relay ($t): draining"
 	# Timed by the database clock (start, last published_at) and polled
 	# slowly: a client process every 0.1 s would steal CPU from the relay.
@@ -1237,6 +1249,7 @@ cpus=$(nproc)
 	printf '%-44s %14s\n' "  app non-2xx answers" "$(g app_non2xx.empty)"
 	printf '%-44s %14s %14s %7s\n' "relay drain of $rows rows (msg/s)" "$(g relay_rate.empty)" "$raw_pub_props" "$(ratio "$(g relay_rate.empty)" "$raw_pub_props")"
 	printf '%-44s %14s %14s %7s\n' "  vs raw publish without properties" "$(g relay_rate.empty)" "$raw_pub" "$(ratio "$(g relay_rate.empty)" "$raw_pub")"
+	printf '%-44s %14s %14s %7s\n' "  vs raw publish just before the drain" "$(g relay_rate.empty)" "$(g raw_pub_near.empty)" "$(ratio "$(g relay_rate.empty)" "$(g raw_pub_near.empty)")"
 	printf '%-44s %14s %14s %7s\n' "worker drain of $rows msgs (msg/s)" "$(g worker_rate.empty)" "$raw_con" "$(ratio "$(g worker_rate.empty)" "$raw_con")"
 	printf '%-44s %14s\n' "  broker CPU per message (us)" "$(g worker_mq_us.empty)"
 	printf '%-44s %14s\n' "e2e at $e2e_rate/s: p50 / p99 / max (ms)" "$(g e2e_p50.empty) / $(g e2e_p99.empty) / $(g e2e_max.empty)"
@@ -1252,6 +1265,8 @@ cpus=$(nproc)
 		printf '%-44s %14s %14s %7s\n' "app POST /customers, 64 conn (req/s)" "$(g app_rps.history)" "$(g app_rps.empty)" "$(ratio "$(g app_rps.history)" "$(g app_rps.empty)")"
 		printf '%-44s %14s %14s\n' "  app p50 / p99 latency (ms)" "$(g app_p50.history) / $(g app_p99.history)" "$(g app_p50.empty) / $(g app_p99.empty)"
 		printf '%-44s %14s %14s %7s\n' "relay drain of $rows rows (msg/s)" "$(g relay_rate.history)" "$(g relay_rate.empty)" "$(ratio "$(g relay_rate.history)" "$(g relay_rate.empty)")"
+		printf '%-44s %14s %14s %7s\n' "  raw publish with properties just before" "$(g raw_pub_near.history)" "$(g raw_pub_near.empty)" "$(ratio "$(g raw_pub_near.history)" "$(g raw_pub_near.empty)")"
+		printf '%-44s %14s %14s\n' "  relay over that raw publish" "$(ratio "$(g relay_rate.history)" "$(g raw_pub_near.history)")" "$(ratio "$(g relay_rate.empty)" "$(g raw_pub_near.empty)")"
 		printf '%-44s %14s %14s %7s\n' "worker drain of $rows msgs (msg/s)" "$(g worker_rate.history)" "$(g worker_rate.empty)" "$(ratio "$(g worker_rate.history)" "$(g worker_rate.empty)")"
 		printf '%-44s %14s %14s\n' "  broker CPU per message (us)" "$(g worker_mq_us.history)" "$(g worker_mq_us.empty)"
 		printf '%-44s %14s %14s %7s\n' "  raw consume just before (msg/s)" "$(g raw_con.history)" "$(g raw_con.empty)" "$(ratio "$(g raw_con.history)" "$(g raw_con.empty)")"
@@ -1290,6 +1305,7 @@ if [ "$hist_n" -gt 0 ]; then
 	hist_json="{ \"rows\": $hist_n, \"load_seconds\": $hist_load_s, \"buffer_pool_mib\": $hist_pool, \"pages_read\": $hist_reads,
     \"app_req_per_s\": $(g app_rps.history), \"app_ratio\": $(ratio "$(g app_rps.history)" "$(g app_rps.empty)"),
     \"relay_msg_per_s\": $(g relay_rate.history), \"relay_ratio\": $(ratio "$(g relay_rate.history)" "$(g relay_rate.empty)"),
+    \"raw_publish_props_per_s\": $(g raw_pub_near.history), \"raw_publish_props_per_s_empty\": $(g raw_pub_near.empty), \"relay_over_raw_publish\": $(ratio "$(g relay_rate.history)" "$(g raw_pub_near.history)"), \"relay_over_raw_publish_empty\": $(ratio "$(g relay_rate.empty)" "$(g raw_pub_near.empty)"),
     \"worker_msg_per_s\": $(g worker_rate.history), \"worker_ratio\": $(ratio "$(g worker_rate.history)" "$(g worker_rate.empty)"),
     \"worker_broker_cpu_us_per_msg\": $(g worker_mq_us.history), \"raw_consume_per_s\": $(g raw_con.history), \"worker_over_raw_consume\": $(ratio "$(g worker_rate.history)" "$(g raw_con.history)"),
     \"e2e_p50_ms\": $(g e2e_p50.history), \"e2e_p99_ms\": $(g e2e_p99.history), \"e2e_p50_ratio\": $(ratio "$(g e2e_p50.empty)" "$(g e2e_p50.history)"), \"e2e_p99_ratio\": $(ratio "$(g e2e_p99.empty)" "$(g e2e_p99.history)"),
@@ -1304,7 +1320,7 @@ cat >"$out/result.json" <<JSON
   "cores": $cpus,
   "raw": { "txn_per_s_64conn": ${raw_txn:-0}, "publish_per_s_1000_inflight": ${raw_pub:-0}, "publish_props_per_s_1000_inflight": ${raw_pub_props:-0}, "consume_per_s_prefetch_500": ${raw_con:-0}, "consume_prefetch": $raw_prefetch, "consume_ack_every": $raw_ack_every },
   "app": { "req_per_s_64conn": $(g app_rps.empty), "p50_ms": $(g app_p50.empty), "p99_ms": $(g app_p99.empty), "non_2xx": $(g app_non2xx.empty), "ratio": $(ratio "$(g app_rps.empty)" "$raw_txn") },
-  "relay": { "rows": $rows, "seconds": $(g relay_s.empty), "msg_per_s": $(g relay_rate.empty), "ratio": $(ratio "$(g relay_rate.empty)" "$raw_pub_props"), "ratio_vs_bare": $(ratio "$(g relay_rate.empty)" "$raw_pub") },
+  "relay": { "rows": $rows, "seconds": $(g relay_s.empty), "msg_per_s": $(g relay_rate.empty), "ratio": $(ratio "$(g relay_rate.empty)" "$raw_pub_props"), "ratio_vs_bare": $(ratio "$(g relay_rate.empty)" "$raw_pub"), "raw_publish_props_just_before_per_s": $(g raw_pub_near.empty), "ratio_vs_just_before": $(ratio "$(g relay_rate.empty)" "$(g raw_pub_near.empty)") },
   "worker": { "messages": $rows, "seconds": $(g worker_s.empty), "msg_per_s": $(g worker_rate.empty), "ratio": $(ratio "$(g worker_rate.empty)" "$raw_con"), "broker_cpu_us_per_msg": $(g worker_mq_us.empty) },
   "e2e": { "rate": $e2e_rate, "seconds": $e2e_secs, "created": $(g e2e_ok.empty), "effects": $(g e2e_fx.empty), "p50_ms": $(g e2e_p50.empty), "p99_ms": $(g e2e_p99.empty), "max_ms": $(g e2e_max.empty) },
   "e2e_single": { "rate": 10, "seconds": $single_secs, "p50_ms": ${one_p50:-0}, "p99_ms": ${one_p99:-0}, "max_ms": ${one_max:-0} },
