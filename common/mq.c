@@ -943,8 +943,9 @@ fail:
 }
 
 /* Writes the batch's framed bytes, unless the fence passed (checked
- * before every write: a publisher that was stopped, or waited for the
- * broker, writes nothing more once it is past).  0, or -1 with the error
+ * before every write, the only place bytes leave: a publisher that was
+ * stopped, or waited for the broker, writes nothing more once it is
+ * past).  0, or -1 with the error
  * set (the caller closes the connection); *fenced 1 at the fence. */
 static int
 mq_out_write(mq_conn *c, int fd, int *fenced)
@@ -1027,14 +1028,10 @@ mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
 	b->first = c->next_tag;
 	c->ninfl++;
 	frame_max = (size_t)amqp_get_frame_max(c->st);
-	buf_reset(&c->out);
 	watch_begin(c);
+	/* The fence is checked where bytes leave (mq_out_write): framing
+	 * alone publishes nothing. */
 	for (i = 0; i < n && rc == 0; i++) {
-		if (c->fence_ms != 0 && clock_lease_ms() >= c->fence_ms) {
-			fenced = 1;
-			rc = -1;
-			break;
-		}
 		if (mq_frame_publish(&c->out, frame_max, exchange, rkey,
 		    &msgs[i]) == -1) {
 			mq_set_err(c, "publish: message %zu of %zu cannot be "

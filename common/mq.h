@@ -245,11 +245,11 @@ int mq_publish_start(mq_conn *c, const char *exchange, const char *rkey,
  * lease): from the moment clock_lease_ms reaches fence_ms,
  * mq_publish_start writes no further message: it fails, the connection
  * is closed (what is in flight must be taken as not published), and
- * mq_fenced says why.  Checked before each message, so a
- * caller stopped in the middle of a batch sends nothing more once it
- * wakes after the fence, save the one message it was writing; what was
- * written before may still reach the broker after it.  It stays across
- * reconnects; 0 lifts it (the default). */
+ * mq_fenced says why.  Checked before each write of the batch's frames
+ * (64 KiB at most), so a caller stopped in the middle of a batch sends
+ * nothing more once it wakes after the fence, save the one write it was
+ * making; what was written before may still reach the broker after it.
+ * It stays across reconnects; 0 lifts it (the default). */
 void mq_set_fence(mq_conn *c, long long fence_ms);
 /* 1 when the last mq_publish_start failed at the fence, else 0. */
 int mq_fenced(const mq_conn *c);

@@ -932,10 +932,12 @@ standby_leads(void *ud)
  * (SIGSTOP: its sessions stay open) under a stream: b leads within the
  * timeout and a margin; a, woken, says it lost the lock, stands by and
  * publishes nothing more: the duplicates are at most what a had published past
- * its stored position when frozen, and the one message it may have been
- * writing (its lease, the publisher's fence, is checked before each
- * message: without it a frozen in the middle of a batch sent the rest of
- * the batch once woken). */
+ * its stored position when frozen, and one more (its lease, the
+ * publisher's fence, is checked before each write of the batch's frames:
+ * without it a frozen in the middle of a batch sent the rest of the batch
+ * once woken; frozen between the fence's look and its write, the one
+ * write, up to 64 KiB of frames, would still go: a window of a few
+ * instructions that this bound does not allow for). */
 START_TEST(frozen_leader_replaced_then_silent)
 {
 	static const char *const env[] = { "RELAY_LEADER_TIMEOUT_S=3",
