@@ -53,10 +53,11 @@
 #              its first confirmed batch until its
 #              outbox_relay_messages_published_total reaches them (its
 #              /metrics, sampled every 20 ms), over the raw confirmed
-#              publisher with the messages' properties measured just
-#              before (after the seeding); BENCH_DRAIN_ROUNDS (3) rounds
-#              of seeding, raw publish and drain per mode, the round of
-#              the median ratio reported, every round's ratio shown
+#              publisher with the messages' properties: the mean of its
+#              runs just before (after the seeding) and just after;
+#              BENCH_DRAIN_ROUNDS (3) rounds of seeding, raw publish,
+#              drain and raw publish per mode, the round of the median
+#              ratio reported, every round's ratio shown
 #     database the growth of its global status counters during the drain
 #              and the two e2e loads, per message: rows read, inserted,
 #              updated, deleted; InnoDB and redo log fsyncs; binary log
@@ -156,6 +157,7 @@ json_num() { sed -nE "s/.*\"$2\": *([0-9.eE+-]+).*/\1/p" "$1" | head -n 1; }
 # rate_of <file>: the "= <rate> msg/s" of the raw clients' lines.
 rate_of() { sed -nE 's/.*= *([0-9.]+) msg\/s.*/\1/p' "$1" | tail -n 1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "null" }'; }
+mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (a + b) / 2 }'; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 # wait_for_every <interval> <seconds> <command...>: polls until it succeeds.
@@ -596,13 +598,14 @@ bl_reset() {
 # bl.<mode>.round<N>.<key>.
 bl_drain_keys() {
 	local k
-	printf '%s\n' drain_s drain_rate_all drain_start_ms drain_rate raw drain_cpu_us
+	printf '%s\n' drain_s drain_rate_all drain_start_ms drain_rate raw_before \
+		raw_after raw drain_cpu_us
 	for k in "${bl_db[@]}"; do printf 'drain.%s\n' "$k"; done
 }
 # bl_drain <mode>: drain_rounds rounds of seeding, raw publish and drain.
 # The raw publisher alone moved by up to a fifth between minutes on this
 # machine (21,400 to 32,800 msg/s in three runs of one hour): one pair
-# decides little.  Each round pairs a drain with the raw publish of its
+# decides little.  Each round pairs a drain with the raw publishes of its
 # own minute; the round whose ratio is the median is the one reported
 # (its figures together, never a mix of rounds), and every round's
 # ratio is printed beside it.
@@ -642,11 +645,13 @@ bl_drain_once() { # <mode> <round>
 		n=$((rows - i < 100 ? rows - i : 100))
 		echo "$(seed_sql "bl-$m" "$(date +%s%3N)" "(SELECT seq + $i AS seq FROM seq_1_to_$n) s");"
 	done | mariadb -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" "$DB_NAME"
-	# The drain's raw reference, measured next to it: the raw publisher
-	# moved by up to a fifth between runs on this machine, and each mode
-	# is judged against the broker of its own minute.
+	# The drain's raw reference, measured on both sides of it: the raw
+	# publisher moved by up to a fifth between minutes on this machine
+	# (27,900 to 31,500 msg/s in consecutive rounds of one run), and each
+	# drain is judged against the broker of its own minutes, the mean of
+	# the publish just before it and the one just after.
 	say "binlog server, $m mode: raw publish with the messages' properties, just before the drain"
-	R[bl.$m.raw]=$(raw_publish_props "binlog-publish-props-$m")
+	R[bl.$m.raw_before]=$(raw_publish_props "binlog-publish-props-$m-before")
 	settle
 	say "binlog server, $m mode: draining"
 	status_into "$m.drain0"
@@ -672,6 +677,12 @@ bl_drain_once() { # <mode> <round>
 		'{ printf "%.1f", ($14 + $15) / hz / n * 1e6 }' "/proc/${pid[relay]}/stat")
 	stop relay
 	[ "${M%%.*}" -ge "$rows" ] || warn "binlog server, $m mode: $M of $rows published in 600 s"
+	# The broker as the publish before it found it: the drained queue
+	# emptied.
+	bash scripts/infra.sh mq-ctl -q purge_queue outbox >/dev/null 2>&1 || true
+	say "binlog server, $m mode: raw publish with the messages' properties, just after the drain"
+	R[bl.$m.raw_after]=$(raw_publish_props "binlog-publish-props-$m-after")
+	R[bl.$m.raw]=$(mean "$(g "bl.$m.raw_before")" "$(g "bl.$m.raw_after")")
 	R[bl.$m.drain_s]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 	R[bl.$m.drain_start_ms]=$(awk -v a="$t0" -v b="$tf" 'BEGIN { printf "%.0f", (b - a) * 1000 }')
 	R[bl.$m.drain_rate_all]=$(awk -v n="${M%%.*}" -v s="${R[bl.$m.drain_s]}" 'BEGIN { printf "%.1f", n / s }')
@@ -766,8 +777,9 @@ bl_table() {
 	row "relay drain of $rows rows (msg/s)" drain_rate
 	row "  from its start (msg/s)" drain_rate_all
 	row "  its start to the first confirm (ms)" drain_start_ms
-	row "  raw publish with properties just before" raw
-	printf '%-44s %14s %14s\n' "  drain over that raw publish" "$(ratio "$(g bl.poll.drain_rate)" "$(g bl.poll.raw)")" "$(ratio "$(g bl.binlog.drain_rate)" "$(g bl.binlog.raw)")"
+	row "  raw publish with properties just before" raw_before
+	row "  raw publish with properties just after" raw_after
+	printf '%-44s %14s %14s\n' "  drain over their mean" "$(ratio "$(g bl.poll.drain_rate)" "$(g bl.poll.raw)")" "$(ratio "$(g bl.binlog.drain_rate)" "$(g bl.binlog.raw)")"
 	printf '%-44s %14s %14s\n' "  the same, every round (median above)" "${R[bl.poll.drain_ratios]:-}" "${R[bl.binlog.drain_ratios]:-}"
 	row "  the relay's CPU time per message (us)" drain_cpu_us
 	printf 'the database per message (global status counters):\n'
@@ -786,8 +798,8 @@ bl_json() {
 	local m k run sep=""
 	printf '{ "server": "MariaDB %s, binary log on",' "$bl_server"
 	for m in poll binlog; do
-		printf '\n    "%s": { "drain": { "rows": %s, "seconds": %s, "msg_per_s_from_start": %s, "start_to_first_confirm_ms": %s, "msg_per_s": %s, "raw_publish_props_per_s": %s, "ratio": %s, "relay_cpu_us_per_msg": %s, "round": %s, "ratio_by_round": [%s] },' \
-			"$m" "$rows" "$(g "bl.$m.drain_s")" "$(g "bl.$m.drain_rate_all")" "$(g "bl.$m.drain_start_ms")" "$(g "bl.$m.drain_rate")" "$(g "bl.$m.raw")" "$(ratio "$(g "bl.$m.drain_rate")" "$(g "bl.$m.raw")")" "$(g "bl.$m.drain_cpu_us")" \
+		printf '\n    "%s": { "drain": { "rows": %s, "seconds": %s, "msg_per_s_from_start": %s, "start_to_first_confirm_ms": %s, "msg_per_s": %s, "raw_publish_props_before_per_s": %s, "raw_publish_props_after_per_s": %s, "raw_publish_props_per_s": %s, "ratio": %s, "relay_cpu_us_per_msg": %s, "round": %s, "ratio_by_round": [%s] },' \
+			"$m" "$rows" "$(g "bl.$m.drain_s")" "$(g "bl.$m.drain_rate_all")" "$(g "bl.$m.drain_start_ms")" "$(g "bl.$m.drain_rate")" "$(g "bl.$m.raw_before")" "$(g "bl.$m.raw_after")" "$(g "bl.$m.raw")" "$(ratio "$(g "bl.$m.drain_rate")" "$(g "bl.$m.raw")")" "$(g "bl.$m.drain_cpu_us")" \
 			"$(g "bl.$m.drain_round")" "$(sed 's|/|, |g' <<<"${R[bl.$m.drain_ratios]:-}")"
 		for run in single serial e2e; do
 			printf '\n      "%s": { "rate": %s, "seconds": %s, "created": %s, "effects": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s, "post_p50_ms": %s, "post_p99_ms": %s },' \
@@ -884,7 +896,6 @@ cl_raw() {
 	"$bin/outbox-bench-consume" drain "$rows" "$raw_prefetch" "$raw_ack_every" | tee "$out/cluster-consume-$1.out" >&2
 	R[cl.con.$1]=$(rate_of "$out/cluster-consume-$1.out")
 }
-mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", (a + b) / 2 }'; }
 
 measure_cluster() {
 	local q
