@@ -168,11 +168,12 @@ backlog_sample(const struct backlog *b, db_conn *c, long long *rows,
 		top = 0;
 		inside = 0;
 		rc = db_query(c, SQL_MAX_SEQ, NULL, 0, one_ll_row, &top, NULL);
-		v[0] = DB_INT(s.low[0]);
-		v[1] = DB_INT(limit);
-		if (rc == DB_OK && !b->binlog)
+		if (rc == DB_OK && !b->binlog) {
+			v[0] = DB_INT(s.low[0]);
+			v[1] = DB_INT(limit);
 			rc = db_query(c, SQL_REFUSED_ABOVE, v, 2, one_ll_row,
 			    &inside, NULL);
+		}
 		if (rc == DB_OK && top - s.low[0] + 1 - inside > s.rows[0])
 			s.rows[0] = top - s.low[0] + 1 - inside;
 	}

@@ -177,9 +177,12 @@ reset() {
 	sql "TRUNCATE TABLE welcome_emails; TRUNCATE TABLE processed_messages;
 	     TRUNCATE TABLE outbox; TRUNCATE TABLE customers;
 	     TRUNCATE TABLE idempotency_keys"
-	bash scripts/infra.sh mq-ctl -q purge_queue outbox >/dev/null 2>&1 || true
-	bash scripts/infra.sh mq-ctl -q purge_queue outbox.dlq >/dev/null 2>&1 || true
+	purge_queue outbox
+	purge_queue outbox.dlq
 }
+# purge_queue <name>: its messages dropped (none there, or no broker: no
+# matter).
+purge_queue() { bash scripts/infra.sh mq-ctl -q purge_queue "$1" >/dev/null 2>&1 || true; }
 
 declare -A pid=()
 logs=$out/  # the daemons' logs: <logs><daemon>.log
@@ -679,7 +682,7 @@ bl_drain_once() { # <mode> <round>
 	[ "${M%%.*}" -ge "$rows" ] || warn "binlog server, $m mode: $M of $rows published in 600 s"
 	# The broker as the publish before it found it: the drained queue
 	# emptied.
-	bash scripts/infra.sh mq-ctl -q purge_queue outbox >/dev/null 2>&1 || true
+	purge_queue outbox
 	say "binlog server, $m mode: raw publish with the messages' properties, just after the drain"
 	R[bl.$m.raw_after]=$(raw_publish_props "binlog-publish-props-$m-after")
 	R[bl.$m.raw]=$(mean "$(g "bl.$m.raw_before")" "$(g "bl.$m.raw_after")")
