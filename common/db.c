@@ -26,6 +26,9 @@
  * (wait_timeout), and a fresh one is made without a word instead of
  * failing the statement. */
 #define DB_IDLE_CHECK_MS 1000
+/* A transaction's first statement that failed on a dead connection this
+ * fast goes once more on a fresh one (db_first_again). */
+#define DB_AGAIN_MS 1000
 
 struct db_stmt {
 	char *sql;
@@ -40,6 +43,8 @@ struct db_conn {
 	int connected;
 	int in_txn;
 	int txn_broken; /* the connection was lost inside the transaction */
+	int txn_fresh;  /* in a transaction, no statement sent yet */
+	int ac_off;     /* the session's autocommit is off (db_begin) */
 	unsigned long session_id; /* the server's id of the last session */
 	long long server_started; /* when its server started (s, epoch) */
 	_Atomic unsigned long *session_out; /* a copy for another thread */
@@ -277,6 +282,7 @@ db_connect(db_conn *c)
 		return DB_ECONN;
 	}
 	c->connected = 1;
+	c->ac_off = 0;
 	c->session_id = mysql_thread_id(c->my);
 	if (c->session_out != NULL)
 		atomic_store(c->session_out, c->session_id);
@@ -316,13 +322,28 @@ db_ping(db_conn *c)
 	return DB_OK;
 }
 
+/* The session's autocommit on (1) or off (0), when it is not: a round
+ * trip.  A db_rc. */
+static int
+db_autocommit(db_conn *c, int on)
+{
+	if (c->ac_off == !on)
+		return DB_OK;
+	if (mysql_autocommit(c->my, on ? 1 : 0) != 0)
+		return db_classify(c, mysql_errno(c->my), mysql_error(c->my));
+	c->ac_off = !on;
+	return DB_OK;
+}
+
 /* Connects if needed (a fresh connection for an idle one that the
  * server closed) and refuses to work on a transaction whose connection
- * was lost. */
+ * was lost.  Between transactions autocommit is on: a statement there
+ * commits at once, and never opens a transaction that nobody ends. */
 static int
 db_ready(db_conn *c)
 {
 	long long now = clock_ms();
+	int rc;
 
 	if (c->txn_broken) {
 		db_set_err(c, CR_SERVER_LOST, "connection lost inside a "
@@ -333,11 +354,76 @@ db_ready(db_conn *c)
 	    mysql_ping(c->my) != 0)
 		db_disconnect(c);
 	c->used_ms = now;
-	return db_connect(c);
+	if ((rc = db_connect(c)) != DB_OK || c->in_txn)
+		return rc;
+	/* A dead connection: a fresh session has autocommit on. */
+	if ((rc = db_autocommit(c, 1)) == DB_ECONN)
+		rc = db_connect(c);
+	return rc;
 }
 
-int
-db_exec_sql(db_conn *c, const char *sql)
+/* Sets autocommit off on a live connection (a fresh one if the one
+ * there was found dead).  A db_rc. */
+static int
+db_txn_open(db_conn *c)
+{
+	int rc;
+
+	if ((rc = db_connect(c)) != DB_OK)
+		return rc;
+	if ((rc = db_autocommit(c, 0)) == DB_ECONN &&
+	    (rc = db_connect(c)) == DB_OK)
+		rc = db_autocommit(c, 0);
+	return rc;
+}
+
+/* In a transaction that has sent no statement yet (1), or in none (0). */
+static void
+db_txn_set(db_conn *c, int in)
+{
+	c->in_txn = in;
+	c->txn_fresh = in;
+	c->txn_broken = 0;
+}
+
+/* After a transaction's statement that started at t0 (clock_ms) and
+ * returned rc: 1 when it goes once more, on a fresh connection.  Only
+ * the first statement of a transaction, and only when it found its
+ * connection dead (closed by the server while idle, the server
+ * restarted: the socket lost, CR_SERVER_GONE_ERROR or CR_SERVER_LOST)
+ * at once: it has left nothing behind, since autocommit is off and no
+ * COMMIT came.  Not after a wait (a read timeout, a session killed
+ * after a second at work: the statement may still be running there,
+ * and is not run twice at once), nor for a server that refuses writes
+ * (an outage, classified with the lost connections).  A session killed
+ * sooner (the app's shutdown ends its transactions so) looks like a
+ * dead one: its statement goes again, rolled back as it was, as the
+ * START TRANSACTION that met such a session did. */
+static int
+db_first_again(db_conn *c, int rc, long long t0)
+{
+	int first = c->in_txn && c->txn_fresh;
+
+	c->txn_fresh = 0;
+	if (!first || rc != DB_ECONN || !c->txn_broken ||
+	    (c->err != CR_SERVER_GONE_ERROR && c->err != CR_SERVER_LOST) ||
+	    clock_ms() - t0 > DB_AGAIN_MS)
+		return 0;
+	c->in_txn = 0;
+	c->txn_broken = 0;
+	if (db_txn_open(c) != DB_OK) {
+		/* Still lost inside the transaction (the error now
+		 * the new connection's), until the caller rolls back. */
+		c->in_txn = 1;
+		c->txn_broken = 1;
+		return 0;
+	}
+	db_txn_set(c, 1);
+	return 1;
+}
+
+static int
+db_exec_sql_once(db_conn *c, const char *sql)
 {
 	MYSQL_RES *res;
 	int rc;
@@ -358,6 +444,25 @@ db_exec_sql(db_conn *c, const char *sql)
 }
 
 int
+db_exec_sql(db_conn *c, const char *sql)
+{
+	long long t0 = clock_ms();
+	int rc = db_exec_sql_once(c, sql);
+
+	if (db_first_again(c, rc, t0))
+		rc = db_exec_sql_once(c, sql);
+	c->txn_fresh = 0;
+	return rc;
+}
+
+/* No START TRANSACTION, a round trip before every transaction's first
+ * statement: the session's autocommit is off while it runs transactions
+ * (set once; db_ready sets it on again before a statement between
+ * them), so the first statement opens the transaction and COMMIT or
+ * ROLLBACK ends it.  Without db_ready's look at a connection idle for a
+ * while (a ping, one round trip more): a first statement that finds it
+ * dead goes once more on a fresh one (db_first_again). */
+int
 db_begin(db_conn *c)
 {
 	int rc;
@@ -366,18 +471,22 @@ db_begin(db_conn *c)
 		db_set_err(c, 0, "db_begin inside a transaction");
 		return DB_EOTHER;
 	}
-	/* Without db_ready's look at a connection idle for a while (a ping,
-	 * one round trip more): a START TRANSACTION that finds it dead has
-	 * done nothing, and goes once more on a fresh one. */
 	c->used_ms = clock_ms();
-	rc = db_exec_sql(c, "START TRANSACTION");
-	if (rc == DB_ECONN)
-		rc = db_exec_sql(c, "START TRANSACTION");
-	if (rc != DB_OK)
+	if ((rc = db_txn_open(c)) != DB_OK)
 		return rc;
-	c->in_txn = 1;
-	c->txn_broken = 0;
+	db_txn_set(c, 1);
 	return DB_OK;
+}
+
+/* A rollback that failed other than by a lost connection leaves the
+ * server's transaction in doubt: the connection goes (the server rolls
+ * back), so that no later statement (a SET autocommit = 1 or a COMMIT)
+ * ever commits it. */
+static void
+db_rollback_or_drop(db_conn *c)
+{
+	if (mysql_rollback(c->my) != 0 && c->connected)
+		db_disconnect(c);
 }
 
 int
@@ -388,6 +497,12 @@ db_commit(db_conn *c)
 	if (!c->in_txn) {
 		db_set_err(c, 0, "db_commit outside a transaction");
 		return DB_EOTHER;
+	}
+	/* No statement sent: nothing to end on the server, whatever
+	 * became of the connection. */
+	if (c->txn_fresh) {
+		db_txn_set(c, 0);
+		return DB_OK;
 	}
 	if (c->txn_broken || !c->connected) {
 		db_set_err(c, CR_SERVER_LOST, "connection lost inside a "
@@ -400,7 +515,7 @@ db_commit(db_conn *c)
 		 * us; callers must treat DB_ECONN here as "maybe committed"
 		 * and rely on idempotence downstream. */
 		if (rc != DB_ECONN)
-			mysql_rollback(c->my);
+			db_rollback_or_drop(c);
 		c->in_txn = 0;
 		c->txn_broken = 0;
 		return rc;
@@ -414,8 +529,15 @@ db_rollback(db_conn *c)
 {
 	int rc = DB_OK;
 
-	if (c->connected && mysql_rollback(c->my) != 0)
+	if (c->in_txn && c->txn_fresh) {
+		db_txn_set(c, 0);
+		return DB_OK;
+	}
+	if (c->connected && mysql_rollback(c->my) != 0) {
 		rc = db_classify(c, mysql_errno(c->my), mysql_error(c->my));
+		if (c->connected)
+			db_disconnect(c);
+	}
 	c->in_txn = 0;
 	c->txn_broken = 0;
 	return rc;
@@ -470,10 +592,9 @@ db_stmt_get(db_conn *c, const char *sql, struct db_stmt **out)
 	return DB_OK;
 }
 
-/* Prepares (or reuses) and executes; the statement is returned in *out. */
 static int
-db_run(db_conn *c, const char *sql, const struct db_val *args, size_t nargs,
-    struct db_stmt **out)
+db_run_once(db_conn *c, const char *sql, const struct db_val *args,
+    size_t nargs, struct db_stmt **out)
 {
 	MYSQL_BIND bind[DB_MAX_BINDS];
 	struct db_stmt *s = NULL;
@@ -516,6 +637,20 @@ db_run(db_conn *c, const char *sql, const struct db_val *args, size_t nargs,
 		    mysql_stmt_error(s->stmt));
 	*out = s;
 	return DB_OK;
+}
+
+/* Prepares (or reuses) and executes; the statement is returned in *out. */
+static int
+db_run(db_conn *c, const char *sql, const struct db_val *args, size_t nargs,
+    struct db_stmt **out)
+{
+	long long t0 = clock_ms();
+	int rc = db_run_once(c, sql, args, nargs, out);
+
+	if (db_first_again(c, rc, t0))
+		rc = db_run_once(c, sql, args, nargs, out);
+	c->txn_fresh = 0;
+	return rc;
 }
 
 int

@@ -127,9 +127,13 @@ unsigned db_errno(const db_conn *c);
  * rolled back, the transaction still open), else 0. */
 int db_lock_wait_timed_out(const db_conn *c);
 
-/* START TRANSACTION.  A connection found dead (closed by the server while
- * idle, the server restarted) is replaced once at this point, since
- * nothing has been done on it yet; an idle one is not pinged first. */
+/* Opens a transaction without a statement of its own: the session's
+ * autocommit is off while it runs transactions, and the first statement
+ * starts one (no START TRANSACTION round trip).  A connection found dead
+ * (closed by the server while idle, the server restarted) at the first
+ * statement is replaced once there, since nothing has been done on it
+ * yet; an idle one is not pinged first.  A transaction that sent no
+ * statement ends without one (db_commit, db_rollback). */
 int db_begin(db_conn *c);
 int db_commit(db_conn *c);
 /* Always leaves the connection outside a transaction. */

@@ -3,7 +3,9 @@
  * the real MariaDB and RabbitMQ:
  *   - connections the server closed while idle (wait_timeout) are opened
  *     again without a warning and without a readiness change; a
- *     transaction after an idle second is not preceded by a ping;
+ *     transaction after an idle second is not preceded by a ping, and
+ *     one costs no statement of its own (no START TRANSACTION);
+ *     statements between transactions commit at once;
  *   - the poll reads no row that waits for a later retry: its handler
  *     reads stay small with 100,000 such rows ahead of a due one (the
  *     relay's own poll_batch, run in a session of the test);
@@ -76,15 +78,18 @@ START_TEST(idle_connections_closed_by_the_server_reopen_quietly)
 }
 END_TEST
 
-/* This session's pings so far (COM_PING counts as an admin command). */
+/* A status counter of this session: COM_ADMIN_COMMANDS (its pings so
+ * far: COM_PING counts as an admin command), QUESTIONS (the statements
+ * it sent, prepared statements' executions included). */
 static long long
-session_pings(db_conn *c)
+session_status(db_conn *c, const char *name)
 {
+	struct db_val a = DB_STR(name);
 	long long n = -1;
 
 	ck_assert_int_eq(db_query(c, "SELECT VARIABLE_VALUE FROM "
-	    "information_schema.SESSION_STATUS WHERE VARIABLE_NAME = "
-	    "'COM_ADMIN_COMMANDS'", NULL, 0, db_count_row, &n, NULL), DB_OK);
+	    "information_schema.SESSION_STATUS WHERE VARIABLE_NAME = ?", &a,
+	    1, db_count_row, &n, NULL), DB_OK);
 	return n;
 }
 
@@ -112,21 +117,101 @@ START_TEST(transaction_after_an_idle_second_needs_no_ping)
 	h_db_params(&p);
 	c = db_new(&p);
 	ck_assert_ptr_nonnull(c);
-	before = session_pings(c);
+	before = session_status(c, "COM_ADMIN_COMMANDS");
 	until = clock_ms() + 1500;
 	ck_assert(h_wait(10000, h_clock_passed, &until));
 	ck_assert_int_eq(db_begin(c), DB_OK);
 	ck_assert_int_eq(db_rollback(c), DB_OK);
 	/* The look itself (a query of its own) after no idle time. */
-	ck_assert_int_eq(session_pings(c), before);
+	ck_assert_int_eq(session_status(c, "COM_ADMIN_COMMANDS"), before);
 
 	id = db_session_id(c);
 	snprintf(kill, sizeof(kill), "KILL %lu", id);
 	h_sql(kill);
 	ck_assert(h_wait(10000, session_gone, &id));
 	ck_assert_msg(db_begin(c) == DB_OK, "%s", db_error(c));
-	ck_assert_int_eq(db_rollback(c), DB_OK);
+	/* The transaction's first statement, on the fresh connection. */
+	ck_assert_msg(h_rows_insert_on(c, 1, 1) == 0, "%s", db_error(c));
+	ck_assert_int_eq(db_commit(c), DB_OK);
 	ck_assert(db_session_id(c) != id);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox", NULL, 0), 1);
+	db_free(c);
+}
+END_TEST
+
+/* A transaction costs the server no statement of its own: a START
+ * TRANSACTION is a round trip before the first statement, in every
+ * transaction of every daemon (the app's requests, the relay's batches,
+ * the worker's).  Ten transactions of one insert each: ten inserts, ten
+ * commits, and two statements more: the session's autocommit set off
+ * before the first, and on again before the look that follows. */
+START_TEST(transaction_costs_no_statement_of_its_own)
+{
+	struct db_params p;
+	db_conn *c;
+	long long q0, q1, i;
+
+	h_db_params(&p);
+	c = db_new(&p);
+	ck_assert_ptr_nonnull(c);
+	q0 = session_status(c, "QUESTIONS");
+	for (i = 1; i <= 10; i++) {
+		ck_assert_int_eq(db_begin(c), DB_OK);
+		ck_assert_msg(h_rows_insert_on(c, i, 1) == 0, "%s",
+		    db_error(c));
+		ck_assert_int_eq(db_commit(c), DB_OK);
+	}
+	q1 = session_status(c, "QUESTIONS");
+	/* The look itself counts once. */
+	ck_assert_msg(q1 - q0 - 1 <= 22, "10 transactions of one insert "
+	    "each: %lld statements", q1 - q0 - 1);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox", NULL, 0), 10);
+	db_free(c);
+}
+END_TEST
+
+/* Between transactions a statement commits at once, as outside of any
+ * transaction; one that rolls back leaves nothing; a transaction with no
+ * statement ends without one, whatever became of its connection. */
+START_TEST(statements_between_transactions_commit_at_once)
+{
+	struct db_params p;
+	db_conn *c;
+	unsigned long id;
+	char kill[64];
+
+	h_db_params(&p);
+	c = db_new(&p);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(db_begin(c), DB_OK);
+	ck_assert_int_eq(h_rows_insert_on(c, 1, 1), 0);
+	ck_assert_int_eq(db_commit(c), DB_OK);
+	/* Outside a transaction: seen by another session at once. */
+	ck_assert_int_eq(h_rows_insert_on(c, 2, 1), 0);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox", NULL, 0), 2);
+	ck_assert_int_eq(db_begin(c), DB_OK);
+	ck_assert_int_eq(h_rows_insert_on(c, 3, 1), 0);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox", NULL, 0), 2);
+	ck_assert_int_eq(db_rollback(c), DB_OK);
+	ck_assert_int_eq(h_rows_insert_on(c, 4, 1), 0);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox WHERE "
+	    "message_id IN ('" H_ID_PREFIX "000000000002', '" H_ID_PREFIX
+	    "000000000004')", NULL, 0), 2);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox", NULL, 0), 3);
+
+	/* No statement: nothing to end, its connection gone or not. */
+	id = db_session_id(c);
+	ck_assert_int_eq(db_begin(c), DB_OK);
+	snprintf(kill, sizeof(kill), "KILL %lu", id);
+	h_sql(kill);
+	ck_assert(h_wait(10000, session_gone, &id));
+	ck_assert_int_eq(db_commit(c), DB_OK);
+	ck_assert_int_eq(db_begin(c), DB_OK);
+	ck_assert_int_eq(db_rollback(c), DB_OK);
+	/* The next statement on a fresh connection, committed at once. */
+	ck_assert_int_eq(h_rows_insert_on(c, 5, 1), 0);
+	ck_assert(db_session_id(c) != id);
+	ck_assert_int_eq(h_count("SELECT COUNT(*) FROM outbox", NULL, 0), 4);
 	db_free(c);
 }
 END_TEST
@@ -274,7 +359,9 @@ it_relay_sessions_suite(void)
 {
 	const TTest *const idle[] = {
 	    idle_connections_closed_by_the_server_reopen_quietly,
-	    transaction_after_an_idle_second_needs_no_ping, NULL };
+	    transaction_after_an_idle_second_needs_no_ping,
+	    transaction_costs_no_statement_of_its_own,
+	    statements_between_transactions_commit_at_once, NULL };
 	const TTest *const cost[] = { poll_reads_no_row_waiting_for_a_retry,
 	    NULL };
 	const TTest *const frozen[] = { frozen_relay_rows_taken_over, NULL };
