@@ -386,8 +386,9 @@ db_txn_set(db_conn *c, int in)
 	c->txn_broken = 0;
 }
 
-/* After a transaction's statement that started at t0 (clock_ms) and
- * returned rc: 1 when it goes once more, on a fresh connection.  Only
+/* After a statement that started at t0 (clock_ms) and returned rc: the
+ * transaction, if any, has sent a statement now; 1 when this one goes
+ * once more, on a fresh connection.  Only
  * the first statement of a transaction, and only when it found its
  * connection dead (closed by the server while idle, the server
  * restarted: the socket lost, CR_SERVER_GONE_ERROR or CR_SERVER_LOST)
@@ -411,15 +412,13 @@ db_first_again(db_conn *c, int rc, long long t0)
 		return 0;
 	c->in_txn = 0;
 	c->txn_broken = 0;
-	if (db_txn_open(c) != DB_OK) {
-		/* Still lost inside the transaction (the error now
-		 * the new connection's), until the caller rolls back. */
-		c->in_txn = 1;
-		c->txn_broken = 1;
-		return 0;
-	}
-	db_txn_set(c, 1);
-	return 1;
+	rc = db_txn_open(c);
+	/* In the transaction again, its first statement about to go once
+	 * more; or still lost there (the error now the new connection's),
+	 * until the caller rolls back. */
+	c->in_txn = 1;
+	c->txn_broken = rc != DB_OK;
+	return rc == DB_OK;
 }
 
 static int
@@ -451,7 +450,6 @@ db_exec_sql(db_conn *c, const char *sql)
 
 	if (db_first_again(c, rc, t0))
 		rc = db_exec_sql_once(c, sql);
-	c->txn_fresh = 0;
 	return rc;
 }
 
@@ -649,7 +647,6 @@ db_run(db_conn *c, const char *sql, const struct db_val *args, size_t nargs,
 
 	if (db_first_again(c, rc, t0))
 		rc = db_run_once(c, sql, args, nargs, out);
-	c->txn_fresh = 0;
 	return rc;
 }
 

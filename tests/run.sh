@@ -52,10 +52,14 @@ preflight() {
 preflight || exit 1
 [ "${1:-}" != --preflight ] || exit 0
 # Keeps sudo's timestamp fresh until the containers step (sudo forgets it
-# after 15 minutes by default).
+# after 15 minutes by default): refreshed once a minute, each wait ended
+# at once by this script's exit (tail --pid), so the keeper never
+# outlives it.
 sudo_keeper=
 if [ "$containers" = 1 ] && [ "$(id -u)" -ne 0 ]; then
-	(while kill -0 $$ 2>/dev/null && sudo -n -v 2>/dev/null; do sleep 60; done) &
+	(while kill -0 $$ 2>/dev/null && sudo -n -v 2>/dev/null; do
+		timeout 60 tail --pid=$$ -f /dev/null || :
+	done) &
 	sudo_keeper=$!
 	trap 'kill "$sudo_keeper" 2>/dev/null' EXIT
 fi
