@@ -60,7 +60,7 @@ old_key(void *ud, const struct db_col *cols, size_t ncols)
 int
 chunkdel_step(struct chunkdel *d, db_conn *c, int hours, uint64_t *deleted)
 {
-	char text[CHUNKDEL_ROWS][CHUNKDEL_KEY_MAX + 1]; /* 20 KiB */
+	char text[CHUNKDEL_ROWS][CHUNKDEL_KEY_MAX + 1]; /* 4 KiB */
 	struct db_val vals[1 + CHUNKDEL_ROWS];
 	struct old_keys o = { d, vals, text, 0 };
 	const char *sql = chunkdel_sql(d);

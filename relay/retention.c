@@ -13,7 +13,7 @@
  * scan ever waits for a row another relay holds. */
 static struct chunkdel old_published = {
 	"SELECT seq FROM outbox WHERE published_at < UTC_TIMESTAMP(6) - "
-	    "INTERVAL ? HOUR ORDER BY published_at LIMIT 500",
+	    "INTERVAL ? HOUR ORDER BY published_at " CHUNKDEL_LIMIT,
 	"DELETE FROM outbox WHERE published_at < UTC_TIMESTAMP(6) - "
 	    "INTERVAL ? HOUR AND seq IN (",
 	1, { 0 },
@@ -54,11 +54,12 @@ static struct chunkdel old_published = {
  * log); what it would lose is the copy that the recovery of a purged
  * position republishes from the table, and the audit's view of it.
  *
- * The keys: the first 500 unparked rows at or below the position, in
- * seq order (a short primary key range), and among them the old ones.
+ * The keys: the first CHUNKDEL_ROWS unparked rows at or below the
+ * position, in seq order (a short primary key range), and among them the
+ * old ones.
  * Every row of the table matches "published_at IS NULL" in this mode,
  * and no index has created_at: a plain "WHERE created_at < ... ORDER BY
- * seq LIMIT 500" would read every row kept once nothing is old enough.
+ * seq LIMIT ..." would read every row kept once nothing is old enough.
  * Rows are created in seq order (but for the transactions above and
  * clock skew), so the sweep stops at its first chunk with a young row,
  * which is right: the rest is younger. */
@@ -72,15 +73,13 @@ static struct chunkdel old_published = {
 static struct chunkdel binlog_published = {
 	"SELECT seq FROM (SELECT seq, created_at, next_attempt_at FROM outbox "
 	    "WHERE seq <= " RETENTION_BINLOG_LAST_SEQ " AND parked_at IS NULL "
-	    "ORDER BY seq LIMIT 500) w WHERE " BINLOG_OLD,
+	    "ORDER BY seq " CHUNKDEL_LIMIT ") w WHERE " BINLOG_OLD,
 	BINLOG_DELETE_HEAD,
 	1, { 0 },
 };
 
 _Static_assert(sizeof(BINLOG_DELETE_HEAD) - 1 <= CHUNKDEL_HEAD_MAX,
     "chunkdel builds the delete in a buffer of its own");
-
-_Static_assert(RETENTION_CHUNK == CHUNKDEL_ROWS, "a chunk of chunkdel's");
 
 /* Between two whole chunks at least (pruner.h: paced, a chunk's time
  * times PRUNER_RETENTION_PACE): the relay's own statements go first. */

@@ -9,12 +9,14 @@
 
 #include <stdint.h>
 
+#include "chunkdel.h"
 #include "config.h"
 #include "db.h"
 #include "pruner.h"
 
-/* Rows deleted per statement: short statements, short locks. */
-#define RETENTION_CHUNK 500
+/* Rows deleted per statement: short statements, short locks
+ * (chunkdel.h). */
+#define RETENTION_CHUNK CHUNKDEL_ROWS
 
 /* Binlog mode keeps a row this long after the row of the position's
  * last_seq was created (retention.c says why). */

@@ -340,8 +340,8 @@ START_TEST(retention_binlog_keeps_what_the_position_does_not_cover)
 	ck_assert_int_eq(sweep(1, 24), 0);
 
 	/* Published up to row 1215 (created 1 h ago): the rows at or below
-	 * it, older than 24 h, not parked: 1,198 of them, in three chunks
-	 * (500, 500, 198); the parked ones, the younger ones and those
+	 * it, older than 24 h, not parked: 1,198 of them, in twelve chunks
+	 * (eleven of 100, one of 98); the parked ones, the younger ones and those
 	 * above the position stay. */
 	ck_assert_int_eq(position_store(c, "0-1-10", 1215), DB_OK);
 	ck_assert_int_eq(sweep(1, 24), 1198);

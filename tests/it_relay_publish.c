@@ -446,8 +446,8 @@ retention_setup(void)
 }
 
 /* A retention sweep runs beside publishing, not between its batches:
- * 3,000 rows two days old are deleted 500 at a time, each chunk slowed to
- * 2 s or more (a test trigger sleeps 4 ms per deleted row); meanwhile
+ * 3,000 rows two days old are deleted 100 at a time, each chunk slowed to
+ * 5 s or more (a test trigger sleeps 50 ms per deleted row); meanwhile
  * five new rows, inserted one at a time, are each published within
  * 500 ms. */
 START_TEST(retention_sweep_does_not_hold_publishing)
@@ -463,7 +463,7 @@ START_TEST(retention_sweep_does_not_hold_publishing)
 	    "48 HOUR");
 	h_sql("DROP TRIGGER IF EXISTS test_outbox_slow_delete");
 	h_sql("CREATE TRIGGER test_outbox_slow_delete BEFORE DELETE ON outbox "
-	    "FOR EACH ROW SET @test_slow = SLEEP(0.004)");
+	    "FOR EACH ROW SET @test_slow = SLEEP(0.05)");
 	H_START(&d, H_RELAY, NULL, env);
 	ck_assert_msg(h_wait_count(sweeping_sql, 1, 30000), "no retention "
 	    "sweep under way");

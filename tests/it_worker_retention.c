@@ -93,9 +93,9 @@ start_worker(struct h_daemon *w, const char *test, int *port,
 
 /* ---- pruning ---- */
 
-/* 1,700 ids well past 24 h (four chunks: three whole, one short), two just
- * past it by a minute; two just inside it by five minutes, ten fresh: the
- * first 1,702 go, exactly the other 12 stay. */
+/* 1,700 ids well past 24 h (eighteen chunks: seventeen whole, one
+ * short), two just past it by a minute; two just inside it by five
+ * minutes, ten fresh: the first 1,702 go, exactly the other 12 stay. */
 START_TEST(deletes_only_ids_past_the_retention)
 {
 	static const char *const env[] = {

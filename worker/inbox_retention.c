@@ -23,7 +23,7 @@
 static struct chunkdel old_ids = {
 	"SELECT message_id FROM processed_messages WHERE processed_at < "
 	    "UTC_TIMESTAMP(6) - INTERVAL ? HOUR ORDER BY processed_at "
-	    "LIMIT 500",
+	    CHUNKDEL_LIMIT,
 	"DELETE FROM processed_messages WHERE processed_at < "
 	    "UTC_TIMESTAMP(6) - INTERVAL ? HOUR AND message_id IN (",
 	0, { 0 },
