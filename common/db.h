@@ -66,6 +66,11 @@ struct db_val {
 #define DB_INT(v) ((struct db_val){ DB_V_INT, NULL, 0, (long long)(v) })
 #define DB_NULL ((struct db_val){ DB_V_NULL, NULL, 0, 0 })
 
+/* A numeric macro's value as SQL text, for statements built at compile
+ * time: DB_SQL_NUM(CHUNKDEL_ROWS) is "100". */
+#define DB_SQL_NUM(n) DB_SQL_NUM_(n)
+#define DB_SQL_NUM_(n) #n
+
 /* One column of a result row: text (NUL-terminated) or NULL. */
 struct db_col {
 	const char *s;

@@ -112,7 +112,7 @@ struct pruner *
 retention_start(const struct relay_config *cfg, int binlog, int *failed)
 {
 	struct pruner_spec s = { .chunk = binlog ? chunk_binlog : chunk_poll,
-	    .chunk_rows = RETENTION_CHUNK, .gap_ms = RETENTION_GAP_MS,
+	    .chunk_rows = CHUNKDEL_ROWS, .gap_ms = RETENTION_GAP_MS,
 	    .pace = PRUNER_RETENTION_PACE,
 	    .rest_ms = (unsigned)cfg->retention_interval_s * 1000,
 	    .fail_ms = (unsigned)cfg->reconnect_max_ms,

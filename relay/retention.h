@@ -14,10 +14,6 @@
 #include "db.h"
 #include "pruner.h"
 
-/* Rows deleted per statement: short statements, short locks
- * (chunkdel.h). */
-#define RETENTION_CHUNK CHUNKDEL_ROWS
-
 /* Binlog mode keeps a row this long after the row of the position's
  * last_seq was created (retention.c says why). */
 #define RETENTION_TXN_MARGIN_S 3600
@@ -35,20 +31,18 @@
  *                              whichever is later.
  * A row is published when its seq is at or below the first, it is not
  * parked, and its time is before the second. */
-#define RETENTION_STR_(x) #x
-#define RETENTION_STR(x) RETENTION_STR_(x)
 #define RETENTION_BINLOG_LAST_SEQ \
 	"(SELECT last_seq FROM outbox_relay_position WHERE id = 1)"
 #define RETENTION_BINLOG_CUT \
 	"(SELECT LEAST(p.updated_at, o.created_at) - INTERVAL " \
-	RETENTION_STR(RETENTION_TXN_MARGIN_S) " SECOND FROM " \
+	DB_SQL_NUM(RETENTION_TXN_MARGIN_S) " SECOND FROM " \
 	"outbox_relay_position p JOIN outbox o ON o.seq = p.last_seq " \
 	"WHERE p.id = 1)"
 #define RETENTION_BINLOG_AT \
 	"GREATEST(created_at, COALESCE(next_attempt_at, created_at))"
 
 /* One chunk of a sweep on c, outside a transaction (what the pruner
- * runs; the tests call it too): at most RETENTION_CHUNK published rows
+ * runs; the tests call it too): at most CHUNKDEL_ROWS published rows
  * older than hours deleted (binlog: binlog mode's meaning), *deleted how
  * many (fewer: nothing more to delete for now).  A db_rc.  One thread at
  * a time. */
@@ -56,7 +50,7 @@ int retention_chunk(int binlog, db_conn *c, int hours, uint64_t *deleted);
 
 /* Starts the retention's pruner: every RELAY_RETENTION_INTERVAL seconds
  * a sweep deletes the published rows older than RELAY_RETENTION_HOURS
- * (binlog: binlog mode's meaning of published, above), RETENTION_CHUNK
+ * (binlog: binlog mode's meaning of published, above), CHUNKDEL_ROWS
  * at a time by primary key after a non-locking read (it never waits for
  * a row a relay holds), chunk after chunk while whole chunks go, a short
  * pause between two; a sweep that deleted rows is logged ("pruned N

@@ -298,7 +298,7 @@ sweep(int binlog, int hours)
 		    "retention: %s", db_error(c));
 		deleted += n;
 		ck_assert_int_lt(++steps, 100);
-	} while (n >= RETENTION_CHUNK);
+	} while (n >= CHUNKDEL_ROWS);
 	db_free(c);
 	return (long long)deleted;
 }
@@ -341,8 +341,8 @@ START_TEST(retention_binlog_keeps_what_the_position_does_not_cover)
 
 	/* Published up to row 1215 (created 1 h ago): the rows at or below
 	 * it, older than 24 h, not parked: 1,198 of them, in twelve chunks
-	 * (eleven of 100, one of 98); the parked ones, the younger ones and those
-	 * above the position stay. */
+	 * (eleven of 100, one of 98); the parked ones, the younger ones and
+	 * those above the position stay. */
 	ck_assert_int_eq(position_store(c, "0-1-10", 1215), DB_OK);
 	ck_assert_int_eq(sweep(1, 24), 1198);
 	ck_assert_int_eq(rows_left("seq <= 1200"), 2);
