@@ -33,7 +33,11 @@
 #              bench's start (a mostly free buffer pool); the e2e with
 #              history and beside it run BENCH_HISTORY_E2E_ROUNDS (3)
 #              rounds, in turn, each side's median p50, p99 and max
-#              reported, every round's p50/p99 shown
+#              reported, every round's p50/p99 shown; each e2e run with
+#              history starts with as many outbox rows and processed ids
+#              past the relay's and the worker's retention as it sends
+#              requests (a deployment's sweeps at that rate), and the
+#              rows deleted per request in each round are shown
 #     keys     the key forms of processed_messages at that history: rows/s
 #              of the worker's inserts (autocommit batches of 500) with
 #              time-ordered ids as VARCHAR(36) (what the schema has), as
@@ -140,6 +144,8 @@ key_n=${BENCH_KEY_ROWS:-100000}
 # and WORKER_BATCH_MAX (the defaults unless given).
 raw_prefetch=${WORKER_PREFETCH:-2000}
 raw_ack_every=${WORKER_BATCH_MAX:-500}
+# Set for the relay and the worker of an end-to-end run (the history's).
+e2e_env=()
 mkdir -p "$out"
 export MYSQL_PWD="$DB_PASS"
 # shellcheck source=scripts/roles.env
@@ -445,8 +451,8 @@ measure_e2e() { # <tag>
 	settle
 	port=$app_port
 	start app "${quiet[@]}" APP_PORT="$port" APP_BIND=127.0.0.1
-	start relay LOG_LEVEL=warn
-	start worker LOG_LEVEL=warn
+	start relay LOG_LEVEL=warn "${e2e_env[@]}"
+	start worker LOG_LEVEL=warn "${e2e_env[@]}"
 	wait_app
 	[ "$t" = cluster ] && cl_where
 	if [ "$t" = empty ]; then
@@ -470,6 +476,7 @@ measure_e2e() { # <tag>
 	R[e2e_max.$t]=$(json_num "$out/e2e-$t.out" e2e_max_ms)
 	R[e2e_ok.$t]=$(json_num "$out/e2e-$t.out" created)
 	R[e2e_fx.$t]=$(json_num "$out/e2e-$t.out" effects)
+	R[e2e_del.$t]=$(json_num "$out/e2e-$t.out" db_handler_delete)
 	if [ "$t" = empty ]; then
 		one_p50=$(json_num "$out/e2e-single.out" e2e_p50_ms)
 		one_p99=$(json_num "$out/e2e-single.out" e2e_p99_ms)
@@ -481,7 +488,7 @@ measure_e2e() { # <tag>
 # (e2e-<tag>-r<round>.out, e2e-latency-<tag>-r<round>.dat).
 e2e_keep() {
 	local k
-	for k in e2e_p50 e2e_p99 e2e_max e2e_ok e2e_fx; do
+	for k in e2e_p50 e2e_p99 e2e_max e2e_ok e2e_fx e2e_del; do
 		R[$k.$1.r$2]=${R[$k.$1]:-}
 	done
 	mv "$out/e2e-$1.out" "$out/e2e-$1-r$2.out"
@@ -518,6 +525,9 @@ e2e_median() {
 	R[e2e_round.$1]=$best
 	R[e2e_rounds.$1]=$(for ((r = 1; r <= hist_e2e_rounds; r++)); do
 		printf '%s/%s\n' "$(g "e2e_p50.$1.r$r")" "$(g "e2e_p99.$1.r$r")"; done | paste -sd ' ')
+	# Rows deleted per request in each round (the retention sweeps').
+	R[e2e_dels.$1]=$(for ((r = 1; r <= hist_e2e_rounds; r++)); do
+		ratio "$(g "e2e_del.$1.r$r")" "$(g "e2e_ok.$1.r$r")"; echo; done | paste -sd ' ')
 	say "end to end ($1), p50/p99 by round: ${R[e2e_rounds.$1]}; medians p50 ${R[e2e_p50.$1]}, p99 ${R[e2e_p99.$1]} ms (the latency file: round $best's)"
 }
 
@@ -1064,12 +1074,11 @@ measure_binlog
 # ---- the same with history ----------------------------------------------
 # History as a deployment has it after days: hist_n customers with their
 # published outbox rows, processed ids and welcome emails, spread over 23
-# hours, from 24 h to 1 h before the load (the oldest age past the outbox's
-# 24 h retention while the bench runs, about 120 rows a second: the relay's
-# sweep in the end-to-end run deletes some 60,000 of them, as a
-# deployment's sweep does each RELAY_RETENTION_INTERVAL at about 1,000
-# requests a second), with time-ordered ids as the app makes them and
-# emails spread over the key space as real ones are.
+# hours, from 24 h to 1 h before the load, with time-ordered ids as the
+# app makes them and emails spread over the key space as real ones are.
+# The end-to-end runs with history add the retentions' steady state: a
+# row of each of outbox and processed_messages to delete per request
+# (age_history, below).
 # Loaded with bulk inserts into the emptied tables (unique_checks off: one
 # sorted build of each index, not a row at a time), two tables at a time.
 if [ "$hist_n" -gt 0 ]; then
@@ -1189,11 +1198,39 @@ if [ "$hist_n" -gt 0 ]; then
 		fresh+="CREATE TABLE $t LIKE _bench_hist_$t; "
 		drop+="${drop:+, }$t"
 	done
+	# The retentions' steady state.  A deployment that has run at the
+	# end-to-end rate for longer than its retentions deletes, on average,
+	# an outbox row and a processed id for each request (the relay's and
+	# the worker's sweeps, each every minute).  The history above is
+	# younger than both retentions, and what aged past the relay's 24 h
+	# while it was stopped differed from round to round (0.33 to 1.49
+	# rows per request in one run: README, "History and memory").  So
+	# each end-to-end run with history starts with exactly hist_old rows
+	# of outbox and of processed_messages past a retention of hist_keep_h
+	# hours (the oldest ones, the rest of the history never ages past it
+	# during the bench): one of each per request, every round alike.
+	hist_keep_h=48
+	hist_old=$((e2e_rate * e2e_secs))
+	purged() { [ "$(sql "SHOW GLOBAL STATUS LIKE 'Innodb_history_list_length'" | cut -f2)" -lt 1000 ]; }
+	age_history() {
+		local at="UTC_TIMESTAMP(6) - INTERVAL $((hist_keep_h + 1)) HOUR"
+		sql "UPDATE outbox SET published_at = $at ORDER BY seq LIMIT $hist_old;
+		     UPDATE processed_messages SET processed_at = $at
+		     ORDER BY processed_at LIMIT $hist_old" ||
+			die "history: cannot age $hist_old rows past the retention"
+		# The update's old versions purged before the run.
+		wait_for_every 0.5 300 purged ||
+			say "history: purge still behind after 300 s"
+	}
+	# Both sides' relay and worker with those retentions.
+	e2e_env=(RELAY_RETENTION_HOURS=$hist_keep_h
+		WORKER_PROCESSED_RETENTION_HOURS=$hist_keep_h)
 	for ((r = 1; r <= hist_e2e_rounds; r++)); do
 		order="history beside"
 		((r % 2)) || order="beside history"
 		for side in $order; do
 			if [ "$side" = history ]; then
+				age_history
 				measure_e2e history
 			else
 				sql "RENAME TABLE $aside; $fresh" || die "history: cannot set the history aside"
@@ -1204,6 +1241,7 @@ if [ "$hist_n" -gt 0 ]; then
 			e2e_keep "$side" "$r"
 		done
 	done
+	e2e_env=()
 	e2e_median history
 	e2e_median beside
 	hist_reads=$(( $(sql "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_reads'" | cut -f2) - hist_reads0 ))
@@ -1296,6 +1334,7 @@ cpus=$(nproc)
 		printf '%-44s %14s %14s\n' "  e2e created / effects beside" "$(g e2e_ok.history) / $(g e2e_fx.history)" "$(g e2e_ok.beside) / $(g e2e_fx.beside)"
 		printf '%-44s %s\n' "  rounds with history (p50/p99 ms)" "${R[e2e_rounds.history]:-} (medians above)"
 		printf '%-44s %s\n' "  rounds beside (p50/p99 ms)" "${R[e2e_rounds.beside]:-} (medians above)"
+		printf '%-44s %s\n' "  rows deleted per request, by round" "history ${R[e2e_dels.history]:-}; beside ${R[e2e_dels.beside]:-} ($hist_old of each table past ${hist_keep_h} h at each history start)"
 		printf '%-44s %14s\n' "  pages read from disk meanwhile (pool MiB)" "$hist_reads ($hist_pool)"
 		printf 'tables (rows, data MiB, index MiB):\n'
 		sed 's/^/  /' "$out/history-sizes.txt"
@@ -1327,6 +1366,7 @@ if [ "$hist_n" -gt 0 ]; then
     \"worker_broker_cpu_us_per_msg\": $(g worker_mq_us.history), \"raw_consume_per_s\": $(g raw_con.history), \"worker_over_raw_consume\": $(ratio "$(g worker_rate.history)" "$(g raw_con.history)"),
     \"e2e_p50_ms\": $(g e2e_p50.history), \"e2e_p99_ms\": $(g e2e_p99.history), \"e2e_p50_ratio\": $(ratio "$(g e2e_p50.empty)" "$(g e2e_p50.history)"), \"e2e_p99_ratio\": $(ratio "$(g e2e_p99.empty)" "$(g e2e_p99.history)"),
     \"latency_file_round\": $(g e2e_round.history), \"e2e_p50_p99_by_round\": $(rounds_json history),
+    \"aged_rows_at_each_start\": $hist_old, \"aged_past_hours\": $hist_keep_h, \"deletes_per_request_by_round\": [$(echo "${R[e2e_dels.history]:-}" | sed 's/ /, /g')],
     \"beside\": { \"e2e_p50_ms\": $(g e2e_p50.beside), \"e2e_p99_ms\": $(g e2e_p99.beside), \"e2e_p50_ratio\": $(ratio "$(g e2e_p50.beside)" "$(g e2e_p50.history)"), \"e2e_p99_ratio\": $(ratio "$(g e2e_p99.beside)" "$(g e2e_p99.history)"),
       \"latency_file_round\": $(g e2e_round.beside), \"e2e_p50_p99_by_round\": $(rounds_json beside) },
     \"keys\": { \"v7_varchar36_rows_per_s\": $(g keys_rate._bench_key36), \"v7_varbinary16_rows_per_s\": $(g keys_rate._bench_key16), \"v4_varchar36_rows_per_s\": $(g keys_rate._bench_key36r),
