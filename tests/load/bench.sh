@@ -31,9 +31,10 @@
 #              set aside on the same server just after: the ratio of the
 #              history's own cost, without the server's state at the
 #              bench's start (a mostly free buffer pool); the e2e with
-#              history and beside it run BENCH_HISTORY_E2E_ROUNDS (3)
+#              history and beside it run BENCH_HISTORY_E2E_ROUNDS (5)
 #              rounds, in turn, each side's median p50, p99 and max
-#              reported, every round's p50/p99 shown; each e2e run with
+#              reported, every round's p50/p99 shown, and each round's
+#              p50 with history minus the one beside it (their median); each e2e run with
 #              history starts with as many outbox rows and processed ids
 #              past the relay's and the worker's retention as it sends
 #              requests (a deployment's sweeps at that rate), and the
@@ -136,7 +137,7 @@ e2e_rate=${BENCH_E2E_RATE:-1000}
 e2e_secs=${BENCH_E2E_SECONDS:-30}
 single_secs=${BENCH_SINGLE_SECONDS:-10}
 drain_rounds=${BENCH_DRAIN_ROUNDS:-3}
-hist_e2e_rounds=${BENCH_HISTORY_E2E_ROUNDS:-3}
+hist_e2e_rounds=${BENCH_HISTORY_E2E_ROUNDS:-5}
 prune_n=${BENCH_PRUNE_KEYS:-200000}
 hist_n=${BENCH_HISTORY_ROWS:-10000000}
 key_n=${BENCH_KEY_ROWS:-100000}
@@ -1188,7 +1189,7 @@ if [ "$hist_n" -gt 0 ]; then
 	# the history's, so that the ratio is the history's own cost (README,
 	# "History and memory": by hand, alternated, it cost nothing seen).
 	# One 30 s run's p99 moved from 10 to 36 ms for the same load on
-	# this machine: BENCH_HISTORY_E2E_ROUNDS (3) rounds of both, in turn
+	# this machine: BENCH_HISTORY_E2E_ROUNDS (5) rounds of both, in turn
 	# (history first in odd rounds, beside first in even ones), each
 	# side's medians reported (e2e_median), every round's shown.
 	aside="" back="" fresh="" drop=""
@@ -1251,6 +1252,16 @@ if [ "$hist_n" -gt 0 ]; then
 	e2e_env=()
 	e2e_median history
 	e2e_median beside
+	# Each round's p50 with history minus the one beside it in the same
+	# round, and their median: the history's cost in ms (by hand, one
+	# side's p50 moved by up to 1.3 ms from round to round, and the
+	# difference within a round by as much: README, "History and
+	# memory").
+	R[e2e_gaps]=$(for ((r = 1; r <= hist_e2e_rounds; r++)); do
+		awk -v a="$(g "e2e_p50.history.r$r")" -v b="$(g "e2e_p50.beside.r$r")" \
+			'BEGIN { printf "%.2f\n", a - b }'; done | paste -sd ' ')
+	R[e2e_gap]=$(tr ' ' '\n' <<<"${R[e2e_gaps]}" | middle "$hist_e2e_rounds")
+	say "end to end, p50 with history minus beside by round: ${R[e2e_gaps]} ms; median ${R[e2e_gap]} ms"
 	hist_reads=$(( $(sql "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_reads'" | cut -f2) - hist_reads0 ))
 	hist_pool=$(sql "SELECT @@innodb_buffer_pool_size DIV 1048576")
 
@@ -1341,6 +1352,7 @@ cpus=$(nproc)
 		printf '%-44s %14s %14s\n' "  e2e created / effects beside" "$(g e2e_ok.history) / $(g e2e_fx.history)" "$(g e2e_ok.beside) / $(g e2e_fx.beside)"
 		printf '%-44s %s\n' "  rounds with history (p50/p99 ms)" "${R[e2e_rounds.history]:-} (medians above)"
 		printf '%-44s %s\n' "  rounds beside (p50/p99 ms)" "${R[e2e_rounds.beside]:-} (medians above)"
+		printf '%-44s %s\n' "  p50 with history minus beside, by round" "${R[e2e_gaps]:-} ms (median ${R[e2e_gap]:-} ms)"
 		printf '%-44s %s\n' "  rows deleted per request, by round" "history ${R[e2e_dels.history]:-}; beside ${R[e2e_dels.beside]:-} ($hist_old of each table past ${hist_keep_h} h at each history start)"
 		printf '%-44s %14s\n' "  pages read from disk meanwhile (pool MiB)" "$hist_reads ($hist_pool)"
 		printf 'tables (rows, data MiB, index MiB):\n'
@@ -1373,6 +1385,7 @@ if [ "$hist_n" -gt 0 ]; then
     \"worker_broker_cpu_us_per_msg\": $(g worker_mq_us.history), \"raw_consume_per_s\": $(g raw_con.history), \"worker_over_raw_consume\": $(ratio "$(g worker_rate.history)" "$(g raw_con.history)"),
     \"e2e_p50_ms\": $(g e2e_p50.history), \"e2e_p99_ms\": $(g e2e_p99.history), \"e2e_p50_ratio\": $(ratio "$(g e2e_p50.empty)" "$(g e2e_p50.history)"), \"e2e_p99_ratio\": $(ratio "$(g e2e_p99.empty)" "$(g e2e_p99.history)"),
     \"latency_file_round\": $(g e2e_round.history), \"e2e_p50_p99_by_round\": $(rounds_json history),
+    \"p50_gap_ms_by_round\": [$(echo "${R[e2e_gaps]:-}" | sed 's/ /, /g')], \"p50_gap_ms_median\": ${R[e2e_gap]:-null},
     \"aged_rows_at_each_start\": $hist_old, \"aged_past_hours\": $hist_keep_h, \"deletes_per_request_by_round\": [$(echo "${R[e2e_dels.history]:-}" | sed 's/ /, /g')],
     \"beside\": { \"e2e_p50_ms\": $(g e2e_p50.beside), \"e2e_p99_ms\": $(g e2e_p99.beside), \"e2e_p50_ratio\": $(ratio "$(g e2e_p50.beside)" "$(g e2e_p50.history)"), \"e2e_p99_ratio\": $(ratio "$(g e2e_p99.beside)" "$(g e2e_p99.history)"),
       \"latency_file_round\": $(g e2e_round.beside), \"e2e_p50_p99_by_round\": $(rounds_json beside) },
