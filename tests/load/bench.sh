@@ -34,11 +34,12 @@
 #              history and beside it run BENCH_HISTORY_E2E_ROUNDS (5)
 #              rounds, in turn, each side's median p50, p99 and max
 #              reported, every round's p50/p99 shown, and each round's
-#              p50 with history minus the one beside it (their median); each e2e run with
-#              history starts with as many outbox rows and processed ids
-#              past the relay's and the worker's retention as it sends
-#              requests (a deployment's sweeps at that rate), and the
-#              rows deleted per request in each round are shown
+#              p50 with history minus the one beside it (their median);
+#              each e2e run with history starts with as many outbox
+#              rows and processed ids past the relay's and the worker's
+#              retention as it sends requests (a deployment's sweeps at
+#              that rate), and the rows deleted per request in each
+#              round are shown
 #     keys     the key forms of processed_messages at that history: rows/s
 #              of the worker's inserts (autocommit batches of 500) with
 #              time-ordered ids as VARCHAR(36) (what the schema has), as
