@@ -24,6 +24,9 @@
  * other threads report it), anything else is a warning of the pruner's;
  * either way it rests fail_ms and tries again.  A sweep that deleted
  * rows ends with one log line: how many, in how long.
+ *
+ * Its session is READ COMMITTED: a chunk locks the rows it deletes, never
+ * a gap another session's insert would wait for.
  */
 #ifndef OUTBOX_PRUNER_H
 #define OUTBOX_PRUNER_H
