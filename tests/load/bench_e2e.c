@@ -5,9 +5,12 @@
  * before its 201) to the worker's effect (its welcome_emails row, written
  * in the worker's transaction), and from the moment the POST was sent to
  * that effect (post_* keys: the HTTP parse, the app's queue and its
- * transaction's first statements included).  The row times come from the
- * database and the app, the send time from this program: one machine's
- * wall clock (CLOCK_REALTIME) for all.
+ * transaction's first statements included), and from the row to the
+ * relay's mark of its outbox row (mark_* keys: poll mode only, where the
+ * mark follows the broker's confirm; the effect may come before it), the
+ * relay's share of the whole.  The row times come from the database and
+ * the app, the send time from this program: one machine's wall clock
+ * (CLOCK_REALTIME) for all.
  *
  *   outbox-bench-e2e <port> [rate/s] [seconds] [latency file]
  *                                                   (defaults 1000, 30)
@@ -67,13 +70,17 @@
 /* The global status counters printed as db_<name, lower case>: the rows
  * the server's handlers read (each way), wrote, updated, deleted; InnoDB's
  * fsyncs; the binary log's group commits (one fsync each with
- * sync_binlog=1) and bytes.  (MariaDB 10.11 has no Innodb_rows_*.) */
+ * sync_binlog=1) and bytes; the buffer pool's pages read from disk and
+ * written, its waits for a free page; row lock waits (and their ms); the
+ * redo log's bytes.  (MariaDB 10.11 has no Innodb_rows_*.) */
 static const char *const E2E_STATUS[] = {
 	"Handler_read_first", "Handler_read_key", "Handler_read_last",
 	"Handler_read_next", "Handler_read_prev", "Handler_read_rnd",
 	"Handler_read_rnd_next", "Handler_write", "Handler_update",
 	"Handler_delete", "Innodb_data_fsyncs", "Binlog_group_commits",
-	"Binlog_bytes_written",
+	"Binlog_bytes_written", "Innodb_buffer_pool_reads",
+	"Innodb_buffer_pool_pages_flushed", "Innodb_buffer_pool_wait_free",
+	"Innodb_row_lock_waits", "Innodb_row_lock_time", "Innodb_os_log_written",
 };
 #define E2E_NSTATUS (sizeof(E2E_STATUS) / sizeof(E2E_STATUS[0]))
 
@@ -355,7 +362,7 @@ main(int argc, char **argv)
 	struct loadgen lg;
 	struct e2e e;
 	struct db_val args[2];
-	struct lat l = { 0 };
+	struct lat l = { 0 }, mark = { 0 };
 	struct post_lat pl = { 0 };
 	char url[128], err[256];
 	long long st0[E2E_NSTATUS], st1[E2E_NSTATUS];
@@ -431,6 +438,12 @@ main(int argc, char **argv)
 	    "c.id = w.customer_id WHERE w.customer_id > ? AND c.email LIKE ?",
 	    args, 2, lat_cb, &l, NULL) != DB_OK)
 		fatalx("latencies: %s", db_error(c));
+	if (db_query(c, "SELECT TIMESTAMPDIFF(MICROSECOND, c.created_at, "
+	    "o.published_at) FROM welcome_emails w JOIN customers c ON "
+	    "c.id = w.customer_id JOIN outbox o ON o.message_id = w.message_id "
+	    "WHERE w.customer_id > ? AND c.email LIKE ? AND o.published_at IS "
+	    "NOT NULL", args, 2, lat_cb, &mark, NULL) != DB_OK)
+		fatalx("mark latencies: %s", db_error(c));
 	pl.e = &e;
 	if (db_query(c, "SELECT c.email, TIMESTAMPDIFF(MICROSECOND, "
 	    "'1970-01-01', w.created_at) FROM welcome_emails w JOIN customers "
@@ -442,6 +455,7 @@ main(int argc, char **argv)
 	qsort(l.v, l.n, sizeof(*l.v), cmp_double);
 	qsort(e.http_lat, e.nhttp, sizeof(*e.http_lat), cmp_double);
 	qsort(pl.l.v, pl.l.n, sizeof(*pl.l.v), cmp_double);
+	qsort(mark.v, mark.n, sizeof(*mark.v), cmp_double);
 	if (argc > 4)
 		(void)lat_write(argv[4], l.v, l.n, rate, secs);
 	printf("{\"rate\": %d, \"seconds\": %d, \"sent\": %lld, \"created\": "
@@ -455,6 +469,9 @@ main(int argc, char **argv)
 	printf(", \"post_effects\": %zu, \"post_p50_ms\": %.2f, "
 	    "\"post_p99_ms\": %.2f", pl.l.n, pct(pl.l.v, pl.l.n, 0.5) * 1e3,
 	    pct(pl.l.v, pl.l.n, 0.99) * 1e3);
+	printf(", \"marked\": %zu, \"mark_p50_ms\": %.2f, \"mark_p99_ms\": "
+	    "%.2f", mark.n, pct(mark.v, mark.n, 0.5) * 1e3,
+	    pct(mark.v, mark.n, 0.99) * 1e3);
 	for (k = 0; k < E2E_NSTATUS; k++) {
 		char name[64];
 		size_t j;
@@ -468,6 +485,7 @@ main(int argc, char **argv)
 	printf("}\n");
 	free(l.v);
 	free(pl.l.v);
+	free(mark.v);
 	free(e.http_lat);
 	free(e.sent_wall);
 	return e.ok == 0 || (long long)l.n < e.ok ? 1 : 0;
