@@ -39,7 +39,8 @@
 #              rows and processed ids past the relay's and the worker's
 #              retention as it sends requests (a deployment's sweeps at
 #              that rate), and the rows deleted per request in each
-#              round are shown
+#              round are shown, with the app's own answer (HTTP p50) and
+#              the server's row lock waits in each round
 #     keys     the key forms of processed_messages at that history: rows/s
 #              of the worker's inserts (autocommit batches of 500) with
 #              time-ordered ids as VARCHAR(36) (what the schema has), as
@@ -479,6 +480,8 @@ measure_e2e() { # <tag>
 	R[e2e_ok.$t]=$(json_num "$out/e2e-$t.out" created)
 	R[e2e_fx.$t]=$(json_num "$out/e2e-$t.out" effects)
 	R[e2e_del.$t]=$(json_num "$out/e2e-$t.out" db_handler_delete)
+	R[e2e_http.$t]=$(json_num "$out/e2e-$t.out" http_p50_ms)
+	R[e2e_lockw.$t]=$(json_num "$out/e2e-$t.out" db_innodb_row_lock_waits)
 	if [ "$t" = empty ]; then
 		one_p50=$(json_num "$out/e2e-single.out" e2e_p50_ms)
 		one_p99=$(json_num "$out/e2e-single.out" e2e_p99_ms)
@@ -490,7 +493,7 @@ measure_e2e() { # <tag>
 # (e2e-<tag>-r<round>.out, e2e-latency-<tag>-r<round>.dat).
 e2e_keep() {
 	local k
-	for k in e2e_p50 e2e_p99 e2e_max e2e_ok e2e_fx e2e_del; do
+	for k in e2e_p50 e2e_p99 e2e_max e2e_ok e2e_fx e2e_del e2e_http e2e_lockw; do
 		R[$k.$1.r$2]=${R[$k.$1]:-}
 	done
 	mv "$out/e2e-$1.out" "$out/e2e-$1-r$2.out"
@@ -530,6 +533,12 @@ e2e_median() {
 	# Rows deleted per request in each round (the retention sweeps').
 	R[e2e_dels.$1]=$(for ((r = 1; r <= hist_e2e_rounds; r++)); do
 		printf '%s\n' "$(ratio "$(g "e2e_del.$1.r$r")" "$(g "e2e_ok.$1.r$r")")"; done | paste -sd ' ')
+	# The app's own answer and the row lock waits, in each round (a
+	# retention sweep's gap locks held the app's inserts: 346-431 waits a
+	# run with history, none beside, until its session read committed).
+	for k in e2e_http e2e_lockw; do
+		R[${k}s.$1]=$(for ((r = 1; r <= hist_e2e_rounds; r++)); do g "$k.$1.r$r"; done | paste -sd ' ')
+	done
 	say "end to end ($1), p50/p99 by round: ${R[e2e_rounds.$1]}; medians p50 ${R[e2e_p50.$1]}, p99 ${R[e2e_p99.$1]} ms (the latency file: round $best's)"
 }
 
@@ -1355,6 +1364,8 @@ cpus=$(nproc)
 		printf '%-44s %s\n' "  rounds beside (p50/p99 ms)" "${R[e2e_rounds.beside]:-} (medians above)"
 		printf '%-44s %s\n' "  p50 with history minus beside, by round" "${R[e2e_gaps]:-} ms (median ${R[e2e_gap]:-} ms)"
 		printf '%-44s %s\n' "  rows deleted per request, by round" "history ${R[e2e_dels.history]:-}; beside ${R[e2e_dels.beside]:-} ($hist_old of each table past ${hist_keep_h} h at each history start)"
+		printf '%-44s %s\n' "  the app's answer p50 (ms), by round" "history ${R[e2e_https.history]:-}; beside ${R[e2e_https.beside]:-}"
+		printf '%-44s %s\n' "  row lock waits, by round" "history ${R[e2e_lockws.history]:-}; beside ${R[e2e_lockws.beside]:-}"
 		printf '%-44s %14s\n' "  pages read from disk meanwhile (pool MiB)" "$hist_reads ($hist_pool)"
 		printf 'tables (rows, data MiB, index MiB):\n'
 		sed 's/^/  /' "$out/history-sizes.txt"
@@ -1388,8 +1399,10 @@ if [ "$hist_n" -gt 0 ]; then
     \"latency_file_round\": $(g e2e_round.history), \"e2e_p50_p99_by_round\": $(rounds_json history),
     \"p50_gap_ms_by_round\": [$(echo "${R[e2e_gaps]:-}" | sed 's/ /, /g')], \"p50_gap_ms_median\": ${R[e2e_gap]:-null},
     \"aged_rows_at_each_start\": $hist_old, \"aged_past_hours\": $hist_keep_h, \"deletes_per_request_by_round\": [$(echo "${R[e2e_dels.history]:-}" | sed 's/ /, /g')],
+    \"http_p50_ms_by_round\": [$(echo "${R[e2e_https.history]:-}" | sed 's/ /, /g')], \"row_lock_waits_by_round\": [$(echo "${R[e2e_lockws.history]:-}" | sed 's/ /, /g')],
     \"beside\": { \"e2e_p50_ms\": $(g e2e_p50.beside), \"e2e_p99_ms\": $(g e2e_p99.beside), \"e2e_p50_ratio\": $(ratio "$(g e2e_p50.beside)" "$(g e2e_p50.history)"), \"e2e_p99_ratio\": $(ratio "$(g e2e_p99.beside)" "$(g e2e_p99.history)"),
-      \"latency_file_round\": $(g e2e_round.beside), \"e2e_p50_p99_by_round\": $(rounds_json beside) },
+      \"latency_file_round\": $(g e2e_round.beside), \"e2e_p50_p99_by_round\": $(rounds_json beside),
+      \"http_p50_ms_by_round\": [$(echo "${R[e2e_https.beside]:-}" | sed 's/ /, /g')], \"row_lock_waits_by_round\": [$(echo "${R[e2e_lockws.beside]:-}" | sed 's/ /, /g')] },
     \"keys\": { \"v7_varchar36_rows_per_s\": $(g keys_rate._bench_key36), \"v7_varbinary16_rows_per_s\": $(g keys_rate._bench_key16), \"v4_varchar36_rows_per_s\": $(g keys_rate._bench_key36r),
       \"v7_varchar36_bytes_per_row\": $(g keys_bytes._bench_key36), \"v7_varbinary16_bytes_per_row\": $(g keys_bytes._bench_key16), \"v4_varchar36_bytes_per_row\": $(g keys_bytes._bench_key36r) } }"
 fi
