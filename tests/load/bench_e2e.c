@@ -7,8 +7,10 @@
  * that effect (post_* keys: the HTTP parse, the app's queue and its
  * transaction's first statements included), and from the row to the
  * relay's mark of its outbox row (mark_* keys: poll mode only, where the
- * mark follows the broker's confirm; the effect may come before it), the
- * relay's share of the whole.  The row times come from the database and
+ * mark follows the broker's confirm; the effect may come before it: the
+ * relay's share of the whole; null in binlog mode, which marks nothing).
+ * Each as its p50, p99 and max, as is the app's answer (http_*: from
+ * the send to the 201).  The row times come from the database and
  * the app, the send time from this program: one machine's wall clock
  * (CLOCK_REALTIME) for all.
  *
@@ -127,6 +129,22 @@ struct lat {
 	double *v;
 	size_t n, cap;
 };
+
+/* Prints `, "<key>_p50_ms": x, "<key>_p99_ms": y, "<key>_max_ms": z` of
+ * the sorted seconds v, each null when v is empty (nothing measured, not
+ * a time of 0). */
+static void
+print_pcts(const char *key, const double *v, size_t n)
+{
+	if (n == 0) {
+		printf(", \"%s_p50_ms\": null, \"%s_p99_ms\": null, "
+		    "\"%s_max_ms\": null", key, key, key);
+		return;
+	}
+	printf(", \"%s_p50_ms\": %.2f, \"%s_p99_ms\": %.2f, "
+	    "\"%s_max_ms\": %.2f", key, pct(v, n, 0.5) * 1e3, key,
+	    pct(v, n, 0.99) * 1e3, key, v[n - 1] * 1e3);
+}
 
 /* Appends v (seconds): 0, or -1 out of memory. */
 static int
@@ -466,19 +484,15 @@ main(int argc, char **argv)
 	if (argc > 4)
 		(void)lat_write(argv[4], l->v, l->n, rate, secs);
 	printf("{\"rate\": %d, \"seconds\": %d, \"sent\": %lld, \"created\": "
-	    "%lld, \"failed\": %lld, \"offered_per_s\": %.1f, "
-	    "\"http_p50_ms\": %.2f, \"http_p99_ms\": %.2f, \"effects\": %zu, "
-	    "\"e2e_p50_ms\": %.2f, \"e2e_p99_ms\": %.2f, \"e2e_max_ms\": %.2f",
-	    rate, secs, lg.sent, e.ok, e.bad, (double)lg.sent /
-	    (clock_s() - lg.t0), pct(e.http_lat, e.nhttp, 0.5) * 1e3,
-	    pct(e.http_lat, e.nhttp, 0.99) * 1e3, l->n, pct(l->v, l->n, 0.5) *
-	    1e3, pct(l->v, l->n, 0.99) * 1e3, l->n ? l->v[l->n - 1] * 1e3 : 0.0);
-	printf(", \"post_effects\": %zu, \"post_p50_ms\": %.2f, "
-	    "\"post_p99_ms\": %.2f", pl.l.n, pct(pl.l.v, pl.l.n, 0.5) * 1e3,
-	    pct(pl.l.v, pl.l.n, 0.99) * 1e3);
-	printf(", \"marked\": %zu, \"mark_p50_ms\": %.2f, \"mark_p99_ms\": "
-	    "%.2f", mark->n, pct(mark->v, mark->n, 0.5) * 1e3,
-	    pct(mark->v, mark->n, 0.99) * 1e3);
+	    "%lld, \"failed\": %lld, \"offered_per_s\": %.1f", rate, secs,
+	    lg.sent, e.ok, e.bad, (double)lg.sent / (clock_s() - lg.t0));
+	print_pcts("http", e.http_lat, e.nhttp);
+	printf(", \"effects\": %zu", l->n);
+	print_pcts("e2e", l->v, l->n);
+	printf(", \"post_effects\": %zu", pl.l.n);
+	print_pcts("post", pl.l.v, pl.l.n);
+	printf(", \"marked\": %zu", mark->n);
+	print_pcts("mark", mark->v, mark->n);
 	for (k = 0; k < E2E_NSTATUS; k++) {
 		char name[64];
 		size_t j;
