@@ -53,6 +53,11 @@
 #                        README, "Binlog mode"); the default servers keep it off.
 #                        A server of that OUTBOX_VAR already running without
 #                        it is restarted with it (make dev RELAY_MODE=binlog)
+#   OUTBOX_DB_THP=0      the buffer pool in 4 KiB pages: without the shim
+#                        scripts/mariadb_thp.c (built into <var>/mariadb/
+#                        with cc, preloaded by default), which advises it
+#                        into transparent huge pages (README, "History and
+#                        memory")
 # Timeouts: OUTBOX_DB_START_TIMEOUT (30 s), OUTBOX_MQ_START_TIMEOUT (60 s),
 #   OUTBOX_STOP_TIMEOUT (30 s), OUTBOX_WAIT_TIMEOUT (60 s, for `wait`).
 # It never touches the system's instances (3306, 5672, 4369, /var/lib/mysql,
@@ -602,6 +607,23 @@ db_start() {
     say "mariadb: started (pid $(db_pid), 127.0.0.1:$DB_PORT, db $DB_APP_NAME, $SET_LABEL) in $(elapsed "$t0")"
 }
 
+# db_thp_shim: prints the path of scripts/mariadb_thp.c built as a shared
+# object in $DB_DIR (again when the source is newer), or fails with a
+# warning (no compiler: the server runs without it, its pool in 4 KiB
+# pages).
+db_thp_shim() {
+    local src=$ROOT/scripts/mariadb_thp.c so=$DB_DIR/mariadb-thp.so
+    if [ ! -f "$so" ] || [ "$src" -nt "$so" ]; then
+        if ! cc -std=c11 -D_GNU_SOURCE -O2 -fPIC -shared -o "$so.new" "$src" -ldl 2>"$DB_DIR/mariadb-thp.err"; then
+            warn "mariadb: the huge-page shim did not build ($DB_DIR/mariadb-thp.err): the buffer pool stays in 4 KiB pages"
+            rm -f "$so.new"
+            return 1
+        fi
+        mv "$so.new" "$so"
+    fi
+    printf '%s\n' "$so"
+}
+
 # db_launch: starts mariadbd, waits until it answers: 0; 1 when it could
 # not bind its port (nothing shown: the caller tries again); any other
 # failure stops us with the log's last lines.
@@ -610,12 +632,17 @@ db_launch() {
     [ "$(id -u)" -eq 0 ] && user_opt=(--user=root)
     # shellcheck disable=SC2206   # options are single words
     [ -n "${OUTBOX_DB_ARGS:-}" ] && extra_args=($OUTBOX_DB_ARGS)
+    local so=() thp
+    if [ "${OUTBOX_DB_THP:-1}" != 0 ] && thp=$(db_thp_shim); then
+        so+=("$thp")
+    fi
     if [ -n "${OUTBOX_DB_PRELOAD:-}" ]; then
         [ -f "$OUTBOX_DB_PRELOAD" ] || die "OUTBOX_DB_PRELOAD=$OUTBOX_DB_PRELOAD: no such file"
         # Absolute: mariadbd starts from $VAR (spawn), where a relative
         # path names nothing and the loader ignores it with a warning.
-        preload=(env "LD_PRELOAD=$(realpath "$OUTBOX_DB_PRELOAD")")
+        so+=("$(realpath "$OUTBOX_DB_PRELOAD")")
     fi
+    [ "${#so[@]}" -gt 0 ] && preload=(env "LD_PRELOAD=${so[*]}")
     if [ "${OUTBOX_DB_BINLOG:-0}" = 1 ]; then
         extra_args+=(--log-bin="$DB_DATA/mariadb-bin" --binlog-format=ROW
             --binlog-row-image=FULL --binlog-row-metadata=FULL --sync-binlog=1

@@ -8,8 +8,9 @@
 # the shared object mariadbd runs with (the durability and binlog tests
 # preload tests/fsync_hold.c with it; infra.sh starts mariadbd from its
 # data folder, where a relative path named nothing, and the server ran
-# without the shim, silently).  Prints "infra: N passed, N failed"
-# (tests/run.sh).
+# without the shim, silently); the huge-page shim every private MariaDB
+# runs with (scripts/mariadb_thp.c), and without it on OUTBOX_DB_THP=0.
+# Prints "infra: N passed, N failed" (tests/run.sh).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -62,4 +63,32 @@ check "mariadbd (pid $pid) runs with the shim loaded" \
 	grep -q "outbox-fsync-hold.so" "/proc/$pid/maps"
 check "nothing refused to preload it (its log)" \
 	bash -c "! grep -q 'cannot be preloaded' '$var/mariadb/log/error.log' '$var/infra.log' 2>/dev/null"
+
+# The huge-page shim (scripts/mariadb_thp.c), built and preloaded by
+# default beside a given one: the buffer pool's mapping (the one mapping
+# of 256 MiB or more) is advised MADV_HUGEPAGE ("hg" among its VmFlags),
+# whatever the kernel's own setting; with OUTBOX_DB_THP=0, neither.
+# pool_flags <pid>: the VmFlags of mariadbd's largest writable mapping
+# (the pool in use; the rest of what it reserves is not writable).
+pool_flags() {
+	awk '/^Size:/ { cur = $2 }
+	     /^VmFlags:/ && / wr / { if (cur > best) { best = cur; flags = $0 } }
+	     END { print flags }' "/proc/$1/smaps"
+}
+pool_advised() { pool_flags "$1" | grep -qw hg; }
+unshimmed() { ! grep -q "mariadb-thp.so" "/proc/$1/maps" && ! pool_advised "$1"; }
+db_nothp() {
+	local OUTBOX_DB_THP=0
+	export OUTBOX_DB_THP
+	db "$@"
+}
+check "mariadbd (pid $pid) runs with the huge-page shim too" \
+	grep -q "mariadb-thp.so" "/proc/$pid/maps"
+check "its buffer pool is advised into huge pages ($(pool_flags "$pid"))" \
+	pool_advised "$pid"
+check "the server stops" db db-stop
+check "a MariaDB starts with OUTBOX_DB_THP=0" db_nothp db-start
+pid=$(cat "$var/mariadb/run/mariadbd.pid" 2>/dev/null || echo 0)
+check "it runs without the huge-page shim, its pool not advised ($(pool_flags "$pid"))" \
+	unshimmed "$pid"
 finish
