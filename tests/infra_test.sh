@@ -43,7 +43,7 @@ check "the fsync shim is built ($shim)" test -f "$shim"
 var=$(mktemp -d "${TMPDIR:-/tmp}/outbox-infra-test.XXXXXX")
 port=$(free_port)
 db() {
-	OUTBOX_VAR=$var OUTBOX_DB_PORT=$port \
+	OUTBOX_VAR=$var OUTBOX_DB_PORT=$port OUTBOX_DB_THP=${thp:-1} \
 		OUTBOX_DB_PRELOAD=$(realpath --relative-to=. "$shim") \
 		OUTBOX_HOLD_FILE=$var/hold bash scripts/infra.sh "$@" >>"$var/infra.log" 2>&1
 }
@@ -65,7 +65,8 @@ check "nothing refused to preload it (its log)" \
 	bash -c "! grep -q 'cannot be preloaded' '$var/mariadb/log/error.log' '$var/infra.log' 2>/dev/null"
 
 # The huge-page shim (scripts/mariadb_thp.c), built and preloaded by
-# default beside a given one: the buffer pool's mapping (the one mapping
+# default (OUTBOX_DB_THP=1; make test sets 0 for its own servers) beside
+# a given one: the buffer pool's mapping (the one mapping
 # of 256 MiB or more) is advised MADV_HUGEPAGE ("hg" among its VmFlags),
 # whatever the kernel's own setting; with OUTBOX_DB_THP=0, neither.
 # pool_flags <pid>: the VmFlags of mariadbd's largest writable mapping
@@ -77,11 +78,7 @@ pool_flags() {
 }
 pool_advised() { pool_flags "$1" | grep -qw hg; }
 unshimmed() { ! grep -q "mariadb-thp.so" "/proc/$1/maps" && ! pool_advised "$1"; }
-db_nothp() {
-	local OUTBOX_DB_THP=0
-	export OUTBOX_DB_THP
-	db "$@"
-}
+db_nothp() { thp=0 db "$@"; }
 check "mariadbd (pid $pid) runs with the huge-page shim too" \
 	grep -q "mariadb-thp.so" "/proc/$pid/maps"
 check "its buffer pool is advised into huge pages ($(pool_flags "$pid"))" \
