@@ -227,8 +227,7 @@ dev: deps build infras migrate
 # tests/run.sh starts the test servers (and stops them if it did).  Their
 # MariaDBs run without the huge-page shim (OUTBOX_DB_THP=0): it makes each
 # start 0.5 GiB larger and slower, and the crash and restart tests start
-# many
-# (tests/infra_test.sh checks the shim itself).
+# many (tests/infra_test.sh checks the shim itself).
 test: deps
 	@$(TEST_SERVERS) OUTBOX_DB_THP=0 bash tests/run.sh --preflight
 	@$(MAKE) --no-print-directory build-san

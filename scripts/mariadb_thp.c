@@ -8,9 +8,8 @@
  * "madvise" (this machine's), the pool then stays in 4 KiB pages, and on
  * this virtual machine every page the pool holds makes the server's
  * commits slower at the tail (README, "History and memory": a pool
- * holding 1.3 GB, on empty tables, p99 of a two-row transaction 4.1-4.4
- * ms against 2.3-2.7 with the pool nearly empty; in huge pages 1.3-2.5
- * either way).  So every private, anonymous mapping of at least
+ * holding 1 GB, p99 of a two-row transaction 4.1-4.4 ms against 2.3-2.7
+ * with the pool nearly empty; 2.9-3.2 with this shim).  So every private, anonymous mapping of at least
  * THP_MIN_BYTES (the pool; not malloc's arenas, 64 MiB at most) is
  * advised MADV_HUGEPAGE.  A hint only: with "never", or a kernel without
  * them, nothing changes, and a refused advice is ignored.

@@ -66,8 +66,8 @@ check "nothing refused to preload it (its log)" \
 
 # The huge-page shim (scripts/mariadb_thp.c), built and preloaded by
 # default (OUTBOX_DB_THP=1; make test sets 0 for its own servers) beside
-# a given one: the buffer pool's mapping (the one mapping
-# of 256 MiB or more) is advised MADV_HUGEPAGE ("hg" among its VmFlags),
+# a given one: the buffer pool's mapping is advised MADV_HUGEPAGE ("hg"
+# among its VmFlags),
 # whatever the kernel's own setting; with OUTBOX_DB_THP=0, neither.
 # pool_flags <pid>: the VmFlags of mariadbd's largest writable mapping
 # (the pool in use; the rest of what it reserves is not writable).
