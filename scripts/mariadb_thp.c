@@ -14,13 +14,35 @@
  * advised MADV_HUGEPAGE.  A hint only: with "never", or a kernel without
  * them, nothing changes, and a refused advice is ignored.
  *
+ * mariadbd then turns transparent huge pages off for the whole process
+ * once its pool is mapped (prctl PR_SET_THP_DISABLE, MariaDB 10.11.7 and
+ * later: against malloc's memory growing in huge pages), and that beats
+ * any advice: only the pages InnoDB touched as it started (516 MiB of a
+ * 2 GiB pool) were huge, every page it filled later a 4 KiB one.  So that
+ * call is passed on as "off except where advised"
+ * (PR_THP_DISABLE_EXCEPT_ADVISED, Linux 6.18 and later), which is what it
+ * means for everything but the pool.  An older kernel takes the flag for
+ * a plain "off" (PR_GET_THP_DISABLE then answers 1, not 3): the call is
+ * undone when the kernel's setting is "madvise" or "never", where only
+ * advised mappings get huge pages anyway (the pool; malloc advises
+ * nothing), and kept when it is "always" (mariadbd's own choice wins; its
+ * pool fills in 4 KiB pages there).
+ *
  * Built by scripts/infra.sh when it starts a MariaDB (unless
  * OUTBOX_DB_THP=0), without sanitizers: it runs inside mariadbd.
  */
 #include <dlfcn.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
+
+#ifndef PR_THP_DISABLE_EXCEPT_ADVISED
+#define PR_THP_DISABLE_EXCEPT_ADVISED (1UL << 1)
+#endif
 
 #define THP_MIN_BYTES ((size_t)256 << 20)
 
@@ -59,4 +81,55 @@ mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	static mmap_fn real;
 
 	return mapped("mmap64", &real, addr, len, prot, flags, fd, off);
+}
+
+/* 1 when the kernel's transparent huge pages are "always" (or cannot be
+ * read: mariadbd's choice is then kept). */
+static int
+thp_always(void)
+{
+	char line[128];
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	int always = 1;
+
+	if (f == NULL)
+		return 1;
+	if (fgets(line, sizeof(line), f) != NULL)
+		always = strstr(line, "[always]") != NULL;
+	fclose(f);
+	return always;
+}
+
+typedef int (*prctl_fn)(int, unsigned long, unsigned long, unsigned long,
+    unsigned long);
+
+/* prctl(2) is variadic; every option takes at most four more words, read
+ * as glibc's own wrapper reads them. */
+int
+prctl(int option, ...)
+{
+	static prctl_fn real;
+	unsigned long a2, a3, a4, a5;
+	va_list ap;
+	int rc;
+
+	va_start(ap, option);
+	a2 = va_arg(ap, unsigned long);
+	a3 = va_arg(ap, unsigned long);
+	a4 = va_arg(ap, unsigned long);
+	a5 = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (real == NULL)
+		real = (prctl_fn)dlsym(RTLD_NEXT, "prctl");
+	if (option != PR_SET_THP_DISABLE || a2 != 1)
+		return real(option, a2, a3, a4, a5);
+	rc = real(option, 1UL | PR_THP_DISABLE_EXCEPT_ADVISED, 0, 0, 0);
+	if (rc != 0 || real(PR_GET_THP_DISABLE, 0, 0, 0, 0) ==
+	    (int)(1UL | PR_THP_DISABLE_EXCEPT_ADVISED))
+		return rc;
+	/* Taken as a plain "off" (an older kernel): undone unless the
+	 * kernel's setting is "always". */
+	if (!thp_always())
+		(void)real(PR_SET_THP_DISABLE, 0, 0, 0, 0);
+	return 0;
 }
