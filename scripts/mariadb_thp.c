@@ -15,18 +15,18 @@
  * them, nothing changes, and a refused advice is ignored.
  *
  * mariadbd then turns transparent huge pages off for the whole process
- * once its pool is mapped (prctl PR_SET_THP_DISABLE, MariaDB 10.11.7 and
- * later: against malloc's memory growing in huge pages), and that beats
- * any advice: only the pages InnoDB touched as it started (516 MiB of a
+ * once its pool is mapped (prctl PR_SET_THP_DISABLE; seen in Debian 12's
+ * 10.11.19: THP_enabled 0 in its /proc status), and that beats any
+ * advice: only the pages InnoDB touched as it started (516 MiB of a
  * 2 GiB pool) were huge, every page it filled later a 4 KiB one.  So that
  * call is passed on as "off except where advised"
- * (PR_THP_DISABLE_EXCEPT_ADVISED, Linux 6.18 and later), which is what it
- * means for everything but the pool.  An older kernel takes the flag for
- * a plain "off" (PR_GET_THP_DISABLE then answers 1, not 3): the call is
- * undone when the kernel's setting is "madvise" or "never", where only
- * advised mappings get huge pages anyway (the pool; malloc advises
- * nothing), and kept when it is "always" (mariadbd's own choice wins; its
- * pool fills in 4 KiB pages there).
+ * (PR_THP_DISABLE_EXCEPT_ADVISED in its third argument, Linux 6.18 and
+ * later), which is what it means for everything but the pool.  An older
+ * kernel refuses the flag (EINVAL): the call is then skipped when the
+ * kernel's setting is "madvise" or "never", where only advised mappings
+ * get huge pages anyway (the pool; malloc advises nothing), and made as
+ * asked when it is "always" (mariadbd's own choice wins; its pool fills
+ * in 4 KiB pages there).
  *
  * Built by scripts/infra.sh when it starts a MariaDB (unless
  * OUTBOX_DB_THP=0), without sanitizers: it runs inside mariadbd.
@@ -111,7 +111,6 @@ prctl(int option, ...)
 	static prctl_fn real;
 	unsigned long a2, a3, a4, a5;
 	va_list ap;
-	int rc;
 
 	va_start(ap, option);
 	a2 = va_arg(ap, unsigned long);
@@ -121,15 +120,13 @@ prctl(int option, ...)
 	va_end(ap);
 	if (real == NULL)
 		real = (prctl_fn)dlsym(RTLD_NEXT, "prctl");
-	if (option != PR_SET_THP_DISABLE || a2 != 1)
+	if (option != PR_SET_THP_DISABLE || a2 == 0 || a3 != 0)
 		return real(option, a2, a3, a4, a5);
-	rc = real(option, 1UL | PR_THP_DISABLE_EXCEPT_ADVISED, 0, 0, 0);
-	if (rc != 0 || real(PR_GET_THP_DISABLE, 0, 0, 0, 0) ==
-	    (int)(1UL | PR_THP_DISABLE_EXCEPT_ADVISED))
-		return rc;
-	/* Taken as a plain "off" (an older kernel): undone unless the
-	 * kernel's setting is "always". */
-	if (!thp_always())
-		(void)real(PR_SET_THP_DISABLE, 0, 0, 0, 0);
+	if (real(option, a2, PR_THP_DISABLE_EXCEPT_ADVISED, 0, 0) == 0)
+		return 0;
+	/* An older kernel (the flag refused): skipped unless the kernel's
+	 * setting is "always". */
+	if (thp_always())
+		return real(option, a2, a3, a4, a5);
 	return 0;
 }

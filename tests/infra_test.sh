@@ -84,11 +84,12 @@ check "mariadbd (pid $pid) runs with the huge-page shim too" \
 check "its buffer pool is advised into huge pages ($(pool_flags "$pid"))" \
 	pool_advised "$pid"
 # mariadbd turns transparent huge pages off for itself once its pool is
-# mapped (prctl PR_SET_THP_DISABLE, MariaDB 10.11.7 and later): only the
+# mapped (prctl PR_SET_THP_DISABLE; Debian 12's 10.11.19 does): only the
 # 516 MiB InnoDB touches as it starts were huge pages, every page the pool
-# filled later a 4 KiB one.  The shim keeps them on for advised mappings:
-# 60 MB written fill the pool in huge pages (unless the kernel's own
-# setting is "never": then there are none to check).
+# filled later a 4 KiB one.  The shim keeps them on for advised mappings
+# (THP_enabled 1 in the status: not off for the whole process): 60 MB
+# written fill the pool in huge pages (unless the kernel's own setting is
+# "never": then there are none to check).
 thp_mode=$(sed -E 's/.*\[([a-z]+)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo none)
 pool_huge_kb() {
 	awk '/^Size:/ { cur = $2 }
