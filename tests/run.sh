@@ -113,6 +113,14 @@ failed_part() {
 	while IFS= read -r l; do failures+=("  $l"); done < <(failure_lines "$3")
 }
 
+# slowest_cases XML N: the N slowest cases of check's XML log, "run:" and
+# their seconds first.
+slowest_cases() {
+	awk -F'[<>]' '/<test / { t = 1 } /<\/test>/ { t = 0 } t && /<id>/ { id = $3 }
+		t && /<duration>/ { printf "run:   %7.1f s  %s\n", $3, id }' "$1" |
+		sort -k2,2 -rn | head -n "$2"
+}
+
 # run <name> <cmd...>: runs a test binary, adds its "N passed, N failed".
 run() {
 	local name=$1 out line p f rc t
@@ -163,10 +171,16 @@ run charts bash tests/bench_charts_test.sh
 run failures bash tests/failures_test.sh
 
 # scripts/infra.sh's options the server tests rely on, on a MariaDB of
-# its own (a temporary folder, a free port).
-run infra bash tests/infra_test.sh
+# its own (a temporary folder, a free port).  Its first minute is a wait
+# (a port's TIME-WAIT waited out): it runs in the background beside the
+# unit tests and the test servers' start, and is counted before the
+# integration tests, which it must not share the machine with.
+infra_log="$OUTBOX_TEST_LOGS/infra.bg"
+t_infra=$(now_us)
+bash tests/infra_test.sh >"$infra_log" 2>&1 &
+infra_pid=$!
 
-run unit "$OUTBOX_BIN/outbox-unit"
+run unit env CK_XML_LOG_FILE_NAME="$OUTBOX_TEST_LOGS/unit.xml" "$OUTBOX_BIN/outbox-unit"
 
 # The alerting rules (monitoring/alerts.yml): each one's promtool unit
 # tests (monitoring/alerts_test.yml: fires when it should, not before its
@@ -194,13 +208,24 @@ timing servers "$t"
 # after them (the end of this script).
 run isolation-write bash tests/isolation_test.sh write
 
+# The infra test started beside the unit tests (above): its output and
+# result (the time shown is only the wait for its end; "infra (all)" its
+# whole run).
+infra_rc=0
+t=$(now_us)
+wait "$infra_pid" || infra_rc=$?
+timing "infra (all)" "$t_infra"
+run infra bash -c 'cat "$1"; exit "$2"' _ "$infra_log" "$infra_rc"
+timing "infra wait" "$t"
+
 if [ "$servers_ok" = 1 ]; then
 	echo "== migrations"
 	t=$(now_us)
 	if "$OUTBOX_BIN/outbox-migrate"; then
 		passed=$((passed + 1))
 		timing migrations "$t"
-		run integration "$OUTBOX_BIN/outbox-itest"
+		run integration env CK_XML_LOG_FILE_NAME="$OUTBOX_TEST_LOGS/integration.xml" \
+			"$OUTBOX_BIN/outbox-itest"
 	else
 		echo "migrations failed: integration tests not run"
 		failed=$((failed + 1))
@@ -292,6 +317,13 @@ for line in "${timings[@]}"; do
 	echo "run:   $line"
 done
 echo "run:   $(printf '%-16s %7s s' total "$(secs "$t_all")")"
+# The slowest cases of the integration tests (check's XML log of each
+# case's time, $OUTBOX_TEST_LOGS/integration.xml): where make test's
+# time goes.
+if [ -s "$OUTBOX_TEST_LOGS/integration.xml" ]; then
+	echo "== slowest integration cases"
+	slowest_cases "$OUTBOX_TEST_LOGS/integration.xml" 12
+fi
 if [ ${#failures[@]} -ne 0 ]; then
 	echo "== what failed"
 	printf '%s\n' "${failures[@]}"
