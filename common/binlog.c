@@ -17,6 +17,7 @@
 #include <mysql.h>
 #include <mariadb_rpl.h>
 #include <ma_pvio.h>
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,16 +127,24 @@ read_ahead(const binlog *b)
 int
 binlog_pending(const binlog *b)
 {
-	struct pollfd p;
+	return b->my != NULL && binlog_wait(b, 0) == 1;
+}
 
-	if (b->my == NULL)
-		return 0;
-	if (read_ahead(b))
+int
+binlog_wait(const binlog *b, int timeout_ms)
+{
+	struct pollfd p;
+	int rc;
+
+	if (b->my == NULL || read_ahead(b))
 		return 1;
 	p.fd = (int)mysql_get_socket(b->my);
 	p.events = POLLIN;
 	p.revents = 0;
-	return p.fd >= 0 && poll(&p, 1, 0) > 0;
+	if (p.fd < 0)
+		return 1;
+	rc = poll(&p, 1, timeout_ms);
+	return rc > 0 || (rc < 0 && errno != EINTR);
 }
 
 int

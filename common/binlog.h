@@ -80,6 +80,11 @@ unsigned long binlog_commit_time(const binlog *b);
  * publishing what it holds); 0 when binlog_next would wait for the
  * server (until binlog_fd is readable). */
 int binlog_pending(const binlog *b);
+/* Waits up to timeout_ms for binlog_next to have something at hand (as
+ * binlog_pending): 1 it has (or cannot tell: not started, the wait
+ * failed; binlog_next says what), 0 not yet (the time passed, or a
+ * signal came). */
+int binlog_wait(const binlog *b, int timeout_ms);
 /* The connection's socket (poll it for reading when binlog_pending is
  * 0); -1 when not started. */
 int binlog_fd(const binlog *b);

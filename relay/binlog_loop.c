@@ -111,6 +111,10 @@
 #define BL_CHECK_MS 10000
 /* Longest time between two services of the broker connection. */
 #define BL_SERVICE_MS 1000
+/* While the binary log is quiet, it is waited on in slices of this, the
+ * stop looked at between them (a read blocks until the next event: a
+ * heartbeat, RELAY_BINLOG_HEARTBEAT_MS, away). */
+#define BL_QUIET_SLICE_MS 200
 /* Seconds a standby waits for the lock in one GET_LOCK. */
 #define BL_STANDBY_WAIT_S 1
 /* Rows whose failed attempts are remembered across restarts of the
@@ -1107,8 +1111,9 @@ wait_for_retries(struct brelay *r)
  * the binary log has more, nothing is in flight, or BL_SERVICE_MS
  * passed.  Blocking in the read instead would leave the last batches of
  * a burst unconfirmed until the next event, a heartbeat away.  The
- * position is not stored here: a lone request's store still waits for
- * the next transaction (store_between). */
+ * position is not stored here: a lone request's store waits for
+ * store_between (chores, between events or between the slices of a
+ * quiet log's wait). */
 static enum bl_out
 await_log(struct brelay *r)
 {
@@ -1135,7 +1140,7 @@ stream(struct brelay *r)
 {
 	struct binlog_row row;
 	enum bl_out o;
-	long long t;
+	long long t = -1;
 	int rc;
 
 	/* The settings again (a leader may have waited long for its
@@ -1153,7 +1158,15 @@ stream(struct brelay *r)
 		}
 		if ((o = make_room(r)) != BL_OK || (o = await_log(r)) != BL_OK)
 			return o;
-		t = clock_ms();
+		/* Read only what is at hand, the stop looked at every slice;
+		 * a silence longer than a heartbeat and a slice is left to
+		 * the read's own timeout (a dead server). */
+		if (t < 0)
+			t = clock_ms();
+		if (clock_ms() - t < r->cfg->binlog_heartbeat_ms +
+		    BL_QUIET_SLICE_MS && binlog_wait(r->bl,
+		    BL_QUIET_SLICE_MS) == 0)
+			continue;
 		rc = binlog_next(r->bl, &row);
 		switch (rc) {
 		case BINLOG_ROW:
@@ -1178,6 +1191,7 @@ stream(struct brelay *r)
 		default:
 			return BL_READER;
 		}
+		t = -1;
 		if (o != BL_OK)
 			return o;
 		link_ok(&r->rdl);

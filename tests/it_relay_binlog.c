@@ -694,6 +694,34 @@ END_TEST
 
 /* ---- SIGTERM, kill -9 ---- */
 
+/* SIGTERM while the binary log is quiet, the server's heartbeat 10 s
+ * away (RELAY_BINLOG_HEARTBEAT_MS at its most): exit 0 within 2 s, the
+ * position stored.  The relay blocked in the log's read until the next
+ * event came: a stop took up to a heartbeat (10 s). */
+START_TEST(sigterm_while_the_log_is_quiet_stops_at_once)
+{
+	static const char *const more[] = {
+	    "RELAY_BINLOG_HEARTBEAT_MS=10000", NULL };
+	static struct recs w;
+	struct relay r;
+	long long t0;
+
+	RELAY_LEAD(&r, NULL, more);
+	memset(&w, 0, sizeof(w));
+	h_rows_insert(1, 1);
+	ck_assert_msg(h_mq_collect(MQ_QUEUE, 1, 5000, recs_fn, &w) == 1,
+	    "row 1 not published in 5 s (log %s)", r.d.log);
+	h_wait_metric_is(r.mport, PUBLISHED, 1, 2000);
+	t0 = clock_ms();
+	ck_assert_msg(h_daemon_stop(&r.d, 2000) == 0, "no exit 0 within 2 s "
+	    "of SIGTERM with the log quiet (log %s)", r.d.log);
+	fprintf(stderr, "binlog SIGTERM, the log quiet: stopped in %lld ms\n",
+	    clock_ms() - t0);
+	ck_assert_msg(pos_seq() >= max_seq(), "position not stored at the "
+	    "stop: %lld, the last row %lld", pos_seq(), max_seq());
+}
+END_TEST
+
 /* SIGTERM under a stream of transactions of 100 rows: exit 0 with every
  * confirmed transaction stored (at most the part of one transaction in
  * flight is not); a new relay publishes every row, the duplicates only
@@ -1200,6 +1228,7 @@ it_relay_binlog_suite(void)
 	    first_start_publishes_the_unpublished_rows,
 	    refused_message_parked_position_passes_it, NULL };
 	const TTest *const restarts[] = {
+	    sigterm_while_the_log_is_quiet_stops_at_once,
 	    sigterm_stores_the_position_then_resumes,
 	    kill9_mid_stream_then_resume,
 	    purged_position_recovered_from_the_table, NULL };
