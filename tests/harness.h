@@ -85,7 +85,10 @@ struct h_daemon {
 	pid_t pid;
 	char name[128];
 	char log[512];
-	int port; /* the app's HTTP port */
+	long log_from; /* where this run's lines begin in log (a daemon
+	                * started again under the same name, a loop test's
+	                * next iteration, appends to it) */
+	int port;      /* the app's HTTP port */
 };
 
 /* Forks the daemon of kind (outbox-app, outbox-relay, outbox-worker from

@@ -2,7 +2,7 @@
  * it_main.c - runs the integration suites against the real servers.
  * Each file it_*.c holds the tests of one concern, in a suite named
  * after what it tests (app, relay, worker, privileges, config, e2e, obs,
- * durability, binlog, relay_binlog, published; several files may add
+ * durability, binlog, relay_binlog, published, harness; several files may add
  * cases to one suite).  Select a suite with CK_RUN_SUITE=<name>, one case
  * with CK_RUN_CASE=<name>.
  */
@@ -34,6 +34,7 @@ Suite *it_quorum_suite(void);
 Suite *it_binlog_suite(void);
 Suite *it_relay_binlog_suite(void);
 Suite *it_published_suite(void);
+Suite *it_harness_suite(void);
 
 int
 main(void)
@@ -49,6 +50,7 @@ main(void)
 		it_lost_commit_suite, it_migrations_suite, it_admin_suite,
 		it_brokers_suite, it_quorum_suite,
 		it_binlog_suite, it_relay_binlog_suite, it_published_suite,
+		it_harness_suite,
 	};
 	int rc;
 
