@@ -69,13 +69,15 @@ check "nothing refused to preload it (its log)" \
 # a given one: the buffer pool's mapping is advised MADV_HUGEPAGE ("hg"
 # among its VmFlags),
 # whatever the kernel's own setting; with OUTBOX_DB_THP=0, neither.
-# pool_flags <pid>: the VmFlags of mariadbd's largest writable mapping
-# (the pool in use; the rest of what it reserves is not writable).
-pool_flags() {
-	awk '/^Size:/ { cur = $2 }
-	     /^VmFlags:/ && / wr / { if (cur > best) { best = cur; flags = $0 } }
-	     END { print flags }' "/proc/$1/smaps"
+# pool_field <pid> <field>: the line <field> of mariadbd's largest
+# writable mapping in its smaps (the pool in use; the rest of what it
+# reserves is not writable).  pool_flags <pid>: its VmFlags.
+pool_field() {
+	awk -v want="$2:" '/^Size:/ { cur = $2 } $1 == want { v = $0 }
+	     /^VmFlags:/ && / wr / { if (cur > best) { best = cur; out = v } }
+	     END { print out }' "/proc/$1/smaps"
 }
+pool_flags() { pool_field "$1" VmFlags; }
 pool_advised() { pool_flags "$1" | grep -qw hg; }
 unshimmed() { ! grep -q "mariadb-thp.so" "/proc/$1/maps" && ! pool_advised "$1"; }
 db_nothp() { thp=0 db "$@"; }
@@ -91,12 +93,7 @@ check "its buffer pool is advised into huge pages ($(pool_flags "$pid"))" \
 # written fill the pool in huge pages (unless the kernel's own setting is
 # "never": then there are none to check).
 thp_mode=$(sed -E 's/.*\[([a-z]+)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo none)
-pool_huge_kb() {
-	awk '/^Size:/ { cur = $2 }
-	     /^AnonHugePages:/ { a = $2 }
-	     /^VmFlags:/ && / wr / { if (cur > best) { best = cur; huge = a } }
-	     END { print huge + 0 }' "/proc/$1/smaps"
-}
+pool_huge_kb() { pool_field "$1" AnonHugePages | awk '{ print $2 + 0 }'; }
 fills_in_huge_pages() {
 	local before after
 	before=$(pool_huge_kb "$1")
