@@ -14,7 +14,7 @@
  * parsing here) and the lowest seq.  Kind 1 is the bulk of a backlog,
  * kind 2 what was refused or parked.
  *
- * Poll mode, through ix_outbox_due (published_at, next_attempt_at, seq):
+ * Poll mode, through ix_outbox_due (published_at DESC, next_attempt_at, seq):
  * 1, fresh rows (next_attempt_at NULL) by seq; 2, rows refused before (a
  * retry to come, or parked: next_attempt_at set) by next_attempt_at.
  */

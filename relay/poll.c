@@ -9,10 +9,14 @@
 #include "retention.h"
 #include "timefmt.h"
 
-/* The two halves of a batch, both through ix_outbox_due (published_at,
- * next_attempt_at, seq), so that rows waiting for a later retry and parked
- * rows are never read: first the retries that are due (oldest due first),
- * then fresh rows in sequence order.
+/* The two halves of a batch, both through ix_outbox_due (published_at
+ * DESC, next_attempt_at, seq), so that rows waiting for a later retry and
+ * parked rows are never read: first the retries that are due (oldest due
+ * first), then fresh rows in sequence order.  The unpublished rows sort
+ * after every published one (migration 014): a locking read ends on the
+ * first entry past its range, and keeps it locked until the commit; with
+ * NULL first that entry was the oldest published row, the retention's
+ * next to delete (tests/it_relay_sessions.c, "poll cost").
  *
  * Forced, never left to the optimizer: on a small outbox it read the
  * fresh rows through the primary key, on one mostly published through

@@ -1,7 +1,8 @@
 /*
  * it_migrations.c - the schema's migrations against the real MariaDB:
  * migration 009 (every id column to VARCHAR ... COLLATE ascii_bin,
- * converted online); migration 011 run again.
+ * converted online); migrations 011 and 014 run again (014 on an outbox
+ * with rows and its index as 010 built it).
  *
  * Each test builds a schema of its own, `outbox-migtest` (dropped first,
  * then every migration but 009 through outbox-migrate: a database
@@ -1573,13 +1574,67 @@ START_TEST(migration_011_runs_again)
 }
 END_TEST
 
+/* Migration 014 (ix_outbox_due sorted published_at descending) on an
+ * outbox with rows, its index as 010 built it: the index is descending
+ * afterwards, same columns in the same order, every row unchanged; run
+ * again, it is left as it is. */
+START_TEST(migration_014_turns_the_due_index_around)
+{
+	static const char desc[] = "SELECT COUNT(*) FROM information_schema."
+	    "STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
+	    "'outbox' AND INDEX_NAME = 'ix_outbox_due' AND COLUMN_NAME = "
+	    "'published_at' AND COLLATION = 'D'";
+	static const char cols[] = "SELECT COUNT(*) FROM information_schema."
+	    "STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = "
+	    "'outbox' AND INDEX_NAME = 'ix_outbox_due' AND ((SEQ_IN_INDEX = 1 "
+	    "AND COLUMN_NAME = 'published_at') OR (SEQ_IN_INDEX = 2 AND "
+	    "COLUMN_NAME = 'next_attempt_at' AND COLLATION = 'A') OR "
+	    "(SEQ_IN_INDEX = 3 AND COLUMN_NAME = 'seq' AND COLLATION = 'A'))";
+	static const char sum[] = "SELECT SUM(CRC32(CONCAT_WS(',', seq, "
+	    "message_id, published_at, next_attempt_at))) FROM outbox";
+	struct h_daemon d = { 0 };
+	long long before;
+
+	ck_assert_int_eq(mt_count(desc), 1);
+	h_sql("ALTER TABLE outbox DROP INDEX ix_outbox_due, ADD INDEX "
+	    "ix_outbox_due (published_at, next_attempt_at, seq)");
+	ck_assert_int_eq(mt_count(desc), 0);
+	h_sql("INSERT INTO outbox (message_id, event_name, payload, "
+	    "created_at, published_at, next_attempt_at) SELECT CONCAT("
+	    "'00000000-0000-4000-8000-', LPAD(seq, 12, '0')), 'E', '{}', "
+	    "UTC_TIMESTAMP(6), IF(seq % 3 = 0, NULL, UTC_TIMESTAMP(6) - "
+	    "INTERVAL seq SECOND), IF(seq % 7 = 0, UTC_TIMESTAMP(6), NULL) "
+	    "FROM seq_1_to_10000");
+	before = mt_count(sum);
+	h_sql("DELETE FROM schema_migrations WHERE version = 14");
+	ck_assert_int_eq(MT_MIGRATE(&d, NULL, "014"), 0);
+	ck_assert(h_log_contains(&d, "applied 014_outbox_due_desc.sql"));
+	ck_assert_int_eq(mt_count(desc), 1);
+	ck_assert_int_eq(mt_count(cols), 3);
+	ck_assert_int_eq(mt_count(sum), before);
+	ck_assert_int_eq(mt_count("SELECT COUNT(*) FROM outbox"), 10000);
+	/* Run again: nothing to turn. */
+	h_sql("DELETE FROM schema_migrations WHERE version = 14");
+	ck_assert_int_eq(MT_MIGRATE(&d, NULL, "014-again"), 0);
+	ck_assert(h_log_contains(&d, "applied 014_outbox_due_desc.sql"));
+	ck_assert_int_eq(mt_count(desc), 1);
+	ck_assert_int_eq(mt_count(cols), 3);
+	ck_assert_int_eq(mt_count(sum), before);
+	ck_assert_int_eq(mt_count("SELECT COUNT(*) FROM schema_migrations "
+	    "WHERE version = 14"), 1);
+	ck_assert_int_eq(mt_count("SELECT COUNT(*) FROM information_schema."
+	    "ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME "
+	    "LIKE '\\_mig014%'"), 0);
+}
+END_TEST
+
 Suite *
 it_migrations_suite(void)
 {
 	Suite *s = suite_create("migrations");
 	TCase *twin = tcase_create("ids compare byte for byte");
 	TCase *tc = tcase_create("009 id columns");
-	TCase *ret = tcase_create("011 processed retention");
+	TCase *ret = tcase_create("011 and 014 run again");
 
 	tcase_add_checked_fixture(twin, mt_schema_up, NULL);
 	tcase_add_unchecked_fixture(twin, NULL, mt_schema_down);
@@ -1590,6 +1645,7 @@ it_migrations_suite(void)
 	tcase_add_checked_fixture(ret, mt_schema_up, NULL);
 	tcase_add_unchecked_fixture(ret, NULL, mt_schema_down);
 	tcase_add_test(ret, migration_011_runs_again);
+	tcase_add_test(ret, migration_014_turns_the_due_index_around);
 	suite_add_tcase(s, ret);
 
 	tcase_set_timeout(tc, 900);
