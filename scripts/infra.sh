@@ -40,8 +40,10 @@
 # (nodeN/{mnesia,log,etc,run}, one home/.erlang.cookie), each node's memory
 # limit vm_memory_high_watermark.absolute = OUTBOX_MQ_NODE_MEMORY (512MiB).
 # A fresh cluster: node 1 starts first (and gets the users), the others
-# start side by side and join it (join_cluster); a cluster that ran before
-# starts all its nodes side by side (each may wait for the others' tables).
+# start side by side and then join it one after another (join_cluster: two
+# at once can both fail); a cluster that ran before starts all its nodes
+# side by side (each may wait for the others' tables).  A start that fails
+# stops the nodes it started, and their epmd.
 # Stopped or killed, a node keeps its membership: mq-start N brings it back.
 # For tests that need a special MariaDB (their own OUTBOX_VAR and port):
 #   OUTBOX_DB_PRELOAD    a shared object preloaded into mariadbd (LD_PRELOAD;
@@ -966,43 +968,76 @@ mq_running_nodes() { # the numbers of the cluster's live nodes, "1 3 "
 # mq_join: node MQ_N (running, N > 1) in node 1's cluster.  A node that
 # ran in it before is still a member (even while node 1 is down).
 mq_join() {
-    local first=${MQ_NODE_NAMES[0]} st
+    local first=${MQ_NODE_NAMES[0]} st t0
     st=$(ctl -q cluster_status --formatter json 2>&1) ||
         die "rabbitmq: rabbitmqctl cluster_status fails on $MQ_NODE: $st"
     grep -q "\"$first\"" <<<"$st" && return 0
+    t0=$(now_us)
     say "rabbitmq: $MQ_NODE joins $first"
     if ! { ctl -q stop_app && ctl -q join_cluster "$first" && ctl -q start_app; } >/dev/null 2>&1 ||
         ! wait_for 30 diag -q check_running >/dev/null 2>&1; then
         log_tail "$MQ_LOG"
         die "rabbitmq: $MQ_NODE could not join $first (log: $MQ_LOG)"
     fi
+    say "rabbitmq: $MQ_NODE joined $first in $(elapsed "$t0")"
 }
 
-mq_node_start() { # mq_node_start N (MQ_PROVISION=0: the cluster provisions)
+mq_node_start() { # mq_node_start N: node N up (MQ_PROVISION=0: the cluster provisions)
     mq_select "$1"
     MQ_PROVISION=0
     mq_start
-    [ "$1" -eq 1 ] || mq_join
 }
 
-mqs_start() { # mqs_start [N...]
+# mqs_joins N...: those nodes (running) in node 1's cluster, one after
+# another: two nodes joining at once can both fail to merge mnesia's
+# schema (combine_error; a CI run lost its cluster to it).
+mqs_joins() {
+    local n
+    for n in "$@"; do
+        [ "$n" -eq 1 ] || ( mq_select "$n"; mq_env; mq_join ) || return 1
+    done
+}
+
+# mqs_start_failed BEFORE MESSAGE: a start failed.  Stops the nodes it
+# started (running now, not in BEFORE, those that ran before it) and then
+# their epmd, so that the next start finds its ports free, and dies.
+mqs_start_failed() {
+    local before=" $1" n started=()
+    for n in $(mq_running_nodes); do
+        [[ $before == *" $n "* ]] || started+=("$n")
+    done
+    if [ ${#started[@]} -gt 0 ]; then
+        say "rabbitmq: the start failed: stopping the node(s) it started: ${started[*]}"
+        mqs_side_by_side "mq_node_do mq_stop" "${started[@]}" || true
+    fi
+    mq_select 1
+    epmd_stop
+    die "rabbitmq: $2"
+}
+
+# mqs_start [N...]: the one node, or the cluster (all its nodes, or those
+# given).  The nodes boot side by side, then join node 1 in turn.
+mqs_start() {
     [ "$MQ_NODES" -gt 1 ] || { mq_start; return; }
-    if [ $# -gt 0 ]; then mqs_side_by_side mq_node_start "$@"; return; fi
-    local t0 n from=1 rc=0 pids=()
+    local t0 before nodes=()
     t0=$(now_us)
+    before=$(mq_running_nodes)
     mq_select 1
     mq_env
     mq_write_config            # the shared cookie, before any node starts
-    if [ ! -d "$MQ_MNESIA/$MQ_NODE" ]; then
+    if [ $# -gt 0 ]; then
+        nodes=("$@")
+    elif [ ! -d "$MQ_MNESIA/$MQ_NODE" ]; then
         # A fresh cluster: node 1 first, the others join it.
-        ( mq_node_start 1 ) || die "rabbitmq: node 1 ($MQ_NODE) did not start: the cluster is not started"
-        from=2
+        ( mq_node_start 1 ) ||
+            mqs_start_failed "$before" "node 1 ($MQ_NODE) did not start: the cluster is not started"
+        mapfile -t nodes < <(seq 2 "$MQ_NODES")
+    else
+        mapfile -t nodes < <(seq 1 "$MQ_NODES")
     fi
-    for n in $(seq "$from" "$MQ_NODES"); do
-        ( mq_node_start "$n" ) & pids+=($!)
-    done
-    for n in "${pids[@]}"; do wait "$n" || rc=1; done
-    [ "$rc" = 0 ] || die "rabbitmq: the cluster did not start (the node that failed is named above, with its log's tail); running: node(s) $(mq_running_nodes)"
+    { mqs_side_by_side mq_node_start "${nodes[@]}" && mqs_joins "${nodes[@]}"; } ||
+        mqs_start_failed "$before" "the cluster did not start (the node that failed is named above, with its log's tail)"
+    [ $# -eq 0 ] || return 0
     mq_select 1
     mq_env
     mq_provision
@@ -1016,7 +1051,7 @@ mqs_side_by_side() {
     local n rc=0 pids=() words
     read -ra words <<<"$1"
     shift
-    if [ $# -eq 1 ]; then "${words[@]}" "$1"; return; fi
+    if [ $# -eq 1 ]; then ( "${words[@]}" "$1" ); return; fi # (a die ends only it)
     for n in "$@"; do
         ( "${words[@]}" "$n" ) & pids+=($!)
     done

@@ -9,15 +9,19 @@
 #  1. docker-compose.yml's profile "cluster": RabbitMQ pinned to a minor
 #     version, three nodes in rabbitmq-cluster.conf, `docker-compose
 #     config -q` with scripts/compose-cluster.env (when installed);
-#  2. the cluster up (3 nodes running), the tables emptied, the queues
+#  2. a fresh cluster's start (its data removed): with node 3's AMQP port
+#     held by a listener it fails, and leaves no node and no epmd running;
+#     then it starts, nodes 2 and 3 joining node 1 one after another
+#     (scripts/infra.sh's log);
+#  3. the cluster up (3 nodes running), the tables emptied, the queues
 #     outbox and outbox.dlq deleted (the daemons declare them again, of
 #     type quorum), then app, 2 relays and 2 workers, each as its own
 #     login, given every node (RABBITMQ_HOSTS), none restarted by anyone;
-#  3. CLUSTER_REQUESTS POSTs (2000) at CLUSTER_RATE (100/s) through
+#  4. CLUSTER_REQUESTS POSTs (2000) at CLUSTER_RATE (100/s) through
 #     outbox-chaos-load, the id of every 201 kept; once a third of them
 #     are handled, kill -9 of the node that leads the queue outbox
 #     (rabbitmqctl list_queues leader);
-#  4. then: the system settles (no unpublished row, a welcome email per
+#  5. then: the system settles (no unpublished row, a welcome email per
 #     customer, queue outbox empty) within CLUSTER_SETTLE_S (60 s); every
 #     201 handled exactly once in effect (tests/load/exact_check.sh);
 #     outbox.dlq empty (no healthy message dead-lettered); every daemon
@@ -25,17 +29,18 @@
 #     surviving node, never to the killed one after the kill; the killed
 #     node back in the cluster (mq-start N); each daemon exits 0 on
 #     SIGTERM, no sanitizer report in its log;
-#  5. two of three nodes down (kill -9 of nodes 2 and 3): the queue has no
+#  6. two of three nodes down (kill -9 of nodes 2 and 3): the queue has no
 #     majority, CLUSTER_MINORITY_POSTS (50) POSTs, and for
 #     CLUSTER_MINORITY_S (10 s) no outbox row may be marked published (no
 #     confirm came); nodes back: everything delivered, every 201 once,
 #     nothing dead-lettered (CLUSTER_MINORITY_POSTS=0 leaves it out);
-#  6. CLUSTER_ROLLING_POSTS > 0 (make chaos-cluster: 12,000): each node
+#  7. CLUSTER_ROLLING_POSTS > 0 (make chaos-cluster: 12,000): each node
 #     stopped and started in turn under that load; the same checks.
 # Reports the longest time without progress (no welcome handled) after
 # the kill and the duplicates the workers absorbed.  Prints "cluster: N
 # passed, N failed" (tests/run.sh).  Stops the cluster at the end unless
-# it was running before (CLUSTER_KEEP=1 keeps it).
+# it was running before (CLUSTER_KEEP=1 keeps it; either way its data is
+# new: step 2 removes it).
 #
 # Environment: CLUSTER_BIN (OUTBOX_BIN, else <BUILD_ROOT>/san/bin),
 # CLUSTER_REQUESTS, CLUSTER_RATE, CLUSTER_SETTLE_S, OUTBOX_TEST_LOGS.
@@ -100,10 +105,43 @@ compose_erl() {
 check "compose: every broker gets infra.sh's +hmbs ${mq_vheap:-(not found)}" \
 	test "$(compose_erl)" = 4
 
-# ---- 2. the cluster, the daemons ---------------------------------------
+# ---- 2. a fresh cluster's start ----------------------------------------
+# From empty data (the cluster the rest of the test uses): nodes 2 and 3
+# join node 1 one after another (joining it at once, both could fail to
+# merge mnesia's schema: a CI run); and a start that fails stops the nodes
+# it started and their epmd (a failed CI run left them running, and the
+# next run's start found their ports taken).
+running_nodes() { bash scripts/infra.sh status 2>/dev/null | grep -c '^infra: rabbitmq: running'; }
 cluster_was_up=0
-[ "$(bash scripts/infra.sh status 2>/dev/null | grep -c '^infra: rabbitmq: running')" = 3 ] &&
-	cluster_was_up=1
+[ "$(running_nodes)" = 3 ] && cluster_was_up=1
+cluster_dir=$OUTBOX_VAR/rabbitmq-cluster
+infra mq-stop
+rm -rf "$cluster_dir"
+read -ra mq_ports <<<"$OUTBOX_MQ_PORTS"
+"$BIN/outbox-sqlproxy" "${mq_ports[2]}" 1 >"$LOGS/holder.log" 2>&1 &
+holder=$!
+check "node 3's AMQP port ${mq_ports[2]} held by a listener" \
+	wait_for 10 grep -q listening "$LOGS/holder.log"
+fails() { ! "$@"; }
+check "a fresh cluster's start fails while node 3's port is held" fails infra mq-start
+kill "$holder" 2>/dev/null
+wait "$holder" 2>/dev/null
+check "the failed start left no node running (running: $(running_nodes))" test "$(running_nodes)" = 0
+epmd_open() { (exec 3<>"/dev/tcp/127.0.0.1/$OUTBOX_MQ_EPMD_PORT") 2>/dev/null; }
+check "nor their epmd (127.0.0.1:$OUTBOX_MQ_EPMD_PORT)" fails epmd_open
+infra mq-stop # (what such a start left, before its data goes)
+rm -rf "$cluster_dir"
+log_at=$(wc -c <"$LOGS/infra.log")
+# joined_in_turn: every "N joins 1" of this start followed by its "N
+# joined 1" before the next node's, and as many as the nodes after node 1.
+joined_in_turn() {
+	tail -c +"$((log_at + 1))" "$LOGS/infra.log" | awk -v want=$((OUTBOX_MQ_NODES - 1)) '
+		/^infra: rabbitmq: [^ ]+ joins / { if (open != "") bad = 1; open = $3 }
+		/^infra: rabbitmq: [^ ]+ joined / { if ($3 != open) bad = 1; else { open = ""; n++ } }
+		END { exit !(bad == 0 && open == "" && n == want) }'
+}
+
+# ---- 3. the cluster, the daemons ---------------------------------------
 t0=$(now_us)
 if ! infra start; then
 	check "the cluster and MariaDB start (log $LOGS/infra.log)" false
@@ -111,6 +149,7 @@ if ! infra start; then
 	finish
 fi
 echo "cluster: servers up in $(secs "$t0") s (RABBITMQ_HOSTS=$RABBITMQ_HOSTS)"
+check "nodes 2 and 3 joined node 1 one after another ($(grep -c ' join' "$LOGS/infra.log") join lines in $LOGS/infra.log)" joined_in_turn
 for b in outbox-app outbox-relay outbox-worker outbox-migrate outbox-chaos-load; do
 	[ -x "$BIN/$b" ] || { check "$BIN/$b is built" false; finish; }
 done
@@ -177,7 +216,7 @@ broker() {
 handled() { echo $(( $(metric worker-1 outbox_worker_messages_handled_total || echo 0) +
 	$(metric worker-2 outbox_worker_messages_handled_total || echo 0) )); }
 
-# ---- 3. the load, the kill ---------------------------------------------
+# ---- 4. the load, the kill ---------------------------------------------
 IDS=$LOGS/ids
 : >"$IDS"
 # The sampler: "<ms> <handled>" every 0.1 s, for the time without progress.
@@ -227,7 +266,7 @@ load_rc=$?
 load_pid=
 check "outbox-chaos-load ended well (exit $load_rc; $(cat "$LOGS/load.json" 2>/dev/null))" test "$load_rc" = 0
 
-# ---- 4. settled, exact, no DLQ -----------------------------------------
+# ---- 5. settled, exact, no DLQ -----------------------------------------
 queue_n() { mqctl list_queues name messages --no-table-headers | awk -v q="$1" '$1 == q { print $2 }'; }
 settled() {
 	local r unpub ncust nwel
@@ -285,7 +324,7 @@ after() {
 	check "no daemon exited by $1" alive
 }
 
-# ---- 5. two of three nodes down ------------------------------------------
+# ---- 6. two of three nodes down ------------------------------------------
 # The queue loses its majority: nothing published is confirmed, so the
 # relay marks nothing published (nothing is lost); nodes back: all of it
 # delivered.  Node 1 stays (the daemons on the others move to it).
@@ -320,7 +359,7 @@ if [ "$MINORITY_POSTS" -gt 0 ] && alive && settled; then
 	echo "cluster: the majority part took $(secs "$t_min") s"
 fi
 
-# ---- 6. a rolling restart under load (make chaos-cluster) ------------------
+# ---- 7. a rolling restart under load (make chaos-cluster) ------------------
 # Each node stopped and started again in turn while POSTs flow: a
 # majority always up, so nothing may be lost.
 ROLLING_POSTS=${CLUSTER_ROLLING_POSTS:-0}
