@@ -11,7 +11,8 @@
 #     relay    draining a backlog of 100,000 outbox rows, against the
 #              raw publisher with the messages' properties run just
 #              before it (after the seeding), in this section and the
-#              history's: the broker of that minute
+#              history's: the broker of that minute; BENCH_DRAIN_ROUNDS
+#              (3) rounds, the round of the median rate reported
 #     worker   draining 100,000 queued messages (the broker's CPU per
 #              message meanwhile printed too)
 #     e2e      1,000 POST/s open loop for 30 s: 201 -> committed effect;
@@ -49,7 +50,10 @@
 #   both relay modes side by side (README, "Binlog mode"), on a MariaDB of
 #   their own with the binary log on (OUTBOX_BENCH_BINLOG_DB_PORT, data
 #   in $OUTBOX_VAR/bench-binlog; started here, stopped at the end), the
-#   test set's broker; each mode in turn, RELAY_MODE=poll then binlog:
+#   test set's broker; each mode in turn, RELAY_MODE=poll then binlog
+#   (single, serial and e2e: BENCH_BINLOG_E2E_ROUNDS (3) rounds of the
+#   three, the modes in turn in each, poll first in odd rounds; each
+#   figure the median of its rounds, every round's p50 shown):
 #     single   one request at a time, POST to handled: p50, p99
 #     serial   one request at a time, back to back: each POST sent once
 #              the effect of the one before it is in the database (the
@@ -140,6 +144,7 @@ e2e_secs=${BENCH_E2E_SECONDS:-30}
 single_secs=${BENCH_SINGLE_SECONDS:-10}
 drain_rounds=${BENCH_DRAIN_ROUNDS:-3}
 hist_e2e_rounds=${BENCH_HISTORY_E2E_ROUNDS:-5}
+bl_e2e_rounds=${BENCH_BINLOG_E2E_ROUNDS:-3}
 prune_n=${BENCH_PRUNE_KEYS:-200000}
 hist_n=${BENCH_HISTORY_ROWS:-10000000}
 key_n=${BENCH_KEY_ROWS:-100000}
@@ -159,6 +164,8 @@ LIB_NAME=bench LIB_SAY_STDERR=1
 	die "BENCH_DRAIN_ROUNDS must be a whole number from 1 to 99, not '$drain_rounds'"
 [[ $hist_e2e_rounds =~ ^[1-9][0-9]?$ ]] ||
 	die "BENCH_HISTORY_E2E_ROUNDS must be a whole number from 1 to 99, not '$hist_e2e_rounds'"
+[[ $bl_e2e_rounds =~ ^[1-9][0-9]?$ ]] ||
+	die "BENCH_BINLOG_E2E_ROUNDS must be a whole number from 1 to 99, not '$bl_e2e_rounds'"
 # shellcheck disable=SC2153   # DB_NAME: from .local.env (scripts/env.sh)
 sql() { mariadb -h "$DB_HOST" -P "$DB_PORT" -u "$DB_USER" -N -B "$DB_NAME" -e "$1"; }
 # json_num <file> <key>: a number from a one-line JSON object.
@@ -403,6 +410,34 @@ measure_relay() { # <tag>
 	say "relay ($t): $rows rows in $s s = ${R[relay_rate.$t]} msg/s"
 	drain_series "$out/drain-relay-$t.dat" outbox published_at "$t0" \
 		"relay drain of $rows rows ($t)"
+}
+
+# relay_rounds <tag>: drain_rounds (BENCH_DRAIN_ROUNDS, 3) drains of
+# measure_relay, each with the raw publish of its own minute just before
+# it: one drain a side put the history's relay at 0.75 of the empty
+# tables' in one run and 1.14 in another, while by hand, alternated, the
+# history's index cost nothing measurable (README, "History and memory").
+# The round of the median rate is reported, its raw publish with it;
+# every round's rate and raw publish are shown.  A later round starts
+# with the queue emptied of the round before's messages: each drain
+# publishes into an empty queue, and the worker's drain after them is of
+# the last round's rows alone.
+relay_rounds() { # <tag>
+	local t=$1 r k lines="" best
+	for ((r = 1; r <= drain_rounds; r++)); do
+		[ "$r" = 1 ] || purge_queue outbox
+		say "relay ($t): round $r of $drain_rounds"
+		measure_relay "$t"
+		for k in relay_s relay_rate raw_pub_near; do R[$k.$t.r$r]=${R[$k.$t]:-}; done
+		mv "$out/drain-relay-$t.dat" "$out/drain-relay-$t-r$r.dat" 2>/dev/null
+		lines+="${lines:+$'\n'}$(g "relay_rate.$t") $r"
+	done
+	best=$(middle "$drain_rounds" <<<"$lines" | cut -d' ' -f2)
+	for k in relay_s relay_rate raw_pub_near; do R[$k.$t]=${R[$k.$t.r$best]:-}; done
+	cp "$out/drain-relay-$t-r$best.dat" "$out/drain-relay-$t.dat" 2>/dev/null
+	R[relay_rounds.$t]=$(for ((r = 1; r <= drain_rounds; r++)); do
+		echo "$(g "relay_rate.$t.r$r")/$(g "raw_pub_near.$t.r$r")"; done | paste -sd ' ')
+	say "relay ($t): msg/s / raw publish by round: ${R[relay_rounds.$t]}; the median, round $best, reported"
 }
 
 # ---- raw consume, then the worker's drain -----------------------------
@@ -724,8 +759,10 @@ bl_drain_once() { # <mode> <round>
 	say "binlog server, $m mode: $rows rows in ${R[bl.$m.drain_s]} s from the start = ${R[bl.$m.drain_rate_all]} msg/s; first confirm after ${R[bl.$m.drain_start_ms]} ms, from it to the last ${R[bl.$m.drain_rate]} msg/s"
 }
 
-bl_e2e() { # <mode>
-	local m=$1 run k
+# bl_e2e <mode> <round>: one round of the three end-to-end runs in that
+# mode, each run's output in $out/binlog-<mode>-<run>-r<round>.out.
+bl_e2e() {
+	local m=$1 r=$2 run k
 	bl_reset
 	settle
 	# shellcheck disable=SC2046
@@ -738,26 +775,73 @@ bl_e2e() { # <mode>
 	if [ "$m" = binlog ]; then
 		wait_for 60 position_stored || die "binlog relay: no position stored in 60 s ($out/relay.log)"
 	fi
-	say "binlog server, $m mode: one request at a time, 10 POST/s for $single_secs s"
-	"$bin/outbox-bench-e2e" "$port" 10 "$single_secs" | tee "$out/binlog-$m-single.out" >&2
-	say "binlog server, $m mode: one request at a time, back to back (each POST once the one before it was handled) for $single_secs s"
-	"$bin/outbox-bench-e2e" "$port" 0 "$single_secs" | tee "$out/binlog-$m-serial.out" >&2
-	say "binlog server, $m mode: $e2e_rate POST/s for $e2e_secs s, open loop"
+	say "binlog server, $m mode, round $r of $bl_e2e_rounds: one request at a time, 10 POST/s for $single_secs s"
+	"$bin/outbox-bench-e2e" "$port" 10 "$single_secs" | tee "$out/binlog-$m-single-r$r.out" >&2
+	say "binlog server, $m mode, round $r of $bl_e2e_rounds: one request at a time, back to back (each POST once the one before it was handled) for $single_secs s"
+	"$bin/outbox-bench-e2e" "$port" 0 "$single_secs" | tee "$out/binlog-$m-serial-r$r.out" >&2
+	say "binlog server, $m mode, round $r of $bl_e2e_rounds: $e2e_rate POST/s for $e2e_secs s, open loop"
 	"$bin/outbox-bench-e2e" "$port" "$e2e_rate" "$e2e_secs" \
-		"$out/binlog-e2e-latency-$m.dat" | tee "$out/binlog-$m-e2e.out" >&2
+		"$out/binlog-e2e-latency-$m-r$r.dat" | tee "$out/binlog-$m-e2e-r$r.out" >&2
 	cleanup
 	for run in single serial e2e; do
-		for k in created effects e2e_p50_ms e2e_p99_ms e2e_max_ms \
-			post_p50_ms post_p99_ms offered_per_s; do
-			R[bl.$m.$run.$k]=$(json_num "$out/binlog-$m-$run.out" "$k")
+		for k in "${bl_run_keys[@]}"; do
+			R[bl.$m.$run.$k.r$r]=$(json_num "$out/binlog-$m-$run-r$r.out" "$k")
 		done
-		# The back-to-back run's own looks for each effect are
-		# reads of the server too: its counters are not the system's.
-		[ "$run" = serial ] && continue
-		for k in "${bl_status[@]}"; do
-			D[$k]=$(json_num "$out/binlog-$m-$run.out" "db_$k")
+	done
+}
+bl_run_keys=(created effects e2e_p50_ms e2e_p99_ms e2e_max_ms post_p50_ms
+	post_p99_ms offered_per_s)
+
+# bl_e2e_rounds: BENCH_BINLOG_E2E_ROUNDS (3) rounds of both modes' runs, the
+# modes in turn (poll first in odd rounds, binlog first in even ones).
+# One round a mode put the binlog mode's p50 at 1,000/s at 0.42 of the
+# poll mode's in one run and 0.58 in the next: half a minute of slow
+# commits (the app's own answer at 6 ms, against 2.4 in the run before)
+# lands on one mode alone.  Each figure is its own median over the rounds
+# (latencies and requests/s; the round of one is not the round of
+# another), created and effects are summed, the database's counters are
+# summed and divided by every round's messages; every round's p50 is
+# shown.  The latency file of the rounds' median p50 is kept as
+# binlog-e2e-latency-<mode>.dat.
+bl_e2e_rounds() {
+	local r m order run k f best
+	for ((r = 1; r <= bl_e2e_rounds; r++)); do
+		order="poll binlog"
+		((r % 2)) || order="binlog poll"
+		for m in $order; do bl_e2e "$m" "$r"; done
+	done
+	for m in poll binlog; do
+		for run in single serial e2e; do
+			for k in "${bl_run_keys[@]}"; do
+				case $k in
+				created | effects)
+					R[bl.$m.$run.$k]=$(for ((r = 1; r <= bl_e2e_rounds; r++)); do
+						g "bl.$m.$run.$k.r$r"; done | awk '{ s += $1 } END { print s + 0 }') ;;
+				*)
+					R[bl.$m.$run.$k]=$(for ((r = 1; r <= bl_e2e_rounds; r++)); do
+						g "bl.$m.$run.$k.r$r"; done | middle "$bl_e2e_rounds") ;;
+				esac
+			done
+			R[bl.$m.$run.p50s]=$(for ((r = 1; r <= bl_e2e_rounds; r++)); do
+				g "bl.$m.$run.e2e_p50_ms.r$r"; done | paste -sd '/')
+			# The back-to-back run's own looks for each effect are
+			# reads of the server too: its counters are not the system's.
+			[ "$run" = serial ] && continue
+			for k in "${bl_status[@]}"; do
+				D[$k]=0
+				for ((r = 1; r <= bl_e2e_rounds; r++)); do
+					f=$(json_num "$out/binlog-$m-$run-r$r.out" "db_$k")
+					D[$k]=$((D[$k] + ${f:-0}))
+				done
+			done
+			bl_db_per_msg "$m" "$run" "${R[bl.$m.$run.created]}"
 		done
-		bl_db_per_msg "$m" "$run" "${R[bl.$m.$run.created]}"
+		best=1
+		for ((r = 1; r <= bl_e2e_rounds; r++)); do
+			[ "$(g "bl.$m.e2e.e2e_p50_ms.r$r")" = "$(g "bl.$m.e2e.e2e_p50_ms")" ] && best=$r
+		done
+		cp "$out/binlog-e2e-latency-$m-r$best.dat" "$out/binlog-e2e-latency-$m.dat" 2>/dev/null
+		say "binlog server, $m mode: p50 by round: one at a time ${R[bl.$m.single.p50s]}, back to back ${R[bl.$m.serial.p50s]}, $e2e_rate/s ${R[bl.$m.e2e.p50s]} ms; the medians reported"
 	done
 }
 
@@ -776,8 +860,7 @@ measure_binlog() {
 	    ', innodb_flush_log_at_trx_commit=', @@innodb_flush_log_at_trx_commit)")
 	bl_drain poll
 	bl_drain binlog
-	bl_e2e poll
-	bl_e2e binlog
+	bl_e2e_rounds
 	bl_reset
 	bl_down
 	DB_PORT=$save_port
@@ -791,15 +874,18 @@ bl_table() {
 	row() { printf '%-44s %14s %14s %7s\n' "$1" "$(g "bl.poll.$2")" "$(g "bl.binlog.$2")" "$(ratio "$(g "bl.binlog.$2")" "$(g "bl.poll.$2")")"; }
 	row "one request at a time: p50 (ms)" single.e2e_p50_ms
 	row "one request at a time: p99 (ms)" single.e2e_p99_ms
+	printf '%-44s %14s %14s\n' "  p50 by round (median above)" "${R[bl.poll.single.p50s]:-}" "${R[bl.binlog.single.p50s]:-}"
 	row "  from the POST: p50 (ms)" single.post_p50_ms
 	row "  from the POST: p99 (ms)" single.post_p99_ms
 	row "one at a time, back to back: p50 (ms)" serial.e2e_p50_ms
 	row "one at a time, back to back: p99 (ms)" serial.e2e_p99_ms
+	printf '%-44s %14s %14s\n' "  p50 by round (median above)" "${R[bl.poll.serial.p50s]:-}" "${R[bl.binlog.serial.p50s]:-}"
 	row "  from the POST: p50 (ms)" serial.post_p50_ms
 	row "  from the POST: p99 (ms)" serial.post_p99_ms
 	row "  requests/s" serial.offered_per_s
 	row "e2e at $e2e_rate/s: p50 (ms)" e2e.e2e_p50_ms
 	row "e2e at $e2e_rate/s: p99 (ms)" e2e.e2e_p99_ms
+	printf '%-44s %14s %14s\n' "  p50 by round (median above)" "${R[bl.poll.e2e.p50s]:-}" "${R[bl.binlog.e2e.p50s]:-}"
 	row "  from the POST: p50 (ms)" e2e.post_p50_ms
 	row "  from the POST: p99 (ms)" e2e.post_p99_ms
 	printf '%-44s %14s %14s\n' "  e2e created / effects" "$(g bl.poll.e2e.created) / $(g bl.poll.e2e.effects)" "$(g bl.binlog.e2e.created) / $(g bl.binlog.e2e.effects)"
@@ -825,18 +911,19 @@ bl_table() {
 }
 bl_json() {
 	local m k run sep=""
-	printf '{ "server": "MariaDB %s, binary log on",' "$bl_server"
+	printf '{ "server": "MariaDB %s, binary log on", "e2e_rounds": %s,' "$bl_server" "$bl_e2e_rounds"
 	for m in poll binlog; do
 		printf '\n    "%s": { "drain": { "rows": %s, "seconds": %s, "msg_per_s_from_start": %s, "start_to_first_confirm_ms": %s, "msg_per_s": %s, "raw_publish_props_before_per_s": %s, "raw_publish_props_after_per_s": %s, "raw_publish_props_per_s": %s, "ratio": %s, "relay_cpu_us_per_msg": %s, "round": %s, "ratio_by_round": [%s] },' \
 			"$m" "$rows" "$(g "bl.$m.drain_s")" "$(g "bl.$m.drain_rate_all")" "$(g "bl.$m.drain_start_ms")" "$(g "bl.$m.drain_rate")" "$(g "bl.$m.raw_before")" "$(g "bl.$m.raw_after")" "$(g "bl.$m.raw")" "$(ratio "$(g "bl.$m.drain_rate")" "$(g "bl.$m.raw")")" "$(g "bl.$m.drain_cpu_us")" \
 			"$(g "bl.$m.drain_round")" "$(sed 's|/|, |g' <<<"${R[bl.$m.drain_ratios]:-}")"
 		for run in single serial e2e; do
-			printf '\n      "%s": { "rate": %s, "seconds": %s, "created": %s, "effects": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s, "post_p50_ms": %s, "post_p99_ms": %s },' \
+			printf '\n      "%s": { "rate": %s, "seconds": %s, "created": %s, "effects": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s, "post_p50_ms": %s, "post_p99_ms": %s, "p50_ms_by_round": [%s] },' \
 				"$run" "$(case $run in single) echo 10 ;; serial) g "bl.$m.serial.offered_per_s" ;; *) echo "$e2e_rate" ;; esac)" \
 				"$([ "$run" = e2e ] && echo "$e2e_secs" || echo "$single_secs")" \
 				"$(g "bl.$m.$run.created")" "$(g "bl.$m.$run.effects")" "$(g "bl.$m.$run.e2e_p50_ms")" \
 				"$(g "bl.$m.$run.e2e_p99_ms")" "$(g "bl.$m.$run.e2e_max_ms")" \
-				"$(g "bl.$m.$run.post_p50_ms")" "$(g "bl.$m.$run.post_p99_ms")"
+				"$(g "bl.$m.$run.post_p50_ms")" "$(g "bl.$m.$run.post_p99_ms")" \
+				"$(sed 's|/|, |g' <<<"${R[bl.$m.$run.p50s]:-}")"
 		done
 		printf '\n      "db_per_message": {'
 		sep=""
@@ -1074,7 +1161,7 @@ raw_pub=$(rate_of "$out/publish.out")
 
 reset
 floor=$(id_floor)
-measure_relay empty
+relay_rounds empty
 # The same with the properties SPEC section 7 requires of every message
 # (message_id, type, timestamp, headers): the broker's own cost of them is
 # part of the limit the relay can reach; measured just before its drain.
@@ -1192,7 +1279,7 @@ if [ "$hist_n" -gt 0 ]; then
 	sql "UPDATE outbox SET published_at = UTC_TIMESTAMP(6) WHERE published_at IS NULL"
 	sql "TRUNCATE TABLE idempotency_keys"
 	floor=$(id_floor)
-	measure_relay history
+	relay_rounds history
 	measure_raw_consume history
 	measure_worker history "$floor"
 	# The same end-to-end load on empty tables beside the history: its
@@ -1355,6 +1442,8 @@ cpus=$(nproc)
 		printf '%-44s %14s %14s %7s\n' "relay drain of $rows rows (msg/s)" "$(g relay_rate.history)" "$(g relay_rate.empty)" "$(ratio "$(g relay_rate.history)" "$(g relay_rate.empty)")"
 		printf '%-44s %14s %14s %7s\n' "  raw publish with properties just before" "$(g raw_pub_near.history)" "$(g raw_pub_near.empty)" "$(ratio "$(g raw_pub_near.history)" "$(g raw_pub_near.empty)")"
 		printf '%-44s %14s %14s\n' "  relay over that raw publish" "$(ratio "$(g relay_rate.history)" "$(g raw_pub_near.history)")" "$(ratio "$(g relay_rate.empty)" "$(g raw_pub_near.empty)")"
+		printf '%-44s %s\n' "  rounds with history (msg/s / raw)" "${R[relay_rounds.history]:-} (median above)"
+		printf '%-44s %s\n' "  rounds on empty tables (msg/s / raw)" "${R[relay_rounds.empty]:-} (median above)"
 		printf '%-44s %14s %14s %7s\n' "worker drain of $rows msgs (msg/s)" "$(g worker_rate.history)" "$(g worker_rate.empty)" "$(ratio "$(g worker_rate.history)" "$(g worker_rate.empty)")"
 		printf '%-44s %14s %14s\n' "  broker CPU per message (us)" "$(g worker_mq_us.history)" "$(g worker_mq_us.empty)"
 		printf '%-44s %14s %14s %7s\n' "  raw consume just before (msg/s)" "$(g raw_con.history)" "$(g raw_con.empty)" "$(ratio "$(g raw_con.history)" "$(g raw_con.empty)")"
@@ -1383,10 +1472,11 @@ cpus=$(nproc)
 	printf '(%s cores; servers and load on this machine; raw limits measured in this run)\n' "$cpus"
 } | tee "$out/table.txt"
 
-# rounds_json <tag>: e2e_rounds.<tag> ("p50/p99 ...") as [[p50, p99], ...].
+# rounds_json <key>: R[<key>] ("a/b ...": p50/p99, or msg/s / raw) as
+# [[a, b], ...].
 rounds_json() {
 	local x js="" sep=""
-	for x in ${R[e2e_rounds.$1]:-}; do
+	for x in ${R[$1]:-}; do
 		js+="$sep[${x%/*}, ${x#*/}]"
 		sep=", "
 	done
@@ -1398,15 +1488,16 @@ if [ "$hist_n" -gt 0 ]; then
     \"app_req_per_s\": $(g app_rps.history), \"app_ratio\": $(ratio "$(g app_rps.history)" "$(g app_rps.empty)"),
     \"relay_msg_per_s\": $(g relay_rate.history), \"relay_ratio\": $(ratio "$(g relay_rate.history)" "$(g relay_rate.empty)"),
     \"raw_publish_props_per_s\": $(g raw_pub_near.history), \"raw_publish_props_per_s_empty\": $(g raw_pub_near.empty), \"relay_over_raw_publish\": $(ratio "$(g relay_rate.history)" "$(g raw_pub_near.history)"), \"relay_over_raw_publish_empty\": $(ratio "$(g relay_rate.empty)" "$(g raw_pub_near.empty)"),
+    \"relay_msg_per_s_raw_by_round\": $(rounds_json relay_rounds.history), \"relay_msg_per_s_raw_by_round_empty\": $(rounds_json relay_rounds.empty),
     \"worker_msg_per_s\": $(g worker_rate.history), \"worker_ratio\": $(ratio "$(g worker_rate.history)" "$(g worker_rate.empty)"),
     \"worker_broker_cpu_us_per_msg\": $(g worker_mq_us.history), \"raw_consume_per_s\": $(g raw_con.history), \"worker_over_raw_consume\": $(ratio "$(g worker_rate.history)" "$(g raw_con.history)"),
     \"e2e_p50_ms\": $(g e2e_p50.history), \"e2e_p99_ms\": $(g e2e_p99.history), \"e2e_p50_ratio\": $(ratio "$(g e2e_p50.empty)" "$(g e2e_p50.history)"), \"e2e_p99_ratio\": $(ratio "$(g e2e_p99.empty)" "$(g e2e_p99.history)"),
-    \"latency_file_round\": $(g e2e_round.history), \"e2e_p50_p99_by_round\": $(rounds_json history),
+    \"latency_file_round\": $(g e2e_round.history), \"e2e_p50_p99_by_round\": $(rounds_json e2e_rounds.history),
     \"p50_gap_ms_by_round\": [$(echo "${R[e2e_gaps]:-}" | sed 's/ /, /g')], \"p50_gap_ms_median\": ${R[e2e_gap]:-null},
     \"aged_rows_at_each_start\": $hist_old, \"aged_past_hours\": $hist_keep_h, \"deletes_per_request_by_round\": [$(echo "${R[e2e_dels.history]:-}" | sed 's/ /, /g')],
     \"http_p50_ms_by_round\": [$(echo "${R[e2e_https.history]:-}" | sed 's/ /, /g')], \"row_lock_waits_by_round\": [$(echo "${R[e2e_lockws.history]:-}" | sed 's/ /, /g')],
     \"beside\": { \"e2e_p50_ms\": $(g e2e_p50.beside), \"e2e_p99_ms\": $(g e2e_p99.beside), \"e2e_p50_ratio\": $(ratio "$(g e2e_p50.beside)" "$(g e2e_p50.history)"), \"e2e_p99_ratio\": $(ratio "$(g e2e_p99.beside)" "$(g e2e_p99.history)"),
-      \"latency_file_round\": $(g e2e_round.beside), \"e2e_p50_p99_by_round\": $(rounds_json beside),
+      \"latency_file_round\": $(g e2e_round.beside), \"e2e_p50_p99_by_round\": $(rounds_json e2e_rounds.beside),
       \"http_p50_ms_by_round\": [$(echo "${R[e2e_https.beside]:-}" | sed 's/ /, /g')], \"row_lock_waits_by_round\": [$(echo "${R[e2e_lockws.beside]:-}" | sed 's/ /, /g')] },
     \"keys\": { \"v7_varchar36_rows_per_s\": $(g keys_rate._bench_key36), \"v7_varbinary16_rows_per_s\": $(g keys_rate._bench_key16), \"v4_varchar36_rows_per_s\": $(g keys_rate._bench_key36r),
       \"v7_varchar36_bytes_per_row\": $(g keys_bytes._bench_key36), \"v7_varbinary16_bytes_per_row\": $(g keys_bytes._bench_key16), \"v4_varchar36_bytes_per_row\": $(g keys_bytes._bench_key36r) } }"
