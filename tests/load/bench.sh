@@ -233,6 +233,14 @@ bl_infra() {
 	OUTBOX_VAR=$bl_var OUTBOX_DB_PORT=$bl_port OUTBOX_DB_BINLOG=1 \
 		bash scripts/infra.sh "$@" >>"$out/binlog-server.log" 2>&1
 }
+# bl_db_ticks: the binlog server's CPU time so far (user + system, clock
+# ticks; 0 when its pid file is stale).
+bl_db_ticks() {
+	local p
+	p=$(cat "$bl_var/mariadb/run/mariadbd.pid" 2>/dev/null) &&
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = mariadbd ] &&
+		awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0
+}
 bl_down() {
 	[ "$bl_up" = 1 ] || return 0
 	bl_infra db-stop || warn "the binlog server did not stop ($out/binlog-server.log)"
@@ -663,7 +671,7 @@ bl_reset() {
 bl_drain_keys() {
 	local k
 	printf '%s\n' drain_s drain_rate_all drain_start_ms drain_rate raw_before \
-		raw_after raw drain_cpu_us
+		raw_after raw drain_cpu_us drain_mq_us drain_db_us raw_mq_us raw_db_us
 	for k in "${bl_db[@]}"; do printf 'drain.%s\n' "$k"; done
 }
 # bl_drain <mode>: drain_rounds rounds of seeding, raw publish and drain.
@@ -693,7 +701,7 @@ bl_drain() { # <mode>
 }
 
 bl_drain_once() { # <mode> <round>
-	local m=$1 t0 t1 tf mf end i n k
+	local m=$1 t0 t1 tf mf end i n k c0 d0
 	say "binlog server, $m mode: drain round $2 of $drain_rounds"
 	bl_reset
 	if [ "$m" = binlog ]; then
@@ -715,10 +723,17 @@ bl_drain_once() { # <mode> <round>
 	# drain is judged against the broker of its own minutes, the mean of
 	# the publish just before it and the one just after.
 	say "binlog server, $m mode: raw publish with the messages' properties, just before the drain"
+	c0=$(mq_ticks) d0=$(bl_db_ticks)
 	R[bl.$m.raw_before]=$(raw_publish_props "binlog-publish-props-$m-before")
+	# Where the two cores went, per message: the broker's and the
+	# database's CPU during the raw publish and during the drain (the
+	# relay's own below): what the drain shares the machine with.
+	R[bl.$m.raw_mq_us]=$(per_msg_us "$c0" "$(mq_ticks)")
+	R[bl.$m.raw_db_us]=$(per_msg_us "$d0" "$(bl_db_ticks)")
 	settle
 	say "binlog server, $m mode: draining"
 	status_into "$m.drain0"
+	c0=$(mq_ticks) d0=$(bl_db_ticks)
 	t0=$EPOCHREALTIME
 	# shellcheck disable=SC2046
 	start relay LOG_LEVEL=warn RELAY_LOG_IDS=0 RELAY_RETENTION_HOURS=0 $(relay_mode "$m")
@@ -734,6 +749,8 @@ bl_drain_once() { # <mode> <round>
 		sleep 0.02
 	done
 	t1=$EPOCHREALTIME
+	R[bl.$m.drain_mq_us]=$(per_msg_us "$c0" "$(mq_ticks)")
+	R[bl.$m.drain_db_us]=$(per_msg_us "$d0" "$(bl_db_ticks)")
 	[ -n "$tf" ] || tf=$t1 mf=${M%%.*}
 	status_into "$m.drain1"
 	# The relay's own CPU time (user + system, in clock ticks).
@@ -897,6 +914,10 @@ bl_table() {
 	printf '%-44s %14s %14s\n' "  drain over their mean" "$(ratio "$(g bl.poll.drain_rate)" "$(g bl.poll.raw)")" "$(ratio "$(g bl.binlog.drain_rate)" "$(g bl.binlog.raw)")"
 	printf '%-44s %14s %14s\n' "  the same, every round (median above)" "${R[bl.poll.drain_ratios]:-}" "${R[bl.binlog.drain_ratios]:-}"
 	row "  the relay's CPU time per message (us)" drain_cpu_us
+	row "  the broker's CPU per message (us)" drain_mq_us
+	row "  the database's CPU per message (us)" drain_db_us
+	row "  raw publish: the broker's CPU per message" raw_mq_us
+	row "  raw publish: the database's CPU per message" raw_db_us
 	printf 'the database per message (global status counters):\n'
 	for m in drain single e2e; do
 		case $m in
@@ -913,8 +934,9 @@ bl_json() {
 	local m k run sep=""
 	printf '{ "server": "MariaDB %s, binary log on", "e2e_rounds": %s,' "$bl_server" "$bl_e2e_rounds"
 	for m in poll binlog; do
-		printf '\n    "%s": { "drain": { "rows": %s, "seconds": %s, "msg_per_s_from_start": %s, "start_to_first_confirm_ms": %s, "msg_per_s": %s, "raw_publish_props_before_per_s": %s, "raw_publish_props_after_per_s": %s, "raw_publish_props_per_s": %s, "ratio": %s, "relay_cpu_us_per_msg": %s, "round": %s, "ratio_by_round": [%s] },' \
+		printf '\n    "%s": { "drain": { "rows": %s, "seconds": %s, "msg_per_s_from_start": %s, "start_to_first_confirm_ms": %s, "msg_per_s": %s, "raw_publish_props_before_per_s": %s, "raw_publish_props_after_per_s": %s, "raw_publish_props_per_s": %s, "ratio": %s, "relay_cpu_us_per_msg": %s, "broker_cpu_us_per_msg": %s, "database_cpu_us_per_msg": %s, "raw_broker_cpu_us_per_msg": %s, "raw_database_cpu_us_per_msg": %s, "round": %s, "ratio_by_round": [%s] },' \
 			"$m" "$rows" "$(g "bl.$m.drain_s")" "$(g "bl.$m.drain_rate_all")" "$(g "bl.$m.drain_start_ms")" "$(g "bl.$m.drain_rate")" "$(g "bl.$m.raw_before")" "$(g "bl.$m.raw_after")" "$(g "bl.$m.raw")" "$(ratio "$(g "bl.$m.drain_rate")" "$(g "bl.$m.raw")")" "$(g "bl.$m.drain_cpu_us")" \
+			"$(g "bl.$m.drain_mq_us")" "$(g "bl.$m.drain_db_us")" "$(g "bl.$m.raw_mq_us")" "$(g "bl.$m.raw_db_us")" \
 			"$(g "bl.$m.drain_round")" "$(sed 's|/|, |g' <<<"${R[bl.$m.drain_ratios]:-}")"
 		for run in single serial e2e; do
 			printf '\n      "%s": { "rate": %s, "seconds": %s, "created": %s, "effects": %s, "p50_ms": %s, "p99_ms": %s, "max_ms": %s, "post_p50_ms": %s, "post_p99_ms": %s, "p50_ms_by_round": [%s] },' \
