@@ -195,6 +195,24 @@ relays=${DEV_RELAYS:-1} workers=${DEV_WORKERS:-1}
 [[ $workers =~ ^[1-9]$ ]] || die "WORKERS=$workers: expected 1 to 9"
 relay_port=${RELAY_METRICS_PORT:-9465}
 worker_port=${WORKER_METRICS_PORT:-9466}
+# Every relay's and worker's metrics port (10 above the one before of its
+# kind, below) differs from all the others and from the app's: refused
+# before anything starts, naming the two (a worker whose port a relay
+# took runs without its metrics).
+declare -A port_of=()
+claim_port() { # claim_port NAME PORT
+	[ -z "${port_of[$2]:-}" ] ||
+		die "$1's metrics port $2 is also taken by ${port_of[$2]} (RELAY_METRICS_PORT=$relay_port WORKER_METRICS_PORT=$worker_port, each next instance 10 above): move one"
+	port_of[$2]=$1
+}
+claim_port "the app (APP_PORT)" "${APP_PORT:-3000}"
+[ -z "${APP_METRICS_PORT:-}" ] || claim_port "the app (APP_METRICS_PORT)" "$APP_METRICS_PORT"
+for i in $(seq 1 "$workers"); do
+	claim_port "worker$([ "$i" -eq 1 ] || echo "-$i")" $((worker_port + 10 * (i - 1)))
+done
+for i in $(seq 1 "$relays"); do
+	claim_port "relay$([ "$i" -eq 1 ] || echo "-$i")" $((relay_port + 10 * (i - 1)))
+done
 declare -A ready_url=(
 	[app]="http://127.0.0.1:${APP_PORT:-3000}/readyz"
 	[prometheus]="http://127.0.0.1:$prom_port/-/ready"

@@ -57,12 +57,28 @@ check "DEV_TEST_RUNS=$runs is at least 5" test "$runs" -ge 5 2>/dev/null
 use_test_servers
 # DEV_TEST_<NAME> moves one (a machine where free_port's range is taken).
 # Each free port differs from those chosen before it (none is bound yet).
-APP_PORT=${DEV_TEST_APP_PORT:-$(free_port)}
-APP_METRICS_PORT=${DEV_TEST_APP_METRICS_PORT:-$(free_port "$APP_PORT")}
-RELAY_METRICS_PORT=${DEV_TEST_RELAY_METRICS_PORT:-$(free_port "$APP_PORT" "$APP_METRICS_PORT")}
-WORKER_METRICS_PORT=${DEV_TEST_WORKER_METRICS_PORT:-$(free_port "$APP_PORT" "$APP_METRICS_PORT" "$RELAY_METRICS_PORT")}
+# The relays' and workers' metrics ports step by 10 from theirs
+# (scripts/dev.sh): the workers' is the relays' plus one, as 9466 is
+# 9465's, so that no step of one is a step of the other, and the other
+# ports are picked outside their steps.
+pick_metrics() {
+	local r
+	for _ in $(seq 1 50); do
+		r=$(free_port) || return 1
+		if [ -z "$(ss -Htan "( sport = :$((r + 1)) )" 2>/dev/null)" ]; then
+			echo "$r"
+			return 0
+		fi
+	done
+	return 1
+}
+RELAY_METRICS_PORT=${DEV_TEST_RELAY_METRICS_PORT:-$(pick_metrics)}
+WORKER_METRICS_PORT=${DEV_TEST_WORKER_METRICS_PORT:-$((RELAY_METRICS_PORT + 1))}
+mapfile -t steps < <(seq "$RELAY_METRICS_PORT" "$((RELAY_METRICS_PORT + 81))")
+APP_PORT=${DEV_TEST_APP_PORT:-$(free_port "${steps[@]}")}
+APP_METRICS_PORT=${DEV_TEST_APP_METRICS_PORT:-$(free_port "${steps[@]}" "$APP_PORT")}
 # The Prometheus of the MONITOR=1 run: not the user's make dev's.
-OUTBOX_DEV_PROM_PORT=${DEV_TEST_PROM_PORT:-$(free_port "$APP_PORT" "$APP_METRICS_PORT" "$RELAY_METRICS_PORT" "$WORKER_METRICS_PORT")}
+OUTBOX_DEV_PROM_PORT=${DEV_TEST_PROM_PORT:-$(free_port "${steps[@]}" "$APP_PORT" "$APP_METRICS_PORT")}
 export APP_PORT APP_METRICS_PORT RELAY_METRICS_PORT WORKER_METRICS_PORT \
 	OUTBOX_DEV_PROM_PORT
 prom="http://127.0.0.1:$OUTBOX_DEV_PROM_PORT"
@@ -255,6 +271,19 @@ scale_n=${DEV_TEST_SCALE_POSTS:-300}
 scale_tag="dev-scale-$$-$RANDOM"
 handled_ours() { grep -c "^outbox-demo-worker[-0-9]* *| .* Handling \[CustomerCreated\] - Payload: '.*\"email\":\"$scale_tag-" "$1" || true; }
 all_handled() { [ "$(handled_ours "$1")" -ge "$scale_n" ]; }
+# Each relay's and worker's metrics port is 10 above the one before
+# (scripts/dev.sh): ports whose steps meet are refused before anything
+# starts (a CI run's random ports were 10 apart: relay-2 and relay-3 took
+# the first two workers' ports, which ran without metrics).
+clash_out="$logs/dev-clash.log"
+clash_refused() {
+	! DEV_RELAYS=3 DEV_WORKERS=4 RELAY_METRICS_PORT=24360 WORKER_METRICS_PORT=24370 \
+		timeout 20 bash scripts/dev.sh >"$clash_out" 2>&1 &&
+		grep -q "relay-2's metrics port 24370 is also taken by worker " "$clash_out"
+}
+check "RELAYS=3 WORKERS=4 with metrics ports 10 apart refused, saying which ($clash_out)" clash_refused
+check "nothing started meanwhile" bash -c "! grep -q 'started\|ready' '$clash_out'"
+
 out="$logs/make-dev-scale.log"
 echo "dev: --- start with RELAYS=3 WORKERS=4, $scale_n POSTs ($out)"
 start_dev "$out" RELAYS=3 WORKERS=4
