@@ -233,14 +233,8 @@ bl_infra() {
 	OUTBOX_VAR=$bl_var OUTBOX_DB_PORT=$bl_port OUTBOX_DB_BINLOG=1 \
 		bash scripts/infra.sh "$@" >>"$out/binlog-server.log" 2>&1
 }
-# bl_db_ticks: the binlog server's CPU time so far (user + system, clock
-# ticks; 0 when its pid file is stale).
-bl_db_ticks() {
-	local p
-	p=$(cat "$bl_var/mariadb/run/mariadbd.pid" 2>/dev/null) &&
-		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = mariadbd ] &&
-		awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0
-}
+# bl_db_ticks: the binlog server's CPU time so far (pid_ticks, below).
+bl_db_ticks() { pid_ticks "$bl_var/mariadb/run/mariadbd.pid" mariadbd; }
 bl_down() {
 	[ "$bl_up" = 1 ] || return 0
 	bl_infra db-stop || warn "the binlog server did not stop ($out/binlog-server.log)"
@@ -452,10 +446,13 @@ relay_rounds() { # <tag>
 # The broker's CPU time so far (user + system, clock ticks) and its cost
 # per message of a drain in microseconds: the single node of the test set
 # (0 without it, as in the cluster part, or when its pid file is stale).
-mq_ticks() {
+mq_ticks() { pid_ticks "$OUTBOX_VAR/rabbitmq/run/rabbitmq.pid" beam.smp; }
+# pid_ticks <pid file> <command name>: that server's CPU time so far (user
+# + system, clock ticks); 0 when the file names no such live process.
+pid_ticks() {
 	local p
-	p=$(cat "$OUTBOX_VAR/rabbitmq/run/rabbitmq.pid" 2>/dev/null) &&
-		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = beam.smp ] &&
+	p=$(cat "$1" 2>/dev/null) &&
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$2" ] &&
 		awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0
 }
 per_msg_us() { # <ticks before> <ticks after>
@@ -820,6 +817,11 @@ bl_run_keys=(created effects e2e_p50_ms e2e_p99_ms e2e_max_ms post_p50_ms
 # summed and divided by every round's messages; every round's p50 is
 # shown.  The latency file of the rounds' median p50 is kept as
 # binlog-e2e-latency-<mode>.dat.
+# bl_by_round <key>: R[<key>.r1..rN], a line each.
+bl_by_round() {
+	local r
+	for ((r = 1; r <= bl_e2e_rounds; r++)); do g "$1.r$r"; done
+}
 bl_e2e_rounds() {
 	local r m order run k f best
 	for ((r = 1; r <= bl_e2e_rounds; r++)); do
@@ -832,15 +834,14 @@ bl_e2e_rounds() {
 			for k in "${bl_run_keys[@]}"; do
 				case $k in
 				created | effects)
-					R[bl.$m.$run.$k]=$(for ((r = 1; r <= bl_e2e_rounds; r++)); do
-						g "bl.$m.$run.$k.r$r"; done | awk '{ s += $1 } END { print s + 0 }') ;;
+					R[bl.$m.$run.$k]=$(bl_by_round "bl.$m.$run.$k" |
+						awk '{ s += $1 } END { print s + 0 }') ;;
 				*)
-					R[bl.$m.$run.$k]=$(for ((r = 1; r <= bl_e2e_rounds; r++)); do
-						g "bl.$m.$run.$k.r$r"; done | middle "$bl_e2e_rounds") ;;
+					R[bl.$m.$run.$k]=$(bl_by_round "bl.$m.$run.$k" |
+						middle "$bl_e2e_rounds") ;;
 				esac
 			done
-			R[bl.$m.$run.p50s]=$(for ((r = 1; r <= bl_e2e_rounds; r++)); do
-				g "bl.$m.$run.e2e_p50_ms.r$r"; done | paste -sd '/')
+			R[bl.$m.$run.p50s]=$(bl_by_round "bl.$m.$run.e2e_p50_ms" | paste -sd '/')
 			# The back-to-back run's own looks for each effect are
 			# reads of the server too: its counters are not the system's.
 			[ "$run" = serial ] && continue
