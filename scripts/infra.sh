@@ -31,7 +31,11 @@
 # start that cannot bind (an outgoing connection may hold any port of the
 # ephemeral range, where the dev ports are, and leaves it in TIME-WAIT for
 # 60 s once closed) waits for the port's sockets to end (OUTBOX_PORT_WAIT,
-# 65 s) and tries again (3 starts); RabbitMQ's
+# 65 s) and tries again (3 starts); a live connection that holds it
+# (OUTBOX_PORT_LIVE_WAIT, 5 s, later) stops it at once, named.  As root,
+# every start reserves the sets' ports of the ephemeral range against
+# outgoing connections (net.ipv4.ip_local_reserved_ports;
+# OUTBOX_RESERVE_PORTS=0: not).  RabbitMQ's
 # could_not_start_listener never shows as a raw crash dump.
 # OUTBOX_MQ_NODES=3 (scripts/env.sh; 1, the default: the one node above):
 # a RabbitMQ cluster of the set's cluster ports instead (scripts/ports.env:
@@ -215,6 +219,7 @@ MQ_START_TIMEOUT=${OUTBOX_MQ_START_TIMEOUT:-60}
 STOP_TIMEOUT=${OUTBOX_STOP_TIMEOUT:-30}
 WAIT_TIMEOUT=${OUTBOX_WAIT_TIMEOUT:-60}
 PORT_WAIT=${OUTBOX_PORT_WAIT:-65}   # > the 60 s of a TIME-WAIT
+PORT_LIVE_WAIT=${OUTBOX_PORT_LIVE_WAIT:-5} # a live connection: is it passing?
 START_TRIES=3
 
 # The RabbitMQ server and its CLI tools read all of this.
@@ -324,23 +329,84 @@ ensure_no_listener() {
     [ -z "$users" ] || die "$1: port 127.0.0.1:$2 is already in use ($(brief "$users")); $3"
 }
 
-# wait_port_released WHAT PORT...: after a start that could not bind: the
-# sockets still on those ports, TIME-WAIT included (an outgoing connection
-# may hold any port of the ephemeral range, where the dev ports are, and
-# leaves it in TIME-WAIT for the kernel's 60 s once closed), are waited
-# for, up to PORT_WAIT s in all.
+# live_users PORT: the sockets on PORT that are live connections (neither
+# a listener nor TIME-WAIT), one per line.
+live_users() { port_users "$1" | grep -v '^LISTEN' || true; }
+
+# wait_port_released WHAT HINT PORT...: after a start that could not bind:
+# the sockets still on those ports, TIME-WAIT included (an outgoing
+# connection may hold any port of the ephemeral range, where the dev ports
+# are, and leaves it in TIME-WAIT for the kernel's 60 s once closed), are
+# waited for, up to PORT_WAIT s in all.  A live connection whose source
+# port it is (a program's long-lived connection: a test broker's to its
+# own epmd held the dev broker's port for that broker's life) still there
+# after PORT_LIVE_WAIT s cannot be waited out: that stops the start at
+# once, naming it.
 wait_port_released() {
-    local what=$1 p users end
-    shift
+    local what=$1 hint=$2 p users end live_end
+    shift 2
     end=$(( $(now_us) + PORT_WAIT * 1000000 ))
     for p in "$@"; do
         users=$(port_users "$p" timewait)
         [ -n "$users" ] || continue
         say "$what: 127.0.0.1:$p is held ($(brief "$users")); waiting for it to end"
+        live_end=$(( $(now_us) + PORT_LIVE_WAIT * 1000000 ))
         while ! port_free "$p" timewait && [ "$(now_us)" -lt "$end" ]; do
+            if [ "$(now_us)" -ge "$live_end" ]; then
+                users=$(live_users "$p")
+                [ -z "$users" ] ||
+                    die "$what: 127.0.0.1:$p is the source port of a live connection ($(brief "$users")): it stays taken as long as that connection lives, waiting cannot free it; end that program, or move the port ($hint)$(reserve_hint)"
+            fi
             sleep 0.1
         done
     done
+}
+
+# The ports every start reserves against outgoing connections, as root:
+# the set's own and the dev and test sets' (scripts/ports.env), those in
+# the kernel's ephemeral range (the dev set's 33063 and 56720).
+reserve_candidates() {
+    printf '%s\n' "$DB_PORT" "$MQ_PORT" "$MQ_DIST_PORT" "$MQ_EPMD_PORT" \
+        "${MQ_PORT_LIST[@]}" "${MQ_DIST_LIST[@]}" \
+        "$OUTBOX_DEV_DB_PORT" "$OUTBOX_DEV_MQ_PORT" \
+        "$OUTBOX_TEST_DB_PORT" "$OUTBOX_TEST_MQ_PORT" | sort -nu
+}
+RESERVED=/proc/sys/net/ipv4/ip_local_reserved_ports
+# port_reserved PORT: PORT is in the kernel's reserved list ("a-b,c,...").
+port_reserved() {
+    tr ',' '\n' 2>/dev/null <"$RESERVED" | awk -F- -v p="$1" \
+        '{ hi = NF > 1 ? $2 : $1 } $1 != "" && p >= $1 && p <= hi { f = 1 } END { exit !f }'
+}
+# reserve_ports: an outgoing connection of any program may take a port of
+# the ephemeral range as its source port, and hold it for as long as it
+# lives; a reserved port is never given to one (a server still binds it).
+# As root (the kernel's setting, for every program, until the next boot;
+# said once, when it changes): the candidates above that are in the range
+# and not yet reserved are added to net.ipv4.ip_local_reserved_ports.
+# Not root, or OUTBOX_RESERVE_PORTS=0: left alone.
+reserve_ports() {
+    local lo hi p add=() cur
+    [ "${OUTBOX_RESERVE_PORTS:-1}" != 0 ] && [ -w "$RESERVED" ] || return 0
+    read -r lo hi 2>/dev/null </proc/sys/net/ipv4/ip_local_port_range || return 0
+    while read -r p; do
+        [ -n "$p" ] && [ "$p" -ge "$lo" ] && [ "$p" -le "$hi" ] || continue
+        port_reserved "$p" || add+=("$p")
+    done < <(reserve_candidates)
+    [ "${#add[@]}" -gt 0 ] || return 0
+    cur=$(cat "$RESERVED" 2>/dev/null || true)
+    if printf '%s\n' "${cur:+$cur,}$(IFS=,; echo "${add[*]}")" >"$RESERVED" 2>/dev/null; then
+        say "reserved ${add[*]} against outgoing connections' source ports (net.ipv4.ip_local_reserved_ports, the kernel's setting until the next boot; OUTBOX_RESERVE_PORTS=0 leaves it alone; README, \"Ports\")"
+    else
+        warn "could not reserve ${add[*]} in net.ipv4.ip_local_reserved_ports: an outgoing connection may take them"
+    fi
+}
+# reserve_hint: how reserving would have helped, when it was not done.
+reserve_hint() {
+    if [ "${OUTBOX_RESERVE_PORTS:-1}" = 0 ]; then
+        printf '; OUTBOX_RESERVE_PORTS=0 left the port unreserved'
+    elif [ ! -w "$RESERVED" ]; then
+        printf '; as root, scripts/infra.sh reserves the ports of the ephemeral range against such connections (README, "Ports")'
+    fi
 }
 
 # brief LINES: the listener if there is one (a server's accepted
@@ -602,7 +668,7 @@ db_start() {
             die "mariadb: could not listen on 127.0.0.1:$DB_PORT in $START_TRIES starts: address in use ($(brief "$(port_users "$DB_PORT" timewait)")); $(port_hint DB) (log: $DB_LOG)"
         try=$((try + 1))
         say "mariadb: 127.0.0.1:$DB_PORT in use when the server started; start $try of $START_TRIES"
-        wait_port_released mariadb "$DB_PORT"
+        wait_port_released mariadb "$(port_hint DB)" "$DB_PORT"
     done
     db_provision "$fresh"
     DB_FRESH=0
@@ -865,7 +931,7 @@ mq_start() {
             die "rabbitmq: could not listen on its ports (AMQP 127.0.0.1:$MQ_PORT, distribution $MQ_DIST_PORT, epmd $MQ_EPMD_PORT) in $START_TRIES starts: $MQ_BIND_ERROR; $(port_hint MQ) (logs: $MQ_LOGDIR)"
         try=$((try + 1))
         say "rabbitmq: $MQ_BIND_ERROR when the server started; start $try of $START_TRIES"
-        wait_port_released rabbitmq "$MQ_PORT" "$MQ_DIST_PORT" "$MQ_EPMD_PORT"
+        wait_port_released rabbitmq "$(port_hint MQ)" "$MQ_PORT" "$MQ_DIST_PORT" "$MQ_EPMD_PORT"
     done
     mq_ready_checks
     say "rabbitmq: started (pid $(mq_pid || echo '?'), 127.0.0.1:$MQ_PORT, node $MQ_NODE, $SET_LABEL) in $(elapsed "$t0")"
@@ -1167,15 +1233,15 @@ usage() {
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case $cmd in
-    start)    lock; both start ;;
+    start)    lock; reserve_ports; both start ;;
     stop)     lock; both stop ;;
-    restart)  lock; both stop; both start ;;
+    restart)  lock; reserve_ports; both stop; both start ;;
     status)   status ;;
     wait)     wait_ready ;;
-    db-start) lock; db_start ;;
+    db-start) lock; reserve_ports; db_start ;;
     db-stop)  lock; db_stop ;;
     db-kill)  lock; db_kill ;;
-    mq-start) lock; mqs_start "$@" ;;
+    mq-start) lock; reserve_ports; mqs_start "$@" ;;
     mq-stop)  lock; mqs_stop "$@" ;;
     mq-kill)  lock; mqs_kill "$@" ;;
     db-sql)   db_pid >/dev/null || die "mariadb is not running"

@@ -10,7 +10,10 @@
 # data folder, where a relative path named nothing, and the server ran
 # without the shim, silently); its 1 GiB redo log (and the compose
 # service's); the huge-page shim every private MariaDB
-# runs with (scripts/mariadb_thp.c), and without it on OUTBOX_DB_THP=0.
+# runs with (scripts/mariadb_thp.c), and without it on OUTBOX_DB_THP=0;
+# a port held by a live outgoing connection named at once, not waited
+# for; as root, the sets' ports of the ephemeral range reserved against
+# outgoing connections.
 # Prints "infra: N passed, N failed" (tests/run.sh).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -48,6 +51,31 @@ db() {
 		OUTBOX_DB_PRELOAD=$(realpath --relative-to=. "$shim") \
 		OUTBOX_HOLD_FILE=$var/hold bash scripts/infra.sh "$@" >>"$var/infra.log" 2>&1
 }
+trap 'db db-stop; rm -rf "$var"' EXIT
+
+# Its port held by a live outgoing connection (its source port: any
+# program's connection may take a port of the ephemeral range, where the
+# dev set's are; a test broker's connection to its own epmd once held the
+# dev broker's port for that broker's life).  Waiting cannot free it: the
+# start says so at once, naming the connection and its program, instead
+# of waiting out the port three times and failing without saying why.
+"$bin/outbox-tcp-timewait" "$port" live >"$var/live.out" 2>&1 &
+live=$!
+trap 'kill "$live" 2>/dev/null; db db-stop; rm -rf "$var"' EXIT
+held() { grep -q '^held$' "$var/live.out"; }
+check "a live outgoing connection holds 127.0.0.1:$port" wait_for 10 held
+refused() { ! OUTBOX_PORT_WAIT=30 db db-start; }
+t0=$(now_us)
+check "a start on that port fails" refused
+secs=$((($(now_us) - t0) / 1000000))
+check "at once, not after waiting for the port ($secs s)" test "$secs" -lt 20
+grep -h "live connection" "$var/infra.log"
+check "naming the live connection and its program" \
+	grep -q "127.0.0.1:$port is the source port of a live connection (ESTAB 127.0.0.1:$port -> .* by outbox-tcp-time" "$var/infra.log"
+gone() { ! pgrep -f -- "$var/mariadb" >/dev/null; }
+check "no server left running" gone
+ended() { kill -TERM "$live" 2>/dev/null; wait "$live"; }
+check "the connection ends, the port free" ended
 trap 'db db-stop; rm -rf "$var"' EXIT
 
 # Its port left in TIME-WAIT by an outgoing connection first (any
@@ -129,4 +157,54 @@ check "a MariaDB starts with OUTBOX_DB_THP=0" db_nothp db-start
 pid=$(cat "$var/mariadb/run/mariadbd.pid" 2>/dev/null || echo 0)
 check "it runs without the huge-page shim, its pool not advised ($(pool_flags "$pid"))" \
 	unshimmed "$pid"
+
+# As root, every start reserves the ports of the dev and test sets that
+# lie in the ephemeral range (the dev set's 33063 and 56720) in
+# net.ipv4.ip_local_reserved_ports: no outgoing connection takes them as
+# its source port from then on.  OUTBOX_RESERVE_PORTS=0: left alone.
+rsv=/proc/sys/net/ipv4/ip_local_reserved_ports
+# The dev and test sets' ports (ports.env, as infra.sh reads them) in the
+# kernel's ephemeral range.
+in_range() {
+	local lo hi p
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
+	# shellcheck source=scripts/ports.env
+	for p in $(. scripts/ports.env && echo "$OUTBOX_DEV_DB_PORT $OUTBOX_DEV_MQ_PORT $OUTBOX_TEST_DB_PORT $OUTBOX_TEST_MQ_PORT"); do
+		[ "$p" -lt "$lo" ] || [ "$p" -gt "$hi" ] || echo "$p"
+	done
+}
+# reserved PORT...: each one is in the kernel's list ("a-b,c,...").
+reserved() {
+	local p
+	for p in "$@"; do
+		tr ',' '\n' <"$rsv" | awk -F- -v p="$p" \
+			'{ hi = NF > 1 ? $2 : $1 } p >= $1 && p <= hi { f = 1 } END { exit !f }' || return 1
+	done
+}
+none_reserved() {
+	local p
+	for p in "$@"; do ! reserved "$p" || return 1; done
+}
+eph=$(in_range | paste -sd ' ')
+if [ "$(id -u)" != 0 ]; then
+	echo "infra: not root: the reservation of the ephemeral ports not checked"
+else
+	check "the dev set's ports in the ephemeral range ($eph) are known" test -n "$eph"
+	# Those entries taken out of the list (the test set's start reserved
+	# them already), a start with OUTBOX_RESERVE_PORTS=0, then one
+	# without (the server runs: both reuse it).
+	# shellcheck disable=SC2086   # one word per port
+	rest=$(tr ',' '\n' <"$rsv" | grep -vxF -f <(printf '%s\n' $eph) | paste -sd ,)
+	echo "$rest" >"$rsv"
+	# shellcheck disable=SC2086
+	check "those ports taken out of the list ($(cat "$rsv"))" none_reserved $eph
+	keep() { OUTBOX_RESERVE_PORTS=0 db db-start; }
+	check "a start with OUTBOX_RESERVE_PORTS=0" keep
+	# shellcheck disable=SC2086
+	check "left the list alone ($(cat "$rsv"))" none_reserved $eph
+	check "a start" db db-start
+	# shellcheck disable=SC2086
+	check "reserved them ($(cat "$rsv"))" reserved $eph
+	check "and said so" grep -q "reserved .*$(sed 's/ .*//' <<<"$eph").*net.ipv4.ip_local_reserved_ports" "$var/infra.log"
+fi
 finish

@@ -77,7 +77,13 @@ write() {
 		test "$OUTBOX_VAR" != "$test_var" -a "$OUTBOX_DB_PORT" != "$test_db" -a "$OUTBOX_MQ_PORT" != "$test_mq"
 	bash scripts/infra.sh status >/dev/null 2>&1 || started=1
 	rm -f "$state"
-	bash scripts/infra.sh start || fail "the dev servers start (or run already)"
+	if ! bash scripts/infra.sh start; then
+		# Half started (the database up, the broker not): what this
+		# start started is stopped again, nothing left behind.
+		[ "$started" = 0 ] || bash scripts/infra.sh stop >/dev/null 2>&1 ||
+			echo "isolation: warning: the dev servers did not stop cleanly"
+		fail "the dev servers start (or run already)"
+	fi
 	save_state "$started" "" ""
 	"$bin/outbox-migrate" >"$logs/isolation-migrate.log" 2>&1 ||
 		fail "migrations on the dev servers (log: $logs/isolation-migrate.log)"

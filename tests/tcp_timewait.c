@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,15 @@
 #include <unistd.h>
 
 #include "cfg.h"
+
+static volatile sig_atomic_t term;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	term = 1;
+}
 
 static int
 loopback(struct sockaddr_in *sa, unsigned port)
@@ -39,11 +49,14 @@ main(int argc, char **argv)
 {
 	struct sockaddr_in at, to;
 	socklen_t len = sizeof(to);
-	int port;
+	int port, live;
 	int lfd = -1, cfd = -1, afd = -1, rc = 1;
 
-	if (argc != 2 || cfg_parse_int(argv[1], 1, 65535, &port) != 0) {
-		fprintf(stderr, "usage: outbox-tcp-timewait PORT (1-65535)\n");
+	live = argc == 3 && strcmp(argv[2], "live") == 0;
+	if ((argc != 2 && !live) ||
+	    cfg_parse_int(argv[1], 1, 65535, &port) != 0) {
+		fprintf(stderr, "usage: outbox-tcp-timewait PORT (1-65535) "
+		    "[live]\n");
 		return 2;
 	}
 	lfd = loopback(&to, 0);
@@ -63,6 +76,33 @@ main(int argc, char **argv)
 	afd = accept(lfd, NULL, NULL);
 	if (afd < 0) {
 		fprintf(stderr, "outbox-tcp-timewait: accept: %s\n", strerror(errno));
+		goto out;
+	}
+	if (live) {
+		/* Until SIGTERM; then the accepted side closes first, so
+		 * that no TIME-WAIT stays on PORT (the test uses it next). */
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_term;
+		if (sigaction(SIGTERM, &sa, NULL) != 0) {
+			fprintf(stderr, "outbox-tcp-timewait: sigaction: %s\n",
+			    strerror(errno));
+			goto out;
+		}
+		printf("held\n");
+		fflush(stdout);
+		while (!term)
+			pause();
+		close(afd);
+		afd = -1;
+		char c;
+		if (read(cfd, &c, 1) != 0) {
+			fprintf(stderr, "outbox-tcp-timewait: the peer did not "
+			    "close\n");
+			goto out;
+		}
+		rc = 0;
 		goto out;
 	}
 	/* The connecting side closes first: it is the one left in TIME-WAIT
