@@ -42,10 +42,10 @@
 #                        checked up to 201 + its outbox row)
 #   OUTBOX_CTR_APP_PORT  APP_PORT of the containerised app (default 3000, or a
 #                        free port if 3000 is taken)
-#   OUTBOX_CTR_APP_METRICS_PORT  its APP_METRICS_PORT (default 39464 or a free
+#   OUTBOX_CTR_APP_METRICS_PORT  its APP_METRICS_PORT (default 23464 or a free
 #                        port: never the machine's 9464)
 #   OUTBOX_CTR_RELAY_METRICS_PORT, OUTBOX_CTR_WORKER_METRICS_PORT  the same
-#                        for the relay (39465) and the worker (39466): their
+#                        for the relay (23465) and the worker (23466): their
 #                        HEALTHCHECK probes /healthz there
 #   OUTBOX_CTR_TIMEOUT   seconds to wait for each step of the smoke run (60)
 #   OUTBOX_SERVERS, OUTBOX_VAR, ...  which servers, as scripts/infra.sh
@@ -419,7 +419,7 @@ pick_port() {
     if [ "$p" != "$avoid" ] && ! port_busy "$p"; then printf '%s' "$p"; return; fi
     [ -z "${!var:-}" ] || die "$var=$p is in use"
     for i in $(seq 1 50); do
-        p=$((32000 + RANDOM % 8000))
+        p=$((24000 + RANDOM % 8000))
         if [ "$p" != "$avoid" ] && ! port_busy "$p"; then printf '%s' "$p"; return; fi
     done
     die "no free port found for $var"
@@ -585,11 +585,15 @@ phase_smoke() {
     bash scripts/deps.sh servers >/dev/null || die "scripts/deps.sh servers failed"
     APP_PORT=$(pick_port 3000 OUTBOX_CTR_APP_PORT)
     # The app's operator listener (/metrics): not on the machine's 9464,
-    # where a native app may be listening.
-    APP_METRICS_PORT=$(pick_port 39464 OUTBOX_CTR_APP_METRICS_PORT "$APP_PORT")
+    # where a native app may be listening, and below the ephemeral range
+    # (as every test port: scripts/ports.env), where the containers' own
+    # connections to the servers, made just before the next one starts,
+    # may take it (a CI run's worker lost its 39466 so, and its
+    # HEALTHCHECK failed).
+    APP_METRICS_PORT=$(pick_port 23464 OUTBOX_CTR_APP_METRICS_PORT "$APP_PORT")
     # Likewise the relay's and the worker's (their HEALTHCHECK uses it).
-    RELAY_METRICS_PORT=$(pick_port 39465 OUTBOX_CTR_RELAY_METRICS_PORT "$APP_METRICS_PORT")
-    WORKER_METRICS_PORT=$(pick_port 39466 OUTBOX_CTR_WORKER_METRICS_PORT "$RELAY_METRICS_PORT")
+    RELAY_METRICS_PORT=$(pick_port 23465 OUTBOX_CTR_RELAY_METRICS_PORT "$APP_METRICS_PORT")
+    WORKER_METRICS_PORT=$(pick_port 23466 OUTBOX_CTR_WORKER_METRICS_PORT "$RELAY_METRICS_PORT")
     # shellcheck source=scripts/env.sh
     . scripts/env.sh
     # Names only: podman takes the values from this environment (no

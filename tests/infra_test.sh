@@ -158,6 +158,22 @@ pid=$(cat "$var/mariadb/run/mariadbd.pid" 2>/dev/null || echo 0)
 check "it runs without the huge-page shim, its pool not advised ($(pool_flags "$pid"))" \
 	unshimmed "$pid"
 
+# The containers' smoke run (scripts/containers.sh) listens on host ports
+# of its own, picked before the containers start: those too lie below
+# the ephemeral range, where the relay container's own connections to
+# the servers, made just before the worker's start, took the worker's
+# metrics port 39466 in one CI run (its HEALTHCHECK then failed).
+smoke_ports_low() {
+	local p lo
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+	for p in $(sed -nE 's/.*pick_port ([0-9]+) OUTBOX_CTR_.*METRICS_PORT.*/\1/p' scripts/containers.sh); do
+		[ "$p" -lt "$lo" ] || { echo "default $p"; return 1; }
+	done
+	p=$(sed -nE 's/.*p=\$\(\(([0-9]+) \+ RANDOM % ([0-9]+)\)\).*/\1 \2/p' scripts/containers.sh)
+	[ -n "$p" ] && [ $((${p% *} + ${p#* })) -le "$lo" ] || { echo "fallback $p"; return 1; }
+}
+check "the containers' smoke ports lie below the ephemeral range" smoke_ports_low
+
 # As root, every start reserves the ports of the dev and test sets that
 # lie in the ephemeral range (the dev set's 33063 and 56720) in
 # net.ipv4.ip_local_reserved_ports: no outgoing connection takes them as
